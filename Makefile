@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# shadowvm top-level build.
+#   make            module + runner + selftests (module against KDIR)
+#   make demo       boot the Bochs test VM and run a demo guest
+#   make check      boot the Bochs test VM and run the whole selftest suite
+#   make check-host run the suite on this machine (real VT-x, as root)
+#   make bench      benchmarks in the test VM
+#   make W=1        extra module warnings
+
+KDIR ?= /lib/modules/$(shell uname -r)/build
+TOP := $(CURDIR)
+
+.PHONY: all module runner selftests clean demo check check-host bench unit
+
+all: module runner selftests
+
+module:
+	$(MAKE) -C $(KDIR) M=$(TOP) modules
+
+runner:
+	$(MAKE) -C userspace-tool
+
+selftests:
+	$(MAKE) -C selftests
+
+demo:
+	bash testvm/demo.sh
+
+check:
+	bash testvm/check.sh
+
+bench:
+	bash testvm/bench.sh
+
+check-host: all
+	bash selftests/run_host.sh
+
+clean:
+	-$(MAKE) -C $(KDIR) M=$(TOP) clean
+	-$(MAKE) -C userspace-tool clean
+	-$(MAKE) -C selftests clean
+	rm -rf build

@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * shadowvm userspace ABI.
+ *
+ * Contract: /dev/shadowvm -> VM fd -> vCPU fd, KVM-shaped. Every struct has
+ * a fixed size and layout on x86-64; reserved fields must be zero on input
+ * and are zero on output. A new field only ever takes reserved space, and
+ * SHADOWVM_API_VERSION goes up when the meaning of anything changes.
+ * Documentation/uapi.rst describes every ioctl and field.
+ */
+#ifndef _UAPI_LINUX_SHADOWVM_H
+#define _UAPI_LINUX_SHADOWVM_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+#define SHADOWVM_API_VERSION	1
+
+#define SHADOWVM_IO		0xB7
+
+/* ---- /dev/shadowvm ioctls ---- */
+#define SHADOWVM_GET_API_VERSION	_IO(SHADOWVM_IO, 0x00)
+/* arg: pointer to struct shadowvm_vm_config, or 0 for defaults; returns VM fd */
+#define SHADOWVM_CREATE_VM		_IOW(SHADOWVM_IO, 0x01, struct shadowvm_vm_config)
+#define SHADOWVM_GET_VCPU_MMAP_SIZE	_IO(SHADOWVM_IO, 0x02)
+
+/* ---- VM fd ioctls ---- */
+#define SHADOWVM_SET_MEMORY_REGION	_IOW(SHADOWVM_IO, 0x10, struct shadowvm_memory_region)
+/* arg: vCPU id (0 .. SHADOWVM_MAX_VCPUS - 1); returns vCPU fd */
+#define SHADOWVM_CREATE_VCPU		_IO(SHADOWVM_IO, 0x11)
+#define SHADOWVM_GET_VM_STATS		_IOR(SHADOWVM_IO, 0x12, struct shadowvm_stats)
+#define SHADOWVM_GET_VM_CONFIG		_IOR(SHADOWVM_IO, 0x13, struct shadowvm_vm_config)
+
+/* ---- vCPU fd ioctls ---- */
+#define SHADOWVM_RUN			_IO(SHADOWVM_IO, 0x20)
+#define SHADOWVM_GET_REGS		_IOR(SHADOWVM_IO, 0x21, struct shadowvm_regs)
+#define SHADOWVM_SET_REGS		_IOW(SHADOWVM_IO, 0x22, struct shadowvm_regs)
+#define SHADOWVM_GET_SREGS		_IOR(SHADOWVM_IO, 0x23, struct shadowvm_sregs)
+#define SHADOWVM_SET_SREGS		_IOW(SHADOWVM_IO, 0x24, struct shadowvm_sregs)
+#define SHADOWVM_GET_VCPU_STATS		_IOR(SHADOWVM_IO, 0x25, struct shadowvm_stats)
+
+/* ---- limits ---- */
+#define SHADOWVM_MAX_VCPUS		8
+#define SHADOWVM_MAX_MEM_SLOTS		32
+/* Largest single slot: 64 GiB. */
+#define SHADOWVM_MAX_SLOT_SIZE		(64ULL << 30)
+/* Guest-physical addresses must stay below 2^SHADOWVM_GPA_BITS. */
+#define SHADOWVM_GPA_BITS		46
+
+/* ---- VM creation ---- */
+#define SHADOWVM_MMU_POLICY_DEFAULT	0	/* = WRITE_PROTECT */
+#define SHADOWVM_MMU_POLICY_WRITE_PROTECT 1	/* emulate every guest PT write */
+#define SHADOWVM_MMU_POLICY_UNSYNC	2	/* leaf tables may go out of sync */
+#define SHADOWVM_MMU_POLICY_VTLB	3	/* no write-protection, flush on CR3/INVLPG */
+
+struct shadowvm_vm_config {
+	__u32 flags;			/* must be 0 */
+	__u32 mmu_policy;		/* SHADOWVM_MMU_POLICY_* */
+	__u32 root_cache_size;		/* 0 = default (16); max 256 */
+	__u32 max_shadow_pages;		/* 0 = default; cap on shadow page-table pages */
+	__u64 reserved[6];		/* must be 0 */
+};
+
+/* ---- memory slots ---- */
+#define SHADOWVM_MEM_READONLY		(1u << 0)
+
+struct shadowvm_memory_region {
+	__u32 slot;			/* 0 .. SHADOWVM_MAX_MEM_SLOTS - 1 */
+	__u32 flags;			/* SHADOWVM_MEM_* */
+	__u64 guest_phys_addr;		/* page aligned */
+	__u64 memory_size;		/* page aligned; 0 deletes the slot */
+	__u64 userspace_addr;		/* page aligned, in the caller's mm */
+};
+
+/* ---- registers ---- */
+struct shadowvm_regs {
+	__u64 rax, rbx, rcx, rdx;
+	__u64 rsi, rdi, rsp, rbp;
+	__u64 r8, r9, r10, r11;
+	__u64 r12, r13, r14, r15;
+	__u64 rip, rflags;
+};
+
+struct shadowvm_segment {
+	__u64 base;
+	__u32 limit;			/* byte granular: 0xffffffff with g=1 */
+	__u16 selector;
+	__u8  type;
+	__u8  present, dpl, db, s, l, g, avl;
+	__u8  unusable;
+	__u8  padding;
+};
+
+struct shadowvm_dtable {
+	__u64 base;
+	__u16 limit;
+	__u16 padding[3];
+};
+
+struct shadowvm_sregs {
+	struct shadowvm_segment cs, ds, es, fs, gs, ss;
+	struct shadowvm_segment tr, ldt;
+	struct shadowvm_dtable gdt, idt;
+	__u64 cr0, cr2, cr3, cr4, cr8;
+	__u64 efer;
+	__u64 apic_base;
+	__u64 reserved[4];		/* must be 0 */
+};
+
+/* ---- the mmap'ed run structure ---- */
+#define SHADOWVM_EXIT_UNKNOWN		0
+#define SHADOWVM_EXIT_IO		1
+#define SHADOWVM_EXIT_MMIO		2
+#define SHADOWVM_EXIT_HLT		3
+#define SHADOWVM_EXIT_SHUTDOWN		4
+#define SHADOWVM_EXIT_FAIL_ENTRY	5
+#define SHADOWVM_EXIT_INTERNAL_ERROR	6
+#define SHADOWVM_EXIT_INTR		7
+#define SHADOWVM_EXIT_NR		8
+
+#define SHADOWVM_EXIT_IO_IN		0
+#define SHADOWVM_EXIT_IO_OUT		1
+
+/* internal.suberror */
+#define SHADOWVM_INTERNAL_ERROR_EMULATION	1	/* data[0]=rip, data[1..2]=insn bytes */
+#define SHADOWVM_INTERNAL_ERROR_UNHANDLED_EXIT	2	/* data[0]=VMX exit reason, data[1]=qual */
+#define SHADOWVM_INTERNAL_ERROR_DELIVERY	3	/* event delivery failed, data[0]=vectoring info */
+#define SHADOWVM_INTERNAL_ERROR_NO_MEMORY	4	/* data[0]=gpa */
+#define SHADOWVM_INTERNAL_ERROR_BAD_STATE	5	/* data[0]=what */
+
+struct shadowvm_run {
+	/* in */
+	__u8 request_interrupt_window;	/* reserved in v1, must be 0 */
+	__u8 immediate_exit;		/* RUN returns -EINTR at once when set */
+	__u8 padding1[6];
+
+	/* out */
+	__u32 exit_reason;		/* SHADOWVM_EXIT_* */
+	__u32 padding2;
+	__u64 exit_count;		/* hardware exits taken by this vCPU so far */
+
+	union {
+		/* SHADOWVM_EXIT_IO: data lives at (char *)run + data_offset */
+		struct {
+			__u8  direction;	/* SHADOWVM_EXIT_IO_IN / _OUT */
+			__u8  size;		/* 1, 2 or 4 */
+			__u16 port;
+			__u32 count;		/* number of size-byte items */
+			__u64 data_offset;
+		} io;
+		/* SHADOWVM_EXIT_MMIO: for reads, fill data before the next RUN */
+		struct {
+			__u64 phys_addr;
+			__u8  data[8];
+			__u32 len;
+			__u8  is_write;
+			__u8  pad[3];
+		} mmio;
+		struct {
+			__u64 hardware_entry_failure_reason;	/* basic exit reason */
+			__u64 exit_qualification;
+		} fail_entry;
+		struct {
+			__u32 suberror;		/* SHADOWVM_INTERNAL_ERROR_* */
+			__u32 ndata;
+			__u64 data[16];
+		} internal;
+		char padding[256];
+	};
+};
+
+/* PIO data area in the run page: starts here, up to the page end. */
+#define SHADOWVM_RUN_IO_DATA_OFFSET	1024
+
+/* ---- statistics ---- */
+/*
+ * Counters indexed by SHADOWVM_STAT_*. GET_VM_STATS sums all vCPUs plus
+ * VM-wide MMU counters; GET_VCPU_STATS covers one vCPU. New counters are
+ * appended; nr_stats tells how many the module filled.
+ */
+enum shadowvm_stat_id {
+	/* exits by VMX basic reason bucket */
+	SHADOWVM_STAT_EXITS_TOTAL,
+	SHADOWVM_STAT_EXIT_EXCEPTION,	/* excluding #PF */
+	SHADOWVM_STAT_EXIT_PF,
+	SHADOWVM_STAT_EXIT_EXTINT,
+	SHADOWVM_STAT_EXIT_NMI,
+	SHADOWVM_STAT_EXIT_TRIPLE_FAULT,
+	SHADOWVM_STAT_EXIT_INTR_WINDOW,
+	SHADOWVM_STAT_EXIT_CPUID,
+	SHADOWVM_STAT_EXIT_HLT,
+	SHADOWVM_STAT_EXIT_INVLPG,
+	SHADOWVM_STAT_EXIT_RDTSC,
+	SHADOWVM_STAT_EXIT_CR_ACCESS,
+	SHADOWVM_STAT_EXIT_CR3_LOAD,
+	SHADOWVM_STAT_EXIT_CR3_STORE,
+	SHADOWVM_STAT_EXIT_DR_ACCESS,
+	SHADOWVM_STAT_EXIT_IO,
+	SHADOWVM_STAT_EXIT_MSR_READ,
+	SHADOWVM_STAT_EXIT_MSR_WRITE,
+	SHADOWVM_STAT_EXIT_VMX_INSN,
+	SHADOWVM_STAT_EXIT_PREEMPT_TIMER,
+	SHADOWVM_STAT_EXIT_OTHER,
+	/* userspace round trips */
+	SHADOWVM_STAT_USER_EXIT_IO,
+	SHADOWVM_STAT_USER_EXIT_MMIO,
+	SHADOWVM_STAT_SIGNAL_EXITS,
+	/* shadow MMU */
+	SHADOWVM_STAT_PF_TRUE,		/* injected into the guest */
+	SHADOWVM_STAT_PF_HIDDEN,	/* fixed in the shadow, guest not told */
+	SHADOWVM_STAT_PF_HIDDEN_FILL,
+	SHADOWVM_STAT_PF_HIDDEN_AD,	/* guest A/D bit set by us */
+	SHADOWVM_STAT_PF_HIDDEN_PT_WRITE, /* emulated guest page-table write */
+	SHADOWVM_STAT_PF_HIDDEN_MMIO,
+	SHADOWVM_STAT_PF_HIDDEN_UNSYNC,
+	SHADOWVM_STAT_PF_HIDDEN_RESYNC,
+	SHADOWVM_STAT_PF_SPURIOUS,
+	SHADOWVM_STAT_SP_CREATED,
+	SHADOWVM_STAT_SP_ZAPPED,
+	SHADOWVM_STAT_SP_RECYCLED,
+	SHADOWVM_STAT_SP_LIVE,		/* gauge */
+	SHADOWVM_STAT_PT_WRITE_FLOODED,
+	SHADOWVM_STAT_PT_UNPROTECT,
+	SHADOWVM_STAT_ROOT_HITS,
+	SHADOWVM_STAT_ROOT_MISSES,
+	SHADOWVM_STAT_INVLPG,
+	SHADOWVM_STAT_CR3_LOADS,
+	SHADOWVM_STAT_ADDRESS_SPACES,	/* distinct guest CR3s seen */
+	SHADOWVM_STAT_TLB_FLUSHES,
+	SHADOWVM_STAT_PAGES_PINNED,	/* gauge: guest pages pinned */
+	SHADOWVM_STAT_EMULATED_INSNS,
+	SHADOWVM_STAT_INJECTED_EXCEPTIONS,
+	SHADOWVM_STAT_NR
+};
+
+#define SHADOWVM_STATS_MAX	128
+
+struct shadowvm_stats {
+	__u32 nr_stats;			/* out: entries filled (SHADOWVM_STAT_NR) */
+	__u32 mmu_policy;		/* out */
+	__u64 reserved[3];
+	__u64 val[SHADOWVM_STATS_MAX];
+};
+
+#endif /* _UAPI_LINUX_SHADOWVM_H */
