@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Backend-independent helpers: backend lookup by name, exit names and the
+ * common flat 32-bit protected-mode start state that both backends give a
+ * new vCPU (the state the shadowvm module documents for a fresh vCPU).
+ */
+#include <string.h>
+
+#include "backend.h"
+
+const struct backend_ops *be_ops_by_kind(enum be_kind kind)
+{
+	return kind == BE_KVM ? &be_kvm_ops : &be_shadowvm_ops;
+}
+
+const struct backend_ops *be_ops_by_name(const char *name)
+{
+	if (!strcmp(name, "shadowvm"))
+		return &be_shadowvm_ops;
+	if (!strcmp(name, "kvm"))
+		return &be_kvm_ops;
+	return NULL;
+}
+
+const char *be_exit_name(enum be_exit_reason reason)
+{
+	static const char *const names[BE_EXIT_NR] = {
+		[BE_EXIT_UNKNOWN] = "unknown",
+		[BE_EXIT_IO] = "io",
+		[BE_EXIT_MMIO] = "mmio",
+		[BE_EXIT_HLT] = "hlt",
+		[BE_EXIT_SHUTDOWN] = "shutdown",
+		[BE_EXIT_FAIL_ENTRY] = "fail_entry",
+		[BE_EXIT_INTERNAL] = "internal_error",
+		[BE_EXIT_INTR] = "intr",
+	};
+
+	if ((unsigned int)reason >= BE_EXIT_NR)
+		return "invalid";
+	return names[reason];
+}
+
+static void flat_seg(struct be_segment *s, uint16_t sel, uint8_t type)
+{
+	memset(s, 0, sizeof(*s));
+	s->base = 0;
+	s->limit = 0xffffffff;
+	s->selector = sel;
+	s->type = type;
+	s->present = 1;
+	s->s = 1;
+	s->db = 1;
+	s->g = 1;
+}
+
+void be_flat32_sregs(struct be_sregs *sr)
+{
+	memset(sr, 0, sizeof(*sr));
+	flat_seg(&sr->cs, 0x08, 0xb);
+	flat_seg(&sr->ds, 0x10, 3);
+	sr->es = sr->ds;
+	sr->fs = sr->ds;
+	sr->gs = sr->ds;
+	sr->ss = sr->ds;
+
+	sr->tr.selector = 0x18;
+	sr->tr.base = 0;
+	sr->tr.limit = 0x67;
+	sr->tr.type = 11;		/* busy 32-bit TSS */
+	sr->tr.present = 1;
+
+	sr->ldt.unusable = 1;
+
+	sr->gdt.base = 0;
+	sr->gdt.limit = 0xffff;
+	sr->idt.base = 0;
+	sr->idt.limit = 0xffff;
+
+	sr->cr0 = 0x11;			/* PE | ET */
+	sr->cr4 = 0;
+	sr->efer = 0;
+}

@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Hypervisor backend interface shared by the runner and the selftests.
+ *
+ * Contract: one small vtable hides whether a VM runs on /dev/shadowvm or on
+ * /dev/kvm. Both backends start a vCPU in the same flat 32-bit protected
+ * mode state (paging off, CS/DS/... base 0 limit 4G, CR0 = PE|ET, RIP = 0,
+ * RFLAGS = 2), take guest RAM from the caller's own memory, and report
+ * every exit in the common struct be_exit. Device models are written once
+ * against this interface, so a run under KVM and under shadowvm executes
+ * the same userspace code.
+ *
+ * Error convention: every function returning int returns 0 (or a
+ * non-negative count) on success and -errno on failure; errno is also left
+ * set. be_run() returns 0 with *exit filled, or -EINTR with
+ * exit->reason == BE_EXIT_INTR when a signal or immediate_exit stopped it.
+ */
+#ifndef SHADOWVM_BACKEND_H
+#define SHADOWVM_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum be_kind {
+	BE_SHADOWVM,
+	BE_KVM,
+};
+
+/* Values of be_vm_config.mmu_policy (same numbers as the shadowvm uapi). */
+enum be_mmu_policy {
+	BE_POLICY_DEFAULT = 0,
+	BE_POLICY_WRITE_PROTECT = 1,
+	BE_POLICY_UNSYNC = 2,
+	BE_POLICY_VTLB = 3,
+};
+
+struct be_vm_config {
+	uint32_t mmu_policy;		/* enum be_mmu_policy; KVM: must be 0 */
+	uint32_t root_cache_size;	/* 0 = default */
+	uint32_t max_shadow_pages;	/* 0 = default */
+};
+
+enum be_exit_reason {
+	BE_EXIT_UNKNOWN,
+	BE_EXIT_IO,
+	BE_EXIT_MMIO,
+	BE_EXIT_HLT,
+	BE_EXIT_SHUTDOWN,
+	BE_EXIT_FAIL_ENTRY,
+	BE_EXIT_INTERNAL,
+	BE_EXIT_INTR,
+	BE_EXIT_NR,
+};
+
+#define BE_IO_IN	0
+#define BE_IO_OUT	1
+
+struct be_exit {
+	enum be_exit_reason reason;
+	uint32_t raw_reason;		/* the backend's own exit code */
+	union {
+		struct {
+			int direction;	/* BE_IO_IN / BE_IO_OUT */
+			unsigned int size;	/* 1, 2 or 4 */
+			uint16_t port;
+			uint32_t count;	/* items of size bytes */
+			uint8_t *data;	/* in the run page; fill it for IN */
+		} io;
+		struct {
+			uint64_t phys_addr;
+			uint8_t *data;	/* 8 bytes in the run page */
+			uint32_t len;
+			bool is_write;
+		} mmio;
+		struct {
+			uint64_t reason;	/* hardware entry failure reason */
+			uint64_t qualification;
+		} fail_entry;
+		struct {
+			uint32_t suberror;
+			uint32_t ndata;
+			uint64_t data[16];
+		} internal;
+	};
+};
+
+/* General purpose registers, same order as struct kvm_regs. */
+struct be_regs {
+	uint64_t rax, rbx, rcx, rdx;
+	uint64_t rsi, rdi, rsp, rbp;
+	uint64_t r8, r9, r10, r11;
+	uint64_t r12, r13, r14, r15;
+	uint64_t rip, rflags;
+};
+
+struct be_segment {
+	uint64_t base;
+	uint32_t limit;
+	uint16_t selector;
+	uint8_t type;
+	uint8_t present, dpl, db, s, l, g, avl;
+	uint8_t unusable;
+};
+
+struct be_dtable {
+	uint64_t base;
+	uint16_t limit;
+};
+
+struct be_sregs {
+	struct be_segment cs, ds, es, fs, gs, ss;
+	struct be_segment tr, ldt;
+	struct be_dtable gdt, idt;
+	uint64_t cr0, cr2, cr3, cr4, cr8;
+	uint64_t efer;
+	uint64_t apic_base;
+};
+
+#define BE_STATS_MAX	128
+
+struct be_stats {
+	unsigned int nr;		/* valid entries in val[] and names[] */
+	uint32_t mmu_policy;
+	uint64_t val[BE_STATS_MAX];
+	const char *const *names;	/* names[i] describes val[i] */
+};
+
+struct backend;
+struct be_vm;
+struct be_vcpu;
+
+struct backend_ops {
+	const char *name;
+	const char *dev_path;		/* default device node */
+	int (*open)(struct backend *be, const char *path);
+	void (*close)(struct backend *be);
+	int (*create_vm)(struct backend *be, const struct be_vm_config *cfg,
+			 struct be_vm *vm);
+	void (*destroy_vm)(struct be_vm *vm);
+	int (*set_memory)(struct be_vm *vm, uint32_t slot, uint64_t gpa,
+			  uint64_t size, void *hva, bool readonly);
+	int (*create_vcpu)(struct be_vm *vm, uint32_t id,
+			   struct be_vcpu *vcpu);
+	void (*destroy_vcpu)(struct be_vcpu *vcpu);
+	int (*run)(struct be_vcpu *vcpu, struct be_exit *exit);
+	void (*set_immediate_exit)(struct be_vcpu *vcpu, bool on);
+	int (*get_regs)(struct be_vcpu *vcpu, struct be_regs *regs);
+	int (*set_regs)(struct be_vcpu *vcpu, const struct be_regs *regs);
+	int (*get_sregs)(struct be_vcpu *vcpu, struct be_sregs *sregs);
+	int (*set_sregs)(struct be_vcpu *vcpu, const struct be_sregs *sregs);
+	/* -EOPNOTSUPP when the backend has no counters */
+	int (*vm_stats)(struct be_vm *vm, struct be_stats *st);
+	int (*vcpu_stats)(struct be_vcpu *vcpu, struct be_stats *st);
+};
+
+/* The objects are plain structs so tests can reach the raw fds. */
+struct backend {
+	const struct backend_ops *ops;
+	int fd;				/* /dev/shadowvm or /dev/kvm */
+	int vcpu_mmap_size;
+};
+
+struct be_vm {
+	struct backend *be;
+	int fd;
+};
+
+struct be_vcpu {
+	struct be_vm *vm;
+	int fd;
+	uint32_t id;
+	void *run;			/* the mmap'ed run page */
+	size_t run_size;
+};
+
+extern const struct backend_ops be_shadowvm_ops;
+extern const struct backend_ops be_kvm_ops;
+
+const struct backend_ops *be_ops_by_kind(enum be_kind kind);
+/* "shadowvm" or "kvm"; NULL for anything else. */
+const struct backend_ops *be_ops_by_name(const char *name);
+const char *be_exit_name(enum be_exit_reason reason);
+/* Fills *sregs with the common flat 32-bit protected-mode start state. */
+void be_flat32_sregs(struct be_sregs *sregs);
+
+/* path NULL = ops->dev_path */
+static inline int be_open(struct backend *be, const struct backend_ops *ops,
+			  const char *path)
+{
+	be->ops = ops;
+	be->fd = -1;
+	return ops->open(be, path);
+}
+
+static inline void be_close(struct backend *be)
+{
+	be->ops->close(be);
+}
+
+static inline int be_create_vm(struct backend *be,
+			       const struct be_vm_config *cfg,
+			       struct be_vm *vm)
+{
+	return be->ops->create_vm(be, cfg, vm);
+}
+
+static inline void be_destroy_vm(struct be_vm *vm)
+{
+	vm->be->ops->destroy_vm(vm);
+}
+
+static inline int be_set_memory(struct be_vm *vm, uint32_t slot, uint64_t gpa,
+				uint64_t size, void *hva, bool readonly)
+{
+	return vm->be->ops->set_memory(vm, slot, gpa, size, hva, readonly);
+}
+
+static inline int be_create_vcpu(struct be_vm *vm, uint32_t id,
+				 struct be_vcpu *vcpu)
+{
+	return vm->be->ops->create_vcpu(vm, id, vcpu);
+}
+
+static inline void be_destroy_vcpu(struct be_vcpu *vcpu)
+{
+	vcpu->vm->be->ops->destroy_vcpu(vcpu);
+}
+
+static inline int be_run(struct be_vcpu *vcpu, struct be_exit *exit)
+{
+	return vcpu->vm->be->ops->run(vcpu, exit);
+}
+
+static inline void be_set_immediate_exit(struct be_vcpu *vcpu, bool on)
+{
+	vcpu->vm->be->ops->set_immediate_exit(vcpu, on);
+}
+
+static inline int be_get_regs(struct be_vcpu *vcpu, struct be_regs *regs)
+{
+	return vcpu->vm->be->ops->get_regs(vcpu, regs);
+}
+
+static inline int be_set_regs(struct be_vcpu *vcpu, const struct be_regs *regs)
+{
+	return vcpu->vm->be->ops->set_regs(vcpu, regs);
+}
+
+static inline int be_get_sregs(struct be_vcpu *vcpu, struct be_sregs *sregs)
+{
+	return vcpu->vm->be->ops->get_sregs(vcpu, sregs);
+}
+
+static inline int be_set_sregs(struct be_vcpu *vcpu,
+			       const struct be_sregs *sregs)
+{
+	return vcpu->vm->be->ops->set_sregs(vcpu, sregs);
+}
+
+static inline int be_vm_stats(struct be_vm *vm, struct be_stats *st)
+{
+	return vm->be->ops->vm_stats(vm, st);
+}
+
+static inline int be_vcpu_stats(struct be_vcpu *vcpu, struct be_stats *st)
+{
+	return vcpu->vm->be->ops->vcpu_stats(vcpu, st);
+}
+
+#endif /* SHADOWVM_BACKEND_H */
