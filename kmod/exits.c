@@ -1,0 +1,571 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * VM-exit handlers.
+ *
+ * Contract: svm_handle_exit() returns >0 to re-enter the guest, 0 to
+ * return to userspace with run->exit_reason filled, <0 for an ioctl error.
+ * Every exit reason either has a handler here or ends the run with
+ * SHADOWVM_EXIT_INTERNAL_ERROR/UNHANDLED_EXIT (never a host crash, never a
+ * silent loop). svm_complete_user_exit() finishes, at the next RUN, what
+ * userspace was asked to do (PIO IN data, MMIO read data).
+ */
+#include <linux/kernel.h>
+#include <linux/sched.h>
+#include <linux/mm.h>
+#include <asm/processor-flags.h>
+#include "shadowvm.h"
+#include "vmx_defs.h"
+
+void svm_internal_error(struct svm_vcpu *vcpu, u32 sub, int n, const u64 *data)
+{
+	struct shadowvm_run *run = vcpu->run;
+	int i;
+
+	run->exit_reason = SHADOWVM_EXIT_INTERNAL_ERROR;
+	run->internal.suberror = sub;
+	run->internal.ndata = min(n, 16);
+	for (i = 0; i < run->internal.ndata; i++)
+		run->internal.data[i] = data[i];
+}
+
+static unsigned long get_gpr(struct svm_vcpu *vcpu, int reg)
+{
+	if (reg == SVM_RSP)
+		return vmcs_read(GUEST_RSP);
+	return vcpu->regs[reg];
+}
+
+static void set_gpr(struct svm_vcpu *vcpu, int reg, unsigned long val)
+{
+	if (reg == SVM_RSP)
+		vmcs_write(GUEST_RSP, val);
+	else
+		vcpu->regs[reg] = val;
+}
+
+static bool cs_64bit(struct svm_vcpu *vcpu)
+{
+	return svm_long_mode(vcpu) && ((vmcs_read(GUEST_CS_AR_BYTES) >> 13) & 1);
+}
+
+/* ---- CPUID, HLT, simple instructions ---- */
+
+static int handle_cpuid(struct svm_vcpu *vcpu)
+{
+	u32 out[4];
+
+	svm_stat_inc(vcpu, EXIT_CPUID);
+	svm_cpuid(vcpu, (u32)vcpu->regs[SVM_RAX], (u32)vcpu->regs[SVM_RCX], out);
+	vcpu->regs[SVM_RAX] = out[0];
+	vcpu->regs[SVM_RBX] = out[1];
+	vcpu->regs[SVM_RCX] = out[2];
+	vcpu->regs[SVM_RDX] = out[3];
+	svm_skip_insn(vcpu);
+	return 1;
+}
+
+static int handle_hlt(struct svm_vcpu *vcpu)
+{
+	svm_stat_inc(vcpu, EXIT_HLT);
+	svm_skip_insn(vcpu);
+	vcpu->run->exit_reason = SHADOWVM_EXIT_HLT;
+	return 0;
+}
+
+static int inject_ud(struct svm_vcpu *vcpu)
+{
+	svm_queue_exception(vcpu, UD_VECTOR, false, 0);
+	return 1;
+}
+
+static int inject_gp(struct svm_vcpu *vcpu)
+{
+	svm_queue_exception(vcpu, GP_VECTOR, true, 0);
+	return 1;
+}
+
+/* ---- control and debug registers ---- */
+
+static int handle_cr(struct svm_vcpu *vcpu)
+{
+	unsigned long q = vmcs_read(EXIT_QUALIFICATION);
+	int cr = q & 15, type = (q >> 4) & 3, reg = (q >> 8) & 15;
+	unsigned long val;
+	int r = 0;
+
+	svm_stat_inc(vcpu, EXIT_CR_ACCESS);
+	switch (type) {
+	case 0:		/* MOV to CR */
+		val = get_gpr(vcpu, reg);
+		if (!cs_64bit(vcpu))
+			val = (u32)val;
+		switch (cr) {
+		case 0:
+			r = svm_set_cr0(vcpu, val);
+			break;
+		case 3:
+			svm_stat_inc(vcpu, EXIT_CR3_LOAD);
+			r = svm_set_cr3(vcpu, val);
+			break;
+		case 4:
+			r = svm_set_cr4(vcpu, val);
+			break;
+		case 8:
+			if (val > 15)
+				r = 1;
+			else
+				vcpu->cr8 = val;
+			break;
+		default:
+			return inject_ud(vcpu);
+		}
+		break;
+	case 1:		/* MOV from CR */
+		if (cr == 3) {
+			svm_stat_inc(vcpu, EXIT_CR3_STORE);
+			set_gpr(vcpu, reg, vcpu->cr3);
+		} else if (cr == 8) {
+			set_gpr(vcpu, reg, vcpu->cr8);
+		} else {
+			return inject_ud(vcpu);
+		}
+		break;
+	case 2:		/* CLTS */
+		r = svm_set_cr0(vcpu, vcpu->cr0 & ~X86_CR0_TS);
+		break;
+	case 3:		/* LMSW: only PE, MP, EM, TS; cannot clear PE */
+		val = (q >> 16) & 0xf;
+		val |= vcpu->cr0 & X86_CR0_PE;
+		r = svm_set_cr0(vcpu, (vcpu->cr0 & ~0xeUL) | val);
+		break;
+	}
+	if (r == -EOPNOTSUPP) {
+		u64 d[2] = { svm_rip(vcpu), vcpu->cr0 };
+
+		svm_info_rl("guest left protected mode (real mode is not supported)\n");
+		svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_BAD_STATE, 2, d);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (r > 0)
+		return inject_gp(vcpu);
+	svm_skip_insn(vcpu);
+	return 1;
+}
+
+static int handle_dr(struct svm_vcpu *vcpu)
+{
+	unsigned long q = vmcs_read(EXIT_QUALIFICATION);
+	int dr = q & 7, from = (q >> 4) & 1, reg = (q >> 8) & 15;
+	unsigned long val;
+
+	svm_stat_inc(vcpu, EXIT_DR_ACCESS);
+	if (svm_cpl(vcpu))
+		return inject_gp(vcpu);
+	if (dr == 4 || dr == 5) {
+		if (vcpu->cr4 & X86_CR4_DE)
+			return inject_ud(vcpu);
+		dr += 2;
+	}
+	if (from) {
+		if (dr < 4)
+			val = vcpu->dr[dr];
+		else if (dr == 6)
+			val = vcpu->dr6 | 0xffff0ff0;
+		else
+			val = vmcs_read(GUEST_DR7);
+		set_gpr(vcpu, reg, val);
+	} else {
+		val = get_gpr(vcpu, reg);
+		if (dr < 4) {
+			vcpu->dr[dr] = val;	/* kept in software: no guest breakpoints */
+		} else if (dr == 6) {
+			if (val >> 32)
+				return inject_gp(vcpu);
+			vcpu->dr6 = val;
+		} else {
+			if (val >> 32)
+				return inject_gp(vcpu);
+			vmcs_write(GUEST_DR7, (val & 0xffff2bff) | 0x400);
+		}
+	}
+	svm_skip_insn(vcpu);
+	return 1;
+}
+
+/* ---- MSRs ---- */
+
+static int handle_rdmsr(struct svm_vcpu *vcpu)
+{
+	u64 val;
+
+	svm_stat_inc(vcpu, EXIT_MSR_READ);
+	if (svm_get_msr(vcpu, (u32)vcpu->regs[SVM_RCX], &val))
+		return inject_gp(vcpu);
+	vcpu->regs[SVM_RAX] = (u32)val;
+	vcpu->regs[SVM_RDX] = val >> 32;
+	svm_skip_insn(vcpu);
+	return 1;
+}
+
+static int handle_wrmsr(struct svm_vcpu *vcpu)
+{
+	u64 val = (u32)vcpu->regs[SVM_RAX] | ((u64)(u32)vcpu->regs[SVM_RDX] << 32);
+	int r;
+
+	svm_stat_inc(vcpu, EXIT_MSR_WRITE);
+	r = svm_set_msr(vcpu, (u32)vcpu->regs[SVM_RCX], val);
+	if (r < 0)
+		return r;
+	if (r)
+		return inject_gp(vcpu);
+	svm_skip_insn(vcpu);
+	return 1;
+}
+
+/* ---- port I/O ---- */
+
+static u8 *io_data(struct svm_vcpu *vcpu)
+{
+	return (u8 *)vcpu->run + SHADOWVM_RUN_IO_DATA_OFFSET;
+}
+
+#define IO_DATA_MAX (PAGE_SIZE - SHADOWVM_RUN_IO_DATA_OFFSET)
+
+static const u32 seg_base_field[6] = {
+	GUEST_ES_BASE, GUEST_CS_BASE, GUEST_SS_BASE, GUEST_DS_BASE,
+	GUEST_FS_BASE, GUEST_GS_BASE,
+};
+
+static u64 addr_mask(int asize)
+{
+	return asize == 2 ? ~0ULL : asize == 1 ? 0xffffffffULL : 0xffffULL;
+}
+
+enum { SIO_DONE, SIO_FAULT, SIO_USER };
+
+/*
+ * Copy between guest linear memory and buf, as a string I/O does.
+ * SIO_DONE, SIO_FAULT (#PF queued), SIO_USER (internal error exit), -errno.
+ */
+static int string_io_copy(struct svm_vcpu *vcpu, u64 la, void *buf, unsigned int len,
+			  bool to_guest)
+{
+	u32 access = to_guest ? PFERR_WRITE : 0;
+	u32 ec;
+
+	if (svm_cpl(vcpu) == 3)
+		access |= PFERR_USER;
+	while (len) {
+		unsigned int n = min_t(unsigned int, len, PAGE_SIZE - offset_in_page(la));
+		u64 gpa;
+		int r;
+
+		r = svm_mmu_gva_to_gpa(vcpu, la, access, &gpa, &ec);
+		if (r == -EFAULT) {
+			svm_queue_pf(vcpu, la, ec);
+			return SIO_FAULT;
+		}
+		if (r)
+			return r;
+		if (to_guest)
+			r = svm_write_gpa(vcpu->vm, gpa, buf, n);
+		else
+			r = svm_read_gpa(vcpu->vm, gpa, buf, n);
+		if (r == -ENOENT || r == -EROFS) {
+			/* string I/O to or from MMIO: not supported */
+			u64 d[2] = { svm_rip(vcpu), gpa };
+
+			svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_EMULATION, 2, d);
+			return SIO_USER;
+		}
+		if (r)
+			return r;
+		la += n;
+		buf += n;
+		len -= n;
+	}
+	return SIO_DONE;
+}
+
+/*
+ * Advance the string registers by @done items. Returns true when the
+ * instruction is complete (RIP is advanced), false when a REP remains.
+ */
+static bool string_io_advance(struct svm_vcpu *vcpu, bool in, bool rep, int asize,
+			      u32 size, u32 done)
+{
+	u64 mask = addr_mask(asize);
+	int reg = in ? SVM_RDI : SVM_RSI;
+	unsigned long rflags = vmcs_read(GUEST_RFLAGS);
+	s64 delta = (s64)done * size * ((rflags & X86_EFLAGS_DF) ? -1 : 1);
+	unsigned long v = vcpu->regs[reg];
+
+	vcpu->regs[reg] = (v & ~mask) | ((v + delta) & mask);
+	if (asize == 1)
+		vcpu->regs[reg] &= 0xffffffffUL;	/* 32-bit writes zero-extend */
+	if (rep) {
+		unsigned long c = vcpu->regs[SVM_RCX];
+		u64 left = ((c & mask) - done) & mask;
+
+		vcpu->regs[SVM_RCX] = (c & ~mask) | left;
+		if (asize == 1)
+			vcpu->regs[SVM_RCX] &= 0xffffffffUL;
+		if (left)
+			return false;
+	}
+	return true;
+}
+
+static int handle_io(struct svm_vcpu *vcpu)
+{
+	unsigned long q = vmcs_read(EXIT_QUALIFICATION);
+	struct shadowvm_run *run = vcpu->run;
+	u32 size = (q & 7) + 1, port = q >> 16;
+	bool in = q & 8, string = q & 16, rep = q & 32;
+	u32 count = 1;
+
+	svm_stat_inc(vcpu, EXIT_IO);
+	if (size != 1 && size != 2 && size != 4)
+		return inject_ud(vcpu);
+	run->io.direction = in ? SHADOWVM_EXIT_IO_IN : SHADOWVM_EXIT_IO_OUT;
+	run->io.size = size;
+	run->io.port = port;
+	run->io.data_offset = SHADOWVM_RUN_IO_DATA_OFFSET;
+
+	if (!string) {
+		if (in) {
+			vcpu->pending = SVM_PENDING_PIO_IN;
+			vcpu->pio.size = size;
+		} else {
+			u32 v = vcpu->regs[SVM_RAX];
+
+			memcpy(io_data(vcpu), &v, size);
+		}
+		svm_skip_insn(vcpu);
+	} else {
+		u32 info = svm_caps.inout_info ? vmcs_read(VMX_INSTRUCTION_INFO) : 0;
+		int asize = svm_caps.inout_info ? (info >> 7) & 7 :
+			    (cs_64bit(vcpu) ? 2 : ((vmcs_read(GUEST_CS_AR_BYTES) >> 14) & 1));
+		int seg = in ? 0 /* ES, no override */ :
+			  (svm_caps.inout_info ? (info >> 15) & 7 : 3);
+		u64 mask = addr_mask(asize), base, la;
+		unsigned long rflags = vmcs_read(GUEST_RFLAGS);
+		int r;
+
+		if (rep) {
+			u64 c = vcpu->regs[SVM_RCX] & mask;
+
+			if (!c) {
+				svm_skip_insn(vcpu);
+				return 1;
+			}
+			count = min_t(u64, c, IO_DATA_MAX / size);
+		}
+		if (seg > 5)
+			return inject_ud(vcpu);
+		base = (cs_64bit(vcpu) && seg < 4) ? 0 : vmcs_read(seg_base_field[seg]);
+		la = base + (vcpu->regs[in ? SVM_RDI : SVM_RSI] & mask);
+		if (!cs_64bit(vcpu))
+			la = (u32)la;
+		if (rflags & X86_EFLAGS_DF)
+			la -= (u64)(count - 1) * size;	/* lowest address of the chunk */
+		if (in) {
+			vcpu->pending = SVM_PENDING_PIO_STRING_IN;
+			vcpu->pio.size = size;
+			vcpu->pio.count = count;
+			vcpu->pio.rep = rep;
+			vcpu->pio.seg = asize;
+			vcpu->pio.addr = la;
+		} else {
+			r = string_io_copy(vcpu, la, io_data(vcpu), count * size, false);
+			if (r < 0)
+				return r;
+			if (r == SIO_FAULT)
+				return 1;
+			if (r == SIO_USER)
+				return 0;
+			if (rflags & X86_EFLAGS_DF) {
+				/* items go out in instruction order: reverse them */
+				u8 tmp[4], *d = io_data(vcpu);
+				u32 i, j;
+
+				for (i = 0, j = count - 1; i < j; i++, j--) {
+					memcpy(tmp, d + i * size, size);
+					memcpy(d + i * size, d + j * size, size);
+					memcpy(d + j * size, tmp, size);
+				}
+			}
+			if (string_io_advance(vcpu, false, rep, asize, size, count))
+				svm_skip_insn(vcpu);
+		}
+	}
+	run->io.count = count;
+	run->exit_reason = SHADOWVM_EXIT_IO;
+	svm_stat_inc(vcpu, USER_EXIT_IO);
+	return 0;
+}
+
+int svm_complete_user_exit(struct svm_vcpu *vcpu)
+{
+	int pending = vcpu->pending;
+
+	vcpu->pending = SVM_PENDING_NONE;
+	switch (pending) {
+	case SVM_PENDING_PIO_IN: {
+		u32 v = 0;
+		unsigned long *rax = &vcpu->regs[SVM_RAX];
+
+		memcpy(&v, io_data(vcpu), vcpu->pio.size);
+		if (vcpu->pio.size == 1)
+			*rax = (*rax & ~0xffUL) | (v & 0xff);
+		else if (vcpu->pio.size == 2)
+			*rax = (*rax & ~0xffffUL) | (v & 0xffff);
+		else
+			*rax = v;	/* 32-bit results zero-extend */
+		return 1;
+	}
+	case SVM_PENDING_PIO_STRING_IN: {
+		unsigned long rflags = vmcs_read(GUEST_RFLAGS);
+		u32 size = vcpu->pio.size, count = vcpu->pio.count;
+		u8 *d = io_data(vcpu);
+		int r;
+
+		if (rflags & X86_EFLAGS_DF) {
+			u8 tmp[4];
+			u32 i, j;
+
+			for (i = 0, j = count - 1; i < j; i++, j--) {
+				memcpy(tmp, d + i * size, size);
+				memcpy(d + i * size, d + j * size, size);
+				memcpy(d + j * size, tmp, size);
+			}
+		}
+		r = string_io_copy(vcpu, vcpu->pio.addr, d, count * size, true);
+		if (r < 0)
+			return r;
+		if (r == SIO_FAULT)
+			return 1;
+		if (r == SIO_USER)
+			return 0;
+		if (string_io_advance(vcpu, true, vcpu->pio.rep, vcpu->pio.seg, size, count))
+			svm_skip_insn(vcpu);
+		return 1;
+	}
+	case SVM_PENDING_MMIO:
+		/* re-run the instruction: its MMIO read now finds the data */
+		return svm_emulate_insn(vcpu, vcpu->run->mmio.phys_addr, true);
+	default:
+		return 1;
+	}
+}
+
+/* ---- exceptions ---- */
+
+static int handle_exception(struct svm_vcpu *vcpu)
+{
+	u32 info = vmcs_read(VM_EXIT_INTR_INFO);
+	int vector = info & INTR_INFO_VECTOR_MASK;
+	u32 type = info & INTR_INFO_TYPE_MASK;
+
+	if (type == INTR_TYPE_NMI)
+		return 1;	/* re-raised on the host already */
+	if (vector == PF_VECTOR) {
+		svm_stat_inc(vcpu, EXIT_PF);
+		return svm_mmu_page_fault(vcpu, vmcs_read(EXIT_QUALIFICATION),
+					  vmcs_read(VM_EXIT_INTR_ERROR_CODE));
+	}
+	svm_stat_inc(vcpu, EXIT_EXCEPTION);
+	/* not intercepted otherwise: reflect it */
+	svm_queue_exception(vcpu, vector, info & INTR_INFO_DELIVER_CODE,
+			    vmcs_read(VM_EXIT_INTR_ERROR_CODE));
+	return 1;
+}
+
+static int fail_entry(struct svm_vcpu *vcpu, u32 reason)
+{
+	struct shadowvm_run *run = vcpu->run;
+
+	run->exit_reason = SHADOWVM_EXIT_FAIL_ENTRY;
+	run->fail_entry.hardware_entry_failure_reason = reason & 0xffff;
+	run->fail_entry.exit_qualification = vmcs_read(EXIT_QUALIFICATION);
+	vcpu->launched = false;
+	svm_info_rl("VM entry failed: reason %u qualification %lu (invalid guest state)\n",
+		    reason & 0xffff, vmcs_read(EXIT_QUALIFICATION));
+	return 0;
+}
+
+int svm_handle_exit(struct svm_vcpu *vcpu, u32 reason)
+{
+	u16 basic = reason & 0xffff;
+
+	if (reason & EXIT_REASON_FAILED_VMENTRY)
+		return fail_entry(vcpu, reason);
+
+	switch (basic) {
+	case EXIT_REASON_EXCEPTION_NMI:
+		return handle_exception(vcpu);
+	case EXIT_REASON_EXTERNAL_INTERRUPT:
+		svm_stat_inc(vcpu, EXIT_EXTINT);
+		return 1;
+	case EXIT_REASON_TRIPLE_FAULT:
+		svm_stat_inc(vcpu, EXIT_TRIPLE_FAULT);
+		vcpu->run->exit_reason = SHADOWVM_EXIT_SHUTDOWN;
+		vcpu->event.valid = false;
+		return 0;
+	case EXIT_REASON_INIT_SIGNAL:
+	case EXIT_REASON_SIPI:
+		svm_stat_inc(vcpu, EXIT_OTHER);
+		return 1;
+	case EXIT_REASON_CPUID:
+		return handle_cpuid(vcpu);
+	case EXIT_REASON_HLT:
+		return handle_hlt(vcpu);
+	case EXIT_REASON_INVLPG:
+		svm_stat_inc(vcpu, EXIT_INVLPG);
+		svm_stat_inc(vcpu, INVLPG);
+		svm_mmu_invlpg(vcpu, vmcs_read(EXIT_QUALIFICATION));
+		svm_skip_insn(vcpu);
+		return 1;
+	case EXIT_REASON_INVD:
+	case EXIT_REASON_WBINVD:
+		svm_stat_inc(vcpu, EXIT_OTHER);
+		svm_skip_insn(vcpu);	/* guest RAM is coherent: nothing to do */
+		return 1;
+	case EXIT_REASON_CR_ACCESS:
+		return handle_cr(vcpu);
+	case EXIT_REASON_DR_ACCESS:
+		return handle_dr(vcpu);
+	case EXIT_REASON_IO_INSTRUCTION:
+		return handle_io(vcpu);
+	case EXIT_REASON_MSR_READ:
+		return handle_rdmsr(vcpu);
+	case EXIT_REASON_MSR_WRITE:
+		return handle_wrmsr(vcpu);
+	case EXIT_REASON_RDPMC:
+		svm_stat_inc(vcpu, EXIT_OTHER);
+		return inject_gp(vcpu);
+	case EXIT_REASON_VMCALL: case EXIT_REASON_VMCLEAR: case EXIT_REASON_VMLAUNCH:
+	case EXIT_REASON_VMPTRLD: case EXIT_REASON_VMPTRST: case EXIT_REASON_VMREAD:
+	case EXIT_REASON_VMRESUME: case EXIT_REASON_VMWRITE: case EXIT_REASON_VMOFF:
+	case EXIT_REASON_VMON: case EXIT_REASON_INVEPT: case EXIT_REASON_INVVPID:
+	case EXIT_REASON_VMFUNC: case EXIT_REASON_GETSEC:
+	case EXIT_REASON_MWAIT_INSTRUCTION: case EXIT_REASON_MONITOR_INSTRUCTION:
+	case EXIT_REASON_XSETBV: case EXIT_REASON_RSM: case EXIT_REASON_INVPCID:
+	case EXIT_REASON_RDTSCP: case EXIT_REASON_XSAVES: case EXIT_REASON_XRSTORS:
+		svm_stat_inc(vcpu, EXIT_VMX_INSN);
+		return inject_ud(vcpu);
+	case EXIT_REASON_MSR_LOAD_FAIL:
+	case EXIT_REASON_MCE_DURING_VMENTRY:
+		return fail_entry(vcpu, reason);
+	default: {
+		u64 d[3] = { basic, vmcs_read(EXIT_QUALIFICATION), svm_rip(vcpu) };
+
+		svm_stat_inc(vcpu, EXIT_OTHER);
+		svm_info_rl("unhandled VM exit %u at rip 0x%llx\n", basic, d[2]);
+		svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_UNHANDLED_EXIT, 3, d);
+		return 0;
+	}
+	}
+}

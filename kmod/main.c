@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Module entry: /dev/shadowvm, module-wide accounting and debugfs.
+ *
+ * Contract: loading fails (with the probe's errno and log line) on a CPU
+ * that cannot run us. Every open fd of ours (the device, a VM, a vCPU)
+ * holds a module reference, so the module cannot be unloaded while any is
+ * open. Every page and object the module allocates goes through the
+ * accounting helpers here, so leaks show in
+ * /sys/kernel/debug/shadowvm/module and are checked by the selftests.
+ */
+#include <linux/module.h>
+#include <linux/miscdevice.h>
+#include <linux/fs.h>
+#include <linux/slab.h>
+#include <linux/gfp.h>
+#include <linux/debugfs.h>
+#include <linux/seq_file.h>
+#include <linux/preempt.h>
+#include "shadowvm.h"
+#include "vmx_defs.h"
+
+struct svm_global_stats svm_global;
+struct dentry *svm_debugfs_root;
+
+struct page *svm_alloc_page(gfp_t extra)
+{
+	struct page *pg = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO | extra);
+
+	if (pg)
+		atomic_long_inc(&svm_global.live_pages);
+	return pg;
+}
+
+void svm_free_page(struct page *page)
+{
+	if (!page)
+		return;
+	atomic_long_dec(&svm_global.live_pages);
+	__free_page(page);
+}
+
+void *svm_zalloc(size_t size)
+{
+	void *p = kvzalloc(size, GFP_KERNEL_ACCOUNT);
+
+	if (p)
+		atomic_long_inc(&svm_global.live_objects);
+	return p;
+}
+
+void svm_kfree(const void *p)
+{
+	if (!p)
+		return;
+	atomic_long_dec(&svm_global.live_objects);
+	kvfree(p);
+}
+
+static long svm_dev_ioctl(struct file *f, unsigned int ioctl, unsigned long arg)
+{
+	switch (ioctl) {
+	case SHADOWVM_GET_API_VERSION:
+		return SHADOWVM_API_VERSION;
+	case SHADOWVM_CREATE_VM:
+		return svm_create_vm(arg);
+	case SHADOWVM_GET_VCPU_MMAP_SIZE:
+		return PAGE_SIZE;
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations svm_dev_fops = {
+	.owner		= THIS_MODULE,
+	.unlocked_ioctl	= svm_dev_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.llseek		= noop_llseek,
+};
+
+static struct miscdevice svm_misc = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= "shadowvm",
+	.fops	= &svm_dev_fops,
+	.mode	= 0600,
+};
+
+static int module_stats_show(struct seq_file *m, void *unused)
+{
+	seq_printf(m, "live_vms %d\n", atomic_read(&svm_global.live_vms));
+	seq_printf(m, "live_vcpus %d\n", atomic_read(&svm_global.live_vcpus));
+	seq_printf(m, "live_pages %ld\n", atomic_long_read(&svm_global.live_pages));
+	seq_printf(m, "live_objects %ld\n", atomic_long_read(&svm_global.live_objects));
+	seq_printf(m, "pinned_pages %ld\n", atomic_long_read(&svm_global.pinned_pages));
+	seq_printf(m, "vpid %d\n", svm_caps.has_vpid);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(module_stats);
+
+static int __init svm_init(void)
+{
+	int r;
+
+	r = svm_vmx_probe();
+	if (r)
+		return r;
+	r = svm_cpuid_init();
+	if (r)
+		return r;
+	preempt_notifier_inc();
+	svm_debugfs_root = debugfs_create_dir("shadowvm", NULL);
+	debugfs_create_file("module", 0444, svm_debugfs_root, NULL, &module_stats_fops);
+	r = misc_register(&svm_misc);
+	if (r) {
+		pr_err(SVM_NAME ": cannot register /dev/shadowvm: %d\n", r);
+		debugfs_remove_recursive(svm_debugfs_root);
+		preempt_notifier_dec();
+		return r;
+	}
+	pr_info(SVM_NAME ": loaded, API version %d\n", SHADOWVM_API_VERSION);
+	return 0;
+}
+
+static void __exit svm_exit(void)
+{
+	misc_deregister(&svm_misc);
+	debugfs_remove_recursive(svm_debugfs_root);
+	preempt_notifier_dec();
+	WARN_ON(atomic_long_read(&svm_global.live_pages) ||
+		atomic_long_read(&svm_global.live_objects) ||
+		atomic_long_read(&svm_global.pinned_pages));
+	pr_info(SVM_NAME ": unloaded\n");
+}
+
+module_init(svm_init);
+module_exit(svm_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("shadowvm: VT-x hypervisor with shadow page tables");
+MODULE_AUTHOR("shadowvm developers");

@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * shadowvm internal interfaces: the VM, the vCPU and the contracts between
+ * the files of the module. Each .c file implements one concern and exports
+ * its entry points here.
+ */
+#ifndef SHADOWVM_H
+#define SHADOWVM_H
+
+#include <linux/types.h>
+#include <linux/mutex.h>
+#include <linux/refcount.h>
+#include <linux/preempt.h>
+#include <linux/mm_types.h>
+#include <linux/printk.h>
+#include "../uapi/linux/shadowvm.h"
+
+#define SVM_NAME "shadowvm"
+
+#define svm_warn_rl(fmt, ...) pr_warn_ratelimited(SVM_NAME ": " fmt, ##__VA_ARGS__)
+#define svm_info_rl(fmt, ...) pr_info_ratelimited(SVM_NAME ": " fmt, ##__VA_ARGS__)
+
+/* ---- vmx.c: capabilities and per-CPU VMX operation ---- */
+struct svm_vmx_caps {
+	u32 revision_id;
+	u32 vmcs_size;
+	u32 pin, cpu, cpu2, exit, entry;	/* controls we run with */
+	u64 cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
+	u64 ept_vpid_cap;
+	bool has_vpid;
+	bool has_pat;		/* load/save IA32_PAT controls */
+	bool inout_info;	/* exit instruction info for INS/OUTS */
+	int phys_bits;		/* host MAXPHYADDR */
+};
+extern struct svm_vmx_caps svm_caps;
+
+int svm_vmx_probe(void);		/* at module load; -errno + one log line */
+int svm_vmx_get(void);			/* VMXON everywhere (first user) */
+void svm_vmx_put(void);			/* VMXOFF everywhere (last user) */
+int svm_vpid_alloc(void);
+void svm_vpid_free(int vpid);
+void *svm_alloc_vmcs(void);
+void svm_free_vmcs(void *vmcs);
+
+/* ---- main.c: module-wide accounting ---- */
+struct svm_global_stats {
+	atomic_t live_vms;
+	atomic_t live_vcpus;
+	atomic_long_t live_pages;
+	atomic_long_t live_objects;
+	atomic_long_t pinned_pages;
+};
+extern struct svm_global_stats svm_global;
+extern struct dentry *svm_debugfs_root;
+
+struct page *svm_alloc_page(gfp_t extra);
+void svm_free_page(struct page *page);
+void *svm_zalloc(size_t size);
+void svm_kfree(const void *p);
+
+/* ---- vm.c: VMs and guest memory ---- */
+struct svm_slot {
+	u64 base_gfn;
+	u64 npages;
+	unsigned long hva;
+	u32 flags;
+	struct page **pages;		/* pinned pages, NULL until first use */
+};
+
+struct svm_vcpu;
+struct svm_mmu_vm;
+
+struct svm_vm {
+	refcount_t refs;
+	struct mm_struct *mm;		/* creator's mm (mmgrab'ed) */
+	struct mutex lock;		/* slots, vcpu array */
+	struct mutex mmu_lock;		/* shadow MMU and page pinning */
+	struct svm_slot slots[SHADOWVM_MAX_MEM_SLOTS];
+	struct svm_vcpu *vcpus[SHADOWVM_MAX_VCPUS];
+	struct shadowvm_vm_config cfg;
+	struct svm_mmu_vm *mmu;
+	u64 mmu_stats[SHADOWVM_STAT_NR];	/* VM-wide MMU counters, under mmu_lock */
+	struct dentry *debugfs;
+	int id;
+};
+
+void svm_vm_get(struct svm_vm *vm);
+void svm_vm_put(struct svm_vm *vm);
+long svm_create_vm(unsigned long arg);
+struct svm_slot *svm_gfn_to_slot(struct svm_vm *vm, u64 gfn);
+/* Pin (if needed) and return the host page behind gfn; needs current->mm == vm->mm. */
+int svm_gfn_to_page(struct svm_vm *vm, u64 gfn, bool write, struct page **page);
+/* Guest-physical copy helpers (RAM only). */
+int svm_read_gpa(struct svm_vm *vm, u64 gpa, void *buf, unsigned int len);
+int svm_write_gpa(struct svm_vm *vm, u64 gpa, const void *buf, unsigned int len);
+void svm_vm_stats_fill(struct svm_vm *vm, struct shadowvm_stats *st);
+
+/* ---- vcpu.c: vCPU fd, register state, run loop ---- */
+enum svm_reg {
+	SVM_RAX, SVM_RCX, SVM_RDX, SVM_RBX, SVM_RSP, SVM_RBP, SVM_RSI, SVM_RDI,
+	SVM_R8, SVM_R9, SVM_R10, SVM_R11, SVM_R12, SVM_R13, SVM_R14, SVM_R15,
+	SVM_NR_GPRS
+};
+
+struct svm_pending_event {
+	bool valid;
+	u32 info;		/* VMX interruption-information format */
+	u32 error_code;
+	u32 insn_len;
+};
+
+struct svm_vcpu {
+	struct svm_vm *vm;
+	int id;
+	struct mutex lock;		/* one ioctl at a time */
+	void *vmcs;
+	struct shadowvm_run *run;
+	unsigned long regs[SVM_NR_GPRS];	/* RSP lives in the VMCS */
+	void *fx_area;			/* guest FXSAVE image (512 bytes, 16-aligned) */
+
+	/* guest-visible control state */
+	u64 cr0, cr2, cr3, cr4, cr8, efer;
+	u64 dr[4], dr6;
+	u64 apic_base;
+	u64 msr_pat, msr_star, msr_lstar, msr_cstar, msr_fmask, msr_kgs_base;
+	u64 msr_misc_enable;
+
+	int vpid;
+	int cpu;			/* where the VMCS is current, or -1 */
+	int last_cpu;
+	bool launched;
+	bool regs_dirty_rsp_rip;
+	struct preempt_notifier pn;
+	bool flush_pending;		/* flush this VPID before the next entry */
+	bool pending_shutdown;		/* triple fault made by event merging */
+	unsigned long host_cr3, host_cr4;
+	struct page *io_bitmap;		/* order 1: bitmaps A and B */
+	struct page *msr_bitmap;
+	u16 host_ds, host_es, host_fs, host_gs, host_ldt;
+
+	struct svm_pending_event event;	/* to inject at next entry */
+
+	/* userspace round trip to complete at the next RUN */
+	enum { SVM_PENDING_NONE, SVM_PENDING_PIO_IN, SVM_PENDING_PIO_STRING_IN,
+	       SVM_PENDING_MMIO } pending;
+	struct {
+		u32 port, size, count;
+		bool rep;
+		int seg;
+		u64 addr;		/* INS destination linear address */
+	} pio;
+
+	u64 exit_count;
+	u64 stats[SHADOWVM_STAT_NR];
+	struct svm_mmu_vcpu *mmu;
+};
+
+long svm_create_vcpu(struct svm_vm *vm, unsigned long id);
+void svm_vcpu_free(struct svm_vcpu *vcpu);
+unsigned long svm_rip(struct svm_vcpu *vcpu);
+void svm_set_rip(struct svm_vcpu *vcpu, unsigned long rip);
+void svm_skip_insn(struct svm_vcpu *vcpu);
+void svm_queue_exception(struct svm_vcpu *vcpu, int vector, bool has_error, u32 error);
+void svm_queue_pf(struct svm_vcpu *vcpu, u64 cr2, u32 error);
+int svm_set_cr0(struct svm_vcpu *vcpu, u64 val);
+int svm_set_cr4(struct svm_vcpu *vcpu, u64 val);
+int svm_set_cr3(struct svm_vcpu *vcpu, u64 val);
+int svm_set_efer(struct svm_vcpu *vcpu, u64 val);
+void svm_update_hw_cr(struct svm_vcpu *vcpu);
+bool svm_long_mode(struct svm_vcpu *vcpu);
+int svm_cpl(struct svm_vcpu *vcpu);
+void svm_flush_tlb(struct svm_vcpu *vcpu);
+void svm_flush_tlb_gva(struct svm_vcpu *vcpu, u64 gva);
+
+/* ---- exits.c: VM-exit handlers. >0: resume guest; 0: exit to user; <0: error ---- */
+int svm_handle_exit(struct svm_vcpu *vcpu, u32 reason);
+int svm_complete_user_exit(struct svm_vcpu *vcpu);
+void svm_internal_error(struct svm_vcpu *vcpu, u32 sub, int n, const u64 *data);
+
+/* ---- cpuid.c ---- */
+void svm_cpuid(struct svm_vcpu *vcpu, u32 leaf, u32 sub, u32 out[4]);
+int svm_cpuid_init(void);
+int svm_guest_maxphyaddr(void);
+bool svm_cpuid_has_nx(void);
+
+/* ---- msr.c ---- */
+int svm_get_msr(struct svm_vcpu *vcpu, u32 msr, u64 *val);
+int svm_set_msr(struct svm_vcpu *vcpu, u32 msr, u64 val);
+
+/* ---- mmu.c: shadow MMU ---- */
+int svm_mmu_vm_init(struct svm_vm *vm);
+void svm_mmu_vm_destroy(struct svm_vm *vm);
+int svm_mmu_vcpu_init(struct svm_vcpu *vcpu);
+void svm_mmu_vcpu_destroy(struct svm_vcpu *vcpu);
+/* Recompute the paging context after CR0/CR4/EFER change; returns hw CR3 in *root. */
+int svm_mmu_reset_context(struct svm_vcpu *vcpu);
+int svm_mmu_load(struct svm_vcpu *vcpu);
+int svm_mmu_new_cr3(struct svm_vcpu *vcpu);
+void svm_mmu_invlpg(struct svm_vcpu *vcpu, u64 gva);	/* before entry: make sure a root exists */
+u64 svm_mmu_root_hpa(struct svm_vcpu *vcpu);
+int svm_mmu_page_fault(struct svm_vcpu *vcpu, u64 la, u32 error_code);
+void svm_mmu_zap_all(struct svm_vm *vm);
+/* Translate a guest linear address for an emulated access; -EFAULT with a
+ * queued #PF when the guest's tables forbid it. */
+int svm_mmu_gva_to_gpa(struct svm_vcpu *vcpu, u64 la, u32 access, u64 *gpa, u32 *fault_ec);
+/* Emulator-facing accessors on guest linear memory; MMIO returns -EAGAIN
+ * after preparing a user exit. */
+int svm_emulate_insn(struct svm_vcpu *vcpu, u64 fault_la, bool is_mmio);
+
+#define PFERR_PRESENT	(1u << 0)
+#define PFERR_WRITE	(1u << 1)
+#define PFERR_USER	(1u << 2)
+#define PFERR_RSVD	(1u << 3)
+#define PFERR_FETCH	(1u << 4)
+
+#define svm_stat_inc(vcpu, id) ((vcpu)->stats[SHADOWVM_STAT_##id]++)
+
+#endif /* SHADOWVM_H */

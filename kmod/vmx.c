@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * VMX capability probing and per-CPU VMX operation.
+ *
+ * Contract: svm_vmx_probe() runs once at module load and refuses (with one
+ * log line naming the reason) a CPU without what we need. VMX operation is
+ * entered on every online CPU while at least one VM exists: svm_vmx_get()
+ * by the first VM, svm_vmx_put() by the last one. CPUs coming online in
+ * between enter VMX operation through a CPU-hotplug state; a CPU that goes
+ * offline leaves it. If another hypervisor already owns VMX (CR4.VMXE set,
+ * or VMXON fails), svm_vmx_get() returns -EBUSY and leaves nothing behind.
+ */
+#include <linux/module.h>
+#include <linux/cpu.h>
+#include <linux/cpuhotplug.h>
+#include <linux/percpu.h>
+#include <linux/slab.h>
+#include <linux/gfp.h>
+#include <linux/mm.h>
+#include <linux/spinlock.h>
+#include <linux/bitmap.h>
+#include <asm/msr.h>
+#include <asm/processor.h>
+#include <asm/tlbflush.h>
+#include <asm/cpufeature.h>
+#include "shadowvm.h"
+#include "vmx_defs.h"
+
+struct svm_vmx_caps svm_caps;
+
+static DEFINE_PER_CPU(void *, vmxon_region);
+static DEFINE_PER_CPU(bool, vmx_on);
+static DEFINE_MUTEX(vmx_users_lock);
+static int vmx_users;
+static enum cpuhp_state vmx_hp_state;
+static atomic_t vmxon_busy;	/* a CPU found VMX held by someone else */
+
+#define SVM_MAX_VPID 1024
+static DECLARE_BITMAP(vpid_map, SVM_MAX_VPID);
+static DEFINE_SPINLOCK(vpid_lock);
+
+/*
+ * Compute a control value: @want are bits we need, @opt bits we take when
+ * available. Returns -EOPNOTSUPP naming the first missing bit.
+ */
+static int adjust_ctl(const char *what, u32 msr, u32 want, u32 opt, u32 *out)
+{
+	u64 v;
+	u32 allowed0, allowed1, ctl;
+
+	rdmsrl(msr, v);
+	allowed0 = (u32)v;		/* bits that must be 1 */
+	allowed1 = (u32)(v >> 32);	/* bits that may be 1 */
+	ctl = want | opt;
+	ctl &= allowed1;
+	ctl |= allowed0;
+	if ((ctl & want) != want) {
+		pr_err(SVM_NAME ": CPU lacks required VMX %s control(s) 0x%x\n",
+		       what, want & ~ctl);
+		return -EOPNOTSUPP;
+	}
+	*out = ctl;
+	return 0;
+}
+
+int svm_vmx_probe(void)
+{
+	u64 fc, basic;
+	bool truectl;
+	int r;
+
+	if (!boot_cpu_has(X86_FEATURE_VMX)) {
+		pr_err(SVM_NAME ": no VT-x: CPUID.1:ECX.VMX is clear\n");
+		return -ENODEV;
+	}
+	if (rdmsrl_safe(SVM_MSR_FEATURE_CONTROL, &fc)) {
+		pr_err(SVM_NAME ": cannot read IA32_FEATURE_CONTROL\n");
+		return -ENODEV;
+	}
+	if (!(fc & SVM_FC_LOCKED) || !(fc & SVM_FC_VMX_OUTSIDE_SMX)) {
+		pr_err(SVM_NAME ": VT-x disabled by firmware (IA32_FEATURE_CONTROL=0x%llx)\n",
+		       fc);
+		return -EPERM;
+	}
+
+	rdmsrl(SVM_MSR_VMX_BASIC, basic);
+	svm_caps.revision_id = basic & 0x7fffffff;
+	svm_caps.vmcs_size = (basic >> 32) & 0x1fff;
+	if (svm_caps.vmcs_size > PAGE_SIZE || ((basic >> 50) & 0xf) != 6) {
+		pr_err(SVM_NAME ": unsupported VMCS size %u or memory type\n",
+		       svm_caps.vmcs_size);
+		return -EOPNOTSUPP;
+	}
+	if (basic & (1ULL << 48)) {
+		pr_err(SVM_NAME ": CPU limits VMX structures to 32-bit addresses\n");
+		return -EOPNOTSUPP;
+	}
+	truectl = basic & SVM_BASIC_TRUE_CTLS;
+	svm_caps.inout_info = basic & SVM_BASIC_INOUT_INFO;
+
+	r = adjust_ctl("pin-based", truectl ? SVM_MSR_VMX_TRUE_PINBASED : SVM_MSR_VMX_PINBASED,
+		       PIN_EXT_INTR_EXITING | PIN_NMI_EXITING, 0, &svm_caps.pin);
+	if (r)
+		return r;
+	r = adjust_ctl("processor-based",
+		       truectl ? SVM_MSR_VMX_TRUE_PROCBASED : SVM_MSR_VMX_PROCBASED,
+		       CPU_HLT_EXITING | CPU_INVLPG_EXITING | CPU_MWAIT_EXITING |
+		       CPU_RDPMC_EXITING | CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING |
+		       CPU_CR8_LOAD_EXITING | CPU_CR8_STORE_EXITING | CPU_MOV_DR_EXITING |
+		       CPU_USE_IO_BITMAPS | CPU_USE_MSR_BITMAPS | CPU_MONITOR_EXITING |
+		       CPU_ACTIVATE_SECONDARY, 0, &svm_caps.cpu);
+	if (r)
+		return r;
+	svm_caps.cpu &= ~(CPU_INTR_WINDOW_EXITING | CPU_NMI_WINDOW_EXITING |
+			  CPU_RDTSC_EXITING | CPU_USE_TSC_OFFSETTING | CPU_TPR_SHADOW |
+			  CPU_MONITOR_TRAP_FLAG | CPU_PAUSE_EXITING | CPU_UNCOND_IO_EXITING);
+	r = adjust_ctl("secondary", SVM_MSR_VMX_PROCBASED2, 0,
+		       CPU2_ENABLE_VPID | CPU2_WBINVD_EXITING, &svm_caps.cpu2);
+	if (r)
+		return r;
+	if (svm_caps.cpu2 & (CPU2_ENABLE_EPT | CPU2_UNRESTRICTED_GUEST)) {
+		pr_err(SVM_NAME ": CPU forces EPT on; shadowvm runs with EPT off\n");
+		return -EOPNOTSUPP;
+	}
+	r = adjust_ctl("VM-exit", truectl ? SVM_MSR_VMX_TRUE_EXIT : SVM_MSR_VMX_EXIT,
+		       EXIT_HOST_ADDR_SPACE_SIZE | EXIT_SAVE_EFER | EXIT_LOAD_EFER,
+		       EXIT_SAVE_DEBUG_CTLS, &svm_caps.exit);
+	if (r)
+		return r;
+	svm_caps.exit &= ~(EXIT_ACK_INTR_ON_EXIT | EXIT_SAVE_PAT | EXIT_LOAD_PAT |
+			   EXIT_LOAD_PERF_GLOBAL);
+	r = adjust_ctl("VM-entry", truectl ? SVM_MSR_VMX_TRUE_ENTRY : SVM_MSR_VMX_ENTRY,
+		       ENTRY_LOAD_EFER, ENTRY_LOAD_DEBUG_CTLS, &svm_caps.entry);
+	if (r)
+		return r;
+	svm_caps.entry &= ~(ENTRY_IA32E_MODE | ENTRY_LOAD_PAT);
+
+	rdmsrl(SVM_MSR_VMX_CR0_FIXED0, svm_caps.cr0_fixed0);
+	rdmsrl(SVM_MSR_VMX_CR0_FIXED1, svm_caps.cr0_fixed1);
+	rdmsrl(SVM_MSR_VMX_CR4_FIXED0, svm_caps.cr4_fixed0);
+	rdmsrl(SVM_MSR_VMX_CR4_FIXED1, svm_caps.cr4_fixed1);
+
+	svm_caps.ept_vpid_cap = 0;
+	if (svm_caps.cpu2 & CPU2_ENABLE_VPID) {
+		rdmsrl(SVM_MSR_VMX_EPT_VPID_CAP, svm_caps.ept_vpid_cap);
+		if ((svm_caps.ept_vpid_cap & VPID_CAP_INVVPID) &&
+		    (svm_caps.ept_vpid_cap & (VPID_CAP_SINGLE_CONTEXT | VPID_CAP_ALL_CONTEXT)))
+			svm_caps.has_vpid = true;
+		else
+			svm_caps.cpu2 &= ~CPU2_ENABLE_VPID;
+	}
+	svm_caps.phys_bits = boot_cpu_data.x86_phys_bits;
+
+	pr_info(SVM_NAME ": VMX revision 0x%x, VPID %s, pin 0x%x cpu 0x%x cpu2 0x%x exit 0x%x entry 0x%x\n",
+		svm_caps.revision_id, svm_caps.has_vpid ? "on" : "off",
+		svm_caps.pin, svm_caps.cpu, svm_caps.cpu2, svm_caps.exit,
+		svm_caps.entry);
+	return 0;
+}
+
+/* Runs on the target CPU (hotplug callback or cpuhp_setup_state). */
+static int vmx_cpu_online(unsigned int cpu)
+{
+	void *region = per_cpu(vmxon_region, cpu);
+	unsigned long flags;
+	int r;
+
+	if (!region)
+		return -ENOMEM;
+	local_irq_save(flags);
+	if (cr4_read_shadow() & X86_CR4_VMXE) {
+		local_irq_restore(flags);
+		atomic_set(&vmxon_busy, 1);
+		pr_warn_ratelimited(SVM_NAME ": CPU %u: VMX already in use by another hypervisor\n",
+				    cpu);
+		return -EBUSY;
+	}
+	cr4_set_bits_irqsoff(X86_CR4_VMXE);
+	r = svm_vmxon(__pa(region));
+	if (r) {
+		cr4_clear_bits_irqsoff(X86_CR4_VMXE);
+		local_irq_restore(flags);
+		atomic_set(&vmxon_busy, 1);
+		pr_warn_ratelimited(SVM_NAME ": CPU %u: VMXON failed; another hypervisor holds VT-x\n",
+				    cpu);
+		return -EBUSY;
+	}
+	this_cpu_write(vmx_on, true);
+	if (svm_caps.has_vpid && (svm_caps.ept_vpid_cap & VPID_CAP_ALL_CONTEXT))
+		svm_invvpid(INVVPID_ALL_CONTEXT, 0, 0);
+	local_irq_restore(flags);
+	return 0;
+}
+
+static int vmx_cpu_offline(unsigned int cpu)
+{
+	unsigned long flags;
+
+	local_irq_save(flags);
+	if (this_cpu_read(vmx_on)) {
+		svm_vmxoff();
+		cr4_clear_bits_irqsoff(X86_CR4_VMXE);
+		this_cpu_write(vmx_on, false);
+	}
+	local_irq_restore(flags);
+	return 0;
+}
+
+static void free_vmxon_regions(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		void *p = per_cpu(vmxon_region, cpu);
+
+		if (p) {
+			svm_free_page(virt_to_page(p));
+			per_cpu(vmxon_region, cpu) = NULL;
+		}
+	}
+}
+
+int svm_vmx_get(void)
+{
+	int cpu, r = 0;
+
+	mutex_lock(&vmx_users_lock);
+	if (vmx_users++)
+		goto out;
+	for_each_possible_cpu(cpu) {
+		struct page *pg = svm_alloc_page(0);
+
+		if (!pg) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		*(u32 *)page_address(pg) = svm_caps.revision_id;
+		per_cpu(vmxon_region, cpu) = page_address(pg);
+	}
+	atomic_set(&vmxon_busy, 0);
+	r = cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, "shadowvm/vmx:online",
+			      vmx_cpu_online, vmx_cpu_offline);
+	if (r < 0) {
+		if (atomic_read(&vmxon_busy))
+			r = -EBUSY;
+		goto fail;
+	}
+	vmx_hp_state = r;
+	r = 0;
+	goto out;
+fail:
+	free_vmxon_regions();
+	vmx_users--;
+out:
+	mutex_unlock(&vmx_users_lock);
+	return r;
+}
+
+void svm_vmx_put(void)
+{
+	mutex_lock(&vmx_users_lock);
+	if (!WARN_ON(vmx_users <= 0) && --vmx_users == 0) {
+		cpuhp_remove_state(vmx_hp_state);
+		free_vmxon_regions();
+	}
+	mutex_unlock(&vmx_users_lock);
+}
+
+int svm_vpid_alloc(void)
+{
+	int id;
+
+	if (!svm_caps.has_vpid)
+		return 0;
+	spin_lock(&vpid_lock);
+	id = find_next_zero_bit(vpid_map, SVM_MAX_VPID, 1);
+	if (id < SVM_MAX_VPID)
+		__set_bit(id, vpid_map);
+	else
+		id = 0;		/* run without VPID: every entry/exit flushes */
+	spin_unlock(&vpid_lock);
+	return id;
+}
+
+void svm_vpid_free(int vpid)
+{
+	if (!vpid)
+		return;
+	spin_lock(&vpid_lock);
+	__clear_bit(vpid, vpid_map);
+	spin_unlock(&vpid_lock);
+}
+
+void *svm_alloc_vmcs(void)
+{
+	struct page *pg = svm_alloc_page(0);
+	void *p;
+
+	if (!pg)
+		return NULL;
+	p = page_address(pg);
+	*(u32 *)p = svm_caps.revision_id;
+	return p;
+}
+
+void svm_free_vmcs(void *vmcs)
+{
+	if (vmcs)
+		svm_free_page(virt_to_page(vmcs));
+}
