@@ -59,6 +59,7 @@ static int set_region(int vm, __u32 slot, __u32 flags, __u64 gpa, __u64 size,
 
 TEST_F(memslot, valid_add_delete_readd)
 {
+	RETURN_IF_SETUP_SKIPPED();
 	ASSERT_EQ(0, set_region(self->vm, 0, 0, 0, 16 * PG, HVA(0)));
 	ASSERT_EQ(0, set_region(self->vm, 1, 0, 0x100000, 16 * PG,
 				HVA(16 * PG)));
@@ -78,6 +79,7 @@ TEST_F(memslot, valid_add_delete_readd)
 
 TEST_F(memslot, slot_out_of_range_einval)
 {
+	RETURN_IF_SETUP_SKIPPED();
 	EXPECT_EQ(EINVAL, set_region(self->vm, SHADOWVM_MAX_MEM_SLOTS, 0, 0,
 				     PG, HVA(0)));
 	EXPECT_EQ(EINVAL, set_region(self->vm, ~0u, 0, 0, PG, HVA(0)));
@@ -85,33 +87,39 @@ TEST_F(memslot, slot_out_of_range_einval)
 
 TEST_F(memslot, unknown_flags_einval)
 {
+	RETURN_IF_SETUP_SKIPPED();
 	EXPECT_EQ(EINVAL, set_region(self->vm, 0, 1u << 1, 0, PG, HVA(0)));
 	EXPECT_EQ(EINVAL, set_region(self->vm, 0, 1u << 31, 0, PG, HVA(0)));
 }
 
 TEST_F(memslot, unaligned_gpa_einval)
 {
+	RETURN_IF_SETUP_SKIPPED();
 	EXPECT_EQ(EINVAL, set_region(self->vm, 0, 0, 0x800, PG, HVA(0)));
 }
 
 TEST_F(memslot, unaligned_size_einval)
 {
+	RETURN_IF_SETUP_SKIPPED();
 	EXPECT_EQ(EINVAL, set_region(self->vm, 0, 0, 0, PG + 1, HVA(0)));
 }
 
 TEST_F(memslot, unaligned_hva_einval)
 {
+	RETURN_IF_SETUP_SKIPPED();
 	EXPECT_EQ(EINVAL, set_region(self->vm, 0, 0, 0, PG, HVA(8)));
 }
 
 TEST_F(memslot, gpa_wraps_einval)
 {
+	RETURN_IF_SETUP_SKIPPED();
 	EXPECT_EQ(EINVAL, set_region(self->vm, 0, 0, ~0ULL - PG + 1, 2 * PG,
 				     HVA(0)));
 }
 
 TEST_F(memslot, gpa_beyond_limit_einval)
 {
+	RETURN_IF_SETUP_SKIPPED();
 	/* ends one page past 1 << SHADOWVM_GPA_BITS */
 	EXPECT_EQ(EINVAL, set_region(self->vm, 0, 0,
 				     (1ULL << SHADOWVM_GPA_BITS) - PG, 2 * PG,
@@ -123,12 +131,14 @@ TEST_F(memslot, gpa_beyond_limit_einval)
 
 TEST_F(memslot, size_too_big_e2big)
 {
+	RETURN_IF_SETUP_SKIPPED();
 	EXPECT_EQ(E2BIG, set_region(self->vm, 0, 0, 0,
 				    SHADOWVM_MAX_SLOT_SIZE + PG, HVA(0)));
 }
 
 TEST_F(memslot, overlap_eexist)
 {
+	RETURN_IF_SETUP_SKIPPED();
 	ASSERT_EQ(0, set_region(self->vm, 0, 0, 0x10000, 16 * PG, HVA(0)));
 	/* tail overlap, head overlap, containment */
 	EXPECT_EQ(EEXIST, set_region(self->vm, 1, 0, 0x18000, 16 * PG,
@@ -143,6 +153,7 @@ TEST_F(memslot, overlap_eexist)
 
 TEST_F(memslot, slot_in_use_eexist)
 {
+	RETURN_IF_SETUP_SKIPPED();
 	ASSERT_EQ(0, set_region(self->vm, 3, 0, 0x10000, 4 * PG, HVA(0)));
 	/* same slot, non-overlapping new range: must delete first */
 	EXPECT_EQ(EEXIST, set_region(self->vm, 3, 0, 0x100000, 4 * PG,
@@ -154,6 +165,7 @@ TEST_F(memslot, slot_in_use_eexist)
 
 TEST_F(memslot, delete_empty_slot_enoent)
 {
+	RETURN_IF_SETUP_SKIPPED();
 	EXPECT_EQ(ENOENT, set_region(self->vm, 5, 0, 0, 0, HVA(0)));
 	ASSERT_EQ(0, set_region(self->vm, 5, 0, 0, PG, HVA(0)));
 	ASSERT_EQ(0, set_region(self->vm, 5, 0, 0, 0, HVA(0)));
@@ -162,6 +174,7 @@ TEST_F(memslot, delete_empty_slot_enoent)
 
 TEST_F(memslot, hva_not_mapped_efault)
 {
+	RETURN_IF_SETUP_SKIPPED();
 	/* a hole in the middle of the range */
 	ASSERT_EQ(0, munmap(self->buf + 8 * PG, PG));
 	EXPECT_EQ(EFAULT, set_region(self->vm, 0, 0, 0, 16 * PG, HVA(0)));
@@ -171,6 +184,7 @@ TEST_F(memslot, hva_not_mapped_efault)
 
 TEST_F(memslot, hva_kernel_address_efault)
 {
+	RETURN_IF_SETUP_SKIPPED();
 	EXPECT_EQ(EFAULT, set_region(self->vm, 0, 0, 0, PG,
 				     0xffff888000000000ULL));
 	/* straddles the end of the user address space */
@@ -180,6 +194,7 @@ TEST_F(memslot, hva_kernel_address_efault)
 
 TEST_F(memslot, bad_struct_pointer_efault)
 {
+	RETURN_IF_SETUP_SKIPPED();
 	EXPECT_EQ(-1, ioctl(self->vm, SHADOWVM_SET_MEMORY_REGION, (void *)8));
 	EXPECT_EQ(EFAULT, errno);
 }

@@ -40,6 +40,7 @@ TEST_F(vcpu, all_ids_then_limit_einval)
 	int fds[SHADOWVM_MAX_VCPUS];
 	int i, fd;
 
+	RETURN_IF_SETUP_SKIPPED();
 	for (i = 0; i < SHADOWVM_MAX_VCPUS; i++) {
 		fds[i] = ioctl(self->vm, SHADOWVM_CREATE_VCPU, i);
 		ASSERT_LE(0, fds[i]) TH_LOG("vCPU %d: %s", i, strerror(errno));
@@ -61,6 +62,7 @@ TEST_F(vcpu, id_out_of_range_einval)
 {
 	int fd = ioctl(self->vm, SHADOWVM_CREATE_VCPU, SHADOWVM_MAX_VCPUS);
 
+	RETURN_IF_SETUP_SKIPPED();
 	EXPECT_EQ(-1, fd);
 	EXPECT_EQ(EINVAL, errno);
 }
@@ -69,6 +71,7 @@ TEST_F(vcpu, id_in_use_eexist)
 {
 	int a, b;
 
+	RETURN_IF_SETUP_SKIPPED();
 	a = ioctl(self->vm, SHADOWVM_CREATE_VCPU, 3);
 	ASSERT_LE(0, a);
 	b = ioctl(self->vm, SHADOWVM_CREATE_VCPU, 3);
@@ -85,6 +88,7 @@ TEST_F(vcpu, mmap_run_page)
 	struct shadowvm_run *run;
 	int fd;
 
+	RETURN_IF_SETUP_SKIPPED();
 	fd = ioctl(self->vm, SHADOWVM_CREATE_VCPU, 0);
 	ASSERT_LE(0, fd);
 	run = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -100,6 +104,7 @@ TEST_F(vcpu, mmap_offset_einval)
 	void *p;
 	int fd;
 
+	RETURN_IF_SETUP_SKIPPED();
 	fd = ioctl(self->vm, SHADOWVM_CREATE_VCPU, 0);
 	ASSERT_LE(0, fd);
 	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 4096);
@@ -115,6 +120,7 @@ TEST_F(vcpu, mmap_too_big_einval)
 	void *p;
 	int fd;
 
+	RETURN_IF_SETUP_SKIPPED();
 	fd = ioctl(self->vm, SHADOWVM_CREATE_VCPU, 0);
 	ASSERT_LE(0, fd);
 	p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -142,16 +148,16 @@ TEST(initial_state_flat32)
 	EXPECT_EQ(want.cr0, sr.cr0);
 	EXPECT_EQ(0, sr.cr4);
 	EXPECT_EQ(0, sr.efer);
-#define SEG_EQ(s) do {							\
-	EXPECT_EQ(want.s.selector, sr.s.selector) TH_LOG(#s);		\
-	EXPECT_EQ(want.s.base, sr.s.base) TH_LOG(#s);			\
-	EXPECT_EQ(want.s.limit, sr.s.limit) TH_LOG(#s);			\
-	EXPECT_EQ(want.s.type, sr.s.type) TH_LOG(#s);			\
-	EXPECT_EQ(want.s.present, sr.s.present) TH_LOG(#s);		\
-	EXPECT_EQ(want.s.s, sr.s.s) TH_LOG(#s);				\
-	EXPECT_EQ(want.s.db, sr.s.db) TH_LOG(#s);			\
-	EXPECT_EQ(want.s.g, sr.s.g) TH_LOG(#s);				\
-	EXPECT_EQ(0, sr.s.unusable) TH_LOG(#s);				\
+#define SEG_EQ(seg) do {							\
+	EXPECT_EQ(want.seg.selector, sr.seg.selector) TH_LOG(#seg);		\
+	EXPECT_EQ(want.seg.base, sr.seg.base) TH_LOG(#seg);			\
+	EXPECT_EQ(want.seg.limit, sr.seg.limit) TH_LOG(#seg);			\
+	EXPECT_EQ(want.seg.type, sr.seg.type) TH_LOG(#seg);			\
+	EXPECT_EQ(want.seg.present, sr.seg.present) TH_LOG(#seg);		\
+	EXPECT_EQ(want.seg.s, sr.seg.s) TH_LOG(#seg);				\
+	EXPECT_EQ(want.seg.db, sr.seg.db) TH_LOG(#seg);			\
+	EXPECT_EQ(want.seg.g, sr.seg.g) TH_LOG(#seg);				\
+	EXPECT_EQ(0, sr.seg.unusable) TH_LOG(#seg);				\
 } while (0)
 	SEG_EQ(cs);
 	SEG_EQ(ds);

@@ -58,6 +58,13 @@ int tvm_create(struct tvm *t, enum be_kind kind, size_t mem_size)
 	return tvm_create_ex(t, kind, mem_size, NULL, 0);
 }
 
+enum be_kind tvm_default_kind(void)
+{
+	const char *b = getenv("SVMTEST_BACKEND");
+
+	return b && !strcmp(b, "kvm") ? BE_KVM : BE_SHADOWVM;
+}
+
 void tvm_destroy(struct tvm *t)
 {
 	if (t->vcpu_live)

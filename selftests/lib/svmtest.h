@@ -64,6 +64,8 @@ struct tvm {
 int tvm_create_ex(struct tvm *t, enum be_kind kind, size_t mem_size,
 		  const struct be_vm_config *cfg, uint32_t vcpu_id);
 int tvm_create(struct tvm *t, enum be_kind kind, size_t mem_size);
+/* BE_SHADOWVM unless the environment says SVMTEST_BACKEND=kvm */
+enum be_kind tvm_default_kind(void);
 void tvm_destroy(struct tvm *t);
 /* Copies code to gpa and points RIP there, ESP = TVM_STACK. */
 int tvm_load(struct tvm *t, uint64_t gpa, const void *code, size_t len);
