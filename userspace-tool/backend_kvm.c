@@ -113,6 +113,7 @@ static void kvm_be_setup_cpuid(struct be_vcpu *vcpu)
 {
 	struct kvm_cpuid2 *cpuid;
 	int nent = 128;
+	__u32 i;
 
 	for (;;) {
 		cpuid = calloc(1, sizeof(*cpuid) +
@@ -128,6 +129,11 @@ static void kvm_be_setup_cpuid(struct be_vcpu *vcpu)
 			return;
 		nent *= 2;
 	}
+	/* initial APIC id = vCPU id, as on shadowvm */
+	for (i = 0; i < cpuid->nent; i++)
+		if (cpuid->entries[i].function == 1)
+			cpuid->entries[i].ebx = (cpuid->entries[i].ebx &
+						 0x00ffffff) | (vcpu->id << 24);
 	ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid);
 	free(cpuid);
 }

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cpuid_test: CPUID as seen by a guest, against expectations computed from
+ * the host's CPUID executed natively by the test:
+ *   - vendor string equal to the host's, leaf 0 EAX <= the host's;
+ *   - leaf 1 EAX equal to the host's, ECX.hypervisor (31) = 1,
+ *     ECX.VMX (5) = 0, EBX[31:24] = vCPU id (checked for ids 0 and 5);
+ *   - every feature bit of leaves 1 (ECX except bit 31, EDX), 7.0
+ *     (EBX/ECX/EDX) and 0x80000001 (ECX/EDX) is also set on the host;
+ *   - leaf 0x40000000 = { 0x40000000, "shad", "owvm", 0 };
+ *   - a basic leaf above the guest's maximum returns the data of the
+ *     guest's highest basic leaf (Intel rule).
+ */
+#include <cpuid.h>
+#include <errno.h>
+#include <string.h>
+
+#include "kselftest_harness.h"
+#include "svmtest_ksft.h"
+
+/*
+ * Table at TVM_DATA: entries of { leaf, subleaf, eax, ebx, ecx, edx },
+ * EDI = number of entries (set by the test).
+ */
+GUEST_CODE(cpuid_guest,
+	"mov $0x9000, %esi\n"
+	"1: mov (%esi), %eax\n"
+	"mov 4(%esi), %ecx\n"
+	"cpuid\n"
+	"mov %eax, 8(%esi)\n"
+	"mov %ebx, 12(%esi)\n"
+	"mov %ecx, 16(%esi)\n"
+	"mov %edx, 20(%esi)\n"
+	"add $24, %esi\n"
+	"dec %edi\n"
+	"jnz 1b\n"
+	"hlt\n");
+
+struct cpuid_ent {
+	uint32_t leaf, subleaf;
+	uint32_t eax, ebx, ecx, edx;
+};
+
+enum {
+	E_L0, E_L1, E_L7, E_EXT1, E_HV, E_MAXBASIC, E_ABOVE1, E_ABOVE2,
+	E_NR
+};
+
+static void host_cpuid(uint32_t leaf, uint32_t sub, struct cpuid_ent *e)
+{
+	e->leaf = leaf;
+	e->subleaf = sub;
+	__cpuid_count(leaf, sub, e->eax, e->ebx, e->ecx, e->edx);
+}
+
+/* Runs the guest twice: first to learn its max basic leaf, then all. */
+static void guest_cpuid(struct __test_metadata *_metadata, uint32_t vcpu_id,
+			struct cpuid_ent *out)
+{
+	struct cpuid_ent *tab;
+	struct be_regs regs;
+	struct be_exit e;
+	struct tvm t;
+	uint32_t max;
+
+	TVM_CREATE_EX_OR_SKIP(&t, tvm_default_kind(), TVM_MEM_DEFAULT, NULL,
+			      vcpu_id);
+	tab = tvm_ptr(&t, TVM_DATA);
+	memset(tab, 0, E_NR * sizeof(*tab));
+	tab[0].leaf = 0;
+	TVM_LOAD(&t, cpuid_guest);
+	ASSERT_EQ(0, be_get_regs(&t.vcpu, &regs));
+	regs.rdi = 1;
+	ASSERT_EQ(0, be_set_regs(&t.vcpu, &regs));
+	TVM_RUN_EXPECT(&t, &e, BE_EXIT_HLT);
+	max = tab[0].eax;
+	ASSERT_LE(1, max) TH_LOG("guest max basic leaf %u", max);
+
+	memset(tab, 0, E_NR * sizeof(*tab));
+	tab[E_L0].leaf = 0;
+	tab[E_L1].leaf = 1;
+	tab[E_L7].leaf = 7;
+	tab[E_EXT1].leaf = 0x80000001;
+	tab[E_HV].leaf = 0x40000000;
+	tab[E_MAXBASIC].leaf = max;
+	tab[E_ABOVE1].leaf = max + 1;
+	tab[E_ABOVE2].leaf = max + 0x1000;
+	TVM_LOAD(&t, cpuid_guest);
+	ASSERT_EQ(0, be_get_regs(&t.vcpu, &regs));
+	regs.rdi = E_NR;
+	ASSERT_EQ(0, be_set_regs(&t.vcpu, &regs));
+	TVM_RUN_EXPECT(&t, &e, BE_EXIT_HLT);
+	memcpy(out, tab, E_NR * sizeof(*tab));
+	tvm_destroy(&t);
+}
+
+static void check_cpuid(struct __test_metadata *_metadata, uint32_t vcpu_id)
+{
+	struct cpuid_ent g[E_NR], h0, h1, h7, hx0, hx1;
+	char gv[13], hv[13];
+
+	memset(g, 0, sizeof(g));
+	guest_cpuid(_metadata, vcpu_id, g);
+	if (_metadata->skip)
+		return;
+	host_cpuid(0, 0, &h0);
+	host_cpuid(1, 0, &h1);
+	memset(&h7, 0, sizeof(h7));
+	if (h0.eax >= 7)
+		host_cpuid(7, 0, &h7);
+	host_cpuid(0x80000000, 0, &hx0);
+	memset(&hx1, 0, sizeof(hx1));
+	if (hx0.eax >= 0x80000001)
+		host_cpuid(0x80000001, 0, &hx1);
+
+	/* vendor and max leaf */
+	memcpy(gv, &g[E_L0].ebx, 4);
+	memcpy(gv + 4, &g[E_L0].edx, 4);
+	memcpy(gv + 8, &g[E_L0].ecx, 4);
+	gv[12] = 0;
+	memcpy(hv, &h0.ebx, 4);
+	memcpy(hv + 4, &h0.edx, 4);
+	memcpy(hv + 8, &h0.ecx, 4);
+	hv[12] = 0;
+	EXPECT_STREQ(hv, gv);
+	EXPECT_GE(h0.eax, g[E_L0].eax);
+
+	/* leaf 1 */
+	EXPECT_EQ(h1.eax, g[E_L1].eax);
+	EXPECT_EQ(1u << 31, g[E_L1].ecx & (1u << 31))
+		TH_LOG("hypervisor bit clear: ecx 0x%x", g[E_L1].ecx);
+	EXPECT_EQ(0, g[E_L1].ecx & (1u << 5))
+		TH_LOG("VMX bit set: ecx 0x%x", g[E_L1].ecx);
+	EXPECT_EQ(vcpu_id, g[E_L1].ebx >> 24);
+
+	/* features are a subset of the host's */
+	EXPECT_EQ(0, g[E_L1].ecx & ~(h1.ecx | (1u << 31)))
+		TH_LOG("leaf 1 ecx extra bits 0x%x", g[E_L1].ecx & ~h1.ecx);
+	EXPECT_EQ(0, g[E_L1].edx & ~h1.edx)
+		TH_LOG("leaf 1 edx extra bits 0x%x", g[E_L1].edx & ~h1.edx);
+	if (g[E_L0].eax >= 7) {
+		EXPECT_EQ(0, g[E_L7].ebx & ~h7.ebx)
+			TH_LOG("leaf 7 ebx extra 0x%x", g[E_L7].ebx & ~h7.ebx);
+		EXPECT_EQ(0, g[E_L7].ecx & ~h7.ecx)
+			TH_LOG("leaf 7 ecx extra 0x%x", g[E_L7].ecx & ~h7.ecx);
+		EXPECT_EQ(0, g[E_L7].edx & ~h7.edx)
+			TH_LOG("leaf 7 edx extra 0x%x", g[E_L7].edx & ~h7.edx);
+	}
+	EXPECT_EQ(0, g[E_EXT1].ecx & ~hx1.ecx)
+		TH_LOG("leaf 0x80000001 ecx extra 0x%x",
+		       g[E_EXT1].ecx & ~hx1.ecx);
+	EXPECT_EQ(0, g[E_EXT1].edx & ~hx1.edx)
+		TH_LOG("leaf 0x80000001 edx extra 0x%x",
+		       g[E_EXT1].edx & ~hx1.edx);
+
+	/* hypervisor leaf */
+	EXPECT_EQ(0x40000000, g[E_HV].eax);
+	EXPECT_EQ(0, memcmp(&g[E_HV].ebx, "shad", 4))
+		TH_LOG("ebx 0x%x", g[E_HV].ebx);
+	EXPECT_EQ(0, memcmp(&g[E_HV].ecx, "owvm", 4))
+		TH_LOG("ecx 0x%x", g[E_HV].ecx);
+	EXPECT_EQ(0, g[E_HV].edx);
+
+	/* above the max basic leaf: highest basic leaf's data */
+	EXPECT_EQ(g[E_MAXBASIC].eax, g[E_ABOVE1].eax);
+	EXPECT_EQ(g[E_MAXBASIC].ebx, g[E_ABOVE1].ebx);
+	EXPECT_EQ(g[E_MAXBASIC].ecx, g[E_ABOVE1].ecx);
+	EXPECT_EQ(g[E_MAXBASIC].edx, g[E_ABOVE1].edx);
+	EXPECT_EQ(g[E_MAXBASIC].eax, g[E_ABOVE2].eax);
+	EXPECT_EQ(g[E_MAXBASIC].ebx, g[E_ABOVE2].ebx);
+	EXPECT_EQ(g[E_MAXBASIC].ecx, g[E_ABOVE2].ecx);
+	EXPECT_EQ(g[E_MAXBASIC].edx, g[E_ABOVE2].edx);
+}
+
+TEST(cpuid_vcpu0)
+{
+	check_cpuid(_metadata, 0);
+}
+
+TEST(cpuid_vcpu5_apic_id)
+{
+	check_cpuid(_metadata, 5);
+}
+
+TEST_HARNESS_MAIN
