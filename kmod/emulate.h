@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * shadowvm x86 instruction emulator: the subset needed for MMIO accesses
+ * and for writes to write-protected guest page tables.
+ *
+ * Contract: svm_emulate() decodes one instruction at CS.base + RIP and
+ * executes it against the register state in struct svm_emu_ctxt, doing
+ * every instruction fetch and data access through struct svm_emu_ops.
+ * It never touches guest memory, the MMU or the vCPU directly, so it is
+ * freestanding C that builds both in the kernel and in userspace (for
+ * selftests/emulator_test.c). Registers are committed only when every
+ * memory access succeeded, and the memory write is always the last access,
+ * so an instruction can be abandoned and re-run from scratch after any
+ * callback failure (the one exception, REP string instructions, is
+ * documented at SVM_EMU_FAULT).
+ */
+#ifndef _SHADOWVM_EMULATE_H
+#define _SHADOWVM_EMULATE_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#include <linux/string.h>
+#include <linux/errno.h>
+#else
+#include <stdint.h>
+#include <stdbool.h>
+#include <string.h>
+#include <errno.h>
+typedef uint8_t u8;
+typedef uint16_t u16;
+typedef uint32_t u32;
+typedef unsigned long long u64;	/* same type as the kernel's u64 */
+typedef int8_t s8;
+typedef int16_t s16;
+typedef int32_t s32;
+typedef long long s64;
+#endif
+
+/* svm_emu_ctxt.mode: the default operand/address size of the code segment */
+#define SVM_EMU_MODE_PROT16	0	/* real mode, VM86, 16-bit protected mode */
+#define SVM_EMU_MODE_PROT32	1	/* 32-bit protected or compatibility mode */
+#define SVM_EMU_MODE_LONG64	2	/* 64-bit code segment (CS.L = 1) */
+
+/* svm_emu_ctxt.seg_base[] index: hardware segment register order */
+#define SVM_EMU_SEG_ES	0
+#define SVM_EMU_SEG_CS	1
+#define SVM_EMU_SEG_SS	2
+#define SVM_EMU_SEG_DS	3
+#define SVM_EMU_SEG_FS	4
+#define SVM_EMU_SEG_GS	5
+#define SVM_EMU_NR_SEGS	6
+
+/* svm_emu_ctxt.regs[] index: hardware register order */
+#define SVM_EMU_RAX	0
+#define SVM_EMU_RCX	1
+#define SVM_EMU_RDX	2
+#define SVM_EMU_RBX	3
+#define SVM_EMU_RSP	4
+#define SVM_EMU_RBP	5
+#define SVM_EMU_RSI	6
+#define SVM_EMU_RDI	7
+
+/* Exception vectors svm_emulate() can report with SVM_EMU_EXCEPTION */
+#define SVM_EMU_VEC_UD	6
+#define SVM_EMU_VEC_SS	12
+#define SVM_EMU_VEC_GP	13
+
+/* An instruction is at most this long (longer: #GP(0)) */
+#define SVM_EMU_MAX_INSN_LEN	15
+
+/* A locked read-modify-write gives up after losing this many races */
+#define SVM_EMU_CMPXCHG_TRIES	64
+
+/* Return values of svm_emulate() */
+enum svm_emu_result {
+	/*
+	 * Done: regs, rip and rflags updated (rip is left unchanged by a REP
+	 * string instruction whose count has not yet reached zero: the
+	 * caller re-enters the guest, which executes it again).
+	 */
+	SVM_EMU_OK = 0,
+	/* Opcode not emulated (insn_len = 0): report an internal error. */
+	SVM_EMU_UNHANDLED,
+	/*
+	 * A callback returned an error other than -EAGAIN (in op_error):
+	 * inject the fault the callback recorded. Nothing was committed,
+	 * except that a REP string instruction keeps the iterations it
+	 * completed before the fault (rSI/rDI/rCX updated, rip unchanged),
+	 * exactly as the CPU does, so always copy regs back.
+	 */
+	SVM_EMU_FAULT,
+	/*
+	 * Nothing committed (same REP exception as above); run the whole
+	 * instruction again later. Either a callback returned -EAGAIN
+	 * (op_error = -EAGAIN; e.g. an MMIO read went to userspace), or a
+	 * locked read-modify-write lost its compare-exchange race
+	 * SVM_EMU_CMPXCHG_TRIES times in a row (op_error = 0; just resume
+	 * the guest, which re-executes the instruction).
+	 */
+	SVM_EMU_RETRY,
+	/*
+	 * The instruction raises an exception the emulator detected itself
+	 * (#UD: LOCK misuse, CMPXCHG8B with a register operand; #GP(0):
+	 * over-long instruction, misaligned CMPXCHG16B, non-canonical
+	 * address; #SS(0): non-canonical stack address): inject exc_vector
+	 * with error code exc_error_code if exc_has_error_code. Nothing
+	 * committed.
+	 */
+	SVM_EMU_EXCEPTION,
+};
+
+struct svm_emu_ops {
+	/*
+	 * Read len instruction bytes at linear address la (CS.base + rip
+	 * already applied). len never crosses a 4 KiB page boundary.
+	 */
+	int (*fetch)(void *ctx, u64 la, void *buf, unsigned int len);
+	/*
+	 * Data accesses at a linear address, with la and len (1, 2, 4, 8 or
+	 * 16) exactly as the instruction accesses them, possibly misaligned
+	 * and crossing a page: the caller translates through the guest's
+	 * paging, checks permissions and does MMIO or page-table-write
+	 * handling. A failing write must not have written anything.
+	 */
+	int (*read)(void *ctx, u64 la, void *buf, unsigned int len);
+	int (*write)(void *ctx, u64 la, const void *buf, unsigned int len);
+	/*
+	 * Atomically: if the len bytes at la equal old, replace them with
+	 * new and set *swapped, else clear *swapped. Returns 0 or an error
+	 * like write(). Used for LOCK-prefixed and implicitly locked (XCHG)
+	 * instructions. May be NULL: locked instructions are then done as a
+	 * plain read and write (fine for a single vCPU).
+	 */
+	int (*cmpxchg)(void *ctx, u64 la, const void *old, const void *new,
+		       unsigned int len, bool *swapped);
+};
+
+struct svm_emu_ctxt {
+	/* ---- input; regs, rip and rflags are also the output ---- */
+	u64 regs[16];		/* RAX..R15, SVM_EMU_R* order */
+	u64 rip;
+	u64 rflags;
+	int mode;		/* SVM_EMU_MODE_* */
+	/*
+	 * Segment bases, SVM_EMU_SEG_* order. In 64-bit mode only FS and GS
+	 * are used (the others count as 0). Limits and access rights are not
+	 * checked: the caller must refuse to emulate with unusual segments.
+	 */
+	u64 seg_base[SVM_EMU_NR_SEGS];
+	/*
+	 * Most iterations of a REP MOVS/STOS done in one call (0 counts
+	 * as 1). Each iteration is committed as it completes.
+	 */
+	unsigned int rep_max;
+	/* 5-level paging is on (CR4.LA57): canonical addresses have 57 bits */
+	bool la57;
+
+	/* ---- output ---- */
+	/* length of the instruction; 0 if it could not be fully decoded */
+	unsigned int insn_len;
+	/* the instruction bytes fetched (for error reports) */
+	u8 insn[SVM_EMU_MAX_INSN_LEN];
+	unsigned int insn_fetched;
+	/*
+	 * The last data access issued (on FAULT/RETRY: the one that failed;
+	 * a compare-exchange counts as a write); last_len = 0 if none.
+	 */
+	u64 last_la;
+	unsigned int last_len;
+	bool last_write;
+	/* SVM_EMU_FAULT/RETRY: the callback's return value */
+	int op_error;
+	/* SVM_EMU_EXCEPTION */
+	u8 exc_vector;
+	bool exc_has_error_code;
+	u32 exc_error_code;
+};
+
+enum svm_emu_result svm_emulate(struct svm_emu_ctxt *c,
+				const struct svm_emu_ops *ops, void *ctx);
+
+#endif /* _SHADOWVM_EMULATE_H */
