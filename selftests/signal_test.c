@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * signal_test: RUN vs signals and processes.
+ *   - a signal arriving while the guest spins (SIGALRM after 100 ms, handler
+ *     without SA_RESTART) makes RUN return -1/EINTR with exit reason INTR,
+ *     and the vCPU keeps working afterwards;
+ *   - run->immediate_exit = 1 makes RUN return EINTR without running the
+ *     guest;
+ *   - RUN from a forked child (not the VM's creator) fails with EIO;
+ *   - a runner SIGKILLed in the middle of RUN leaves nothing behind: the
+ *     module's debugfs counters return to the baseline, the module refcount
+ *     drops to 0 (delete_module would succeed) and new VMs still run.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+
+#include <linux/shadowvm.h>
+
+#include "kselftest_harness.h"
+#include "svmtest_ksft.h"
+
+GUEST_CODE(spin_guest,
+	"1: jmp 1b\n"		/* TVM_CODE */
+	"hlt\n");		/* TVM_CODE + 2 */
+
+GUEST_CODE(hlt_only_guest,
+	"hlt\n"
+	"hlt\n");
+
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
+static void set_rip(struct __test_metadata *_metadata, struct tvm *t,
+		    uint64_t rip)
+{
+	struct be_regs regs;
+
+	ASSERT_EQ(0, be_get_regs(&t->vcpu, &regs));
+	regs.rip = rip;
+	ASSERT_EQ(0, be_set_regs(&t->vcpu, &regs));
+}
+
+TEST(pending_signal_eintr)
+{
+	struct itimerval it = { .it_value = { .tv_usec = 100 * 1000 } };
+	struct sigaction sa;
+	struct be_stats st;
+	struct timespec t0;
+	struct be_exit e;
+	struct tvm t;
+	long ms;
+	int ret;
+
+	TVM_CREATE_OR_SKIP(&t, TVM_MEM_DEFAULT);
+	TVM_LOAD(&t, spin_guest);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;	/* no SA_RESTART */
+	sigemptyset(&sa.sa_mask);
+	ASSERT_EQ(0, sigaction(SIGALRM, &sa, NULL));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ASSERT_EQ(0, setitimer(ITIMER_REAL, &it, NULL));
+	ret = tvm_run(&t, &e);
+	ms = elapsed_ms(&t0);
+	EXPECT_EQ(-EINTR, ret) TH_LOG("RUN returned %d (%s), exit %s", ret,
+				      strerror(-ret), be_exit_name(e.reason));
+	EXPECT_EQ(BE_EXIT_INTR, e.reason);
+	if (t.be.ops == &be_shadowvm_ops)
+		EXPECT_EQ(SHADOWVM_EXIT_INTR,
+			  ((struct shadowvm_run *)t.vcpu.run)->exit_reason);
+	EXPECT_EQ(1, alarms);
+	EXPECT_LE(90, ms) TH_LOG("RUN returned after %ld ms", ms);
+	EXPECT_GT(10000, ms) TH_LOG("RUN returned after %ld ms", ms);
+	if (be_vcpu_stats(&t.vcpu, &st) == 0)
+		EXPECT_LE(1, st.val[SHADOWVM_STAT_SIGNAL_EXITS]);
+
+	/* the vCPU still works: leave the loop and halt */
+	set_rip(_metadata, &t, TVM_CODE + 2);
+	TVM_RUN_EXPECT(&t, &e, BE_EXIT_HLT);
+	EXPECT_EQ(TVM_CODE + 3, tvm_rip(&t));
+	tvm_destroy(&t);
+}
+
+TEST(immediate_exit_eintr)
+{
+	struct be_exit e;
+	struct tvm t;
+	int ret;
+
+	TVM_CREATE_OR_SKIP(&t, TVM_MEM_DEFAULT);
+	TVM_LOAD(&t, hlt_only_guest);
+	be_set_immediate_exit(&t.vcpu, true);
+	ret = tvm_run(&t, &e);
+	EXPECT_EQ(-EINTR, ret);
+	EXPECT_EQ(BE_EXIT_INTR, e.reason);
+	/* the guest did not run */
+	EXPECT_EQ(TVM_CODE, tvm_rip(&t));
+	/* a second RUN with the flag still set: EINTR again */
+	ret = tvm_run(&t, &e);
+	EXPECT_EQ(-EINTR, ret);
+	be_set_immediate_exit(&t.vcpu, false);
+	TVM_RUN_EXPECT(&t, &e, BE_EXIT_HLT);
+	EXPECT_EQ(TVM_CODE + 1, tvm_rip(&t));
+	tvm_destroy(&t);
+}
+
+TEST(run_from_forked_child_eio)
+{
+	struct be_exit e;
+	struct tvm t;
+	int status;
+	pid_t pid;
+
+	TVM_CREATE_OR_SKIP(&t, TVM_MEM_DEFAULT);
+	if (t.be.ops != &be_shadowvm_ops) {
+		tvm_destroy(&t);
+		SKIP(return, "EIO from another process is shadowvm's rule");
+	}
+	TVM_LOAD(&t, hlt_only_guest);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int ret = ioctl(t.vcpu.fd, SHADOWVM_RUN, 0);
+
+		if (ret == 0)
+			_exit(10);	/* ran: wrong */
+		_exit(errno == EIO ? 0 : 20);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status))
+		TH_LOG("child's RUN %s", WEXITSTATUS(status) == 10 ?
+		       "succeeded" : "failed with an errno other than EIO");
+	/* the creator still runs it, from the start */
+	TVM_RUN_EXPECT(&t, &e, BE_EXIT_HLT);
+	EXPECT_EQ(TVM_CODE + 1, tvm_rip(&t));
+	tvm_destroy(&t);
+}
+
+TEST(sigkill_mid_run_leaves_nothing)
+{
+	struct svm_counters base, now;
+	struct be_exit e;
+	struct tvm t;
+	char diff[256];
+	int pfd[2], status, ret;
+	long refcnt;
+	pid_t pid;
+	char c;
+
+	ret = svm_debugfs_ready();
+	if (ret == -ENOENT && access(SHADOWVM_DEV, F_OK))
+		SKIP(return, SKIP_REASON_NODEV);
+	ASSERT_EQ(0, ret) TH_LOG("%s/module: %s", SVM_DEBUGFS_DIR,
+				 strerror(-ret));
+	ASSERT_EQ(0, svm_read_counters(&base));
+	ASSERT_EQ(0, pipe(pfd));
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		close(pfd[0]);
+		if (tvm_create(&t, BE_SHADOWVM, TVM_MEM_DEFAULT) ||
+		    tvm_load(&t, TVM_CODE, spin_guest, GUEST_SIZE(spin_guest)))
+			_exit(1);
+		if (write(pfd[1], "r", 1) != 1)
+			_exit(2);
+		tvm_run(&t, &e);
+		_exit(3);		/* RUN must not return */
+	}
+	close(pfd[1]);
+	ASSERT_EQ(1, read(pfd[0], &c, 1)) TH_LOG("child could not set up");
+	close(pfd[0]);
+	usleep(200 * 1000);		/* well inside RUN */
+	ASSERT_EQ(0, svm_read_counters(&now));
+	EXPECT_EQ(base.live_vms + 1, now.live_vms);
+	EXPECT_EQ(base.live_vcpus + 1, now.live_vcpus);
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFSIGNALED(status))
+		TH_LOG("child exited with %d instead of dying",
+		       WEXITSTATUS(status));
+	EXPECT_EQ(SIGKILL, WTERMSIG(status));
+
+	ret = svm_wait_counters(&base, &now, 5000);
+	svm_counters_diff(&base, &now, diff, sizeof(diff));
+	EXPECT_EQ(0, ret) TH_LOG("counters not back to baseline: %s", diff);
+	refcnt = module_refcnt("shadowvm");
+	EXPECT_EQ(0, refcnt) TH_LOG("module refcount %ld", refcnt);
+
+	/* the module still works */
+	ASSERT_EQ(0, tvm_create(&t, BE_SHADOWVM, TVM_MEM_DEFAULT));
+	TVM_LOAD(&t, hlt_only_guest);
+	TVM_RUN_EXPECT(&t, &e, BE_EXIT_HLT);
+	tvm_destroy(&t);
+}
+
+TEST_HARNESS_MAIN
