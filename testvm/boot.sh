@@ -1,0 +1,393 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# testvm/boot.sh - boot the test kernel in Bochs (emulated VT-x) and run one
+# script from a payload directory inside it.
+#
+# Usage:
+#   testvm/boot.sh --payload DIR --script NAME --timeout SECONDS --out DIR
+#                  [--cpu-model MODEL] [--cpus N] [--append "KERNEL ARGS"]
+#                  [--log-bochs] [--quiet]
+#
+#   --payload DIR     copied to /payload in the VM's initramfs
+#   --script NAME     run as `sh /payload/NAME` (cwd /payload, stdin /dev/null),
+#                     stdout+stderr on the console (ttyS0)
+#   --timeout SECS    wall-clock limit for Bochs (then SIGTERM, SIGKILL 30 s later)
+#   --out DIR         console.log (the guest's serial console, CRs dropped),
+#                     bochs.log (Bochs's log; unknown-MSR lines filtered out
+#                     and counted unless --log-bochs), bochs.stdout/.stderr,
+#                     display.log (the term display), bochsrc, boot.iso, end
+#   --cpu-model M     Bochs CPU model (default corei7_skylake_x; env
+#                     TESTVM_CPU_MODEL); core2_penryn_t9600 has VMX without
+#                     EPT/VPID/unrestricted guest
+#   --cpus N          vCPUs (default 1; 2 costs ~6x the CPU time)
+#   --append ARGS     extra kernel command line (env TESTVM_APPEND too)
+#   --log-bochs       keep Bochs's full, unfiltered log (can be 500 MB with KVM)
+#   --quiet           do not stream the console to stdout
+#
+# Needs build/testvm/env.sh from testvm/prepare.sh (or TESTVM_VMLINUZ and
+# TESTVM_MODDIR in the environment). The VM: Debian's kernel, a busybox-static
+# initramfs whose /init mounts proc, sysfs, devtmpfs, debugfs
+# (/sys/kernel/debug), tracefs (/sys/kernel/tracing), devpts and tmpfs /tmp;
+# Debian's irqbypass.ko, kvm.ko and kvm-intel.ko are in /payload/kvm/ (insmod
+# them in that order). The env var TESTVM=1 is set for the script. After the
+# script, /init prints "TESTVM-END-<nonce> status=N uptime=S", sleeps 1 s and
+# powers off. Kernel warnings (loglevel 5) reach the console with timestamps.
+#
+# Exit status: the script's (0..119) when the end marker was seen and the
+# kernel stayed clean; otherwise 120..125, see testvm/lib.sh.
+
+set -euo pipefail
+
+# shellcheck source=testvm/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+usage() {
+	sed -n '/^# Usage:/,/^# Needs/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
+	exit "$TESTVM_E_SETUP"
+}
+
+die() {
+	echo "testvm: error: $*" >&2
+	exit "$TESTVM_E_SETUP"
+}
+
+PAYLOAD= SCRIPT= TIMEOUT= OUT=
+CPU_MODEL=${TESTVM_CPU_MODEL:-corei7_skylake_x}
+CPUS=1
+APPEND=${TESTVM_APPEND:-}
+LOG_BOCHS=0
+QUIET=0
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--payload) PAYLOAD=${2:-}; shift 2 || usage ;;
+	--script) SCRIPT=${2:-}; shift 2 || usage ;;
+	--timeout) TIMEOUT=${2:-}; shift 2 || usage ;;
+	--out) OUT=${2:-}; shift 2 || usage ;;
+	--cpu-model) CPU_MODEL=${2:-}; shift 2 || usage ;;
+	--cpus) CPUS=${2:-}; shift 2 || usage ;;
+	--append) APPEND="$APPEND ${2:-}"; shift 2 || usage ;;
+	--log-bochs) LOG_BOCHS=1; shift ;;
+	--quiet) QUIET=1; shift ;;
+	-h|--help) usage ;;
+	*) echo "testvm: unknown argument '$1'" >&2; usage ;;
+	esac
+done
+
+[ -n "$PAYLOAD" ] && [ -n "$SCRIPT" ] && [ -n "$TIMEOUT" ] && [ -n "$OUT" ] || usage
+[[ $TIMEOUT =~ ^[0-9]+$ ]] || die "--timeout wants seconds, got '$TIMEOUT'"
+[[ $CPUS =~ ^[1-9][0-9]*$ ]] || die "--cpus wants a number, got '$CPUS'"
+[ -d "$PAYLOAD" ] || die "payload directory '$PAYLOAD' does not exist"
+[ -f "$PAYLOAD/$SCRIPT" ] || die "script '$SCRIPT' is not in the payload '$PAYLOAD'"
+testvm_env || exit "$TESTVM_E_SETUP"
+[ -f "$TESTVM_VMLINUZ" ] || die "kernel $TESTVM_VMLINUZ is missing: run testvm/prepare.sh"
+[ -d "$TESTVM_MODDIR" ] || die "modules $TESTVM_MODDIR are missing: run testvm/prepare.sh"
+for tool in bochs xorriso cpio gzip python3 timeout readelf; do
+	command -v "$tool" >/dev/null || die "$tool is not installed: run testvm/prepare.sh"
+done
+BUSYBOX=/bin/busybox
+[ -x "$BUSYBOX" ] || die "$BUSYBOX is missing: install busybox-static"
+testvm_need_static "$BUSYBOX" || die "$BUSYBOX is not static: install busybox-static"
+ISOLINUX_BIN=/usr/lib/ISOLINUX/isolinux.bin
+LDLINUX_C32=/usr/lib/syslinux/modules/bios/ldlinux.c32
+[ -f "$ISOLINUX_BIN" ] || die "$ISOLINUX_BIN is missing: install isolinux"
+[ -f "$LDLINUX_C32" ] || die "$LDLINUX_C32 is missing: install syslinux-common"
+
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+PAYLOAD=$(cd "$PAYLOAD" && pwd)
+rm -f "$OUT"/{console.log,bochs.log,bochs.fifo,bochs.stdout,bochs.stderr} \
+      "$OUT"/{display.log,bochsrc,bochs.rc,boot.iso,end,port}
+WORK=$(mktemp -d "$OUT/.work.XXXXXX")
+
+NONCE=$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')
+END_MARKER="TESTVM-END-$NONCE"
+START_MARKER="TESTVM-START-$NONCE"
+
+LISTENER_PID= BOCHS_PID= CAT_PID= FILTER_PID=
+cleanup() {
+	local pid
+
+	for pid in $BOCHS_PID $CAT_PID $LISTENER_PID $FILTER_PID; do
+		kill "$pid" 2>/dev/null || true
+	done
+	rm -rf "$WORK" "$OUT/bochs.fifo"
+}
+trap cleanup EXIT
+trap 'echo "testvm: interrupted" >&2; exit 130' INT TERM
+
+T_START=$SECONDS
+
+# --- initramfs --------------------------------------------------------------
+ROOT=$WORK/root
+mkdir -p "$ROOT"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,root,payload/kvm}
+cp "$BUSYBOX" "$ROOT/bin/busybox"
+for applet in $("$BUSYBOX" --list-full); do
+	[ -e "$ROOT/$applet" ] || ln -s /bin/busybox "$ROOT/$applet"
+done
+echo 'root:x:0:0:root:/root:/bin/sh' >"$ROOT/etc/passwd"
+echo 'root:x:0:' >"$ROOT/etc/group"
+# The kernel opens /dev/console for /init before devtmpfs is mounted.
+mknod -m 600 "$ROOT/dev/console" c 5 1 2>/dev/null || true
+
+cp -a "$PAYLOAD/." "$ROOT/payload/"
+for mod in irqbypass kvm kvm-intel; do
+	src=$(find "$TESTVM_MODDIR/kernel" -name "$mod.ko" -o -name "$mod.ko.xz" \
+		-o -name "$mod.ko.zst" -o -name "$mod.ko.gz" | head -n 1)
+	[ -n "$src" ] || die "$mod.ko not found under $TESTVM_MODDIR"
+	case $src in
+	*.xz) xz -dc "$src" >"$ROOT/payload/kvm/$mod.ko" ;;
+	*.zst) command -v zstd >/dev/null || die "zstd is needed for $src"
+	       zstd -qdc "$src" >"$ROOT/payload/kvm/$mod.ko" ;;
+	*.gz) gzip -dc "$src" >"$ROOT/payload/kvm/$mod.ko" ;;
+	*) cp "$src" "$ROOT/payload/kvm/$mod.ko" ;;
+	esac
+done
+
+cat >"$ROOT/init" <<EOF
+#!/bin/sh
+# /init of the testvm initramfs (generated by testvm/boot.sh)
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TESTVM=1
+mount -t devtmpfs devtmpfs /dev
+[ -c /dev/console ] && exec </dev/null >/dev/console 2>&1
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+mount -t tmpfs tmpfs /tmp
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+ln -sf /proc/self/fd /dev/fd
+ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout
+ln -sf /proc/self/fd/2 /dev/stderr
+hostname testvm
+echo "$START_MARKER uptime=\$(cut -d' ' -f1 /proc/uptime) kernel=\$(uname -r)"
+cd /payload
+sh /payload/$SCRIPT </dev/null
+st=\$?
+echo "$END_MARKER status=\$st uptime=\$(cut -d' ' -f1 /proc/uptime)"
+sleep 1
+poweroff -f
+echo o >/proc/sysrq-trigger
+sleep 100000
+EOF
+chmod 755 "$ROOT/init"
+
+mkdir -p "$WORK/iso/isolinux"
+(cd "$ROOT" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) |
+	gzip -6 >"$WORK/iso/initrd.gz"
+cp "$TESTVM_VMLINUZ" "$WORK/iso/vmlinuz"
+cp "$ISOLINUX_BIN" "$LDLINUX_C32" "$WORK/iso/isolinux/"
+
+CMDLINE="console=ttyS0,115200 quiet loglevel=5 printk.time=1 mitigations=off nokaslr panic=-1 reboot=t nolapic_timer clearcpuid=xsaves,xsavec${APPEND:+ $APPEND}"
+cat >"$WORK/iso/isolinux/isolinux.cfg" <<EOF
+DEFAULT testvm
+PROMPT 0
+TIMEOUT 0
+LABEL testvm
+  KERNEL /vmlinuz
+  APPEND initrd=/initrd.gz $CMDLINE
+EOF
+xorriso -as mkisofs -quiet -o "$OUT/boot.iso" -b isolinux/isolinux.bin \
+	-c isolinux/boot.cat -no-emul-boot -boot-load-size 4 -boot-info-table \
+	"$WORK/iso" 2>"$WORK/xorriso.log" ||
+	{ cat "$WORK/xorriso.log" >&2; die "xorriso failed"; }
+INITRD_KB=$(( $(stat -c %s "$WORK/iso/initrd.gz") / 1024 ))
+rm -rf "$ROOT" "$WORK/iso"
+
+# --- serial listener ----------------------------------------------------------
+LISTENER_ARGS=(--port-file "$OUT/port" --log "$OUT/console.log"
+	       --marker "$END_MARKER" --start-marker "$START_MARKER"
+	       --end-file "$OUT/end" --accept-timeout 120)
+[ "$QUIET" = 1 ] && LISTENER_ARGS+=(--quiet)
+python3 "$TESTVM_TOP/testvm/serial-listener.py" "${LISTENER_ARGS[@]}" &
+LISTENER_PID=$!
+for _ in $(seq 100); do
+	[ -s "$OUT/port" ] && break
+	kill -0 "$LISTENER_PID" 2>/dev/null || die "the serial listener failed to start"
+	sleep 0.1
+done
+[ -s "$OUT/port" ] || die "the serial listener did not report its port"
+PORT=$(cat "$OUT/port")
+
+# --- Bochs ----------------------------------------------------------------------
+if [ "$LOG_BOCHS" = 1 ]; then
+	BOCHS_LOG=$OUT/bochs.log
+else
+	# kvm_intel makes Bochs log one "RDMSR: Unknown register" line per VM
+	# exit: count those instead of keeping hundreds of MB.
+	mkfifo "$OUT/bochs.fifo"
+	BOCHS_LOG=$OUT/bochs.fifo
+	awk '/(RD|WR)MSR: Unknown register/ { n++; next }
+	     { print; fflush() }
+	     END { if (n) printf "testvm: %d unknown-MSR lines filtered out\n", n }' \
+		<"$OUT/bochs.fifo" >"$OUT/bochs.log" &
+	FILTER_PID=$!
+fi
+
+cat >"$OUT/bochsrc" <<EOF
+# generated by testvm/boot.sh
+megs: 1024
+romimage: file=/usr/share/bochs/BIOS-bochs-latest, options=fastboot
+vgaromimage: file=/usr/share/bochs/VGABIOS-lgpl-latest
+cpu: model=$CPU_MODEL, count=$CPUS, ips=100000000, reset_on_triple_fault=0, ignore_bad_msrs=1
+clock: sync=none, time0=946684800
+pci: enabled=1, chipset=i440fx
+ata0-master: type=cdrom, path=$OUT/boot.iso, status=inserted
+boot: cdrom
+com1: enabled=1, mode=socket-client, dev=127.0.0.1:$PORT
+display_library: term
+log: $BOCHS_LOG
+panic: action=fatal
+error: action=report
+EOF
+printf 'continue\nquit\n' >"$OUT/bochs.rc"
+
+echo "testvm: booting $(basename "$TESTVM_VMLINUZ") on $CPU_MODEL (initramfs ${INITRD_KB} KiB, timeout ${TIMEOUT}s), script /payload/$SCRIPT"
+times >"$WORK/times"
+cpu_before=$(tail -n 1 "$WORK/times")
+(cd "$OUT" && TERM=xterm exec timeout -k 30 "$TIMEOUT" bochs -q -f bochsrc -rc bochs.rc \
+	</dev/null >bochs.stdout 2>bochs.stderr) &
+BOCHS_PID=$!
+T_BOOT=$SECONDS
+
+# The term display opens its own pty; it must be drained or Bochs blocks.
+PTS=
+while kill -0 "$BOCHS_PID" 2>/dev/null; do
+	PTS=$(sed -n 's/.*connected to screen "\(\/dev\/pts\/[0-9]*\)".*/\1/p' \
+		"$OUT/bochs.stderr" 2>/dev/null | head -n 1)
+	[ -n "$PTS" ] && break
+	[ $((SECONDS - T_BOOT)) -gt 60 ] && break
+	sleep 0.1
+done
+if [ -n "$PTS" ]; then
+	cat "$PTS" >"$OUT/display.log" 2>/dev/null &
+	CAT_PID=$!
+elif kill -0 "$BOCHS_PID" 2>/dev/null; then
+	echo "testvm: warning: no term display pty found in bochs.stderr" >&2
+fi
+
+# Wait for Bochs. Once the end marker is seen, give the guest 60 s to power off.
+STOPPED=0 END_AT=
+while kill -0 "$BOCHS_PID" 2>/dev/null; do
+	if [ -z "$END_AT" ] && [ -s "$OUT/end" ]; then
+		END_AT=$SECONDS
+	fi
+	if [ -n "$END_AT" ] && [ $((SECONDS - END_AT)) -gt 60 ]; then
+		echo "testvm: the guest did not power off 60 s after its end marker: stopping Bochs" >&2
+		kill "$BOCHS_PID" 2>/dev/null || true
+		STOPPED=1
+		break
+	fi
+	sleep 0.2
+done
+BOCHS_RC=0
+wait "$BOCHS_PID" || BOCHS_RC=$?
+BOCHS_PID=
+times >"$WORK/times"
+cpu_after=$(tail -n 1 "$WORK/times")
+T_END=$SECONDS
+
+# Let the listener and the log filter see EOF, then stop the pty reader.
+for pid in $LISTENER_PID $FILTER_PID; do
+	for _ in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+done
+LISTENER_PID= FILTER_PID=
+if [ -n "$CAT_PID" ]; then
+	kill "$CAT_PID" 2>/dev/null || true
+	wait "$CAT_PID" 2>/dev/null || true
+	CAT_PID=
+fi
+touch "$OUT/console.log" "$OUT/bochs.log"
+
+# --- verdict -----------------------------------------------------------------
+# CPU seconds of the children waited for since $1 (a `times` line) till $2.
+cpu_secs() {
+	local a b
+
+	a=$(echo "$1" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); t += p[1] * 60 + p[2] } printf "%d", t }')
+	b=$(echo "$2" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); t += p[1] * 60 + p[2] } printf "%d", t }')
+	echo $((b - a))
+}
+
+BOCHS_ALL=("$OUT/bochs.log" "$OUT/bochs.stdout" "$OUT/bochs.stderr")
+END_LINE=$(head -n 1 "$OUT/end" 2>/dev/null || true)
+SCRIPT_RC=$(echo "$END_LINE" | sed -n 's/.* status=\([0-9]*\).*/\1/p')
+FIRST_WALL=$(sed -n 's/^first_wall=//p' "$OUT/end" 2>/dev/null || true)
+START_WALL=$(sed -n 's/^start_wall=//p' "$OUT/end" 2>/dev/null || true)
+END_WALL=$(sed -n 's/^end_wall=//p' "$OUT/end" 2>/dev/null || true)
+UPTIME=$(echo "$END_LINE" | sed -n 's/.* uptime=\([0-9.]*\).*/\1/p')
+
+echo "testvm: Bochs ran $(testvm_fmt_secs $((T_END - T_BOOT))) wall, $(testvm_fmt_secs "$(cpu_secs "$cpu_before" "$cpu_after")") CPU" \
+	"(first console output at ${FIRST_WALL:-?}s, script started at ${START_WALL:-?}s, end marker at ${END_WALL:-?}s wall, guest uptime ${UPTIME:-?}s);" \
+	"total with initramfs $(testvm_fmt_secs $((T_END - T_START)))"
+grep -h 'unknown-MSR lines filtered' "$OUT/bochs.log" | sed 's/^testvm: /testvm: bochs.log: /' || true
+
+PANIC_LINES=$(grep -aE "${TESTVM_TS_RE}.*Kernel panic" "$OUT/console.log" | head -n 5 || true)
+PROBLEMS=$(testvm_kernel_problems "$OUT/console.log")
+# Bochs reports the guest's ACPI power-off as a PANIC too: not a failure.
+TRIPLE=$(grep -ahE 'exception with no resolution|>>PANIC<<' "${BOCHS_ALL[@]}" 2>/dev/null |
+	grep -v 'ACPI control: soft power off' | head -n 5 || true)
+POWEROFF=$(cat "${BOCHS_ALL[@]}" 2>/dev/null | grep -ac 'ACPI control: soft power off' || true)
+TIMED_OUT=0
+if [ "$STOPPED" = 0 ] && { [ "$BOCHS_RC" = 124 ] || [ "$BOCHS_RC" = 137 ]; }; then
+	TIMED_OUT=1
+fi
+
+show_problems() {
+	local n
+
+	n=$(echo "$PROBLEMS" | grep -c . || true)
+	echo "testvm: $n kernel problem line(s) in $OUT/console.log:"
+	echo "$PROBLEMS" | head -n 30 | sed 's/^/testvm:   /'
+	[ "$n" -le 30 ] || echo "testvm:   ... ($((n - 30)) more)"
+}
+
+if [ -n "$PANIC_LINES" ]; then
+	echo "testvm: FAIL: guest kernel panic:"
+	echo "$PANIC_LINES" | sed 's/^/testvm:   /'
+	[ -n "$PROBLEMS" ] && show_problems
+	exit "$TESTVM_E_PANIC"
+fi
+if [ -n "$PROBLEMS" ]; then
+	echo "testvm: FAIL: kernel problem (BUG/Oops/WARNING/lockup/Call Trace) in the console${SCRIPT_RC:+; the script exited with status $SCRIPT_RC}"
+	show_problems
+	exit "$TESTVM_E_KERNEL"
+fi
+if [ -n "$TRIPLE" ]; then
+	echo "testvm: FAIL: Bochs panic (triple fault or emulator error):"
+	echo "$TRIPLE" | sed 's/^/testvm:   /'
+	exit "$TESTVM_E_BOCHS"
+fi
+if [ "$TIMED_OUT" = 1 ]; then
+	echo "testvm: FAIL: timeout: Bochs was stopped after ${TIMEOUT}s${SCRIPT_RC:+ (the script had exited with status $SCRIPT_RC)}; last console lines:"
+	tail -n 5 "$OUT/console.log" | sed 's/^/testvm:   /'
+	exit "$TESTVM_E_TIMEOUT"
+fi
+if [ -z "$SCRIPT_RC" ]; then
+	if ! grep -q . "$OUT/console.log"; then
+		echo "testvm: FAIL: Bochs exited with status $BOCHS_RC and the guest printed nothing; bochs.stderr/bochs.log:"
+		tail -n 5 "$OUT/bochs.stderr" "$OUT/bochs.log" | sed 's/^/testvm:   /'
+		exit "$TESTVM_E_BOCHS"
+	fi
+	echo "testvm: FAIL: the guest ended without its end marker (Bochs status $BOCHS_RC, power-offs seen: ${POWEROFF:-0}); last console lines:"
+	tail -n 5 "$OUT/console.log" | sed 's/^/testvm:   /'
+	exit "$TESTVM_E_NOMARKER"
+fi
+if [ "${POWEROFF:-0}" = 0 ] && [ "$STOPPED" = 0 ]; then
+	echo "testvm: warning: no ACPI power-off in the Bochs log (Bochs status $BOCHS_RC)"
+fi
+echo "testvm: the guest script exited with status $SCRIPT_RC"
+if [ "$SCRIPT_RC" -ge "$TESTVM_E_SCRIPT_MAX" ]; then
+	echo "testvm: (status >= $TESTVM_E_SCRIPT_MAX is reported as $TESTVM_E_SCRIPT_MAX)"
+	exit "$TESTVM_E_SCRIPT_MAX"
+fi
+exit "$SCRIPT_RC"

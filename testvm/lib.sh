@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# testvm/lib.sh - helpers shared by the testvm scripts (sourced, not run).
+#
+# Exit codes of testvm/boot.sh (also used by check.sh, demo.sh, bench.sh):
+#   0..119  the guest script's own exit status (end marker seen, kernel clean)
+#   119     also: the guest script exited with a status >= 119
+#   120     harness error (bad usage, missing package/file, Bochs never connected)
+#   121     the guest ended without printing the end marker
+#   122     Bochs panic: triple fault ("exception with no resolution") or
+#           another Bochs PANIC / unexpected Bochs exit
+#   123     kernel problem in the console: BUG/Oops/WARNING/soft lockup/hung
+#           task/general protection/KASAN/UBSAN/RCU stall/Call Trace
+#   124     timeout (the guest did not power off in time)
+#   125     guest kernel panic
+# When several apply, the lowest line of this list wins: panic, kernel
+# problem, Bochs panic, timeout, missing end marker, script status.
+
+TESTVM_E_SCRIPT_MAX=119
+TESTVM_E_SETUP=120
+TESTVM_E_NOMARKER=121
+TESTVM_E_BOCHS=122
+TESTVM_E_KERNEL=123
+TESTVM_E_TIMEOUT=124
+TESTVM_E_PANIC=125
+
+TESTVM_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TESTVM_BUILD=${TESTVM_BUILD:-$TESTVM_TOP/build}
+
+# Kernel messages that fail a run. Matched only on kernel lines, i.e. right
+# after a printk timestamp "[   12.345678] ", so that test output cannot
+# trip them. TESTVM_IGNORE (an extended regex) drops matching lines.
+TESTVM_KERNEL_PROBLEM_RE='BUG:|kernel BUG at|Oops|WARNING:|soft lockup|hard LOCKUP|blocked for more than|hung_task|general protection|KASAN|UBSAN|Call Trace:|self-detected stall|detected stalls|Kernel panic'
+TESTVM_TS_RE='\[ *[0-9]+\.[0-9]+\] '
+
+# testvm_kernel_problems FILE: print FILE's kernel problem lines.
+testvm_kernel_problems() {
+	grep -aE "${TESTVM_TS_RE}.*(${TESTVM_KERNEL_PROBLEM_RE})" "$1" |
+		if [ -n "${TESTVM_IGNORE:-}" ]; then
+			grep -avE "$TESTVM_IGNORE"
+		else
+			cat
+		fi || true
+}
+
+# testvm_env: load build/testvm/env.sh (written by prepare.sh) unless the
+# caller already exported TESTVM_VMLINUZ.
+testvm_env() {
+	[ -n "${TESTVM_VMLINUZ:-}" ] && return 0
+	if [ ! -f "$TESTVM_BUILD/testvm/env.sh" ]; then
+		echo "testvm: $TESTVM_BUILD/testvm/env.sh is missing: run testvm/prepare.sh first" >&2
+		return 1
+	fi
+	# shellcheck disable=SC1091
+	. "$TESTVM_BUILD/testvm/env.sh"
+}
+
+# testvm_build: prepare the machine, then build module, runner and selftests
+# for the VM (static binaries). Extra make targets/variables may be passed.
+testvm_build() {
+	local jobs
+
+	jobs=$(nproc 2>/dev/null || echo 2)
+	bash "$TESTVM_TOP/testvm/prepare.sh" || {
+		echo "testvm: testvm/prepare.sh failed" >&2
+		return 1
+	}
+	testvm_env || return 1
+	echo "testvm: building module against $TESTVM_KDIR"
+	make -j"$jobs" -C "$TESTVM_TOP" module KDIR="$TESTVM_KDIR" || {
+		echo "testvm: 'make module KDIR=$TESTVM_KDIR' failed" >&2
+		return 1
+	}
+	echo "testvm: building runner and selftests (static)"
+	make -j"$jobs" -C "$TESTVM_TOP" runner selftests "$@" \
+		KSFT_DIR="$KSFT_DIR" STATIC=1 || {
+		echo "testvm: 'make runner selftests $* KSFT_DIR=$KSFT_DIR STATIC=1' failed" >&2
+		return 1
+	}
+}
+
+# testvm_need_static FILE...: fail unless each ELF file is statically linked
+# (the VM has no libc).
+testvm_need_static() {
+	local f
+
+	for f in "$@"; do
+		[ -f "$f" ] || { echo "testvm: $f is missing" >&2; return 1; }
+		head -c 4 "$f" | grep -q 'ELF' || continue
+		if readelf -l "$f" 2>/dev/null | grep -q 'Requesting program interpreter'; then
+			echo "testvm: $f is dynamically linked; the VM needs static binaries (STATIC=1)" >&2
+			return 1
+		fi
+	done
+}
+
+# testvm_fmt_secs SECONDS: "3m05s"
+testvm_fmt_secs() {
+	printf '%dm%02ds' $(($1 / 60)) $(($1 % 60))
+}
