@@ -32,7 +32,7 @@
 #define LX1_ECX_OK (BIT(0) | BIT(5))
 
 static u32 host_max_basic, host_max_ext;
-static bool has_nx;
+static bool has_nx, has_1g;
 static int guest_phys_bits;
 
 int svm_cpuid_init(void)
@@ -49,6 +49,7 @@ int svm_cpuid_init(void)
 	if (host_max_ext >= 0x80000001) {
 		cpuid(0x80000001, &a, &b, &c, &d);
 		has_nx = d & BIT(20);
+		has_1g = d & BIT(26);
 	}
 	return 0;
 }
@@ -61,6 +62,11 @@ int svm_guest_maxphyaddr(void)
 bool svm_cpuid_has_nx(void)
 {
 	return has_nx;
+}
+
+bool svm_cpuid_has_1g(void)
+{
+	return has_1g;
 }
 
 static void host_cpuid(u32 leaf, u32 sub, u32 out[4])

@@ -410,6 +410,7 @@ static int handle_io(struct svm_vcpu *vcpu)
 int svm_complete_user_exit(struct svm_vcpu *vcpu)
 {
 	int pending = vcpu->pending;
+	int r;
 
 	vcpu->pending = SVM_PENDING_NONE;
 	switch (pending) {
@@ -430,7 +431,6 @@ int svm_complete_user_exit(struct svm_vcpu *vcpu)
 		unsigned long rflags = vmcs_read(GUEST_RFLAGS);
 		u32 size = vcpu->pio.size, count = vcpu->pio.count;
 		u8 *d = io_data(vcpu);
-		int r;
 
 		if (rflags & X86_EFLAGS_DF) {
 			u8 tmp[4];
@@ -455,7 +455,10 @@ int svm_complete_user_exit(struct svm_vcpu *vcpu)
 	}
 	case SVM_PENDING_MMIO:
 		/* re-run the instruction: its MMIO read now finds the data */
-		return svm_emulate_insn(vcpu, vcpu->run->mmio.phys_addr, true);
+		vcpu->mmio_ready = true;
+		r = svm_emulate_insn(vcpu, vcpu->mmio_gpa, true);
+		vcpu->mmio_ready = false;
+		return r;
 	default:
 		return 1;
 	}

@@ -3,80 +3,508 @@
  * The shadow MMU.
  *
  * Contract: the hardware CR3 of a running guest always points at a shadow
- * root built here; the guest's own CR3 is only ever read by the software
- * walker. Shadow tables are PAE format (3 levels) for guests outside long
- * mode and 4-level for long mode. With guest paging off, the shadow maps
- * linear = guest-physical, filled lazily on #PF exits. Guest-physical
- * addresses without RAM are MMIO: the faulting instruction is emulated and
- * its access goes to userspace. Every shadow page is accounted, counted in
- * the stats and freed by svm_mmu_zap_all() / VM destruction.
+ * root built here; the guest's own tables are only read by the walker.
+ * Shadow tables are PAE format (3 levels) outside long mode and 4-level in
+ * long mode. A shadow page is keyed by (guest table frame, role) in a hash
+ * and shared by every root that reaches that guest table with the same
+ * role. Under the write-protect policy every guest frame shadowed as a
+ * page table is mapped read-only by every shadow entry (reverse map), so a
+ * guest write to it traps, is emulated, and the affected shadow entries
+ * are dropped: every cached root stays coherent. The unsync policy lets
+ * leaf tables become writable and resyncs them at CR3 load, INVLPG and
+ * flushes; the vTLB policy drops everything at CR3 load and INVLPG.
+ * Each vCPU caches up to root_cache_size roots keyed by (CR3, role).
+ * Every #PF exit is classified: true faults are injected with the
+ * architectural error code and CR2, hidden faults are fixed here.
+ * All shadow pages are accounted and freed at VM destruction.
  */
 #include <linux/kernel.h>
 #include <linux/mm.h>
 #include <linux/list.h>
+#include <linux/hash.h>
 #include <linux/highmem.h>
 #include <linux/io.h>
+#include <linux/smp.h>
+#include <linux/seq_file.h>
 #include "shadowvm.h"
 #include "vmx_defs.h"
+#include "walker.h"
+#include "trace.h"
 
 #define SPTE_P		BIT_ULL(0)
 #define SPTE_RW		BIT_ULL(1)
 #define SPTE_US		BIT_ULL(2)
 #define SPTE_A		BIT_ULL(5)
 #define SPTE_D		BIT_ULL(6)
+#define SPTE_G		BIT_ULL(8)
 #define SPTE_NX		BIT_ULL(63)
 #define SPTE_ADDR_MASK	0x000ffffffffff000ULL
 
+#define SP_HASH_BITS	10
+
+union svm_role {
+	u32 word;
+	struct {
+		u32 level:3;		/* shadow level of this page */
+		u32 gpte4:1;		/* guest entries are 4 bytes (32-bit paging) */
+		u32 quadrant:2;		/* part of a 32-bit guest table shadowed */
+		u32 direct:1;		/* no guest table: paging off or a split huge page */
+		u32 access:3;		/* ACC_* granted by the levels above */
+		u32 cr0_wp:1;
+		u32 smep_andnot_wp:1;
+		u32 smap_andnot_wp:1;
+		u32 nxe:1;
+		u32 pae_root:1;		/* the 4-entry PDPT of a PAE shadow */
+		u32 guest_levels:3;
+	};
+};
+
 struct svm_sp {
-	struct list_head link;		/* vm->mmu->pages */
+	struct hlist_node hash;
+	struct list_head link;		/* mmu->active, oldest first */
+	u64 gfn;
+	union svm_role role;
 	u64 *spt;
 	struct page *page;
-	int level;			/* 1 = PT ... 4 = PML4; 3 in PAE = PDPT */
+	u64 *gfns;			/* leaf pages: guest frame of each entry */
+	u64 **parents;			/* shadow entries pointing here */
+	int nr_parents, max_parents;
+	int root_count;			/* root caches holding this page */
+	int write_count;		/* emulated writes since last used by a fill */
+	bool unsync;
+	bool zapped;
+};
+
+struct svm_root {
+	u64 cr3;
+	u32 role;
+	u64 pdptrs[4];
+	struct svm_sp *sp;
+	u64 last_used;
+	struct svm_as *as;
+};
+
+/* a guest address space (a CR3 seen) with its own counters */
+struct svm_as {
+	struct hlist_node node;
+	u64 cr3;
+	u64 loads, root_hits, root_misses, pf_true, pf_hidden, pt_writes;
+};
+
+struct svm_rmap {
+	u64 **sptes;
+	u32 nr, max;
+	u32 wp_count;			/* synced indirect shadow pages of this frame */
+	u32 unsync_count;
 };
 
 struct svm_mmu_vm {
-	struct list_head pages;
+	struct hlist_head hash[1 << SP_HASH_BITS];
+	struct list_head active;
+	struct list_head zapped;	/* unlinked, freed after the kick */
 	long nr_pages;
+	long max_pages;
+	struct svm_rmap *rmaps[SHADOWVM_MAX_MEM_SLOTS];
+	struct hlist_head as_hash[64];
+	int nr_as;
+	u64 clock;
 };
 
 struct svm_mmu_vcpu {
-	struct svm_sp *root;
+	union svm_role base_role;	/* role of the root for this context */
 	int root_level;			/* 3 (PAE) or 4 */
+	struct svm_root *cur;
+	struct svm_root *roots;		/* root cache, vm->cfg.root_cache_size */
+	int nr_roots;
 };
 
-static struct svm_sp *sp_alloc(struct svm_vm *vm, int level, bool dma32)
-{
-	struct svm_sp *sp = svm_zalloc(sizeof(*sp));
+#define MAX_AS	4096
 
-	if (!sp)
-		return NULL;
-	sp->page = svm_alloc_page(dma32 ? __GFP_DMA32 : 0);
-	if (!sp->page) {
-		svm_kfree(sp);
-		return NULL;
-	}
-	sp->spt = page_address(sp->page);
-	sp->level = level;
-	set_page_private(sp->page, (unsigned long)sp);
-	list_add(&sp->link, &vm->mmu->pages);
-	vm->mmu->nr_pages++;
-	vm->mmu_stats[SHADOWVM_STAT_SP_CREATED]++;
-	vm->mmu_stats[SHADOWVM_STAT_SP_LIVE] = vm->mmu->nr_pages;
-	return sp;
+static inline u64 *vm_stat(struct svm_vm *vm, int id)
+{
+	return &vm->mmu_stats[id];
 }
 
-static void sp_free(struct svm_vm *vm, struct svm_sp *sp)
+/* ---- reverse map and write-protection bookkeeping ---- */
+
+static struct svm_rmap *gfn_rmap(struct svm_vm *vm, u64 gfn, bool create)
+{
+	int i;
+
+	for (i = 0; i < SHADOWVM_MAX_MEM_SLOTS; i++) {
+		struct svm_slot *s = &vm->slots[i];
+
+		if (!s->npages || gfn < s->base_gfn || gfn - s->base_gfn >= s->npages)
+			continue;
+		if (!vm->mmu->rmaps[i]) {
+			if (!create)
+				return NULL;
+			vm->mmu->rmaps[i] = svm_zalloc(s->npages * sizeof(struct svm_rmap));
+			if (!vm->mmu->rmaps[i])
+				return NULL;
+		}
+		return &vm->mmu->rmaps[i][gfn - s->base_gfn];
+	}
+	return NULL;
+}
+
+static int rmap_add(struct svm_vm *vm, u64 gfn, u64 *sptep)
+{
+	struct svm_rmap *rm = gfn_rmap(vm, gfn, true);
+
+	if (!rm)
+		return -ENOMEM;
+	if (rm->nr == rm->max) {
+		u32 nmax = rm->max ? rm->max * 2 : 4;
+		u64 **n = svm_zalloc(nmax * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		if (rm->sptes)
+			memcpy(n, rm->sptes, rm->nr * sizeof(*n));
+		svm_kfree(rm->sptes);
+		rm->sptes = n;
+		rm->max = nmax;
+	}
+	rm->sptes[rm->nr++] = sptep;
+	return 0;
+}
+
+static void rmap_remove(struct svm_vm *vm, u64 gfn, u64 *sptep)
+{
+	struct svm_rmap *rm = gfn_rmap(vm, gfn, false);
+	u32 i;
+
+	if (!rm)
+		return;
+	for (i = 0; i < rm->nr; i++) {
+		if (rm->sptes[i] == sptep) {
+			rm->sptes[i] = rm->sptes[--rm->nr];
+			return;
+		}
+	}
+}
+
+static struct svm_sp *page_sp(void *p)
+{
+	return (struct svm_sp *)page_private(virt_to_page(p));
+}
+
+static struct svm_sp *spte_child(u64 spte)
+{
+	return (struct svm_sp *)page_private(pfn_to_page((spte & SPTE_ADDR_MASK) >> PAGE_SHIFT));
+}
+
+static void kick_flush_all(struct svm_vm *vm)
+{
+	int i;
+
+	for (i = 0; i < SHADOWVM_MAX_VCPUS; i++)
+		if (vm->vcpus[i])
+			vm->vcpus[i]->flush_pending = true;
+}
+
+static void noop_ipi(void *unused)
+{
+}
+
+/* Make sure no other vCPU still runs on shadow state we are about to free. */
+static void kick_others_sync(struct svm_vm *vm)
+{
+	int i;
+
+	for (i = 0; i < SHADOWVM_MAX_VCPUS; i++) {
+		struct svm_vcpu *v = vm->vcpus[i];
+		int cpu;
+
+		if (!v || !v->mmu)
+			continue;
+		cpu = READ_ONCE(v->cpu);
+		if (cpu >= 0 && READ_ONCE(v->in_guest))
+			smp_call_function_single(cpu, noop_ipi, NULL, 1);
+	}
+}
+
+/* Clear W in every shadow entry mapping gfn (it became a page table). */
+static void write_protect_gfn(struct svm_vm *vm, u64 gfn)
+{
+	struct svm_rmap *rm = gfn_rmap(vm, gfn, false);
+	bool flushed = false;
+	u32 i;
+
+	if (!rm)
+		return;
+	for (i = 0; i < rm->nr; i++) {
+		if (*rm->sptes[i] & SPTE_RW) {
+			*rm->sptes[i] &= ~(SPTE_RW);
+			flushed = true;
+		}
+	}
+	if (flushed)
+		kick_flush_all(vm);
+}
+
+static bool gfn_write_protected(struct svm_vm *vm, u64 gfn)
+{
+	struct svm_rmap *rm = gfn_rmap(vm, gfn, false);
+
+	return rm && rm->wp_count;
+}
+
+/* ---- shadow pages ---- */
+
+static u32 sp_hash(u64 gfn, u32 role)
+{
+	return hash_64(gfn ^ ((u64)role << 40), SP_HASH_BITS);
+}
+
+static void drop_spte(struct svm_vm *vm, u64 *sptep);
+
+static void sp_add_parent(struct svm_sp *sp, u64 *sptep)
+{
+	if (sp->nr_parents == sp->max_parents) {
+		int nmax = sp->max_parents ? sp->max_parents * 2 : 4;
+		u64 **n = svm_zalloc(nmax * sizeof(*n));
+
+		if (!n)
+			return;		/* parents are also found by scanning */
+		if (sp->parents)
+			memcpy(n, sp->parents, sp->nr_parents * sizeof(*n));
+		svm_kfree(sp->parents);
+		sp->parents = n;
+		sp->max_parents = nmax;
+	}
+	sp->parents[sp->nr_parents++] = sptep;
+}
+
+static void sp_remove_parent(struct svm_sp *sp, u64 *sptep)
+{
+	int i;
+
+	for (i = 0; i < sp->nr_parents; i++) {
+		if (sp->parents[i] == sptep) {
+			sp->parents[i] = sp->parents[--sp->nr_parents];
+			return;
+		}
+	}
+}
+
+static void sp_account_wp(struct svm_vm *vm, struct svm_sp *sp, int delta)
+{
+	struct svm_rmap *rm;
+
+	if (sp->role.direct || sp->role.pae_root || sp->unsync)
+		return;
+	rm = gfn_rmap(vm, sp->gfn, true);
+	if (!rm)
+		return;
+	if (delta > 0) {
+		if (rm->wp_count++ == 0)
+			write_protect_gfn(vm, sp->gfn);
+	} else {
+		rm->wp_count--;
+	}
+}
+
+/* Unlink a shadow page from everything and queue it for freeing. */
+static void sp_zap(struct svm_vm *vm, struct svm_sp *sp)
+{
+	int i;
+
+	if (sp->zapped)
+		return;
+	sp->zapped = true;
+	trace_svm_sp_zap(sp->gfn, sp->role.word, sp->role.level);
+	while (sp->nr_parents) {
+		u64 *p = sp->parents[sp->nr_parents - 1];
+
+		*p = 0;
+		sp->nr_parents--;
+	}
+	for (i = 0; i < 512; i++)
+		if (sp->spt[i] & SPTE_P)
+			drop_spte(vm, &sp->spt[i]);
+	if (sp->unsync) {
+		struct svm_rmap *rm = gfn_rmap(vm, sp->gfn, false);
+
+		if (rm)
+			rm->unsync_count--;
+		sp->unsync = false;
+	} else {
+		sp_account_wp(vm, sp, -1);
+	}
+	hlist_del_init(&sp->hash);
+	list_move_tail(&sp->link, &vm->mmu->zapped);
+	(*vm_stat(vm, SHADOWVM_STAT_SP_ZAPPED))++;
+	kick_flush_all(vm);
+}
+
+/* Clear one shadow entry, updating the reverse map or the child page. */
+static void drop_spte(struct svm_vm *vm, u64 *sptep)
+{
+	u64 spte = *sptep;
+	struct svm_sp *sp = page_sp(sptep);
+
+	if (!(spte & SPTE_P))
+		return;
+	*sptep = 0;
+	if (sp->role.level == 1) {
+		rmap_remove(vm, sp->gfns[sptep - sp->spt], sptep);
+		return;
+	}
+	{
+		struct svm_sp *child = spte_child(spte);
+
+		sp_remove_parent(child, sptep);
+		/* an orphan keeps its frame write-protected for nothing: drop it */
+		if (!child->nr_parents && !child->root_count)
+			sp_zap(vm, child);
+	}
+}
+
+static void sp_free(struct svm_sp *sp)
 {
 	list_del(&sp->link);
 	set_page_private(sp->page, 0);
-	vm->mmu->nr_pages--;
-	vm->mmu_stats[SHADOWVM_STAT_SP_ZAPPED]++;
-	vm->mmu_stats[SHADOWVM_STAT_SP_LIVE] = vm->mmu->nr_pages;
 	svm_free_page(sp->page);
+	svm_kfree(sp->gfns);
+	svm_kfree(sp->parents);
 	svm_kfree(sp);
 }
 
-/* Called with vm->mmu_lock held. Drops every shadow page of the VM. */
+/* Free what sp_zap() queued, once no vCPU can still be using it. */
+static void commit_zap(struct svm_vm *vm)
+{
+	struct svm_sp *sp, *tmp;
+
+	if (list_empty(&vm->mmu->zapped))
+		return;
+	smp_mb();	/* pairs with the barrier after in_guest = true */
+	kick_others_sync(vm);
+	list_for_each_entry_safe(sp, tmp, &vm->mmu->zapped, link) {
+		if (sp->root_count)
+			continue;	/* freed when its last root cache lets go */
+		vm->mmu->nr_pages--;
+		sp_free(sp);
+	}
+	*vm_stat(vm, SHADOWVM_STAT_SP_LIVE) = vm->mmu->nr_pages;
+}
+
+/* Recycle the oldest non-root shadow pages to stay under the cap. */
+static void make_room(struct svm_vm *vm, int need)
+{
+	struct svm_sp *sp, *tmp;
+
+	if (vm->mmu->nr_pages + need <= vm->mmu->max_pages)
+		return;
+	list_for_each_entry_safe(sp, tmp, &vm->mmu->active, link) {
+		if (vm->mmu->nr_pages + need + 4 <= vm->mmu->max_pages)
+			break;
+		if (sp->root_count || sp->zapped)
+			continue;
+		sp_zap(vm, sp);
+		(*vm_stat(vm, SHADOWVM_STAT_SP_RECYCLED))++;
+		commit_zap(vm);
+	}
+}
+
+static struct svm_sp *sp_lookup(struct svm_vm *vm, u64 gfn, union svm_role role)
+{
+	struct svm_sp *sp;
+
+	hlist_for_each_entry(sp, &vm->mmu->hash[sp_hash(gfn, role.word)], hash)
+		if (sp->gfn == gfn && sp->role.word == role.word && !sp->zapped)
+			return sp;
+	return NULL;
+}
+
+static struct svm_sp *sp_get(struct svm_vm *vm, u64 gfn, union svm_role role, bool *created)
+{
+	struct svm_sp *sp;
+
+	*created = false;
+	if (!role.pae_root) {
+		sp = sp_lookup(vm, gfn, role);
+		if (sp)
+			return sp;
+	}
+	sp = svm_zalloc(sizeof(*sp));
+	if (!sp)
+		return NULL;
+	sp->page = svm_alloc_page(role.pae_root ? __GFP_DMA32 : 0);
+	if (!sp->page)
+		goto fail;
+	if (role.level == 1) {
+		sp->gfns = svm_zalloc(512 * sizeof(u64));
+		if (!sp->gfns)
+			goto fail;
+	}
+	sp->spt = page_address(sp->page);
+	set_page_private(sp->page, (unsigned long)sp);
+	sp->gfn = gfn;
+	sp->role = role;
+	INIT_HLIST_NODE(&sp->hash);
+	if (!role.pae_root)
+		hlist_add_head(&sp->hash, &vm->mmu->hash[sp_hash(gfn, role.word)]);
+	list_add_tail(&sp->link, &vm->mmu->active);
+	vm->mmu->nr_pages++;
+	(*vm_stat(vm, SHADOWVM_STAT_SP_CREATED))++;
+	*vm_stat(vm, SHADOWVM_STAT_SP_LIVE) = vm->mmu->nr_pages;
+	trace_svm_sp_create(gfn, role.word, role.level);
+	sp_account_wp(vm, sp, +1);
+	*created = true;
+	return sp;
+fail:
+	if (sp->page)
+		svm_free_page(sp->page);
+	svm_kfree(sp);
+	return NULL;
+}
+
+/* ---- contexts and roots ---- */
+
+static union svm_role context_role(struct svm_vcpu *vcpu)
+{
+	union svm_role r = { .word = 0 };
+	int levels = svm_guest_levels(vcpu);
+
+	r.guest_levels = levels;
+	r.gpte4 = levels == 2;
+	r.direct = levels == 0;
+	r.cr0_wp = !!(vcpu->cr0 & X86_CR0_WP);
+	r.smep_andnot_wp = (vcpu->cr4 & X86_CR4_SMEP) && !(vcpu->cr0 & X86_CR0_WP);
+	r.smap_andnot_wp = (vcpu->cr4 & X86_CR4_SMAP) && !(vcpu->cr0 & X86_CR0_WP);
+	r.nxe = !!(vcpu->efer & EFER_NX);
+	r.access = ACC_ALL;
+	r.level = levels == 4 ? 4 : 3;
+	return r;
+}
+
+static void root_release(struct svm_vm *vm, struct svm_root *root)
+{
+	struct svm_sp *sp = root->sp;
+
+	if (!sp)
+		return;
+	root->sp = NULL;
+	smp_mb();
+	/* the caller's commit_zap() frees it once no vCPU runs on it */
+	if (--sp->root_count == 0 && !sp->zapped &&
+	    (sp->role.pae_root || !sp->nr_parents))
+		sp_zap(vm, sp);
+}
+
+static void vcpu_drop_roots(struct svm_vcpu *vcpu)
+{
+	struct svm_vm *vm = vcpu->vm;
+	int i;
+
+	for (i = 0; i < vcpu->mmu->nr_roots; i++)
+		root_release(vm, &vcpu->mmu->roots[i]);
+	vcpu->mmu->cur = NULL;
+}
+
+/* mmu_lock held: every shadow page goes. */
 void svm_mmu_zap_all(struct svm_vm *vm)
 {
 	struct svm_sp *sp, *tmp;
@@ -87,217 +515,812 @@ void svm_mmu_zap_all(struct svm_vm *vm)
 	for (i = 0; i < SHADOWVM_MAX_VCPUS; i++) {
 		struct svm_vcpu *v = vm->vcpus[i];
 
-		if (v && v->mmu) {
-			v->mmu->root = NULL;
-			v->flush_pending = true;
-		}
+		if (v && v->mmu)
+			vcpu_drop_roots(v);
 	}
-	list_for_each_entry_safe(sp, tmp, &vm->mmu->pages, link)
-		sp_free(vm, sp);
+	list_for_each_entry_safe(sp, tmp, &vm->mmu->active, link)
+		sp_zap(vm, sp);
+	commit_zap(vm);
+	kick_flush_all(vm);
 }
 
 int svm_mmu_vm_init(struct svm_vm *vm)
 {
+	int i;
+
 	vm->mmu = svm_zalloc(sizeof(*vm->mmu));
 	if (!vm->mmu)
 		return -ENOMEM;
-	INIT_LIST_HEAD(&vm->mmu->pages);
+	for (i = 0; i < ARRAY_SIZE(vm->mmu->hash); i++)
+		INIT_HLIST_HEAD(&vm->mmu->hash[i]);
+	for (i = 0; i < ARRAY_SIZE(vm->mmu->as_hash); i++)
+		INIT_HLIST_HEAD(&vm->mmu->as_hash[i]);
+	INIT_LIST_HEAD(&vm->mmu->active);
+	INIT_LIST_HEAD(&vm->mmu->zapped);
+	vm->mmu->max_pages = vm->cfg.max_shadow_pages;
 	return 0;
 }
 
 void svm_mmu_vm_destroy(struct svm_vm *vm)
 {
+	struct svm_as *as;
+	struct hlist_node *tmp;
+	int i, j;
+
 	if (!vm->mmu)
 		return;
 	svm_mmu_zap_all(vm);
+	for (i = 0; i < SHADOWVM_MAX_MEM_SLOTS; i++) {
+		struct svm_rmap *rm = vm->mmu->rmaps[i];
+
+		if (!rm)
+			continue;
+		for (j = 0; j < vm->slots[i].npages; j++)
+			svm_kfree(rm[j].sptes);
+		svm_kfree(rm);
+	}
+	for (i = 0; i < ARRAY_SIZE(vm->mmu->as_hash); i++)
+		hlist_for_each_entry_safe(as, tmp, &vm->mmu->as_hash[i], node)
+			svm_kfree(as);
 	svm_kfree(vm->mmu);
 	vm->mmu = NULL;
 }
 
+/* Slot deletion: reverse maps of that slot go with it (after zap_all). */
+void svm_mmu_slot_removed(struct svm_vm *vm, int slot)
+{
+	struct svm_rmap *rm = vm->mmu->rmaps[slot];
+	u64 j;
+
+	if (!rm)
+		return;
+	for (j = 0; j < vm->slots[slot].npages; j++)
+		svm_kfree(rm[j].sptes);
+	svm_kfree(rm);
+	vm->mmu->rmaps[slot] = NULL;
+}
+
 int svm_mmu_vcpu_init(struct svm_vcpu *vcpu)
 {
+	struct svm_vm *vm = vcpu->vm;
+
 	vcpu->mmu = svm_zalloc(sizeof(*vcpu->mmu));
-	return vcpu->mmu ? 0 : -ENOMEM;
+	if (!vcpu->mmu)
+		return -ENOMEM;
+	vcpu->mmu->nr_roots = vm->cfg.root_cache_size;
+	vcpu->mmu->roots = svm_zalloc(vcpu->mmu->nr_roots * sizeof(struct svm_root));
+	if (!vcpu->mmu->roots) {
+		svm_kfree(vcpu->mmu);
+		vcpu->mmu = NULL;
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 void svm_mmu_vcpu_destroy(struct svm_vcpu *vcpu)
 {
-	/* The VM's shadow pages are freed with the VM. */
-	if (vcpu->mmu) {
-		mutex_lock(&vcpu->vm->mmu_lock);
-		vcpu->mmu->root = NULL;
-		mutex_unlock(&vcpu->vm->mmu_lock);
-	}
+	struct svm_vm *vm = vcpu->vm;
+
+	if (!vcpu->mmu)
+		return;
+	mutex_lock(&vm->mmu_lock);
+	vcpu_drop_roots(vcpu);
+	commit_zap(vm);
+	mutex_unlock(&vm->mmu_lock);
+	svm_kfree(vcpu->mmu->roots);
 	svm_kfree(vcpu->mmu);
 	vcpu->mmu = NULL;
 }
 
-static bool guest_paging(struct svm_vcpu *vcpu)
+static struct svm_as *as_lookup(struct svm_vm *vm, u64 cr3)
 {
-	return vcpu->cr0 & X86_CR0_PG;
+	struct svm_as *as;
+	u32 h = hash_64(cr3, 6);
+
+	hlist_for_each_entry(as, &vm->mmu->as_hash[h], node)
+		if (as->cr3 == cr3)
+			return as;
+	if (vm->mmu->nr_as >= MAX_AS)
+		return NULL;
+	as = svm_zalloc(sizeof(*as));
+	if (!as)
+		return NULL;
+	as->cr3 = cr3;
+	hlist_add_head(&as->node, &vm->mmu->as_hash[h]);
+	vm->mmu->nr_as++;
+	*vm_stat(vm, SHADOWVM_STAT_ADDRESS_SPACES) = vm->mmu->nr_as;
+	return as;
 }
 
+static u64 cr3_key(struct svm_vcpu *vcpu)
+{
+	int levels = svm_guest_levels(vcpu);
+
+	if (levels == 4)
+		return vcpu->cr3 & GENMASK_ULL(51, 12);
+	if (levels == 3)
+		return vcpu->cr3 & 0xffffffe0ULL;
+	if (levels == 2)
+		return vcpu->cr3 & 0xfffff000ULL;
+	return 0;
+}
+
+static u64 policy(struct svm_vcpu *vcpu)
+{
+	return vcpu->vm->cfg.mmu_policy;
+}
+
+/* Build a new root for the current context; mmu_lock held. */
+static struct svm_sp *build_root(struct svm_vcpu *vcpu)
+{
+	struct svm_vm *vm = vcpu->vm;
+	union svm_role role = vcpu->mmu->base_role;
+	int levels = role.guest_levels;
+	struct svm_sp *root;
+	bool created;
+	int i;
+
+	if (levels == 4) {
+		role.level = 4;
+		root = sp_get(vm, cr3_key(vcpu) >> PAGE_SHIFT, role, &created);
+		if (root)
+			root->root_count++;
+		return root;
+	}
+	/* PAE-format root: a 4-entry PDPT below 4 GiB */
+	role.level = 3;
+	role.pae_root = 1;
+	root = sp_get(vm, cr3_key(vcpu) >> PAGE_SHIFT, role, &created);
+	if (!root)
+		return NULL;
+	root->root_count++;
+	for (i = 0; i < 4; i++) {
+		union svm_role cr = vcpu->mmu->base_role;
+		struct svm_sp *child;
+		u64 gfn;
+
+		cr.level = 2;
+		if (levels == 0) {
+			gfn = (u64)i << (30 - PAGE_SHIFT);
+		} else if (levels == 2) {
+			gfn = cr3_key(vcpu) >> PAGE_SHIFT;
+			cr.quadrant = i;
+		} else {
+			u64 pdpte = vcpu->pdptrs[i];
+
+			if (!(pdpte & SPTE_P))
+				continue;
+			gfn = (pdpte & GENMASK_ULL(51, 12)) >> PAGE_SHIFT;
+		}
+		child = sp_get(vm, gfn, cr, &created);
+		if (!child)
+			continue;	/* faults will find the hole and fail cleanly */
+		root->spt[i] = page_to_phys(child->page) | SPTE_P;
+		sp_add_parent(child, &root->spt[i]);
+	}
+	return root;
+}
+
+/* Find or build the root for the guest's current CR3; mmu_lock held. */
+static int switch_root(struct svm_vcpu *vcpu, bool count)
+{
+	struct svm_mmu_vcpu *m = vcpu->mmu;
+	struct svm_vm *vm = vcpu->vm;
+	u64 key = cr3_key(vcpu);
+	struct svm_root *victim = NULL;
+	struct svm_as *as = NULL;
+	int i;
+
+	if (svm_guest_levels(vcpu))
+		as = as_lookup(vm, key);
+	if (as && count)
+		as->loads++;
+	for (i = 0; i < m->nr_roots; i++) {
+		struct svm_root *r = &m->roots[i];
+
+		if (r->sp && r->sp->zapped)
+			root_release(vm, r);
+		if (r->sp && r->cr3 == key &&
+		    r->role == m->base_role.word &&
+		    (svm_guest_levels(vcpu) != 3 ||
+		     !memcmp(r->pdptrs, vcpu->pdptrs, sizeof(r->pdptrs)))) {
+			r->last_used = ++vm->mmu->clock;
+			m->cur = r;
+			if (count) {
+				svm_stat_inc(vcpu, ROOT_HITS);
+				if (as)
+					as->root_hits++;
+			}
+			trace_svm_root_switch(key, 1);
+			return 0;
+		}
+		if (!victim || !r->sp || (victim->sp && r->last_used < victim->last_used))
+			victim = r;
+	}
+	if (count) {
+		svm_stat_inc(vcpu, ROOT_MISSES);
+		if (as)
+			as->root_misses++;
+	}
+	trace_svm_root_switch(key, 0);
+	root_release(vm, victim);
+	commit_zap(vm);
+	make_room(vm, 8);
+	victim->sp = build_root(vcpu);
+	if (!victim->sp) {
+		m->cur = NULL;
+		return -ENOMEM;
+	}
+	victim->cr3 = key;
+	victim->role = m->base_role.word;
+	memcpy(victim->pdptrs, vcpu->pdptrs, sizeof(victim->pdptrs));
+	victim->last_used = ++vm->mmu->clock;
+	victim->as = as;
+	m->cur = victim;
+	return 0;
+}
+
+/* Load the PAE PDPTE registers from guest CR3. 1: #GP (bad PDPTE). */
+static int load_pdptrs(struct svm_vcpu *vcpu)
+{
+	u64 p[4];
+	int i, r;
+
+	r = svm_read_gpa(vcpu->vm, vcpu->cr3 & 0xffffffe0ULL, p, sizeof(p));
+	if (r)
+		return 1;
+	for (i = 0; i < 4; i++)
+		if (svm_pae_pdpte_bad(vcpu, p[i]))
+			return 1;
+	memcpy(vcpu->pdptrs, p, sizeof(p));
+	return 0;
+}
+
+static int resync_all(struct svm_vcpu *vcpu);
+
+/* CR0/CR4/EFER changed: recompute the context. 1: #GP (PDPTEs). */
 int svm_mmu_reset_context(struct svm_vcpu *vcpu)
 {
 	struct svm_vm *vm = vcpu->vm;
 
+	if (svm_guest_levels(vcpu) == 3 && load_pdptrs(vcpu))
+		return 1;
 	mutex_lock(&vm->mmu_lock);
-	vcpu->mmu->root = NULL;
-	vcpu->mmu->root_level = (vcpu->efer & EFER_LMA) ? 4 : 3;
-	/* nonpaging roots are per-vCPU trees; drop all on a mode change */
-	svm_mmu_zap_all(vm);
+	vcpu->mmu->base_role = context_role(vcpu);
+	vcpu->mmu->root_level = vcpu->mmu->base_role.level;
+	vcpu->mmu->cur = NULL;
+	vcpu->flush_pending = true;
 	mutex_unlock(&vm->mmu_lock);
 	return 0;
 }
 
+/* Guest MOV to CR3. 1: #GP. */
 int svm_mmu_new_cr3(struct svm_vcpu *vcpu)
 {
-	svm_stat_inc(vcpu, CR3_LOADS);
-	if (!guest_paging(vcpu))
-		return 0;
-	return svm_mmu_reset_context(vcpu);
-}
+	struct svm_vm *vm = vcpu->vm;
+	int r;
 
-void svm_mmu_invlpg(struct svm_vcpu *vcpu, u64 gva)
-{
-	svm_flush_tlb_gva(vcpu, gva);
+	svm_stat_inc(vcpu, CR3_LOADS);
+	if (!svm_guest_levels(vcpu))
+		return 0;
+	if (svm_guest_levels(vcpu) == 3 && load_pdptrs(vcpu))
+		return 1;
+	mutex_lock(&vm->mmu_lock);
+	if (policy(vcpu) == SHADOWVM_MMU_POLICY_VTLB)
+		svm_mmu_zap_all(vm);
+	else if (policy(vcpu) == SHADOWVM_MMU_POLICY_UNSYNC)
+		resync_all(vcpu);
+	r = switch_root(vcpu, true);
+	commit_zap(vm);
+	mutex_unlock(&vm->mmu_lock);
+	/* a CR3 load flushes non-global translations */
+	vcpu->flush_pending = true;
+	return r;
 }
 
 int svm_mmu_load(struct svm_vcpu *vcpu)
 {
 	struct svm_vm *vm = vcpu->vm;
-	int r = 0;
+	int r;
 
-	if (vcpu->mmu->root)
+	if (svm_mmu_root_valid(vcpu))
 		return 0;
-	if (guest_paging(vcpu)) {
-		u64 d[2] = { vcpu->cr0, vcpu->cr4 };
-
-		svm_info_rl("guest paging is not supported yet\n");
-		svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_BAD_STATE, 2, d);
-		return -EOPNOTSUPP;
-	}
 	mutex_lock(&vm->mmu_lock);
-	vcpu->mmu->root = sp_alloc(vm, vcpu->mmu->root_level, true);
-	if (!vcpu->mmu->root)
-		r = -ENOMEM;
+	r = switch_root(vcpu, false);
+	commit_zap(vm);
+	mutex_unlock(&vm->mmu_lock);
 	vcpu->flush_pending = true;
+	if (r == -ENOMEM) {
+		u64 d[1] = { vcpu->cr3 };
+
+		svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_NO_MEMORY, 1, d);
+		return 1;
+	}
+	return r;
+}
+
+bool svm_mmu_root_valid(struct svm_vcpu *vcpu)
+{
+	return svm_mmu_root_hpa(vcpu) != 0;
+}
+
+/* The root to enter with, or 0; safe against a concurrent zap. */
+u64 svm_mmu_root_hpa(struct svm_vcpu *vcpu)
+{
+	struct svm_root *cur = READ_ONCE(vcpu->mmu->cur);
+	struct svm_sp *sp = cur ? READ_ONCE(cur->sp) : NULL;
+
+	if (!sp || READ_ONCE(sp->zapped))
+		return 0;
+	return page_to_phys(sp->page);
+}
+
+/* ---- unsync ---- */
+
+/* Is this shadow leaf entry still what the guest entry allows? */
+static bool spte_matches_guest(struct svm_vcpu *vcpu, struct svm_sp *sp, int i)
+{
+	u64 spte = sp->spt[i], gpte = 0, gpa, gfn;
+	int esize = sp->role.gpte4 ? 4 : 8;
+	int gidx = sp->role.gpte4 ? sp->role.quadrant * 512 + i : i;
+	unsigned int acc = sp->role.access;
+
+	gpa = ((u64)sp->gfn << PAGE_SHIFT) + gidx * esize;
+	if (svm_read_gpa(vcpu->vm, gpa, &gpte, esize))
+		return false;
+	if (!(gpte & 1))
+		return false;
+	gfn = (sp->role.gpte4 ? (gpte & 0xfffff000ULL) : (gpte & GENMASK_ULL(51, 12))) >> PAGE_SHIFT;
+	if (gfn != sp->gfns[i])
+		return false;
+	if (!(gpte & 2))
+		acc &= ~ACC_W;
+	if (!(gpte & 4))
+		acc &= ~ACC_U;
+	if (!sp->role.gpte4 && (gpte & BIT_ULL(63)) && sp->role.nxe)
+		acc &= ~ACC_X;
+	if ((spte & SPTE_RW) && !(acc & ACC_W) && sp->role.cr0_wp)
+		return false;
+	if ((spte & SPTE_RW) && !(gpte & 0x40))
+		return false;	/* guest cleared D */
+	if ((spte & SPTE_US) && !(acc & ACC_U))
+		return false;
+	if (!(spte & SPTE_NX) && !(acc & ACC_X))
+		return false;
+	return true;
+}
+
+static void sp_resync(struct svm_vcpu *vcpu, struct svm_sp *sp)
+{
+	struct svm_vm *vm = vcpu->vm;
+	struct svm_rmap *rm = gfn_rmap(vm, sp->gfn, false);
+	int i;
+
+	sp->unsync = false;
+	if (rm)
+		rm->unsync_count--;
+	sp_account_wp(vm, sp, +1);
+	for (i = 0; i < 512; i++)
+		if ((sp->spt[i] & SPTE_P) && !spte_matches_guest(vcpu, sp, i))
+			drop_spte(vm, &sp->spt[i]);
+	svm_stat_inc(vcpu, PF_HIDDEN_RESYNC);
+	kick_flush_all(vm);
+}
+
+static int resync_all(struct svm_vcpu *vcpu)
+{
+	struct svm_sp *sp, *tmp;
+
+	list_for_each_entry_safe(sp, tmp, &vcpu->vm->mmu->active, link)
+		if (sp->unsync && !sp->zapped)
+			sp_resync(vcpu, sp);
+	return 0;
+}
+
+/* Try to let the guest write gfn directly: only leaf tables may go unsync. */
+static bool try_unsync(struct svm_vcpu *vcpu, u64 gfn)
+{
+	struct svm_vm *vm = vcpu->vm;
+	struct svm_rmap *rm = gfn_rmap(vm, gfn, false);
+	struct svm_sp *sp;
+	int i, n = 0;
+
+	for (i = 0; i < ARRAY_SIZE(vm->mmu->hash); i++)
+		hlist_for_each_entry(sp, &vm->mmu->hash[i], hash)
+			if (sp->gfn == gfn && !sp->role.direct && !sp->zapped &&
+			    !sp->unsync) {
+				if (sp->role.level != 1)
+					return false;
+				n++;
+			}
+	if (!n || !rm)
+		return false;
+	for (i = 0; i < ARRAY_SIZE(vm->mmu->hash); i++)
+		hlist_for_each_entry(sp, &vm->mmu->hash[i], hash)
+			if (sp->gfn == gfn && !sp->role.direct && !sp->zapped &&
+			    !sp->unsync) {
+				sp_account_wp(vm, sp, -1);
+				sp->unsync = true;
+				rm->unsync_count++;
+			}
+	/* read-only mappings of the frame refault as writable ones */
+	while (rm->nr)
+		drop_spte(vm, rm->sptes[rm->nr - 1]);
+	kick_flush_all(vm);
+	svm_stat_inc(vcpu, PF_HIDDEN_UNSYNC);
+	return true;
+}
+
+/* ---- guest page-table writes ---- */
+
+/*
+ * The guest wrote [gpa, gpa+len) of a frame shadowed as a page table:
+ * drop the shadow entries derived from the bytes written. mmu_lock held.
+ */
+static void pte_written(struct svm_vcpu *vcpu, u64 gpa, unsigned int len)
+{
+	struct svm_vm *vm = vcpu->vm;
+	u64 gfn = gpa >> PAGE_SHIFT;
+	unsigned int off = offset_in_page(gpa);
+	struct svm_sp *sp;
+	struct hlist_node *tmp;
+	int b;
+
+	trace_svm_pt_write(gpa, len);
+	for (b = 0; b < ARRAY_SIZE(vm->mmu->hash); b++) {
+		hlist_for_each_entry_safe(sp, tmp, &vm->mmu->hash[b], hash) {
+			int esize, first, last, e;
+
+			if (sp->gfn != gfn || sp->role.direct || sp->zapped || sp->unsync)
+				continue;
+			esize = sp->role.gpte4 ? 4 : 8;
+			/* misaligned or partial writes, or a flood: drop the page */
+			if ((off & (esize - 1)) || (len % esize) ||
+			    ++sp->write_count >= 3) {
+				if (sp->write_count >= 3)
+					(*vm_stat(vm, SHADOWVM_STAT_PT_WRITE_FLOODED))++;
+				if (!sp->root_count)
+					sp_zap(vm, sp);
+				else
+					for (e = 0; e < 512; e++)
+						drop_spte(vm, &sp->spt[e]);
+				continue;
+			}
+			first = off / esize;
+			last = (off + len - 1) / esize;
+			for (e = first; e <= last; e++) {
+				if (sp->role.gpte4 && sp->role.level == 1) {
+					if (e / 512 != sp->role.quadrant)
+						continue;
+					drop_spte(vm, &sp->spt[e % 512]);
+				} else if (sp->role.gpte4 && sp->role.level == 2) {
+					if (e / 256 != sp->role.quadrant)
+						continue;
+					drop_spte(vm, &sp->spt[(e % 256) * 2]);
+					drop_spte(vm, &sp->spt[(e % 256) * 2 + 1]);
+				} else {
+					drop_spte(vm, &sp->spt[e]);
+				}
+			}
+		}
+	}
+	kick_flush_all(vm);
+}
+
+/* Emulator write to guest RAM at gpa: apply it and keep shadows coherent. */
+int svm_mmu_guest_write(struct svm_vcpu *vcpu, u64 gpa, const void *data, unsigned int len)
+{
+	struct svm_vm *vm = vcpu->vm;
+	bool pt;
+	int r;
+
+	mutex_lock(&vm->mmu_lock);
+	pt = gfn_write_protected(vm, gpa >> PAGE_SHIFT) ||
+	     gfn_write_protected(vm, (gpa + len - 1) >> PAGE_SHIFT);
+	r = svm_write_gpa(vm, gpa, data, len);
+	if (!r && pt) {
+		pte_written(vcpu, gpa, len);
+		svm_stat_inc(vcpu, PF_HIDDEN_PT_WRITE);
+		if (vcpu->mmu->cur && vcpu->mmu->cur->as)
+			vcpu->mmu->cur->as->pt_writes++;
+	}
+	commit_zap(vm);
 	mutex_unlock(&vm->mmu_lock);
 	return r;
 }
 
-u64 svm_mmu_root_hpa(struct svm_vcpu *vcpu)
+/* Emulation failed on a page table frame: stop shadowing it, re-execute. */
+static bool unprotect_gfn(struct svm_vcpu *vcpu, u64 gfn)
 {
-	return page_to_phys(vcpu->mmu->root->page);
+	struct svm_vm *vm = vcpu->vm;
+	struct svm_sp *sp;
+	struct hlist_node *tmp;
+	int b;
+
+	for (b = 0; b < ARRAY_SIZE(vm->mmu->hash); b++)
+		hlist_for_each_entry_safe(sp, tmp, &vm->mmu->hash[b], hash)
+			if (sp->gfn == gfn && !sp->role.direct && !sp->root_count)
+				sp_zap(vm, sp);
+	(*vm_stat(vm, SHADOWVM_STAT_PT_UNPROTECT))++;
+	return gfn_write_protected(vm, gfn);
 }
 
-static int sp_index(u64 la, int level)
+/* ---- faults ---- */
+
+static u64 make_leaf(struct svm_vcpu *vcpu, struct svm_sp *sp, struct page *pg,
+		     unsigned int acc, bool dirty, bool global, u32 ec, bool wp, bool ro_slot)
 {
+	u64 spte = page_to_phys(pg) | SPTE_P | SPTE_A;
+	bool user = ec & PFERR_USER;
+
+	if (acc & ACC_U)
+		spte |= SPTE_US;
+	if (!(acc & ACC_X))
+		spte |= SPTE_NX;
+	if (acc & ACC_W)
+		spte |= SPTE_RW;
+	else if (!sp->role.cr0_wp && !user && (ec & PFERR_WRITE)) {
+		/* CR0.WP=0: supervisor may write a read-only page */
+		spte |= SPTE_RW;
+		spte &= ~SPTE_US;
+		if (sp->role.smep_andnot_wp)
+			spte |= SPTE_NX;
+	}
+	if (!dirty || wp || ro_slot)
+		spte &= ~SPTE_RW;
+	if (spte & SPTE_RW)
+		spte |= SPTE_D;
+	if (global && (vcpu->cr4 & X86_CR4_PGE))
+		spte |= SPTE_G;
+	return spte;
+}
+
+/* Index of la in a shadow page of @level, given the page's role. */
+static int spte_index(union svm_role role, u64 la, int level)
+{
+	if (role.pae_root)
+		return (la >> 30) & 3;
 	return (la >> (12 + 9 * (level - 1))) & 511;
 }
 
-static struct svm_sp *spte_child(u64 spte)
-{
-	return (struct svm_sp *)page_private(pfn_to_page((spte & SPTE_ADDR_MASK) >> PAGE_SHIFT));
-}
-
-/* Map la -> page at 4K in the current root; vm->mmu_lock held. */
-static int map_4k(struct svm_vcpu *vcpu, u64 la, struct page *pg, bool writable)
+/* Install the shadow path for a successful walk; mmu_lock held. */
+static int fetch(struct svm_vcpu *vcpu, u64 la, struct svm_walk *w, struct page *pg,
+		 u32 ec, bool ro_slot)
 {
 	struct svm_vm *vm = vcpu->vm;
-	struct svm_sp *sp = vcpu->mmu->root;
-	bool pae = vcpu->mmu->root_level == 3;
-	int level = sp->level;
+	struct svm_sp *sp = vcpu->mmu->cur->sp;
+	union svm_role base = vcpu->mmu->base_role;
+	int levels = w->levels;
+	int level = sp->role.level;
+	bool created;
 	u64 *sptep;
 
+	if (!levels)
+		levels = 3;
 	for (; level > 1; level--) {
+		union svm_role cr = base;
 		struct svm_sp *child;
-		int idx = sp_index(la, level);
+		u64 gfn;
+		int glevel = level - 1;	/* guest level the child shadows */
 
-		if (pae && level == 3)
-			idx &= 3;
-		sptep = &sp->spt[idx];
+		sptep = &sp->spt[spte_index(sp->role, la, level)];
 		if (*sptep & SPTE_P) {
 			sp = spte_child(*sptep);
+			sp->write_count = 0;
 			continue;
 		}
-		child = sp_alloc(vm, level - 1, false);
+		cr.level = glevel;
+		cr.quadrant = 0;
+		if (sp->role.pae_root && w->levels == 2) {
+			/* a 32-bit guest PD, shadowed in four quarters */
+			gfn = cr3_key(vcpu) >> PAGE_SHIFT;
+			cr.quadrant = (la >> 30) & 3;
+		} else if (sp->role.pae_root && w->levels == 3) {
+			gfn = (vcpu->pdptrs[(la >> 30) & 3] & GENMASK_ULL(51, 12)) >> PAGE_SHIFT;
+		} else if (!w->levels) {
+			cr.direct = 1;
+			gfn = (la >> (12 + 9 * glevel)) << (9 * glevel);
+		} else if (w->leaf_level > glevel) {
+			/* inside a guest huge page: a direct page splits it */
+			cr.direct = 1;
+			cr.access = w->access;
+			gfn = w->gfn & ~((1ULL << (9 * glevel)) - 1);
+		} else {
+			cr.access = w->access_above[glevel];
+			gfn = w->table_gfn[glevel];
+			if (base.gpte4)
+				cr.quadrant = glevel == 1 ? (la >> 21) & 1 : 0;
+		}
+		child = sp_get(vm, gfn, cr, &created);
 		if (!child)
 			return -ENOMEM;
-		if (pae && level == 3)	/* PDPTEs: no R/W, U/S or A bits */
+		child->write_count = 0;
+		if (created && !cr.direct && w->levels) {
+			/* the guest may have changed the entry before we protected it */
+			u64 cur = 0;
+			int esize = base.gpte4 ? 4 : 8;
+
+			if (w->pte_gpa[level] != ~0ULL &&
+			    (!svm_read_gpa(vm, w->pte_gpa[level], &cur, esize) &&
+			     (cur | 0x60) != (w->pte[level] | 0x60)))
+				return 1;	/* retry the fault */
+		}
+		if (sp->role.pae_root)	/* PDPTEs: no R/W, U/S or A bits */
 			*sptep = page_to_phys(child->page) | SPTE_P;
 		else
 			*sptep = page_to_phys(child->page) | SPTE_P | SPTE_RW | SPTE_US | SPTE_A;
+		sp_add_parent(child, sptep);
 		sp = child;
 	}
-	sptep = &sp->spt[sp_index(la, 1)];
-	*sptep = page_to_phys(pg) | SPTE_P | SPTE_US | SPTE_A |
-		 (writable ? SPTE_RW | SPTE_D : 0);
+	sptep = &sp->spt[spte_index(sp->role, la, 1)];
+	if (*sptep & SPTE_P)
+		drop_spte(vm, sptep);
+	*sptep = make_leaf(vcpu, sp, pg, w->access, w->dirty, w->global, ec,
+			   gfn_write_protected(vm, w->gfn), ro_slot);
+	sp->gfns[sptep - sp->spt] = w->gfn;
+	if (rmap_add(vm, w->gfn, sptep)) {
+		*sptep = 0;
+		return -ENOMEM;
+	}
 	return 0;
 }
 
-int svm_mmu_gva_to_gpa(struct svm_vcpu *vcpu, u64 la, u32 access, u64 *gpa, u32 *fault_ec)
+static void count_fault(struct svm_vcpu *vcpu, bool true_fault)
 {
-	if (!guest_paging(vcpu)) {
-		*gpa = (u32)la;
-		return 0;
+	struct svm_as *as = vcpu->mmu->cur ? vcpu->mmu->cur->as : NULL;
+
+	if (true_fault) {
+		svm_stat_inc(vcpu, PF_TRUE);
+		if (as)
+			as->pf_true++;
+	} else {
+		svm_stat_inc(vcpu, PF_HIDDEN);
+		if (as)
+			as->pf_hidden++;
 	}
-	return -EOPNOTSUPP;
 }
 
 /*
- * A #PF exit. With guest paging off every fault is hidden: the guest has
- * no page tables that could forbid anything. Fill the shadow, or emulate
- * the access if there is no RAM behind it.
+ * A #PF exit: classify with the walker. True fault: inject with the
+ * walker's error code. Hidden: fill the shadow, set A/D, emulate a
+ * page-table write, or hand an MMIO access to the emulator.
  */
-int svm_mmu_page_fault(struct svm_vcpu *vcpu, u64 la, u32 error_code)
+int svm_mmu_page_fault(struct svm_vcpu *vcpu, u64 la, u32 hw_ec)
 {
 	struct svm_vm *vm = vcpu->vm;
-	bool write = error_code & PFERR_WRITE;
+	u32 access = hw_ec & (PFERR_WRITE | PFERR_USER | PFERR_FETCH);
+	struct svm_walk w;
+	struct svm_slot *slot;
 	struct page *pg;
-	u64 gpa;
-	u32 ec;
+	bool write = access & PFERR_WRITE;
 	int r;
 
-	r = svm_mmu_gva_to_gpa(vcpu, la, error_code, &gpa, &ec);
-	if (r)
-		return r;
+	if (!svm_guest_levels(vcpu))
+		access &= ~PFERR_USER;
+	/* a user-mode fault at CPL<3 cannot be: the U bit reports CPL 3 */
 	mutex_lock(&vm->mmu_lock);
-	r = svm_gfn_to_page(vm, gpa >> PAGE_SHIFT, write, &pg);
-	if (r == -ENOENT || r == -EROFS) {
+	if (!svm_mmu_root_valid(vcpu)) {
 		mutex_unlock(&vm->mmu_lock);
-		svm_stat_inc(vcpu, PF_HIDDEN);
+		return 1;
+	}
+	make_room(vm, 8);
+	r = svm_walk(vcpu, la, access, &w, true);
+	if (r == -EFAULT) {
+		mutex_unlock(&vm->mmu_lock);
+		count_fault(vcpu, true);
+		trace_svm_fault(la, hw_ec, w.error_code, 1);
+		svm_queue_pf(vcpu, la, w.error_code);
+		return 1;
+	}
+	if (r == -EAGAIN) {
+		mutex_unlock(&vm->mmu_lock);
+		return 1;
+	}
+	if (r) {
+		u64 d[3] = { la, svm_rip(vcpu), r };
+
+		mutex_unlock(&vm->mmu_lock);
+		svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_NO_MEMORY, 3, d);
+		return 0;
+	}
+	count_fault(vcpu, false);
+	trace_svm_fault(la, hw_ec, 0, 0);
+	if (w.ad_set)
+		svm_stat_inc(vcpu, PF_HIDDEN_AD);
+
+	slot = svm_gfn_to_slot(vm, w.gfn);
+	if (!slot || (write && (slot->flags & SHADOWVM_MEM_READONLY))) {
+		mutex_unlock(&vm->mmu_lock);
 		svm_stat_inc(vcpu, PF_HIDDEN_MMIO);
 		return svm_emulate_insn(vcpu, la, true);
 	}
-	if (r) {
+	if (write && gfn_write_protected(vm, w.gfn)) {
+		/* a write to a shadowed page table */
+		if (policy(vcpu) == SHADOWVM_MMU_POLICY_UNSYNC && try_unsync(vcpu, w.gfn)) {
+			commit_zap(vm);
+			mutex_unlock(&vm->mmu_lock);
+			return 1;
+		}
 		mutex_unlock(&vm->mmu_lock);
-		if (r == -ENOMEM || r == -EFAULT) {
-			u64 d[2] = { gpa, r };
+		r = svm_emulate_insn(vcpu, la, false);
+		if (r == -ENOEXEC) {
+			bool still;
 
-			svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_NO_MEMORY, 2, d);
-			return 0;
+			mutex_lock(&vm->mmu_lock);
+			still = unprotect_gfn(vcpu, w.gfn);
+			commit_zap(vm);
+			mutex_unlock(&vm->mmu_lock);
+			if (still) {
+				u64 d[2] = { svm_rip(vcpu), w.gpa };
+
+				svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_EMULATION, 2, d);
+				return 0;
+			}
+			return 1;	/* re-execute natively */
 		}
 		return r;
 	}
-	{
-		struct svm_slot *slot = svm_gfn_to_slot(vm, gpa >> PAGE_SHIFT);
-		bool writable = !(slot->flags & SHADOWVM_MEM_READONLY);
-
-		if (!vcpu->mmu->root) {
-			mutex_unlock(&vm->mmu_lock);
-			return 1;	/* zapped meanwhile: retry */
-		}
-		r = map_4k(vcpu, la, pg, writable);
-	}
+	r = svm_gfn_to_page(vm, w.gfn, write, &pg);
+	if (!r)
+		r = fetch(vcpu, la, &w, pg, access, slot->flags & SHADOWVM_MEM_READONLY);
+	if (!r)
+		svm_stat_inc(vcpu, PF_HIDDEN_FILL);
+	commit_zap(vm);
 	mutex_unlock(&vm->mmu_lock);
-	if (r == -ENOMEM) {
-		u64 d[1] = { gpa };
+	if (r < 0) {
+		u64 d[2] = { w.gpa, r };
 
-		svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_NO_MEMORY, 1, d);
+		svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_NO_MEMORY, 2, d);
 		return 0;
 	}
-	svm_stat_inc(vcpu, PF_HIDDEN);
-	svm_stat_inc(vcpu, PF_HIDDEN_FILL);
 	return 1;
+}
+
+void svm_mmu_invlpg(struct svm_vcpu *vcpu, u64 gva)
+{
+	struct svm_vm *vm = vcpu->vm;
+
+	if (policy(vcpu) == SHADOWVM_MMU_POLICY_VTLB) {
+		mutex_lock(&vm->mmu_lock);
+		svm_mmu_zap_all(vm);
+		mutex_unlock(&vm->mmu_lock);
+	} else if (policy(vcpu) == SHADOWVM_MMU_POLICY_UNSYNC) {
+		mutex_lock(&vm->mmu_lock);
+		resync_all(vcpu);
+		commit_zap(vm);
+		mutex_unlock(&vm->mmu_lock);
+	}
+	svm_flush_tlb_gva(vcpu, gva);
+}
+
+/* Translation for emulated accesses: 0, or -EFAULT with *fault_ec. */
+int svm_mmu_gva_to_gpa(struct svm_vcpu *vcpu, u64 la, u32 access, u64 *gpa, u32 *fault_ec)
+{
+	struct svm_walk w;
+	int r;
+
+	mutex_lock(&vcpu->vm->mmu_lock);
+	r = svm_walk(vcpu, la, access, &w, true);
+	mutex_unlock(&vcpu->vm->mmu_lock);
+	if (r == -EFAULT)
+		*fault_ec = w.error_code;
+	if (!r)
+		*gpa = w.gpa;
+	return r;
+}
+
+/* debugfs: one line per guest address space */
+void svm_mmu_show_as(struct svm_vm *vm, struct seq_file *m)
+{
+	struct svm_as *as;
+	int i;
+
+	seq_puts(m, "cr3 loads root_hits root_misses pf_true pf_hidden pt_writes\n");
+	mutex_lock(&vm->mmu_lock);
+	for (i = 0; i < ARRAY_SIZE(vm->mmu->as_hash); i++)
+		hlist_for_each_entry(as, &vm->mmu->as_hash[i], node)
+			seq_printf(m, "0x%llx %llu %llu %llu %llu %llu %llu\n", as->cr3,
+				   as->loads, as->root_hits, as->root_misses, as->pf_true,
+				   as->pf_hidden, as->pt_writes);
+	mutex_unlock(&vm->mmu_lock);
 }

@@ -69,12 +69,15 @@ struct svm_slot {
 
 struct svm_vcpu;
 struct svm_mmu_vm;
+struct svm_emu_ctxt;
+struct seq_file;
 
 struct svm_vm {
 	refcount_t refs;
 	struct mm_struct *mm;		/* creator's mm (mmgrab'ed) */
 	struct mutex lock;		/* slots, vcpu array */
-	struct mutex mmu_lock;		/* shadow MMU and page pinning */
+	struct mutex mmu_lock;		/* shadow MMU */
+	struct mutex pin_lock;		/* slot page arrays (inside mmu_lock) */
 	struct svm_slot slots[SHADOWVM_MAX_MEM_SLOTS];
 	struct svm_vcpu *vcpus[SHADOWVM_MAX_VCPUS];
 	struct shadowvm_vm_config cfg;
@@ -93,6 +96,8 @@ int svm_gfn_to_page(struct svm_vm *vm, u64 gfn, bool write, struct page **page);
 /* Guest-physical copy helpers (RAM only). */
 int svm_read_gpa(struct svm_vm *vm, u64 gpa, void *buf, unsigned int len);
 int svm_write_gpa(struct svm_vm *vm, u64 gpa, const void *buf, unsigned int len);
+/* Atomic compare-exchange of 4 or 8 bytes of guest RAM (naturally aligned). */
+int svm_cmpxchg_gpa(struct svm_vm *vm, u64 gpa, u64 old, u64 new, int size, bool *swapped);
 void svm_vm_stats_fill(struct svm_vm *vm, struct shadowvm_stats *st);
 
 /* ---- vcpu.c: vCPU fd, register state, run loop ---- */
@@ -120,6 +125,8 @@ struct svm_vcpu {
 
 	/* guest-visible control state */
 	u64 cr0, cr2, cr3, cr4, cr8, efer;
+	u64 pdptrs[4];			/* PAE PDPTE registers, loaded with CR3 */
+	bool in_guest;			/* between entry and exit (for kicks) */
 	u64 dr[4], dr6;
 	u64 apic_base;
 	u64 msr_pat, msr_star, msr_lstar, msr_cstar, msr_fmask, msr_kgs_base;
@@ -149,6 +156,12 @@ struct svm_vcpu {
 		int seg;
 		u64 addr;		/* INS destination linear address */
 	} pio;
+
+	/* MMIO read in flight: the data userspace supplies for it */
+	bool mmio_ready;
+	u64 mmio_gpa;
+	u32 mmio_len;
+	struct svm_emu_ctxt *emu;
 
 	u64 exit_count;
 	u64 stats[SHADOWVM_STAT_NR];
@@ -182,6 +195,7 @@ void svm_cpuid(struct svm_vcpu *vcpu, u32 leaf, u32 sub, u32 out[4]);
 int svm_cpuid_init(void);
 int svm_guest_maxphyaddr(void);
 bool svm_cpuid_has_nx(void);
+bool svm_cpuid_has_1g(void);
 
 /* ---- msr.c ---- */
 int svm_get_msr(struct svm_vcpu *vcpu, u32 msr, u64 *val);
@@ -198,6 +212,10 @@ int svm_mmu_load(struct svm_vcpu *vcpu);
 int svm_mmu_new_cr3(struct svm_vcpu *vcpu);
 void svm_mmu_invlpg(struct svm_vcpu *vcpu, u64 gva);	/* before entry: make sure a root exists */
 u64 svm_mmu_root_hpa(struct svm_vcpu *vcpu);
+bool svm_mmu_root_valid(struct svm_vcpu *vcpu);
+int svm_mmu_guest_write(struct svm_vcpu *vcpu, u64 gpa, const void *data, unsigned int len);
+void svm_mmu_slot_removed(struct svm_vm *vm, int slot);
+void svm_mmu_show_as(struct svm_vm *vm, struct seq_file *m);
 int svm_mmu_page_fault(struct svm_vcpu *vcpu, u64 la, u32 error_code);
 void svm_mmu_zap_all(struct svm_vm *vm);
 /* Translate a guest linear address for an emulated access; -EFAULT with a

@@ -28,6 +28,7 @@
 #include "shadowvm.h"
 #include "vmx_defs.h"
 #include "compat.h"
+#include "emulate.h"
 
 extern void svm_vmx_exit_target(void);
 asmlinkage int svm_vmx_enter(unsigned long *regs, bool launched);
@@ -355,7 +356,7 @@ static int mmu_context_changed(struct svm_vcpu *vcpu)
 /* Guest MOV to CR0 (and SET_SREGS through check_sregs). 1: #GP. */
 int svm_set_cr0(struct svm_vcpu *vcpu, u64 val)
 {
-	u64 old = vcpu->cr0;
+	u64 old = vcpu->cr0, old_efer = vcpu->efer;
 
 	val |= X86_CR0_ET;
 	if (val & CR0_RESERVED_HI)
@@ -379,8 +380,16 @@ int svm_set_cr0(struct svm_vcpu *vcpu, u64 val)
 		vcpu->efer &= ~EFER_LMA;
 	}
 	vcpu->cr0 = val;
-	if ((old ^ val) & (X86_CR0_PG | X86_CR0_WP | X86_CR0_PE | X86_CR0_CD | X86_CR0_NW))
-		return mmu_context_changed(vcpu);
+	if ((old ^ val) & (X86_CR0_PG | X86_CR0_WP | X86_CR0_PE | X86_CR0_CD | X86_CR0_NW)) {
+		int r = mmu_context_changed(vcpu);
+
+		if (r > 0) {		/* bad PAE PDPTEs: #GP, nothing changes */
+			vcpu->cr0 = old;
+			vcpu->efer = old_efer;
+			mmu_context_changed(vcpu);
+		}
+		return r;
+	}
 	svm_update_hw_cr(vcpu);
 	return 0;
 }
@@ -395,8 +404,15 @@ int svm_set_cr4(struct svm_vcpu *vcpu, u64 val)
 		return 1;
 	vcpu->cr4 = val;
 	if ((old ^ val) & (X86_CR4_PSE | X86_CR4_PAE | X86_CR4_PGE | X86_CR4_SMEP |
-			   X86_CR4_SMAP))
-		return mmu_context_changed(vcpu);
+			   X86_CR4_SMAP)) {
+		int r = mmu_context_changed(vcpu);
+
+		if (r > 0) {
+			vcpu->cr4 = old;
+			mmu_context_changed(vcpu);
+		}
+		return r;
+	}
 	svm_update_hw_cr(vcpu);
 	return 0;
 }
@@ -404,6 +420,8 @@ int svm_set_cr4(struct svm_vcpu *vcpu, u64 val)
 int svm_set_cr3(struct svm_vcpu *vcpu, u64 val)
 {
 	int maxphy = svm_guest_maxphyaddr();
+	u64 old;
+	int r;
 
 	if (svm_long_mode(vcpu)) {
 		if (val >> maxphy)
@@ -411,8 +429,12 @@ int svm_set_cr3(struct svm_vcpu *vcpu, u64 val)
 	} else {
 		val &= 0xffffffffULL;
 	}
+	old = vcpu->cr3;
 	vcpu->cr3 = val;
-	return svm_mmu_new_cr3(vcpu);
+	r = svm_mmu_new_cr3(vcpu);
+	if (r > 0)
+		vcpu->cr3 = old;
+	return r;
 }
 
 int svm_set_efer(struct svm_vcpu *vcpu, u64 val)
@@ -654,7 +676,12 @@ static int set_sregs(struct svm_vcpu *vcpu, struct shadowvm_sregs *s)
 	vcpu->efer = s->efer;
 	vcpu->apic_base = s->apic_base;
 	svm_update_hw_cr(vcpu);
-	return svm_mmu_reset_context(vcpu);
+	r = svm_mmu_reset_context(vcpu);
+	if (r > 0) {
+		svm_info_rl("SET_SREGS: PAE PDPTEs at CR3 are invalid\n");
+		return -EINVAL;
+	}
+	return r;
 }
 
 static void get_regs(struct svm_vcpu *vcpu, struct shadowvm_regs *r)
@@ -850,6 +877,7 @@ static int vcpu_run(struct svm_vcpu *vcpu)
 	for (;;) {
 		u32 reason, intr_info;
 		unsigned long cr3, cr4;
+		u64 root;
 
 		if (signal_pending(current)) {
 			run->exit_reason = SHADOWVM_EXIT_INTR;
@@ -863,13 +891,19 @@ static int vcpu_run(struct svm_vcpu *vcpu)
 			return 0;
 		}
 		r = svm_mmu_load(vcpu);
-		if (r)
+		if (r < 0)
 			return r;
+		if (r > 0)
+			return 0;
 
 		preempt_disable();
 		kernel_fpu_begin();
 		local_irq_disable();
-		if (need_resched() || signal_pending(current)) {
+		WRITE_ONCE(vcpu->in_guest, true);
+		smp_mb();	/* pairs with the MMU's barrier before its kick */
+		root = svm_mmu_root_hpa(vcpu);
+		if (!root || need_resched() || signal_pending(current)) {
+			WRITE_ONCE(vcpu->in_guest, false);
 			local_irq_enable();
 			kernel_fpu_end();
 			preempt_enable();
@@ -885,7 +919,7 @@ static int vcpu_run(struct svm_vcpu *vcpu)
 			vmcs_write(HOST_CR4, cr4);
 			vcpu->host_cr4 = cr4;
 		}
-		vmcs_write(GUEST_CR3, svm_mmu_root_hpa(vcpu));
+		vmcs_write(GUEST_CR3, root);
 		if (vcpu->flush_pending) {
 			vcpu->flush_pending = false;
 			svm_flush_tlb(vcpu);
@@ -897,6 +931,7 @@ static int vcpu_run(struct svm_vcpu *vcpu)
 
 		r = svm_vmx_enter(vcpu->regs, vcpu->launched);
 
+		WRITE_ONCE(vcpu->in_guest, false);
 		vcpu->cr2 = native_read_cr2();
 		asm volatile("fxsave64 %0" : "=m"(*(char (*)[512])vcpu->fx_area));
 		if (r) {
@@ -1074,6 +1109,7 @@ void svm_vcpu_free(struct svm_vcpu *vcpu)
 		atomic_long_sub(2, &svm_global.live_pages);
 	}
 	svm_free_page(vcpu->msr_bitmap);
+	svm_kfree(vcpu->emu);
 	svm_kfree(vcpu);
 	atomic_dec(&svm_global.live_vcpus);
 }
@@ -1112,7 +1148,8 @@ long svm_create_vcpu(struct svm_vm *vm, unsigned long id)
 		memset(page_address(vcpu->io_bitmap), 0xff, 2 * PAGE_SIZE);
 	}
 	vcpu->msr_bitmap = svm_alloc_page(0);
-	if (!vcpu->vmcs || !vcpu->run || !vcpu->fx_area || !vcpu->io_bitmap ||
+	vcpu->emu = svm_zalloc(sizeof(*vcpu->emu));
+	if (!vcpu->emu || !vcpu->vmcs || !vcpu->run || !vcpu->fx_area || !vcpu->io_bitmap ||
 	    !vcpu->msr_bitmap)
 		goto fail;
 	memset(page_address(vcpu->msr_bitmap), 0xff, PAGE_SIZE);

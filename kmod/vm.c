@@ -29,6 +29,9 @@ void svm_vm_get(struct svm_vm *vm)
 	refcount_inc(&vm->refs);
 }
 
+static int pin_one(struct svm_vm *vm, struct svm_slot *s, u64 gfn, u64 idx,
+		   unsigned int foll, struct page **page);
+
 static void slot_unpin(struct svm_slot *s)
 {
 	u64 i;
@@ -81,7 +84,7 @@ struct svm_slot *svm_gfn_to_slot(struct svm_vm *vm, u64 gfn)
 	return NULL;
 }
 
-/* Caller holds vm->mmu_lock and runs in the VM's mm. */
+/* Runs in the VM's mm (the page is pinned on first use). */
 int svm_gfn_to_page(struct svm_vm *vm, u64 gfn, bool write, struct page **page)
 {
 	struct svm_slot *s = svm_gfn_to_slot(vm, gfn);
@@ -94,6 +97,23 @@ int svm_gfn_to_page(struct svm_vm *vm, u64 gfn, bool write, struct page **page)
 	if (write && (s->flags & SHADOWVM_MEM_READONLY))
 		return -EROFS;
 	idx = gfn - s->base_gfn;
+	if (s->pages && s->pages[idx]) {
+		*page = s->pages[idx];
+		return 0;
+	}
+	if (current->mm != vm->mm)
+		return -EFAULT;
+	mutex_lock(&vm->pin_lock);
+	r = pin_one(vm, s, gfn, idx, foll, page);
+	mutex_unlock(&vm->pin_lock);
+	return r;
+}
+
+static int pin_one(struct svm_vm *vm, struct svm_slot *s, u64 gfn, u64 idx,
+		   unsigned int foll, struct page **page)
+{
+	int r;
+
 	if (!s->pages) {
 		s->pages = svm_zalloc(s->npages * sizeof(*s->pages));
 		if (!s->pages)
@@ -103,8 +123,6 @@ int svm_gfn_to_page(struct svm_vm *vm, u64 gfn, bool write, struct page **page)
 		*page = s->pages[idx];
 		return 0;
 	}
-	if (current->mm != vm->mm)
-		return -EFAULT;
 	if (!(s->flags & SHADOWVM_MEM_READONLY))
 		foll |= FOLL_WRITE;
 	r = pin_user_pages_fast(s->hva + idx * PAGE_SIZE, 1, foll, &s->pages[idx]);
@@ -142,6 +160,31 @@ static int gpa_access(struct svm_vm *vm, u64 gpa, void *buf, unsigned int len, b
 		buf += n;
 		len -= n;
 	}
+	return 0;
+}
+
+int svm_cmpxchg_gpa(struct svm_vm *vm, u64 gpa, u64 old, u64 new, int size, bool *swapped)
+{
+	struct page *pg;
+	void *va;
+	int r;
+
+	if (gpa & (size - 1))
+		return -EINVAL;
+	r = svm_gfn_to_page(vm, gpa >> PAGE_SHIFT, true, &pg);
+	if (r)
+		return r;
+	va = kmap_local_page(pg) + offset_in_page(gpa);
+	if (size == 4) {
+		u32 o = old;
+
+		*swapped = try_cmpxchg((u32 *)va, &o, (u32)new);
+	} else {
+		u64 o = old;
+
+		*swapped = try_cmpxchg64((u64 *)va, &o, new);
+	}
+	kunmap_local(va);
 	return 0;
 }
 
@@ -213,8 +256,11 @@ static int set_memory_region(struct svm_vm *vm, struct shadowvm_memory_region __
 		/* Drop every shadow mapping before the pages go. */
 		mutex_lock(&vm->mmu_lock);
 		svm_mmu_zap_all(vm);
+		svm_mmu_slot_removed(vm, m.slot);
+		mutex_lock(&vm->pin_lock);
 		slot_unpin(s);
 		memset(s, 0, sizeof(*s));
+		mutex_unlock(&vm->pin_lock);
 		mutex_unlock(&vm->mmu_lock);
 		goto out;
 	}
@@ -334,6 +380,13 @@ static int vm_stats_show(struct seq_file *m, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(vm_stats);
 
+static int vm_as_show(struct seq_file *m, void *unused)
+{
+	svm_mmu_show_as(m->private, m);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(vm_as);
+
 static int check_config(struct shadowvm_vm_config *c)
 {
 	int i;
@@ -351,6 +404,10 @@ static int check_config(struct shadowvm_vm_config *c)
 		c->mmu_policy = SHADOWVM_MMU_POLICY_WRITE_PROTECT;
 	if (!c->root_cache_size)
 		c->root_cache_size = 16;
+	if (!c->max_shadow_pages)
+		c->max_shadow_pages = 4096;
+	if (c->max_shadow_pages < 64)
+		return -EINVAL;
 	return 0;
 }
 
@@ -382,6 +439,7 @@ long svm_create_vm(unsigned long arg)
 	refcount_set(&vm->refs, 1);
 	mutex_init(&vm->lock);
 	mutex_init(&vm->mmu_lock);
+	mutex_init(&vm->pin_lock);
 	vm->mm = current->mm;
 	mmgrab(vm->mm);
 	vm->id = ida_alloc(&vm_ida, GFP_KERNEL);
@@ -396,6 +454,7 @@ long svm_create_vm(unsigned long arg)
 	snprintf(name, sizeof(name), "vm%d-%d", task_pid_nr(current), vm->id);
 	vm->debugfs = debugfs_create_dir(name, svm_debugfs_root);
 	debugfs_create_file("stats", 0444, vm->debugfs, vm, &vm_stats_fops);
+	debugfs_create_file("address_spaces", 0444, vm->debugfs, vm, &vm_as_fops);
 
 	fd = anon_inode_getfd("shadowvm-vm", &svm_vm_fops, vm, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * shadowvm tracepoints (events/shadowvm/): fault classification, shadow
+ * page create/zap, page-table write emulation and root switches.
+ */
+#undef TRACE_SYSTEM
+#define TRACE_SYSTEM shadowvm
+
+#if !defined(_SHADOWVM_TRACE_H) || defined(TRACE_HEADER_MULTI_READ)
+#define _SHADOWVM_TRACE_H
+
+#include <linux/tracepoint.h>
+
+TRACE_EVENT(svm_fault,
+	TP_PROTO(u64 la, u32 hw_ec, u32 guest_ec, int is_true),
+	TP_ARGS(la, hw_ec, guest_ec, is_true),
+	TP_STRUCT__entry(
+		__field(u64, la)
+		__field(u32, hw_ec)
+		__field(u32, guest_ec)
+		__field(int, is_true)
+	),
+	TP_fast_assign(
+		__entry->la = la;
+		__entry->hw_ec = hw_ec;
+		__entry->guest_ec = guest_ec;
+		__entry->is_true = is_true;
+	),
+	TP_printk("la 0x%llx hw_ec 0x%x %s ec 0x%x", __entry->la, __entry->hw_ec,
+		  __entry->is_true ? "true" : "hidden", __entry->guest_ec)
+);
+
+DECLARE_EVENT_CLASS(svm_sp_class,
+	TP_PROTO(u64 gfn, u32 role, int level),
+	TP_ARGS(gfn, role, level),
+	TP_STRUCT__entry(
+		__field(u64, gfn)
+		__field(u32, role)
+		__field(int, level)
+	),
+	TP_fast_assign(
+		__entry->gfn = gfn;
+		__entry->role = role;
+		__entry->level = level;
+	),
+	TP_printk("gfn 0x%llx role 0x%x level %d", __entry->gfn, __entry->role,
+		  __entry->level)
+);
+
+DEFINE_EVENT(svm_sp_class, svm_sp_create,
+	TP_PROTO(u64 gfn, u32 role, int level), TP_ARGS(gfn, role, level));
+DEFINE_EVENT(svm_sp_class, svm_sp_zap,
+	TP_PROTO(u64 gfn, u32 role, int level), TP_ARGS(gfn, role, level));
+
+TRACE_EVENT(svm_pt_write,
+	TP_PROTO(u64 gpa, unsigned int len),
+	TP_ARGS(gpa, len),
+	TP_STRUCT__entry(
+		__field(u64, gpa)
+		__field(unsigned int, len)
+	),
+	TP_fast_assign(
+		__entry->gpa = gpa;
+		__entry->len = len;
+	),
+	TP_printk("gpa 0x%llx len %u", __entry->gpa, __entry->len)
+);
+
+TRACE_EVENT(svm_root_switch,
+	TP_PROTO(u64 cr3, int hit),
+	TP_ARGS(cr3, hit),
+	TP_STRUCT__entry(
+		__field(u64, cr3)
+		__field(int, hit)
+	),
+	TP_fast_assign(
+		__entry->cr3 = cr3;
+		__entry->hit = hit;
+	),
+	TP_printk("cr3 0x%llx %s", __entry->cr3, __entry->hit ? "hit" : "miss")
+);
+
+#endif /* _SHADOWVM_TRACE_H */
+
+#undef TRACE_INCLUDE_PATH
+#define TRACE_INCLUDE_PATH .
+#undef TRACE_INCLUDE_FILE
+#define TRACE_INCLUDE_FILE trace
+#include <trace/define_trace.h>

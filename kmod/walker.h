@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The guest page-table walker's result (see walker.c for the contract).
+ */
+#ifndef SHADOWVM_WALKER_H
+#define SHADOWVM_WALKER_H
+
+#include <linux/types.h>
+
+#define ACC_X	1u
+#define ACC_W	2u
+#define ACC_U	4u
+#define ACC_ALL	(ACC_X | ACC_W | ACC_U)
+
+struct svm_walk {
+	int levels;		/* 0 (paging off), 2, 3 or 4 */
+	int leaf_level;		/* 1: 4 KiB; 2: 2/4 MiB; 3: 1 GiB */
+	u64 gpa;		/* translated address */
+	u64 gfn;		/* frame of gpa */
+	u64 big_base_gfn;	/* first frame of a huge leaf */
+	u64 table_gfn[5];	/* [l]: frame of the guest table read at level l */
+	u64 pte_gpa[5];		/* [l]: where the entry of level l is (~0: PDPTE register) */
+	u64 pte[5];		/* [l]: the entry of level l as used */
+	unsigned int access_above[5];	/* [l]: rights granted by levels above l */
+	unsigned int access;	/* rights of the whole walk (ACC_*) */
+	bool dirty, global, ad_set;
+	u32 error_code;		/* on -EFAULT */
+};
+
+struct svm_vcpu;
+int svm_walk(struct svm_vcpu *vcpu, u64 la, u32 access, struct svm_walk *w, bool set_ad);
+int svm_guest_levels(struct svm_vcpu *vcpu);
+bool svm_pae_pdpte_bad(struct svm_vcpu *vcpu, u64 pdpte);
+
+#endif
