@@ -254,10 +254,18 @@ int module_load(const char *path, const char *params)
 {
 	int fd, ret;
 
+	size_t len = strlen(path);
+	int flags = 0;
+
+	/* .ko.xz / .ko.zst / .ko.gz: let the kernel decompress */
+	if ((len > 3 && (!strcmp(path + len - 3, ".xz") ||
+			 !strcmp(path + len - 3, ".gz"))) ||
+	    (len > 4 && !strcmp(path + len - 4, ".zst")))
+		flags = 4;	/* MODULE_INIT_COMPRESSED_FILE */
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	ret = syscall(SYS_finit_module, fd, params ? params : "", 0);
+	ret = syscall(SYS_finit_module, fd, params ? params : "", flags);
 	ret = ret ? -errno : 0;
 	close(fd);
 	return ret;
