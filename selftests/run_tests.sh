@@ -1,0 +1,250 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# run_tests.sh - run the shadowvm kselftests (POSIX sh; busybox sh in the
+# test VM, any sh on a real host via run_host.sh).
+#
+# Contract:
+#   - run from anywhere; the test binaries are in this script's directory;
+#   - loads shadowvm if it is not loaded: $SHADOWVM_KO (insmod), else
+#     modprobe shadowvm; mounts debugfs; makes /dev/shadowvm if no devtmpfs
+#     or mdev did;
+#   - runs every test binary (in a fixed order) under a per-binary timeout
+#     and prints TAP 13 with one top-level "ok N"/"not ok N" line per test
+#     case ("binary: test"); skips are "ok N ... # SKIP reason"; a binary
+#     that crashes or times out adds a "not ok" line for it; the binaries'
+#     own output is kept as "# " comment lines;
+#   - ends with exactly "N passed, N failed, N skipped"; exit status 0 when
+#     nothing failed, 1 otherwise.
+# Environment:
+#   SHADOWVM_KO       shadowvm.ko to load (module_test also reloads it)
+#   KVM_MODULES_DIR   irqbypass/kvm/kvm-intel modules for kvm_coexist_test
+#   SVMTEST_TIMEOUT   per-binary timeout in seconds (default: per binary)
+#   SVMTEST_ONLY      space separated list of binaries to run (default all)
+
+cd "$(dirname "$0")" || exit 1
+HERE=$(pwd)
+
+ALL_TESTS="module_test api_test memslot_test vcpu_test sregs_test pio_test
+exits_test cpuid_test signal_test threads_test lifecycle_test runner_test
+emulator_test kvm_coexist_test"
+# built only when the emulator sources exist
+OPTIONAL_TESTS="emulator_test"
+TESTS=${SVMTEST_ONLY:-$ALL_TESTS}
+
+n=0
+passed=0
+failed=0
+skipped=0
+
+# report ok|notok NAME [SKIP-REASON]
+report() {
+	n=$((n + 1))
+	if [ "$1" = ok ]; then
+		if [ -n "$3" ]; then
+			echo "ok $n $2 # SKIP $3"
+			skipped=$((skipped + 1))
+		else
+			echo "ok $n $2"
+			passed=$((passed + 1))
+		fi
+	else
+		echo "not ok $n $2"
+		failed=$((failed + 1))
+	fi
+}
+
+timeout_for() {
+	if [ -n "$SVMTEST_TIMEOUT" ]; then
+		echo "$SVMTEST_TIMEOUT"
+		return
+	fi
+	case $1 in
+	lifecycle_test) echo 2400 ;;
+	kvm_coexist_test) echo 1200 ;;
+	*) echo 600 ;;
+	esac
+}
+
+# "timeout SECS" (coreutils, busybox >= 1.30) or "timeout -t SECS" (older)
+if timeout 5 true 2>/dev/null; then
+	TIMEOUT_STYLE=new
+elif timeout -t 5 true 2>/dev/null; then
+	TIMEOUT_STYLE=old
+else
+	TIMEOUT_STYLE=none
+fi
+
+run_with_timeout() {
+	secs=$1
+	shift
+	case $TIMEOUT_STYLE in
+	new) timeout -s KILL "$secs" "$@" ;;
+	old) timeout -s KILL -t "$secs" "$@" ;;
+	*) "$@" ;;
+	esac
+}
+
+# the harness forks each test into its own process group: after a timeout,
+# kill what is left of exactly this binary
+kill_leftovers() {
+	for p in /proc/[0-9]*; do
+		exe=$(readlink "$p/exe" 2>/dev/null) || continue
+		[ "$exe" = "$HERE/$1" ] && kill -9 "${p#/proc/}" 2>/dev/null
+	done
+}
+
+module_loaded() {
+	[ -e /sys/module/shadowvm/initstate ]
+}
+
+load_module() {
+	module_loaded && return 0
+	if [ -n "$SHADOWVM_KO" ]; then
+		msg=$(insmod "$SHADOWVM_KO" 2>&1) || {
+			echo "# insmod $SHADOWVM_KO: $msg"
+			return 1
+		}
+	else
+		msg=$(modprobe shadowvm 2>&1) || {
+			echo "# modprobe shadowvm: $msg"
+			return 1
+		}
+	fi
+	module_loaded
+}
+
+ensure_dev() {
+	i=0
+	while [ ! -c /dev/shadowvm ] && [ $i -lt 20 ]; do
+		sleep 0.1 2>/dev/null || sleep 1
+		i=$((i + 1))
+	done
+	if [ ! -c /dev/shadowvm ] && [ -r /sys/class/misc/shadowvm/dev ]; then
+		dev=$(cat /sys/class/misc/shadowvm/dev)
+		mknod /dev/shadowvm c "${dev%%:*}" "${dev##*:}"
+	fi
+	[ -c /dev/shadowvm ]
+}
+
+# run_binary NAME: run it, turn its TAP into top-level lines
+run_binary() {
+	t=$1
+	out=${TMPDIR:-/tmp}/svmtest.$$.$t
+	secs=$(timeout_for "$t")
+	run_with_timeout "$secs" "./$t" >"$out" 2>&1
+	rc=$?
+	[ $rc -eq 137 ] && kill_leftovers "$t"
+
+	cur=
+	plan=0
+	seen=0
+	bin_failed=0
+	while IFS= read -r line; do
+		case $line in
+		"TAP version"*)
+			;;
+		1..*)
+			plan=${line#1..}
+			;;
+		"#  RUN "*)
+			cur=${line#\#  RUN }
+			cur=$(echo "$cur" | sed 's/^ *//; s/ \.\.\.$//')
+			echo "$line"
+			;;
+		"ok "*)
+			seen=$((seen + 1))
+			rest=${line#ok }
+			rest=${rest#* }
+			case $rest in
+			"# SKIP"*)
+				report ok "$t: $cur" "${rest#\# SKIP }"
+				;;
+			*"# SKIP"*)
+				report ok "$t: ${rest%% \# SKIP*}" \
+					"${rest#*\# SKIP }"
+				;;
+			*)
+				report ok "$t: $rest"
+				;;
+			esac
+			;;
+		"not ok "*)
+			seen=$((seen + 1))
+			bin_failed=1
+			rest=${line#not ok }
+			rest=${rest#* }
+			report notok "$t: $rest"
+			;;
+		"#"*)
+			echo "$line"
+			;;
+		*)
+			echo "# $line"
+			;;
+		esac
+	done <"$out"
+	rm -f "$out"
+
+	if [ $seen -eq 0 ]; then
+		# not a harness binary, or died before printing anything
+		case $rc in
+		0) report ok "$t" ;;
+		4) report ok "$t" "exit status 4" ;;
+		*) report notok "$t (exit status $rc)" ;;
+		esac
+	elif [ $seen -lt "$plan" ] || { [ $rc -ne 0 ] && [ $rc -ne 4 ] &&
+					  [ $bin_failed -eq 0 ]; }; then
+		if [ $rc -eq 137 ]; then
+			why="killed after ${secs}s timeout"
+		else
+			why="exit status $rc"
+		fi
+		report notok "$t: only $seen of $plan tests reported ($why)"
+	fi
+}
+
+echo "TAP version 13"
+echo "# shadowvm selftests on $(uname -r)"
+
+if [ ! -e /sys/kernel/debug/shadowvm ] && [ -d /sys/kernel/debug ] &&
+   ! grep -q " /sys/kernel/debug debugfs" /proc/mounts 2>/dev/null; then
+	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+fi
+
+kvm_before=0
+[ -e /sys/module/kvm_intel ] && kvm_before=1
+
+if load_module && ensure_dev; then
+	report ok "setup: shadowvm loaded, /dev/shadowvm present"
+else
+	report notok "setup: cannot load shadowvm (SHADOWVM_KO=${SHADOWVM_KO:-unset})"
+fi
+
+for t in $TESTS; do
+	if [ ! -x "./$t" ]; then
+		case " $OPTIONAL_TESTS " in
+		*" $t "*) echo "# $t: not built, not run" ;;
+		*) report notok "$t: binary missing" ;;
+		esac
+		continue
+	fi
+	echo "# ---- $t"
+	run_binary "$t"
+	# a failed module_test may leave the module unloaded
+	if ! module_loaded && [ -n "$SHADOWVM_KO" ]; then
+		echo "# shadowvm was not loaded after $t, loading it again"
+		load_module && ensure_dev
+	fi
+done
+
+# leave KVM as we found it
+if [ $kvm_before -eq 0 ] && [ -e /sys/module/kvm_intel ]; then
+	echo "# kvm_intel still loaded after the tests, unloading it"
+	rmmod kvm_intel 2>/dev/null
+	rmmod kvm 2>/dev/null
+fi
+
+echo "1..$n"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ $failed -eq 0 ]
