@@ -55,8 +55,9 @@ testvm_env() {
 	. "$TESTVM_BUILD/testvm/env.sh"
 }
 
-# testvm_build: prepare the machine, then build module, runner and selftests
-# for the VM (static binaries). Extra make targets/variables may be passed.
+# testvm_build TARGET...: prepare the machine, build the module against the
+# VM's kernel headers, then the given userspace targets of the top-level
+# Makefile (e.g. runner selftests) as static binaries for the VM.
 testvm_build() {
 	local jobs
 
@@ -66,17 +67,43 @@ testvm_build() {
 		return 1
 	}
 	testvm_env || return 1
-	echo "testvm: building module against $TESTVM_KDIR"
+	echo "testvm: building the module against $TESTVM_KDIR"
 	make -j"$jobs" -C "$TESTVM_TOP" module KDIR="$TESTVM_KDIR" || {
 		echo "testvm: 'make module KDIR=$TESTVM_KDIR' failed" >&2
 		return 1
 	}
-	echo "testvm: building runner and selftests (static)"
-	make -j"$jobs" -C "$TESTVM_TOP" runner selftests "$@" \
-		KSFT_DIR="$KSFT_DIR" STATIC=1 || {
-		echo "testvm: 'make runner selftests $* KSFT_DIR=$KSFT_DIR STATIC=1' failed" >&2
+	[ $# -gt 0 ] || return 0
+	echo "testvm: building $* (static)"
+	make -j"$jobs" -C "$TESTVM_TOP" "$@" KSFT_DIR="$KSFT_DIR" STATIC=1 || {
+		echo "testvm: 'make $* KSFT_DIR=$KSFT_DIR STATIC=1' failed" >&2
 		return 1
 	}
+}
+
+# testvm_payload DIR [selftests]: fill DIR (emptied first) with shadowvm.ko
+# and the runner `shadowvm`, and with `make -C selftests install
+# DESTDIR=DIR/selftests` when asked. Checks that the binaries are static.
+testvm_payload() {
+	local dir=$1 f
+
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	for f in kmod/shadowvm.ko userspace-tool/shadowvm; do
+		[ -f "$TESTVM_TOP/$f" ] || {
+			echo "testvm: $f was not built" >&2
+			return 1
+		}
+		cp "$TESTVM_TOP/$f" "$dir/"
+	done
+	testvm_need_static "$dir/shadowvm" || return 1
+	[ "${2:-}" = selftests ] || return 0
+	make -C "$TESTVM_TOP/selftests" install DESTDIR="$dir/selftests" \
+		KSFT_DIR="$KSFT_DIR" STATIC=1 || {
+		echo "testvm: 'make -C selftests install DESTDIR=$dir/selftests' failed" >&2
+		return 1
+	}
+	# shellcheck disable=SC2046
+	testvm_need_static $(find "$dir/selftests" -type f) || return 1
 }
 
 # testvm_need_static FILE...: fail unless each ELF file is statically linked

@@ -55,7 +55,7 @@ exec 9>"$TV/.lock"
 flock 9
 
 export DEBIAN_FRONTEND=noninteractive
-APT_UPDATED=0
+APT_UPDATED=${TESTVM_APT_UPDATED:-0}
 
 apt_update() {
 	[ "$APT_UPDATED" = 1 ] && return 0

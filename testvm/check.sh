@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# testvm/check.sh - `make check`: build everything and run the whole selftest
+# suite inside the emulated VT-x test machine (Bochs).
+#
+# Usage: testvm/check.sh [boot.sh options, e.g. --cpu-model core2_penryn_t9600]
+#
+# Steps: testvm/prepare.sh; `make module KDIR=$TESTVM_KDIR`; `make runner
+# selftests KSFT_DIR=build/ksft STATIC=1`; payload build/check/payload/ =
+# shadowvm.ko, shadowvm, selftests/ (`make -C selftests install DESTDIR=...`)
+# and guest-check.sh; testvm/boot.sh runs guest-check.sh in the VM (console
+# streamed live, kept in build/check/vm/console.log). Afterwards:
+#   build/check/tap.txt    the TAP of run_tests.sh (kernel lines removed)
+#   build/check/dmesg.txt  the guest's dmesg after the tests
+# The last line printed is "N passed, N failed, N skipped", counted from the
+# top-level "ok"/"not ok" lines ("# SKIP" counts as skipped).
+#
+# Environment: TESTVM_TIMEOUT (seconds for the VM, default 1500),
+# TESTVM_KERNEL, TESTVM_CPU_MODEL, TESTVM_APPEND, TESTVM_IGNORE (see boot.sh,
+# prepare.sh and lib.sh).
+#
+# Exit status: 0 when every test passed or skipped, at least one test ran,
+# the TAP plan was met and the VM ended cleanly; 1 otherwise.
+
+set -euo pipefail
+
+# shellcheck source=testvm/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+OUT=$TESTVM_BUILD/check
+TIMEOUT=${TESTVM_TIMEOUT:-1500}
+T0=$SECONDS
+
+die() {
+	echo "check: FAIL: $*" >&2
+	exit 1
+}
+
+cd "$TESTVM_TOP"
+testvm_build runner selftests || die "build failed (see above)"
+testvm_payload "$OUT/payload" selftests || die "cannot assemble the payload"
+[ -f "$OUT/payload/selftests/run_tests.sh" ] ||
+	die "'make -C selftests install' did not install run_tests.sh"
+cp testvm/guest-check.sh "$OUT/payload/"
+T_BUILD=$SECONDS
+
+rm -f "$OUT/tap.txt" "$OUT/dmesg.txt"
+BOOT_RC=0
+bash testvm/boot.sh --payload "$OUT/payload" --script guest-check.sh \
+	--timeout "$TIMEOUT" --out "$OUT/vm" "$@" || BOOT_RC=$?
+T_VM=$SECONDS
+CONSOLE=$OUT/vm/console.log
+[ -f "$CONSOLE" ] || touch "$CONSOLE"
+
+# Text between BEGIN and END lines (END optional: the VM may have died).
+# Kernel lines (printk timestamps) interleaved with the TAP are dropped.
+between() {
+	awk -v b="$1" -v e="$2" -v keep_kernel="$3" '
+		index($0, e) == 1 { exit }
+		on && (keep_kernel || $0 !~ /^\[ *[0-9]+\.[0-9]+\] /) { print }
+		index($0, b) == 1 { on = 1 }' "$CONSOLE"
+}
+between TESTVM-TAP-BEGIN TESTVM-TAP-END 0 >"$OUT/tap.txt"
+between TESTVM-DMESG-BEGIN TESTVM-DMESG-END 1 >"$OUT/dmesg.txt"
+
+# passed failed skipped plan bailed
+read -r PASSED FAILED SKIPPED PLAN BAILED < <(awk '
+	function skip(l) { return l ~ /#[ \t]*[Ss][Kk][Ii][Pp]/ }
+	/^ok( |$)/ { if (skip($0)) s++; else p++; next }
+	/^not ok( |$)/ { if (skip($0)) s++; else f++; next }
+	/^1\.\.[0-9]+/ { if (plan == "") { plan = $1; sub(/^1\.\./, "", plan) } }
+	/^Bail out!/ { bail = 1 }
+	END { printf "%d %d %d %s %d\n", p, f, s, plan == "" ? "-" : plan, bail }' \
+	"$OUT/tap.txt")
+TOTAL=$((PASSED + FAILED + SKIPPED))
+
+FAIL=0
+echo "check: TAP in ${OUT#"$TESTVM_TOP"/}/tap.txt, dmesg in ${OUT#"$TESTVM_TOP"/}/dmesg.txt, console in ${OUT#"$TESTVM_TOP"/}/vm/console.log"
+if [ "$FAILED" -gt 0 ]; then
+	echo "check: failed tests:"
+	grep -E '^not ok( |$)' "$OUT/tap.txt" | grep -viE '#[[:space:]]*skip' |
+		sed 's/^/check:   /'
+	FAIL=1
+fi
+if [ "$BOOT_RC" -ge "$TESTVM_E_SETUP" ]; then
+	echo "check: FAIL: the test VM failed (testvm/boot.sh exit status $BOOT_RC, reason above)"
+	FAIL=1
+elif [ "$BOOT_RC" -ne 0 ]; then
+	echo "check: FAIL: run_tests.sh exited with status $BOOT_RC"
+	FAIL=1
+fi
+if [ "$TOTAL" -eq 0 ]; then
+	echo "check: FAIL: no test ran"
+	FAIL=1
+fi
+if [ "$PLAN" != - ] && [ "$PLAN" -ne "$TOTAL" ]; then
+	echo "check: FAIL: the TAP plan announced $PLAN tests, $TOTAL reported"
+	FAIL=1
+fi
+if [ "$BAILED" = 1 ]; then
+	echo "check: FAIL: the TAP stream bailed out:"
+	grep '^Bail out!' "$OUT/tap.txt" | sed 's/^/check:   /'
+	FAIL=1
+fi
+PROBLEMS=$(testvm_kernel_problems "$OUT/dmesg.txt")
+if [ -n "$PROBLEMS" ]; then
+	echo "check: FAIL: kernel problems in the guest's dmesg:"
+	echo "$PROBLEMS" | head -n 20 | sed 's/^/check:   /'
+	FAIL=1
+fi
+GUEST_SUMMARY=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$OUT/tap.txt" | tail -n 1 || true)
+if [ -n "$GUEST_SUMMARY" ] &&
+   [ "${GUEST_SUMMARY%%, [0-9]* skipped}" != "$PASSED passed, $FAILED failed" ]; then
+	echo "check: note: run_tests.sh said '$GUEST_SUMMARY'; the TAP lines say otherwise"
+fi
+
+echo "check: wall time $(testvm_fmt_secs $((T_VM - T0))) (prepare+build $(testvm_fmt_secs $((T_BUILD - T0))), VM $(testvm_fmt_secs $((T_VM - T_BUILD))))"
+[ "$FAIL" = 0 ] || echo "check: FAILED"
+echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+exit "$FAIL"

@@ -1,0 +1,19 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# testvm/guest-bench.sh - the `make bench` script run INSIDE the test VM
+# (busybox sh): runs /payload/selftests/run_bench.sh with the same
+# environment as guest-check.sh, output between "TESTVM-BENCH-BEGIN" and
+# "TESTVM-BENCH-END status=N".
+
+export SHADOWVM_KO=/payload/shadowvm.ko
+export KVM_MODULES_DIR=/payload/kvm
+export SHADOWVM_RUNNER=/payload/shadowvm
+export PATH="/payload:$PATH"
+
+cd /payload/selftests || exit 1
+echo "TESTVM-BENCH-BEGIN"
+sh /payload/selftests/run_bench.sh
+st=$?
+echo "TESTVM-BENCH-END status=$st"
+exit $st

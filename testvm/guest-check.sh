@@ -1,0 +1,27 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# testvm/guest-check.sh - the `make check` script run INSIDE the test VM
+# (busybox sh, as `sh /payload/guest-check.sh`; see testvm/check.sh).
+#
+# Runs the installed selftests with
+#   SHADOWVM_KO=/payload/shadowvm.ko  KVM_MODULES_DIR=/payload/kvm
+#   SHADOWVM_RUNNER=/payload/shadowvm (also on PATH)
+# and prints their TAP between the lines "TESTVM-TAP-BEGIN" and
+# "TESTVM-TAP-END status=N", then the whole dmesg between "TESTVM-DMESG-BEGIN"
+# and "TESTVM-DMESG-END". Exits with run_tests.sh's status.
+
+export SHADOWVM_KO=/payload/shadowvm.ko
+export KVM_MODULES_DIR=/payload/kvm
+export SHADOWVM_RUNNER=/payload/shadowvm
+export PATH="/payload:$PATH"
+
+cd /payload/selftests || exit 1
+echo "TESTVM-TAP-BEGIN"
+sh /payload/selftests/run_tests.sh
+st=$?
+echo "TESTVM-TAP-END status=$st"
+echo "TESTVM-DMESG-BEGIN"
+dmesg
+echo "TESTVM-DMESG-END"
+exit $st
