@@ -792,11 +792,15 @@ static bool compute(struct emu *e, const u64 *old, u64 *new)
 		set_flags(e, FL_ARITH, flags_sub(acc, old[0], acc - old[0], size));
 		if (acc == old[0]) {
 			new[0] = e->src;
-		} else {
-			reg_set(e, SVM_EMU_RAX, size, old[0]);
-			new[0] = old[0];	/* the CPU writes it back */
+			return true;
 		}
-		return true;
+		reg_set(e, SVM_EMU_RAX, size, old[0]);
+		/*
+		 * A memory destination gets its old value written back; a
+		 * register one is left alone (not even zero-extended).
+		 */
+		new[0] = old[0];
+		return e->mem;
 	case K_CMPXCHG8B:
 		if (size == 16) {
 			lo = old[0];
