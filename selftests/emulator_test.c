@@ -34,6 +34,10 @@
 #include <sys/syscall.h>
 
 #include "emulate.h"
+
+/* the harness macros trip these; the selftests Makefile turns them off too */
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wsign-compare"
 #include "kselftest_harness.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -1218,6 +1222,1464 @@ TEST(native_diff_prot32)
 TEST(native_diff_prot16_addr32)
 {
 	run_diff(_metadata, false, SVM_EMU_MODE_PROT16, 3);
+}
+
+
+/* ------------------------------------------------------------------ */
+/* hand-picked encodings, also against the CPU                         */
+
+struct xcase {
+	u8 b[16];
+	unsigned int len;
+	bool lo;		/* needs the low arena (32-bit addresses) */
+};
+
+#define X(...) { { __VA_ARGS__ }, sizeof((u8[]){ __VA_ARGS__ }), false }
+#define XLO(...) { { __VA_ARGS__ }, sizeof((u8[]){ __VA_ARGS__ }), true }
+
+static const struct xcase xcases64[] = {
+	X(0x48, 0x66, 0x89, 0x03),	/* REX then 66: REX ignored, 16-bit */
+	X(0x66, 0x48, 0x89, 0x03),	/* REX.W wins over 66 */
+	X(0x40, 0x48, 0x89, 0x03),	/* two REX: the last counts */
+	X(0x48, 0x40, 0x89, 0x03),
+	X(0x48, 0xf0, 0x01, 0x03),	/* REX before LOCK is dropped */
+	X(0xf2, 0xa5),			/* REPNE MOVS repeats like REP */
+	X(0xf2, 0xab),
+	X(0xf3, 0x48, 0xa5),
+	X(0xf3, 0x66, 0xab),
+	XLO(0x67, 0xf3, 0xa4),		/* ECX/ESI/EDI */
+	XLO(0x67, 0xf3, 0x48, 0xab),
+	X(0x2e, 0x3e, 0x8b, 0x03),
+	X(0xf0, 0xf2, 0x01, 0x03),	/* XACQUIRE LOCK ADD */
+	X(0xf3, 0x87, 0x03),		/* XRELEASE XCHG */
+	X(0x66, 0x0f, 0xba, 0x2b, 0x1f),	/* BTS m16, 31: bit 15 */
+	X(0x48, 0x0f, 0xa3, 0x03),
+	X(0x86, 0x23),			/* XCHG [rbx], ah */
+	X(0x88, 0x3b),			/* MOV [rbx], bh */
+	X(0x40, 0x88, 0x3b),		/* MOV [rbx], dil */
+	X(0x0f, 0xb1, 0x0b),
+	X(0x0f, 0xb1, 0xc8),		/* CMPXCHG eax, ecx: always succeeds */
+	X(0x0f, 0xb0, 0xe0),		/* CMPXCHG al, ah */
+	X(0x48, 0x63, 0x03),
+	X(0x66, 0x63, 0x03),		/* MOVSXD r16, m16 */
+	X(0x63, 0x03),			/* MOVSXD r32, m32 */
+	X(0x0f, 0xbe, 0xcc),		/* MOVSX ecx, ah */
+	X(0x0f, 0xb6, 0xc4),		/* MOVZX eax, ah */
+	X(0x48, 0x0f, 0xbf, 0xc0),
+	X(0x87, 0xc0),			/* XCHG eax, eax zero-extends */
+	X(0x66, 0x83, 0x03, 0x80),
+	X(0x48, 0x81, 0x2b, 0x00, 0x00, 0x00, 0x80),
+	X(0x48, 0xc7, 0x03, 0xff, 0xff, 0xff, 0xff),
+	X(0x48, 0xf7, 0x1b),
+	X(0xf6, 0x1b),
+	X(0x48, 0x0f, 0xc7, 0x0b),	/* CMPXCHG16B [rbx] */
+	X(0x0f, 0xc7, 0x0b),
+};
+
+TEST(native_hand_picked_encodings)
+{
+	struct diff_stats st = { 0 };
+	static const struct tmpl t_all = { .fl = FL_ALL };
+	struct tcase tc;
+	unsigned int i, v;
+
+	native_setup();
+	arena_measure(&hi_arena);
+	arena_measure(&lo_arena);
+	rng_seed(7);
+	for (i = 0; i < ARRAY_LEN(xcases64); i++) {
+		for (v = 0; v < 64; v++) {
+			const struct xcase *x = &xcases64[i];
+			u64 base;
+			unsigned int r;
+
+			memset(&tc, 0, sizeof(tc));
+			tc.m64 = true;
+			tc.a = x->lo ? &lo_arena : &hi_arena;
+			tc.t = &t_all;
+			tc.mem = true;
+			tc.seg = -1;
+			memcpy(tc.insn, x->b, x->len);
+			tc.len = x->len;
+			/* locked (LOCK, or XCHG with memory): for diff_one */
+			tc.lock = memchr(x->b, 0xf0, x->len) != NULL;
+			for (r = 0; r < x->len; r++) {
+				u8 b = x->b[r];
+
+				if (b == 0x66 || b == 0x67 || b == 0xf2 || b == 0xf3 ||
+				    (b & 0xf0) == 0x40 || b == 0x2e || b == 0x3e)
+					continue;
+				if ((b == 0x86 || b == 0x87) && (x->b[r + 1] >> 6) != 3)
+					tc.lock = true;
+				break;
+			}
+			for (r = 0; r < 16; r++)
+				tc.regs[r] = rnd_val();
+			tc.regs[4] = 0x5a5a5a5a5a5a5a5aULL;
+			if (x->b[0] == 0x48 && x->b[1] == 0x0f && x->b[2] == 0xc7 && !have_cx16)
+				continue;
+			base = (u64)(unsigned long)data_lo(tc.a) + 8192;
+			tc.regs[3] = base;
+			tc.regs[6] = base + 512 + rnd(64);
+			tc.regs[7] = base + 1024 + rnd(64);
+			tc.regs[1] = (tc.regs[1] & ~0xffffffffULL) | rnd(20);
+			if (x->b[0] != 0x67)
+				tc.regs[1] = rnd(20);
+			/* bit offsets within reach; low bits vary the compare */
+			tc.regs[0] = (u64)((s64)rnd(4096) - 2048);
+			for (r = 0; r < 32; r++)
+				((u8 *)(unsigned long)base)[r] = (u8)rnd64();
+			if (v & 2)
+				memcpy((u8 *)(unsigned long)base, &tc.regs[0], 8);
+			if (v & 4)
+				memcpy((u8 *)(unsigned long)base + 8, &tc.regs[2], 8);
+			tc.flags = 2 | (rnd64() & F_ARITH) | (rnd(2) ? F_DF : 0);
+			diff_one(_metadata, &tc, SVM_EMU_MODE_LONG64, true, &st);
+		}
+	}
+	ASSERT_EQ(0, st.failures);
+}
+
+/* ------------------------------------------------------------------ */
+/* instruction lengths from the assembler                              */
+
+asm(".macro EMU_I sect:req, insn:vararg\n"
+    "990: \\insn\n"
+    "991:\n"
+    ".pushsection \\sect, \"a\"\n"
+    ".byte 991b - 990b\n"
+    ".popsection\n"
+    ".endm\n");
+
+#define I64(x) "EMU_I .rodata.emu_len64, " x "\n"
+#define I32(x) "EMU_I .rodata.emu_len32, " x "\n"
+#define I16(x) "EMU_I .rodata.emu_len16, " x "\n"
+
+extern const u8 emu_blob64[], emu_blob64_end[], emu_len64[], emu_len64_end[];
+extern const u8 emu_blob32[], emu_blob32_end[], emu_len32[], emu_len32_end[];
+extern const u8 emu_blob16[], emu_blob16_end[], emu_len16[], emu_len16_end[];
+
+asm(".pushsection .rodata.emu_len64, \"a\"\nemu_len64:\n.popsection\n"
+    ".pushsection .rodata.emu_blob64, \"a\"\n"
+    ".code64\n"
+    "emu_blob64:\n"
+    I64("movl %eax, (%rbx)")
+    I64("movb %ah, (%rsi)")
+    I64("movb %sil, (%rsi)")
+    I64("movb %r9b, (%r10)")
+    I64("movw %ax, 2(%rbx)")
+    I64("movq %r15, -128(%r12)")
+    I64("movq %rax, 0x12345678(%rbx,%rcx,8)")
+    I64("movl %eax, (%rbp)")
+    I64("movl %eax, (%r13)")
+    I64("movl %eax, (%rsp)")
+    I64("movl %eax, (%r12)")
+    I64("movl %eax, 0x7f(%r12,%r13,2)")
+    I64("movl %eax, 0x10(,%rcx,4)")
+    I64("movl %eax, 0x10(,%r12,8)")
+    I64("movl %eax, 0x10(%rip)")
+    I64("movq 0x1000(%rip), %r8")
+    I64("movl 0x12345678, %eax")
+    I64("movl %eax, (%eax)")
+    I64("movl %eax, -4(%r8d,%r9d,4)")
+    I64("movl %fs:0x10, %eax")
+    I64("movl %eax, %gs:(%rbx)")
+    I64("movq %rax, %es:8(%rdi)")
+    I64("movabs 0x00007f1122334455, %al")
+    I64("movabs 0x00007f1122334455, %ax")
+    I64("movabs %eax, 0x00007f1122334455")
+    I64("movabs %rax, 0x00007f1122334455")
+    I64(".byte 0x67, 0xa1, 0x78, 0x56, 0x34, 0x12")
+    I64(".byte 0x67, 0x48, 0xa3, 0x78, 0x56, 0x34, 0x12")
+    I64("movb (%rbx), %cl")
+    I64("movq 8(%rbx), %r14")
+    I64("movb $0x12, (%rbx)")
+    I64("movw $0x1234, (%rbx)")
+    I64("movl $0x12345678, 0x100(%rbx)")
+    I64("movq $-1, (%rbx)")
+    I64("movl $1, 8(%rip)")
+    I64("movw $1, 8(%rip)")
+    I64("movzbl (%rbx), %eax")
+    I64("movzwl (%rbx), %eax")
+    I64("movzbw (%rbx), %ax")
+    I64("movsbq (%rbx), %rax")
+    I64("movswl 4(%rbx), %r9d")
+    I64("movslq (%rbx), %rax")
+    I64("movslq 0x40(%rip), %r10")
+    I64("addl %eax, (%rbx)")
+    I64("addb $1, (%rbx)")
+    I64("addw $0x1234, (%rbx)")
+    I64("addl $0x12345678, (%rbx)")
+    I64("addq $-1, 8(%rbx)")
+    I64("addq $0x1000, (%rbx)")
+    I64("addw $-2, (%rbx)")
+    I64("orl (%rbx), %eax")
+    I64("adcl %eax, (%rbx)")
+    I64("sbbw %ax, (%rbx)")
+    I64("andq %rax, (%rbx)")
+    I64("subb (%rbx), %al")
+    I64("xorl %r8d, (%r9)")
+    I64("cmpl %eax, (%rbx)")
+    I64("cmpb $5, (%rbx)")
+    I64("cmpq $0x12345678, 0x10(%rip)")
+    I64("addl $5, %eax")
+    I64("addb $5, %al")
+    I64("orw $0x100, %ax")
+    I64("xorq $-1, %rax")
+    I64("lock addl %eax, (%rbx)")
+    I64("lock orq $1, (%rbx)")
+    I64("lock subw $0x1234, (%rbx)")
+    I64("lock incl (%rbx)")
+    I64("lock decq 8(%rbx)")
+    I64("lock notl (%rbx)")
+    I64("lock negb (%rbx)")
+    I64("lock btsl %eax, (%rbx)")
+    I64("lock btrq $5, (%rbx)")
+    I64("lock btcw %ax, (%rbx)")
+    I64("btl %eax, (%rbx)")
+    I64("btl $3, (%rbx)")
+    I64("btsq %rax, 8(%rbx)")
+    I64("btrw $15, (%rbx)")
+    I64("btcl $31, 0x100(%rbx,%rsi,1)")
+    I64("testl %eax, (%rbx)")
+    I64("testb $0x80, (%rbx)")
+    I64("testw $0x8000, (%rbx)")
+    I64("testq $-1, (%rbx)")
+    I64("testl $0x12345678, 0x10(%rbx,%rcx,2)")
+    I64("incb (%rbx)")
+    I64("incw (%rbx)")
+    I64("decl (%rbx)")
+    I64("notq (%rbx)")
+    I64("negl (%rbx)")
+    I64("xchgl %eax, (%rbx)")
+    I64("xchgb %al, (%rbx)")
+    I64("xchgq %r11, (%r10)")
+    I64("cmpxchgl %ecx, (%rbx)")
+    I64("lock cmpxchgq %rcx, (%rbx)")
+    I64("lock cmpxchgb %cl, (%rbx)")
+    I64("lock cmpxchgw %cx, 0x20(%rip)")
+    I64("cmpxchg8b (%rbx)")
+    I64("lock cmpxchg8b 8(%rbx)")
+    I64("lock cmpxchg16b (%rbx)")
+    I64("movsb")
+    I64("movsw")
+    I64("movsl")
+    I64("movsq")
+    I64("rep movsb")
+    I64("rep movsq")
+    I64("rep stosl")
+    I64("stosb")
+    I64("rep stosq")
+    I64("addr32 rep stosb")
+    I64("addr32 movsl")
+    I64("fs movsb")
+    I64("xacquire lock addl %eax, (%rbx)")
+    I64("xrelease movl %eax, (%rbx)")
+    I64(".byte 0x66, 0x48, 0x89, 0x03")
+    I64(".byte 0x48, 0x66, 0x89, 0x03")
+    I64(".byte 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0xf0, 0x66, 0x67, 0x41, 0x81, 0x04, 0x24, 0x34, 0x12")
+    "emu_blob64_end:\n"
+    ".popsection\n"
+    ".pushsection .rodata.emu_len64, \"a\"\nemu_len64_end:\n.popsection\n");
+
+asm(".pushsection .rodata.emu_len32, \"a\"\nemu_len32:\n.popsection\n"
+    ".pushsection .rodata.emu_blob32, \"a\"\n"
+    ".code32\n"
+    "emu_blob32:\n"
+    I32("movl %eax, (%ebx)")
+    I32("movb %ah, (%esi)")
+    I32("movw %ax, 2(%ebx)")
+    I32("movl %edi, -128(%ebp)")
+    I32("movl %eax, 0x12345678(%ebx,%ecx,8)")
+    I32("movl %eax, (%esp)")
+    I32("movl %eax, 4(%esp)")
+    I32("movl %eax, 0x10(,%ecx,4)")
+    I32("movl %eax, 0x12345678")
+    I32("movl %ecx, 0x12345678")
+    I32("movb 0x12345678, %al")
+    I32("movl %eax, %fs:(%ebx)")
+    I32("movw %ax, (%bx,%si)")
+    I32("movw %ax, 0x1234(%bp,%di)")
+    I32("movl %eax, 0x12(%bx)")
+    I32(".byte 0x67, 0xa1, 0x34, 0x12")
+    I32("movb $1, (%ebx)")
+    I32("movw $0x1234, (%ebx)")
+    I32("movl $0x12345678, (%ebx)")
+    I32("movzbl (%ebx), %eax")
+    I32("movswl (%ebx), %eax")
+    I32("movzbw (%ebx), %ax")
+    I32("addl %eax, (%ebx)")
+    I32("addl $0x12345678, 4(%ebx)")
+    I32("addw $0x1234, (%ebx)")
+    I32("addl $1, (%esp)")
+    I32(".byte 0x82, 0x03, 0x05")
+    I32("sbbb %dh, (%ebx)")
+    I32("cmpw $-1, (%ebx)")
+    I32("andl (%ebx), %edx")
+    I32("lock xorl %eax, (%ebx)")
+    I32("lock incw (%ebx)")
+    I32("lock btsl %eax, (%ebx)")
+    I32("btl $7, (%ebx)")
+    I32("testb $1, (%ebx)")
+    I32("testl %eax, (%ebx)")
+    I32("negw (%ebx)")
+    I32("notb (%ebx)")
+    I32("xchgl %eax, (%ebx)")
+    I32("lock cmpxchgl %ecx, (%ebx)")
+    I32("lock cmpxchg8b (%ebx)")
+    I32("cmpxchg8b (%bx,%di)")
+    I32("movsb")
+    I32("rep movsw")
+    I32("rep stosl")
+    I32("addr16 rep stosb")
+    I32("es movsl")
+    "emu_blob32_end:\n"
+    ".code64\n"
+    ".popsection\n"
+    ".pushsection .rodata.emu_len32, \"a\"\nemu_len32_end:\n.popsection\n");
+
+asm(".pushsection .rodata.emu_len16, \"a\"\nemu_len16:\n.popsection\n"
+    ".pushsection .rodata.emu_blob16, \"a\"\n"
+    ".code16\n"
+    "emu_blob16:\n"
+    I16("movw %ax, (%bx,%si)")
+    I16("movw %ax, (%bx,%di)")
+    I16("movw %ax, (%bp,%si)")
+    I16("movw %ax, (%bp,%di)")
+    I16("movw %ax, (%si)")
+    I16("movw %ax, (%di)")
+    I16("movw %ax, 0x1234")
+    I16("movw %ax, (%bx)")
+    I16("movw %ax, 0x12(%bp)")
+    I16("movw %ax, -0x12(%bx,%si)")
+    I16("movw %ax, 0x1234(%bp,%di)")
+    I16("movw %ax, 0x1234(%bp)")
+    I16("movb %ah, (%bx)")
+    I16("movl %eax, (%bx)")
+    I16("movl %eax, (%ebx)")
+    I16("movl %eax, 0x12(%ebx,%ecx,4)")
+    I16("movw 0x1234, %ax")
+    I16("movb %al, 0x1234")
+    I16(".byte 0x67, 0xa3, 0x78, 0x56, 0x34, 0x12")
+    I16("movw $0x1234, (%bx)")
+    I16("movl $0x12345678, (%bx)")
+    I16("movb $0x12, 4(%si)")
+    I16("movzbw (%bx), %ax")
+    I16("movsbl (%bx), %eax")
+    I16("addw $0x1234, (%bx)")
+    I16("addl $0x12345678, (%bx)")
+    I16("addw $-1, (%bx)")
+    I16("adcw %ax, 2(%bp)")
+    I16("lock btsw %ax, (%bx)")
+    I16("btw $3, (%di)")
+    I16("testw $1, (%di)")
+    I16("incw (%bx)")
+    I16("xchgw %ax, (%bx)")
+    I16("lock cmpxchgw %cx, (%bx)")
+    I16("cmpxchg8b (%bx)")
+    I16("movsb")
+    I16("rep movsw")
+    I16("rep stosl")
+    I16("addr32 rep stosb")
+    I16("gs movsw")
+    "emu_blob16_end:\n"
+    ".code64\n"
+    ".popsection\n"
+    ".pushsection .rodata.emu_len16, \"a\"\nemu_len16_end:\n.popsection\n");
+
+static void check_lengths(struct __test_metadata *_metadata, int mode,
+			  const u8 *blob, const u8 *blob_end,
+			  const u8 *lens, const u8 *lens_end)
+{
+	size_t size = (size_t)(blob_end - blob), off = 0;
+	u8 *copy = calloc(1, size + 4096);
+	struct svm_emu_ctxt c;
+	struct guest g;
+	char hex[64];
+	int ret;
+
+	ASSERT_NE(NULL, copy);
+	memcpy(copy, blob, size);
+	guest_init(&g);
+	g.null_data = true;
+	guest_add(&g, 0x10000, copy, size + 4096);
+	ASSERT_LT(20, lens_end - lens);
+	for (; lens < lens_end; off += *lens++) {
+		memset(&c, 0, sizeof(c));
+		c.mode = mode;
+		c.rflags = 2;
+		if (mode == SVM_EMU_MODE_PROT16) {
+			c.seg_base[SVM_EMU_SEG_CS] = 0x10000;
+			c.rip = off;
+		} else {
+			c.rip = 0x10000 + off;
+		}
+		ret = svm_emulate(&c, &gops, &g);
+		hexdump(hex, copy + off, *lens);
+		EXPECT_EQ(SVM_EMU_OK, ret) TH_LOG("mode %d [%s]", mode, hex);
+		EXPECT_EQ(*lens, c.insn_len) TH_LOG("mode %d [%s]", mode, hex);
+		EXPECT_EQ(0, memcmp(c.insn, copy + off, *lens));
+	}
+	EXPECT_EQ(size, off);
+	free(copy);
+}
+
+TEST(insn_len_matches_assembler_long64)
+{
+	check_lengths(_metadata, SVM_EMU_MODE_LONG64, emu_blob64, emu_blob64_end,
+		      emu_len64, emu_len64_end);
+}
+
+TEST(insn_len_matches_assembler_prot32)
+{
+	check_lengths(_metadata, SVM_EMU_MODE_PROT32, emu_blob32, emu_blob32_end,
+		      emu_len32, emu_len32_end);
+}
+
+TEST(insn_len_matches_assembler_prot16)
+{
+	check_lengths(_metadata, SVM_EMU_MODE_PROT16, emu_blob16, emu_blob16_end,
+		      emu_len16, emu_len16_end);
+}
+
+/* ------------------------------------------------------------------ */
+/* targeted tests over a small fake guest                              */
+
+#define U_BASE	0x100000ULL
+#define U_SIZE	0x10000
+#define U_CODE	(U_BASE + 0x1000)
+#define U_DATA	(U_BASE + 0x8000)
+
+struct ut {
+	struct svm_emu_ctxt c;
+	struct guest g;
+	u8 mem[U_SIZE];
+};
+
+static struct ut *ut_new(int mode, const u8 *code, unsigned int len)
+{
+	struct ut *u = calloc(1, sizeof(*u));
+	unsigned int i;
+
+	if (!u)
+		abort();
+	guest_init(&u->g);
+	guest_add(&u->g, U_BASE, u->mem, U_SIZE);
+	for (i = 0; i < U_SIZE; i++)
+		u->mem[i] = (u8)(i * 7 + 3);
+	memcpy(u->mem + (U_CODE - U_BASE), code, len);
+	u->c.mode = mode;
+	u->c.rip = U_CODE;
+	u->c.rflags = 0x202;
+	u->c.rep_max = 1000;
+	for (i = 0; i < 16; i++)
+		u->c.regs[i] = 0x1111111111111111ULL * (i + 1);
+	u->c.regs[SVM_EMU_RBX] = U_DATA + 0x100;
+	u->c.regs[SVM_EMU_RSI] = U_DATA + 0x200;
+	u->c.regs[SVM_EMU_RDI] = U_DATA + 0x300;
+	u->c.regs[SVM_EMU_RBP] = U_DATA + 0x400;
+	u->c.regs[SVM_EMU_RCX] = 3;
+	return u;
+}
+
+static int ut_run(struct ut *u)
+{
+	return svm_emulate(&u->c, &gops, &u->g);
+}
+
+static u8 *ut_mem(struct ut *u, u64 la)
+{
+	return u->mem + (la - U_BASE);
+}
+
+/* the architectural state that must not change on failure */
+struct snap {
+	u64 regs[16], rip, rflags;
+};
+
+static void snap_take(struct snap *s, const struct svm_emu_ctxt *c)
+{
+	memcpy(s->regs, c->regs, sizeof(s->regs));
+	s->rip = c->rip;
+	s->rflags = c->rflags;
+}
+
+static bool snap_same(const struct snap *s, const struct svm_emu_ctxt *c)
+{
+	return !memcmp(s->regs, c->regs, sizeof(s->regs)) && s->rip == c->rip &&
+	       s->rflags == c->rflags;
+}
+
+#define B(...) ((const u8[]){ __VA_ARGS__ }), sizeof((const u8[]){ __VA_ARGS__ })
+
+struct ecase {
+	const char *name;
+	u8 b[16];
+	unsigned int len;
+	int mode;
+};
+
+#define E64(n, ...) { n, { __VA_ARGS__ }, sizeof((u8[]){ __VA_ARGS__ }), SVM_EMU_MODE_LONG64 }
+#define E32(n, ...) { n, { __VA_ARGS__ }, sizeof((u8[]){ __VA_ARGS__ }), SVM_EMU_MODE_PROT32 }
+#define E16(n, ...) { n, { __VA_ARGS__ }, sizeof((u8[]){ __VA_ARGS__ }), SVM_EMU_MODE_PROT16 }
+
+TEST(unknown_opcodes_are_unhandled)
+{
+	static const struct ecase cases[] = {
+		E64("ud2", 0x0f, 0x0b), E64("hlt", 0xf4), E64("nop", 0x90),
+		E64("mov r/m,sreg", 0x8c, 0x03), E64("int", 0xcd, 0x80),
+		E64("mul", 0xf6, 0x23), E64("idiv", 0xf7, 0x3b),
+		E64("test /1 alias", 0xf7, 0x0b, 0, 0, 0, 0),
+		E64("call [m]", 0xff, 0x13), E64("push [m]", 0xff, 0x33),
+		E64("fe /2", 0xfe, 0x13), E64("c6 /1", 0xc6, 0x0b, 0),
+		E64("c7 /1", 0xc7, 0x0b, 0, 0, 0, 0), E64("xbegin", 0xc7, 0xf8, 0, 0, 0, 0),
+		E64("vmptrld", 0x0f, 0xc7, 0x33), E64("rdrand", 0x0f, 0xc7, 0xf0),
+		E64("0f ba /0", 0x0f, 0xba, 0x03, 1), E64("82 in 64-bit", 0x82, 0x03, 1),
+		E64("shl", 0xd1, 0x23), E64("xgetbv", 0x0f, 0x01, 0xd0),
+		E64("lea", 0x8d, 0x03), E64("cmpsb", 0xa6), E64("lodsb", 0xac),
+		E64("scasb", 0xae), E64("insb", 0x6c), E64("outsb", 0x6e),
+		E64("in", 0xe4, 0x10), E64("xadd", 0x0f, 0xc1, 0x03),
+		E64("vex", 0xc4, 0xe2, 0x79, 0x18, 0x03), E64("evex", 0x62, 0xf1, 0x7c, 0x48, 0x10, 0x03),
+		E64("clflush", 0x0f, 0xae, 0x3b), E64("movd", 0x66, 0x0f, 0x6e, 0x03),
+		E64("mov cr", 0x0f, 0x22, 0xd8), E64("push", 0x50), E64("test al,imm", 0xa8, 1),
+		E64("daa-slot 27", 0x27), E64("0f 0f", 0x0f, 0x0f, 0x03, 0x0c),
+		E32("arpl", 0x63, 0x03), E32("inc eax", 0x40), E32("les", 0xc4, 0x03),
+		E32("bound", 0x62, 0x03), E16("arpl16", 0x63, 0x03),
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_LEN(cases); i++) {
+		struct ut *u = ut_new(cases[i].mode, cases[i].b, cases[i].len);
+		struct snap s;
+		int ret;
+
+		snap_take(&s, &u->c);
+		ret = ut_run(u);
+		EXPECT_EQ(SVM_EMU_UNHANDLED, ret) TH_LOG("%s", cases[i].name);
+		EXPECT_EQ(0, u->c.insn_len) TH_LOG("%s", cases[i].name);
+		EXPECT_TRUE(snap_same(&s, &u->c)) TH_LOG("%s", cases[i].name);
+		EXPECT_EQ(0, u->g.calls[OPK_READ] + u->g.calls[OPK_WRITE] +
+			     u->g.calls[OPK_CMPXCHG]) TH_LOG("%s", cases[i].name);
+		/* the bytes are there for the caller's error report */
+		EXPECT_LE(1, u->c.insn_fetched);
+		EXPECT_EQ(cases[i].b[0], u->c.insn[0]);
+		free(u);
+	}
+	{
+		struct ut *u = ut_new(SVM_EMU_MODE_LONG64, B(0x89, 0x03));
+
+		u->c.mode = 7;
+		EXPECT_EQ(SVM_EMU_UNHANDLED, ut_run(u));
+		free(u);
+	}
+}
+
+TEST(lock_misuse_raises_ud)
+{
+	static const struct ecase cases[] = {
+		E64("lock mov store", 0xf0, 0x89, 0x03),
+		E64("lock mov load", 0xf0, 0x8b, 0x03),
+		E64("lock mov imm", 0xf0, 0xc7, 0x03, 1, 0, 0, 0),
+		E64("lock cmp", 0xf0, 0x39, 0x03),
+		E64("lock cmp imm", 0xf0, 0x83, 0x3b, 1),
+		E64("lock test", 0xf0, 0x85, 0x03),
+		E64("lock test imm", 0xf0, 0xf6, 0x03, 1),
+		E64("lock bt", 0xf0, 0x0f, 0xa3, 0x03),
+		E64("lock bt imm", 0xf0, 0x0f, 0xba, 0x23, 1),
+		E64("lock add reg,mem", 0xf0, 0x03, 0x03),
+		E64("lock add reg,reg", 0xf0, 0x01, 0xc0),
+		E64("lock xchg reg,reg", 0xf0, 0x87, 0xc3),
+		E64("lock inc reg", 0xf0, 0xff, 0xc0),
+		E64("lock movs", 0xf0, 0xa5),
+		E64("lock stos", 0xf0, 0xab),
+		E64("lock movzx", 0xf0, 0x0f, 0xb6, 0x03),
+		E64("lock moffs", 0xf0, 0xa3, 0, 0, 0, 0, 0, 0, 0, 0),
+		E64("lock add al,imm", 0xf0, 0x04, 1),
+		E64("lock cmpxchg reg", 0xf0, 0x0f, 0xb1, 0xc3),
+		E64("cmpxchg8b reg", 0x0f, 0xc7, 0xcb),
+		E64("lock cmpxchg16b reg", 0xf0, 0x48, 0x0f, 0xc7, 0xcb),
+		E32("lock mov 32", 0xf0, 0x89, 0x03),
+		E16("lock mov 16", 0xf0, 0x89, 0x07),
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_LEN(cases); i++) {
+		struct ut *u = ut_new(cases[i].mode, cases[i].b, cases[i].len);
+		struct snap s;
+		int ret;
+
+		snap_take(&s, &u->c);
+		ret = ut_run(u);
+		EXPECT_EQ(SVM_EMU_EXCEPTION, ret) TH_LOG("%s", cases[i].name);
+		EXPECT_EQ(SVM_EMU_VEC_UD, u->c.exc_vector) TH_LOG("%s", cases[i].name);
+		EXPECT_FALSE(u->c.exc_has_error_code);
+		EXPECT_EQ(cases[i].len, u->c.insn_len) TH_LOG("%s", cases[i].name);
+		EXPECT_TRUE(snap_same(&s, &u->c)) TH_LOG("%s", cases[i].name);
+		EXPECT_EQ(0, u->g.calls[OPK_READ] + u->g.calls[OPK_WRITE] +
+			     u->g.calls[OPK_CMPXCHG]) TH_LOG("%s", cases[i].name);
+		free(u);
+	}
+}
+
+TEST(cmpxchg16b_alignment)
+{
+	struct ut *u = ut_new(SVM_EMU_MODE_LONG64, B(0xf0, 0x48, 0x0f, 0xc7, 0x0b));
+	struct snap s;
+
+	u->c.regs[SVM_EMU_RBX] = U_DATA + 8;
+	snap_take(&s, &u->c);
+	EXPECT_EQ(SVM_EMU_EXCEPTION, ut_run(u));
+	EXPECT_EQ(SVM_EMU_VEC_GP, u->c.exc_vector);
+	EXPECT_TRUE(u->c.exc_has_error_code);
+	EXPECT_EQ(0, u->c.exc_error_code);
+	EXPECT_TRUE(snap_same(&s, &u->c));
+	EXPECT_EQ(0, u->g.calls[OPK_READ]);
+	/* aligned: fine; CMPXCHG8B has no alignment rule */
+	u->c.regs[SVM_EMU_RBX] = U_DATA + 16;
+	EXPECT_EQ(SVM_EMU_OK, ut_run(u));
+	free(u);
+	u = ut_new(SVM_EMU_MODE_LONG64, B(0xf0, 0x0f, 0xc7, 0x0b));
+	u->c.regs[SVM_EMU_RBX] = U_DATA + 3;
+	EXPECT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_EQ(U_DATA + 3, u->c.last_la);
+	EXPECT_EQ(8, u->c.last_len);
+	free(u);
+}
+
+TEST(cmpxchg16b_semantics)
+{
+	static const u8 code[] = { 0xf0, 0x48, 0x0f, 0xc7, 0x0b };
+	struct ut *u = ut_new(SVM_EMU_MODE_LONG64, code, sizeof(code));
+	u64 m[2] = { 0x1111222233334444ULL, 0x5555666677778888ULL }, got[2];
+
+	u->c.regs[SVM_EMU_RBX] = U_DATA + 0x100;
+	memcpy(ut_mem(u, U_DATA + 0x100), m, 16);
+	u->c.regs[SVM_EMU_RAX] = m[0];
+	u->c.regs[SVM_EMU_RDX] = m[1];
+	u->c.regs[SVM_EMU_RCX] = 0xccccccccccccccccULL;
+	u->c.regs[SVM_EMU_RBX] = U_DATA + 0x100;
+	/* RBX is both the address and the new low half */
+	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_TRUE(u->c.rflags & F_ZF);
+	memcpy(got, ut_mem(u, U_DATA + 0x100), 16);
+	EXPECT_EQ(U_DATA + 0x100, got[0]);
+	EXPECT_EQ(0xccccccccccccccccULL, got[1]);
+	EXPECT_EQ(16, u->c.last_len);
+	EXPECT_TRUE(u->c.last_write);
+	EXPECT_EQ(1, u->g.calls[OPK_CMPXCHG]);
+	/* mismatch: RDX:RAX get the memory, memory unchanged */
+	u->c.rip = U_CODE;
+	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_FALSE(u->c.rflags & F_ZF);
+	EXPECT_EQ(U_DATA + 0x100, u->c.regs[SVM_EMU_RAX]);
+	EXPECT_EQ(0xccccccccccccccccULL, u->c.regs[SVM_EMU_RDX]);
+	free(u);
+}
+
+TEST(instruction_too_long_raises_gp)
+{
+	u8 code[16];
+	struct ut *u;
+
+	/* 13 operand-size prefixes + 89 03 = 15 bytes: fine */
+	memset(code, 0x66, 13);
+	code[13] = 0x89;
+	code[14] = 0x03;
+	u = ut_new(SVM_EMU_MODE_LONG64, code, 15);
+	EXPECT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_EQ(15, u->c.insn_len);
+	EXPECT_EQ(2, u->c.last_len);
+	free(u);
+	/* 14 + 2 = 16: #GP(0) */
+	memset(code, 0x66, 14);
+	code[14] = 0x89;
+	code[15] = 0x03;
+	u = ut_new(SVM_EMU_MODE_LONG64, code, 16);
+	EXPECT_EQ(SVM_EMU_EXCEPTION, ut_run(u));
+	EXPECT_EQ(SVM_EMU_VEC_GP, u->c.exc_vector);
+	EXPECT_EQ(0, u->c.insn_len);
+	EXPECT_EQ(U_CODE, u->c.rip);
+	EXPECT_EQ(0, u->g.calls[OPK_WRITE]);
+	free(u);
+}
+
+TEST(non_canonical_addresses)
+{
+	struct ut *u = ut_new(SVM_EMU_MODE_LONG64, B(0x89, 0x03));
+	struct snap s;
+
+	u->c.regs[SVM_EMU_RBX] = 0x0000800000000000ULL;
+	snap_take(&s, &u->c);
+	EXPECT_EQ(SVM_EMU_EXCEPTION, ut_run(u));
+	EXPECT_EQ(SVM_EMU_VEC_GP, u->c.exc_vector);
+	EXPECT_TRUE(u->c.exc_has_error_code);
+	EXPECT_TRUE(snap_same(&s, &u->c));
+	/* the last byte crosses into the non-canonical hole */
+	u->c.regs[SVM_EMU_RBX] = 0x00007ffffffffffeULL;
+	EXPECT_EQ(SVM_EMU_EXCEPTION, ut_run(u));
+	u->c.regs[SVM_EMU_RBX] = 0x00007ffffffffffcULL;
+	EXPECT_EQ(SVM_EMU_FAULT, ut_run(u));	/* canonical, just not mapped */
+	EXPECT_EQ(-EFAULT, u->c.op_error);
+	/* with 5-level paging the same address is canonical */
+	u->c.la57 = true;
+	u->c.regs[SVM_EMU_RBX] = 0x0000800000000000ULL;
+	EXPECT_EQ(SVM_EMU_FAULT, ut_run(u));
+	u->c.regs[SVM_EMU_RBX] = 0x0100000000000000ULL;
+	EXPECT_EQ(SVM_EMU_EXCEPTION, ut_run(u));
+	free(u);
+
+	/* a stack reference gets #SS(0) */
+	u = ut_new(SVM_EMU_MODE_LONG64, B(0x89, 0x45, 0x00));	/* [rbp] */
+	u->c.regs[SVM_EMU_RBP] = 0x8000000000000000ULL;
+	EXPECT_EQ(SVM_EMU_EXCEPTION, ut_run(u));
+	EXPECT_EQ(SVM_EMU_VEC_SS, u->c.exc_vector);
+	free(u);
+	/* ... unless overridden to DS */
+	u = ut_new(SVM_EMU_MODE_LONG64, B(0x3e, 0x89, 0x45, 0x00));
+	u->c.regs[SVM_EMU_RBP] = 0x8000000000000000ULL;
+	EXPECT_EQ(SVM_EMU_EXCEPTION, ut_run(u));
+	EXPECT_EQ(SVM_EMU_VEC_GP, u->c.exc_vector);
+	free(u);
+	/* FS base + offset can leave the canonical range */
+	u = ut_new(SVM_EMU_MODE_LONG64, B(0x64, 0x89, 0x03));
+	u->c.seg_base[SVM_EMU_SEG_FS] = 0x00007ffffffff000ULL;
+	u->c.regs[SVM_EMU_RBX] = 0x2000;
+	EXPECT_EQ(SVM_EMU_EXCEPTION, ut_run(u));
+	free(u);
+}
+
+/* instructions for the fault-injection test (regs from ut_new) */
+static const struct ecase fault_cases[] = {
+	E64("mov store", 0x89, 0x03),
+	E64("mov load", 0x8b, 0x03),
+	E64("mov imm", 0x48, 0xc7, 0x03, 0x78, 0x56, 0x34, 0x12),
+	E64("moffs store", 0xa3, 0x00, 0x81, 0x10, 0, 0, 0, 0, 0),
+	E64("add m,r", 0x01, 0x03),
+	E64("add r,m", 0x03, 0x03),
+	E64("lock add", 0xf0, 0x01, 0x03),
+	E64("lock sub imm", 0xf0, 0x48, 0x83, 0x2b, 0x05),
+	E64("cmp", 0x39, 0x03),
+	E64("xchg", 0x87, 0x03),
+	E64("xchg byte", 0x86, 0x23),
+	E64("cmpxchg", 0x0f, 0xb1, 0x0b),
+	E64("lock cmpxchg", 0xf0, 0x0f, 0xb1, 0x0b),
+	E64("cmpxchg8b", 0x0f, 0xc7, 0x0b),
+	E64("lock cmpxchg16b", 0xf0, 0x48, 0x0f, 0xc7, 0x0b),
+	E64("bt", 0x0f, 0xa3, 0x03),
+	E64("lock bts", 0xf0, 0x0f, 0xab, 0x03),
+	E64("btr imm", 0x0f, 0xba, 0x33, 0x07),
+	E64("test", 0x85, 0x03),
+	E64("inc", 0xff, 0x03),
+	E64("lock dec", 0xf0, 0xfe, 0x0b),
+	E64("not", 0xf7, 0x13),
+	E64("neg", 0x48, 0xf7, 0x1b),
+	E64("movzx", 0x0f, 0xb6, 0x03),
+	E64("movsx", 0x48, 0x0f, 0xbf, 0x03),
+	E64("movsxd", 0x48, 0x63, 0x03),
+	E64("movs", 0xa5),
+	E64("stos", 0x48, 0xab),
+	E32("add 32", 0x01, 0x03),
+	E32("lock cmpxchg8b 32", 0xf0, 0x0f, 0xc7, 0x0b),
+	E16("add 16", 0x01, 0x07),
+	E16("movs 16", 0x67, 0xa4),
+};
+
+TEST(callback_errors_commit_nothing)
+{
+	static const int errs[] = { -EFAULT, -EAGAIN, -EIO };
+	unsigned int i, kind, nth, e, injected = 0;
+
+	for (i = 0; i < ARRAY_LEN(fault_cases); i++) {
+		const struct ecase *fc = &fault_cases[i];
+
+		for (kind = 0; kind < OPK_NR; kind++) {
+			for (nth = 0; nth < 4; nth++) {
+				for (e = 0; e < ARRAY_LEN(errs); e++) {
+					struct ut *u = ut_new(fc->mode, fc->b, fc->len);
+					u8 *before = malloc(U_SIZE);
+					struct snap s;
+					int ret;
+
+					ASSERT_NE(NULL, before);
+					u->c.regs[SVM_EMU_RAX] = 0x45;	/* small bit offset */
+					if (fc->mode == SVM_EMU_MODE_PROT16) {
+						u->c.regs[SVM_EMU_RBX] = 0x100;
+						u->c.regs[SVM_EMU_RSI] = 0x200;
+						u->c.regs[SVM_EMU_RDI] = 0x300;
+						u->c.seg_base[SVM_EMU_SEG_CS] = U_CODE;
+						u->c.rip = 0;
+						u->c.seg_base[SVM_EMU_SEG_DS] = U_DATA;
+						u->c.seg_base[SVM_EMU_SEG_ES] = U_DATA;
+					}
+					u->g.fail_kind = (int)kind;
+					u->g.fail_nth = (int)nth;
+					u->g.fail_err = errs[e];
+					memcpy(before, u->mem, U_SIZE);
+					snap_take(&s, &u->c);
+					ret = ut_run(u);
+					if (u->g.calls[kind] <= (int)nth) {
+						/* never reached that call */
+						EXPECT_EQ(SVM_EMU_OK, ret) TH_LOG("%s", fc->name);
+						free(before);
+						free(u);
+						goto next_kind;
+					}
+					injected++;
+					EXPECT_EQ(errs[e] == -EAGAIN ? SVM_EMU_RETRY : SVM_EMU_FAULT, ret)
+						TH_LOG("%s kind %u nth %u", fc->name, kind, nth);
+					EXPECT_EQ(errs[e], u->c.op_error);
+					EXPECT_TRUE(snap_same(&s, &u->c))
+						TH_LOG("%s kind %u nth %u", fc->name, kind, nth);
+					EXPECT_EQ(0, memcmp(before, u->mem, U_SIZE))
+						TH_LOG("%s kind %u nth %u", fc->name, kind, nth);
+					/* the failed call was the last one */
+					if (kind != OPK_FETCH) {
+						EXPECT_EQ(0, u->g.calls[OPK_WRITE] +
+							  u->g.calls[OPK_CMPXCHG] -
+							  (kind >= OPK_WRITE))
+							TH_LOG("%s kind %u: committed a write", fc->name, kind);
+						EXPECT_EQ(kind >= OPK_WRITE, u->c.last_write);
+					}
+					free(before);
+					free(u);
+				}
+			}
+next_kind:;
+		}
+	}
+	TH_LOG("%u injected failures", injected);
+	EXPECT_LT(200, injected);
+}
+
+/* MMIO: the read exits to userspace, the instruction runs again with data */
+struct mmio_guest {
+	struct guest g;
+	u64 mmio_la;
+	bool ready;
+	u64 data;
+	int exits;
+	u64 wrote;
+	unsigned int wrote_len;
+	int writes;
+};
+
+static bool in_mmio(struct mmio_guest *m, u64 la)
+{
+	return la >= m->mmio_la && la < m->mmio_la + 0x1000;
+}
+
+static int m_read(void *ctx, u64 la, void *buf, unsigned int len)
+{
+	struct mmio_guest *m = ctx;
+
+	if (!in_mmio(m, la))
+		return g_read(&m->g, la, buf, len);
+	if (!m->ready) {
+		m->exits++;
+		return -EAGAIN;
+	}
+	memcpy(buf, &m->data, len);
+	m->ready = false;
+	return 0;
+}
+
+static int m_write(void *ctx, u64 la, const void *buf, unsigned int len)
+{
+	struct mmio_guest *m = ctx;
+
+	if (!in_mmio(m, la))
+		return g_write(&m->g, la, buf, len);
+	m->wrote = 0;
+	memcpy(&m->wrote, buf, len);
+	m->wrote_len = len;
+	m->writes++;
+	return 0;
+}
+
+static int m_fetch(void *ctx, u64 la, void *buf, unsigned int len)
+{
+	return g_fetch(&((struct mmio_guest *)ctx)->g, la, buf, len);
+}
+
+static const struct svm_emu_ops mops = {
+	.fetch = m_fetch, .read = m_read, .write = m_write,
+};
+
+TEST(mmio_read_retry_then_complete)
+{
+	struct ut *u = ut_new(SVM_EMU_MODE_LONG64,
+			      B(0x03, 0x03,		/* add eax, [rbx] */
+				0x83, 0x03, 0x05,	/* add dword [rbx], 5 */
+				0xf3, 0xa5));		/* rep movsd from mmio */
+	struct mmio_guest m = { .mmio_la = 0xfee00000 };
+	struct snap s;
+	int i;
+
+	m.g = u->g;
+	u->c.regs[SVM_EMU_RAX] = 0x100000001ULL;
+	u->c.regs[SVM_EMU_RBX] = 0xfee00010;
+	u->c.rflags = 0x202 | F_CF;
+
+	snap_take(&s, &u->c);
+	EXPECT_EQ(SVM_EMU_RETRY, svm_emulate(&u->c, &mops, &m));
+	EXPECT_EQ(-EAGAIN, u->c.op_error);
+	EXPECT_EQ(0xfee00010, u->c.last_la);
+	EXPECT_EQ(4, u->c.last_len);
+	EXPECT_TRUE(snap_same(&s, &u->c));
+	m.ready = true;
+	m.data = 0xffffffff;
+	ASSERT_EQ(SVM_EMU_OK, svm_emulate(&u->c, &mops, &m));
+	EXPECT_EQ(0, u->c.regs[SVM_EMU_RAX]);	/* 1 + 0xffffffff, zero-extended */
+	EXPECT_EQ(F_CF | F_ZF | F_PF | F_AF, u->c.rflags & F_ARITH);
+	EXPECT_EQ(U_CODE + 2, u->c.rip);
+
+	/* read-modify-write of a register: read exits, write goes through */
+	EXPECT_EQ(SVM_EMU_RETRY, svm_emulate(&u->c, &mops, &m));
+	EXPECT_EQ(0, m.writes);
+	m.ready = true;
+	m.data = 0x7ffffffd;
+	ASSERT_EQ(SVM_EMU_OK, svm_emulate(&u->c, &mops, &m));
+	EXPECT_EQ(1, m.writes);
+	EXPECT_EQ(0x80000002, m.wrote);
+	EXPECT_EQ(4, m.wrote_len);
+	EXPECT_EQ(F_OF | F_SF | F_AF, u->c.rflags & F_ARITH);
+	EXPECT_EQ(U_CODE + 5, u->c.rip);
+
+	/*
+	 * REP MOVS from MMIO to RAM: one exit per element; each run
+	 * completes the element whose data arrived and keeps it (RIP stays).
+	 */
+	u->c.regs[SVM_EMU_RSI] = 0xfee00020;
+	u->c.regs[SVM_EMU_RDI] = U_DATA;
+	u->c.regs[SVM_EMU_RCX] = 3;
+	snap_take(&s, &u->c);
+	EXPECT_EQ(SVM_EMU_RETRY, svm_emulate(&u->c, &mops, &m));
+	EXPECT_TRUE(snap_same(&s, &u->c));
+	for (i = 0; i < 3; i++) {
+		m.ready = true;
+		m.data = 0xa0 + i;
+		EXPECT_EQ(i < 2 ? SVM_EMU_RETRY : SVM_EMU_OK,
+			  svm_emulate(&u->c, &mops, &m));
+		EXPECT_EQ(0xa0 + i, *(u32 *)ut_mem(u, U_DATA + 4 * i));
+		EXPECT_EQ(2 - i, u->c.regs[SVM_EMU_RCX]);
+		EXPECT_EQ(i < 2 ? U_CODE + 5 : U_CODE + 7, u->c.rip);
+	}
+	EXPECT_EQ(0xfee00020 + 12, u->c.regs[SVM_EMU_RSI]);
+	EXPECT_EQ(U_DATA + 12, u->c.regs[SVM_EMU_RDI]);
+	EXPECT_EQ(5, m.exits);
+	free(u);
+}
+
+TEST(rep_string_progress)
+{
+	struct ut *u = ut_new(SVM_EMU_MODE_LONG64, B(0xf3, 0x48, 0xab));	/* rep stosq */
+	unsigned int i;
+
+	u->c.regs[SVM_EMU_RAX] = 0x0123456789abcdefULL;
+	u->c.regs[SVM_EMU_RDI] = U_DATA;
+	u->c.regs[SVM_EMU_RCX] = 10;
+	u->c.rep_max = 3;
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+		EXPECT_EQ(U_CODE, u->c.rip);
+		EXPECT_EQ(10 - 3 * (i + 1), u->c.regs[SVM_EMU_RCX]);
+		EXPECT_EQ(U_DATA + 24 * (i + 1), u->c.regs[SVM_EMU_RDI]);
+	}
+	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_EQ(U_CODE + 3, u->c.rip);
+	EXPECT_EQ(0, u->c.regs[SVM_EMU_RCX]);
+	for (i = 0; i < 10; i++)
+		EXPECT_EQ(0x0123456789abcdefULL, *(u64 *)ut_mem(u, U_DATA + 8 * i));
+	EXPECT_EQ((u8)((0x8000 + 80) * 7 + 3), *ut_mem(u, U_DATA + 80));
+
+	/* rep_max 0 is one iteration; DF=1 goes down */
+	free(u);
+	u = ut_new(SVM_EMU_MODE_LONG64, B(0xf3, 0x66, 0xa5));	/* rep movsw */
+	u->c.rep_max = 0;
+	u->c.rflags |= F_DF;
+	u->c.regs[SVM_EMU_RSI] = U_DATA + 0x100;
+	u->c.regs[SVM_EMU_RDI] = U_DATA + 0x200;
+	u->c.regs[SVM_EMU_RCX] = 2;
+	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_EQ(U_CODE, u->c.rip);
+	EXPECT_EQ(U_DATA + 0xfe, u->c.regs[SVM_EMU_RSI]);
+	EXPECT_EQ(U_DATA + 0x1fe, u->c.regs[SVM_EMU_RDI]);
+	EXPECT_EQ(U_DATA + 0x200, u->c.last_la);
+	EXPECT_EQ(2, u->c.last_len);
+	EXPECT_TRUE(u->c.last_write);
+	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_EQ(U_CODE + 3, u->c.rip);
+	EXPECT_EQ(0, memcmp(ut_mem(u, U_DATA + 0xfe), ut_mem(u, U_DATA + 0x1fe), 4));
+	free(u);
+
+	/* count 0: nothing touched, RIP moves on */
+	u = ut_new(SVM_EMU_MODE_LONG64, B(0xf3, 0xa4));
+	u->c.regs[SVM_EMU_RCX] = 0;
+	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_EQ(U_CODE + 2, u->c.rip);
+	EXPECT_EQ(0, u->g.calls[OPK_READ] + u->g.calls[OPK_WRITE]);
+	EXPECT_EQ(0, u->c.last_len);
+	free(u);
+	/* 32-bit address size: ECX = 0 although RCX is not */
+	u = ut_new(SVM_EMU_MODE_LONG64, B(0x67, 0xf3, 0xaa));
+	u->c.regs[SVM_EMU_RCX] = 0x100000000ULL;
+	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_EQ(U_CODE + 3, u->c.rip);
+	EXPECT_EQ(0, u->g.calls[OPK_WRITE]);
+	free(u);
+	/* 16-bit: only CX/SI/DI count and change */
+	u = ut_new(SVM_EMU_MODE_PROT16, B(0xf3, 0xa4));
+	u->c.seg_base[SVM_EMU_SEG_CS] = U_CODE;
+	u->c.rip = 0;
+	u->c.seg_base[SVM_EMU_SEG_DS] = U_BASE;
+	u->c.seg_base[SVM_EMU_SEG_ES] = U_DATA;
+	u->c.regs[SVM_EMU_RCX] = 0xabcd0002;
+	u->c.regs[SVM_EMU_RSI] = 0x1234ffff;
+	u->c.regs[SVM_EMU_RDI] = 0x56780010;
+	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_EQ(2, u->c.rip);
+	EXPECT_EQ(0xabcd0000, u->c.regs[SVM_EMU_RCX]);
+	EXPECT_EQ(0x12340001, u->c.regs[SVM_EMU_RSI]);	/* SI wraps */
+	EXPECT_EQ(0x56780012, u->c.regs[SVM_EMU_RDI]);
+	EXPECT_EQ(*ut_mem(u, U_BASE + 0xffff), *ut_mem(u, U_DATA + 0x10));
+	EXPECT_EQ(*ut_mem(u, U_BASE + 0x0), *ut_mem(u, U_DATA + 0x11));
+	free(u);
+}
+
+TEST(rep_string_fault_keeps_completed_iterations)
+{
+	struct ut *u = ut_new(SVM_EMU_MODE_LONG64, B(0xf3, 0xa4));	/* rep movsb */
+	u8 src[8];
+
+	u->c.regs[SVM_EMU_RSI] = U_DATA;
+	u->c.regs[SVM_EMU_RDI] = U_DATA + 0x881;
+	u->c.regs[SVM_EMU_RCX] = 8;
+	memcpy(src, ut_mem(u, U_DATA), 8);
+	u->g.fail_kind = OPK_WRITE;
+	u->g.fail_nth = 3;
+	u->g.fail_err = -EFAULT;
+	EXPECT_EQ(SVM_EMU_FAULT, ut_run(u));
+	EXPECT_EQ(U_CODE, u->c.rip);
+	EXPECT_EQ(5, u->c.regs[SVM_EMU_RCX]);
+	EXPECT_EQ(U_DATA + 3, u->c.regs[SVM_EMU_RSI]);
+	EXPECT_EQ(U_DATA + 0x884, u->c.regs[SVM_EMU_RDI]);
+	EXPECT_EQ(U_DATA + 0x884, u->c.last_la);
+	EXPECT_EQ(0, memcmp(src, ut_mem(u, U_DATA + 0x881), 3));
+	EXPECT_NE(src[3], *ut_mem(u, U_DATA + 0x884));
+	/* the fault handled, the guest re-executes and finishes */
+	u->g.fail_kind = -1;
+	EXPECT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_EQ(U_CODE + 2, u->c.rip);
+	EXPECT_EQ(0, u->c.regs[SVM_EMU_RCX]);
+	EXPECT_EQ(0, memcmp(src, ut_mem(u, U_DATA + 0x881), 8));
+
+	/* -EAGAIN on the first element: nothing at all */
+	u->c.rip = U_CODE;
+	u->c.regs[SVM_EMU_RCX] = 4;
+	u->g.fail_kind = OPK_READ;
+	u->g.fail_nth = u->g.calls[OPK_READ];
+	u->g.fail_err = -EAGAIN;
+	{
+		struct snap s;
+
+		snap_take(&s, &u->c);
+		EXPECT_EQ(SVM_EMU_RETRY, ut_run(u));
+		EXPECT_TRUE(snap_same(&s, &u->c));
+	}
+	free(u);
+}
+
+TEST(locked_ops_retry_lost_races)
+{
+	struct ut *u = ut_new(SVM_EMU_MODE_LONG64, B(0xf0, 0x01, 0x03));	/* lock add [rbx], eax */
+	u32 v = 0x100, got;
+	struct snap s;
+
+	memcpy(ut_mem(u, U_DATA + 0x100), &v, 4);
+	u->c.regs[SVM_EMU_RAX] = 0x10;
+	u->g.races = 3;
+	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	memcpy(&got, ut_mem(u, U_DATA + 0x100), 4);
+	EXPECT_EQ(0x100 + 9 + 0x10, got);	/* three racing +3s, then ours */
+	EXPECT_EQ(4, u->g.calls[OPK_CMPXCHG]);
+	EXPECT_EQ(4, u->g.calls[OPK_READ]);
+	EXPECT_EQ(0, u->g.calls[OPK_WRITE]);
+	EXPECT_EQ(U_CODE + 3, u->c.rip);
+
+	/* never winning: RETRY with op_error 0, nothing committed */
+	u->c.rip = U_CODE;
+	memset(u->g.calls, 0, sizeof(u->g.calls));
+	u->g.races = 1000000;
+	snap_take(&s, &u->c);
+	EXPECT_EQ(SVM_EMU_RETRY, ut_run(u));
+	EXPECT_EQ(0, u->c.op_error);
+	EXPECT_EQ(SVM_EMU_CMPXCHG_TRIES, u->g.calls[OPK_CMPXCHG]);
+	EXPECT_TRUE(snap_same(&s, &u->c));
+	free(u);
+
+	/*
+	 * LOCK CMPXCHG that would have succeeded, but another CPU changed the
+	 * value first: it must fail with the value it lost to.
+	 */
+	u = ut_new(SVM_EMU_MODE_LONG64, B(0xf0, 0x0f, 0xb1, 0x0b));
+	v = 0x55;
+	memcpy(ut_mem(u, U_DATA + 0x100), &v, 4);
+	u->c.regs[SVM_EMU_RAX] = 0xffffffff00000055ULL;
+	u->c.regs[SVM_EMU_RCX] = 0x77;
+	u->g.races = 1;
+	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_FALSE(u->c.rflags & F_ZF);
+	EXPECT_EQ(0x58, u->c.regs[SVM_EMU_RAX]);
+	memcpy(&got, ut_mem(u, U_DATA + 0x100), 4);
+	EXPECT_EQ(0x58, got);
+	free(u);
+
+	/* XCHG is locked without a prefix */
+	u = ut_new(SVM_EMU_MODE_LONG64, B(0x87, 0x03));
+	memcpy(ut_mem(u, U_DATA + 0x100), &v, 4);
+	u->c.regs[SVM_EMU_RAX] = 0xabcdef;
+	u->g.races = 2;
+	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_EQ(0x55 + 6, u->c.regs[SVM_EMU_RAX]);
+	memcpy(&got, ut_mem(u, U_DATA + 0x100), 4);
+	EXPECT_EQ(0xabcdef, got);
+	EXPECT_EQ(3, u->g.calls[OPK_CMPXCHG]);
+	free(u);
+
+	/* without a cmpxchg callback: plain read + write */
+	u = ut_new(SVM_EMU_MODE_LONG64, B(0xf0, 0x01, 0x03));
+	memcpy(ut_mem(u, U_DATA + 0x100), &v, 4);
+	u->c.regs[SVM_EMU_RAX] = 1;
+	ASSERT_EQ(SVM_EMU_OK, svm_emulate(&u->c, &gops_nocx, &u->g));
+	memcpy(&got, ut_mem(u, U_DATA + 0x100), 4);
+	EXPECT_EQ(0x56, got);
+	EXPECT_EQ(1, u->g.calls[OPK_WRITE]);
+	free(u);
+}
+
+/* null-data guest: every access succeeds, check the linear addresses */
+static struct ut *seg_ut(int mode, const u8 *code, unsigned int len)
+{
+	struct ut *u = ut_new(mode, code, len);
+	unsigned int i;
+
+	u->g.null_data = true;
+	for (i = 0; i < SVM_EMU_NR_SEGS; i++)
+		u->c.seg_base[i] = 0x10000000ULL * (i + 1);
+	u->c.seg_base[SVM_EMU_SEG_CS] = 0;
+	return u;
+}
+
+struct segcase {
+	const char *name;
+	u8 b[16];
+	unsigned int len;
+	int seg;		/* expected segment, -1: no base */
+	u64 ea;			/* expected offset */
+};
+
+#define S(n, seg, ea, ...) { n, { __VA_ARGS__ }, sizeof((u8[]){ __VA_ARGS__ }), seg, ea }
+
+TEST(segments_prot32)
+{
+	/* ebx 0x100, ebp 0x400, esp 0x4444, esi 0x200, edi 0x300 */
+	static const struct segcase cases[] = {
+		S("[ebx]", SVM_EMU_SEG_DS, 0x100, 0x8b, 0x03),
+		S("[ebp+4]", SVM_EMU_SEG_SS, 0x404, 0x8b, 0x45, 0x04),
+		S("[esp]", SVM_EMU_SEG_SS, 0x4444, 0x8b, 0x04, 0x24),
+		S("[esp+ebx]", SVM_EMU_SEG_SS, 0x4544, 0x8b, 0x04, 0x1c),
+		S("[ebx+ebp]", SVM_EMU_SEG_DS, 0x500, 0x8b, 0x04, 0x2b),
+		S("[ebp+ebx+0]", SVM_EMU_SEG_SS, 0x500, 0x8b, 0x44, 0x1d, 0x00),
+		S("[ebp*2+disp32]", SVM_EMU_SEG_DS, 0x810, 0x8b, 0x04, 0x6d, 0x10, 0, 0, 0),
+		S("[disp32]", SVM_EMU_SEG_DS, 0x1234, 0x8b, 0x05, 0x34, 0x12, 0, 0),
+		S("es:[ebx]", SVM_EMU_SEG_ES, 0x100, 0x26, 0x8b, 0x03),
+		S("cs:[ebx]", SVM_EMU_SEG_CS, 0x100, 0x2e, 0x8b, 0x03),
+		S("ss:[ebx]", SVM_EMU_SEG_SS, 0x100, 0x36, 0x8b, 0x03),
+		S("ds:[ebp]", SVM_EMU_SEG_DS, 0x400, 0x3e, 0x8b, 0x45, 0x00),
+		S("fs:[ebx]", SVM_EMU_SEG_FS, 0x100, 0x64, 0x8b, 0x03),
+		S("gs:[ebx]", SVM_EMU_SEG_GS, 0x100, 0x65, 0x8b, 0x03),
+		S("moffs", SVM_EMU_SEG_DS, 0x5678, 0xa1, 0x78, 0x56, 0, 0),
+		S("fs:moffs", SVM_EMU_SEG_FS, 0x5678, 0x64, 0xa3, 0x78, 0x56, 0, 0),
+		S("movs src", SVM_EMU_SEG_DS, 0x200, 0xa4),	/* first access */
+		S("stos", SVM_EMU_SEG_ES, 0x300, 0xaa),
+		S("fs:stos (ignored)", SVM_EMU_SEG_ES, 0x300, 0x64, 0xaa),
+		S("[bp+si] addr16", SVM_EMU_SEG_SS, 0x600, 0x67, 0x8b, 0x02),
+		S("[bx+si] addr16", SVM_EMU_SEG_DS, 0x300, 0x67, 0x8b, 0x00),
+		S("bt [ebp] beyond", SVM_EMU_SEG_SS, 0x400 - 4, 0x0f, 0xa3, 0x55, 0x00),
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_LEN(cases); i++) {
+		const struct segcase *sc = &cases[i];
+		struct ut *u = seg_ut(SVM_EMU_MODE_PROT32, sc->b, sc->len);
+
+		u->c.regs[SVM_EMU_RBX] = 0x100;
+		u->c.regs[SVM_EMU_RBP] = 0x400;
+		u->c.regs[SVM_EMU_RSP] = 0x4444;
+		u->c.regs[SVM_EMU_RSI] = 0x200;
+		u->c.regs[SVM_EMU_RDI] = 0x300;
+		u->c.regs[SVM_EMU_RDX] = (u32)-1;	/* bt bit offset -1 */
+		ASSERT_EQ(SVM_EMU_OK, ut_run(u)) TH_LOG("%s", sc->name);
+		EXPECT_EQ((u32)(u->c.seg_base[sc->seg] + sc->ea), u->g.first_read_la ?
+			  u->g.first_read_la : u->c.last_la) TH_LOG("%s", sc->name);
+		free(u);
+	}
+	/* the movs destination is ES:EDI */
+	{
+		struct ut *u = seg_ut(SVM_EMU_MODE_PROT32, B(0x64, 0xa5));
+
+		u->c.regs[SVM_EMU_RSI] = 0x200;
+		u->c.regs[SVM_EMU_RDI] = 0x300;
+		ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+		EXPECT_EQ(u->c.seg_base[SVM_EMU_SEG_FS] + 0x200, u->g.first_read_la);
+		EXPECT_EQ(u->c.seg_base[SVM_EMU_SEG_ES] + 0x300, u->c.last_la);
+		free(u);
+	}
+	/* linear addresses wrap at 4 GiB, and so does the fetch */
+	{
+		struct ut *u = seg_ut(SVM_EMU_MODE_PROT32, B(0x89, 0x03));
+
+		u->c.seg_base[SVM_EMU_SEG_DS] = 0xfffff000;
+		u->c.regs[SVM_EMU_RBX] = 0x2000;
+		ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+		EXPECT_EQ(0x1000, u->c.last_la);
+		u->c.seg_base[SVM_EMU_SEG_CS] = 0xffffffffULL - U_CODE + 1 + 0x100000000ULL;
+		u->c.rip = U_CODE;
+		/* CS.base + EIP = 2^32 + ... wraps to 0: nothing mapped there */
+		EXPECT_EQ(SVM_EMU_FAULT, ut_run(u));
+		u->c.seg_base[SVM_EMU_SEG_CS] = 0x100000000ULL;	/* wraps onto U_CODE */
+		EXPECT_EQ(SVM_EMU_OK, ut_run(u));
+		EXPECT_EQ(U_CODE + 2, u->c.rip);
+		free(u);
+	}
+}
+
+TEST(segments_long64)
+{
+	struct ut *u = seg_ut(SVM_EMU_MODE_LONG64, B(0x8b, 0x45, 0x08));	/* [rbp+8] */
+
+	u->c.regs[SVM_EMU_RBP] = 0x1000;
+	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_EQ(0x1008, u->c.last_la);	/* SS base ignored */
+	free(u);
+	u = seg_ut(SVM_EMU_MODE_LONG64, B(0x26, 0x8b, 0x03));
+	u->c.regs[SVM_EMU_RBX] = 0x1000;
+	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_EQ(0x1000, u->c.last_la);	/* ES base ignored */
+	free(u);
+	u = seg_ut(SVM_EMU_MODE_LONG64, B(0x64, 0x8b, 0x03));
+	u->c.regs[SVM_EMU_RBX] = 0x1000;
+	u->c.seg_base[SVM_EMU_SEG_FS] = 0x7f0000000000ULL;
+	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_EQ(0x7f0000001000ULL, u->c.last_la);
+	free(u);
+	/* 32-bit address size: the offset wraps, the FS base is added after */
+	u = seg_ut(SVM_EMU_MODE_LONG64, B(0x65, 0x67, 0x8b, 0x43, 0x10));
+	u->c.regs[SVM_EMU_RBX] = 0x12fffffff8ULL;
+	u->c.seg_base[SVM_EMU_SEG_GS] = 0x7f0000000000ULL;
+	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_EQ(0x7f0000000008ULL, u->c.last_la);
+	free(u);
+	/* RIP-relative with 32-bit address size wraps at 4 GiB */
+	u = seg_ut(SVM_EMU_MODE_LONG64, B(0x67, 0x8b, 0x05, 0x00, 0x00, 0x00, 0x80));
+	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_EQ((u32)(U_CODE + 7 + 0x80000000ULL), u->c.last_la);
+	free(u);
+	/* 64-bit RIP-relative, negative displacement */
+	u = seg_ut(SVM_EMU_MODE_LONG64, B(0x48, 0x8b, 0x05, 0xf0, 0xff, 0xff, 0xff));
+	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_EQ(U_CODE + 7 - 16, u->c.last_la);
+	EXPECT_EQ(8, u->c.last_len);
+	free(u);
+}
+
+TEST(addressing_16bit)
+{
+	/* bx 0x1100, si 0x0220, di 0x0033, bp 0x4000; DS 0x10000, SS 0x20000 */
+	static const struct {
+		u8 modrm;
+		int disp;		/* bytes of displacement */
+		u16 ea;
+		bool ss;
+	} f[] = {
+		{ 0x00, 0, 0x1320, 0 }, { 0x01, 0, 0x1133, 0 }, { 0x02, 0, 0x4220, 1 },
+		{ 0x03, 0, 0x4033, 1 }, { 0x04, 0, 0x0220, 0 }, { 0x05, 0, 0x0033, 0 },
+		{ 0x06, 2, 0x1234, 0 }, { 0x07, 0, 0x1100, 0 },
+		{ 0x40, 1, 0x12a0, 0 }, { 0x41, 1, 0x10b3, 0 }, { 0x42, 1, 0x41a0, 1 },
+		{ 0x43, 1, 0x3fb3, 1 }, { 0x44, 1, 0x01a0, 0 }, { 0x45, 1, 0xffb3, 0 },
+		{ 0x46, 1, 0x3f80, 1 }, { 0x47, 1, 0x1080, 0 },
+		{ 0x80, 2, 0x2554, 0 }, { 0x81, 2, 0x2367, 0 }, { 0x82, 2, 0x5454, 1 },
+		{ 0x83, 2, 0x5267, 1 }, { 0x84, 2, 0x1454, 0 }, { 0x85, 2, 0x1267, 0 },
+		{ 0x86, 2, 0x5234, 1 }, { 0x87, 2, 0x2334, 0 },
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_LEN(f); i++) {
+		u8 code[5] = { 0x8b, f[i].modrm };
+		struct ut *u;
+
+		if (f[i].disp == 1)
+			code[2] = 0x80;		/* -128 */
+		if (f[i].disp == 2) {
+			code[2] = 0x34;
+			code[3] = 0x12;
+		}
+		u = seg_ut(SVM_EMU_MODE_PROT16, code, 2 + f[i].disp);
+		u->c.seg_base[SVM_EMU_SEG_CS] = U_CODE;
+		u->c.rip = 0;
+		u->c.seg_base[SVM_EMU_SEG_DS] = 0x10000;
+		u->c.seg_base[SVM_EMU_SEG_SS] = 0x20000;
+		u->c.regs[SVM_EMU_RBX] = 0xffff1100;	/* upper bits ignored */
+		u->c.regs[SVM_EMU_RSI] = 0x0220;
+		u->c.regs[SVM_EMU_RDI] = 0x10033;
+		u->c.regs[SVM_EMU_RBP] = 0x4000;
+		u->c.regs[SVM_EMU_RAX] = 0x8765ffffffffULL;
+		ASSERT_EQ(SVM_EMU_OK, ut_run(u)) TH_LOG("modrm %#x", f[i].modrm);
+		EXPECT_EQ((f[i].ss ? 0x20000 : 0x10000) + f[i].ea, u->c.last_la)
+			TH_LOG("modrm %#x", f[i].modrm);
+		EXPECT_EQ(2, u->c.last_len);
+		EXPECT_EQ(2u + f[i].disp, u->c.insn_len);
+		EXPECT_EQ(0x8765ffff0000ULL, u->c.regs[SVM_EMU_RAX]);	/* AX = 0 */
+		free(u);
+	}
+	/* 16-bit offsets wrap: [bx+si] = 0xffff + 2 = 1 */
+	{
+		struct ut *u = seg_ut(SVM_EMU_MODE_PROT16, B(0x66, 0x89, 0x00));
+
+		u->c.seg_base[SVM_EMU_SEG_CS] = U_CODE;
+		u->c.rip = 0xfffd;	/* and IP wraps to 0 */
+		u->c.seg_base[SVM_EMU_SEG_CS] = U_CODE - 0xfffd;
+		u->c.seg_base[SVM_EMU_SEG_DS] = 0x10000;
+		u->c.regs[SVM_EMU_RBX] = 0xffff;
+		u->c.regs[SVM_EMU_RSI] = 2;
+		ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+		EXPECT_EQ(0x10001, u->c.last_la);
+		EXPECT_EQ(4, u->c.last_len);
+		EXPECT_EQ(0, u->c.rip);
+		free(u);
+	}
+}
+
+TEST(bit_offset_addressing)
+{
+	static const struct {
+		u8 b[8];
+		unsigned int len;
+		u64 off;		/* bit offset register (RDX) */
+		s64 dla;		/* expected address - RBX */
+		unsigned int size, bit;
+	} c[] = {
+		{ { 0x0f, 0xa3, 0x13 }, 3, 100, 12, 4, 4 },
+		{ { 0x0f, 0xa3, 0x13 }, 3, (u32)-1, -4, 4, 31 },
+		{ { 0x0f, 0xa3, 0x13 }, 3, 0xffffffff00000020ULL, 4, 4, 0 },
+		{ { 0x48, 0x0f, 0xa3, 0x13 }, 4, (u64)-65, -16, 8, 63 },
+		{ { 0x48, 0x0f, 0xab, 0x13 }, 4, 64 * 1000 + 7, 8000, 8, 7 },
+		{ { 0x66, 0x0f, 0xa3, 0x13 }, 4, 0x8000, -4096, 2, 0 },
+		{ { 0x66, 0x0f, 0xb3, 0x13 }, 4, 0x12347fff, 4094, 2, 15 },
+		{ { 0x0f, 0xba, 0x23, 0x45 }, 4, 0, 0, 4, 5 },	/* imm: no reach */
+		{ { 0x48, 0x0f, 0xba, 0x3b, 0xff }, 5, 0, 0, 8, 63 },
+		{ { 0x66, 0x0f, 0xba, 0x2b, 0x1f }, 5, 0, 0, 2, 15 },
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_LEN(c); i++) {
+		struct ut *u = ut_new(SVM_EMU_MODE_LONG64, c[i].b, c[i].len);
+		u64 la = U_DATA + 0x2000 + c[i].dla, v = 0;
+
+		u->c.regs[SVM_EMU_RBX] = U_DATA + 0x2000;
+		u->c.regs[SVM_EMU_RDX] = c[i].off;
+		memcpy(&v, ut_mem(u, la), c[i].size);
+		ASSERT_EQ(SVM_EMU_OK, ut_run(u)) TH_LOG("case %u", i);
+		EXPECT_EQ(la, u->g.first_read_la) TH_LOG("case %u", i);
+		EXPECT_EQ(c[i].size, u->c.last_len) TH_LOG("case %u", i);
+		EXPECT_EQ((v >> c[i].bit) & 1, u->c.rflags & F_CF) TH_LOG("case %u", i);
+		free(u);
+	}
+}
+
+TEST(fetch_stays_within_pages)
+{
+	/* mov [rbx+disp32], eax with the displacement in the next page */
+	static const u8 insn[] = { 0x89, 0x83, 0x10, 0x00, 0x00, 0x00 };
+	struct ut *u;
+	unsigned int split;
+
+	for (split = 1; split < sizeof(insn); split++) {
+		u = ut_new(SVM_EMU_MODE_LONG64, insn, 0);
+		memcpy(ut_mem(u, U_BASE + 0x2000 - split), insn, sizeof(insn));
+		u->c.rip = U_BASE + 0x2000 - split;
+		ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+		EXPECT_EQ(sizeof(insn), u->c.insn_len);
+		EXPECT_EQ(U_DATA + 0x110, u->c.last_la);
+		EXPECT_EQ(2, u->g.calls[OPK_FETCH]);
+		EXPECT_FALSE(u->g.fetch_crossed_page);
+		free(u);
+	}
+	/* ends exactly at the end of the last mapped page: never looks beyond */
+	u = ut_new(SVM_EMU_MODE_LONG64, insn, 0);
+	memcpy(ut_mem(u, U_BASE + U_SIZE - sizeof(insn)), insn, sizeof(insn));
+	u->c.rip = U_BASE + U_SIZE - sizeof(insn);
+	EXPECT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_EQ(1, u->g.calls[OPK_FETCH]);
+	free(u);
+	/* crosses into an unmapped page: the fetch fault is reported */
+	u = ut_new(SVM_EMU_MODE_LONG64, insn, 0);
+	memcpy(ut_mem(u, U_BASE + U_SIZE - 3), insn, 3);
+	u->c.rip = U_BASE + U_SIZE - 3;
+	EXPECT_EQ(SVM_EMU_FAULT, ut_run(u));
+	EXPECT_EQ(-EFAULT, u->c.op_error);
+	EXPECT_EQ(0, u->c.insn_len);
+	EXPECT_EQ(U_BASE + U_SIZE - 3, u->c.rip);
+	free(u);
+}
+
+TEST(outputs_describe_the_access)
+{
+	struct ut *u = ut_new(SVM_EMU_MODE_LONG64, B(0x66, 0x89, 0x43, 0x08));
+
+	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_EQ(U_DATA + 0x108, u->c.last_la);
+	EXPECT_EQ(2, u->c.last_len);
+	EXPECT_TRUE(u->c.last_write);
+	EXPECT_EQ(4, u->c.insn_len);
+	EXPECT_EQ(U_CODE + 4, u->c.rip);
+	EXPECT_EQ(0, u->c.op_error);
+	free(u);
+	u = ut_new(SVM_EMU_MODE_LONG64, B(0x80, 0x3b, 0x01));	/* cmp byte */
+	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_FALSE(u->c.last_write);
+	EXPECT_EQ(1, u->c.last_len);
+	EXPECT_EQ(0, u->g.calls[OPK_WRITE]);
+	free(u);
+	u = ut_new(SVM_EMU_MODE_LONG64, B(0x87, 0xd8));	/* xchg eax, ebx: no memory */
+	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_EQ(0, u->c.last_len);
+	EXPECT_EQ(U_DATA + 0x100, u->c.regs[SVM_EMU_RAX]);
+	EXPECT_EQ(0x11111111, u->c.regs[SVM_EMU_RBX]);	/* zero-extended */
+	free(u);
+	/* a 32-bit register write zero-extends, 8/16-bit ones merge */
+	u = ut_new(SVM_EMU_MODE_LONG64, B(0x8b, 0x03, 0x8a, 0x63, 0x04, 0x66, 0x8b, 0x4b, 0x08));
+	*(u32 *)ut_mem(u, U_DATA + 0x100) = 0x89abcdef;
+	*ut_mem(u, U_DATA + 0x104) = 0x5a;
+	*(u16 *)ut_mem(u, U_DATA + 0x108) = 0xbeef;
+	u->c.regs[SVM_EMU_RCX] = 0x1234567812345678ULL;
+	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_EQ(0x89abcdef, u->c.regs[SVM_EMU_RAX]);
+	ASSERT_EQ(SVM_EMU_OK, ut_run(u));	/* mov ah, [rbx+4] */
+	EXPECT_EQ(0x89ab5aef, u->c.regs[SVM_EMU_RAX]);
+	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_EQ(0x123456781234beefULL, u->c.regs[SVM_EMU_RCX]);
+	free(u);
+	/* in a 16-bit code segment, IP wraps */
+	u = ut_new(SVM_EMU_MODE_PROT16, B(0x89, 0x07));
+	u->c.seg_base[SVM_EMU_SEG_CS] = U_CODE - 0xfffe;
+	u->c.rip = 0xfffe;
+	u->c.seg_base[SVM_EMU_SEG_DS] = U_DATA;
+	u->c.regs[SVM_EMU_RBX] = 0x10;
+	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_EQ(0, u->c.rip);
+	EXPECT_EQ(U_DATA + 0x10, u->c.last_la);
+	free(u);
 }
 
 TEST_HARNESS_MAIN
