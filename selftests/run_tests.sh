@@ -127,15 +127,11 @@ ensure_dev() {
 	[ -c /dev/shadowvm ]
 }
 
-# run_binary NAME: run it, turn its TAP into top-level lines
-run_binary() {
+# parse_binary NAME STATEFILE: turn the harness' TAP on stdin into
+# top-level lines as it streams; runs in a pipeline subshell, so the
+# counters go back to the caller through STATEFILE
+parse_binary() {
 	t=$1
-	out=${TMPDIR:-/tmp}/svmtest.$$.$t
-	secs=$(timeout_for "$t")
-	run_with_timeout "$secs" "./$t" >"$out" 2>&1
-	rc=$?
-	[ $rc -eq 137 ] && kill_leftovers "$t"
-
 	cur=
 	plan=0
 	seen=0
@@ -183,19 +179,36 @@ run_binary() {
 			echo "# $line"
 			;;
 		esac
-	done <"$out"
-	rm -f "$out"
+	done
+	echo "$n $passed $failed $skipped $seen $plan $bin_failed" >"$2"
+}
 
-	if [ $seen -eq 0 ]; then
+# run_binary NAME: run it, report its tests, then its crash or timeout
+run_binary() {
+	t=$1
+	state=${TMPDIR:-/tmp}/svmtest.$$.state
+	rcfile=${TMPDIR:-/tmp}/svmtest.$$.rc
+	secs=$(timeout_for "$t")
+	echo 255 >"$rcfile"
+	{
+		run_with_timeout "$secs" "./$t" 2>&1
+		echo $? >"$rcfile"
+	} | parse_binary "$t" "$state"
+	read -r n passed failed skipped seen plan bin_failed <"$state"
+	rc=$(cat "$rcfile")
+	rm -f "$state" "$rcfile"
+	[ "$rc" -eq 137 ] && kill_leftovers "$t"
+
+	if [ "$seen" -eq 0 ]; then
 		# not a harness binary, or died before printing anything
 		case $rc in
 		0) report ok "$t" ;;
 		4) report ok "$t" "exit status 4" ;;
 		*) report notok "$t (exit status $rc)" ;;
 		esac
-	elif [ $seen -lt "$plan" ] || { [ $rc -ne 0 ] && [ $rc -ne 4 ] &&
-					  [ $bin_failed -eq 0 ]; }; then
-		if [ $rc -eq 137 ]; then
+	elif [ "$seen" -lt "$plan" ] || { [ "$rc" -ne 0 ] &&
+		[ "$rc" -ne 4 ] && [ "$bin_failed" -eq 0 ]; }; then
+		if [ "$rc" -eq 137 ]; then
 			why="killed after ${secs}s timeout"
 		else
 			why="exit status $rc"
@@ -215,7 +228,9 @@ fi
 kvm_before=0
 [ -e /sys/module/kvm_intel ] && kvm_before=1
 
+setup_ok=0
 if load_module && ensure_dev; then
+	setup_ok=1
 	report ok "setup: shadowvm loaded, /dev/shadowvm present"
 else
 	report notok "setup: cannot load shadowvm (SHADOWVM_KO=${SHADOWVM_KO:-unset})"
@@ -232,7 +247,7 @@ for t in $TESTS; do
 	echo "# ---- $t"
 	run_binary "$t"
 	# a failed module_test may leave the module unloaded
-	if ! module_loaded && [ -n "$SHADOWVM_KO" ]; then
+	if [ $setup_ok -eq 1 ] && ! module_loaded && [ -n "$SHADOWVM_KO" ]; then
 		echo "# shadowvm was not loaded after $t, loading it again"
 		load_module && ensure_dev
 	fi
