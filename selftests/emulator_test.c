@@ -2334,8 +2334,47 @@ TEST(locked_ops_retry_lost_races)
 	EXPECT_EQ(0x58, got);
 	free(u);
 
+	/*
+	 * The other way round: the first attempt sees a mismatch, but the
+	 * value changes to the expected one before the write-back, so the
+	 * retry must succeed against the original RAX.
+	 */
+	u = ut_new(SVM_EMU_MODE_LONG64, B(0xf0, 0x0f, 0xb1, 0x0b));
+	v = 0x52;
+	memcpy(ut_mem(u, U_DATA + 0x100), &v, 4);
+	u->c.regs[SVM_EMU_RAX] = 0xffffffff00000055ULL;
+	u->c.regs[SVM_EMU_RCX] = 0x77;
+	u->g.races = 1;
+	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_TRUE(u->c.rflags & F_ZF);
+	EXPECT_EQ(0xffffffff00000055ULL, u->c.regs[SVM_EMU_RAX]);
+	memcpy(&got, ut_mem(u, U_DATA + 0x100), 4);
+	EXPECT_EQ(0x77, got);
+	EXPECT_EQ(2, u->g.calls[OPK_CMPXCHG]);
+	free(u);
+	/* same for CMPXCHG8B (EDX:EAX) */
+	u = ut_new(SVM_EMU_MODE_LONG64, B(0xf0, 0x0f, 0xc7, 0x0b));
+	{
+		u64 m8 = 0x1234567800000052ULL, got8;
+
+		memcpy(ut_mem(u, U_DATA + 0x100), &m8, 8);
+		u->c.regs[SVM_EMU_RAX] = 0xaaaaaaaa00000055ULL;
+		u->c.regs[SVM_EMU_RDX] = 0xbbbbbbbb12345678ULL;
+		u->c.regs[SVM_EMU_RCX] = 0x99;
+		u->c.regs[SVM_EMU_RBX] = U_DATA + 0x100;
+		u->g.races = 1;
+		ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+		EXPECT_TRUE(u->c.rflags & F_ZF);
+		EXPECT_EQ(0xaaaaaaaa00000055ULL, u->c.regs[SVM_EMU_RAX]);
+		EXPECT_EQ(0xbbbbbbbb12345678ULL, u->c.regs[SVM_EMU_RDX]);
+		memcpy(&got8, ut_mem(u, U_DATA + 0x100), 8);
+		EXPECT_EQ(((U_DATA + 0x100) & 0xffffffffULL) | (0x99ULL << 32), got8);
+	}
+	free(u);
+
 	/* XCHG is locked without a prefix */
 	u = ut_new(SVM_EMU_MODE_LONG64, B(0x87, 0x03));
+	v = 0x55;
 	memcpy(ut_mem(u, U_DATA + 0x100), &v, 4);
 	u->c.regs[SVM_EMU_RAX] = 0xabcdef;
 	u->g.races = 2;
