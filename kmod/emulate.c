@@ -875,11 +875,13 @@ static int exec_rmw(struct emu *e)
 	}
 
 	if (!(e->lock || e->kind == K_XCHG) || !e->ops->cmpxchg) {
-		old[0] = old[1] = 0;
+		old[0] = 0;
+		old[1] = 0;
 		ret = mem_read(e, e->la, old, size);
 		if (ret)
 			return ret;
-		new[0] = new[1] = 0;
+		new[0] = 0;
+		new[1] = 0;
 		if (!compute(e, old, new))
 			return 0;
 		return mem_write(e, e->la, new, size);
@@ -889,11 +891,13 @@ static int exec_rmw(struct emu *e)
 	for (i = 0; i < SVM_EMU_CMPXCHG_TRIES; i++) {
 		memcpy(e->regs, c->regs, sizeof(e->regs));
 		e->rflags = c->rflags;
-		old[0] = old[1] = 0;
+		old[0] = 0;
+		old[1] = 0;
 		ret = mem_read(e, e->la, old, size);
 		if (ret)
 			return ret;
-		new[0] = new[1] = 0;
+		new[0] = 0;
+		new[1] = 0;
 		compute(e, old, new);
 		ret = mem_cmpxchg(e, e->la, old, new, size, &swapped);
 		if (ret)
