@@ -13,6 +13,10 @@
  * so an instruction can be abandoned and re-run from scratch after any
  * callback failure (the one exception, REP string instructions, is
  * documented at SVM_EMU_FAULT).
+ *
+ * Not the emulator's business (the caller's): segment limits and access
+ * rights, CPL/IOPL, alignment checks (EFLAGS.AC), and RFLAGS.TF/RF or
+ * debug-register traps after an emulated instruction.
  */
 #ifndef _SHADOWVM_EMULATE_H
 #define _SHADOWVM_EMULATE_H
@@ -104,7 +108,7 @@ enum svm_emu_result {
 	 * over-long instruction, misaligned CMPXCHG16B, non-canonical
 	 * address; #SS(0): non-canonical stack address): inject exc_vector
 	 * with error code exc_error_code if exc_has_error_code. Nothing
-	 * committed.
+	 * committed (same REP exception as above).
 	 */
 	SVM_EMU_EXCEPTION,
 };
@@ -112,7 +116,9 @@ enum svm_emu_result {
 struct svm_emu_ops {
 	/*
 	 * Read len instruction bytes at linear address la (CS.base + rip
-	 * already applied). len never crosses a 4 KiB page boundary.
+	 * already applied). The emulator asks for up to 15 bytes but never
+	 * past the end of the 4 KiB page, and reads the next page only when
+	 * the instruction really extends into it.
 	 */
 	int (*fetch)(void *ctx, u64 la, void *buf, unsigned int len);
 	/*
