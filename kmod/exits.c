@@ -517,6 +517,9 @@ int svm_handle_exit(struct svm_vcpu *vcpu, u32 reason)
 		vcpu->run->exit_reason = SHADOWVM_EXIT_SHUTDOWN;
 		vcpu->event.valid = false;
 		return 0;
+	case EXIT_REASON_PREEMPTION_TIMER:
+		svm_stat_inc(vcpu, EXIT_PREEMPT_TIMER);
+		return 1;
 	case EXIT_REASON_INIT_SIGNAL:
 	case EXIT_REASON_SIPI:
 		svm_stat_inc(vcpu, EXIT_OTHER);

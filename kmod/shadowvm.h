@@ -31,6 +31,7 @@ struct svm_vmx_caps {
 	bool has_pat;		/* load/save IA32_PAT controls */
 	bool inout_info;	/* exit instruction info for INS/OUTS */
 	int phys_bits;		/* host MAXPHYADDR */
+	u32 preempt_value;	/* VMX-preemption timer reload, 0 if unused */
 };
 extern struct svm_vmx_caps svm_caps;
 

@@ -925,6 +925,8 @@ static int vcpu_run(struct svm_vcpu *vcpu)
 			svm_flush_tlb(vcpu);
 		}
 		inject_pending_event(vcpu);
+		if (svm_caps.preempt_value)
+			vmcs_write(VMX_PREEMPTION_TIMER_VALUE, svm_caps.preempt_value);
 		asm volatile("fxrstor64 %0" : : "m"(*(char (*)[512])vcpu->fx_area));
 		if (native_read_cr2() != vcpu->cr2)
 			native_write_cr2(vcpu->cr2);

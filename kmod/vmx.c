@@ -23,6 +23,7 @@
 #include <asm/processor.h>
 #include <asm/tlbflush.h>
 #include <asm/cpufeature.h>
+#include <asm/tsc.h>
 #include "shadowvm.h"
 #include "vmx_defs.h"
 
@@ -99,7 +100,7 @@ int svm_vmx_probe(void)
 	svm_caps.inout_info = basic & SVM_BASIC_INOUT_INFO;
 
 	r = adjust_ctl("pin-based", truectl ? SVM_MSR_VMX_TRUE_PINBASED : SVM_MSR_VMX_PINBASED,
-		       PIN_EXT_INTR_EXITING | PIN_NMI_EXITING, 0, &svm_caps.pin);
+		       PIN_EXT_INTR_EXITING | PIN_NMI_EXITING, PIN_PREEMPT_TIMER, &svm_caps.pin);
 	if (r)
 		return r;
 	r = adjust_ctl("processor-based",
@@ -150,6 +151,22 @@ int svm_vmx_probe(void)
 			svm_caps.cpu2 &= ~CPU2_ENABLE_VPID;
 	}
 	svm_caps.phys_bits = boot_cpu_data.x86_phys_bits;
+
+	/*
+	 * The VMX-preemption timer bounds every stay in the guest to about a
+	 * millisecond. Real CPUs exit on a host interrupt by themselves; the
+	 * timer is a watchdog that also covers emulators (Bochs 2.7) that do
+	 * not exit on an interrupt left pending across VM entry while the
+	 * guest runs with RFLAGS.IF=0.
+	 */
+	if (svm_caps.pin & PIN_PREEMPT_TIMER) {
+		u64 misc;
+		u64 ticks = tsc_khz ? tsc_khz : 1000000;
+
+		rdmsrl(SVM_MSR_VMX_MISC, misc);
+		svm_caps.preempt_value = max_t(u64, 1, min_t(u64, ticks >> (misc & 0x1f),
+							 0xffffffffULL));
+	}
 
 	pr_info(SVM_NAME ": VMX revision 0x%x, VPID %s, pin 0x%x cpu 0x%x cpu2 0x%x exit 0x%x entry 0x%x\n",
 		svm_caps.revision_id, svm_caps.has_vpid ? "on" : "off",
