@@ -253,9 +253,28 @@ static bool gfn_write_protected(struct svm_vm *vm, u64 gfn)
 
 /* ---- shadow pages ---- */
 
-static u32 sp_hash(u64 gfn, u32 role)
+/* Keyed by frame only: every shadow page of one guest frame shares a bucket. */
+static u32 sp_hash(u64 gfn)
 {
-	return hash_64(gfn ^ ((u64)role << 40), SP_HASH_BITS);
+	return hash_64(gfn, SP_HASH_BITS);
+}
+
+#define MAX_GFN_SPS 64
+
+/* The live shadow pages of a guest table frame (not direct ones). */
+static int gfn_sps(struct svm_vm *vm, u64 gfn, struct svm_sp **out)
+{
+	struct svm_sp *sp;
+	int n = 0;
+
+	hlist_for_each_entry(sp, &vm->mmu->hash[sp_hash(gfn)], hash) {
+		if (sp->gfn != gfn || sp->role.direct || sp->zapped)
+			continue;
+		if (n == MAX_GFN_SPS)
+			break;
+		out[n++] = sp;
+	}
+	return n;
 }
 
 static void drop_spte(struct svm_vm *vm, u64 *sptep);
@@ -293,7 +312,8 @@ static void sp_account_wp(struct svm_vm *vm, struct svm_sp *sp, int delta)
 {
 	struct svm_rmap *rm;
 
-	if (sp->role.direct || sp->role.pae_root || sp->unsync)
+	if (sp->role.direct || sp->role.pae_root || sp->unsync ||
+	    vm->cfg.mmu_policy == SHADOWVM_MMU_POLICY_VTLB)
 		return;
 	rm = gfn_rmap(vm, sp->gfn, true);
 	if (!rm)
@@ -393,16 +413,23 @@ static void commit_zap(struct svm_vm *vm)
 /* Recycle the oldest non-root shadow pages to stay under the cap. */
 static void make_room(struct svm_vm *vm, int need)
 {
-	struct svm_sp *sp, *tmp;
+	struct svm_sp *sp;
 
 	if (vm->mmu->nr_pages + need <= vm->mmu->max_pages)
 		return;
-	list_for_each_entry_safe(sp, tmp, &vm->mmu->active, link) {
-		if (vm->mmu->nr_pages + need + 4 <= vm->mmu->max_pages)
+	while (vm->mmu->nr_pages + need + 4 > vm->mmu->max_pages) {
+		struct svm_sp *victim = NULL;
+
+		/* oldest first; a zap may move others, so rescan each time */
+		list_for_each_entry(sp, &vm->mmu->active, link) {
+			if (!sp->root_count && !sp->zapped) {
+				victim = sp;
+				break;
+			}
+		}
+		if (!victim)
 			break;
-		if (sp->root_count || sp->zapped)
-			continue;
-		sp_zap(vm, sp);
+		sp_zap(vm, victim);
 		(*vm_stat(vm, SHADOWVM_STAT_SP_RECYCLED))++;
 		commit_zap(vm);
 	}
@@ -412,7 +439,7 @@ static struct svm_sp *sp_lookup(struct svm_vm *vm, u64 gfn, union svm_role role)
 {
 	struct svm_sp *sp;
 
-	hlist_for_each_entry(sp, &vm->mmu->hash[sp_hash(gfn, role.word)], hash)
+	hlist_for_each_entry(sp, &vm->mmu->hash[sp_hash(gfn)], hash)
 		if (sp->gfn == gfn && sp->role.word == role.word && !sp->zapped)
 			return sp;
 	return NULL;
@@ -445,7 +472,7 @@ static struct svm_sp *sp_get(struct svm_vm *vm, u64 gfn, union svm_role role, bo
 	sp->role = role;
 	INIT_HLIST_NODE(&sp->hash);
 	if (!role.pae_root)
-		hlist_add_head(&sp->hash, &vm->mmu->hash[sp_hash(gfn, role.word)]);
+		hlist_add_head(&sp->hash, &vm->mmu->hash[sp_hash(gfn)]);
 	list_add_tail(&sp->link, &vm->mmu->active);
 	vm->mmu->nr_pages++;
 	(*vm_stat(vm, SHADOWVM_STAT_SP_CREATED))++;
@@ -507,7 +534,7 @@ static void vcpu_drop_roots(struct svm_vcpu *vcpu)
 /* mmu_lock held: every shadow page goes. */
 void svm_mmu_zap_all(struct svm_vm *vm)
 {
-	struct svm_sp *sp, *tmp;
+	struct svm_sp *sp;
 	int i;
 
 	if (!vm->mmu)
@@ -518,8 +545,10 @@ void svm_mmu_zap_all(struct svm_vm *vm)
 		if (v && v->mmu)
 			vcpu_drop_roots(v);
 	}
-	list_for_each_entry_safe(sp, tmp, &vm->mmu->active, link)
+	while (!list_empty(&vm->mmu->active)) {
+		sp = list_first_entry(&vm->mmu->active, struct svm_sp, link);
 		sp_zap(vm, sp);
+	}
 	commit_zap(vm);
 	kick_flush_all(vm);
 }
@@ -922,27 +951,27 @@ static bool try_unsync(struct svm_vcpu *vcpu, u64 gfn)
 {
 	struct svm_vm *vm = vcpu->vm;
 	struct svm_rmap *rm = gfn_rmap(vm, gfn, false);
-	struct svm_sp *sp;
-	int i, n = 0;
+	struct svm_sp *sps[MAX_GFN_SPS];
+	int i, n = gfn_sps(vm, gfn, sps), synced = 0;
 
-	for (i = 0; i < ARRAY_SIZE(vm->mmu->hash); i++)
-		hlist_for_each_entry(sp, &vm->mmu->hash[i], hash)
-			if (sp->gfn == gfn && !sp->role.direct && !sp->zapped &&
-			    !sp->unsync) {
-				if (sp->role.level != 1)
-					return false;
-				n++;
-			}
-	if (!n || !rm)
+	if (!rm || n == MAX_GFN_SPS)
 		return false;
-	for (i = 0; i < ARRAY_SIZE(vm->mmu->hash); i++)
-		hlist_for_each_entry(sp, &vm->mmu->hash[i], hash)
-			if (sp->gfn == gfn && !sp->role.direct && !sp->zapped &&
-			    !sp->unsync) {
-				sp_account_wp(vm, sp, -1);
-				sp->unsync = true;
-				rm->unsync_count++;
-			}
+	for (i = 0; i < n; i++) {
+		if (sps[i]->unsync)
+			continue;
+		if (sps[i]->role.level != 1)
+			return false;	/* upper-level tables always stay protected */
+		synced++;
+	}
+	if (!synced)
+		return false;
+	for (i = 0; i < n; i++) {
+		if (sps[i]->unsync)
+			continue;
+		sp_account_wp(vm, sps[i], -1);
+		sps[i]->unsync = true;
+		rm->unsync_count++;
+	}
 	/* read-only mappings of the frame refault as writable ones */
 	while (rm->nr)
 		drop_spte(vm, rm->sptes[rm->nr - 1]);
@@ -962,45 +991,43 @@ static void pte_written(struct svm_vcpu *vcpu, u64 gpa, unsigned int len)
 	struct svm_vm *vm = vcpu->vm;
 	u64 gfn = gpa >> PAGE_SHIFT;
 	unsigned int off = offset_in_page(gpa);
-	struct svm_sp *sp;
-	struct hlist_node *tmp;
-	int b;
+	struct svm_sp *sps[MAX_GFN_SPS];
+	int i, n;
 
 	trace_svm_pt_write(gpa, len);
-	for (b = 0; b < ARRAY_SIZE(vm->mmu->hash); b++) {
-		hlist_for_each_entry_safe(sp, tmp, &vm->mmu->hash[b], hash) {
-			int esize, first, last, e;
+	n = gfn_sps(vm, gfn, sps);
+	for (i = 0; i < n; i++) {
+		struct svm_sp *sp = sps[i];
+		int esize, first, last, e;
 
-			if (sp->gfn != gfn || sp->role.direct || sp->zapped || sp->unsync)
-				continue;
-			esize = sp->role.gpte4 ? 4 : 8;
-			/* misaligned or partial writes, or a flood: drop the page */
-			if ((off & (esize - 1)) || (len % esize) ||
-			    ++sp->write_count >= 3) {
-				if (sp->write_count >= 3)
-					(*vm_stat(vm, SHADOWVM_STAT_PT_WRITE_FLOODED))++;
-				if (!sp->root_count)
-					sp_zap(vm, sp);
-				else
-					for (e = 0; e < 512; e++)
-						drop_spte(vm, &sp->spt[e]);
-				continue;
-			}
-			first = off / esize;
-			last = (off + len - 1) / esize;
-			for (e = first; e <= last; e++) {
-				if (sp->role.gpte4 && sp->role.level == 1) {
-					if (e / 512 != sp->role.quadrant)
-						continue;
-					drop_spte(vm, &sp->spt[e % 512]);
-				} else if (sp->role.gpte4 && sp->role.level == 2) {
-					if (e / 256 != sp->role.quadrant)
-						continue;
-					drop_spte(vm, &sp->spt[(e % 256) * 2]);
-					drop_spte(vm, &sp->spt[(e % 256) * 2 + 1]);
-				} else {
+		if (sp->zapped || sp->unsync)
+			continue;	/* zapped by an earlier one of this loop */
+		esize = sp->role.gpte4 ? 4 : 8;
+		/* misaligned or partial writes, or a flood: drop the page */
+		if ((off & (esize - 1)) || (len % esize) || ++sp->write_count >= 3) {
+			if (sp->write_count >= 3)
+				(*vm_stat(vm, SHADOWVM_STAT_PT_WRITE_FLOODED))++;
+			if (!sp->root_count)
+				sp_zap(vm, sp);
+			else
+				for (e = 0; e < 512; e++)
 					drop_spte(vm, &sp->spt[e]);
-				}
+			continue;
+		}
+		first = off / esize;
+		last = (off + len - 1) / esize;
+		for (e = first; e <= last; e++) {
+			if (sp->role.gpte4 && sp->role.level == 1) {
+				if (e / 512 != sp->role.quadrant)
+					continue;
+				drop_spte(vm, &sp->spt[e % 512]);
+			} else if (sp->role.gpte4 && sp->role.level == 2) {
+				if (e / 256 != sp->role.quadrant)
+					continue;
+				drop_spte(vm, &sp->spt[(e % 256) * 2]);
+				drop_spte(vm, &sp->spt[(e % 256) * 2 + 1]);
+			} else {
+				drop_spte(vm, &sp->spt[e]);
 			}
 		}
 	}
@@ -1033,14 +1060,12 @@ int svm_mmu_guest_write(struct svm_vcpu *vcpu, u64 gpa, const void *data, unsign
 static bool unprotect_gfn(struct svm_vcpu *vcpu, u64 gfn)
 {
 	struct svm_vm *vm = vcpu->vm;
-	struct svm_sp *sp;
-	struct hlist_node *tmp;
-	int b;
+	struct svm_sp *sps[MAX_GFN_SPS];
+	int i, n = gfn_sps(vm, gfn, sps);
 
-	for (b = 0; b < ARRAY_SIZE(vm->mmu->hash); b++)
-		hlist_for_each_entry_safe(sp, tmp, &vm->mmu->hash[b], hash)
-			if (sp->gfn == gfn && !sp->role.direct && !sp->root_count)
-				sp_zap(vm, sp);
+	for (i = 0; i < n; i++)
+		if (!sps[i]->root_count)
+			sp_zap(vm, sps[i]);
 	(*vm_stat(vm, SHADOWVM_STAT_PT_UNPROTECT))++;
 	return gfn_write_protected(vm, gfn);
 }

@@ -48,7 +48,7 @@ int svm_get_msr(struct svm_vcpu *vcpu, u32 msr, u64 *val)
 		*val = vmcs_read(GUEST_GS_BASE);
 		return 0;
 	case MSR_KERNEL_GS_BASE:
-		*val = vcpu->msr_kgs_base;
+		rdmsrl(MSR_KERNEL_GS_BASE, *val);	/* live while loaded */
 		return 0;
 	case MSR_STAR:
 		*val = vcpu->msr_star;
@@ -128,18 +128,25 @@ int svm_set_msr(struct svm_vcpu *vcpu, u32 msr, u64 val)
 		return 0;
 	case MSR_KERNEL_GS_BASE:
 		vcpu->msr_kgs_base = val;
+		wrmsrl(MSR_KERNEL_GS_BASE, val);	/* the guest's value is live while loaded */
 		return 0;
 	case MSR_STAR:
 		vcpu->msr_star = val;
+		wrmsrl(MSR_STAR, val);	/* the guest's value is live while loaded */
 		return 0;
 	case MSR_LSTAR:
 		vcpu->msr_lstar = val;
+		wrmsrl(MSR_LSTAR, val);	/* the guest's value is live while loaded */
 		return 0;
 	case MSR_CSTAR:
 		vcpu->msr_cstar = val;
+		wrmsrl(MSR_CSTAR, val);	/* the guest's value is live while loaded */
 		return 0;
 	case MSR_SYSCALL_MASK:
+		if (val >> 32)
+			return 1;
 		vcpu->msr_fmask = val;
+		wrmsrl(MSR_SYSCALL_MASK, val);	/* the guest's value is live while loaded */
 		return 0;
 	case MSR_IA32_CR_PAT:
 		if (!pat_valid(val))

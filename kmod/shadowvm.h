@@ -132,6 +132,8 @@ struct svm_vcpu {
 	u64 apic_base;
 	u64 msr_pat, msr_star, msr_lstar, msr_cstar, msr_fmask, msr_kgs_base;
 	u64 msr_misc_enable;
+#define SVM_NR_SWAP_MSRS 5
+	u64 host_msrs[SVM_NR_SWAP_MSRS];
 
 	int vpid;
 	int cpu;			/* where the VMCS is current, or -1 */

@@ -108,6 +108,41 @@ static void restore_host_segments(struct svm_vcpu *vcpu)
 	invalidate_tss_limit();
 }
 
+/*
+ * SYSCALL and SWAPGS use these MSRs directly, so the guest's values are
+ * live in the hardware while the vCPU is loaded (no syscall can come from
+ * this task until the ioctl returns, and a context switch puts them back).
+ */
+static const u32 swap_msrs[SVM_NR_SWAP_MSRS] = {
+	MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SYSCALL_MASK, MSR_KERNEL_GS_BASE,
+};
+
+static u64 *guest_swap_msr(struct svm_vcpu *vcpu, int i)
+{
+	u64 *v[SVM_NR_SWAP_MSRS] = { &vcpu->msr_star, &vcpu->msr_lstar, &vcpu->msr_cstar,
+				     &vcpu->msr_fmask, &vcpu->msr_kgs_base };
+	return v[i];
+}
+
+static void swap_in_msrs(struct svm_vcpu *vcpu)
+{
+	int i;
+
+	for (i = 0; i < SVM_NR_SWAP_MSRS; i++) {
+		rdmsrl(swap_msrs[i], vcpu->host_msrs[i]);
+		wrmsrl(swap_msrs[i], *guest_swap_msr(vcpu, i));
+	}
+}
+
+static void swap_out_msrs(struct svm_vcpu *vcpu)
+{
+	int i;
+
+	rdmsrl(MSR_KERNEL_GS_BASE, vcpu->msr_kgs_base);	/* guest SWAPGS */
+	for (i = 0; i < SVM_NR_SWAP_MSRS; i++)
+		wrmsrl(swap_msrs[i], vcpu->host_msrs[i]);
+}
+
 /* Make the VMCS current here; preemption disabled. */
 static void vcpu_load_here(struct svm_vcpu *vcpu)
 {
@@ -120,6 +155,7 @@ static void vcpu_load_here(struct svm_vcpu *vcpu)
 		pr_err_ratelimited(SVM_NAME ": VMPTRLD failed on CPU %d\n", cpu);
 	vcpu->cpu = cpu;
 	save_host_segments(vcpu);
+	swap_in_msrs(vcpu);
 	write_percpu_host_state(vcpu, cpu);
 	if (vcpu->last_cpu != cpu && vcpu->vpid)
 		svm_flush_tlb(vcpu);
@@ -135,6 +171,7 @@ static void vcpu_put_here(struct svm_vcpu *vcpu)
 	svm_vmclear(__pa(vcpu->vmcs));
 	vcpu->launched = false;
 	vcpu->cpu = -1;
+	swap_out_msrs(vcpu);
 	restore_host_segments(vcpu);
 }
 
