@@ -968,6 +968,16 @@ static int exec_string(struct emu *e)
 	if (e->rep) {
 		count = e->regs[SVM_EMU_RCX] & amask;
 		if (!count) {
+			/*
+			 * Intel zero-extends the 32-bit address registers
+			 * even when there is nothing to do (AMD does not);
+			 * shadowvm runs on Intel.
+			 */
+			if (e->adsize == 4) {
+				if (e->kind == K_MOVS)
+					addr_reg_add(e, SVM_EMU_RSI, 0);
+				addr_reg_add(e, SVM_EMU_RDI, 0);
+			}
 			commit(e, true);
 			return SVM_EMU_OK;
 		}
