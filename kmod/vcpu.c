@@ -787,7 +787,16 @@ static void setup_vmcs(struct svm_vcpu *vcpu)
 
 	vmcs_write(VMCS_LINK_POINTER, ~0UL);
 	vmcs_write(PIN_BASED_VM_EXEC_CONTROL, svm_caps.pin);
-	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, svm_caps.cpu);
+	/*
+	 * Under strict write-protection the shadow never goes stale, so a
+	 * guest INVLPG only has to flush the (VPID-tagged) hardware TLB,
+	 * which it does when it runs natively: no INVLPG exits. The unsync
+	 * and vTLB policies need to see every INVLPG.
+	 */
+	if (vcpu->vm->cfg.mmu_policy == SHADOWVM_MMU_POLICY_WRITE_PROTECT)
+		vmcs_write(CPU_BASED_VM_EXEC_CONTROL, svm_caps.cpu & ~CPU_INVLPG_EXITING);
+	else
+		vmcs_write(CPU_BASED_VM_EXEC_CONTROL, svm_caps.cpu);
 	vmcs_write(SECONDARY_VM_EXEC_CONTROL,
 		   vcpu->vpid ? svm_caps.cpu2 : svm_caps.cpu2 & ~CPU2_ENABLE_VPID);
 	if (vcpu->vpid)
