@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * signal_test: RUN vs signals and processes.
+ *   - a signal arriving while the guest runs a long but bounded loop
+ *     (2^30 iterations, SIGALRM after 50 ms) interrupts RUN with EINTR;
+ *     this is asserted first, without the risk of hanging the machine;
  *   - a signal arriving while the guest spins (SIGALRM after 100 ms, handler
  *     without SA_RESTART) makes RUN return -1/EINTR with exit reason INTR,
  *     and the vCPU keeps working afterwards;
@@ -10,6 +13,10 @@
  *   - a runner SIGKILLed in the middle of RUN leaves nothing behind: the
  *     module's debugfs counters return to the baseline, the module refcount
  *     drops to 0 (delete_module would succeed) and new VMs still run.
+ * The two tests with a guest spinning forever skip when the bounded-loop
+ * probe shows that a running guest cannot be interrupted on this machine
+ * (that failure is reported by signal_interrupts_long_guest_loop): a
+ * spinning guest would hang the whole machine instead of failing.
  */
 #include <errno.h>
 #include <signal.h>
@@ -32,12 +39,99 @@ GUEST_CODE(hlt_only_guest,
 	"hlt\n"
 	"hlt\n");
 
+GUEST_CODE(long_loop_guest,
+	"mov $0x40000000, %ecx\n"
+	"1: dec %ecx\n"
+	"jnz 1b\n"
+	"hlt\n");
+
 static volatile sig_atomic_t alarms;
 
 static void on_alarm(int sig)
 {
 	(void)sig;
 	alarms++;
+}
+
+static int arm_alarm(long ms)
+{
+	struct itimerval it = {
+		.it_value = { .tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000 },
+	};
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;	/* no SA_RESTART */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGALRM, &sa, NULL))
+		return -errno;
+	alarms = 0;
+	return setitimer(ITIMER_REAL, &it, NULL) ? -errno : 0;
+}
+
+/*
+ * Runs 2^30 guest loop iterations (a few hundred ms on hardware) with a
+ * SIGALRM after 50 ms. Returns 1 when the signal interrupted RUN, 0 when
+ * the guest ran to its HLT first, -errno on setup failure.
+ */
+static int probe_guest_interruptible(enum be_exit_reason *reason,
+				     long *ms_out, int *alarms_out)
+{
+	struct timespec t0;
+	struct be_exit e;
+	struct tvm t;
+	int ret;
+
+	ret = tvm_create(&t, tvm_default_kind(), TVM_MEM_DEFAULT);
+	if (ret)
+		return ret;
+	ret = tvm_load(&t, TVM_CODE, long_loop_guest,
+		       GUEST_SIZE(long_loop_guest));
+	if (!ret)
+		ret = arm_alarm(50);
+	if (ret) {
+		tvm_destroy(&t);
+		return ret;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = tvm_run(&t, &e);
+	*ms_out = elapsed_ms(&t0);
+	*alarms_out = alarms;
+	*reason = e.reason;
+	tvm_destroy(&t);
+	if (ret == -EINTR)
+		return 1;
+	return ret ? ret : 0;
+}
+
+#define SKIP_IF_GUEST_NOT_INTERRUPTIBLE() do {				\
+	enum be_exit_reason __why = BE_EXIT_UNKNOWN;			\
+	int __al = 0, __r;						\
+	long __ms = 0;							\
+									\
+	__r = probe_guest_interruptible(&__why, &__ms, &__al);		\
+	if (tvm_no_device(__r))						\
+		SKIP(return, SKIP_REASON_NODEV);			\
+	if (__r == 0)							\
+		SKIP(return, "a running guest cannot be interrupted here "	\
+		     "(see signal_interrupts_long_guest_loop): a spinning "	\
+		     "guest would hang the machine");			\
+} while (0)
+
+TEST(signal_interrupts_long_guest_loop)
+{
+	enum be_exit_reason why = BE_EXIT_UNKNOWN;
+	int al = 0, ret;
+	long ms = 0;
+
+	ret = probe_guest_interruptible(&why, &ms, &al);
+	if (tvm_no_device(ret))
+		SKIP(return, SKIP_REASON_NODEV);
+	ASSERT_LE(0, ret) TH_LOG("setup: %s", strerror(-ret));
+	EXPECT_EQ(1, ret)
+		TH_LOG("RUN was not interrupted: guest reached %s after %ld ms, SIGALRM (50 ms) seen %d times; no external-interrupt exit while the guest ran?",
+		       be_exit_name(why), ms, al);
+	EXPECT_EQ(1, al);
 }
 
 static void set_rip(struct __test_metadata *_metadata, struct tvm *t,
@@ -52,8 +146,6 @@ static void set_rip(struct __test_metadata *_metadata, struct tvm *t,
 
 TEST(pending_signal_eintr)
 {
-	struct itimerval it = { .it_value = { .tv_usec = 100 * 1000 } };
-	struct sigaction sa;
 	struct be_stats st;
 	struct timespec t0;
 	struct be_exit e;
@@ -61,14 +153,11 @@ TEST(pending_signal_eintr)
 	long ms;
 	int ret;
 
+	SKIP_IF_GUEST_NOT_INTERRUPTIBLE();
 	TVM_CREATE_OR_SKIP(&t, TVM_MEM_DEFAULT);
 	TVM_LOAD(&t, spin_guest);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_alarm;	/* no SA_RESTART */
-	sigemptyset(&sa.sa_mask);
-	ASSERT_EQ(0, sigaction(SIGALRM, &sa, NULL));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ASSERT_EQ(0, setitimer(ITIMER_REAL, &it, NULL));
+	ASSERT_EQ(0, arm_alarm(100));
 	ret = tvm_run(&t, &e);
 	ms = elapsed_ms(&t0);
 	EXPECT_EQ(-EINTR, ret) TH_LOG("RUN returned %d (%s), exit %s", ret,
@@ -157,9 +246,10 @@ TEST(sigkill_mid_run_leaves_nothing)
 	pid_t pid;
 	char c;
 
-	ret = svm_debugfs_ready();
-	if (ret == -ENOENT && access(SHADOWVM_DEV, F_OK))
+	if (access(SHADOWVM_DEV, F_OK))
 		SKIP(return, SKIP_REASON_NODEV);
+	SKIP_IF_GUEST_NOT_INTERRUPTIBLE();
+	ret = svm_debugfs_ready();
 	ASSERT_EQ(0, ret) TH_LOG("%s/module: %s", SVM_DEBUGFS_DIR,
 				 strerror(-ret));
 	ASSERT_EQ(0, svm_read_counters(&base));
