@@ -41,21 +41,23 @@ static volatile sig_atomic_t g_signal;
 
 static void __attribute__((format(printf, 1, 2))) msg(const char *fmt, ...)
 {
+	static const char prefix[] = "shadowvm: ";
 	char line[1024];
+	size_t len = sizeof(prefix) - 1;
 	va_list ap;
 	int n;
 
+	memcpy(line, prefix, len);
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	n = vsnprintf(line + len, sizeof(line) - len - 1, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
-	if (n > (int)sizeof(line) - 2)
-		n = sizeof(line) - 2;
-	line[n++] = '\n';
-	/* one write so the line is not interleaved with guest output */
-	if (write(STDERR_FILENO, "shadowvm: ", 10) < 0 ||
-	    write(STDERR_FILENO, line, n) < 0)
+	len += (size_t)n < sizeof(line) - len - 1 ? (size_t)n :
+	       sizeof(line) - len - 2;
+	line[len++] = '\n';
+	/* one write, so the line is not interleaved with guest output */
+	if (write(STDERR_FILENO, line, len) < 0)
 		return;
 }
 
