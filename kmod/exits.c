@@ -493,7 +493,6 @@ static int fail_entry(struct svm_vcpu *vcpu, u32 reason)
 	run->exit_reason = SHADOWVM_EXIT_FAIL_ENTRY;
 	run->fail_entry.hardware_entry_failure_reason = reason & 0xffff;
 	run->fail_entry.exit_qualification = vmcs_read(EXIT_QUALIFICATION);
-	vcpu->launched = false;
 	svm_info_rl("VM entry failed: reason %u qualification %lu (invalid guest state)\n",
 		    reason & 0xffff, vmcs_read(EXIT_QUALIFICATION));
 	return 0;

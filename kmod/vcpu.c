@@ -995,8 +995,10 @@ static int vcpu_run(struct svm_vcpu *vcpu)
 			run->fail_entry.exit_qualification = 0;
 			return 0;
 		}
-		vcpu->launched = true;
 		reason = vmcs_read(VM_EXIT_REASON);
+		/* only a successful VMLAUNCH makes the VMCS "launched" */
+		if (!(reason & EXIT_REASON_FAILED_VMENTRY))
+			vcpu->launched = true;
 		if ((u16)reason == EXIT_REASON_EXCEPTION_NMI) {
 			intr_info = vmcs_read(VM_EXIT_INTR_INFO);
 			if ((intr_info & INTR_INFO_TYPE_MASK) == INTR_TYPE_NMI) {
