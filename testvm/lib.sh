@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
 #
 # testvm/lib.sh - helpers shared by the testvm scripts (sourced, not run).
 #
@@ -16,6 +17,7 @@
 # When several apply, the lowest line of this list wins: panic, kernel
 # problem, Bochs panic, timeout, missing end marker, script status.
 
+# shellcheck disable=SC2034 # used by the scripts that source this file
 TESTVM_E_SCRIPT_MAX=119
 TESTVM_E_SETUP=120
 TESTVM_E_NOMARKER=121
@@ -33,14 +35,15 @@ TESTVM_BUILD=${TESTVM_BUILD:-$TESTVM_TOP/build}
 TESTVM_KERNEL_PROBLEM_RE='BUG:|kernel BUG at|Oops|WARNING:|soft lockup|hard LOCKUP|blocked for more than|hung_task|general protection|KASAN|UBSAN|Call Trace:|self-detected stall|detected stalls|Kernel panic'
 TESTVM_TS_RE='\[ *[0-9]+\.[0-9]+\] '
 
-# testvm_kernel_problems FILE: print FILE's kernel problem lines.
+# testvm_kernel_problems FILE: print FILE's kernel problem lines, once each
+# (a dmesg dump repeats what the console showed).
 testvm_kernel_problems() {
 	grep -aE "${TESTVM_TS_RE}.*(${TESTVM_KERNEL_PROBLEM_RE})" "$1" |
 		if [ -n "${TESTVM_IGNORE:-}" ]; then
 			grep -avE "$TESTVM_IGNORE"
 		else
 			cat
-		fi || true
+		fi | awk '!seen[$0]++' || true
 }
 
 # testvm_env: load build/testvm/env.sh (written by prepare.sh) unless the
@@ -104,6 +107,53 @@ testvm_payload() {
 	}
 	# shellcheck disable=SC2046
 	testvm_need_static $(find "$dir/selftests" -type f) || return 1
+}
+
+# testvm_pvhboot: build (once) build/testvm/pvhboot.elf, the Multiboot image
+# that starts vmlinux through its PVH entry point, and print its path.
+testvm_pvhboot() {
+	local src=$TESTVM_TOP/testvm/pvhboot out=$TESTVM_BUILD/testvm/pvhboot.elf f
+
+	for f in "$src"/*; do
+		[ "$out" -nt "$f" ] || { rm -f "$out"; break; }
+	done
+	if [ ! -f "$out" ]; then
+		gcc -m32 -march=i686 -ffreestanding -fno-pic -fno-pie \
+			-fno-stack-protector -fno-asynchronous-unwind-tables \
+			-mno-sse -mno-mmx -mno-80387 -O2 -Wall -nostdlib -static \
+			-no-pie -Wl,-T,"$src/link.ld" -Wl,--build-id=none \
+			-Wl,--no-warn-rwx-segments -o "$out.$$" \
+			"$src/head.S" "$src/pvhboot.c" >&2 || return 1
+		mv "$out.$$" "$out"
+	fi
+	echo "$out"
+}
+
+# testvm_vmlinux_lz4: extract (once) the ELF vmlinux from $TESTVM_VMLINUZ
+# (an XZ bzImage), compress it with lz4 -9 into build/testvm/, print the path.
+testvm_vmlinux_lz4() {
+	local v=$TESTVM_VMLINUZ out setup off len
+
+	out=$TESTVM_BUILD/testvm/$(basename "$v").vmlinux.lz4
+	if [ ! -f "$out" ] || [ "$v" -nt "$out" ]; then
+		command -v lz4 >/dev/null || { echo "testvm: lz4 is not installed" >&2; return 1; }
+		# bzImage header: setup_sects at 0x1f1, payload offset/length at 0x248.
+		setup=$(od -An -tu1 -j $((0x1f1)) -N1 "$v" | tr -d ' ')
+		off=$(od -An -tu4 -j $((0x248)) -N4 "$v" | tr -d ' ')
+		len=$(od -An -tu4 -j $((0x24c)) -N4 "$v" | tr -d ' ')
+		# The XZ stream is followed by its 4-byte uncompressed size.
+		if ! dd if="$v" iflag=skip_bytes,count_bytes status=none \
+			skip=$(((setup + 1) * 512 + off)) count=$((len - 4)) |
+			xz -dc >"$out.$$.elf"; then
+			echo "testvm: cannot extract vmlinux from $v (not XZ?)" >&2
+			rm -f "$out.$$.elf"
+			return 1
+		fi
+		lz4 -9 -q -f "$out.$$.elf" "$out.$$" || return 1
+		rm -f "$out.$$.elf"
+		mv "$out.$$" "$out"
+	fi
+	echo "$out"
 }
 
 # testvm_need_static FILE...: fail unless each ELF file is statically linked

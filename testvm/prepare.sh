@@ -10,13 +10,16 @@
 #                   linux-image-amd64 depends on) or 6.12 (the newest
 #                   linux-image-6.12.*+deb12-amd64 with headers available).
 #   TESTVM_BUILD    cache directory (default: <repo>/build).
+#   TESTVM_APT_UPDATED=1  the apt lists are fresh: never run apt-get update.
 #
 # What it does (each step is skipped when its result is already there):
 #   - installs the host packages (Bochs with the term display, busybox-static,
 #     cpio, ISO tools, gcc, make, python3), running `apt-get update` first
 #     only when something must be installed;
 #   - reads the kernel ABI from the apt lists (never hard-coded), installs
-#     linux-headers-<abi> (kbuild tree in /usr/src/linux-headers-<abi>);
+#     linux-headers-<abi> (kbuild tree in /usr/src/linux-headers-<abi>); for
+#     6.12, whose headers package depends on its image, the headers are
+#     unpacked into build/testvm/<abi>-headers/ instead;
 #   - `apt-get download`s linux-image-<abi> into build/testvm/debs/ and
 #     unpacks it with `dpkg -x` into build/testvm/<abi>/ (nothing goes to /boot);
 #   - extracts kselftest_harness.h, kselftest.h, lib.mk and checkpatch.pl
@@ -39,7 +42,7 @@ SERIES=${TESTVM_KERNEL:-6.1}
 
 HOST_PKGS=(bochs bochsbios vgabios bochs-term busybox-static cpio gzip
 	   xz-utils isolinux syslinux-common xorriso gcc make libc6-dev
-	   python3)
+	   python3 lz4 procps)
 
 msg() { echo "prepare: $*"; }
 die() { echo "prepare: error: $*" >&2; exit 1; }
@@ -78,15 +81,15 @@ missing_pkgs() {
 install_pkgs() {
 	local missing
 
-	missing=$(missing_pkgs "$@")
+	missing=$(missing_pkgs "$@" | tr '\n' ' ')
 	[ -z "$missing" ] && return 0
 	[ "$(id -u)" = 0 ] ||
-		die "missing packages: $(echo $missing) (run this script as root)"
+		die "missing packages: $missing(run this script as root)"
 	apt_update
-	msg "installing:" $missing
-	# shellcheck disable=SC2086
+	msg "installing: $missing"
+	# shellcheck disable=SC2086 # a list of package names
 	apt-get install -y -q --no-install-recommends $missing ||
-		die "apt-get install $(echo $missing) failed"
+		die "apt-get install $missing failed"
 }
 
 # Print the kernel ABI of $SERIES from the local apt lists, or nothing.
@@ -113,38 +116,95 @@ resolve_abi() {
 	esac
 }
 
+# Print the newest cached deb of package $1, or nothing.
+cached_deb() {
+	local f
+
+	for f in "$DEBS/$1"_*.deb; do
+		[ -f "$f" ] && echo "$f"
+	done | sort -V | tail -n 1
+}
+
 # Download (unless cached) the newest deb of package $1 into $DEBS and print
 # its path.
 fetch_deb() {
 	local pkg=$1 deb
 
-	deb=$(ls "$DEBS/${pkg}"_*.deb 2>/dev/null | sort -V | tail -n 1 || true)
+	deb=$(cached_deb "$pkg")
 	if [ -z "$deb" ]; then
 		msg "downloading $pkg" >&2
 		(cd "$DEBS" && apt-get download -q -o APT::Sandbox::User=root "$pkg") >&2 ||
 			return 1
-		deb=$(ls "$DEBS/${pkg}"_*.deb 2>/dev/null | sort -V | tail -n 1 || true)
+		deb=$(cached_deb "$pkg")
 	fi
 	[ -n "$deb" ] || return 1
 	echo "$deb"
 }
 
-# Install headers and unpack the image of kernel ABI $1. Fails (without
-# dying) when the apt lists are stale, so that the caller can update them.
+# Print the Depends of package $1 (one name a line).
+pkg_depends() {
+	apt-cache depends "$1" 2>/dev/null |
+		sed -n 's/^ *|\{0,1\}Depends: <\{0,1\}\([^ >]*\)>\{0,1\}$/\1/p'
+}
+
+# Debian's 6.12 headers package depends on its image, so `apt-get install`
+# would put a kernel into /boot. For such ABIs, unpack the headers, their
+# -common part and kbuild into build/testvm/<abi>-headers/ instead, install
+# only their other dependencies, and point the Makefile at the copy.
+unpack_headers() {
+	local abi=$1 kroot=$TV/$1-headers pkgs=() others=() p d deb
+
+	pkgs=("linux-headers-$abi")
+	for d in $(pkg_depends "linux-headers-$abi"); do
+		case $d in
+		linux-headers-*|linux-kbuild-*) pkgs+=("$d") ;;
+		linux-image-*|linux-base) ;;
+		*) others+=("$d") ;;
+		esac
+	done
+	for p in "${pkgs[@]:1}"; do
+		for d in $(pkg_depends "$p"); do
+			case $d in
+			linux-*) ;;
+			*) others+=("$d") ;;
+			esac
+		done
+	done
+	[ ${#others[@]} -eq 0 ] || install_pkgs "${others[@]}"
+	rm -rf "$kroot.tmp"
+	for p in "${pkgs[@]}"; do
+		deb=$(fetch_deb "$p") || return 1
+		msg "unpacking $(basename "$deb")"
+		dpkg -x "$deb" "$kroot.tmp"
+	done
+	sed -i "s#/usr/src/#$kroot/usr/src/#g" \
+		"$kroot.tmp/usr/src/linux-headers-$abi/Makefile"
+	rm -rf "$kroot"
+	mv "$kroot.tmp" "$kroot"
+}
+
+# Install (or unpack) the headers and unpack the image of kernel ABI $1;
+# sets KDIR. Fails (without dying) when the apt lists are stale, so that
+# the caller can update them.
 prepare_kernel() {
 	local abi=$1 dir=$TV/$1 deb
 
-	if [ -z "$(missing_pkgs "linux-headers-$abi")" ] &&
-	   [ -e "$dir/.unpacked" ]; then
-		return 0
-	fi
-	if [ -n "$(missing_pkgs "linux-headers-$abi")" ]; then
-		[ "$(id -u)" = 0 ] ||
-			die "linux-headers-$abi is missing (run this script as root)"
-		apt_update
-		msg "installing linux-headers-$abi"
-		apt-get install -y -q --no-install-recommends "linux-headers-$abi" ||
-			return 1
+	if pkg_depends "linux-headers-$abi" | grep -q '^linux-image-'; then
+		KDIR=$dir-headers/usr/src/linux-headers-$abi
+		if [ ! -e "$dir-headers/.unpacked" ]; then
+			unpack_headers "$abi" || return 1
+			touch "$dir-headers/.unpacked"
+		fi
+	else
+		KDIR=/usr/src/linux-headers-$abi
+		if [ -n "$(missing_pkgs "linux-headers-$abi")" ]; then
+			[ "$(id -u)" = 0 ] ||
+				die "linux-headers-$abi is missing (run this script as root)"
+			apt_update
+			msg "installing linux-headers-$abi"
+			apt-get install -y -q --no-install-recommends "linux-headers-$abi" ||
+				return 1
+		fi
 	fi
 	if [ ! -e "$dir/.unpacked" ]; then
 		deb=$(fetch_deb "linux-image-$abi") || return 1
@@ -204,7 +264,6 @@ if ! prepare_kernel "$ABI"; then
 	prepare_kernel "$ABI" || die "cannot install/download kernel $ABI"
 fi
 
-KDIR=/usr/src/linux-headers-$ABI
 [ -e "$KDIR/Makefile" ] || die "$KDIR/Makefile is missing"
 IMG=$TV/$ABI
 VMLINUZ=$IMG/boot/vmlinuz-$ABI

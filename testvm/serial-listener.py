@@ -7,9 +7,13 @@
 # to this listener, which must be up first. It binds a free port on 127.0.0.1,
 # writes the port number to --port-file, accepts one connection, and copies
 # every byte (with CRs dropped) to --log and, live, to stdout. When the
-# guest's end line "<marker> status=N ..." passes, that line and the time are
-# written to --end-file so that boot.sh knows the script is done. Exits when
-# Bochs closes the connection (or on SIGTERM).
+# guest's end line "<marker> status=N ..." passes, it is written to
+# --end-file so that boot.sh knows the script is done. At exit, --times-file
+# gets the wall seconds (since Bochs connected) of the first byte, of the
+# --start-marker line and of the end line. With
+# --no-echo BEGIN:END, the lines from one starting with BEGIN to one starting
+# with END are logged but not echoed. Exits when Bochs closes the connection
+# (or on SIGTERM).
 
 import argparse
 import os
@@ -33,8 +37,10 @@ def main():
     ap.add_argument('--marker', required=True)
     ap.add_argument('--start-marker', default=None)
     ap.add_argument('--end-file', required=True)
+    ap.add_argument('--times-file', default=None)
     ap.add_argument('--accept-timeout', type=float, default=300.0)
     ap.add_argument('--quiet', action='store_true')
+    ap.add_argument('--no-echo', default=None, metavar='BEGIN:END')
     args = ap.parse_args()
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -57,10 +63,25 @@ def main():
     t0 = time.monotonic()
     marker = args.marker.encode() + b' status='
     start = args.start_marker.encode() if args.start_marker else None
-    start_wall = None
-    first_wall = None
+    start_wall = first_wall = end_wall = None
     out = None if args.quiet else sys.stdout.buffer
-    pending = b''
+    mute_begin = mute_end = None
+    if args.no_echo:
+        mute_begin, mute_end = (x.encode() for x in args.no_echo.split(':', 1))
+    muted = 0           # lines hidden so far in the current section, or 0
+    pending = b''       # the incomplete last line
+    echoed = 0          # bytes of pending already echoed
+
+    def echo(data):
+        nonlocal out
+        if out is None or not data:
+            return
+        try:
+            out.write(data)
+            out.flush()
+        except (BrokenPipeError, OSError):
+            out = None
+
     with open(args.log, 'wb') as log:
         while True:
             try:
@@ -74,25 +95,42 @@ def main():
             data = data.replace(b'\r', b'')
             log.write(data)
             log.flush()
-            if out is not None:
-                try:
-                    out.write(data)
-                    out.flush()
-                except (BrokenPipeError, OSError):
-                    out = None
             pending += data
             lines = pending.split(b'\n')
             pending = lines.pop()
             for line in lines:
+                if muted:
+                    if mute_end is not None and line.startswith(mute_end):
+                        echo(b'[%d lines not shown: see console.log]\n' %
+                             (muted - 1))
+                        echo(line + b'\n')
+                        muted = 0
+                    else:
+                        muted += 1
+                else:
+                    echo(line[echoed:] + b'\n')
+                    if mute_begin is not None and line.startswith(mute_begin):
+                        muted = 1
+                echoed = 0
                 now = time.monotonic() - t0
                 if start is not None and start_wall is None and start in line:
                     start_wall = now
-                if marker in line:
+                if marker in line and end_wall is None:
+                    end_wall = now
                     text = line[line.index(marker):].decode('ascii', 'replace')
-                    write_atomic(args.end_file,
-                                 '%s\nfirst_wall=%.1f\nstart_wall=%.1f\n'
-                                 'end_wall=%.1f\n' %
-                                 (text, first_wall, start_wall or 0.0, now))
+                    write_atomic(args.end_file, text + '\n')
+            if not muted:
+                echo(pending[echoed:])
+                echoed = len(pending)
+        if pending:
+            log.write(b'\n')
+            if not muted:
+                echo(b'\n')
+    if args.times_file:
+        write_atomic(args.times_file, ''.join(
+            '%s=%.1f\n' % (k, v) for k, v in
+            (('first_wall', first_wall), ('start_wall', start_wall),
+             ('end_wall', end_wall)) if v is not None))
     return 0
 
 
