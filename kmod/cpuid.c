@@ -21,9 +21,9 @@
 #define L1_EDX_OK  (BIT(0) | BIT(2) | BIT(3) | BIT(4) | BIT(5) | BIT(6) | BIT(8) | \
 		    BIT(11) | BIT(13) | BIT(15) | BIT(16) | BIT(17) | BIT(19) | \
 		    BIT(23) | BIT(24) | BIT(25) | BIT(26))
-/* leaf 1 ECX: SSE3 PCLMUL SSSE3 CX16 SSE4.1 SSE4.2 MOVBE POPCNT AES RDRAND */
-#define L1_ECX_OK  (BIT(0) | BIT(1) | BIT(9) | BIT(13) | BIT(19) | BIT(20) | BIT(22) | \
-		    BIT(23) | BIT(25) | BIT(30))
+/* leaf 1 ECX: SSE3 PCLMUL SSSE3 CX16 PCID SSE4.1 SSE4.2 MOVBE POPCNT AES RDRAND */
+#define L1_ECX_OK  (BIT(0) | BIT(1) | BIT(9) | BIT(13) | BIT(17) | BIT(19) | BIT(20) | \
+		    BIT(22) | BIT(23) | BIT(25) | BIT(30))
 #define L1_ECX_HYPERVISOR BIT(31)
 /* leaf 7.0 EBX: BMI1 BMI2 SMEP ERMS RDSEED ADX SMAP CLFLUSHOPT; ECX/EDX none */
 #define L7_EBX_OK  (BIT(3) | BIT(7) | BIT(8) | BIT(9) | BIT(18) | BIT(19) | BIT(20) | BIT(23))

@@ -824,7 +824,7 @@ int svm_mmu_reset_context(struct svm_vcpu *vcpu)
 }
 
 /* Guest MOV to CR3. 1: #GP. */
-int svm_mmu_new_cr3(struct svm_vcpu *vcpu)
+int svm_mmu_new_cr3(struct svm_vcpu *vcpu, bool noflush)
 {
 	struct svm_vm *vm = vcpu->vm;
 	int r;
@@ -837,13 +837,20 @@ int svm_mmu_new_cr3(struct svm_vcpu *vcpu)
 	mutex_lock(&vm->mmu_lock);
 	if (policy(vcpu) == SHADOWVM_MMU_POLICY_VTLB)
 		svm_mmu_zap_all(vm);
-	else if (policy(vcpu) == SHADOWVM_MMU_POLICY_UNSYNC)
+	else if (policy(vcpu) == SHADOWVM_MMU_POLICY_UNSYNC && !noflush)
 		resync_all(vcpu);
 	r = switch_root(vcpu, true);
 	commit_zap(vm);
 	mutex_unlock(&vm->mmu_lock);
-	/* a CR3 load flushes non-global translations */
-	vcpu->flush_pending = true;
+	/*
+	 * A CR3 load flushes the non-global translations of its PCID. With
+	 * CR4.PCIDE the hardware TLB is tagged by the guest's PCIDs, so a
+	 * no-flush load (CR3 bit 63) keeps them, as the guest asked.
+	 */
+	if (!noflush || !(vcpu->cr4 & X86_CR4_PCIDE))
+		vcpu->flush_pending = true;
+	else
+		svm_stat_inc(vcpu, CR3_NOFLUSH);
 	return r;
 }
 

@@ -212,7 +212,7 @@ void svm_mmu_vcpu_destroy(struct svm_vcpu *vcpu);
 /* Recompute the paging context after CR0/CR4/EFER change; returns hw CR3 in *root. */
 int svm_mmu_reset_context(struct svm_vcpu *vcpu);
 int svm_mmu_load(struct svm_vcpu *vcpu);
-int svm_mmu_new_cr3(struct svm_vcpu *vcpu);
+int svm_mmu_new_cr3(struct svm_vcpu *vcpu, bool noflush);
 void svm_mmu_invlpg(struct svm_vcpu *vcpu, u64 gva);	/* before entry: make sure a root exists */
 u64 svm_mmu_root_hpa(struct svm_vcpu *vcpu);
 bool svm_mmu_root_valid(struct svm_vcpu *vcpu);

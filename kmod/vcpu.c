@@ -344,6 +344,8 @@ static u64 guest_cr4_allowed(void)
 		ok |= X86_CR4_SMEP;
 	if (boot_cpu_has(X86_FEATURE_SMAP))
 		ok |= X86_CR4_SMAP;
+	if (boot_cpu_has(X86_FEATURE_PCID))
+		ok |= X86_CR4_PCIDE;
 	return ok;
 }
 
@@ -367,6 +369,9 @@ void svm_update_hw_cr(struct svm_vcpu *vcpu)
 			   X86_CR4_OSXMMEXCPT | X86_CR4_MCE);
 	if (paging)
 		cr4 |= vcpu->cr4 & (X86_CR4_PGE | X86_CR4_SMEP | X86_CR4_SMAP);
+	/* guest PCIDs tag the hardware TLB: a no-flush CR3 load keeps them */
+	if (vcpu->efer & EFER_LMA)
+		cr4 |= vcpu->cr4 & X86_CR4_PCIDE;
 	cr4 |= X86_CR4_PAE | X86_CR4_VMXE | svm_caps.cr4_fixed0;
 	cr4 &= svm_caps.cr4_fixed1;
 
@@ -439,6 +444,9 @@ int svm_set_cr4(struct svm_vcpu *vcpu, u64 val)
 		return 1;
 	if (svm_long_mode(vcpu) && !(val & X86_CR4_PAE))
 		return 1;
+	if ((val & X86_CR4_PCIDE) && !(old & X86_CR4_PCIDE) &&
+	    (!svm_long_mode(vcpu) || (vcpu->cr3 & 0xfff)))
+		return 1;
 	vcpu->cr4 = val;
 	if ((old ^ val) & (X86_CR4_PSE | X86_CR4_PAE | X86_CR4_PGE | X86_CR4_SMEP |
 			   X86_CR4_SMAP)) {
@@ -457,9 +465,14 @@ int svm_set_cr4(struct svm_vcpu *vcpu, u64 val)
 int svm_set_cr3(struct svm_vcpu *vcpu, u64 val)
 {
 	int maxphy = svm_guest_maxphyaddr();
+	bool noflush = false;
 	u64 old;
 	int r;
 
+	if (vcpu->cr4 & X86_CR4_PCIDE) {
+		noflush = val & BIT_ULL(63);
+		val &= ~BIT_ULL(63);
+	}
 	if (svm_long_mode(vcpu)) {
 		if (val >> maxphy)
 			return 1;
@@ -468,7 +481,7 @@ int svm_set_cr3(struct svm_vcpu *vcpu, u64 val)
 	}
 	old = vcpu->cr3;
 	vcpu->cr3 = val;
-	r = svm_mmu_new_cr3(vcpu);
+	r = svm_mmu_new_cr3(vcpu, noflush);
 	if (r > 0)
 		vcpu->cr3 = old;
 	return r;
@@ -584,6 +597,8 @@ static int check_sregs(struct svm_vcpu *vcpu, struct shadowvm_sregs *s, const ch
 		BAD("CR3 above MAXPHYADDR");
 	if (s->cr8 > 15)
 		BAD("CR8 > 15");
+	if ((s->cr4 & X86_CR4_PCIDE) && !lma)
+		BAD("CR4.PCIDE outside long mode");
 
 	/* CS */
 	if (s->cs.unusable || !s->cs.present)
@@ -965,6 +980,8 @@ static int vcpu_run(struct svm_vcpu *vcpu)
 			vmcs_write(HOST_CR4, cr4);
 			vcpu->host_cr4 = cr4;
 		}
+		if (vcpu->cr4 & X86_CR4_PCIDE)
+			root |= vcpu->cr3 & 0xfff;
 		vmcs_write(GUEST_CR3, root);
 		if (vcpu->flush_pending) {
 			vcpu->flush_pending = false;

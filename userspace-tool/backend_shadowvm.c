@@ -67,6 +67,7 @@ const char *const shadowvm_stat_names[SHADOWVM_STAT_NR] = {
 	[SHADOWVM_STAT_PAGES_PINNED] = "pages_pinned",
 	[SHADOWVM_STAT_EMULATED_INSNS] = "emulated_insns",
 	[SHADOWVM_STAT_INJECTED_EXCEPTIONS] = "injected_exceptions",
+	[SHADOWVM_STAT_CR3_NOFLUSH] = "cr3_noflush",
 };
 
 static int neg_errno(void)

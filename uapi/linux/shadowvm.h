@@ -230,6 +230,7 @@ enum shadowvm_stat_id {
 	SHADOWVM_STAT_PAGES_PINNED,	/* gauge: guest pages pinned */
 	SHADOWVM_STAT_EMULATED_INSNS,
 	SHADOWVM_STAT_INJECTED_EXCEPTIONS,
+	SHADOWVM_STAT_CR3_NOFLUSH,	/* CR3 loads with the PCID no-flush bit */
 	SHADOWVM_STAT_NR
 };
 
