@@ -9,7 +9,8 @@
 #   - loads shadowvm if it is not loaded: $SHADOWVM_KO (insmod), else
 #     modprobe shadowvm; mounts debugfs; makes /dev/shadowvm if no devtmpfs
 #     or mdev did;
-#   - runs every test binary (in a fixed order) under a per-binary timeout
+#   - runs every *_test binary here (known ones in a fixed order, new ones
+#     in between) under a per-binary timeout
 #     and prints TAP 13 with one top-level "ok N"/"not ok N" line per test
 #     case ("binary: test"); skips are "ok N ... # SKIP reason"; a binary
 #     that crashes or times out adds a "not ok" line for it; the binaries'
@@ -25,13 +26,26 @@
 cd "$(dirname "$0")" || exit 1
 HERE=$(pwd)
 
-# signal_test last: it is the one test that needs a host interrupt to stop
-# a spinning guest, and if that is broken the whole machine can hang
-ALL_TESTS="module_test api_test memslot_test vcpu_test sregs_test pio_test
-exits_test cpuid_test threads_test lifecycle_test runner_test emulator_test
-kvm_coexist_test signal_test"
+# Order: these first, then every other *_test binary found here
+# (alphabetically), then LAST_TESTS. signal_test is last: it is the one test
+# that needs a host interrupt to stop a spinning guest, and if that is broken
+# the whole machine can hang.
+FIRST_TESTS="module_test api_test memslot_test vcpu_test sregs_test pio_test
+exits_test cpuid_test threads_test lifecycle_test runner_test emulator_test"
+LAST_TESTS="kvm_coexist_test signal_test"
 # built only when the emulator sources exist
 OPTIONAL_TESTS="emulator_test"
+
+ALL_TESTS=$FIRST_TESTS
+for f in ./*_test; do
+	t=${f#./}
+	[ -x "$f" ] || continue
+	case " $(echo $FIRST_TESTS $LAST_TESTS) " in
+	*" $t "*) ;;
+	*) ALL_TESTS="$ALL_TESTS $t" ;;
+	esac
+done
+ALL_TESTS="$ALL_TESTS $LAST_TESTS"
 TESTS=${SVMTEST_ONLY:-$ALL_TESTS}
 
 n=0
