@@ -46,16 +46,24 @@ testvm_kernel_problems() {
 		fi | awk '!seen[$0]++' || true
 }
 
-# testvm_env: load build/testvm/env.sh (written by prepare.sh) unless the
-# caller already exported TESTVM_VMLINUZ.
+# testvm_env: load build/testvm/env-$TESTVM_KERNEL.sh (written by
+# prepare.sh; series 6.1 by default) unless the caller already exported
+# TESTVM_VMLINUZ.
 testvm_env() {
+	local env=$TESTVM_BUILD/testvm/env-${TESTVM_KERNEL:-6.1}.sh
+
 	[ -n "${TESTVM_VMLINUZ:-}" ] && return 0
-	if [ ! -f "$TESTVM_BUILD/testvm/env.sh" ]; then
-		echo "testvm: $TESTVM_BUILD/testvm/env.sh is missing: run testvm/prepare.sh first" >&2
+	# An env.sh from an older prepare.sh of the same series will do.
+	if [ ! -f "$env" ] &&
+	   grep -qx "export TESTVM_KERNEL=${TESTVM_KERNEL:-6.1}" "${env%-*}.sh" 2>/dev/null; then
+		env=${env%-*}.sh
+	fi
+	if [ ! -f "$env" ]; then
+		echo "testvm: $env is missing: run testvm/prepare.sh first" >&2
 		return 1
 	fi
-	# shellcheck disable=SC1091
-	. "$TESTVM_BUILD/testvm/env.sh"
+	# shellcheck disable=SC1090
+	. "$env"
 }
 
 # testvm_build TARGET...: prepare the machine, build the module against the
@@ -129,10 +137,23 @@ testvm_pvhboot() {
 	echo "$out"
 }
 
+# testvm_heartbeat: build (once) build/testvm/testvm-heartbeat, the static
+# guest helper of boot.sh's hang detection, and print its path.
+testvm_heartbeat() {
+	local src=$TESTVM_TOP/testvm/heartbeat.c out=$TESTVM_BUILD/testvm/testvm-heartbeat
+
+	if [ ! -f "$out" ] || [ "$src" -nt "$out" ]; then
+		gcc -O2 -Wall -static -o "$out.$$" "$src" >&2 || return 1
+		mv "$out.$$" "$out"
+	fi
+	echo "$out"
+}
+
 # testvm_vmlinux_lz4: extract (once) the ELF vmlinux from $TESTVM_VMLINUZ
-# (an XZ bzImage), compress it with lz4 -9 into build/testvm/, print the path.
+# (an XZ or ZSTD bzImage), compress it with lz4 -9 into build/testvm/, print
+# the path.
 testvm_vmlinux_lz4() {
-	local v=$TESTVM_VMLINUZ out setup off len
+	local v=$TESTVM_VMLINUZ out setup off len unpack
 
 	out=$TESTVM_BUILD/testvm/$(basename "$v").vmlinux.lz4
 	if [ ! -f "$out" ] || [ "$v" -nt "$out" ]; then
@@ -141,11 +162,16 @@ testvm_vmlinux_lz4() {
 		setup=$(od -An -tu1 -j $((0x1f1)) -N1 "$v" | tr -d ' ')
 		off=$(od -An -tu4 -j $((0x248)) -N4 "$v" | tr -d ' ')
 		len=$(od -An -tu4 -j $((0x24c)) -N4 "$v" | tr -d ' ')
-		# The XZ stream is followed by its 4-byte uncompressed size.
+		case $(od -An -tx1 -j $(((setup + 1) * 512 + off)) -N4 "$v" | tr -d ' ') in
+		fd377a58) unpack="xz -dc" ;;
+		28b52ffd) unpack="zstd -qdc" ;;
+		*) echo "testvm: $v: kernel compression not XZ or ZSTD" >&2; return 1 ;;
+		esac
+		# The stream is followed by its 4-byte uncompressed size.
 		if ! dd if="$v" iflag=skip_bytes,count_bytes status=none \
 			skip=$(((setup + 1) * 512 + off)) count=$((len - 4)) |
-			xz -dc >"$out.$$.elf"; then
-			echo "testvm: cannot extract vmlinux from $v (not XZ?)" >&2
+			$unpack >"$out.$$.elf"; then
+			echo "testvm: cannot extract vmlinux from $v" >&2
 			rm -f "$out.$$.elf"
 			return 1
 		fi
