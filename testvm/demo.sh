@@ -31,7 +31,7 @@ testvm_build runner || die "build failed (see above)"
 make -C userspace-tool demo STATIC=1 || die "'make -C userspace-tool demo' failed"
 [ -f userspace-tool/demo.bin ] || die "userspace-tool/demo.bin was not built"
 testvm_payload "$OUT/payload" || die "cannot assemble the payload"
-cp userspace-tool/demo.bin testvm/guest-demo.sh "$OUT/payload/"
+cp userspace-tool/demo.bin userspace-tool/mmu_demo.bin testvm/guest-demo.sh "$OUT/payload/"
 
 RC=0
 bash testvm/boot.sh --payload "$OUT/payload" --script guest-demo.sh \
