@@ -140,7 +140,8 @@ void svm_cpuid(struct svm_vcpu *vcpu, u32 leaf, u32 sub, u32 out[4])
 	case 0x80000006:
 		break;		/* L2 cache description */
 	case 0x80000008:
-		out[0] = (out[0] & ~0xffu) | guest_phys_bits;
+		/* physical bits as we allow them; 48 linear bits (no LA57) */
+		out[0] = (out[0] & ~0xffffu) | (48 << 8) | guest_phys_bits;
 		out[1] = out[2] = out[3] = 0;
 		break;
 	default:

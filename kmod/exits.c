@@ -94,6 +94,7 @@ static int handle_cr(struct svm_vcpu *vcpu)
 	int r = 0;
 
 	svm_stat_inc(vcpu, EXIT_CR_ACCESS);
+	svm_sync_cr0_ts(vcpu);
 	switch (type) {
 	case 0:		/* MOV to CR */
 		val = get_gpr(vcpu, reg);
@@ -174,7 +175,7 @@ static int handle_dr(struct svm_vcpu *vcpu)
 		else if (dr == 6)
 			val = vcpu->dr6 | 0xffff0ff0;
 		else
-			val = vmcs_read(GUEST_DR7);
+			val = vcpu->dr7;
 		set_gpr(vcpu, reg, val);
 	} else {
 		val = get_gpr(vcpu, reg);
@@ -187,7 +188,8 @@ static int handle_dr(struct svm_vcpu *vcpu)
 		} else {
 			if (val >> 32)
 				return inject_gp(vcpu);
-			vmcs_write(GUEST_DR7, (val & 0xffff2bff) | 0x400);
+			/* kept in software like DR0-3: no guest breakpoint arms */
+			vcpu->dr7 = (val & 0xffff2bff) | 0x400;
 		}
 	}
 	svm_skip_insn(vcpu);
@@ -267,10 +269,14 @@ static int string_io_copy(struct svm_vcpu *vcpu, u64 la, void *buf, unsigned int
 			svm_queue_pf(vcpu, la, ec);
 			return SIO_FAULT;
 		}
-		if (r)
-			return r;
+		if (r) {
+			u64 d[3] = { svm_rip(vcpu), la, r };
+
+			svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_NO_MEMORY, 3, d);
+			return SIO_USER;
+		}
 		if (to_guest)
-			r = svm_write_gpa(vcpu->vm, gpa, buf, n);
+			r = svm_mmu_guest_write(vcpu, gpa, buf, n);
 		else
 			r = svm_read_gpa(vcpu->vm, gpa, buf, n);
 		if (r == -ENOENT || r == -EROFS) {

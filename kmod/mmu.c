@@ -108,6 +108,7 @@ struct svm_mmu_vm {
 	struct hlist_head as_hash[64];
 	int nr_as;
 	u64 clock;
+	bool need_kick;			/* shadow entries lost rights */
 };
 
 struct svm_mmu_vcpu {
@@ -202,6 +203,7 @@ static void kick_flush_all(struct svm_vm *vm)
 	for (i = 0; i < SHADOWVM_MAX_VCPUS; i++)
 		if (vm->vcpus[i])
 			vm->vcpus[i]->flush_pending = true;
+	vm->mmu->need_kick = true;
 }
 
 static void noop_ipi(void *unused)
@@ -261,17 +263,27 @@ static u32 sp_hash(u64 gfn)
 
 #define MAX_GFN_SPS 64
 
-/* The live shadow pages of a guest table frame (not direct ones). */
+static void sp_zap(struct svm_vm *vm, struct svm_sp *sp);
+
+/*
+ * The live shadow pages of a guest table frame (not direct ones). More
+ * than MAX_GFN_SPS cannot be handled one by one: the extra ones (those
+ * not cached as roots) are zapped here, so callers never miss one.
+ */
 static int gfn_sps(struct svm_vm *vm, u64 gfn, struct svm_sp **out)
 {
+	struct hlist_node *tmp;
 	struct svm_sp *sp;
 	int n = 0;
 
-	hlist_for_each_entry(sp, &vm->mmu->hash[sp_hash(gfn)], hash) {
+	hlist_for_each_entry_safe(sp, tmp, &vm->mmu->hash[sp_hash(gfn)], hash) {
 		if (sp->gfn != gfn || sp->role.direct || sp->zapped)
 			continue;
-		if (n == MAX_GFN_SPS)
-			break;
+		if (n == MAX_GFN_SPS) {
+			if (!sp->root_count)
+				sp_zap(vm, sp);	/* unlinks; freed by commit_zap() */
+			continue;
+		}
 		out[n++] = sp;
 	}
 	return n;
@@ -397,10 +409,16 @@ static void commit_zap(struct svm_vm *vm)
 {
 	struct svm_sp *sp, *tmp;
 
-	if (list_empty(&vm->mmu->zapped))
+	if (list_empty(&vm->mmu->zapped) && !vm->mmu->need_kick)
 		return;
+	/*
+	 * Other vCPUs still in the guest may hold translations from entries
+	 * we removed or made read-only: make them exit (they flush before
+	 * re-entering) before anything is freed or the caller goes on.
+	 */
 	smp_mb();	/* pairs with the barrier after in_guest = true */
 	kick_others_sync(vm);
+	vm->mmu->need_kick = false;
 	list_for_each_entry_safe(sp, tmp, &vm->mmu->zapped, link) {
 		if (sp->root_count)
 			continue;	/* freed when its last root cache lets go */
@@ -815,6 +833,12 @@ int svm_mmu_reset_context(struct svm_vcpu *vcpu)
 	if (svm_guest_levels(vcpu) == 3 && load_pdptrs(vcpu))
 		return 1;
 	mutex_lock(&vm->mmu_lock);
+	/* a paging-mode change (e.g. CR4.PGE toggled) is a full TLB flush */
+	if (policy(vcpu) == SHADOWVM_MMU_POLICY_VTLB)
+		svm_mmu_zap_all(vm);
+	else if (policy(vcpu) == SHADOWVM_MMU_POLICY_UNSYNC)
+		resync_all(vcpu);
+	commit_zap(vm);
 	vcpu->mmu->base_role = context_role(vcpu);
 	vcpu->mmu->root_level = vcpu->mmu->base_role.level;
 	vcpu->mmu->cur = NULL;

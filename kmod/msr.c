@@ -2,8 +2,10 @@
 /*
  * Guest MSR accesses. Every RDMSR/WRMSR exits (the MSR bitmap is all
  * ones); the MSRs listed here are emulated, anything else is #GP in the
- * guest (a rate-limited log line names it). No guest MSR write ever
- * reaches a host MSR except through VMCS guest-state fields.
+ * guest (a rate-limited log line names it). A guest MSR write reaches the
+ * hardware only through VMCS guest-state fields, or for the SYSCALL/SWAPGS
+ * MSRs (STAR, LSTAR, CSTAR, FMASK, KERNEL_GS_BASE) that vcpu.c swaps in
+ * while the vCPU is loaded, after a canonical/reserved-bit check here.
  *
  * Contract: return 0 on success, 1 to make the caller inject #GP(0).
  */
@@ -165,6 +167,8 @@ int svm_set_msr(struct svm_vcpu *vcpu, u32 msr, u64 val)
 		return val ? 1 : 0;
 	case MSR_IA32_MCG_STATUS:
 		return val ? 1 : 0;
+	case MSR_IA32_UCODE_REV:
+		return 0;		/* BIOS_SIGN_ID: written before CPUID, ignored */
 	default:
 		svm_info_rl("guest WRMSR 0x%x <- 0x%llx not emulated: #GP%s\n", msr, val,
 			    lm ? " (long mode)" : "");

@@ -128,7 +128,7 @@ struct svm_vcpu {
 	u64 cr0, cr2, cr3, cr4, cr8, efer;
 	u64 pdptrs[4];			/* PAE PDPTE registers, loaded with CR3 */
 	bool in_guest;			/* between entry and exit (for kicks) */
-	u64 dr[4], dr6;
+	u64 dr[4], dr6, dr7;
 	u64 apic_base;
 	u64 msr_pat, msr_star, msr_lstar, msr_cstar, msr_fmask, msr_kgs_base;
 	u64 msr_misc_enable;
@@ -183,6 +183,7 @@ int svm_set_cr4(struct svm_vcpu *vcpu, u64 val);
 int svm_set_cr3(struct svm_vcpu *vcpu, u64 val);
 int svm_set_efer(struct svm_vcpu *vcpu, u64 val);
 void svm_update_hw_cr(struct svm_vcpu *vcpu);
+void svm_sync_cr0_ts(struct svm_vcpu *vcpu);
 bool svm_long_mode(struct svm_vcpu *vcpu);
 int svm_cpl(struct svm_vcpu *vcpu);
 void svm_flush_tlb(struct svm_vcpu *vcpu);

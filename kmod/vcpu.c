@@ -29,6 +29,7 @@
 #include "vmx_defs.h"
 #include "compat.h"
 #include "emulate.h"
+#include "walker.h"
 
 extern void svm_vmx_exit_target(void);
 asmlinkage int svm_vmx_enter(unsigned long *regs, bool launched);
@@ -338,7 +339,7 @@ void svm_queue_pf(struct svm_vcpu *vcpu, u64 cr2, u32 error)
 static u64 guest_cr4_allowed(void)
 {
 	u64 ok = X86_CR4_PSE | X86_CR4_PAE | X86_CR4_PGE | X86_CR4_DE | X86_CR4_TSD |
-		 X86_CR4_PCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT | X86_CR4_MCE;
+		 X86_CR4_PCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT;
 
 	if (boot_cpu_has(X86_FEATURE_SMEP))
 		ok |= X86_CR4_SMEP;
@@ -347,6 +348,12 @@ static u64 guest_cr4_allowed(void)
 	if (boot_cpu_has(X86_FEATURE_PCID))
 		ok |= X86_CR4_PCIDE;
 	return ok;
+}
+
+/* CR0.TS is guest-owned (no exit on CLTS or a TS-only MOV): read it back. */
+void svm_sync_cr0_ts(struct svm_vcpu *vcpu)
+{
+	vcpu->cr0 = (vcpu->cr0 & ~(u64)X86_CR0_TS) | (vmcs_read(GUEST_CR0) & X86_CR0_TS);
 }
 
 /* Recompute the hardware CR0/CR4/EFER and entry controls from guest state. */
@@ -366,7 +373,7 @@ void svm_update_hw_cr(struct svm_vcpu *vcpu)
 	 * hardware always runs with WP=1.
 	 */
 	cr4 = vcpu->cr4 & (X86_CR4_DE | X86_CR4_TSD | X86_CR4_PCE | X86_CR4_OSFXSR |
-			   X86_CR4_OSXMMEXCPT | X86_CR4_MCE);
+			   X86_CR4_OSXMMEXCPT);
 	if (paging)
 		cr4 |= vcpu->cr4 & (X86_CR4_PGE | X86_CR4_SMEP | X86_CR4_SMAP);
 	/* guest PCIDs tag the hardware TLB: a no-flush CR3 load keeps them */
@@ -673,6 +680,7 @@ static void get_sregs(struct svm_vcpu *vcpu, struct shadowvm_sregs *s)
 	int i;
 
 	memset(s, 0, sizeof(*s));
+	svm_sync_cr0_ts(vcpu);
 	for (i = 0; i < ARRAY_SIZE(seg_field); i++) {
 		struct shadowvm_segment *g = sregs_seg(s, i);
 
@@ -700,6 +708,18 @@ static int set_sregs(struct svm_vcpu *vcpu, struct shadowvm_sregs *s)
 	int i, r;
 
 	r = check_sregs(vcpu, s, &why);
+	if (!r && (s->cr0 & X86_CR0_PG) && (s->cr4 & X86_CR4_PAE) && !(s->efer & EFER_LMA)) {
+		u64 pdpte[4];
+
+		why = "PAE PDPTEs at CR3 are invalid";
+		r = -EINVAL;
+		if (!svm_read_gpa(vcpu->vm, s->cr3 & 0xffffffe0ULL, pdpte, sizeof(pdpte))) {
+			r = 0;
+			for (i = 0; i < 4; i++)
+				if (svm_pae_pdpte_bad(vcpu, pdpte[i]))
+					r = -EINVAL;
+		}
+	}
 	if (r) {
 		svm_info_rl("SET_SREGS refused: %s\n", why);
 		return r;
@@ -1075,10 +1095,9 @@ static long svm_vcpu_ioctl(struct file *f, unsigned int ioctl, unsigned long arg
 			return -ENOMEM;
 		st->nr_stats = SHADOWVM_STAT_NR;
 		st->mmu_policy = vcpu->vm->cfg.mmu_policy;
-		mutex_lock(&vcpu->lock);
+		/* counters are read racily on purpose: RUN may be in progress */
 		for (i = 0; i < SHADOWVM_STAT_NR; i++)
-			st->val[i] = vcpu->stats[i];
-		mutex_unlock(&vcpu->lock);
+			st->val[i] = READ_ONCE(vcpu->stats[i]);
 		if (copy_to_user(argp, st, sizeof(*st)))
 			r = -EFAULT;
 		svm_kfree(st);
@@ -1134,7 +1153,8 @@ static const struct vm_operations_struct svm_vcpu_vm_ops = {
 
 static int svm_vcpu_mmap(struct file *f, struct vm_area_struct *vma)
 {
-	if (vma->vm_pgoff != 0 || vma->vm_end - vma->vm_start > PAGE_SIZE)
+	if (vma->vm_pgoff != 0 || vma->vm_end - vma->vm_start > PAGE_SIZE ||
+	    !(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
 	vma->vm_ops = &svm_vcpu_vm_ops;
 	return 0;
@@ -1225,6 +1245,7 @@ long svm_create_vcpu(struct svm_vm *vm, unsigned long id)
 	*(u32 *)(vcpu->fx_area + 24) = 0x1f80;
 	vcpu->vpid = svm_vpid_alloc();
 	vcpu->msr_pat = 0x0007040600070406ULL;
+	vcpu->dr7 = 0x400;
 	r = svm_mmu_vcpu_init(vcpu);
 	if (r)
 		goto fail;
