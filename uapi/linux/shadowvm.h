@@ -122,11 +122,23 @@ struct shadowvm_sregs {
 #define SHADOWVM_EXIT_IO_OUT		1
 
 /* internal.suberror */
-#define SHADOWVM_INTERNAL_ERROR_EMULATION	1	/* data[0]=rip, data[1..2]=insn bytes */
-#define SHADOWVM_INTERNAL_ERROR_UNHANDLED_EXIT	2	/* data[0]=VMX exit reason, data[1]=qual */
-#define SHADOWVM_INTERNAL_ERROR_DELIVERY	3	/* event delivery failed, data[0]=vectoring info */
-#define SHADOWVM_INTERNAL_ERROR_NO_MEMORY	4	/* data[0]=gpa */
-#define SHADOWVM_INTERNAL_ERROR_BAD_STATE	5	/* data[0]=what */
+/*
+ * EMULATION: an instruction could not be emulated. data[0]=rip,
+ *   data[1]=the linear or guest-physical address involved, data[2..3]=up
+ *   to 15 instruction bytes when they could be fetched.
+ * UNHANDLED_EXIT: data[0]=VMX basic exit reason, data[1]=exit
+ *   qualification, data[2]=rip.
+ * DELIVERY: reserved (not produced in API v1).
+ * NO_MEMORY: guest memory or shadow state could not be had: data[0]=the
+ *   guest-physical (or linear, or CR3) address, then rip and/or -errno.
+ * BAD_STATE: the guest entered a state shadowvm does not virtualize (for
+ *   example it cleared CR0.PE): data[0]=rip, data[1]=cr0.
+ */
+#define SHADOWVM_INTERNAL_ERROR_EMULATION	1
+#define SHADOWVM_INTERNAL_ERROR_UNHANDLED_EXIT	2
+#define SHADOWVM_INTERNAL_ERROR_DELIVERY	3
+#define SHADOWVM_INTERNAL_ERROR_NO_MEMORY	4
+#define SHADOWVM_INTERNAL_ERROR_BAD_STATE	5
 
 struct shadowvm_run {
 	/* in */
@@ -227,7 +239,7 @@ enum shadowvm_stat_id {
 	SHADOWVM_STAT_CR3_LOADS,
 	SHADOWVM_STAT_ADDRESS_SPACES,	/* distinct guest CR3s seen */
 	SHADOWVM_STAT_TLB_FLUSHES,
-	SHADOWVM_STAT_PAGES_PINNED,	/* gauge: guest pages pinned */
+	SHADOWVM_STAT_PAGES_PINNED,	/* guest pages pinned so far (they stay pinned until the VM or slot goes) */
 	SHADOWVM_STAT_EMULATED_INSNS,
 	SHADOWVM_STAT_INJECTED_EXCEPTIONS,
 	SHADOWVM_STAT_CR3_NOFLUSH,	/* CR3 loads with the PCID no-flush bit */
