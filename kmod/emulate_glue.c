@@ -159,8 +159,8 @@ int svm_emulate_insn(struct svm_vcpu *vcpu, u64 fault_la, bool is_mmio)
 	svm_stat_inc(vcpu, EMULATED_INSNS);
 	res = svm_emulate(c, &glue_ops, &g);
 
-	if (res == SVM_EMU_OK || res == SVM_EMU_FAULT || res == SVM_EMU_RETRY) {
-		/* REP string progress is kept even on FAULT/RETRY */
+	if (res != SVM_EMU_UNHANDLED) {
+		/* REP string progress is kept even on FAULT/RETRY/EXCEPTION */
 		for (i = 0; i < 16; i++)
 			if (i != SVM_EMU_RSP)
 				vcpu->regs[i] = c->regs[i];
