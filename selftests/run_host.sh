@@ -6,8 +6,9 @@
 # Contract: builds nothing (run `make` at the top first). Checks that this
 # is a VT-x machine whose VT-x is free (no kvm_intel holding it: a loaded
 # kvm_intel is fine only when idle and not enabling VMX at load), copies
-# the built selftests, runner and demo.bin to a temporary directory, runs
-# run_tests.sh there with SHADOWVM_KO=kmod/shadowvm.ko (loaded if needed)
+# the built selftests, runner and demo.bin to a temporary directory, insmods
+# kmod/shadowvm.ko (unless loaded), runs run_tests.sh there with
+# SHADOWVM_KO=kmod/shadowvm.ko (module_test reloads it)
 # and SVMTEST_ALLOW_MODPROBE=1 (kvm_coexist_test uses modprobe kvm_intel),
 # unloads shadowvm again if this script loaded it, and exits with
 # run_tests.sh's status.
@@ -48,7 +49,10 @@ cp "$TOP"/selftests/bin/*_test "$TOP/selftests/run_tests.sh" \
 	die "copying the tests failed"
 
 loaded_here=0
-[ -e /sys/module/shadowvm ] || loaded_here=1
+if [ ! -e /sys/module/shadowvm ]; then
+	insmod "$KO" || die "insmod $KO failed (see dmesg)"
+	loaded_here=1
+fi
 
 SHADOWVM_KO=$KO SVMTEST_ALLOW_MODPROBE=1 sh "$DIR/run_tests.sh"
 status=$?
