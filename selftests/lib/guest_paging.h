@@ -6,8 +6,9 @@
  *   - struct gp builds guest page tables in guest RAM from the test (the
  *     host side): 2-level 32-bit, PAE or 4-level long mode, with 4 KiB,
  *     4 MiB / 2 MiB and 1 GiB pages. Tables come from a pool of frames in
- *     guest RAM; upper-level entries are P|W|U (PAE PDPTEs: P), so the
- *     leaf decides the rights unless a test says otherwise.
+ *     guest RAM; upper-level entries are P|W|U|A (PAE PDPTEs: P), so the
+ *     leaf decides the rights unless a test says otherwise, and a first
+ *     access sets no Accessed bit above the leaf (as Linux creates them).
  *   - The guest runtime ("grt") is a small interpreter, 32-bit and 64-bit,
  *     assembled into the test binary (lib/guest_paging.c). The test writes
  *     a script of struct grt_op into guest RAM; the guest executes it and
@@ -79,21 +80,29 @@ enum gp_mode {
 
 const char *gp_mode_name(enum gp_mode mode);
 
+struct gp_pool {
+	uint64_t next, end;	/* table frames still free: [next, end) */
+};
+
 struct gp {
 	uint8_t *mem;		/* guest RAM as seen by the test */
 	uint64_t mem_size;
 	enum gp_mode mode;
 	bool pse;		/* 32-bit: honour PS in PDEs (CR4.PSE) */
 	uint64_t root;		/* PD (32-bit), PDPT (PAE) or PML4 (LM) */
-	uint64_t pool, pool_end, next;	/* table frames */
+	struct gp_pool own;
+	struct gp_pool *pool;	/* &own, or the pool of the space shared */
 };
 
 /* Table frames are taken from [pool, pool + pool_size); a new root is
- * allocated. 0 or -errno. */
+ * allocated. 0 or -errno.
+ */
 int gp_init(struct gp *g, void *mem, uint64_t mem_size, enum gp_mode mode,
 	    uint64_t pool, uint64_t pool_size);
-/* Another address space sharing g's memory and pool (a new root). */
-int gp_init_from(struct gp *g, const struct gp *from);
+/* Another address space (any mode) with from's memory and pool and a new
+ * root; from must stay alive as long as g is used. 0 or -errno.
+ */
+int gp_init_shared(struct gp *g, const struct gp *from, enum gp_mode mode);
 /* A zeroed 4 KiB frame of the pool, 0 when it is exhausted. */
 uint64_t gp_alloc(struct gp *g);
 int gp_levels(enum gp_mode mode);
@@ -112,11 +121,16 @@ int gp_map(struct gp *g, uint64_t la, uint64_t gpa, uint64_t size,
 /*
  * Guest-physical address of the entry at level (1 = PTE, 2 = PDE,
  * 3 = PDPTE, 4 = PML4E) used for la; missing tables are created (non-leaf
- * P|W|U) when create. 0 when there is none (or a big page is in the way).
+ * P|W|U|A) when create. 0 when there is none (or a big page is in the way).
  */
 uint64_t gp_entry_gpa(struct gp *g, uint64_t la, int level, bool create);
 uint64_t gp_get(const struct gp *g, uint64_t entry_gpa);
 void gp_set(struct gp *g, uint64_t entry_gpa, uint64_t val);
+/*
+ * Copy the top-level entries covering [la, la + size) from another space
+ * of the same mode: the two then share the tables below (a "kernel half").
+ */
+void gp_share(struct gp *g, const struct gp *from, uint64_t la, uint64_t size);
 /* Software translation ignoring rights; 0 or -EFAULT (not mapped). */
 int gp_translate(const struct gp *g, uint64_t la, uint64_t *gpa);
 
@@ -145,6 +159,19 @@ int gp_translate(const struct gp *g, uint64_t la, uint64_t *gpa);
 #define GRT_MAX_OPS	((GRT_RES - GRT_SCRIPT) / 32)
 #define GRT_MAX_RES	((GRT_POOL - GRT_RES) / 8)
 
+/*
+ * Process layout used by the multi-process tests: the kernel half (the
+ * runtime's identity map and user stubs) lives under the first top-level
+ * entry, [0, GRT_KERNEL_SPAN(mode)), and is shared with gp_share(); each
+ * process's own pages start at GRT_PROC_LA(mode), under another top-level
+ * entry.
+ */
+#define GRT_KERNEL_SPAN(mode)	((mode) == GP_MODE_LM ? (1ULL << 39) : \
+				 (mode) == GP_MODE_PAE ? (1ULL << 30) : \
+				 (1ULL << 24))
+#define GRT_PROC_LA(mode)	((mode) == GP_MODE_LM ? (1ULL << 39) : \
+				 (1ULL << 30))
+
 /* user-mode linear addresses (mapped U by grt_setup when paging is on) */
 #define GRT_ULA		0x00c00000	/* GRT_UCODE: 32-bit stub, +0x40: 64-bit */
 #define GRT_USTACK_LA	0x00c01000
@@ -161,7 +188,8 @@ int gp_translate(const struct gp *g, uint64_t la, uint64_t *gpa);
 #define GRT_SEL_TSS64	0x40
 
 /* ports: GRT_PORT carries END (GRT_EV_DONE) and OUT values; GRT_PORT_BAD
- * an unexpected exception (value = vector, details in the control block) */
+ * an unexpected exception (value = vector, details in the control block)
+ */
 #define GRT_PORT	0xf4
 #define GRT_PORT_BAD	0xf5
 #define GRT_EV_DONE	0x444f4e45	/* "DONE" */
@@ -189,6 +217,7 @@ int gp_translate(const struct gp *g, uint64_t la, uint64_t *gpa);
 #define CB_DEMAND_HITS	0xac
 #define CB_DEMAND_TBL	0xb0
 #define CB_PF_TOTAL	0xb8		/* every #PF the guest took */
+#define CB_ASID		0xbc		/* the script's current process */
 #define CB_SIZE		0x100
 
 /* ---- script ---- */
@@ -220,15 +249,18 @@ enum grt_opcode {
 	GOP_ENDLOOP,
 	GOP_RDTSC,	/* res[c] = TSC */
 	GOP_LM_ENTER,	/* 32-bit code, paging off: CR4.PAE, CR3 = a,
-			 * EFER |= LME | b, CR0.PG, jump to 64-bit code */
+			 * EFER |= LME | b, CR0.PG, jump to 64-bit code
+			 */
 	GOP_LM_LEAVE,	/* 64-bit code: to compatibility mode, CR0.PG = 0,
-			 * EFER.LME = 0: 32-bit code, paging off */
+			 * EFER.LME = 0: 32-bit code, paging off
+			 */
 	GOP_FILL,	/* c dwords at a = b (rep stosl) */
 	GOP_COPY,	/* c dwords from b to a (rep movsl) */
 	GOP_DEMAND,	/* demand table at a with b entries (0: off) */
 	GOP_RMW,	/* locked/partial write at a (flags: GRT_RMW_*), b, c */
 	GOP_CPUID,	/* res[c] = eax | ebx << 32, res[c+1] = ecx | edx << 32
-			 * for leaf a, subleaf b */
+			 * for leaf a, subleaf b
+			 */
 	GOP_HLT,
 	GOP_ADD32,	/* *(u32 *)a += b */
 	GOP_NR
@@ -241,7 +273,8 @@ enum grt_opcode {
 #define GRT_ACC_USER	0x10	/* from CPL 3 (user stub) */
 #define GRT_ACC_AC	0x20	/* with EFLAGS.AC set (CPL 0) */
 /* GOP_ACCESS results: res[c] = #PF count | error code << 32,
- * res[c+1] = CR2, res[c+2] = value read, res[c+3] = #PF RIP */
+ * res[c+1] = CR2, res[c+2] = value read, res[c+3] = #PF RIP
+ */
 
 /* GOP_RMW kinds (b: value / bit / new value, c: expected old value) */
 enum grt_rmw {
@@ -255,7 +288,10 @@ enum grt_rmw {
 
 /* demand table entry (GOP_DEMAND): on a #PF at page_la the guest handler
  * copies src_la (or zeroes when 0) to dst_la, writes pte_val at pte_la
- * (8 bytes when flags & GRT_DEM_PTE8), invlpg, and retries; once. */
+ * (8 bytes when flags & GRT_DEM_PTE8), invlpg, and retries; once, and
+ * only while the control block's CB_ASID word (set by the script when it
+ * switches CR3) equals asid.
+ */
 struct grt_demand {
 	uint64_t page_la;
 	uint64_t pte_la;
@@ -263,7 +299,7 @@ struct grt_demand {
 	uint64_t src_la;
 	uint64_t dst_la;
 	uint32_t flags;		/* GRT_DEM_* ; GRT_DEM_USED set by the guest */
-	uint32_t pad;
+	uint32_t asid;		/* only when it equals the CB_ASID word */
 	uint64_t pad2[2];
 };
 #define GRT_DEM_USED	1u
@@ -301,7 +337,8 @@ struct grt_env {
 	uint64_t efer_extra;	/* added to LME|LMA in long mode */
 	uint64_t ident_size;	/* identity map [0, ident_size), 4 KiB
 				 * pages, supervisor RW, A and D set; 0 = 8 MiB
-				 * or the RAM size if smaller */
+				 * or the RAM size if smaller
+				 */
 	bool no_user;		/* skip the user-mode mappings */
 };
 
@@ -350,7 +387,8 @@ struct grt_stopinfo {
 
 /* Copies the script into guest RAM (-E2BIG if it does not fit); the
  * next RUN starts it from its first op when the guest is at the start or
- * after an END. */
+ * after an END.
+ */
 int grt_load(struct tvm *t, const struct grt_script *s);
 /* RUN until a stop; IO exits to other ports are ignored. */
 void grt_run(struct tvm *t, struct grt_stopinfo *st);
@@ -358,7 +396,8 @@ void grt_run(struct tvm *t, struct grt_stopinfo *st);
 const char *grt_describe(struct tvm *t, const struct grt_stopinfo *st,
 			 char *buf, size_t len);
 /* grt_load() + grt_run() until DONE; any other stop is an error.
- * 0, or -1 with the reason in err. */
+ * 0, or -1 with the reason in err.
+ */
 int grt_exec(struct tvm *t, const struct grt_script *s, char *err,
 	     size_t errlen);
 
@@ -366,7 +405,8 @@ int grt_exec(struct tvm *t, const struct grt_script *s, char *err,
 /* VM-wide counters of the test VM (SHADOWVM_STAT_* indexes); 0 or -errno */
 int grt_vm_stats(struct tvm *t, uint64_t *val, unsigned int n);
 /* /sys/kernel/debug/shadowvm/vm<pid>-*<...>/address_spaces of this
- * process's (only) VM: fills up to max lines, returns how many or -errno */
+ * process's (only) VM: fills up to max lines, returns how many or -errno
+ */
 struct grt_as_line {
 	uint64_t cr3, loads, root_hits, root_misses, pf_true, pf_hidden,
 		 pt_writes;
@@ -374,3 +414,19 @@ struct grt_as_line {
 int grt_read_address_spaces(struct grt_as_line *lines, int max);
 
 #endif /* GUEST_PAGING_H */
+
+/* ---- test helpers ---- */
+struct grt_cpu {
+	bool nx, pse, pae, pge, smep, smap, gbpages, lm;
+	int maxphy;		/* guest MAXPHYADDR */
+};
+
+/* tvm_create_ex() with an MMU configuration (ignored on KVM, which takes
+ * no configuration).
+ */
+int grt_create(struct tvm *t, enum be_kind kind, size_t mem_size,
+	       uint32_t policy, uint32_t root_cache_size,
+	       uint32_t max_shadow_pages);
+/* Runs a CPUID script on a set-up VM (any mode) and decodes it. */
+int grt_probe_cpu(struct tvm *t, struct grt_cpu *c, char *err, size_t len);
+const char *grt_policy_name(uint32_t policy);

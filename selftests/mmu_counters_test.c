@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mmu_counters_test: exact shadow-MMU counter deltas for a scripted guest,
+ * in long mode and in 32-bit paging, under each MMU policy.
+ *
+ * The guest first warms everything it will touch (script, results,
+ * runtime code, stack, control block, descriptor tables and the #PF
+ * path), then runs one access per phase between OUTs to the test's port;
+ * the test reads SHADOWVM_GET_VM_STATS at each OUT and compares deltas:
+ *   - first touch of a mapped page (A and D set): exactly one hidden fault,
+ *     a fill, no A/D fault, no true fault; a second touch: no exit at all;
+ *   - first read of a clean page (A set, D clear): one hidden fill; the
+ *     write after it: one hidden fault that sets D (PF_HIDDEN_AD) and the
+ *     guest PTE has D set afterwards;
+ *   - first read of a page with A clear: one hidden fault that sets A;
+ *   - a guest-not-present page: exactly one true fault, injected once (one
+ *     injected exception, the guest's handler ran once, error code 0,
+ *     CR2 = the address);
+ *   - a write to a read-only page (CR0.WP = 1): one true fault with error
+ *     code P|W, before and after the page was read into the shadow;
+ *   - one guest page-table write: write-protect policy: one hidden fault,
+ *     PF_HIDDEN_PT_WRITE +1, one emulated instruction; unsync: the leaf
+ *     table goes unsync (PF_HIDDEN_UNSYNC +1), nothing emulated; vTLB
+ *     (no write-protection): no exit at all; after INVLPG the new mapping is
+ *     seen under every policy;
+ *   - a CR3 reload of the current space: one CR3 load and one root-cache
+ *     hit (vTLB: one miss, it drops every root at CR3 loads);
+ * and the per-address-space debugfs line agrees with the VM's counters.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <linux/shadowvm.h>
+
+#include "kselftest_harness.h"
+#include "svmtest_ksft.h"
+#include "guest_paging.h"
+
+#define MEM_SIZE	(8u << 20)
+#define XB		0x40000000ULL	/* the test pages */
+#define X_CLEAN_FULL	(XB + 0x0000)	/* P W A D */
+#define X_CLEAN_RW	(XB + 0x1000)	/* P W A, D clear */
+#define X_NOTPRESENT	(XB + 0x2000)
+#define X_RO		(XB + 0x3000)	/* P A D, read-only */
+#define X_NOT_ACC	(XB + 0x4000)	/* P W, A and D clear */
+#define X_REMAP		(XB + 0x5000)	/* P W A D; its PTE is rewritten */
+#define D_BASE		0x300000ULL	/* frames: D_BASE + 0x1000 * i */
+#define D_NEW		0x308000ULL	/* X_REMAP's new frame */
+
+FIXTURE(counters) {
+	struct tvm t;
+	struct gp g;
+	struct grt_script s;
+	bool live;
+	uint64_t prev[SHADOWVM_STAT_NR], d[SHADOWVM_STAT_NR];
+	char err[512];
+};
+
+FIXTURE_VARIANT(counters) {
+	uint32_t policy;
+};
+
+FIXTURE_VARIANT_ADD(counters, wp) {
+	.policy = SHADOWVM_MMU_POLICY_WRITE_PROTECT,
+};
+
+FIXTURE_VARIANT_ADD(counters, unsync) {
+	.policy = SHADOWVM_MMU_POLICY_UNSYNC,
+};
+
+FIXTURE_VARIANT_ADD(counters, vtlb) {
+	.policy = SHADOWVM_MMU_POLICY_VTLB,
+};
+
+FIXTURE_SETUP(counters)
+{
+	int r;
+
+	memset(self, 0, sizeof(*self));
+	gs_init(&self->s);
+	if (tvm_default_kind() != BE_SHADOWVM)
+		SKIP(return, "counters are shadowvm's");
+	r = grt_create(&self->t, BE_SHADOWVM, MEM_SIZE, variant->policy, 0, 0);
+	if (tvm_no_device(r))
+		SKIP(return, SKIP_REASON_NODEV);
+	ASSERT_EQ(0, r) TH_LOG("creating the VM: %s", strerror(-r));
+	self->live = true;
+}
+
+FIXTURE_TEARDOWN(counters)
+{
+	if (self->live)
+		tvm_destroy(&self->t);
+	gs_free(&self->s);
+}
+
+/* runs to the next OUT (value want), then d = counters - prev */
+#define PHASE(self, want) do {						\
+	struct grt_stopinfo __st;					\
+	uint64_t __now[SHADOWVM_STAT_NR];				\
+	int __i;							\
+	grt_run(&(self)->t, &__st);					\
+	ASSERT_EQ(GRT_STOP_OUT, __st.why) TH_LOG("guest: %s",		\
+		grt_describe(&(self)->t, &__st, (self)->err,		\
+			     sizeof((self)->err)));			\
+	ASSERT_EQ(want, __st.value);					\
+	ASSERT_EQ(0, grt_vm_stats(&(self)->t, __now, SHADOWVM_STAT_NR)); \
+	for (__i = 0; __i < SHADOWVM_STAT_NR; __i++) {			\
+		(self)->d[__i] = __now[__i] - (self)->prev[__i];	\
+		(self)->prev[__i] = __now[__i];				\
+	}								\
+} while (0)
+
+#define EXPECT_D(self, phase, name, val) do {				\
+	EXPECT_EQ((uint64_t)(val), (self)->d[SHADOWVM_STAT_##name])	\
+		TH_LOG("phase \"%s\": %s", phase, #name);		\
+} while (0)
+
+/* the guest's ACCESS record at slot: #PF count, error code, CR2 */
+#define EXPECT_ACCESS(self, slot, count, ec, cr2) do {			\
+	const uint64_t *__r = grt_res(&(self)->t) + (slot);		\
+	EXPECT_EQ((uint32_t)(count), (uint32_t)__r[0])			\
+		TH_LOG("slot %d: #PF count", slot);			\
+	if ((count) == 1) {						\
+		EXPECT_EQ((uint32_t)(ec), (uint32_t)(__r[0] >> 32))	\
+			TH_LOG("slot %d: error code", slot);		\
+		EXPECT_EQ((uint64_t)(cr2), __r[1])			\
+			TH_LOG("slot %d: CR2", slot);			\
+	}								\
+} while (0)
+
+/* the phases, each ended by an OUT of its number */
+enum {
+	P_WARM = 1,
+	P_FIRST,
+	P_SECOND,
+	P_CLEAN_READ,
+	P_CLEAN_WRITE,
+	P_NOT_ACC,
+	P_NOTPRESENT,
+	P_RO_WRITE,
+	P_RO_READ,
+	P_RO_WRITE2,
+	P_PT_WARM,
+	P_PT_WRITE,
+	P_REMAP_SEEN,
+	P_CR3,
+	P_END,
+};
+
+static void counters_run(struct __test_metadata *_metadata,
+			 struct _test_data_counters *self, uint32_t policy,
+			 enum gp_mode mode)
+{
+	struct grt_env env = { .mode = mode, .cr0_extra = GP_CR0_WP };
+	struct grt_script *s = &self->s;
+	uint64_t pte_x2, pte_x5, pte_remap, pt_x;
+	struct grt_as_line as[8];
+	int i, n;
+
+	RETURN_IF_SETUP_SKIPPED();
+	ASSERT_EQ(0, gp_init(&self->g, self->t.mem, MEM_SIZE, mode, GRT_POOL,
+			     GRT_POOL_SIZE));
+	ASSERT_EQ(0, gp_map(&self->g, X_CLEAN_FULL, D_BASE, GP_4K, GP_4K,
+			    GP_W | GP_A | GP_D));
+	ASSERT_EQ(0, gp_map(&self->g, X_CLEAN_RW, D_BASE + 0x1000, GP_4K, GP_4K,
+			    GP_W | GP_A));
+	ASSERT_EQ(0, gp_map(&self->g, X_RO, D_BASE + 0x3000, GP_4K, GP_4K,
+			    GP_A | GP_D));
+	ASSERT_EQ(0, gp_map(&self->g, X_NOT_ACC, D_BASE + 0x4000, GP_4K, GP_4K,
+			    GP_W));
+	ASSERT_EQ(0, gp_map(&self->g, X_REMAP, D_BASE + 0x5000, GP_4K, GP_4K,
+			    GP_W | GP_A | GP_D));
+	pte_x2 = gp_entry_gpa(&self->g, X_CLEAN_RW, 1, false);
+	pte_x5 = gp_entry_gpa(&self->g, X_NOT_ACC, 1, false);
+	pte_remap = gp_entry_gpa(&self->g, X_REMAP, 1, false);
+	pt_x = pte_remap & ~0xfffULL;
+	ASSERT_NE(0, pte_remap);
+	ASSERT_EQ(0, gp_get(&self->g, gp_entry_gpa(&self->g, X_NOTPRESENT, 1,
+						  false)));
+	for (i = 0; i < 8; i++)
+		*(uint32_t *)tvm_ptr(&self->t, D_BASE + 0x1000 * i) = 0xd0 + i;
+	*(uint32_t *)tvm_ptr(&self->t, D_NEW) = 0xdead;
+	ASSERT_EQ(0, grt_setup(&self->t, &self->g, &env));
+
+	/* warm everything the measured phases touch */
+	gs_op(s, GOP_TOUCH, 0, GRT_SCRIPT, 2, 0);
+	gs_op(s, GOP_TOUCH, 1, GRT_RES, 1, 0);
+	gs_op(s, GOP_TOUCH, 0, GRT_CODE, 6, 0);
+	gs_op(s, GOP_TOUCH, 1, 0x7000, 1, 0);		/* stack */
+	gs_op(s, GOP_W32, 0, GRT_CB + CB_SIZE - 4, 0, 0);
+	gs_access(s, X_NOTPRESENT, GRT_ACC_READ, 0, 0);	/* the #PF path */
+	gs_out(s, P_WARM);
+	gs_access(s, X_CLEAN_FULL, GRT_ACC_READ, 0, 4);
+	gs_out(s, P_FIRST);
+	gs_access(s, X_CLEAN_FULL, GRT_ACC_READ, 0, 8);
+	gs_out(s, P_SECOND);
+	gs_access(s, X_CLEAN_RW, GRT_ACC_READ, 0, 12);
+	gs_out(s, P_CLEAN_READ);
+	gs_access(s, X_CLEAN_RW, GRT_ACC_WRITE, 0x5a5a, 16);
+	gs_out(s, P_CLEAN_WRITE);
+	gs_access(s, X_NOT_ACC, GRT_ACC_READ, 0, 20);
+	gs_out(s, P_NOT_ACC);
+	gs_access(s, X_NOTPRESENT, GRT_ACC_READ, 0, 24);
+	gs_out(s, P_NOTPRESENT);
+	gs_access(s, X_RO, GRT_ACC_WRITE, 1, 28);
+	gs_out(s, P_RO_WRITE);
+	gs_access(s, X_RO, GRT_ACC_READ, 0, 32);
+	gs_out(s, P_RO_READ);
+	gs_access(s, X_RO, GRT_ACC_WRITE, 2, 36);
+	gs_out(s, P_RO_WRITE2);
+	gs_op(s, GOP_R32, 0, pt_x, 0, 40);		/* the table's own page */
+	gs_out(s, P_PT_WARM);
+	gs_op(s, GOP_WENT, 0, pte_remap, D_NEW | GP_P | GP_W | GP_A | GP_D, 0);
+	gs_out(s, P_PT_WRITE);
+	gs_op(s, GOP_INVLPG, 0, X_REMAP, 0, 0);
+	gs_access(s, X_REMAP, GRT_ACC_READ, 0, 44);
+	gs_out(s, P_REMAP_SEEN);
+	gs_op(s, GOP_CR3, 0, gp_cr3(&self->g), 0, 0);
+	gs_out(s, P_CR3);
+	gs_out(s, P_END);
+	ASSERT_EQ(0, grt_load(&self->t, s));
+	ASSERT_EQ(0, grt_vm_stats(&self->t, self->prev, SHADOWVM_STAT_NR));
+
+	PHASE(self, P_WARM);
+	EXPECT_ACCESS(self, 0, 1, 0, X_NOTPRESENT);
+
+	PHASE(self, P_FIRST);
+	EXPECT_D(self, "first touch", EXIT_PF, 1);
+	EXPECT_D(self, "first touch", PF_HIDDEN, 1);
+	EXPECT_D(self, "first touch", PF_HIDDEN_FILL, 1);
+	EXPECT_D(self, "first touch", PF_HIDDEN_AD, 0);
+	EXPECT_D(self, "first touch", PF_TRUE, 0);
+	EXPECT_ACCESS(self, 4, 0, 0, 0);
+
+	PHASE(self, P_SECOND);
+	EXPECT_D(self, "second touch", EXIT_PF, 0);
+	EXPECT_D(self, "second touch", PF_HIDDEN, 0);
+	EXPECT_D(self, "second touch", PF_TRUE, 0);
+
+	PHASE(self, P_CLEAN_READ);
+	EXPECT_D(self, "read of a clean page", EXIT_PF, 1);
+	EXPECT_D(self, "read of a clean page", PF_HIDDEN, 1);
+	EXPECT_D(self, "read of a clean page", PF_HIDDEN_FILL, 1);
+	EXPECT_D(self, "read of a clean page", PF_HIDDEN_AD, 0);
+
+	PHASE(self, P_CLEAN_WRITE);
+	EXPECT_D(self, "write after read, clean page", EXIT_PF, 1);
+	EXPECT_D(self, "write after read, clean page", PF_HIDDEN, 1);
+	EXPECT_D(self, "write after read, clean page", PF_HIDDEN_AD, 1);
+	EXPECT_D(self, "write after read, clean page", PF_TRUE, 0);
+	EXPECT_TRUE(gp_get(&self->g, pte_x2) & GP_D)
+		TH_LOG("the guest PTE of the written page is not dirty: 0x%llx",
+		       (unsigned long long)gp_get(&self->g, pte_x2));
+	EXPECT_EQ(0x5a5a, *(uint32_t *)tvm_ptr(&self->t, D_BASE + 0x1000));
+
+	PHASE(self, P_NOT_ACC);
+	EXPECT_D(self, "first read, A clear", EXIT_PF, 1);
+	EXPECT_D(self, "first read, A clear", PF_HIDDEN, 1);
+	EXPECT_D(self, "first read, A clear", PF_HIDDEN_AD, 1);
+	EXPECT_D(self, "first read, A clear", PF_TRUE, 0);
+	EXPECT_EQ(GP_A, gp_get(&self->g, pte_x5) & (GP_A | GP_D));
+
+	PHASE(self, P_NOTPRESENT);
+	EXPECT_D(self, "not present", EXIT_PF, 1);
+	EXPECT_D(self, "not present", PF_TRUE, 1);
+	EXPECT_D(self, "not present", PF_HIDDEN, 0);
+	EXPECT_D(self, "not present", INJECTED_EXCEPTIONS, 1);
+	EXPECT_ACCESS(self, 24, 1, 0, X_NOTPRESENT);
+
+	PHASE(self, P_RO_WRITE);
+	EXPECT_D(self, "write to read-only, not shadowed", EXIT_PF, 1);
+	EXPECT_D(self, "write to read-only, not shadowed", PF_TRUE, 1);
+	EXPECT_D(self, "write to read-only, not shadowed", PF_HIDDEN, 0);
+	EXPECT_D(self, "write to read-only, not shadowed", INJECTED_EXCEPTIONS, 1);
+	EXPECT_ACCESS(self, 28, 1, PFEC_P | PFEC_W, X_RO);
+
+	PHASE(self, P_RO_READ);
+	EXPECT_D(self, "read of read-only", EXIT_PF, 1);
+	EXPECT_D(self, "read of read-only", PF_HIDDEN, 1);
+	EXPECT_D(self, "read of read-only", PF_TRUE, 0);
+
+	PHASE(self, P_RO_WRITE2);
+	EXPECT_D(self, "write to read-only, shadowed", EXIT_PF, 1);
+	EXPECT_D(self, "write to read-only, shadowed", PF_TRUE, 1);
+	EXPECT_D(self, "write to read-only, shadowed", PF_HIDDEN, 0);
+	EXPECT_ACCESS(self, 36, 1, PFEC_P | PFEC_W, X_RO);
+	EXPECT_EQ(0xd3, *(uint32_t *)tvm_ptr(&self->t, D_BASE + 0x3000));
+
+	PHASE(self, P_PT_WARM);
+	PHASE(self, P_PT_WRITE);
+	if (policy == SHADOWVM_MMU_POLICY_WRITE_PROTECT) {
+		EXPECT_D(self, "page-table write", EXIT_PF, 1);
+		EXPECT_D(self, "page-table write", PF_HIDDEN, 1);
+		EXPECT_D(self, "page-table write", PF_HIDDEN_PT_WRITE, 1);
+		EXPECT_D(self, "page-table write", EMULATED_INSNS, 1);
+		EXPECT_D(self, "page-table write", PF_HIDDEN_FILL, 0);
+	} else if (policy == SHADOWVM_MMU_POLICY_UNSYNC) {
+		EXPECT_D(self, "page-table write", PF_HIDDEN_UNSYNC, 1);
+		EXPECT_D(self, "page-table write", PF_HIDDEN_PT_WRITE, 0);
+		EXPECT_D(self, "page-table write", EMULATED_INSNS, 0);
+		EXPECT_EQ(self->d[SHADOWVM_STAT_EXIT_PF],
+			  self->d[SHADOWVM_STAT_PF_HIDDEN]);
+		EXPECT_GE(2, self->d[SHADOWVM_STAT_EXIT_PF]);
+	} else {
+		EXPECT_D(self, "page-table write", EXIT_PF, 0);
+		EXPECT_D(self, "page-table write", PF_HIDDEN_PT_WRITE, 0);
+		EXPECT_D(self, "page-table write", EMULATED_INSNS, 0);
+	}
+	EXPECT_D(self, "page-table write", PF_TRUE, 0);
+	EXPECT_EQ(D_NEW | GP_P | GP_W | GP_A | GP_D,
+		  gp_get(&self->g, pte_remap));
+
+	PHASE(self, P_REMAP_SEEN);
+	EXPECT_D(self, "remapped page after INVLPG", PF_TRUE, 0);
+	EXPECT_ACCESS(self, 44, 0, 0, 0);
+	EXPECT_EQ(0xdead, (uint32_t)grt_res(&self->t)[46])
+		TH_LOG("the remapped page still reads the old frame");
+
+	PHASE(self, P_CR3);
+	EXPECT_D(self, "CR3 reload", CR3_LOADS, 1);
+	EXPECT_D(self, "CR3 reload", EXIT_CR3_LOAD, 1);
+	if (policy == SHADOWVM_MMU_POLICY_VTLB) {
+		EXPECT_D(self, "CR3 reload", ROOT_MISSES, 1);
+		EXPECT_D(self, "CR3 reload", ROOT_HITS, 0);
+	} else {
+		EXPECT_D(self, "CR3 reload", ROOT_HITS, 1);
+		EXPECT_D(self, "CR3 reload", ROOT_MISSES, 0);
+	}
+	PHASE(self, P_END);
+
+	/* the address-space line of this CR3 agrees with the VM's counters */
+	n = grt_read_address_spaces(as, 8);
+	ASSERT_LT(0, n) TH_LOG("reading address_spaces: %s", strerror(-n));
+	for (i = 0; i < n; i++)
+		if (as[i].cr3 == gp_cr3(&self->g))
+			break;
+	ASSERT_LT(i, n) TH_LOG("no line for CR3 0x%llx",
+			       (unsigned long long)gp_cr3(&self->g));
+	EXPECT_EQ(self->prev[SHADOWVM_STAT_PF_TRUE], as[i].pf_true);
+	EXPECT_EQ(self->prev[SHADOWVM_STAT_PF_HIDDEN], as[i].pf_hidden);
+	EXPECT_EQ(1, as[i].loads);
+	EXPECT_EQ(self->prev[SHADOWVM_STAT_ROOT_HITS], as[i].root_hits);
+	if (policy == SHADOWVM_MMU_POLICY_WRITE_PROTECT)
+		EXPECT_LE(1, as[i].pt_writes);
+}
+
+TEST_F(counters, exact_counts_long_mode)
+{
+	counters_run(_metadata, self, variant->policy, GP_MODE_LM);
+}
+
+TEST_F(counters, exact_counts_32bit)
+{
+	counters_run(_metadata, self, variant->policy, GP_MODE_32);
+}
+
+TEST_HARNESS_MAIN
