@@ -29,7 +29,7 @@
 #                     and one starting with E (they stay in console.log)
 #
 # Hang detection: /init starts testvm-heartbeat (testvm/heartbeat.c), which
-# writes a byte to Bochs's port 0xe9 every half guest second (Bochs copies it
+# writes a byte to Bochs's port 0xe9 every 0.1 guest second (Bochs copies it
 # to bochs.stdout at once). Once it has started, no heartbeat for
 # TESTVM_HANG_SECS wall seconds (default 300) before the end marker means the
 # guest kernel no longer schedules (e.g. a CPU halted with interrupts off):
