@@ -26,9 +26,13 @@
  *   - a CR3 reload of the current space: one CR3 load and one root-cache
  *     hit (vTLB: one miss, it drops every root at CR3 loads);
  * and the per-address-space debugfs line agrees with the VM's counters.
+ * tracepoints_fault_ptwrite_root: svm_fault, svm_pt_write and
+ * svm_root_switch fire once per event, with the right address.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <linux/shadowvm.h>
 
@@ -353,6 +357,124 @@ TEST_F(counters, exact_counts_long_mode)
 TEST_F(counters, exact_counts_32bit)
 {
 	counters_run(_metadata, self, variant->policy, GP_MODE_32);
+}
+
+/* ---- tracepoints ---- */
+
+#define TRACEFS		"/sys/kernel/tracing"
+
+static int write_file(const char *path, const char *v)
+{
+	FILE *f = fopen(path, "we");
+	int r;
+
+	if (!f)
+		return -errno;
+	r = fputs(v, f) < 0 ? -EIO : 0;
+	if (fclose(f) && !r)
+		r = -errno;
+	return r;
+}
+
+static int trace_events(bool on)
+{
+	static const char *const ev[] = { "svm_fault", "svm_pt_write",
+					  "svm_root_switch" };
+	char path[256];
+	unsigned int i;
+	int r = 0;
+
+	for (i = 0; i < ARRAY_SIZE(ev) && !r; i++) {
+		snprintf(path, sizeof(path), TRACEFS "/events/shadowvm/%s/enable",
+			 ev[i]);
+		r = write_file(path, on ? "1" : "0");
+	}
+	return r;
+}
+
+/* lines of the trace buffer containing every one of the strings */
+static int trace_count(const char *a, const char *b, const char *c)
+{
+	char line[1024];
+	int n = 0;
+	FILE *f = fopen(TRACEFS "/trace", "re");
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, a) && (!b || strstr(line, b)) &&
+		    (!c || strstr(line, c)))
+			n++;
+	fclose(f);
+	return n;
+}
+
+/*
+ * The tracepoints fire once per event: three true faults (each with its
+ * address and error code), one page-table write (its guest-physical
+ * address), one root-cache hit on a CR3 reload. Write-protect policy, long
+ * mode; tracing off again afterwards.
+ */
+TEST(tracepoints_fault_ptwrite_root)
+{
+	struct grt_env env = { .mode = GP_MODE_LM, .cr0_extra = GP_CR0_WP };
+	struct grt_stopinfo st;
+	struct grt_script s;
+	char err[256], want[64], want2[64];
+	uint64_t pte;
+	struct tvm t;
+	struct gp g;
+	int r, k;
+
+	if (tvm_default_kind() != BE_SHADOWVM)
+		SKIP(return, "tracepoints are shadowvm's");
+	if (access(TRACEFS "/events/shadowvm", F_OK))
+		SKIP(return, "no " TRACEFS "/events/shadowvm (tracefs not mounted?)");
+	r = grt_create(&t, BE_SHADOWVM, MEM_SIZE,
+		       SHADOWVM_MMU_POLICY_WRITE_PROTECT, 0, 0);
+	if (tvm_no_device(r))
+		SKIP(return, SKIP_REASON_NODEV);
+	ASSERT_EQ(0, r);
+	ASSERT_EQ(0, gp_init(&g, t.mem, MEM_SIZE, GP_MODE_LM, GRT_POOL,
+			     GRT_POOL_SIZE));
+	ASSERT_EQ(0, gp_map(&g, X_CLEAN_FULL, D_BASE, GP_4K, GP_4K,
+			    GP_W | GP_A | GP_D));
+	pte = gp_entry_gpa(&g, X_CLEAN_FULL, 1, false);
+	ASSERT_EQ(0, grt_setup(&t, &g, &env));
+	gs_init(&s);
+	gs_access(&s, X_CLEAN_FULL, GRT_ACC_READ, 0, 0);
+	gs_out(&s, 1);
+	for (k = 0; k < 3; k++)
+		gs_access(&s, X_NOTPRESENT + k * 0x10000, GRT_ACC_WRITE, 0, 4);
+	gs_op(&s, GOP_WENT, 0, pte, D_NEW | GP_P | GP_W | GP_A | GP_D, 0);
+	gs_op(&s, GOP_CR3, 0, gp_cr3(&g), 0, 0);
+	gs_out(&s, 2);
+	ASSERT_EQ(0, grt_load(&t, &s));
+	grt_run(&t, &st);
+	ASSERT_EQ(GRT_STOP_OUT, st.why) TH_LOG("%s",
+		grt_describe(&t, &st, err, sizeof(err)));
+	ASSERT_EQ(0, trace_events(true)) TH_LOG("enabling the events");
+	ASSERT_EQ(0, write_file(TRACEFS "/trace", ""));
+	grt_run(&t, &st);
+	trace_events(false);
+	ASSERT_EQ(GRT_STOP_OUT, st.why) TH_LOG("%s",
+		grt_describe(&t, &st, err, sizeof(err)));
+	for (k = 0; k < 3; k++) {
+		snprintf(want, sizeof(want), "la 0x%llx ",
+			 (unsigned long long)(X_NOTPRESENT + k * 0x10000));
+		EXPECT_EQ(1, trace_count("svm_fault:", want, "true ec 0x2"))
+			TH_LOG("svm_fault for %s", want);
+	}
+	EXPECT_EQ(3, trace_count("svm_fault:", "true", NULL));
+	snprintf(want, sizeof(want), "gpa 0x%llx ", (unsigned long long)pte);
+	EXPECT_EQ(1, trace_count("svm_pt_write:", want, NULL))
+		TH_LOG("svm_pt_write of %s", want);
+	snprintf(want2, sizeof(want2), "cr3 0x%llx hit",
+		 (unsigned long long)gp_cr3(&g));
+	EXPECT_EQ(1, trace_count("svm_root_switch:", want2, NULL))
+		TH_LOG("svm_root_switch %s", want2);
+	gs_free(&s);
+	tvm_destroy(&t);
 }
 
 TEST_HARNESS_MAIN
