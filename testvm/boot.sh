@@ -147,21 +147,19 @@ END_MARKER="TESTVM-END-$NONCE"
 START_MARKER="TESTVM-START-$NONCE"
 
 LISTENER_PID='' BOCHS_PID='' CAT_PID='' FILTER_PID=''
-# Stop Bochs (run by timeout(1) as $BOCHS_PID): SIGTERM, then SIGKILL to
-# bochs-bin itself, which may sit on a SIGTERM for a long time.
+# Stop Bochs (bochs-bin, the child of timeout(1) $BOCHS_PID): SIGTERM, then
+# SIGKILL, which bochs-bin may need. timeout(1) then ends by itself.
 stop_bochs() {
-	local child pid _
+	local child _
 
 	[ -n "$BOCHS_PID" ] || return 0
-	child=$(pgrep -P "$BOCHS_PID" 2>/dev/null || true)
-	kill "$BOCHS_PID" 2>/dev/null || true
+	child=$(pgrep -P "$BOCHS_PID" 2>/dev/null | head -n 1 || true)
+	kill "${child:-$BOCHS_PID}" 2>/dev/null || true
 	for _ in $(seq 25); do
 		kill -0 "$BOCHS_PID" 2>/dev/null || return 0
 		sleep 0.2
 	done
-	for pid in $child $BOCHS_PID; do
-		kill -KILL "$pid" 2>/dev/null || true
-	done
+	kill -KILL "${child:-$BOCHS_PID}" 2>/dev/null || true
 }
 
 # shellcheck disable=SC2317 # called by the EXIT trap
