@@ -928,8 +928,8 @@ static bool spte_matches_guest(struct svm_vcpu *vcpu, struct svm_sp *sp, int i)
 	gpa = ((u64)sp->gfn << PAGE_SHIFT) + gidx * esize;
 	if (svm_read_gpa(vcpu->vm, gpa, &gpte, esize))
 		return false;
-	if (!(gpte & 1))
-		return false;
+	if (!(gpte & 1) || !(gpte & 0x20))
+		return false;	/* not present, or A cleared: must refault */
 	gfn = (sp->role.gpte4 ? (gpte & 0xfffff000ULL) : (gpte & GENMASK_ULL(51, 12))) >> PAGE_SHIFT;
 	if (gfn != sp->gfns[i])
 		return false;

@@ -54,7 +54,8 @@ static u64 rsvd_mask(struct svm_vcpu *vcpu, int mode_levels, int level, bool ps)
 		}
 		return 0;
 	}
-	r = rsvd_above(m, 51);
+	/* PAE: bits 62:M are reserved; 4-level: 51:M (62:52 are ignored) */
+	r = rsvd_above(m, mode_levels == 3 ? 62 : 51);
 	if (!(vcpu->efer & EFER_NX))
 		r |= PTE_XD;
 	if (mode_levels == 4 && level == 4)
