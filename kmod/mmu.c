@@ -67,6 +67,7 @@ struct svm_sp {
 	u64 *spt;
 	struct page *page;
 	u64 *gfns;			/* leaf pages: guest frame of each entry */
+	u64 *gptes;			/* indirect leaf pages: guest entry as used */
 	u64 **parents;			/* shadow entries pointing here */
 	int nr_parents, max_parents;
 	int root_count;			/* root caches holding this page */
@@ -400,6 +401,7 @@ static void sp_free(struct svm_sp *sp)
 	set_page_private(sp->page, 0);
 	svm_free_page(sp->page);
 	svm_kfree(sp->gfns);
+	svm_kfree(sp->gptes);
 	svm_kfree(sp->parents);
 	svm_kfree(sp);
 }
@@ -483,6 +485,11 @@ static struct svm_sp *sp_get(struct svm_vm *vm, u64 gfn, union svm_role role, bo
 		sp->gfns = svm_zalloc(512 * sizeof(u64));
 		if (!sp->gfns)
 			goto fail;
+		if (!role.direct) {
+			sp->gptes = svm_zalloc(512 * sizeof(u64));
+			if (!sp->gptes)
+				goto fail;
+		}
 	}
 	sp->spt = page_address(sp->page);
 	set_page_private(sp->page, (unsigned long)sp);
@@ -502,6 +509,8 @@ static struct svm_sp *sp_get(struct svm_vm *vm, u64 gfn, union svm_role role, bo
 fail:
 	if (sp->page)
 		svm_free_page(sp->page);
+	svm_kfree(sp->gfns);
+	svm_kfree(sp->gptes);
 	svm_kfree(sp);
 	return NULL;
 }
@@ -917,37 +926,23 @@ u64 svm_mmu_root_hpa(struct svm_vcpu *vcpu)
 
 /* ---- unsync ---- */
 
-/* Is this shadow leaf entry still what the guest entry allows? */
+/*
+ * Is this shadow leaf entry still derived from the guest entry as it is
+ * now? Any change of the guest entry (frame, rights, A/D cleared, a
+ * reserved bit) drops it, so the next access takes a full walk.
+ */
 static bool spte_matches_guest(struct svm_vcpu *vcpu, struct svm_sp *sp, int i)
 {
-	u64 spte = sp->spt[i], gpte = 0, gpa, gfn;
 	int esize = sp->role.gpte4 ? 4 : 8;
 	int gidx = sp->role.gpte4 ? sp->role.quadrant * 512 + i : i;
-	unsigned int acc = sp->role.access;
+	u64 gpte = 0, gpa;
 
+	if (!sp->gptes)
+		return false;
 	gpa = ((u64)sp->gfn << PAGE_SHIFT) + gidx * esize;
 	if (svm_read_gpa(vcpu->vm, gpa, &gpte, esize))
 		return false;
-	if (!(gpte & 1) || !(gpte & 0x20))
-		return false;	/* not present, or A cleared: must refault */
-	gfn = (sp->role.gpte4 ? (gpte & 0xfffff000ULL) : (gpte & GENMASK_ULL(51, 12))) >> PAGE_SHIFT;
-	if (gfn != sp->gfns[i])
-		return false;
-	if (!(gpte & 2))
-		acc &= ~ACC_W;
-	if (!(gpte & 4))
-		acc &= ~ACC_U;
-	if (!sp->role.gpte4 && (gpte & BIT_ULL(63)) && sp->role.nxe)
-		acc &= ~ACC_X;
-	if ((spte & SPTE_RW) && !(acc & ACC_W) && sp->role.cr0_wp)
-		return false;
-	if ((spte & SPTE_RW) && !(gpte & 0x40))
-		return false;	/* guest cleared D */
-	if ((spte & SPTE_US) && !(acc & ACC_U))
-		return false;
-	if (!(spte & SPTE_NX) && !(acc & ACC_X))
-		return false;
-	return true;
+	return gpte == sp->gptes[i];
 }
 
 static void sp_resync(struct svm_vcpu *vcpu, struct svm_sp *sp)
@@ -1214,6 +1209,8 @@ static int fetch(struct svm_vcpu *vcpu, u64 la, struct svm_walk *w, struct page 
 	*sptep = make_leaf(vcpu, sp, pg, w->access, w->dirty, w->global, ec,
 			   gfn_write_protected(vm, w->gfn), ro_slot);
 	sp->gfns[sptep - sp->spt] = w->gfn;
+	if (sp->gptes)
+		sp->gptes[sptep - sp->spt] = w->pte[1];
 	if (rmap_add(vm, w->gfn, sptep)) {
 		*sptep = 0;
 		return -ENOMEM;
