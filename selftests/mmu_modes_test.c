@@ -13,7 +13,9 @@
  * itself: paging on -> off -> on (with a page-table edit made while paging
  * is off, which the re-enabled paging must see), PAE -> 32-bit -> PAE, and
  * long mode entered and left twice; the test checks CR0/CR4/EFER/CS at
- * each phase and the data seen through each mode's mappings.
+ * each phase and the data seen through each mode's mappings. The last test
+ * edits the PTE of a global page and flushes by toggling CR4.PGE (no
+ * INVLPG, no CR3 load): the next access must see the new frame.
  */
 #include <errno.h>
 #include <string.h>
@@ -494,6 +496,39 @@ TEST_F(modes, switch_long_mode_enter_leave)
 		       (unsigned long long)*grt_cb64(&self->t, CB_ERR_VAL));
 	EXPECT_EQ(0, pattern_errors(&self->t, F1, 0x838, 0x1000));
 	EXPECT_NO_TRUE_FAULTS(self);
+}
+
+/*
+ * A PTE edit (here of a global page) followed by a CR4.PGE toggle, the
+ * global TLB flush Linux uses without INVPCID: no INVLPG, no CR3 load.
+ * The next access must use the new entry.
+ */
+TEST_F(modes, cr4_pge_toggle_flushes_global_page)
+{
+	struct grt_env env = { .mode = GP_MODE_LM, .cr0_extra = GP_CR0_WP,
+			       .cr4_extra = GP_CR4_PGE };
+	const uint64_t la = 0xffff800000000000ULL;
+	struct grt_script *s = &self->s;
+	uint64_t pte;
+
+	RETURN_IF_SETUP_SKIPPED();
+	ASSERT_EQ(0, gp_init(&self->g, self->t.mem, MEM_SIZE, GP_MODE_LM,
+			     GRT_POOL, GRT_POOL_SIZE));
+	ASSERT_EQ(0, gp_map(&self->g, la, F1, 0x1000, GP_4K,
+			    GP_W | GP_G | GP_A | GP_D));
+	pte = gp_entry_gpa(&self->g, la, 1, false);
+	ASSERT_EQ(0, grt_setup(&self->t, &self->g, &env));
+	memset(tvm_ptr(&self->t, F2), 0, 0x1000);
+
+	gs_op(s, GOP_PATW, 0, F2, 0x929, 0x400);		/* identity */
+	gs_op(s, GOP_PATW, 0, la, 0x828, 0x400);		/* F1, cached */
+	gs_op(s, GOP_W64, 0, pte, F2 | GP_P | GP_W | GP_G | GP_A | GP_D, 0);
+	gs_op(s, GOP_CR4, 0, GP_CR4_PAE, 0, 0);
+	gs_op(s, GOP_CR4, 0, GP_CR4_PAE | GP_CR4_PGE, 0, 0);
+	gs_op(s, GOP_PATC, 0, la, 0x929, 0x400);		/* F2 now */
+	RUN_TO_END(self);
+	EXPECT_EQ(0, pattern_errors(&self->t, F1, 0x828, 0x400));
+	EXPECT_EQ(0, pattern_errors(&self->t, F2, 0x929, 0x400));
 }
 
 TEST_HARNESS_MAIN
