@@ -460,4 +460,52 @@ TEST_F(runner, error_bad_options)
 	EXPECT_EQ(0, strncmp(self->r.err, "shadowvm: unknown command", 25));
 }
 
+GUEST_CODE(spin_guest, "movl $1, 0x200000\n" "1: jmp 1b\n");
+
+/* "shadowvm stat" lists a live VM with its counters and address spaces */
+TEST_F(runner, stat_shows_live_vm)
+{
+	const char *dbg = "/sys/kernel/debug/shadowvm/module";
+	pid_t pid;
+	int i, found = 0;
+
+	NEED_DEV();
+	if (tvm_default_kind() != BE_SHADOWVM || access(dbg, R_OK))
+		SKIP(return, "shadowvm debugfs not available");
+	IMAGE(spin_guest);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+
+		dup2(fd, 1);
+		dup2(fd, 2);
+		alarm(60);
+		execl(self->runner, self->runner, "run", self->img, NULL);
+		_exit(127);
+	}
+	/* wait until the VM is there, then look at it */
+	for (i = 0; i < 100 && !found; i++) {
+		RUN("stat");
+		found = strstr(self->r.out, "exits_total") != NULL;
+		if (!found)
+			usleep(100 * 1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	ASSERT_TRUE(found) TH_LOG("stat output: %s", self->r.out);
+	EXPECT_EQ(0, self->r.status);
+	EXPECT_NE(NULL, strstr(self->r.out, "live_vms 1"));
+	EXPECT_NE(NULL, strstr(self->r.out, "pf_hidden"));
+	EXPECT_NE(NULL, strstr(self->r.out, "guest address spaces:"));
+	/* and once the VM is gone, it is gone from the listing */
+	for (i = 0; i < 50; i++) {
+		RUN("stat");
+		if (strstr(self->r.out, "no live VMs"))
+			break;
+		usleep(100 * 1000);
+	}
+	EXPECT_NE(NULL, strstr(self->r.out, "no live VMs")) TH_LOG("%s", self->r.out);
+}
+
 TEST_HARNESS_MAIN

@@ -61,6 +61,8 @@ static void __attribute__((format(printf, 1, 2))) msg(const char *fmt, ...)
 		return;
 }
 
+int cmd_stat(int argc, char **argv);
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -72,7 +74,9 @@ static void usage(FILE *f)
 		"  --backend  hypervisor to use (default shadowvm)\n"
 		"  --policy   shadow MMU policy (shadowvm backend only)\n"
 		"exit status: guest's port 0xf4 value & 0xff; 0 on guest hlt;\n"
-		"  125 runner error; 126 guest crash; 128+N on signal N\n");
+		"  125 runner error; 126 guest crash; 128+N on signal N\n"
+		"       shadowvm stat [--all]\n"
+		"  counters of every live VM and of each guest address space (debugfs)\n");
 }
 
 static int parse_size(const char *s, uint64_t *out)
@@ -443,6 +447,8 @@ int main(int argc, char **argv)
 {
 	if (argc >= 2 && !strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "stat"))
+		return cmd_stat(argc - 1, argv + 1);
 	if (argc >= 2 && (!strcmp(argv[1], "--help") ||
 			  !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))) {
 		usage(stdout);
