@@ -6,13 +6,16 @@
 # Exit codes of testvm/boot.sh (also used by check.sh, demo.sh, bench.sh):
 #   0..119  the guest script's own exit status (end marker seen, kernel clean)
 #   119     also: the guest script exited with a status >= 119
-#   120     harness error (bad usage, missing package/file, Bochs never connected)
-#   121     the guest ended without printing the end marker
-#   122     Bochs panic: triple fault ("exception with no resolution") or
-#           another Bochs PANIC / unexpected Bochs exit
+#   120     harness error (bad usage, missing package or file, the serial
+#           listener did not start)
+#   121     the guest ended (powered off) without printing the end marker
+#   122     Bochs failed: triple fault ("exception with no resolution"),
+#           another Bochs PANIC, Bochs died of a signal before the guest
+#           powered off, or exited before the guest printed anything
 #   123     kernel problem in the console: BUG/Oops/WARNING/soft lockup/hung
 #           task/general protection/KASAN/UBSAN/RCU stall/Call Trace
-#   124     timeout (the guest did not power off in time)
+#   124     timeout: --timeout expired, or the guest kernel hung (no
+#           heartbeat for TESTVM_HANG_SECS)
 #   125     guest kernel panic
 # When several apply, the lowest line of this list wins: panic, kernel
 # problem, Bochs panic, timeout, missing end marker, script status.
