@@ -14,7 +14,10 @@
  * checks the entry in guest memory, which frame the read sees, whether the
  * write faulted (with error code P|W for read-only, 0|W for not present)
  * and where it landed. Under the write-protect policy the writes must also
- * have been emulated as page-table writes (PF_HIDDEN_PT_WRITE grew).
+ * have been emulated as page-table writes (PF_HIDDEN_PT_WRITE grew). The
+ * *_big_direct_map tests do the same with the guest's identity map made of
+ * 2 MiB (32-bit: 4 MiB) pages, so the page tables are written through big
+ * pages, as through a kernel's direct map.
  */
 #include <errno.h>
 #include <string.h>
@@ -155,10 +158,12 @@ static int make_forms(enum gp_mode mode, uint64_t next_pte, struct form *f)
 
 static void ptwrite(struct __test_metadata *_metadata,
 		    struct _test_data_ptw *self, uint32_t policy,
-		    enum gp_mode mode)
+		    enum gp_mode mode, bool big)
 {
 	struct grt_env env = { .mode = mode, .cr0_extra = GP_CR0_WP,
-			       .efer_extra = mode == GP_MODE_LM ? GP_EFER_NXE : 0 };
+			       .efer_extra = mode == GP_MODE_LM ? GP_EFER_NXE : 0,
+			       .cr4_extra = big && mode == GP_MODE_32 ? GP_CR4_PSE : 0,
+			       .ident_big = big };
 	uint64_t emask = gp_esize(mode) == 4 ? 0xffffffffULL : ~0ULL;
 	uint64_t st0[SHADOWVM_STAT_NR], st1[SHADOWVM_STAT_NR];
 	struct grt_script *s = &self->s;
@@ -266,17 +271,33 @@ static void ptwrite(struct __test_metadata *_metadata,
 
 TEST_F(ptw, instruction_forms_long_mode)
 {
-	ptwrite(_metadata, self, variant->policy, GP_MODE_LM);
+	ptwrite(_metadata, self, variant->policy, GP_MODE_LM, false);
 }
 
 TEST_F(ptw, instruction_forms_pae)
 {
-	ptwrite(_metadata, self, variant->policy, GP_MODE_PAE);
+	ptwrite(_metadata, self, variant->policy, GP_MODE_PAE, false);
 }
 
 TEST_F(ptw, instruction_forms_32bit)
 {
-	ptwrite(_metadata, self, variant->policy, GP_MODE_32);
+	ptwrite(_metadata, self, variant->policy, GP_MODE_32, false);
+}
+
+/* the same with the page tables written through a big-page direct map */
+TEST_F(ptw, instruction_forms_long_mode_big_direct_map)
+{
+	ptwrite(_metadata, self, variant->policy, GP_MODE_LM, true);
+}
+
+TEST_F(ptw, instruction_forms_pae_big_direct_map)
+{
+	ptwrite(_metadata, self, variant->policy, GP_MODE_PAE, true);
+}
+
+TEST_F(ptw, instruction_forms_32bit_big_direct_map)
+{
+	ptwrite(_metadata, self, variant->policy, GP_MODE_32, true);
 }
 
 TEST_HARNESS_MAIN

@@ -1476,7 +1476,14 @@ int grt_map_common(struct gp *g, const struct grt_env *env)
 		return 0;
 	if (ident > g->mem_size)
 		ident = g->mem_size & ~0xfffULL;
-	ret = gp_map(g, 0, 0, ident, GP_4K, GP_W | GP_A | GP_D);
+	if (env->ident_big) {
+		uint64_t big = g->mode == GP_MODE_32 ? GP_4M : GP_2M;
+
+		ret = gp_map(g, 0, 0, ident & ~(big - 1), big,
+			     GP_W | GP_A | GP_D);
+	} else {
+		ret = gp_map(g, 0, 0, ident, GP_4K, GP_W | GP_A | GP_D);
+	}
 	if (ret)
 		return ret;
 	if (env->no_user)

@@ -339,6 +339,10 @@ struct grt_env {
 				 * pages, supervisor RW, A and D set; 0 = 8 MiB
 				 * or the RAM size if smaller
 				 */
+	bool ident_big;		/* identity map with 2 MiB pages (4 MiB in
+				 * 32-bit paging: add CR4.PSE), like a kernel's
+				 * direct map: page tables live in big pages
+				 */
 	bool no_user;		/* skip the user-mode mappings */
 };
 
