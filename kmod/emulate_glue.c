@@ -154,7 +154,12 @@ int svm_emulate_insn(struct svm_vcpu *vcpu, u64 fault_la, bool is_mmio)
 		c->mode = SVM_EMU_MODE_PROT16;
 	for (i = 0; i < SVM_EMU_NR_SEGS; i++)
 		c->seg_base[i] = vmcs_read(seg_base[i]);
-	c->rep_max = is_mmio ? 1 : 64;
+	/*
+	 * One REP iteration per emulation: after a flood of writes the MMU
+	 * stops shadowing the frame, and the rest of the REP then runs
+	 * natively instead of being emulated store by store.
+	 */
+	c->rep_max = 1;
 
 	svm_stat_inc(vcpu, EMULATED_INSNS);
 	res = svm_emulate(c, &glue_ops, &g);

@@ -403,7 +403,7 @@ static int check_config(struct shadowvm_vm_config *c)
 	if (c->mmu_policy == SHADOWVM_MMU_POLICY_DEFAULT)
 		c->mmu_policy = SHADOWVM_MMU_POLICY_WRITE_PROTECT;
 	if (!c->root_cache_size)
-		c->root_cache_size = 16;
+		c->root_cache_size = 64;
 	if (!c->max_shadow_pages)
 		c->max_shadow_pages = 4096;
 	if (c->max_shadow_pages < 64)

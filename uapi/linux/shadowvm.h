@@ -56,7 +56,7 @@
 struct shadowvm_vm_config {
 	__u32 flags;			/* must be 0 */
 	__u32 mmu_policy;		/* SHADOWVM_MMU_POLICY_* */
-	__u32 root_cache_size;		/* 0 = default (16); max 256 */
+	__u32 root_cache_size;		/* 0 = default (64); max 256 */
 	__u32 max_shadow_pages;		/* 0 = default; cap on shadow page-table pages */
 	__u64 reserved[6];		/* must be 0 */
 };
