@@ -558,6 +558,32 @@ static void vcpu_drop_roots(struct svm_vcpu *vcpu)
 	vcpu->mmu->cur = NULL;
 }
 
+/*
+ * Take a shadow page out of every root cache (a flooded or dead root), so
+ * that it can be zapped; a vCPU running on it rebuilds its root before
+ * the next entry. mmu_lock held.
+ */
+static void sp_evict_roots(struct svm_vm *vm, struct svm_sp *sp)
+{
+	int i, j;
+
+	for (i = 0; i < SHADOWVM_MAX_VCPUS && sp->root_count; i++) {
+		struct svm_vcpu *v = vm->vcpus[i];
+
+		if (!v || !v->mmu)
+			continue;
+		for (j = 0; j < v->mmu->nr_roots; j++) {
+			struct svm_root *r = &v->mmu->roots[j];
+
+			if (r->sp != sp)
+				continue;
+			if (v->mmu->cur == r)
+				WRITE_ONCE(v->mmu->cur, NULL);
+			root_release(vm, r);
+		}
+	}
+}
+
 /* mmu_lock held: every shadow page goes. */
 void svm_mmu_zap_all(struct svm_vm *vm)
 {
@@ -1033,11 +1059,9 @@ static void pte_written(struct svm_vcpu *vcpu, u64 gpa, unsigned int len)
 		if ((off & (esize - 1)) || (len % esize) || ++sp->write_count >= 3) {
 			if (sp->write_count >= 3)
 				(*vm_stat(vm, SHADOWVM_STAT_PT_WRITE_FLOODED))++;
-			if (!sp->root_count)
-				sp_zap(vm, sp);
-			else
-				for (e = 0; e < 512; e++)
-					drop_spte(vm, &sp->spt[e]);
+			/* a cached root too: a process being torn down */
+			sp_evict_roots(vm, sp);
+			sp_zap(vm, sp);
 			continue;
 		}
 		first = off / esize;
@@ -1089,9 +1113,10 @@ static bool unprotect_gfn(struct svm_vcpu *vcpu, u64 gfn)
 	struct svm_sp *sps[MAX_GFN_SPS];
 	int i, n = gfn_sps(vm, gfn, sps);
 
-	for (i = 0; i < n; i++)
-		if (!sps[i]->root_count)
-			sp_zap(vm, sps[i]);
+	for (i = 0; i < n; i++) {
+		sp_evict_roots(vm, sps[i]);
+		sp_zap(vm, sps[i]);
+	}
 	(*vm_stat(vm, SHADOWVM_STAT_PT_UNPROTECT))++;
 	return gfn_write_protected(vm, gfn);
 }
