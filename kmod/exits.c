@@ -248,6 +248,22 @@ static u64 addr_mask(int asize)
 enum { SIO_DONE, SIO_FAULT, SIO_USER };
 
 /*
+ * With EFLAGS.DF=1 a string I/O walks memory downwards: the chunk is
+ * copied from its lowest address, so reverse it into instruction order.
+ */
+static void reverse_items(u8 *d, u32 count, u32 size)
+{
+	u8 tmp[4];
+	u32 i, j;
+
+	for (i = 0, j = count - 1; i < j; i++, j--) {
+		memcpy(tmp, d + i * size, size);
+		memcpy(d + i * size, d + j * size, size);
+		memcpy(d + j * size, tmp, size);
+	}
+}
+
+/*
  * Copy between guest linear memory and buf, as a string I/O does.
  * SIO_DONE, SIO_FAULT (#PF queued), SIO_USER (internal error exit), -errno.
  */
@@ -392,17 +408,9 @@ static int handle_io(struct svm_vcpu *vcpu)
 				return 1;
 			if (r == SIO_USER)
 				return 0;
-			if (rflags & X86_EFLAGS_DF) {
-				/* items go out in instruction order: reverse them */
-				u8 tmp[4], *d = io_data(vcpu);
-				u32 i, j;
-
-				for (i = 0, j = count - 1; i < j; i++, j--) {
-					memcpy(tmp, d + i * size, size);
-					memcpy(d + i * size, d + j * size, size);
-					memcpy(d + j * size, tmp, size);
-				}
-			}
+			/* items go out in instruction order */
+			if (rflags & X86_EFLAGS_DF)
+				reverse_items(io_data(vcpu), count, size);
 			if (string_io_advance(vcpu, false, rep, asize, size, count))
 				svm_skip_insn(vcpu);
 		}
@@ -438,16 +446,8 @@ int svm_complete_user_exit(struct svm_vcpu *vcpu)
 		u32 size = vcpu->pio.size, count = vcpu->pio.count;
 		u8 *d = io_data(vcpu);
 
-		if (rflags & X86_EFLAGS_DF) {
-			u8 tmp[4];
-			u32 i, j;
-
-			for (i = 0, j = count - 1; i < j; i++, j--) {
-				memcpy(tmp, d + i * size, size);
-				memcpy(d + i * size, d + j * size, size);
-				memcpy(d + j * size, tmp, size);
-			}
-		}
+		if (rflags & X86_EFLAGS_DF)
+			reverse_items(d, count, size);
 		r = string_io_copy(vcpu, vcpu->pio.addr, d, count * size, true);
 		if (r < 0)
 			return r;
