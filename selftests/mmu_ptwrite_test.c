@@ -8,8 +8,10 @@
  * and reads the page, so the entry is shadowed and cached; then changes the
  * PTE with the form under test: MOV (32 and 64 bits, or CMPXCHG8B), XCHG,
  * CMPXCHG that succeeds and one that fails, LOCK OR/AND/BTS/BTR (32 and 64
- * bits), a 16-bit and an 8-bit write, and a misaligned 32-bit write that
- * straddles the entry (in 32-bit paging, two entries); INVLPG; then reads
+ * bits), a 16-bit and an 8-bit write, a misaligned 32-bit write that
+ * straddles the entry (in 32-bit paging, two entries), MOVNTI and an SSE
+ * 8-byte store (forms an emulator may not know: the write must still land
+ * and the shadow follow, e.g. by unprotecting the frame); INVLPG; then reads
  * and writes the page. The test computes the new entry on its own, and
  * checks the entry in guest memory, which frame the read sees, whether the
  * write faulted (with error code P|W for read-only, 0|W for not present)
@@ -134,6 +136,12 @@ static int make_forms(enum gp_mode mode, uint64_t next_pte, struct form *f)
 	else
 		FORM("misaligned 32 (bits 16..47)", GRT_RMW_MISALIGNED32, a_rw,
 		     (uint32_t)(FC >> 16), 0, 2, FC | rw);
+	FORM("movnti (register size)", GRT_RMW_MOVNTI, a_rw, FB | rw, 0, 0,
+	     FB | rw);
+	/* 8 bytes: in 32-bit paging the next entry too, unchanged */
+	FORM("SSE movq (8 bytes)", GRT_RMW_SSE64, a_rw,
+	     mode == GP_MODE_32 ? (FB | ro) | (next_pte << 32) : FB | ro, 0, 0,
+	     FB | ro);
 	if (mode == GP_MODE_LM) {
 		FORM("xchg 64", GRT_RMW_XCHG64, a_rw, FB | ro, 0, 0, FB | ro);
 		FORM("cmpxchg 64, equal", GRT_RMW_CMPXCHG64, a_rw, FB | rw, a_rw,
@@ -162,7 +170,8 @@ static void ptwrite(struct __test_metadata *_metadata,
 {
 	struct grt_env env = { .mode = mode, .cr0_extra = GP_CR0_WP,
 			       .efer_extra = mode == GP_MODE_LM ? GP_EFER_NXE : 0,
-			       .cr4_extra = big && mode == GP_MODE_32 ? GP_CR4_PSE : 0,
+			       .cr4_extra = GP_CR4_OSFXSR |
+					    (big && mode == GP_MODE_32 ? GP_CR4_PSE : 0),
 			       .ident_big = big };
 	uint64_t emask = gp_esize(mode) == 4 ? 0xffffffffULL : ~0ULL;
 	uint64_t st0[SHADOWVM_STAT_NR], st1[SHADOWVM_STAT_NR];
@@ -266,6 +275,16 @@ static void ptwrite(struct __test_metadata *_metadata,
 		EXPECT_EQ(*grt_cb32(&self->t, CB_PF_TOTAL),
 			  st1[SHADOWVM_STAT_PF_TRUE] - st0[SHADOWVM_STAT_PF_TRUE])
 			TH_LOG("true faults and the guest's #PFs disagree");
+		TH_LOG("%s, %s policy: %d forms: %llu page-table writes, %llu emulated, %llu unprotected, %llu flooded",
+		       gp_mode_name(mode), grt_policy_name(policy), n,
+		       (unsigned long long)(st1[SHADOWVM_STAT_PF_HIDDEN_PT_WRITE] -
+					    st0[SHADOWVM_STAT_PF_HIDDEN_PT_WRITE]),
+		       (unsigned long long)(st1[SHADOWVM_STAT_EMULATED_INSNS] -
+					    st0[SHADOWVM_STAT_EMULATED_INSNS]),
+		       (unsigned long long)(st1[SHADOWVM_STAT_PT_UNPROTECT] -
+					    st0[SHADOWVM_STAT_PT_UNPROTECT]),
+		       (unsigned long long)(st1[SHADOWVM_STAT_PT_WRITE_FLOODED] -
+					    st0[SHADOWVM_STAT_PT_WRITE_FLOODED]));
 	}
 }
 

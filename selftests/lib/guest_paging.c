@@ -20,7 +20,7 @@ _Static_assert(GRT_CB == TVM_DATA, "control block");
 _Static_assert(sizeof(struct grt_op) == 32, "op size");
 /* numbers the runtime's asm needs as literals */
 #define GRT_NR_OPS	29
-#define GRT_NR_RMW	15
+#define GRT_NR_RMW	17
 _Static_assert(GRT_NR_OPS == GOP_NR, "op table");
 _Static_assert(GRT_NR_RMW == GRT_RMW_NR, "rmw table");
 _Static_assert(sizeof(struct grt_demand) == 64, "demand entry size");
@@ -77,7 +77,8 @@ _Static_assert(sizeof(struct grt_demand) == 64, "demand entry size");
 	ABS(r32_bts) ", " ABS(r32_btr) ", " ABS(r32_cmpxchg) ", "	\
 	ABS(r32_w16) ", " ABS(r32_w8) ", " ABS(grt32_badop) ", "	\
 	ABS(grt32_badop) ", " ABS(grt32_badop) ", " ABS(grt32_badop) ", " \
-	ABS(grt32_badop) ", " ABS(r32_cmpxchg8b) ", " ABS(r32_w32) "\n"
+	ABS(grt32_badop) ", " ABS(r32_cmpxchg8b) ", " ABS(r32_w32) ", "	\
+	ABS(r32_movnti) ", " ABS(r32_sse64) "\n"
 
 #define OPTAB64								\
 	".quad " ABS(g64_end) ", " ABS(g64_out) ", " ABS(g64_w32) ", "	\
@@ -96,7 +97,8 @@ _Static_assert(sizeof(struct grt_demand) == 64, "demand entry size");
 	ABS(r64_bts32) ", " ABS(r64_btr32) ", " ABS(r64_cmpxchg32) ", "	\
 	ABS(r64_w16) ", " ABS(r64_w8) ", " ABS(r64_xchg64) ", "		\
 	ABS(r64_or64) ", " ABS(r64_and64) ", " ABS(r64_bts64) ", "	\
-	ABS(r64_btr64) ", " ABS(r64_cmpxchg64) ", " ABS(r64_w32) "\n"
+	ABS(r64_btr64) ", " ABS(r64_cmpxchg64) ", " ABS(r64_w32) ", "	\
+	ABS(r64_movnti) ", " ABS(r64_sse64) "\n"
 
 GUEST_CODE(grt_blob,
 	"grt_base:\n"
@@ -593,6 +595,13 @@ GUEST_CODE(grt_blob,
 	"r32_w32:\n"
 	"mov %eax, (%edi)\n"
 	"jmp grt32_advance\n"
+	"r32_movnti:\n"
+	"movnti %eax, (%edi)\n"
+	"jmp grt32_advance\n"
+	"r32_sse64:\n"
+	"movq 16(%esi), %xmm0\n"
+	"movq %xmm0, (%edi)\n"
+	"jmp grt32_advance\n"
 	"g32_cpuid:\n"
 	"mov 8(%esi), %eax\n"
 	"mov 16(%esi), %ecx\n"
@@ -1033,6 +1042,13 @@ GUEST_CODE(grt_blob,
 	"jmp grt64_advance\n"
 	"r64_w32:\n"
 	"mov %eax, (%rdi)\n"
+	"jmp grt64_advance\n"
+	"r64_movnti:\n"
+	"movnti %rax, (%rdi)\n"
+	"jmp grt64_advance\n"
+	"r64_sse64:\n"
+	"movq 16(%rsi), %xmm0\n"
+	"movq %xmm0, (%rdi)\n"
 	"jmp grt64_advance\n"
 	"g64_cpuid:\n"
 	"mov 8(%rsi), %eax\n"

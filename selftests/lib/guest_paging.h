@@ -58,6 +58,7 @@
 #define GP_CR4_PSE	(1ULL << 4)
 #define GP_CR4_PAE	(1ULL << 5)
 #define GP_CR4_PGE	(1ULL << 7)
+#define GP_CR4_OSFXSR	(1ULL << 9)
 #define GP_CR4_SMEP	(1ULL << 20)
 #define GP_CR4_SMAP	(1ULL << 21)
 #define GP_EFER_LME	(1ULL << 8)
@@ -283,6 +284,8 @@ enum grt_rmw {
 	GRT_RMW_XCHG64, GRT_RMW_OR64, GRT_RMW_AND64, GRT_RMW_BTS64,
 	GRT_RMW_BTR64, GRT_RMW_CMPXCHG64,	/* 32-bit code: CMPXCHG8B */
 	GRT_RMW_MISALIGNED32,			/* mov b, (a) with a not aligned */
+	GRT_RMW_MOVNTI,				/* movnti, register size */
+	GRT_RMW_SSE64,				/* movq %xmm0, (a): 8 bytes of b */
 	GRT_RMW_NR
 };
 
