@@ -19,7 +19,7 @@ _Static_assert(GRT_STACK == TVM_STACK, "stack");
 _Static_assert(GRT_CB == TVM_DATA, "control block");
 _Static_assert(sizeof(struct grt_op) == 32, "op size");
 /* numbers the runtime's asm needs as literals */
-#define GRT_NR_OPS	29
+#define GRT_NR_OPS	30
 #define GRT_NR_RMW	17
 _Static_assert(GRT_NR_OPS == GOP_NR, "op table");
 _Static_assert(GRT_NR_RMW == GRT_RMW_NR, "rmw table");
@@ -70,7 +70,7 @@ _Static_assert(sizeof(struct grt_demand) == 64, "demand entry size");
 	ABS(g32_endloop) ", " ABS(g32_rdtsc) ", " ABS(g32_lm_enter) ", " \
 	ABS(grt32_badop) ", " ABS(g32_fill) ", " ABS(g32_copy) ", "	\
 	ABS(g32_demand) ", " ABS(g32_rmw) ", " ABS(g32_cpuid) ", "	\
-	ABS(g32_hlt) ", " ABS(g32_add32) "\n"
+	ABS(g32_hlt) ", " ABS(g32_add32) ", " ABS(g32_wait32) "\n"
 
 #define RMWTAB32							\
 	".long " ABS(r32_xchg) ", " ABS(r32_or) ", " ABS(r32_and) ", "	\
@@ -90,7 +90,7 @@ _Static_assert(sizeof(struct grt_demand) == 64, "demand entry size");
 	ABS(g64_endloop) ", " ABS(g64_rdtsc) ", " ABS(grt64_badop) ", " \
 	ABS(g64_lm_leave) ", " ABS(g64_fill) ", " ABS(g64_copy) ", "	\
 	ABS(g64_demand) ", " ABS(g64_rmw) ", " ABS(g64_cpuid) ", "	\
-	ABS(g64_hlt) ", " ABS(g64_add32) "\n"
+	ABS(g64_hlt) ", " ABS(g64_add32) ", " ABS(g64_wait32) "\n"
 
 #define RMWTAB64							\
 	".quad " ABS(r64_xchg32) ", " ABS(r64_or32) ", " ABS(r64_and32) ", " \
@@ -620,6 +620,13 @@ GUEST_CODE(grt_blob,
 	"mov 16(%esi), %eax\n"
 	"add %eax, (%edi)\n"
 	"jmp grt32_advance\n"
+	"g32_wait32:\n"
+	"mov 8(%esi), %edi\n"
+	"mov 16(%esi), %eax\n"
+	"1: cmp (%edi), %eax\n"
+	"je grt32_advance\n"
+	"pause\n"
+	"jmp 1b\n"
 	".balign 8\n"
 	"grt32_optab:\n"
 	OPTAB32
@@ -1068,6 +1075,13 @@ GUEST_CODE(grt_blob,
 	"mov 16(%rsi), %eax\n"
 	"add %eax, (%rdi)\n"
 	"jmp grt64_advance\n"
+	"g64_wait32:\n"
+	"mov 8(%rsi), %rdi\n"
+	"mov 16(%rsi), %eax\n"
+	"1: cmp (%rdi), %eax\n"
+	"je grt64_advance\n"
+	"pause\n"
+	"jmp 1b\n"
 	".balign 8\n"
 	"grt64_optab:\n"
 	OPTAB64

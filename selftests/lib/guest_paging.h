@@ -264,6 +264,7 @@ enum grt_opcode {
 			 */
 	GOP_HLT,
 	GOP_ADD32,	/* *(u32 *)a += b */
+	GOP_WAIT32,	/* spin (PAUSE) until *(u32 *)a == b */
 	GOP_NR
 };
 

@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mmu_smp_test: two vCPUs on one shadow MMU, under each MMU policy, in long
+ * mode and 32-bit paging.
+ *
+ * vCPU 0 runs the runtime and remaps a page X (GRT_PROC_LA) again and
+ * again (its PTE to
+ * one of four frames), then publishes a sequence number; vCPU 1, in its own
+ * thread, waits for each number, INVLPGs X, reads it and acknowledges. Each
+ * read must see the frame of that round: the shadow entry vCPU 1's hardware
+ * TLB and shadow walk use must follow a page-table write made on the other
+ * vCPU. same_address_space: both vCPUs use the same CR3. other_address_space:
+ * vCPU 1 runs a process whose page table maps X and vCPU 0 the kernel space
+ * (which does not map X), editing the process's PTE through the kernel map.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include <linux/shadowvm.h>
+
+#include "kselftest_harness.h"
+#include "svmtest_ksft.h"
+#include "guest_paging.h"
+
+#define MEM_SIZE	(8u << 20)
+#define FRAMES		0x300000ULL	/* four frames */
+#define RESULT		0xc000		/* u32 per round */
+#define SEQ		0xc800
+#define ACK		0xc804
+#define V1_CODE		0x6000
+#define V1_STACK	0x6ff0
+#define ROUNDS		24
+
+/* vCPU 1: for each new SEQ: invlpg X (in RSI), RESULT[seq] = *X, ACK = seq */
+GUEST_CODE(reader64,
+	".code64\n"
+	"xor %ebx, %ebx\n"
+	"1: mov 0xc800, %ecx\n"
+	"cmp %ebx, %ecx\n"
+	"jne 2f\n"
+	"pause\n"
+	"jmp 1b\n"
+	"2: mov %ecx, %ebx\n"
+	"invlpg (%rsi)\n"
+	"mov (%rsi), %edx\n"
+	"mov %edx, 0xc000(,%rcx,4)\n"
+	"mov %ecx, 0xc804\n"
+	"cmp $24, %ecx\n"
+	"jne 1b\n"
+	"hlt\n"
+	"jmp 1b\n"
+	".code32\n");
+
+GUEST_CODE(reader32,
+	"xor %ebx, %ebx\n"
+	"1: mov 0xc800, %ecx\n"
+	"cmp %ebx, %ecx\n"
+	"jne 2f\n"
+	"pause\n"
+	"jmp 1b\n"
+	"2: mov %ecx, %ebx\n"
+	"invlpg (%esi)\n"
+	"mov (%esi), %edx\n"
+	"mov %edx, 0xc000(,%ecx,4)\n"
+	"mov %ecx, 0xc804\n"
+	"cmp $24, %ecx\n"
+	"jne 1b\n"
+	"hlt\n"
+	"jmp 1b\n");
+
+FIXTURE(smp) {
+	int unused;
+};
+
+FIXTURE_VARIANT(smp) {
+	uint32_t policy;
+};
+
+FIXTURE_VARIANT_ADD(smp, wp) {
+	.policy = SHADOWVM_MMU_POLICY_WRITE_PROTECT,
+};
+
+FIXTURE_VARIANT_ADD(smp, unsync) {
+	.policy = SHADOWVM_MMU_POLICY_UNSYNC,
+};
+
+FIXTURE_VARIANT_ADD(smp, vtlb) {
+	.policy = SHADOWVM_MMU_POLICY_VTLB,
+};
+
+FIXTURE_SETUP(smp)
+{
+}
+
+FIXTURE_TEARDOWN(smp)
+{
+}
+
+struct reader {
+	struct be_vcpu *v;
+	struct be_exit e;
+	int ret;
+};
+
+static void *reader_thread(void *arg)
+{
+	struct reader *r = arg;
+
+	for (;;) {
+		r->ret = be_run(r->v, &r->e);
+		if (r->ret || r->e.reason != BE_EXIT_IO)
+			break;
+	}
+	return NULL;
+}
+
+static uint32_t frame_sig(int i)
+{
+	return 0x5e900000u + i;
+}
+
+static void two_vcpus(struct __test_metadata *_metadata, uint32_t policy,
+		      enum gp_mode mode, bool other_as)
+{
+	struct grt_env env = { .mode = mode, .cr0_extra = GP_CR0_WP };
+	enum be_kind kind = tvm_default_kind();
+	const uint64_t f = GP_P | GP_W | GP_A | GP_D;
+	const uint64_t X = GRT_PROC_LA(mode);
+	struct gp kern, proc, *owner;
+	struct grt_script s;
+	struct be_sregs sr;
+	struct be_regs regs;
+	struct be_vcpu v1;
+	struct reader rd;
+	pthread_t th;
+	char err[256];
+	uint64_t pte;
+	struct tvm t;
+	int i, r;
+
+	r = grt_create(&t, kind, MEM_SIZE, policy, 0, 0);
+	if (tvm_no_device(r))
+		SKIP(return, "%s backend device missing", be_ops_by_kind(kind)->name);
+	ASSERT_EQ(0, r) TH_LOG("creating the VM: %s", strerror(-r));
+	ASSERT_EQ(0, gp_init(&kern, t.mem, MEM_SIZE, mode, GRT_POOL,
+			     GRT_POOL_SIZE));
+	owner = &kern;
+	if (other_as) {
+		ASSERT_EQ(0, gp_init_shared(&proc, &kern, mode));
+		owner = &proc;
+	}
+	ASSERT_EQ(0, gp_map(owner, X, FRAMES, GP_4K, GP_4K, f));
+	pte = gp_entry_gpa(owner, X, 1, false);
+	for (i = 0; i < 4; i++)
+		*(uint32_t *)tvm_ptr(&t, FRAMES + i * 0x1000) = frame_sig(i);
+	ASSERT_EQ(0, grt_setup(&t, &kern, &env));
+	if (other_as)
+		gp_share(&proc, &kern, 0, GRT_KERNEL_SPAN(mode));
+
+	/* vCPU 1: same mode, its own code and stack */
+	if (mode == GP_MODE_LM)
+		memcpy(tvm_ptr(&t, V1_CODE), reader64, GUEST_SIZE(reader64));
+	else
+		memcpy(tvm_ptr(&t, V1_CODE), reader32, GUEST_SIZE(reader32));
+	r = be_create_vcpu(&t.vm, 1, &v1);
+	ASSERT_EQ(0, r) TH_LOG("creating vCPU 1: %s", strerror(-r));
+	ASSERT_EQ(0, be_get_sregs(&t.vcpu, &sr));
+	sr.cr3 = gp_cr3(owner);
+	ASSERT_EQ(0, be_set_sregs(&v1, &sr));
+	ASSERT_EQ(0, be_get_regs(&v1, &regs));
+	regs.rip = V1_CODE;
+	regs.rsp = V1_STACK;
+	regs.rsi = X;
+	regs.rflags = 2;
+	ASSERT_EQ(0, be_set_regs(&v1, &regs));
+
+	gs_init(&s);
+	for (i = 1; i <= ROUNDS; i++) {
+		gs_op(&s, GOP_WENT, 0, pte, (FRAMES + (i % 4) * 0x1000) | f, 0);
+		gs_op(&s, GOP_W32, 0, SEQ, i, 0);
+		gs_op(&s, GOP_WAIT32, 0, ACK, i, 0);
+	}
+	memset(&rd, 0, sizeof(rd));
+	rd.v = &v1;
+	ASSERT_EQ(0, pthread_create(&th, NULL, reader_thread, &rd));
+	r = grt_exec(&t, &s, err, sizeof(err));
+	pthread_join(th, NULL);
+	ASSERT_EQ(0, r) TH_LOG("vCPU 0: %s", err);
+	ASSERT_EQ(0, rd.ret) TH_LOG("vCPU 1: RUN failed: %s", strerror(-rd.ret));
+	ASSERT_EQ(BE_EXIT_HLT, rd.e.reason)
+		TH_LOG("vCPU 1 stopped with %s", be_exit_name(rd.e.reason));
+	for (i = 1; i <= ROUNDS; i++)
+		EXPECT_EQ(frame_sig(i % 4), *(uint32_t *)tvm_ptr(&t, RESULT + 4 * i))
+			TH_LOG("round %d: vCPU 1 read 0x%x", i,
+			       *(uint32_t *)tvm_ptr(&t, RESULT + 4 * i));
+	be_destroy_vcpu(&v1);
+	gs_free(&s);
+	tvm_destroy(&t);
+}
+
+TEST_F_TIMEOUT(smp, same_address_space_long_mode, 300)
+{
+	two_vcpus(_metadata, variant->policy, GP_MODE_LM, false);
+}
+
+TEST_F_TIMEOUT(smp, other_address_space_long_mode, 300)
+{
+	two_vcpus(_metadata, variant->policy, GP_MODE_LM, true);
+}
+
+TEST_F_TIMEOUT(smp, same_address_space_32bit, 300)
+{
+	two_vcpus(_metadata, variant->policy, GP_MODE_32, false);
+}
+
+TEST_F_TIMEOUT(smp, other_address_space_32bit, 300)
+{
+	two_vcpus(_metadata, variant->policy, GP_MODE_32, true);
+}
+
+TEST_HARNESS_MAIN
