@@ -11,7 +11,7 @@
 KDIR ?= /lib/modules/$(shell uname -r)/build
 TOP := $(CURDIR)
 
-.PHONY: all module runner selftests clean demo check check-host bench unit
+.PHONY: all module runner selftests clean demo check check-host bench
 
 all: module runner selftests
 
