@@ -247,6 +247,16 @@ static u64 addr_mask(int asize)
 
 enum { SIO_DONE, SIO_FAULT, SIO_USER };
 
+/* An unfinished string_io_copy() as an exit-handler result. */
+static int sio_handler_result(int r)
+{
+	if (r == SIO_FAULT)
+		return 1;	/* #PF queued: resume the guest to deliver it */
+	if (r == SIO_USER)
+		return 0;	/* internal-error exit filled in */
+	return r;		/* -errno */
+}
+
 /*
  * With EFLAGS.DF=1 a string I/O walks memory downwards: the chunk is
  * copied from its lowest address, so reverse it into instruction order.
@@ -398,16 +408,12 @@ static int handle_io(struct svm_vcpu *vcpu)
 			vcpu->pio.size = size;
 			vcpu->pio.count = count;
 			vcpu->pio.rep = rep;
-			vcpu->pio.seg = asize;
+			vcpu->pio.asize = asize;
 			vcpu->pio.addr = la;
 		} else {
 			r = string_io_copy(vcpu, la, io_data(vcpu), count * size, false);
-			if (r < 0)
-				return r;
-			if (r == SIO_FAULT)
-				return 1;
-			if (r == SIO_USER)
-				return 0;
+			if (r != SIO_DONE)
+				return sio_handler_result(r);
 			/* items go out in instruction order */
 			if (rflags & X86_EFLAGS_DF)
 				reverse_items(io_data(vcpu), count, size);
@@ -449,13 +455,9 @@ int svm_complete_user_exit(struct svm_vcpu *vcpu)
 		if (rflags & X86_EFLAGS_DF)
 			reverse_items(d, count, size);
 		r = string_io_copy(vcpu, vcpu->pio.addr, d, count * size, true);
-		if (r < 0)
-			return r;
-		if (r == SIO_FAULT)
-			return 1;
-		if (r == SIO_USER)
-			return 0;
-		if (string_io_advance(vcpu, true, vcpu->pio.rep, vcpu->pio.seg, size, count))
+		if (r != SIO_DONE)
+			return sio_handler_result(r);
+		if (string_io_advance(vcpu, true, vcpu->pio.rep, vcpu->pio.asize, size, count))
 			svm_skip_insn(vcpu);
 		return 1;
 	}

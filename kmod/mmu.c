@@ -114,7 +114,6 @@ struct svm_mmu_vm {
 
 struct svm_mmu_vcpu {
 	union svm_role base_role;	/* role of the root for this context */
-	int root_level;			/* 3 (PAE) or 4 */
 	struct svm_root *cur;
 	struct svm_root *roots;		/* root cache, vm->cfg.root_cache_size */
 	int nr_roots;
@@ -875,7 +874,6 @@ int svm_mmu_reset_context(struct svm_vcpu *vcpu)
 		resync_all(vcpu);
 	commit_zap(vm);
 	vcpu->mmu->base_role = context_role(vcpu);
-	vcpu->mmu->root_level = vcpu->mmu->base_role.level;
 	vcpu->mmu->cur = NULL;
 	vcpu->flush_pending = true;
 	mutex_unlock(&vm->mmu_lock);

@@ -28,9 +28,7 @@ struct svm_vmx_caps {
 	u64 cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
 	u64 ept_vpid_cap;
 	bool has_vpid;
-	bool has_pat;		/* load/save IA32_PAT controls */
 	bool inout_info;	/* exit instruction info for INS/OUTS */
-	int phys_bits;		/* host MAXPHYADDR */
 	u32 preempt_value;	/* VMX-preemption timer reload, 0 if unused */
 };
 extern struct svm_vmx_caps svm_caps;
@@ -139,7 +137,6 @@ struct svm_vcpu {
 	int cpu;			/* where the VMCS is current, or -1 */
 	int last_cpu;
 	bool launched;
-	bool regs_dirty_rsp_rip;
 	struct preempt_notifier pn;
 	bool flush_pending;		/* flush this VPID before the next entry */
 	bool pending_shutdown;		/* triple fault made by event merging */
@@ -156,7 +153,7 @@ struct svm_vcpu {
 	struct {
 		u32 port, size, count;
 		bool rep;
-		int seg;
+		int asize;		/* address size: 0 16-bit, 1 32-bit, 2 64-bit */
 		u64 addr;		/* INS destination linear address */
 	} pio;
 

@@ -150,8 +150,6 @@ int svm_vmx_probe(void)
 		else
 			svm_caps.cpu2 &= ~CPU2_ENABLE_VPID;
 	}
-	svm_caps.phys_bits = boot_cpu_data.x86_phys_bits;
-
 	/*
 	 * The VMX-preemption timer bounds every stay in the guest to about a
 	 * millisecond. Real CPUs exit on a host interrupt by themselves; the
