@@ -1104,6 +1104,35 @@ int svm_mmu_guest_write(struct svm_vcpu *vcpu, u64 gpa, const void *data, unsign
 	return r;
 }
 
+/*
+ * Emulated locked read-modify-write on guest RAM at gpa: compare-exchange
+ * len (4 or 8, naturally aligned) bytes atomically against other vCPUs and
+ * the walker's A/D updates, and keep shadows coherent when it swapped.
+ * -EINVAL for a size or alignment the host cannot do atomically.
+ */
+int svm_mmu_guest_cmpxchg(struct svm_vcpu *vcpu, u64 gpa, u64 old, u64 new,
+			  unsigned int len, bool *swapped)
+{
+	struct svm_vm *vm = vcpu->vm;
+	bool pt;
+	int r;
+
+	if ((len != 4 && len != 8) || (gpa & (len - 1)))
+		return -EINVAL;
+	mutex_lock(&vm->mmu_lock);
+	pt = gfn_write_protected(vm, gpa >> PAGE_SHIFT);
+	r = svm_cmpxchg_gpa(vm, gpa, old, new, len, swapped);
+	if (!r && pt && *swapped) {
+		pte_written(vcpu, gpa, len);
+		svm_stat_inc(vcpu, PF_HIDDEN_PT_WRITE);
+		if (vcpu->mmu->cur && vcpu->mmu->cur->as)
+			vcpu->mmu->cur->as->pt_writes++;
+	}
+	commit_zap(vm);
+	mutex_unlock(&vm->mmu_lock);
+	return r;
+}
+
 /* Emulation failed on a page table frame: stop shadowing it, re-execute. */
 static bool unprotect_gfn(struct svm_vcpu *vcpu, u64 gfn)
 {

@@ -215,6 +215,9 @@ void svm_mmu_invlpg(struct svm_vcpu *vcpu, u64 gva);	/* before entry: make sure 
 u64 svm_mmu_root_hpa(struct svm_vcpu *vcpu);
 bool svm_mmu_root_valid(struct svm_vcpu *vcpu);
 int svm_mmu_guest_write(struct svm_vcpu *vcpu, u64 gpa, const void *data, unsigned int len);
+/* Atomic 4/8-byte compare-exchange of guest RAM (LOCK'd RMW, XCHG). */
+int svm_mmu_guest_cmpxchg(struct svm_vcpu *vcpu, u64 gpa, u64 old, u64 new,
+			  unsigned int len, bool *swapped);
 void svm_mmu_slot_removed(struct svm_vm *vm, int slot);
 void svm_mmu_show_as(struct svm_vm *vm, struct seq_file *m);
 int svm_mmu_page_fault(struct svm_vcpu *vcpu, u64 la, u32 error_code);

@@ -10,11 +10,24 @@
 # and prints their TAP between the lines "TESTVM-TAP-BEGIN" and
 # "TESTVM-TAP-END status=N", then the whole dmesg between "TESTVM-DMESG-BEGIN"
 # and "TESTVM-DMESG-END". Exits with run_tests.sh's status.
+#
+# A subset of the suite: boot with "svmtest.only=a_test,b_test" on the
+# kernel command line (TESTVM_APPEND="svmtest.only=..." make check); it
+# becomes run_tests.sh's SVMTEST_ONLY.
 
 export SHADOWVM_KO=/payload/shadowvm.ko
 export KVM_MODULES_DIR=/payload/kvm
 export SHADOWVM_RUNNER=/payload/shadowvm
 export PATH="/payload:$PATH"
+
+for arg in $(cat /proc/cmdline); do
+	case "$arg" in
+	svmtest.only=*)
+		SVMTEST_ONLY=$(echo "${arg#svmtest.only=}" | tr ',' ' ')
+		export SVMTEST_ONLY
+		;;
+	esac
+done
 
 cd /payload/selftests || exit 1
 echo "TESTVM-TAP-BEGIN"
