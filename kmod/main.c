@@ -8,6 +8,9 @@
  * open. Every page and object the module allocates goes through the
  * accounting helpers here, so leaks show in
  * /sys/kernel/debug/shadowvm/module and are checked by the selftests.
+ * The same helpers are the module's fault-injection point:
+ * /sys/kernel/debug/shadowvm/fail_nth (write N: the Nth following
+ * allocation fails, once; read: allocations still to go, 0 = disarmed).
  */
 #include <linux/module.h>
 #include <linux/miscdevice.h>
@@ -22,10 +25,27 @@
 
 struct svm_global_stats svm_global;
 struct dentry *svm_debugfs_root;
+static atomic_t fail_nth;
+static atomic_long_t failed_allocs;
+
+/* Injected allocation failure (debugfs fail_nth), for the selftests. */
+static bool alloc_should_fail(void)
+{
+	if (likely(!atomic_read(&fail_nth)))
+		return false;
+	if (atomic_dec_if_positive(&fail_nth) != 0)
+		return false;
+	atomic_long_inc(&failed_allocs);
+	return true;
+}
 
 struct page *svm_alloc_page(gfp_t extra)
 {
-	struct page *pg = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO | extra);
+	struct page *pg;
+
+	if (alloc_should_fail())
+		return NULL;
+	pg = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO | extra);
 
 	if (pg)
 		atomic_long_inc(&svm_global.live_pages);
@@ -42,7 +62,11 @@ void svm_free_page(struct page *page)
 
 void *svm_zalloc(size_t size)
 {
-	void *p = kvzalloc(size, GFP_KERNEL_ACCOUNT);
+	void *p;
+
+	if (alloc_should_fail())
+		return NULL;
+	p = kvzalloc(size, GFP_KERNEL_ACCOUNT);
 
 	if (p)
 		atomic_long_inc(&svm_global.live_objects);
@@ -92,6 +116,7 @@ static int module_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "live_pages %ld\n", atomic_long_read(&svm_global.live_pages));
 	seq_printf(m, "live_objects %ld\n", atomic_long_read(&svm_global.live_objects));
 	seq_printf(m, "pinned_pages %ld\n", atomic_long_read(&svm_global.pinned_pages));
+	seq_printf(m, "injected_alloc_failures %ld\n", atomic_long_read(&failed_allocs));
 	seq_printf(m, "vpid %d\n", svm_caps.has_vpid);
 	return 0;
 }
@@ -110,6 +135,7 @@ static int __init svm_init(void)
 	preempt_notifier_inc();
 	svm_debugfs_root = debugfs_create_dir("shadowvm", NULL);
 	debugfs_create_file("module", 0444, svm_debugfs_root, NULL, &module_stats_fops);
+	debugfs_create_atomic_t("fail_nth", 0600, svm_debugfs_root, &fail_nth);
 	r = misc_register(&svm_misc);
 	if (r) {
 		pr_err(SVM_NAME ": cannot register /dev/shadowvm: %d\n", r);

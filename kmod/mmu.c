@@ -72,6 +72,7 @@ struct svm_sp {
 	int nr_parents, max_parents;
 	int root_count;			/* root caches holding this page */
 	int write_count;		/* emulated writes since last used by a fill */
+	struct list_head gfn_link;	/* on a gfn_sps() list, under mmu_lock */
 	bool unsync;
 	bool zapped;
 };
@@ -105,7 +106,6 @@ struct svm_mmu_vm {
 	struct list_head zapped;	/* unlinked, freed after the kick */
 	long nr_pages;
 	long max_pages;
-	struct svm_rmap *rmaps[SHADOWVM_MAX_MEM_SLOTS];
 	struct hlist_head as_hash[64];
 	int nr_as;
 	u64 clock;
@@ -128,25 +128,25 @@ static inline u64 *vm_stat(struct svm_vm *vm, int id)
 
 /* ---- reverse map and write-protection bookkeeping ---- */
 
+/*
+ * The reverse map of a guest frame lives in its slot (allocated on first
+ * use, under mmu_lock). Frames outside every slot have none. The caller
+ * holds vm->srcu or vm->lock, so the slot cannot go away meanwhile.
+ */
 static struct svm_rmap *gfn_rmap(struct svm_vm *vm, u64 gfn, bool create)
 {
-	int i;
+	struct svm_slot *s = svm_gfn_to_slot(vm, gfn);
 
-	for (i = 0; i < SHADOWVM_MAX_MEM_SLOTS; i++) {
-		struct svm_slot *s = &vm->slots[i];
-
-		if (!s->npages || gfn < s->base_gfn || gfn - s->base_gfn >= s->npages)
-			continue;
-		if (!vm->mmu->rmaps[i]) {
-			if (!create)
-				return NULL;
-			vm->mmu->rmaps[i] = svm_zalloc(s->npages * sizeof(struct svm_rmap));
-			if (!vm->mmu->rmaps[i])
-				return NULL;
-		}
-		return &vm->mmu->rmaps[i][gfn - s->base_gfn];
+	if (!s)
+		return NULL;
+	if (!s->rmap) {
+		if (!create)
+			return NULL;
+		s->rmap = svm_zalloc(s->npages * sizeof(struct svm_rmap));
+		if (!s->rmap)
+			return NULL;
 	}
-	return NULL;
+	return &s->rmap[gfn - s->base_gfn];
 }
 
 static int rmap_add(struct svm_vm *vm, u64 gfn, u64 *sptep)
@@ -196,13 +196,22 @@ static struct svm_sp *spte_child(u64 spte)
 	return (struct svm_sp *)page_private(pfn_to_page((spte & SPTE_ADDR_MASK) >> PAGE_SHIFT));
 }
 
+/* vCPUs are published with smp_store_release() and removed under mmu_lock. */
+static struct svm_vcpu *vm_vcpu(struct svm_vm *vm, int i)
+{
+	return READ_ONCE(vm->vcpus[i]);
+}
+
 static void kick_flush_all(struct svm_vm *vm)
 {
 	int i;
 
-	for (i = 0; i < SHADOWVM_MAX_VCPUS; i++)
-		if (vm->vcpus[i])
-			vm->vcpus[i]->flush_pending = true;
+	for (i = 0; i < SHADOWVM_MAX_VCPUS; i++) {
+		struct svm_vcpu *v = vm_vcpu(vm, i);
+
+		if (v)
+			WRITE_ONCE(v->flush_pending, true);
+	}
 	vm->mmu->need_kick = true;
 }
 
@@ -216,13 +225,22 @@ static void kick_others_sync(struct svm_vm *vm)
 	int i;
 
 	for (i = 0; i < SHADOWVM_MAX_VCPUS; i++) {
-		struct svm_vcpu *v = vm->vcpus[i];
+		struct svm_vcpu *v = vm_vcpu(vm, i);
 		int cpu;
 
 		if (!v || !v->mmu)
 			continue;
+		/*
+		 * in_guest first: it is set (then a full barrier) only after
+		 * the vCPU's cpu field is written and with preemption off, so
+		 * a vCPU seen in the guest is seen on the CPU it runs on. A
+		 * vCPU that left meanwhile flushes before its next entry.
+		 */
+		if (!READ_ONCE(v->in_guest))
+			continue;
+		smp_rmb();
 		cpu = READ_ONCE(v->cpu);
-		if (cpu >= 0 && READ_ONCE(v->in_guest))
+		if (cpu >= 0)
 			smp_call_function_single(cpu, noop_ipi, NULL, 1);
 	}
 }
@@ -261,44 +279,45 @@ static u32 sp_hash(u64 gfn)
 	return hash_64(gfn, SP_HASH_BITS);
 }
 
-#define MAX_GFN_SPS 64
-
 static void sp_zap(struct svm_vm *vm, struct svm_sp *sp);
 
 /*
- * The live shadow pages of a guest table frame (not direct ones). More
- * than MAX_GFN_SPS cannot be handled one by one: the extra ones (those
- * not cached as roots) are zapped here, so callers never miss one.
+ * Collect every live shadow page of a guest table frame (not direct ones)
+ * on @out, however many there are. The caller may zap any of them while
+ * walking the list: zapped pages are only freed by commit_zap(), and a
+ * caller skips entries whose ->zapped is set. mmu_lock held; the list is
+ * only valid until the lock is dropped.
  */
-static int gfn_sps(struct svm_vm *vm, u64 gfn, struct svm_sp **out)
+static int gfn_sps(struct svm_vm *vm, u64 gfn, struct list_head *out)
 {
-	struct hlist_node *tmp;
 	struct svm_sp *sp;
 	int n = 0;
 
-	hlist_for_each_entry_safe(sp, tmp, &vm->mmu->hash[sp_hash(gfn)], hash) {
+	INIT_LIST_HEAD(out);
+	hlist_for_each_entry(sp, &vm->mmu->hash[sp_hash(gfn)], hash) {
 		if (sp->gfn != gfn || sp->role.direct || sp->zapped)
 			continue;
-		if (n == MAX_GFN_SPS) {
-			if (!sp->root_count)
-				sp_zap(vm, sp);	/* unlinks; freed by commit_zap() */
-			continue;
-		}
-		out[n++] = sp;
+		list_add_tail(&sp->gfn_link, out);
+		n++;
 	}
 	return n;
 }
 
 static void drop_spte(struct svm_vm *vm, u64 *sptep);
 
-static void sp_add_parent(struct svm_sp *sp, u64 *sptep)
+/*
+ * Record that *sptep points at sp. On failure nothing is recorded and
+ * the caller must not leave *sptep pointing at sp: an unrecorded parent
+ * entry would survive sp's zap and point at freed memory.
+ */
+static int __must_check sp_add_parent(struct svm_sp *sp, u64 *sptep)
 {
 	if (sp->nr_parents == sp->max_parents) {
 		int nmax = sp->max_parents ? sp->max_parents * 2 : 4;
 		u64 **n = svm_zalloc(nmax * sizeof(*n));
 
 		if (!n)
-			return;		/* parents are also found by scanning */
+			return -ENOMEM;
 		if (sp->parents)
 			memcpy(n, sp->parents, sp->nr_parents * sizeof(*n));
 		svm_kfree(sp->parents);
@@ -306,6 +325,7 @@ static void sp_add_parent(struct svm_sp *sp, u64 *sptep)
 		sp->max_parents = nmax;
 	}
 	sp->parents[sp->nr_parents++] = sptep;
+	return 0;
 }
 
 static void sp_remove_parent(struct svm_sp *sp, u64 *sptep)
@@ -474,6 +494,13 @@ static struct svm_sp *sp_get(struct svm_vm *vm, u64 gfn, union svm_role role, bo
 		if (sp)
 			return sp;
 	}
+	/*
+	 * A guest table in RAM must be write-protected from the start: get
+	 * its reverse map first, so that sp_account_wp() cannot fail.
+	 */
+	if (!role.direct && !role.pae_root && svm_gfn_to_slot(vm, gfn) &&
+	    !gfn_rmap(vm, gfn, true))
+		return NULL;
 	sp = svm_zalloc(sizeof(*sp));
 	if (!sp)
 		return NULL;
@@ -567,7 +594,7 @@ static void sp_evict_roots(struct svm_vm *vm, struct svm_sp *sp)
 	int i, j;
 
 	for (i = 0; i < SHADOWVM_MAX_VCPUS && sp->root_count; i++) {
-		struct svm_vcpu *v = vm->vcpus[i];
+		struct svm_vcpu *v = vm_vcpu(vm, i);
 
 		if (!v || !v->mmu)
 			continue;
@@ -592,7 +619,7 @@ void svm_mmu_zap_all(struct svm_vm *vm)
 	if (!vm->mmu)
 		return;
 	for (i = 0; i < SHADOWVM_MAX_VCPUS; i++) {
-		struct svm_vcpu *v = vm->vcpus[i];
+		struct svm_vcpu *v = vm_vcpu(vm, i);
 
 		if (v && v->mmu)
 			vcpu_drop_roots(v);
@@ -626,20 +653,11 @@ void svm_mmu_vm_destroy(struct svm_vm *vm)
 {
 	struct svm_as *as;
 	struct hlist_node *tmp;
-	int i, j;
+	int i;
 
 	if (!vm->mmu)
 		return;
 	svm_mmu_zap_all(vm);
-	for (i = 0; i < SHADOWVM_MAX_MEM_SLOTS; i++) {
-		struct svm_rmap *rm = vm->mmu->rmaps[i];
-
-		if (!rm)
-			continue;
-		for (j = 0; j < vm->slots[i].npages; j++)
-			svm_kfree(rm[j].sptes);
-		svm_kfree(rm);
-	}
 	for (i = 0; i < ARRAY_SIZE(vm->mmu->as_hash); i++)
 		hlist_for_each_entry_safe(as, tmp, &vm->mmu->as_hash[i], node)
 			svm_kfree(as);
@@ -647,18 +665,21 @@ void svm_mmu_vm_destroy(struct svm_vm *vm)
 	vm->mmu = NULL;
 }
 
-/* Slot deletion: reverse maps of that slot go with it (after zap_all). */
-void svm_mmu_slot_removed(struct svm_vm *vm, int slot)
+/*
+ * A slot is being freed: no shadow entry maps its frames any more
+ * (zapped after it was unpublished), so its reverse map goes with it.
+ */
+void svm_mmu_slot_removed(struct svm_vm *vm, struct svm_slot *slot)
 {
-	struct svm_rmap *rm = vm->mmu->rmaps[slot];
+	struct svm_rmap *rm = slot->rmap;
 	u64 j;
 
 	if (!rm)
 		return;
-	for (j = 0; j < vm->slots[slot].npages; j++)
+	for (j = 0; j < slot->npages; j++)
 		svm_kfree(rm[j].sptes);
 	svm_kfree(rm);
-	vm->mmu->rmaps[slot] = NULL;
+	slot->rmap = NULL;
 }
 
 int svm_mmu_vcpu_init(struct svm_vcpu *vcpu)
@@ -681,13 +702,16 @@ int svm_mmu_vcpu_init(struct svm_vcpu *vcpu)
 void svm_mmu_vcpu_destroy(struct svm_vcpu *vcpu)
 {
 	struct svm_vm *vm = vcpu->vm;
+	int idx;
 
 	if (!vcpu->mmu)
 		return;
+	idx = srcu_read_lock(&vm->srcu);	/* zaps reach reverse maps in slots */
 	mutex_lock(&vm->mmu_lock);
 	vcpu_drop_roots(vcpu);
 	commit_zap(vm);
 	mutex_unlock(&vm->mmu_lock);
+	srcu_read_unlock(&vm->srcu, idx);
 	svm_kfree(vcpu->mmu->roots);
 	svm_kfree(vcpu->mmu);
 	vcpu->mmu = NULL;
@@ -775,9 +799,13 @@ static struct svm_sp *build_root(struct svm_vcpu *vcpu)
 		}
 		child = sp_get(vm, gfn, cr, &created);
 		if (!child)
-			continue;	/* faults will find the hole and fail cleanly */
+			continue;	/* a hole: the fault path fills it or fails */
+		if (sp_add_parent(child, &root->spt[i])) {
+			if (!child->nr_parents && !child->root_count)
+				sp_zap(vm, child);
+			continue;
+		}
 		root->spt[i] = page_to_phys(child->page) | SPTE_P;
-		sp_add_parent(child, &root->spt[i]);
 	}
 	return root;
 }
@@ -964,7 +992,7 @@ static bool spte_matches_guest(struct svm_vcpu *vcpu, struct svm_sp *sp, int i)
 	if (!sp->gptes)
 		return false;
 	gpa = ((u64)sp->gfn << PAGE_SHIFT) + gidx * esize;
-	if (svm_read_gpa(vcpu->vm, gpa, &gpte, esize))
+	if (svm_read_gpa_pinned(vcpu->vm, gpa, &gpte, esize))
 		return false;
 	return gpte == sp->gptes[i];
 }
@@ -1001,25 +1029,27 @@ static bool try_unsync(struct svm_vcpu *vcpu, u64 gfn)
 {
 	struct svm_vm *vm = vcpu->vm;
 	struct svm_rmap *rm = gfn_rmap(vm, gfn, false);
-	struct svm_sp *sps[MAX_GFN_SPS];
-	int i, n = gfn_sps(vm, gfn, sps), synced = 0;
+	struct svm_sp *sp;
+	LIST_HEAD(sps);
+	int synced = 0;
 
-	if (!rm || n == MAX_GFN_SPS)
+	if (!rm)
 		return false;
-	for (i = 0; i < n; i++) {
-		if (sps[i]->unsync)
+	gfn_sps(vm, gfn, &sps);
+	list_for_each_entry(sp, &sps, gfn_link) {
+		if (sp->unsync)
 			continue;
-		if (sps[i]->role.level != 1)
+		if (sp->role.level != 1)
 			return false;	/* upper-level tables always stay protected */
 		synced++;
 	}
 	if (!synced)
 		return false;
-	for (i = 0; i < n; i++) {
-		if (sps[i]->unsync)
+	list_for_each_entry(sp, &sps, gfn_link) {
+		if (sp->unsync)
 			continue;
-		sp_account_wp(vm, sps[i], -1);
-		sps[i]->unsync = true;
+		sp_account_wp(vm, sp, -1);
+		sp->unsync = true;
 		rm->unsync_count++;
 	}
 	/* read-only mappings of the frame refault as writable ones */
@@ -1041,13 +1071,12 @@ static void pte_written(struct svm_vcpu *vcpu, u64 gpa, unsigned int len)
 	struct svm_vm *vm = vcpu->vm;
 	u64 gfn = gpa >> PAGE_SHIFT;
 	unsigned int off = offset_in_page(gpa);
-	struct svm_sp *sps[MAX_GFN_SPS];
-	int i, n;
+	struct svm_sp *sp;
+	LIST_HEAD(sps);
 
 	trace_svm_pt_write(gpa, len);
-	n = gfn_sps(vm, gfn, sps);
-	for (i = 0; i < n; i++) {
-		struct svm_sp *sp = sps[i];
+	gfn_sps(vm, gfn, &sps);
+	list_for_each_entry(sp, &sps, gfn_link) {
 		int esize, first, last, e;
 
 		if (sp->zapped || sp->unsync)
@@ -1082,23 +1111,61 @@ static void pte_written(struct svm_vcpu *vcpu, u64 gpa, unsigned int len)
 	kick_flush_all(vm);
 }
 
+/*
+ * Pin the frames of [gpa, gpa+len) now, with no lock held (this may
+ * sleep, e.g. on a userfaultfd), so that the access under mmu_lock finds
+ * them pinned. They stay pinned while the caller holds vm->srcu.
+ */
+static int prepin(struct svm_vm *vm, u64 gpa, unsigned int len, bool write)
+{
+	u64 gfn, last = (gpa + len - 1) >> PAGE_SHIFT;
+	struct page *pg;
+	int r;
+
+	for (gfn = gpa >> PAGE_SHIFT; gfn <= last; gfn++) {
+		r = svm_gfn_to_page(vm, gfn, write, false, &pg);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+/* A guest write of [gpa, gpa+len) hit frames shadowed as page tables. */
+static void count_pt_write(struct svm_vcpu *vcpu, u64 gpa, unsigned int len)
+{
+	struct svm_vm *vm = vcpu->vm;
+	u64 gfn, last = (gpa + len - 1) >> PAGE_SHIFT;
+	bool pt = false;
+
+	for (gfn = gpa >> PAGE_SHIFT; gfn <= last; gfn++) {
+		u64 start = max(gpa, gfn << PAGE_SHIFT);
+		u64 end = min(gpa + len, (gfn + 1) << PAGE_SHIFT);
+
+		if (!gfn_write_protected(vm, gfn))
+			continue;
+		pte_written(vcpu, start, end - start);
+		pt = true;
+	}
+	if (!pt)
+		return;
+	svm_stat_inc(vcpu, PF_HIDDEN_PT_WRITE);
+	if (vcpu->mmu->cur && vcpu->mmu->cur->as)
+		vcpu->mmu->cur->as->pt_writes++;
+}
+
 /* Emulator write to guest RAM at gpa: apply it and keep shadows coherent. */
 int svm_mmu_guest_write(struct svm_vcpu *vcpu, u64 gpa, const void *data, unsigned int len)
 {
 	struct svm_vm *vm = vcpu->vm;
-	bool pt;
 	int r;
 
+	r = prepin(vm, gpa, len, true);
+	if (r)
+		return r;
 	mutex_lock(&vm->mmu_lock);
-	pt = gfn_write_protected(vm, gpa >> PAGE_SHIFT) ||
-	     gfn_write_protected(vm, (gpa + len - 1) >> PAGE_SHIFT);
-	r = svm_write_gpa(vm, gpa, data, len);
-	if (!r && pt) {
-		pte_written(vcpu, gpa, len);
-		svm_stat_inc(vcpu, PF_HIDDEN_PT_WRITE);
-		if (vcpu->mmu->cur && vcpu->mmu->cur->as)
-			vcpu->mmu->cur->as->pt_writes++;
-	}
+	r = svm_write_gpa_pinned(vm, gpa, data, len);
+	if (!r)
+		count_pt_write(vcpu, gpa, len);
 	commit_zap(vm);
 	mutex_unlock(&vm->mmu_lock);
 	return r;
@@ -1114,20 +1181,17 @@ int svm_mmu_guest_cmpxchg(struct svm_vcpu *vcpu, u64 gpa, u64 old, u64 new,
 			  unsigned int len, bool *swapped)
 {
 	struct svm_vm *vm = vcpu->vm;
-	bool pt;
 	int r;
 
 	if ((len != 4 && len != 8) || (gpa & (len - 1)))
 		return -EINVAL;
+	r = prepin(vm, gpa, len, true);
+	if (r)
+		return r;
 	mutex_lock(&vm->mmu_lock);
-	pt = gfn_write_protected(vm, gpa >> PAGE_SHIFT);
-	r = svm_cmpxchg_gpa(vm, gpa, old, new, len, swapped);
-	if (!r && pt && *swapped) {
-		pte_written(vcpu, gpa, len);
-		svm_stat_inc(vcpu, PF_HIDDEN_PT_WRITE);
-		if (vcpu->mmu->cur && vcpu->mmu->cur->as)
-			vcpu->mmu->cur->as->pt_writes++;
-	}
+	r = svm_cmpxchg_gpa(vm, gpa, old, new, len, true, swapped);
+	if (!r && *swapped)
+		count_pt_write(vcpu, gpa, len);
 	commit_zap(vm);
 	mutex_unlock(&vm->mmu_lock);
 	return r;
@@ -1137,12 +1201,13 @@ int svm_mmu_guest_cmpxchg(struct svm_vcpu *vcpu, u64 gpa, u64 old, u64 new,
 static bool unprotect_gfn(struct svm_vcpu *vcpu, u64 gfn)
 {
 	struct svm_vm *vm = vcpu->vm;
-	struct svm_sp *sps[MAX_GFN_SPS];
-	int i, n = gfn_sps(vm, gfn, sps);
+	struct svm_sp *sp;
+	LIST_HEAD(sps);
 
-	for (i = 0; i < n; i++) {
-		sp_evict_roots(vm, sps[i]);
-		sp_zap(vm, sps[i]);
+	gfn_sps(vm, gfn, &sps);
+	list_for_each_entry(sp, &sps, gfn_link) {
+		sp_evict_roots(vm, sp);
+		sp_zap(vm, sp);
 	}
 	(*vm_stat(vm, SHADOWVM_STAT_PT_UNPROTECT))++;
 	return gfn_write_protected(vm, gfn);
@@ -1150,29 +1215,38 @@ static bool unprotect_gfn(struct svm_vcpu *vcpu, u64 gfn)
 
 /* ---- faults ---- */
 
-static u64 make_leaf(struct svm_vcpu *vcpu, struct svm_sp *sp, struct page *pg,
-		     unsigned int acc, bool dirty, bool global, u32 ec, bool wp, bool ro_slot)
+/*
+ * The rights a leaf built for this walk and access grants (ACC_*). A
+ * clean guest entry maps read-only, so that the first write faults and
+ * sets D in that very entry; with CR0.WP=0 a supervisor write to a
+ * read-only page is granted as supervisor-only (and not executable when
+ * SMEP is on), like the hardware's own WP=0 semantics.
+ */
+static unsigned int leaf_access(union svm_role base, struct svm_walk *w, u32 ec)
+{
+	unsigned int acc = w->access;
+
+	if (!(acc & ACC_W) && !base.cr0_wp && !(ec & PFERR_USER) && (ec & PFERR_WRITE)) {
+		acc = (acc | ACC_W) & ~ACC_U;
+		if (base.smep_andnot_wp)
+			acc &= ~ACC_X;
+	}
+	if (!w->dirty)
+		acc &= ~ACC_W;
+	return acc;
+}
+
+static u64 make_leaf(struct svm_vcpu *vcpu, struct page *pg, unsigned int acc,
+		     bool global, bool wp, bool ro_slot)
 {
 	u64 spte = page_to_phys(pg) | SPTE_P | SPTE_A;
-	bool user = ec & PFERR_USER;
 
 	if (acc & ACC_U)
 		spte |= SPTE_US;
 	if (!(acc & ACC_X))
 		spte |= SPTE_NX;
-	if (acc & ACC_W)
-		spte |= SPTE_RW;
-	else if (!sp->role.cr0_wp && !user && (ec & PFERR_WRITE)) {
-		/* CR0.WP=0: supervisor may write a read-only page */
-		spte |= SPTE_RW;
-		spte &= ~SPTE_US;
-		if (sp->role.smep_andnot_wp)
-			spte |= SPTE_NX;
-	}
-	if (!dirty || wp || ro_slot)
-		spte &= ~SPTE_RW;
-	if (spte & SPTE_RW)
-		spte |= SPTE_D;
+	if ((acc & ACC_W) && !wp && !ro_slot)
+		spte |= SPTE_RW | SPTE_D;
 	if (global && (vcpu->cr4 & X86_CR4_PGE))
 		spte |= SPTE_G;
 	return spte;
@@ -1186,20 +1260,54 @@ static int spte_index(union svm_role role, u64 la, int level)
 	return (la >> (12 + 9 * (level - 1))) & 511;
 }
 
-/* Install the shadow path for a successful walk; mmu_lock held. */
+/* Make vCPUs in the guest drop rights removed so far; mmu_lock held. */
+static void flush_remote(struct svm_vm *vm)
+{
+	if (!vm->mmu->need_kick)
+		return;
+	smp_mb();	/* pairs with the barrier after in_guest = true */
+	kick_others_sync(vm);
+	vm->mmu->need_kick = false;
+}
+
+/*
+ * Is every guest entry the walk used still as it was? Called once every
+ * table of the walk is write-protected and no vCPU can write it through
+ * a stale translation: a change made before that is caught here, one
+ * made after traps and is emulated under mmu_lock.
+ */
+static bool walk_still_valid(struct svm_vm *vm, struct svm_walk *w, int esize)
+{
+	int level;
+
+	for (level = w->levels; level >= w->leaf_level && level >= 1; level--) {
+		u64 cur = 0;
+
+		if (w->pte_gpa[level] == ~0ULL)
+			continue;	/* PAE PDPTE registers */
+		if (svm_read_gpa_pinned(vm, w->pte_gpa[level], &cur, esize) ||
+		    cur != w->pte[level])
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Install the shadow path for a successful walk; mmu_lock held. 0 done,
+ * 1 the guest changed its tables meanwhile (re-execute), -ENOMEM.
+ */
 static int fetch(struct svm_vcpu *vcpu, u64 la, struct svm_walk *w, struct page *pg,
 		 u32 ec, bool ro_slot)
 {
 	struct svm_vm *vm = vcpu->vm;
 	struct svm_sp *sp = vcpu->mmu->cur->sp;
 	union svm_role base = vcpu->mmu->base_role;
-	int levels = w->levels;
+	unsigned int acc = leaf_access(base, w, ec);
+	int esize = base.gpte4 ? 4 : 8;
 	int level = sp->role.level;
 	bool created;
 	u64 *sptep;
 
-	if (!levels)
-		levels = 3;
 	for (; level > 1; level--) {
 		union svm_role cr = base;
 		struct svm_sp *child;
@@ -1207,11 +1315,6 @@ static int fetch(struct svm_vcpu *vcpu, u64 la, struct svm_walk *w, struct page 
 		int glevel = level - 1;	/* guest level the child shadows */
 
 		sptep = &sp->spt[spte_index(sp->role, la, level)];
-		if (*sptep & SPTE_P) {
-			sp = spte_child(*sptep);
-			sp->write_count = 0;
-			continue;
-		}
 		cr.level = glevel;
 		cr.quadrant = 0;
 		if (sp->role.pae_root && w->levels == 2) {
@@ -1224,9 +1327,14 @@ static int fetch(struct svm_vcpu *vcpu, u64 la, struct svm_walk *w, struct page 
 			cr.direct = 1;
 			gfn = (la >> (12 + 9 * glevel)) << (9 * glevel);
 		} else if (w->leaf_level > glevel) {
-			/* inside a guest huge page: a direct page splits it */
+			/*
+			 * Inside a guest huge page: a direct page splits it.
+			 * Its role carries the rights its leaves grant, D and
+			 * the WP=0 grant included, so aliases of one frame
+			 * with different dirty state never share it.
+			 */
 			cr.direct = 1;
-			cr.access = w->access;
+			cr.access = acc;
 			gfn = w->gfn & ~((1ULL << (9 * glevel)) - 1);
 		} else {
 			cr.access = w->access_above[glevel];
@@ -1234,39 +1342,45 @@ static int fetch(struct svm_vcpu *vcpu, u64 la, struct svm_walk *w, struct page 
 			if (base.gpte4)
 				cr.quadrant = glevel == 1 ? (la >> 21) & 1 : 0;
 		}
+		if (*sptep & SPTE_P) {
+			child = spte_child(*sptep);
+			if (child->gfn == gfn && child->role.word == cr.word) {
+				sp = child;
+				sp->write_count = 0;
+				continue;
+			}
+			/* linked to a page of another role: replace the link */
+			drop_spte(vm, sptep);
+		}
 		child = sp_get(vm, gfn, cr, &created);
 		if (!child)
 			return -ENOMEM;
 		child->write_count = 0;
-		if (created && !cr.direct && w->levels) {
-			/* the guest may have changed the entry before we protected it */
-			u64 cur = 0;
-			int esize = base.gpte4 ? 4 : 8;
-
-			if (w->pte_gpa[level] != ~0ULL &&
-			    (!svm_read_gpa(vm, w->pte_gpa[level], &cur, esize) &&
-			     (cur | 0x60) != (w->pte[level] | 0x60)))
-				return 1;	/* retry the fault */
+		if (sp_add_parent(child, sptep)) {
+			if (!child->nr_parents && !child->root_count)
+				sp_zap(vm, child);
+			return -ENOMEM;
 		}
 		if (sp->role.pae_root)	/* PDPTEs: no R/W, U/S or A bits */
 			*sptep = page_to_phys(child->page) | SPTE_P;
 		else
 			*sptep = page_to_phys(child->page) | SPTE_P | SPTE_RW | SPTE_US | SPTE_A;
-		sp_add_parent(child, sptep);
 		sp = child;
+	}
+	if (w->levels) {
+		flush_remote(vm);
+		if (!walk_still_valid(vm, w, esize))
+			return 1;	/* re-execute: the next fault walks again */
 	}
 	sptep = &sp->spt[spte_index(sp->role, la, 1)];
 	if (*sptep & SPTE_P)
 		drop_spte(vm, sptep);
-	*sptep = make_leaf(vcpu, sp, pg, w->access, w->dirty, w->global, ec,
-			   gfn_write_protected(vm, w->gfn), ro_slot);
 	sp->gfns[sptep - sp->spt] = w->gfn;
 	if (sp->gptes)
 		sp->gptes[sptep - sp->spt] = w->pte[1];
-	if (rmap_add(vm, w->gfn, sptep)) {
-		*sptep = 0;
+	if (rmap_add(vm, w->gfn, sptep))
 		return -ENOMEM;
-	}
+	*sptep = make_leaf(vcpu, pg, acc, w->global, gfn_write_protected(vm, w->gfn), ro_slot);
 	return 0;
 }
 
@@ -1285,10 +1399,26 @@ static void count_fault(struct svm_vcpu *vcpu, bool true_fault)
 	}
 }
 
+/* A failure to get memory for the guest: an internal-error exit (RUN may retry). */
+static int fault_failed(struct svm_vcpu *vcpu, u64 a, int err)
+{
+	u64 d[3] = { a, err, svm_rip(vcpu) };
+
+	if (err == -EINTR)
+		return -EINTR;	/* a fatal signal while waiting for the page */
+	svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_NO_MEMORY, 3, d);
+	return 0;
+}
+
 /*
  * A #PF exit: classify with the walker. True fault: inject with the
  * walker's error code. Hidden: fill the shadow, set A/D, emulate a
  * page-table write, or hand an MMIO access to the emulator.
+ *
+ * Locking: the walk and the pinning of the target page run with no lock
+ * but vm->srcu (they may sleep, e.g. on a userfaultfd); mmu_lock is taken
+ * only to install the shadow entries, after which fetch() checks that the
+ * guest entries the walk used have not changed.
  */
 int svm_mmu_page_fault(struct svm_vcpu *vcpu, u64 la, u32 hw_ec)
 {
@@ -1302,32 +1432,19 @@ int svm_mmu_page_fault(struct svm_vcpu *vcpu, u64 la, u32 hw_ec)
 
 	if (!svm_guest_levels(vcpu))
 		access &= ~PFERR_USER;
-	/* a user-mode fault at CPL<3 cannot be: the U bit reports CPL 3 */
-	mutex_lock(&vm->mmu_lock);
-	if (!svm_mmu_root_valid(vcpu)) {
-		mutex_unlock(&vm->mmu_lock);
+	if (!svm_mmu_root_valid(vcpu))
 		return 1;
-	}
-	make_room(vm, 8);
 	r = svm_walk(vcpu, la, access, &w, true);
 	if (r == -EFAULT) {
-		mutex_unlock(&vm->mmu_lock);
 		count_fault(vcpu, true);
 		trace_svm_fault(la, hw_ec, w.error_code, 1);
 		svm_queue_pf(vcpu, la, w.error_code);
 		return 1;
 	}
-	if (r == -EAGAIN) {
-		mutex_unlock(&vm->mmu_lock);
+	if (r == -EAGAIN)
 		return 1;
-	}
-	if (r) {
-		u64 d[3] = { la, svm_rip(vcpu), r };
-
-		mutex_unlock(&vm->mmu_lock);
-		svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_NO_MEMORY, 3, d);
-		return 0;
-	}
+	if (r)
+		return fault_failed(vcpu, la, r);
 	count_fault(vcpu, false);
 	trace_svm_fault(la, hw_ec, 0, 0);
 	if (w.ad_set)
@@ -1335,10 +1452,19 @@ int svm_mmu_page_fault(struct svm_vcpu *vcpu, u64 la, u32 hw_ec)
 
 	slot = svm_gfn_to_slot(vm, w.gfn);
 	if (!slot || (write && (slot->flags & SHADOWVM_MEM_READONLY))) {
-		mutex_unlock(&vm->mmu_lock);
 		svm_stat_inc(vcpu, PF_HIDDEN_MMIO);
 		return svm_emulate_insn(vcpu, la, true);
 	}
+	r = svm_gfn_to_page(vm, w.gfn, write, false, &pg);
+	if (r)
+		return fault_failed(vcpu, w.gpa, r);
+
+	mutex_lock(&vm->mmu_lock);
+	if (!svm_mmu_root_valid(vcpu)) {
+		mutex_unlock(&vm->mmu_lock);
+		return 1;
+	}
+	make_room(vm, 8);
 	if (write && gfn_write_protected(vm, w.gfn)) {
 		/* a write to a shadowed page table */
 		if (policy(vcpu) == SHADOWVM_MMU_POLICY_UNSYNC && try_unsync(vcpu, w.gfn)) {
@@ -1365,19 +1491,13 @@ int svm_mmu_page_fault(struct svm_vcpu *vcpu, u64 la, u32 hw_ec)
 		}
 		return r;
 	}
-	r = svm_gfn_to_page(vm, w.gfn, write, &pg);
-	if (!r)
-		r = fetch(vcpu, la, &w, pg, access, slot->flags & SHADOWVM_MEM_READONLY);
+	r = fetch(vcpu, la, &w, pg, access, slot->flags & SHADOWVM_MEM_READONLY);
 	if (!r)
 		svm_stat_inc(vcpu, PF_HIDDEN_FILL);
 	commit_zap(vm);
 	mutex_unlock(&vm->mmu_lock);
-	if (r < 0) {
-		u64 d[2] = { w.gpa, r };
-
-		svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_NO_MEMORY, 2, d);
-		return 0;
-	}
+	if (r < 0)
+		return fault_failed(vcpu, w.gpa, r);
 	return 1;
 }
 
@@ -1404,9 +1524,7 @@ int svm_mmu_gva_to_gpa(struct svm_vcpu *vcpu, u64 la, u32 access, u64 *gpa, u32 
 	struct svm_walk w;
 	int r;
 
-	mutex_lock(&vcpu->vm->mmu_lock);
-	r = svm_walk(vcpu, la, access, &w, true);
-	mutex_unlock(&vcpu->vm->mmu_lock);
+	r = svm_walk(vcpu, la, access, &w, true);	/* may pin: no lock */
 	if (r == -EFAULT)
 		*fault_ec = w.error_code;
 	if (!r)

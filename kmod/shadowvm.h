@@ -13,6 +13,7 @@
 #include <linux/preempt.h>
 #include <linux/mm_types.h>
 #include <linux/printk.h>
+#include <linux/srcu.h>
 #include "../uapi/linux/shadowvm.h"
 
 #define SVM_NAME "shadowvm"
@@ -58,12 +59,29 @@ void *svm_zalloc(size_t size);
 void svm_kfree(const void *p);
 
 /* ---- vm.c: VMs and guest memory ---- */
+
+/*
+ * A memory slot. Immutable once published in a struct svm_memslots,
+ * except for what is filled in lazily: pages[] (each entry written once,
+ * under pin_lock, read locklessly) and rmap (under mmu_lock). Freed only
+ * after it has left the published array and an SRCU grace period has
+ * passed, and after every shadow entry that maps its pages is gone.
+ */
+struct svm_rmap;
 struct svm_slot {
 	u64 base_gfn;
 	u64 npages;
 	unsigned long hva;
 	u32 flags;
-	struct page **pages;		/* pinned pages, NULL until first use */
+	int id;
+	struct mutex pin_lock;		/* pinning into pages[] */
+	struct page **pages;		/* pinned pages, NULL until first pin */
+	struct svm_rmap *rmap;		/* reverse map, under mmu_lock */
+};
+
+/* The published slot set: replaced as a whole (RCU-style) on any change. */
+struct svm_memslots {
+	struct svm_slot *slot[SHADOWVM_MAX_MEM_SLOTS];
 };
 
 struct svm_vcpu;
@@ -74,14 +92,15 @@ struct seq_file;
 struct svm_vm {
 	refcount_t refs;
 	struct mm_struct *mm;		/* creator's mm (mmgrab'ed) */
-	struct mutex lock;		/* slots, vcpu array */
-	struct mutex mmu_lock;		/* shadow MMU */
-	struct mutex pin_lock;		/* slot page arrays (inside mmu_lock) */
-	struct svm_slot slots[SHADOWVM_MAX_MEM_SLOTS];
-	struct svm_vcpu *vcpus[SHADOWVM_MAX_VCPUS];
+	struct mutex lock;		/* slot updates, vcpu array */
+	struct mutex mmu_lock;		/* shadow MMU; never held while pinning */
+	struct srcu_struct srcu;	/* readers of memslots */
+	struct svm_memslots __rcu *memslots;
+	struct svm_vcpu *vcpus[SHADOWVM_MAX_VCPUS];	/* READ_ONCE outside vm->lock */
 	struct shadowvm_vm_config cfg;
 	struct svm_mmu_vm *mmu;
 	u64 mmu_stats[SHADOWVM_STAT_NR];	/* VM-wide MMU counters, under mmu_lock */
+	atomic64_t pages_pinned;	/* SHADOWVM_STAT_PAGES_PINNED (pinned without mmu_lock) */
 	struct dentry *debugfs;
 	int id;
 };
@@ -89,15 +108,31 @@ struct svm_vm {
 void svm_vm_get(struct svm_vm *vm);
 void svm_vm_put(struct svm_vm *vm);
 long svm_create_vm(unsigned long arg);
+/*
+ * Guest-physical access. Every caller holds vm->srcu for reading (or
+ * vm->lock): the slot it finds stays valid, and its pinned pages stay
+ * pinned, until the caller's read section ends.
+ */
+struct svm_memslots *svm_memslots(struct svm_vm *vm);
 struct svm_slot *svm_gfn_to_slot(struct svm_vm *vm, u64 gfn);
-/* Pin (if needed) and return the host page behind gfn; needs current->mm == vm->mm. */
-int svm_gfn_to_page(struct svm_vm *vm, u64 gfn, bool write, struct page **page);
-/* Guest-physical copy helpers (RAM only). */
+/*
+ * The host page behind gfn. Pins it on first use (may sleep: never with
+ * mmu_lock held; needs current->mm == vm->mm) unless nopin, where a page
+ * not pinned yet gives -EAGAIN. -ENOENT: no slot (MMIO); -EROFS: write
+ * to a read-only slot; -ENOMEM: RLIMIT_MEMLOCK or no memory;
+ * -EOPNOTSUPP: backing memory cannot be pinned long-term.
+ */
+int svm_gfn_to_page(struct svm_vm *vm, u64 gfn, bool write, bool nopin, struct page **page);
+/* Guest-physical copy helpers (RAM only); may pin, so not under mmu_lock. */
 int svm_read_gpa(struct svm_vm *vm, u64 gpa, void *buf, unsigned int len);
 int svm_write_gpa(struct svm_vm *vm, u64 gpa, const void *buf, unsigned int len);
+/* The same on pages already pinned (-EAGAIN otherwise): for mmu_lock holders. */
+int svm_read_gpa_pinned(struct svm_vm *vm, u64 gpa, void *buf, unsigned int len);
+int svm_write_gpa_pinned(struct svm_vm *vm, u64 gpa, const void *buf, unsigned int len);
 /* Atomic compare-exchange of 4 or 8 bytes of guest RAM (naturally aligned). */
-int svm_cmpxchg_gpa(struct svm_vm *vm, u64 gpa, u64 old, u64 new, int size, bool *swapped);
-void svm_vm_stats_fill(struct svm_vm *vm, struct shadowvm_stats *st);
+int svm_cmpxchg_gpa(struct svm_vm *vm, u64 gpa, u64 old, u64 new, int size, bool nopin,
+		    bool *swapped);
+int svm_vm_stats_fill(struct svm_vm *vm, struct shadowvm_stats *st);
 
 /* ---- vcpu.c: vCPU fd, register state, run loop ---- */
 enum svm_reg {
@@ -117,6 +152,7 @@ struct svm_vcpu {
 	struct svm_vm *vm;
 	int id;
 	struct mutex lock;		/* one ioctl at a time */
+	int srcu_idx;			/* vm->srcu read section of the ioctl */
 	void *vmcs;
 	struct shadowvm_run *run;
 	unsigned long regs[SVM_NR_GPRS];	/* RSP lives in the VMCS */
@@ -218,7 +254,7 @@ int svm_mmu_guest_write(struct svm_vcpu *vcpu, u64 gpa, const void *data, unsign
 /* Atomic 4/8-byte compare-exchange of guest RAM (LOCK'd RMW, XCHG). */
 int svm_mmu_guest_cmpxchg(struct svm_vcpu *vcpu, u64 gpa, u64 old, u64 new,
 			  unsigned int len, bool *swapped);
-void svm_mmu_slot_removed(struct svm_vm *vm, int slot);
+void svm_mmu_slot_removed(struct svm_vm *vm, struct svm_slot *slot);
 void svm_mmu_show_as(struct svm_vm *vm, struct seq_file *m);
 int svm_mmu_page_fault(struct svm_vcpu *vcpu, u64 la, u32 error_code);
 void svm_mmu_zap_all(struct svm_vm *vm);

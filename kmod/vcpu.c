@@ -960,6 +960,9 @@ static int vcpu_run(struct svm_vcpu *vcpu)
 		unsigned long cr3, cr4;
 		u64 root;
 
+		/* end the slot read section at every exit: slot updates wait for it */
+		srcu_read_unlock(&vcpu->vm->srcu, vcpu->srcu_idx);
+		vcpu->srcu_idx = srcu_read_lock(&vcpu->vm->srcu);
 		if (signal_pending(current)) {
 			run->exit_reason = SHADOWVM_EXIT_INTR;
 			svm_stat_inc(vcpu, SIGNAL_EXITS);
@@ -1107,6 +1110,8 @@ static long svm_vcpu_ioctl(struct file *f, unsigned int ioctl, unsigned long arg
 	if (mutex_lock_killable(&vcpu->lock))
 		return -EINTR;
 	vcpu_load(vcpu);
+	/* guest memory is reached only inside vm->srcu (vm.c, slot lifetime) */
+	vcpu->srcu_idx = srcu_read_lock(&vcpu->vm->srcu);
 	switch (ioctl) {
 	case SHADOWVM_RUN:
 		r = vcpu_run(vcpu);
@@ -1124,6 +1129,7 @@ static long svm_vcpu_ioctl(struct file *f, unsigned int ioctl, unsigned long arg
 		r = set_sregs(vcpu, &u.sregs);
 		break;
 	}
+	srcu_read_unlock(&vcpu->vm->srcu, vcpu->srcu_idx);
 	vcpu_put(vcpu);
 	mutex_unlock(&vcpu->lock);
 
@@ -1166,7 +1172,7 @@ static int svm_vcpu_release(struct inode *inode, struct file *f)
 	struct svm_vm *vm = vcpu->vm;
 
 	mutex_lock(&vm->lock);
-	vm->vcpus[vcpu->id] = NULL;
+	WRITE_ONCE(vm->vcpus[vcpu->id], NULL);	/* mmu_lock holders may still use it */
 	mutex_unlock(&vm->lock);
 	svm_vcpu_free(vcpu);
 	svm_vm_put(vm);
@@ -1261,7 +1267,9 @@ long svm_create_vcpu(struct svm_vm *vm, unsigned long id)
 	preempt_enable();
 	vcpu_load(vcpu);
 	setup_vmcs(vcpu);
+	vcpu->srcu_idx = srcu_read_lock(&vm->srcu);
 	r = set_sregs(vcpu, sregs);
+	srcu_read_unlock(&vm->srcu, vcpu->srcu_idx);
 	vcpu_put(vcpu);
 	svm_kfree(sregs);
 	if (r)
@@ -1281,7 +1289,7 @@ long svm_create_vcpu(struct svm_vm *vm, unsigned long id)
 		r = fd;
 		goto fail;
 	}
-	vm->vcpus[id] = vcpu;
+	smp_store_release(&vm->vcpus[id], vcpu);	/* read locklessly by the MMU */
 	mutex_unlock(&vm->lock);
 	return fd;
 fail:

@@ -20,6 +20,9 @@
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
 #include <linux/idr.h>
+#include <linux/shmem_fs.h>
+#include <linux/hugetlb.h>
+#include <linux/sched/signal.h>
 #include "shadowvm.h"
 
 static DEFINE_IDA(vm_ida);
@@ -29,34 +32,47 @@ void svm_vm_get(struct svm_vm *vm)
 	refcount_inc(&vm->refs);
 }
 
-static int pin_one(struct svm_vm *vm, struct svm_slot *s, u64 gfn, u64 idx,
-		   unsigned int foll, struct page **page);
-
-static void slot_unpin(struct svm_slot *s)
+struct svm_memslots *svm_memslots(struct svm_vm *vm)
 {
-	u64 i;
+	return srcu_dereference_check(vm->memslots, &vm->srcu,
+				      lockdep_is_held(&vm->lock) ||
+				      !refcount_read(&vm->refs));
+}
 
-	if (!s->pages)
+/* Unpin and free a slot nobody can reach any more (no reader, no spte). */
+static void slot_free(struct svm_vm *vm, struct svm_slot *s)
+{
+	u64 i, n = 0;
+
+	if (!s)
 		return;
-	for (i = 0; i < s->npages; i++) {
-		if (s->pages[i]) {
+	if (s->pages) {
+		for (i = 0; i < s->npages; i++) {
+			if (!s->pages[i])
+				continue;
 			unpin_user_pages_dirty_lock(&s->pages[i], 1,
 						    !(s->flags & SHADOWVM_MEM_READONLY));
-			atomic_long_dec(&svm_global.pinned_pages);
+			n++;
 		}
+		atomic_long_sub(n, &svm_global.pinned_pages);
+		atomic64_sub(n, &vm->mm->pinned_vm);
+		svm_kfree(s->pages);
 	}
-	svm_kfree(s->pages);
-	s->pages = NULL;
+	svm_mmu_slot_removed(vm, s);
+	svm_kfree(s);
 }
 
 static void svm_vm_free(struct svm_vm *vm)
 {
+	struct svm_memslots *ms = rcu_dereference_protected(vm->memslots, 1);
 	int i;
 
 	debugfs_remove_recursive(vm->debugfs);
 	svm_mmu_vm_destroy(vm);
-	for (i = 0; i < SHADOWVM_MAX_MEM_SLOTS; i++)
-		slot_unpin(&vm->slots[i]);
+	for (i = 0; ms && i < SHADOWVM_MAX_MEM_SLOTS; i++)
+		slot_free(vm, ms->slot[i]);
+	svm_kfree(ms);
+	cleanup_srcu_struct(&vm->srcu);
 	mmdrop(vm->mm);
 	if (vm->id >= 0)
 		ida_free(&vm_ida, vm->id);
@@ -73,22 +89,99 @@ void svm_vm_put(struct svm_vm *vm)
 
 struct svm_slot *svm_gfn_to_slot(struct svm_vm *vm, u64 gfn)
 {
+	struct svm_memslots *ms = svm_memslots(vm);
 	int i;
 
 	for (i = 0; i < SHADOWVM_MAX_MEM_SLOTS; i++) {
-		struct svm_slot *s = &vm->slots[i];
+		struct svm_slot *s = ms->slot[i];
 
-		if (s->npages && gfn >= s->base_gfn && gfn - s->base_gfn < s->npages)
+		if (s && gfn >= s->base_gfn && gfn - s->base_gfn < s->npages)
 			return s;
 	}
 	return NULL;
 }
 
-/* Runs in the VM's mm (the page is pinned on first use). */
-int svm_gfn_to_page(struct svm_vm *vm, u64 gfn, bool write, struct page **page)
+/*
+ * May this page back guest RAM for a long time? Anonymous memory, shmem
+ * and hugetlbfs can; a writable long-term pin of a regular file's page
+ * cache cannot (the file system may write the page back or truncate it
+ * under the guest).
+ */
+static bool pin_backing_ok(struct svm_slot *s, struct page *pg)
+{
+	struct folio *f = page_folio(pg);
+
+	if (s->flags & SHADOWVM_MEM_READONLY)
+		return true;
+	if (folio_test_anon(f) || folio_test_hugetlb(f))
+		return true;
+	return f->mapping && shmem_mapping(f->mapping);
+}
+
+/* Charge one pinned page to the VM owner's RLIMIT_MEMLOCK (like RDMA/io_uring). */
+static int charge_pin(struct svm_vm *vm)
+{
+	unsigned long limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+
+	if (atomic64_add_return(1, &vm->mm->pinned_vm) > limit &&
+	    !capable(CAP_IPC_LOCK)) {
+		atomic64_dec(&vm->mm->pinned_vm);
+		svm_warn_rl("cannot pin more guest memory: RLIMIT_MEMLOCK (%lu pages) reached\n",
+			    limit);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Pin page idx of slot s; slot pin_lock held (killable wait already done). */
+static int pin_one(struct svm_vm *vm, struct svm_slot *s, u64 idx, struct page **page)
+{
+	unsigned int foll = FOLL_LONGTERM;
+	struct page **pages = s->pages;
+	struct page *pg;
+	int r;
+
+	if (!pages) {
+		pages = svm_zalloc(s->npages * sizeof(*pages));
+		if (!pages)
+			return -ENOMEM;
+		smp_store_release(&s->pages, pages);
+	}
+	pg = READ_ONCE(pages[idx]);
+	if (pg) {
+		*page = pg;
+		return 0;
+	}
+	if (!(s->flags & SHADOWVM_MEM_READONLY))
+		foll |= FOLL_WRITE;
+	r = charge_pin(vm);
+	if (r)
+		return r;
+	r = pin_user_pages_fast(s->hva + idx * PAGE_SIZE, 1, foll, &pg);
+	if (r != 1) {
+		atomic64_dec(&vm->mm->pinned_vm);
+		svm_warn_rl("gfn 0x%llx: cannot pin guest memory at hva 0x%llx (%d)\n",
+			    s->base_gfn + idx, s->hva + idx * PAGE_SIZE, r);
+		return r < 0 ? r : -EFAULT;
+	}
+	if (!pin_backing_ok(s, pg)) {
+		unpin_user_page(pg);
+		atomic64_dec(&vm->mm->pinned_vm);
+		svm_warn_rl("gfn 0x%llx: hva 0x%llx is a shared file mapping: only anonymous, shmem and hugetlbfs memory can back guest RAM\n",
+			    s->base_gfn + idx, s->hva + idx * PAGE_SIZE);
+		return -EOPNOTSUPP;
+	}
+	atomic_long_inc(&svm_global.pinned_pages);
+	atomic64_inc(&vm->pages_pinned);
+	smp_store_release(&pages[idx], pg);
+	*page = pg;
+	return 0;
+}
+
+int svm_gfn_to_page(struct svm_vm *vm, u64 gfn, bool write, bool nopin, struct page **page)
 {
 	struct svm_slot *s = svm_gfn_to_slot(vm, gfn);
-	unsigned int foll = FOLL_LONGTERM;
+	struct page **pages;
 	u64 idx;
 	int r;
 
@@ -97,48 +190,29 @@ int svm_gfn_to_page(struct svm_vm *vm, u64 gfn, bool write, struct page **page)
 	if (write && (s->flags & SHADOWVM_MEM_READONLY))
 		return -EROFS;
 	idx = gfn - s->base_gfn;
-	if (s->pages && s->pages[idx]) {
-		*page = s->pages[idx];
-		return 0;
+	pages = smp_load_acquire(&s->pages);
+	if (pages) {
+		struct page *pg = smp_load_acquire(&pages[idx]);
+
+		if (pg) {
+			*page = pg;
+			return 0;
+		}
 	}
+	if (nopin)
+		return -EAGAIN;
+	might_sleep();
 	if (current->mm != vm->mm)
 		return -EFAULT;
-	mutex_lock(&vm->pin_lock);
-	r = pin_one(vm, s, gfn, idx, foll, page);
-	mutex_unlock(&vm->pin_lock);
+	if (mutex_lock_killable(&s->pin_lock))
+		return -EINTR;
+	r = pin_one(vm, s, idx, page);
+	mutex_unlock(&s->pin_lock);
 	return r;
 }
 
-static int pin_one(struct svm_vm *vm, struct svm_slot *s, u64 gfn, u64 idx,
-		   unsigned int foll, struct page **page)
-{
-	int r;
-
-	if (!s->pages) {
-		s->pages = svm_zalloc(s->npages * sizeof(*s->pages));
-		if (!s->pages)
-			return -ENOMEM;
-	}
-	if (s->pages[idx]) {
-		*page = s->pages[idx];
-		return 0;
-	}
-	if (!(s->flags & SHADOWVM_MEM_READONLY))
-		foll |= FOLL_WRITE;
-	r = pin_user_pages_fast(s->hva + idx * PAGE_SIZE, 1, foll, &s->pages[idx]);
-	if (r != 1) {
-		s->pages[idx] = NULL;
-		svm_warn_rl("gfn 0x%llx: cannot pin guest memory at hva 0x%llx (%d)\n",
-			    gfn, s->hva + idx * PAGE_SIZE, r);
-		return r < 0 ? r : -EFAULT;
-	}
-	atomic_long_inc(&svm_global.pinned_pages);
-	vm->mmu_stats[SHADOWVM_STAT_PAGES_PINNED]++;
-	*page = s->pages[idx];
-	return 0;
-}
-
-static int gpa_access(struct svm_vm *vm, u64 gpa, void *buf, unsigned int len, bool write)
+static int gpa_access(struct svm_vm *vm, u64 gpa, void *buf, unsigned int len, bool write,
+		      bool nopin)
 {
 	while (len) {
 		unsigned int off = offset_in_page(gpa);
@@ -147,7 +221,7 @@ static int gpa_access(struct svm_vm *vm, u64 gpa, void *buf, unsigned int len, b
 		void *va;
 		int r;
 
-		r = svm_gfn_to_page(vm, gpa >> PAGE_SHIFT, write, &pg);
+		r = svm_gfn_to_page(vm, gpa >> PAGE_SHIFT, write, nopin, &pg);
 		if (r)
 			return r;
 		va = kmap_local_page(pg);
@@ -163,7 +237,8 @@ static int gpa_access(struct svm_vm *vm, u64 gpa, void *buf, unsigned int len, b
 	return 0;
 }
 
-int svm_cmpxchg_gpa(struct svm_vm *vm, u64 gpa, u64 old, u64 new, int size, bool *swapped)
+int svm_cmpxchg_gpa(struct svm_vm *vm, u64 gpa, u64 old, u64 new, int size, bool nopin,
+		    bool *swapped)
 {
 	struct page *pg;
 	void *va;
@@ -171,7 +246,7 @@ int svm_cmpxchg_gpa(struct svm_vm *vm, u64 gpa, u64 old, u64 new, int size, bool
 
 	if (gpa & (size - 1))
 		return -EINVAL;
-	r = svm_gfn_to_page(vm, gpa >> PAGE_SHIFT, true, &pg);
+	r = svm_gfn_to_page(vm, gpa >> PAGE_SHIFT, true, nopin, &pg);
 	if (r)
 		return r;
 	va = kmap_local_page(pg) + offset_in_page(gpa);
@@ -190,40 +265,81 @@ int svm_cmpxchg_gpa(struct svm_vm *vm, u64 gpa, u64 old, u64 new, int size, bool
 
 int svm_read_gpa(struct svm_vm *vm, u64 gpa, void *buf, unsigned int len)
 {
-	return gpa_access(vm, gpa, buf, len, false);
+	return gpa_access(vm, gpa, buf, len, false, false);
 }
 
 int svm_write_gpa(struct svm_vm *vm, u64 gpa, const void *buf, unsigned int len)
 {
-	return gpa_access(vm, gpa, (void *)buf, len, true);
+	return gpa_access(vm, gpa, (void *)buf, len, true, false);
 }
 
-/* Is [hva, hva+size) fully covered by VMAs of the caller's mm? */
-static bool user_range_mapped(unsigned long hva, u64 size)
+int svm_read_gpa_pinned(struct svm_vm *vm, u64 gpa, void *buf, unsigned int len)
+{
+	return gpa_access(vm, gpa, buf, len, false, true);
+}
+
+int svm_write_gpa_pinned(struct svm_vm *vm, u64 gpa, const void *buf, unsigned int len)
+{
+	return gpa_access(vm, gpa, (void *)buf, len, true, true);
+}
+
+/*
+ * Is [hva, hva+size) fully covered by VMAs of the caller's mm that can
+ * back guest RAM? -EFAULT: a hole or an I/O mapping; -EOPNOTSUPP: a
+ * shared mapping of a regular file (see pin_backing_ok()).
+ */
+static int user_range_check(unsigned long hva, u64 size, bool readonly)
 {
 	struct mm_struct *mm = current->mm;
 	unsigned long end = hva + size, addr = hva;
 	struct vm_area_struct *vma;
-	bool ok = true;
+	int r = 0;
 
 	mmap_read_lock(mm);
 	while (addr < end) {
 		vma = find_vma(mm, addr);
 		if (!vma || vma->vm_start > addr ||
 		    (vma->vm_flags & (VM_IO | VM_PFNMAP))) {
-			ok = false;
+			r = -EFAULT;
+			break;
+		}
+		if (!readonly && (vma->vm_flags & VM_SHARED) && vma->vm_file &&
+		    !is_vm_hugetlb_page(vma) && !shmem_mapping(vma->vm_file->f_mapping)) {
+			r = -EOPNOTSUPP;
 			break;
 		}
 		addr = vma->vm_end;
 	}
 	mmap_read_unlock(mm);
-	return ok;
+	return r;
 }
 
+/*
+ * Publish a new slot set and wait until no reader can still see the old
+ * one (vm->lock held). Returns the old set, for the caller to free.
+ */
+static struct svm_memslots *publish_memslots(struct svm_vm *vm, struct svm_memslots *new)
+{
+	struct svm_memslots *old = rcu_dereference_protected(vm->memslots,
+							     lockdep_is_held(&vm->lock));
+
+	rcu_assign_pointer(vm->memslots, new);
+	synchronize_srcu_expedited(&vm->srcu);
+	return old;
+}
+
+/*
+ * Slot lifetime (Documentation/architecture.rst, "Memory slots"): an
+ * update copies the slot set, changes the copy, publishes it and waits
+ * for an SRCU grace period. A deleted slot's shadow mappings are zapped
+ * (with every vCPU kicked out of the guest) only after that wait, so no
+ * fault can install a new one; then its pages are unpinned and it is freed.
+ */
 static int set_memory_region(struct svm_vm *vm, struct shadowvm_memory_region __user *argp)
 {
 	struct shadowvm_memory_region m;
-	struct svm_slot *s;
+	struct svm_memslots *cur, *new, *old;
+	struct svm_slot *s, *gone = NULL;
 	u64 gfn, npages;
 	int i, r = 0;
 
@@ -246,77 +362,103 @@ static int set_memory_region(struct svm_vm *vm, struct shadowvm_memory_region __
 	if (current->mm != vm->mm)
 		return -EIO;
 
-	mutex_lock(&vm->lock);
-	s = &vm->slots[m.slot];
+	if (mutex_lock_killable(&vm->lock))
+		return -EINTR;
+	cur = svm_memslots(vm);
+	s = cur->slot[m.slot];
 	if (!m.memory_size) {
-		if (!s->npages) {
+		if (!s) {
 			r = -ENOENT;
 			goto out;
 		}
-		/* Drop every shadow mapping before the pages go. */
-		mutex_lock(&vm->mmu_lock);
-		svm_mmu_zap_all(vm);
-		svm_mmu_slot_removed(vm, m.slot);
-		mutex_lock(&vm->pin_lock);
-		slot_unpin(s);
-		memset(s, 0, sizeof(*s));
-		mutex_unlock(&vm->pin_lock);
-		mutex_unlock(&vm->mmu_lock);
-		goto out;
-	}
-	if (s->npages) {
-		r = -EEXIST;
-		goto out;
-	}
-	gfn = m.guest_phys_addr >> PAGE_SHIFT;
-	npages = m.memory_size >> PAGE_SHIFT;
-	for (i = 0; i < SHADOWVM_MAX_MEM_SLOTS; i++) {
-		struct svm_slot *o = &vm->slots[i];
-
-		if (o->npages && gfn < o->base_gfn + o->npages && o->base_gfn < gfn + npages) {
+		gone = s;
+		s = NULL;
+	} else {
+		if (s) {
 			r = -EEXIST;
 			goto out;
 		}
+		gfn = m.guest_phys_addr >> PAGE_SHIFT;
+		npages = m.memory_size >> PAGE_SHIFT;
+		for (i = 0; i < SHADOWVM_MAX_MEM_SLOTS; i++) {
+			struct svm_slot *o = cur->slot[i];
+
+			if (o && gfn < o->base_gfn + o->npages && o->base_gfn < gfn + npages) {
+				r = -EEXIST;
+				goto out;
+			}
+		}
+		r = user_range_check(m.userspace_addr, m.memory_size,
+				     m.flags & SHADOWVM_MEM_READONLY);
+		if (r) {
+			if (r == -EOPNOTSUPP)
+				svm_info_rl("slot %u: a shared file mapping cannot back guest RAM (anonymous, shmem or hugetlbfs memory only)\n",
+					    m.slot);
+			goto out;
+		}
+		s = svm_zalloc(sizeof(*s));
+		if (!s) {
+			r = -ENOMEM;
+			goto out;
+		}
+		s->base_gfn = gfn;
+		s->npages = npages;
+		s->hva = m.userspace_addr;
+		s->flags = m.flags;
+		s->id = m.slot;
+		mutex_init(&s->pin_lock);
 	}
-	if (!user_range_mapped(m.userspace_addr, m.memory_size)) {
-		r = -EFAULT;
+	new = svm_zalloc(sizeof(*new));
+	if (!new) {
+		svm_kfree(s);
+		r = -ENOMEM;
 		goto out;
 	}
+	*new = *cur;
+	new->slot[m.slot] = s;
+	old = publish_memslots(vm, new);
+	/*
+	 * Shadow entries for the new range pointed at MMIO before, those of
+	 * a deleted slot point at pages about to be unpinned: drop them all.
+	 */
 	mutex_lock(&vm->mmu_lock);
-	s->base_gfn = gfn;
-	s->hva = m.userspace_addr;
-	s->flags = m.flags;
-	s->pages = NULL;
-	s->npages = npages;
-	/* Shadow entries for this range pointed at MMIO before: drop them. */
 	svm_mmu_zap_all(vm);
 	mutex_unlock(&vm->mmu_lock);
+	slot_free(vm, gone);
+	svm_kfree(old);
 out:
 	mutex_unlock(&vm->lock);
 	return r;
 }
 
-void svm_vm_stats_fill(struct svm_vm *vm, struct shadowvm_stats *st)
+/*
+ * Sum of the vCPUs' and the VM's counters. Takes only mmu_lock, which no
+ * one holds while waiting for guest memory, so it answers while a vCPU
+ * waits on a userfaultfd. vCPUs are freed only after they leave
+ * vm->vcpus[] and mmu_lock was taken once (svm_mmu_vcpu_destroy()).
+ */
+int svm_vm_stats_fill(struct svm_vm *vm, struct shadowvm_stats *st)
 {
 	int i, j;
 
 	memset(st, 0, sizeof(*st));
 	st->nr_stats = SHADOWVM_STAT_NR;
 	st->mmu_policy = vm->cfg.mmu_policy;
-	mutex_lock(&vm->lock);
+	if (mutex_lock_killable(&vm->mmu_lock))
+		return -EINTR;
 	for (i = 0; i < SHADOWVM_MAX_VCPUS; i++) {
-		struct svm_vcpu *v = vm->vcpus[i];
+		struct svm_vcpu *v = READ_ONCE(vm->vcpus[i]);
 
 		if (!v)
 			continue;
 		for (j = 0; j < SHADOWVM_STAT_NR; j++)
 			st->val[j] += READ_ONCE(v->stats[j]);
 	}
-	mutex_unlock(&vm->lock);
-	mutex_lock(&vm->mmu_lock);
 	for (j = 0; j < SHADOWVM_STAT_NR; j++)
 		st->val[j] += vm->mmu_stats[j];
 	mutex_unlock(&vm->mmu_lock);
+	st->val[SHADOWVM_STAT_PAGES_PINNED] += atomic64_read(&vm->pages_pinned);
+	return 0;
 }
 
 static long svm_vm_ioctl(struct file *f, unsigned int ioctl, unsigned long arg)
@@ -335,8 +477,8 @@ static long svm_vm_ioctl(struct file *f, unsigned int ioctl, unsigned long arg)
 
 		if (!st)
 			return -ENOMEM;
-		svm_vm_stats_fill(vm, st);
-		if (copy_to_user(argp, st, sizeof(*st)))
+		r = svm_vm_stats_fill(vm, st);
+		if (!r && copy_to_user(argp, st, sizeof(*st)))
 			r = -EFAULT;
 		svm_kfree(st);
 		return r;
@@ -368,15 +510,15 @@ static int vm_stats_show(struct seq_file *m, void *unused)
 {
 	struct svm_vm *vm = m->private;
 	struct shadowvm_stats *st = svm_zalloc(sizeof(*st));
-	int i;
+	int i, r;
 
 	if (!st)
 		return -ENOMEM;
-	svm_vm_stats_fill(vm, st);
-	for (i = 0; i < SHADOWVM_STAT_NR; i++)
+	r = svm_vm_stats_fill(vm, st);
+	for (i = 0; !r && i < SHADOWVM_STAT_NR; i++)
 		seq_printf(m, "%d %llu\n", i, st->val[i]);
 	svm_kfree(st);
-	return 0;
+	return r;
 }
 DEFINE_SHOW_ATTRIBUTE(vm_stats);
 
@@ -406,13 +548,14 @@ static int check_config(struct shadowvm_vm_config *c)
 		c->root_cache_size = 64;
 	if (!c->max_shadow_pages)
 		c->max_shadow_pages = 4096;
-	if (c->max_shadow_pages < 64)
+	if (c->max_shadow_pages < 64 || c->max_shadow_pages > SHADOWVM_MAX_SHADOW_PAGES)
 		return -EINVAL;
 	return 0;
 }
 
 long svm_create_vm(unsigned long arg)
 {
+	struct svm_memslots *ms;
 	struct svm_vm *vm;
 	char name[16];
 	int r, fd;
@@ -429,17 +572,26 @@ long svm_create_vm(unsigned long arg)
 		svm_kfree(vm);
 		return r;
 	}
+	ms = svm_zalloc(sizeof(*ms));
+	r = ms ? init_srcu_struct(&vm->srcu) : -ENOMEM;
+	if (r) {
+		svm_kfree(ms);
+		svm_kfree(vm);
+		return r;
+	}
+	RCU_INIT_POINTER(vm->memslots, ms);
 	r = svm_vmx_get();
 	if (r) {
 		if (r == -EBUSY)
 			svm_warn_rl("cannot create VM: VT-x is held by another hypervisor (kvm_intel with a live VM?)\n");
+		cleanup_srcu_struct(&vm->srcu);
+		svm_kfree(ms);
 		svm_kfree(vm);
 		return r;
 	}
 	refcount_set(&vm->refs, 1);
 	mutex_init(&vm->lock);
 	mutex_init(&vm->mmu_lock);
-	mutex_init(&vm->pin_lock);
 	vm->mm = current->mm;
 	mmgrab(vm->mm);
 	vm->id = ida_alloc(&vm_ida, GFP_KERNEL);

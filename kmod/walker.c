@@ -254,7 +254,8 @@ retry:
 			new |= PTE_D;
 		if (new == old)
 			continue;
-		r = svm_cmpxchg_gpa(vcpu->vm, w->pte_gpa[level], old, new, esize, &swapped);
+		r = svm_cmpxchg_gpa(vcpu->vm, w->pte_gpa[level], old, new, esize, false,
+				    &swapped);
 		if (r)
 			return r;
 		if (!swapped) {

@@ -44,6 +44,8 @@
 #define SHADOWVM_MAX_MEM_SLOTS		32
 /* Largest single slot: 64 GiB. */
 #define SHADOWVM_MAX_SLOT_SIZE		(64ULL << 30)
+/* Largest vm_config.max_shadow_pages: 262144 pages (1 GiB of shadow tables). */
+#define SHADOWVM_MAX_SHADOW_PAGES	262144
 /* Guest-physical addresses must stay below 2^SHADOWVM_GPA_BITS. */
 #define SHADOWVM_GPA_BITS		46
 
