@@ -5,7 +5,7 @@
  *
  * Thread A runs a vCPU whose guest (32-bit, paging off) loops over the
  * host's guest-physical paths into slot 1:
- *   - OUTS: REP OUTSL of 4 words from slot 1 to a port (the module reads
+ *   - OUTS: REP OUTSL of 16 words from slot 1 to a port (the module reads
  *     guest memory for the exit's data);
  *   - the emulator: REP MOVSL of 2 words from slot 1 to an MMIO address
  *     (the module reads slot 1 while emulating, one MMIO write per word);
@@ -28,6 +28,10 @@
  * before the value arrived and not deleted before the RUN began, or the
  * MMIO read answer (the slot was not there); slot ioctls succeed; after
  * close the module's accounting is back to the baseline.
+ *
+ * The test VM has one CPU: the module's paths are only interrupted by the
+ * slot deletion when the kernel is preemptible; boot the test kernel with
+ * preempt=full (TESTVM_APPEND) to give the race its window.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -37,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/shadowvm.h>
@@ -62,7 +67,7 @@ GUEST_CODE(race_guest,
 	"out %eax, $0x13\n"
 	"cld\n"
 	"lea 0x1000000(%ebx), %esi\n"
-	"mov $4, %ecx\n"
+	"mov $16, %ecx\n"
 	"mov $0x10, %dx\n"
 	"rep outsl\n"
 	"lea 0x1000000(%ebx), %esi\n"
@@ -72,7 +77,7 @@ GUEST_CODE(race_guest,
 	"mov 0x1000000(%ebx), %eax\n"
 	"out %eax, $0x11\n"
 	"add $0x404, %ebx\n"
-	"and $0xffe0, %ebx\n"
+	"and $0xffc0, %ebx\n"
 	"jmp 1b\n");
 
 static uint32_t pat_word(unsigned int gen, uint32_t off)
@@ -102,6 +107,16 @@ static int slot_set(struct race *r, uint32_t gpa, uint32_t size, void *hva)
 	return be_set_memory(&r->t.vm, 1, gpa, size, hva, false);
 }
 
+static void busy_us(long us)
+{
+	struct timespec a, b;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &b);
+	while ((b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000 < us);
+}
+
 static void *mutator(void *arg)
 {
 	struct race *r = arg;
@@ -129,8 +144,17 @@ static void *mutator(void *arg)
 			r->b_err_gen = g;
 			break;
 		}
-		/* let the vCPU run a while, a varying while */
-		usleep(200 + (g * 97) % 1500);
+		/*
+		 * Let the vCPU run a varying while: every third generation
+		 * sleeps (the vCPU runs alone), the others stay runnable
+		 * (busy) so that a preemption of the vCPU thread inside the
+		 * module can let this thread delete the slot right there
+		 * (with a preemptible kernel: preempt=full).
+		 */
+		if (g % 3 == 0)
+			usleep(200 + (g * 97) % 1500);
+		else
+			busy_us((g * 53) % 800);
 		e = slot_set(r, gpa, 0, buf);
 		if (e) {
 			r->b_err = e;
