@@ -482,6 +482,11 @@ static int handle_exception(struct svm_vcpu *vcpu)
 
 	if (type == INTR_TYPE_NMI)
 		return 1;	/* re-raised on the host already */
+	if (vector == MC_VECTOR) {
+		/* the host's machine-check handler ran at the exit */
+		svm_stat_inc(vcpu, EXIT_OTHER);
+		return 1;
+	}
 	if (vector == PF_VECTOR) {
 		svm_stat_inc(vcpu, EXIT_PF);
 		return svm_mmu_page_fault(vcpu, vmcs_read(EXIT_QUALIFICATION),
@@ -501,8 +506,11 @@ static int fail_entry(struct svm_vcpu *vcpu, u32 reason)
 	run->exit_reason = SHADOWVM_EXIT_FAIL_ENTRY;
 	run->fail_entry.hardware_entry_failure_reason = reason & 0xffff;
 	run->fail_entry.exit_qualification = vmcs_read(EXIT_QUALIFICATION);
-	svm_info_rl("VM entry failed: reason %u qualification %lu (invalid guest state)\n",
-		    reason & 0xffff, vmcs_read(EXIT_QUALIFICATION));
+	if ((u16)reason == EXIT_REASON_MCE_DURING_VMENTRY)
+		svm_info_rl("VM entry failed: machine check during entry (host handler ran)\n");
+	else
+		svm_info_rl("VM entry failed: reason %u qualification %lu (invalid guest state)\n",
+			    reason & 0xffff, vmcs_read(EXIT_QUALIFICATION));
 	return 0;
 }
 

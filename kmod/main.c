@@ -7,10 +7,13 @@
  * holds a module reference, so the module cannot be unloaded while any is
  * open. Every page and object the module allocates goes through the
  * accounting helpers here, so leaks show in
- * /sys/kernel/debug/shadowvm/module and are checked by the selftests.
+ * /sys/kernel/debug/shadowvm/module and are checked by the selftests,
+ * as are VMX instructions that failed or faulted (vmx_insn_fails/faults).
  * The same helpers are the module's fault-injection point:
  * /sys/kernel/debug/shadowvm/fail_nth (write N: the Nth following
  * allocation fails, once; read: allocations still to go, 0 = disarmed).
+ * While loaded, the module leaves VMX operation on every CPU at reboot and
+ * kexec (vmx.c's notifiers, registered here).
  */
 #include <linux/module.h>
 #include <linux/miscdevice.h>
@@ -111,12 +114,17 @@ static struct miscdevice svm_misc = {
 
 static int module_stats_show(struct seq_file *m, void *unused)
 {
+	long fails, faults;
+
 	seq_printf(m, "live_vms %d\n", atomic_read(&svm_global.live_vms));
 	seq_printf(m, "live_vcpus %d\n", atomic_read(&svm_global.live_vcpus));
 	seq_printf(m, "live_pages %ld\n", atomic_long_read(&svm_global.live_pages));
 	seq_printf(m, "live_objects %ld\n", atomic_long_read(&svm_global.live_objects));
 	seq_printf(m, "pinned_pages %ld\n", atomic_long_read(&svm_global.pinned_pages));
 	seq_printf(m, "injected_alloc_failures %ld\n", atomic_long_read(&failed_allocs));
+	svm_vmx_insn_errors(&fails, &faults);
+	seq_printf(m, "vmx_insn_fails %ld\n", fails);
+	seq_printf(m, "vmx_insn_faults %ld\n", faults);
 	seq_printf(m, "vpid %d\n", svm_caps.has_vpid);
 	return 0;
 }
@@ -132,6 +140,9 @@ static int __init svm_init(void)
 	r = svm_cpuid_init();
 	if (r)
 		return r;
+	r = svm_vmx_init();
+	if (r)
+		return r;
 	preempt_notifier_inc();
 	svm_debugfs_root = debugfs_create_dir("shadowvm", NULL);
 	debugfs_create_file("module", 0444, svm_debugfs_root, NULL, &module_stats_fops);
@@ -141,6 +152,7 @@ static int __init svm_init(void)
 		pr_err(SVM_NAME ": cannot register /dev/shadowvm: %d\n", r);
 		debugfs_remove_recursive(svm_debugfs_root);
 		preempt_notifier_dec();
+		svm_vmx_exit();
 		return r;
 	}
 	pr_info(SVM_NAME ": loaded, API version %d\n", SHADOWVM_API_VERSION);
@@ -152,6 +164,7 @@ static void __exit svm_exit(void)
 	misc_deregister(&svm_misc);
 	debugfs_remove_recursive(svm_debugfs_root);
 	preempt_notifier_dec();
+	svm_vmx_exit();
 	WARN_ON(atomic_long_read(&svm_global.live_pages) ||
 		atomic_long_read(&svm_global.live_objects) ||
 		atomic_long_read(&svm_global.pinned_pages));

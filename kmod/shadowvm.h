@@ -37,6 +37,13 @@ extern struct svm_vmx_caps svm_caps;
 int svm_vmx_probe(void);		/* at module load; -errno + one log line */
 int svm_vmx_get(void);			/* VMXON everywhere (first user) */
 void svm_vmx_put(void);			/* VMXOFF everywhere (last user) */
+int svm_vmx_init(void);			/* reboot and module notifiers */
+void svm_vmx_exit(void);
+bool svm_vmx_cpu_on(void);		/* this CPU is in VMX operation */
+void svm_vmx_set_current(void *vmcs);	/* VMCS current here, or NULL */
+void svm_vmx_switch_vm(const void *vm);	/* IBPB if another VM ran here */
+void svm_vmx_forget_vm(const void *vm);
+void svm_vmx_insn_errors(long *fails, long *faults);
 int svm_vpid_alloc(void);
 void svm_vpid_free(int vpid);
 void *svm_alloc_vmcs(void);
@@ -177,6 +184,7 @@ struct svm_vcpu {
 	bool flush_pending;		/* flush this VPID before the next entry */
 	bool pending_shutdown;		/* triple fault made by event merging */
 	unsigned long host_cr3, host_cr4;
+	u64 host_debugctl;		/* IA32_DEBUGCTL at load; a VM exit clears it */
 	struct page *io_bitmap;		/* order 1: bitmaps A and B */
 	struct page *msr_bitmap;
 	u16 host_ds, host_es, host_fs, host_gs, host_ldt;

@@ -25,6 +25,7 @@
 #include <asm/special_insns.h>
 #include <asm/segment.h>
 #include <asm/cpu_entry_area.h>
+#include <asm/debugreg.h>
 #include "shadowvm.h"
 #include "vmx_defs.h"
 #include "compat.h"
@@ -144,7 +145,11 @@ static void swap_out_msrs(struct svm_vcpu *vcpu)
 		wrmsrl(swap_msrs[i], vcpu->host_msrs[i]);
 }
 
-/* Make the VMCS current here; preemption disabled. */
+/*
+ * Make the VMCS current here; preemption disabled. Not on a CPU that has
+ * left VMX operation (hotplug offline, reboot): vcpu->cpu stays -1 and
+ * vcpu_run() refuses to enter.
+ */
 static void vcpu_load_here(struct svm_vcpu *vcpu)
 {
 	int cpu = smp_processor_id();
@@ -152,12 +157,19 @@ static void vcpu_load_here(struct svm_vcpu *vcpu)
 	if (vcpu->cpu == cpu)
 		return;
 	WARN_ON_ONCE(vcpu->cpu != -1);
-	if (svm_vmptrld(__pa(vcpu->vmcs)))
-		pr_err_ratelimited(SVM_NAME ": VMPTRLD failed on CPU %d\n", cpu);
+	if (!svm_vmx_cpu_on())
+		return;
+	svm_vmx_switch_vm(vcpu->vm);
+	svm_vmx_set_current(vcpu->vmcs);
+	if (svm_vmptrld(__pa(vcpu->vmcs))) {
+		svm_vmx_set_current(NULL);
+		return;
+	}
 	vcpu->cpu = cpu;
 	save_host_segments(vcpu);
 	swap_in_msrs(vcpu);
 	write_percpu_host_state(vcpu, cpu);
+	vcpu->host_debugctl = get_debugctlmsr();
 	if (vcpu->last_cpu != cpu && vcpu->vpid)
 		svm_flush_tlb(vcpu);
 	vcpu->last_cpu = cpu;
@@ -170,10 +182,57 @@ static void vcpu_put_here(struct svm_vcpu *vcpu)
 		return;
 	WARN_ON_ONCE(vcpu->cpu != smp_processor_id());
 	svm_vmclear(__pa(vcpu->vmcs));
+	svm_vmx_set_current(NULL);
 	vcpu->launched = false;
 	vcpu->cpu = -1;
 	swap_out_msrs(vcpu);
 	restore_host_segments(vcpu);
+}
+
+/*
+ * Host debug state around guest execution (interrupts off). A VM exit
+ * sets DR7 to 0x400 and clears IA32_DEBUGCTL. As KVM does: host
+ * breakpoints are disarmed before entry (they must not hit guest
+ * addresses where the guest's DR7 is not loaded) and re-armed from the
+ * kernel's per-CPU breakpoint state after the exit; DEBUGCTL (LBR, BTF,
+ * ...) is written back when the host had it non-zero.
+ */
+static void host_debug_before_entry(void)
+{
+	if (hw_breakpoint_active())
+		set_debugreg(0, 7);
+}
+
+static void host_debug_after_exit(struct svm_vcpu *vcpu)
+{
+	if (vcpu->host_debugctl)
+		update_debugctlmsr(vcpu->host_debugctl);
+	if (hw_breakpoint_active())
+		hw_breakpoint_restore();
+}
+
+/*
+ * Work that must happen right after a VM exit, interrupts still off: host
+ * debug state; a machine check or NMI that hit the guest goes to the host.
+ */
+static void handle_exit_irqoff(struct svm_vcpu *vcpu, u32 reason)
+{
+	u32 intr_info;
+
+	host_debug_after_exit(vcpu);
+	svm_vmexit_ibpb_to_user();
+	if ((u16)reason == EXIT_REASON_MCE_DURING_VMENTRY) {
+		svm_host_machine_check();
+	} else if ((u16)reason == EXIT_REASON_EXCEPTION_NMI) {
+		intr_info = vmcs_read(VM_EXIT_INTR_INFO);
+		if ((intr_info & INTR_INFO_TYPE_MASK) == INTR_TYPE_NMI) {
+			svm_stat_inc(vcpu, EXIT_NMI);
+			svm_self_nmi();
+		} else if ((intr_info & INTR_INFO_TYPE_MASK) == INTR_TYPE_HARD_EXCEPTION &&
+			   (intr_info & INTR_INFO_VECTOR_MASK) == MC_VECTOR) {
+			svm_host_machine_check();
+		}
+	}
 }
 
 static void svm_sched_in(struct preempt_notifier *pn, int cpu)
@@ -838,7 +897,8 @@ static void setup_vmcs(struct svm_vcpu *vcpu)
 		vmcs_write(VIRTUAL_PROCESSOR_ID, vcpu->vpid);
 	vmcs_write(VM_EXIT_CONTROLS, svm_caps.exit);
 	vmcs_write(VM_ENTRY_CONTROLS, svm_caps.entry);
-	vmcs_write(EXCEPTION_BITMAP, 1u << PF_VECTOR);
+	/* #MC exits so the host's machine-check handler sees it */
+	vmcs_write(EXCEPTION_BITMAP, (1u << PF_VECTOR) | (1u << MC_VECTOR));
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, 0);
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
 	vmcs_write(CR3_TARGET_COUNT, 0);
@@ -956,7 +1016,7 @@ static int vcpu_run(struct svm_vcpu *vcpu)
 	}
 
 	for (;;) {
-		u32 reason, intr_info;
+		u32 reason;
 		unsigned long cr3, cr4;
 		u64 root;
 
@@ -986,6 +1046,15 @@ static int vcpu_run(struct svm_vcpu *vcpu)
 		WRITE_ONCE(vcpu->in_guest, true);
 		smp_mb();	/* pairs with the MMU's barrier before its kick */
 		root = svm_mmu_root_hpa(vcpu);
+		if (unlikely(vcpu->cpu != smp_processor_id() || !svm_vmx_cpu_on())) {
+			/* VMX left this CPU (reboot) or the VMCS would not load */
+			WRITE_ONCE(vcpu->in_guest, false);
+			local_irq_enable();
+			kernel_fpu_end();
+			preempt_enable();
+			svm_info_rl("RUN: VMX is off on this CPU (reboot or CPU hotplug)\n");
+			return -EIO;
+		}
 		if (!root || need_resched() || signal_pending(current)) {
 			WRITE_ONCE(vcpu->in_guest, false);
 			local_irq_enable();
@@ -1016,6 +1085,7 @@ static int vcpu_run(struct svm_vcpu *vcpu)
 		asm volatile("fxrstor64 %0" : : "m"(*(char (*)[512])vcpu->fx_area));
 		if (native_read_cr2() != vcpu->cr2)
 			native_write_cr2(vcpu->cr2);
+		host_debug_before_entry();
 
 		r = svm_vmx_enter(vcpu->regs, vcpu->launched);
 
@@ -1025,6 +1095,7 @@ static int vcpu_run(struct svm_vcpu *vcpu)
 		if (r) {
 			u32 err = vmcs_read(VM_INSTRUCTION_ERROR);
 
+			host_debug_after_exit(vcpu);
 			local_irq_enable();
 			kernel_fpu_end();
 			preempt_enable();
@@ -1039,13 +1110,7 @@ static int vcpu_run(struct svm_vcpu *vcpu)
 		/* only a successful VMLAUNCH makes the VMCS "launched" */
 		if (!(reason & EXIT_REASON_FAILED_VMENTRY))
 			vcpu->launched = true;
-		if ((u16)reason == EXIT_REASON_EXCEPTION_NMI) {
-			intr_info = vmcs_read(VM_EXIT_INTR_INFO);
-			if ((intr_info & INTR_INFO_TYPE_MASK) == INTR_TYPE_NMI) {
-				svm_stat_inc(vcpu, EXIT_NMI);
-				svm_self_nmi();
-			}
-		}
+		handle_exit_irqoff(vcpu, reason);
 		local_irq_enable();
 		kernel_fpu_end();
 		preempt_enable();
@@ -1190,6 +1255,7 @@ static const struct file_operations svm_vcpu_fops = {
 
 void svm_vcpu_free(struct svm_vcpu *vcpu)
 {
+	svm_vmx_forget_vm(vcpu->vm);
 	svm_mmu_vcpu_destroy(vcpu);
 	svm_vpid_free(vcpu->vpid);
 	svm_free_vmcs(vcpu->vmcs);

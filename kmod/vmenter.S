@@ -6,12 +6,23 @@
  * regs[] (hardware order, RSP slot unused: RSP is in the VMCS), enters the
  * guest with VMLAUNCH (launched == 0) or VMRESUME, and returns 0 after a VM
  * exit with the guest GPRs stored back into regs[], or 1 if the entry
- * instruction failed (VMfail; VM_INSTRUCTION_ERROR tells why). The caller
- * runs with interrupts disabled and the vCPU's VMCS current. HOST_RIP must
- * point at svm_vmx_exit_target; HOST_RSP is written here on every entry.
+ * instruction failed (VMfail; VM_INSTRUCTION_ERROR tells why) or faulted
+ * (this CPU is not in VMX operation: reboot or hotplug took it out). The
+ * caller runs with interrupts disabled and the vCPU's VMCS current.
+ * HOST_RIP must point at svm_vmx_exit_target; HOST_RSP is written here on
+ * every entry.
+ *
+ * Speculation (Documentation/architecture.rst, "Host safety"): VERW right
+ * before entry when the kernel clears CPU buffers; after exit, before the
+ * first RET: every GPR but RSP/RBX zeroed, the return stack buffer filled
+ * as the kernel asks (X86_FEATURE_RSB_VMEXIT, _LITE), the host SPEC_CTRL
+ * rewritten under legacy kernel IBRS, branch history cleared when the
+ * kernel asks (X86_FEATURE_CLEAR_BHB_LOOP_ON_VMEXIT).
  */
 #include <linux/linkage.h>
 #include <asm/asm.h>
+#include <asm/msr-index.h>
+#include <asm/percpu.h>
 #include <asm/unwind_hints.h>
 #include <asm/nospec-branch.h>
 #ifdef __has_include
@@ -22,6 +33,7 @@
 #ifndef ENDBR
 #define ENDBR
 #endif
+#include "compat.h"
 
 #define R_RAX	(0 * 8)
 #define R_RCX	(1 * 8)
@@ -55,10 +67,12 @@ SYM_FUNC_START(svm_vmx_enter)
 	push	%rdi
 
 	mov	$VMCS_HOST_RSP, %eax
+.Lhost_rsp:
 	vmwrite	%rsp, %rax
+	jna	.Lvmfail
 
-	/* ZF tells VMLAUNCH from VMRESUME; movs below keep the flags. */
-	test	%sil, %sil
+	/* CF tells VMRESUME from VMLAUNCH; VERW below clobbers only ZF. */
+	bt	$0, %esi
 
 	mov	%rdi, %rax
 	mov	R_RCX(%rax), %rcx
@@ -77,21 +91,25 @@ SYM_FUNC_START(svm_vmx_enter)
 	mov	R_R15(%rax), %r15
 	mov	R_RAX(%rax), %rax
 
+	SVM_VMENTRY_CLEAR_CPU_BUFFERS
+
 	/*
 	 * A successful entry comes back at svm_vmx_exit_target through
 	 * HOST_RIP, with the stack as it is here.
 	 */
 	UNWIND_HINT_SAVE
-	jnz	.Lresume
+	jc	.Lresume
+.Llaunch:
 	vmlaunch
-	jmp	.Lfail
+	jmp	.Lvmfail
 .Lresume:
 	vmresume
-.Lfail:
-	/* VMfail: nothing of the guest ran; drop regs pointer, return 1. */
-	add	$8, %rsp
-	mov	$1, %eax
-	jmp	.Lout
+	jmp	.Lvmfail
+
+	/* not in VMX operation (#UD): report it like a VMfail */
+	_ASM_EXTABLE(.Lhost_rsp, .Lvmfail)
+	_ASM_EXTABLE(.Llaunch, .Lvmfail)
+	_ASM_EXTABLE(.Lresume, .Lvmfail)
 
 SYM_INNER_LABEL(svm_vmx_exit_target, SYM_L_GLOBAL)
 	UNWIND_HINT_RESTORE
@@ -113,19 +131,55 @@ SYM_INNER_LABEL(svm_vmx_exit_target, SYM_L_GLOBAL)
 	mov	%r13, R_R13(%rax)
 	mov	%r14, R_R14(%rax)
 	mov	%r15, R_R15(%rax)
-	add	$8, %rsp
-	xor	%eax, %eax
+	/* return value, kept in RBX until the end */
+	xor	%ebx, %ebx
 
-.Lout:
-	/* Leave no guest value in a register the host may speculate on. */
+.Lclear_regs:
+	/* drop the regs pointer */
+	pop	%rax
+	/*
+	 * Leave no guest value in a register the host may speculate on,
+	 * including those about to be reloaded from the stack.
+	 */
+	xor	%eax, %eax
 	xor	%ecx, %ecx
 	xor	%edx, %edx
+	xor	%ebp, %ebp
 	xor	%esi, %esi
 	xor	%edi, %edi
 	xor	%r8d, %r8d
 	xor	%r9d, %r9d
 	xor	%r10d, %r10d
 	xor	%r11d, %r11d
+	xor	%r12d, %r12d
+	xor	%r13d, %r13d
+	xor	%r14d, %r14d
+	xor	%r15d, %r15d
+
+	/*
+	 * Before the first unbalanced RET: refill the RSB (retpoline or
+	 * IBRS; one CALL under eIBRS for PBRSB), as the kernel chose.
+	 */
+	FILL_RETURN_BUFFER %rcx, RSB_CLEAR_LOOPS, X86_FEATURE_RSB_VMEXIT, \
+			   X86_FEATURE_RSB_VMEXIT_LITE
+
+	/*
+	 * SPEC_CTRL: the guest never sees the MSR (CPUID hides it, RDMSR and
+	 * WRMSR of it raise #GP), so it ran with the host's value and the
+	 * exit left that in place. Legacy IBRS alone needs IBRS written again
+	 * after running less privileged code.
+	 */
+	ALTERNATIVE "jmp .Lspec_ctrl_done", "", X86_FEATURE_KERNEL_IBRS
+	mov	$MSR_IA32_SPEC_CTRL, %ecx
+	movl	PER_CPU_VAR(x86_spec_ctrl_current), %eax
+	xor	%edx, %edx
+	wrmsr
+	lfence
+.Lspec_ctrl_done:
+
+	SVM_VMEXIT_CLEAR_BHB
+
+	mov	%rbx, %rax
 	pop	%rbx
 	pop	%r12
 	pop	%r13
@@ -133,4 +187,8 @@ SYM_INNER_LABEL(svm_vmx_exit_target, SYM_L_GLOBAL)
 	pop	%r15
 	pop	%rbp
 	RET
+
+.Lvmfail:
+	mov	$1, %ebx
+	jmp	.Lclear_regs
 SYM_FUNC_END(svm_vmx_enter)

@@ -9,6 +9,15 @@
  * between enter VMX operation through a CPU-hotplug state; a CPU that goes
  * offline leaves it. If another hypervisor already owns VMX (CR4.VMXE set,
  * or VMXON fails), svm_vmx_get() returns -EBUSY and leaves nothing behind.
+ *
+ * Host safety: a CPU is left (VMCLEAR of the VMCS current there, VMXOFF,
+ * CR4.VMXE cleared) on hotplug offline, on reboot/kexec (reboot notifier,
+ * every CPU) and on crash or emergency reboot (the kernel's emergency
+ * virtualization callback, NMI context); after that svm_vmx_cpu_on() is
+ * false there and nothing loads a VMCS on it. A VMX instruction that still
+ * runs on a CPU without VMX faults into the wrappers' fixups and is counted
+ * here (svm_vmx_insn_error()), never an oops. The CPU also remembers which
+ * VM ran last so that a vCPU of another VM gets an IBPB first.
  */
 #include <linux/module.h>
 #include <linux/cpu.h>
@@ -19,6 +28,9 @@
 #include <linux/mm.h>
 #include <linux/spinlock.h>
 #include <linux/bitmap.h>
+#include <linux/reboot.h>
+#include <linux/notifier.h>
+#include <linux/string.h>
 #include <asm/msr.h>
 #include <asm/processor.h>
 #include <asm/tlbflush.h>
@@ -26,11 +38,16 @@
 #include <asm/tsc.h>
 #include "shadowvm.h"
 #include "vmx_defs.h"
+#include "compat.h"
 
 struct svm_vmx_caps svm_caps;
 
 static DEFINE_PER_CPU(void *, vmxon_region);
 static DEFINE_PER_CPU(bool, vmx_on);
+static DEFINE_PER_CPU(void *, cur_vmcs);	/* VMCS current on this CPU */
+static DEFINE_PER_CPU(const void *, last_vm);	/* VM whose vCPU ran here last */
+static bool svm_rebooting;	/* reboot/crash: VMX instructions may fault */
+static atomic_long_t vmx_insn_fails, vmx_insn_faults;
 static DEFINE_MUTEX(vmx_users_lock);
 static int vmx_users;
 static enum cpuhp_state vmx_hp_state;
@@ -182,6 +199,8 @@ static int vmx_cpu_online(unsigned int cpu)
 
 	if (!region)
 		return -ENOMEM;
+	if (READ_ONCE(svm_rebooting))
+		return 0;	/* stays out of VMX operation; nothing loads here */
 	local_irq_save(flags);
 	if (cr4_read_shadow() & X86_CR4_VMXE) {
 		local_irq_restore(flags);
@@ -207,18 +226,202 @@ static int vmx_cpu_online(unsigned int cpu)
 	return 0;
 }
 
+/*
+ * Leave VMX operation on this CPU: VMCLEAR the VMCS current here (so its
+ * cached state reaches memory), then VMXOFF. Interrupts off, or NMI
+ * context (emergency path): no locks, per-CPU state only. vmx_on goes
+ * false first, so a vCPU scheduled in here afterwards does not VMPTRLD.
+ */
+static void vmx_cpu_leave(void)
+{
+	void *vmcs = this_cpu_read(cur_vmcs);
+
+	if (!this_cpu_read(vmx_on))
+		return;
+	this_cpu_write(vmx_on, false);
+	if (vmcs)
+		svm_vmclear(__pa(vmcs));
+	svm_vmxoff();
+	cr4_clear_bits(X86_CR4_VMXE);
+}
+
+/*
+ * Teardown of the dynamic hotplug state, in the CPU's hotplug thread.
+ * Every vCPU task that ran here was switched out before this thread ran
+ * (sched-out VMCLEARs), so no VMCS is current. The CPU is no longer
+ * active: a vCPU task may still be switched in once before the scheduler
+ * pushes it away (balance_push), but svm_vmx_cpu_on() is false by then and
+ * its sched-in skips VMPTRLD.
+ */
 static int vmx_cpu_offline(unsigned int cpu)
 {
 	unsigned long flags;
 
 	local_irq_save(flags);
-	if (this_cpu_read(vmx_on)) {
-		svm_vmxoff();
-		cr4_clear_bits_irqsoff(X86_CR4_VMXE);
-		this_cpu_write(vmx_on, false);
-	}
+	vmx_cpu_leave();
 	local_irq_restore(flags);
 	return 0;
+}
+
+static void vmx_cpu_leave_ipi(void *unused)
+{
+	vmx_cpu_leave();
+}
+
+bool svm_vmx_cpu_on(void)
+{
+	return this_cpu_read(vmx_on);
+}
+
+void svm_vmx_set_current(void *vmcs)
+{
+	this_cpu_write(cur_vmcs, vmcs);
+}
+
+/* Before a vCPU of @vm loads its VMCS here (preemption off). */
+void svm_vmx_switch_vm(const void *vm)
+{
+	if (this_cpu_read(last_vm) != vm) {
+		svm_ibpb_switch_vm();
+		this_cpu_write(last_vm, vm);
+	}
+}
+
+/*
+ * A vCPU of @vm is being freed: forget @vm on every CPU, so that a new VM
+ * allocated at the same address still gets its IBPB.
+ */
+void svm_vmx_forget_vm(const void *vm)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		cmpxchg(per_cpu_ptr(&last_vm, cpu), vm, NULL);
+}
+
+/* Called by the VMX instruction wrappers (vmx_defs.h) on VMfail or fault. */
+void svm_vmx_insn_error(const char *insn, unsigned long arg, bool fault)
+{
+	atomic_long_inc(fault ? &vmx_insn_faults : &vmx_insn_fails);
+	if (READ_ONCE(svm_rebooting))
+		return;
+	if (fault)
+		pr_err_ratelimited(SVM_NAME ": %s (0x%lx) faulted on CPU %d: not in VMX operation\n",
+				   insn, arg, raw_smp_processor_id());
+	else
+		pr_err_ratelimited(SVM_NAME ": %s (0x%lx) failed on CPU %d\n",
+				   insn, arg, raw_smp_processor_id());
+}
+
+void svm_vmx_insn_errors(long *fails, long *faults)
+{
+	*fails = atomic_long_read(&vmx_insn_fails);
+	*faults = atomic_long_read(&vmx_insn_faults);
+}
+
+/*
+ * Emergency path (crash kexec, emergency reboot): the kernel calls this on
+ * every CPU, in NMI context on all but the one that crashed. VMX blocks
+ * INIT, so a CPU left in VMX operation would hang the next kernel's SMP
+ * bring-up.
+ */
+static void vmx_emergency_disable(void)
+{
+	WRITE_ONCE(svm_rebooting, true);
+	vmx_cpu_leave();
+}
+
+/*
+ * The kernel has one emergency-callback slot and kvm_intel (6.1) or kvm
+ * (6.12) takes it; a second registration warns and is dropped. So ours is
+ * registered only while we hold VT-x and kvm.ko is not loaded, and given
+ * back when kvm.ko starts to load. KVM's own callback leaves VMX operation
+ * on any CPU with CR4.VMXE set, ours included.
+ */
+static DEFINE_MUTEX(emerg_lock);
+static bool emerg_registered, emerg_wanted, kvm_present;
+
+static void emerg_update(void)
+{
+	bool want = emerg_wanted && !kvm_present;
+
+	lockdep_assert_held(&emerg_lock);
+	if (want && !emerg_registered)
+		svm_emergency_register(vmx_emergency_disable);
+	else if (!want && emerg_registered)
+		svm_emergency_unregister(vmx_emergency_disable);
+	emerg_registered = want;
+}
+
+static void emerg_want(bool want)
+{
+	mutex_lock(&emerg_lock);
+	emerg_wanted = want;
+	emerg_update();
+	mutex_unlock(&emerg_lock);
+}
+
+static int vmx_module_notify(struct notifier_block *nb, unsigned long state, void *data)
+{
+	struct module *mod = data;
+
+	if (strcmp(mod->name, "kvm"))
+		return NOTIFY_DONE;
+	mutex_lock(&emerg_lock);
+	if (state == MODULE_STATE_COMING)
+		kvm_present = true;
+	else if (state == MODULE_STATE_GOING)
+		kvm_present = false;	/* after kvm_intel and kvm's exit */
+	emerg_update();
+	mutex_unlock(&emerg_lock);
+	return NOTIFY_OK;
+}
+
+static struct notifier_block vmx_module_nb = {
+	.notifier_call = vmx_module_notify,
+};
+
+/* Reboot and kexec: leave VMX operation on every CPU. */
+static int vmx_reboot(struct notifier_block *nb, unsigned long code, void *unused)
+{
+	WRITE_ONCE(svm_rebooting, true);
+	mutex_lock(&vmx_users_lock);
+	cpus_read_lock();
+	on_each_cpu(vmx_cpu_leave_ipi, NULL, 1);
+	cpus_read_unlock();
+	mutex_unlock(&vmx_users_lock);
+	return NOTIFY_OK;
+}
+
+static struct notifier_block vmx_reboot_nb = {
+	.notifier_call = vmx_reboot,
+};
+
+int svm_vmx_init(void)
+{
+	void *kvm_sym;
+	int r;
+
+	r = register_module_notifier(&vmx_module_nb);
+	if (r)
+		return r;
+	kvm_sym = __symbol_get("kvm_rebooting");
+	if (kvm_sym) {
+		__symbol_put("kvm_rebooting");
+		mutex_lock(&emerg_lock);
+		kvm_present = true;
+		mutex_unlock(&emerg_lock);
+	}
+	r = register_reboot_notifier(&vmx_reboot_nb);
+	if (r)
+		unregister_module_notifier(&vmx_module_nb);
+	return r;
+}
+
+void svm_vmx_exit(void)
+{
+	unregister_reboot_notifier(&vmx_reboot_nb);
+	unregister_module_notifier(&vmx_module_nb);
 }
 
 static void free_vmxon_regions(void)
@@ -240,6 +443,10 @@ int svm_vmx_get(void)
 	int cpu, r = 0;
 
 	mutex_lock(&vmx_users_lock);
+	if (READ_ONCE(svm_rebooting)) {
+		r = -EBUSY;
+		goto out;
+	}
 	if (vmx_users++)
 		goto out;
 	for_each_possible_cpu(cpu) {
@@ -262,6 +469,7 @@ int svm_vmx_get(void)
 	}
 	vmx_hp_state = r;
 	r = 0;
+	emerg_want(true);
 	goto out;
 fail:
 	free_vmxon_regions();
@@ -276,6 +484,7 @@ void svm_vmx_put(void)
 	mutex_lock(&vmx_users_lock);
 	if (!WARN_ON(vmx_users <= 0) && --vmx_users == 0) {
 		cpuhp_remove_state(vmx_hp_state);
+		emerg_want(false);
 		free_vmxon_regions();
 	}
 	mutex_unlock(&vmx_users_lock);

@@ -2,13 +2,15 @@
 /*
  * VMX architectural constants (Intel SDM vol. 3C, appendices A-C) and the
  * VMX instruction wrappers. Nothing here holds state; everything is a name
- * for a number the SDM defines, or a single instruction.
+ * for a number the SDM defines, or a single instruction that never oopses:
+ * a VMfail or a fault (VMX off on this CPU) is reported and returned.
  */
 #ifndef SHADOWVM_VMX_DEFS_H
 #define SHADOWVM_VMX_DEFS_H
 
 #include <linux/types.h>
 #include <linux/bug.h>
+#include <asm/asm.h>
 
 /* MSRs */
 #define SVM_MSR_FEATURE_CONTROL		0x3a
@@ -329,7 +331,17 @@ enum svm_vmcs_field {
 #define MC_VECTOR	18
 #define XM_VECTOR	19
 
-/* VMX instruction wrappers; each returns 0 or -EIO on VMfail. */
+/*
+ * VMX instruction wrappers. Every one has an exception-table fixup: a VMX
+ * instruction that faults (#UD because this CPU is not in VMX operation,
+ * e.g. after a hotplug or reboot VMXOFF; #GP for a bad operand) lands on
+ * the fault label instead of oopsing. A VMfail or a fault is counted and
+ * logged (rate-limited) by svm_vmx_insn_error() in vmx.c, except for
+ * VMXON and VMXOFF, whose callers handle the result. Return values: 0,
+ * -EIO on VMfail, -EFAULT on a fault; vmcs_read() returns 0 on either.
+ */
+void svm_vmx_insn_error(const char *insn, unsigned long arg, bool fault);
+
 static __always_inline int svm_vmxon(u64 pa)
 {
 	asm goto("1: vmxon %0\n\t"
@@ -343,42 +355,81 @@ fault:
 	return -EFAULT;
 }
 
-static __always_inline void svm_vmxoff(void)
+static __always_inline int svm_vmxoff(void)
 {
-	asm volatile("vmxoff" : : : "cc", "memory");
+	asm goto("1: vmxoff\n\t"
+		 _ASM_EXTABLE(1b, %l[fault])
+		 : : : "cc", "memory" : fault);
+	return 0;
+fault:
+	return -EFAULT;
 }
 
 static __always_inline int svm_vmclear(u64 pa)
 {
-	asm goto("vmclear %0\n\t"
+	asm goto("1: vmclear %0\n\t"
 		 "jna %l[fail]\n\t"
-		 : : "m"(pa) : "cc", "memory" : fail);
+		 _ASM_EXTABLE(1b, %l[fault])
+		 : : "m"(pa) : "cc", "memory" : fail, fault);
 	return 0;
 fail:
+	svm_vmx_insn_error("VMCLEAR", pa, false);
 	return -EIO;
+fault:
+	svm_vmx_insn_error("VMCLEAR", pa, true);
+	return -EFAULT;
 }
 
 static __always_inline int svm_vmptrld(u64 pa)
 {
-	asm goto("vmptrld %0\n\t"
+	asm goto("1: vmptrld %0\n\t"
 		 "jna %l[fail]\n\t"
-		 : : "m"(pa) : "cc", "memory" : fail);
+		 _ASM_EXTABLE(1b, %l[fault])
+		 : : "m"(pa) : "cc", "memory" : fail, fault);
 	return 0;
 fail:
+	svm_vmx_insn_error("VMPTRLD", pa, false);
 	return -EIO;
+fault:
+	svm_vmx_insn_error("VMPTRLD", pa, true);
+	return -EFAULT;
 }
 
+/*
+ * VMREAD stores through a pointer: asm goto with outputs is avoided
+ * because some compilers the kernel supports miscompile it
+ * (CONFIG_GCC_ASM_GOTO_OUTPUT_BROKEN).
+ */
 static __always_inline unsigned long vmcs_read(unsigned long field)
 {
 	unsigned long value;
 
-	asm volatile("vmread %1, %0" : "=rm"(value) : "r"(field) : "cc");
+	asm goto("1: vmread %[field], (%[out])\n\t"
+		 "jna %l[fail]\n\t"
+		 _ASM_EXTABLE(1b, %l[fault])
+		 : : [field] "r"(field), [out] "r"(&value) : "cc", "memory"
+		 : fail, fault);
 	return value;
+fail:
+	svm_vmx_insn_error("VMREAD", field, false);
+	return 0;
+fault:
+	svm_vmx_insn_error("VMREAD", field, true);
+	return 0;
 }
 
 static __always_inline void vmcs_write(unsigned long field, unsigned long value)
 {
-	asm volatile("vmwrite %1, %0" : : "r"(field), "rm"(value) : "cc");
+	asm goto("1: vmwrite %[value], %[field]\n\t"
+		 "jna %l[fail]\n\t"
+		 _ASM_EXTABLE(1b, %l[fault])
+		 : : [field] "r"(field), [value] "rm"(value) : "cc" : fail, fault);
+	return;
+fail:
+	svm_vmx_insn_error("VMWRITE", field, false);
+	return;
+fault:
+	svm_vmx_insn_error("VMWRITE", field, true);
 }
 
 static __always_inline int svm_invvpid(unsigned long type, u16 vpid, u64 gva)
@@ -389,12 +440,17 @@ static __always_inline int svm_invvpid(unsigned long type, u16 vpid, u64 gva)
 		u64 gva;
 	} desc = { vpid, 0, gva };
 
-	asm goto("invvpid %0, %1\n\t"
+	asm goto("1: invvpid %0, %1\n\t"
 		 "jna %l[fail]\n\t"
-		 : : "m"(desc), "r"(type) : "cc", "memory" : fail);
+		 _ASM_EXTABLE(1b, %l[fault])
+		 : : "m"(desc), "r"(type) : "cc", "memory" : fail, fault);
 	return 0;
 fail:
+	svm_vmx_insn_error("INVVPID", type, false);
 	return -EIO;
+fault:
+	svm_vmx_insn_error("INVVPID", type, true);
+	return -EFAULT;
 }
 
 #endif /* SHADOWVM_VMX_DEFS_H */
