@@ -218,6 +218,12 @@ static int handle_wrmsr(struct svm_vcpu *vcpu)
 
 	svm_stat_inc(vcpu, EXIT_MSR_WRITE);
 	r = svm_set_msr(vcpu, (u32)vcpu->regs[SVM_RCX], val);
+	if (r == -EOPNOTSUPP) {
+		u64 d[2] = { svm_rip(vcpu), vcpu->cr0 };
+
+		svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_BAD_STATE, 2, d);
+		return 0;
+	}
 	if (r < 0)
 		return r;
 	if (r)
@@ -463,10 +469,10 @@ int svm_complete_user_exit(struct svm_vcpu *vcpu)
 	}
 	case SVM_PENDING_MMIO:
 		/* re-run the instruction: its MMIO read now finds the data */
-		vcpu->mmio_ready = true;
-		r = svm_emulate_insn(vcpu, vcpu->mmio_gpa, true);
-		vcpu->mmio_ready = false;
-		return r;
+		return svm_emulate_mmio_complete(vcpu, false);
+	case SVM_PENDING_MMIO_WRITE:
+		/* the other half of a split write, or done */
+		return svm_emulate_mmio_complete(vcpu, true);
 	default:
 		return 1;
 	}
