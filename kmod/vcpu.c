@@ -671,6 +671,12 @@ static int check_sregs(struct svm_vcpu *vcpu, struct shadowvm_sregs *s, const ch
 	for (i = 0; i < ARRAY_SIZE(s->reserved); i++)
 		if (s->reserved[i])
 			BAD("reserved field not zero");
+	for (i = 0; i < ARRAY_SIZE(seg_field); i++)
+		if (sregs_seg(s, i)->padding)
+			BAD("segment padding not zero");
+	for (i = 0; i < ARRAY_SIZE(s->gdt.padding); i++)
+		if (s->gdt.padding[i] || s->idt.padding[i])
+			BAD("descriptor-table padding not zero");
 	if (s->cr0 & CR0_RESERVED_HI)
 		BAD("CR0 bits 63:32 set");
 	if (!(s->cr0 & X86_CR0_PE))
@@ -925,7 +931,8 @@ static void setup_vmcs(struct svm_vcpu *vcpu)
 		vmcs_write(VIRTUAL_PROCESSOR_ID, vcpu->vpid);
 	vmcs_write(VM_EXIT_CONTROLS, svm_caps.exit);
 	vmcs_write(VM_ENTRY_CONTROLS, svm_caps.entry);
-	vmcs_write(EXCEPTION_BITMAP, 1u << PF_VECTOR);
+	/* #DB keeps the host's DR6 the host's; #AC catches split locks */
+	vmcs_write(EXCEPTION_BITMAP, (1u << PF_VECTOR) | (1u << DB_VECTOR) | (1u << AC_VECTOR));
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, 0);
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
 	vmcs_write(CR3_TARGET_COUNT, 0);
@@ -1029,14 +1036,15 @@ static int vcpu_run(struct svm_vcpu *vcpu)
 
 	if (current->mm != vcpu->vm->mm)
 		return -EIO;
-	if (run->request_interrupt_window) {
-		svm_info_rl("RUN: request_interrupt_window is reserved in API v1\n");
+	if (READ_ONCE(run->request_interrupt_window) ||
+	    memchr_inv(run->padding1, 0, sizeof(run->padding1))) {
+		svm_info_rl("RUN: request_interrupt_window and padding1 are reserved in API v1\n");
 		return -EINVAL;
 	}
 	r = svm_complete_user_exit(vcpu);
 	if (r <= 0)
 		return r;
-	if (run->immediate_exit) {
+	if (READ_ONCE(run->immediate_exit)) {
 		run->exit_reason = SHADOWVM_EXIT_INTR;
 		svm_stat_inc(vcpu, SIGNAL_EXITS);
 		return -EINTR;
