@@ -230,6 +230,8 @@ TEST_F_TIMEOUT(cr, pae_wp_nxe_smap_toggles_keep_pdptes, 120)
 	gp_set(&c.g, pt2 + ((X_LA >> 12) & 511) * 8, F2 | GP_P | GP_W | GP_A | GP_D);
 	/* the runtime's own mappings under GiB 1 are none: safe to switch */
 
+	/* PDPTE 1 was made after SET_SREGS loaded the registers: reload */
+	gs_op(&c.s, GOP_CR3, 0, c.before.cr3, 0, 0);
 	gs_op(&c.s, GOP_R32, 0, X_LA, 0, n++);			/* F1 */
 	gs_op(&c.s, GOP_W64, 0, pdpte_gpa, pd2 | GP_P, 0);	/* PDPT in memory */
 	gs_op(&c.s, GOP_CR0, 0, c.before.cr0 & ~GP_CR0_WP, 0, 0);

@@ -100,7 +100,7 @@ TEST(straddling_access_exits_per_page)
 	TVM_RUN_EXPECT(&t, &e, BE_EXIT_HLT);
 	ASSERT_EQ(0, be_get_regs(&t.vcpu, &regs));
 	EXPECT_EQ(0x8877665544332211ULL, regs.rbx);
-	EXPECT_EQ(0xffeeddccbbaaULL, regs.rdx);
+	EXPECT_EQ(0xffeeddccbbaabbaaULL, regs.rdx);
 	tvm_destroy(&t);
 }
 
