@@ -37,6 +37,7 @@ enum insn_kind {
 	K_MOV,
 	K_MOVX,		/* MOVZX/MOVSX/MOVSXD: srcsize, sign */
 	K_XCHG,
+	K_XADD,
 	K_CMPXCHG,
 	K_CMPXCHG8B,	/* and CMPXCHG16B */
 	K_BT,		/* sub = BT_* */
@@ -497,6 +498,10 @@ static int classify(struct emu *e, bool *modrm, unsigned int *immsz)
 			e->kind = K_CMPXCHG;
 			e->lockable = true;
 			return 0;
+		case 0xc0: case 0xc1:
+			e->kind = K_XADD;
+			e->lockable = true;
+			return 0;
 		case 0xb6: case 0xb7: case 0xbe: case 0xbf:
 			e->kind = K_MOVX;
 			e->size = e->opsize;
@@ -787,6 +792,10 @@ static bool compute(struct emu *e, const u64 *old, u64 *new)
 		reg_set(e, e->reg, size, old[0]);
 		new[0] = e->src;
 		return true;
+	case K_XADD:
+		new[0] = alu(e, ALU_ADD, old[0], e->src, size);
+		reg_set(e, e->reg, size, old[0]);
+		return true;
 	case K_CMPXCHG:
 		acc = reg_get(e, SVM_EMU_RAX, size);
 		set_flags(e, FL_ARITH, flags_sub(acc, old[0], acc - old[0], size));
@@ -1052,6 +1061,7 @@ static int execute(struct emu *e)
 			e->src = reg_get(e, e->reg, e->size);
 		break;
 	case K_XCHG:
+	case K_XADD:
 	case K_CMPXCHG:
 		e->src = reg_get(e, e->reg, e->size);
 		break;

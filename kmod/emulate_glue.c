@@ -8,15 +8,36 @@
  * keep the shadows coherent) and MMIO going to userspace: a write
  * completes the instruction and exits with SHADOWVM_EXIT_MMIO; a read
  * exits first and the instruction is emulated again from the start at the
- * next RUN, when the data is there. Returns like an exit handler (>0
- * resume, 0 user exit, <0 error), or -ENOEXEC when a page-table write
- * could not be decoded (the MMU then unprotects the frame).
+ * next RUN, when the data is there. An access that straddles two MMIO
+ * pages exits once per page (both for reads and writes). Returns like an
+ * exit handler (>0 resume, 0 user exit, <0 error), or -ENOEXEC when a
+ * page-table write could not be decoded (the MMU then unprotects the
+ * frame).
+ *
+ * LOCK-prefixed read-modify-writes and XCHG with memory go through
+ * op_cmpxchg(): an atomic compare-exchange on guest RAM
+ * (svm_mmu_guest_cmpxchg()), so they are atomic against other vCPUs and
+ * the walker's A/D updates. 1- and 2-byte and misaligned operands are
+ * widened to the naturally aligned 4- or 8-byte word that contains them.
+ * An operand that no such word contains (it crosses an 8-byte boundary,
+ * or is 16 bytes), or one that is MMIO, is done like KVM does: as a plain
+ * compare and write, not atomic against other vCPUs, counted in
+ * SHADOWVM_STAT_LOCKED_AS_WRITE.
+ *
+ * No instruction is emulated for a #PF that hit the delivery of an event
+ * (IDT-vectoring information valid): the faulting access was the event
+ * delivery itself (IDT, GDT, stack), not the instruction at RIP. Such an
+ * exit ends with SHADOWVM_INTERNAL_ERROR_DELIVERY; a delivery fault that
+ * filling the shadow fixes never gets here (the MMU fixes it and the event
+ * is injected again).
  */
 #include <linux/kernel.h>
 #include <linux/mm.h>
 #include "shadowvm.h"
 #include "vmx_defs.h"
 #include "emulate.h"
+
+#define CACHE_LINE	64
 
 struct glue {
 	struct svm_vcpu *vcpu;
@@ -57,11 +78,89 @@ static int op_fetch(void *ctx, u64 la, void *buf, unsigned int len)
 	return r ? -EIO : 0;	/* executing from MMIO is not supported */
 }
 
+/*
+ * An MMIO access of one page. A write is recorded as a fragment and
+ * reported to userspace after the instruction completed. A read takes its
+ * data from a fragment userspace has filled, or records a new fragment and
+ * returns -EAGAIN (the instruction is emulated again at the next RUN).
+ */
+static int mmio_access(struct glue *g, u64 gpa, void *buf, unsigned int len, bool write)
+{
+	struct svm_vcpu *vcpu = g->vcpu;
+	struct svm_mmio_frag *f;
+	int i;
+
+	if (len > 8)
+		return -EIO;
+	for (i = 0; i < vcpu->mmio_nr_frags && !write; i++) {
+		f = &vcpu->mmio_frag[i];
+		if (f->done && f->gpa == gpa && f->len == len) {
+			memcpy(buf, f->data, len);
+			return 0;
+		}
+	}
+	if (vcpu->mmio_nr_frags == ARRAY_SIZE(vcpu->mmio_frag))
+		return -EIO;
+	f = &vcpu->mmio_frag[vcpu->mmio_nr_frags++];
+	f->gpa = gpa;
+	f->len = len;
+	f->done = false;
+	memset(f->data, 0, sizeof(f->data));
+	if (write) {
+		memcpy(f->data, buf, len);
+		g->mmio_write = true;
+		return 0;
+	}
+	return -EAGAIN;
+}
+
+/* Fill the run page's mmio member for fragment i. */
+static void mmio_report(struct svm_vcpu *vcpu, int i, bool write)
+{
+	struct shadowvm_run *run = vcpu->run;
+	struct svm_mmio_frag *f = &vcpu->mmio_frag[i];
+
+	run->exit_reason = SHADOWVM_EXIT_MMIO;
+	run->mmio.phys_addr = f->gpa;
+	run->mmio.len = f->len;
+	run->mmio.is_write = write;
+	memset(run->mmio.pad, 0, sizeof(run->mmio.pad));
+	memcpy(run->mmio.data, f->data, sizeof(run->mmio.data));
+	svm_stat_inc(vcpu, USER_EXIT_MMIO);
+}
+
+/*
+ * At the next RUN after an MMIO exit: a read fragment gets its data and
+ * the instruction is emulated again; a write's next fragment is reported.
+ */
+int svm_emulate_mmio_complete(struct svm_vcpu *vcpu, bool write)
+{
+	int i = vcpu->mmio_next, r;
+
+	if (write) {
+		if (++vcpu->mmio_next < vcpu->mmio_nr_frags) {
+			vcpu->pending = SVM_PENDING_MMIO_WRITE;
+			mmio_report(vcpu, vcpu->mmio_next, true);
+			return 0;
+		}
+		vcpu->mmio_nr_frags = 0;
+		return 1;
+	}
+	if (i < vcpu->mmio_nr_frags) {
+		memcpy(vcpu->mmio_frag[i].data, vcpu->run->mmio.data,
+		       vcpu->mmio_frag[i].len);
+		vcpu->mmio_frag[i].done = true;
+	}
+	vcpu->mmio_rerun = true;
+	r = svm_emulate_insn(vcpu, vcpu->mmio_frag[0].gpa, true);
+	vcpu->mmio_rerun = false;
+	return r;
+}
+
 /* One access that does not cross a page. */
 static int access_one(struct glue *g, u64 la, void *buf, unsigned int len, bool write)
 {
 	struct svm_vcpu *vcpu = g->vcpu;
-	struct shadowvm_run *run = vcpu->run;
 	u64 gpa;
 	int r;
 
@@ -76,29 +175,7 @@ static int access_one(struct glue *g, u64 la, void *buf, unsigned int len, bool 
 		return r;
 
 	/* MMIO */
-	if (len > 8 || g->mmio_write)
-		return -EIO;
-	if (write) {
-		run->mmio.phys_addr = gpa;
-		run->mmio.len = len;
-		run->mmio.is_write = 1;
-		memset(run->mmio.data, 0, sizeof(run->mmio.data));
-		memcpy(run->mmio.data, buf, len);
-		g->mmio_write = true;
-		return 0;
-	}
-	if (vcpu->mmio_ready && vcpu->mmio_gpa == gpa && vcpu->mmio_len == len) {
-		memcpy(buf, run->mmio.data, len);
-		vcpu->mmio_ready = false;
-		return 0;
-	}
-	vcpu->mmio_gpa = gpa;
-	vcpu->mmio_len = len;
-	run->mmio.phys_addr = gpa;
-	run->mmio.len = len;
-	run->mmio.is_write = 0;
-	memset(run->mmio.data, 0, sizeof(run->mmio.data));
-	return -EAGAIN;
+	return mmio_access(g, gpa, buf, len, write);
 }
 
 static int access_split(struct glue *g, u64 la, void *buf, unsigned int len, bool write)
@@ -121,12 +198,104 @@ static int op_write(void *ctx, u64 la, const void *buf, unsigned int len)
 	return access_split(ctx, la, (void *)buf, len, true);
 }
 
+/*
+ * A locked access that cannot be one compare-exchange: compare, then
+ * write through the normal path (as KVM's emulator_cmpxchg_emulated()
+ * does for page- or line-crossing accesses). Not atomic against other
+ * vCPUs; counted. MMIO is written without a compare: the emulator has
+ * just read the old value from the device.
+ */
+static int cmpxchg_as_write(struct glue *g, u64 la, const void *old, const void *new,
+			    unsigned int len, bool *swapped, bool mmio)
+{
+	u8 cur[16];
+	int r;
+
+	svm_stat_inc(g->vcpu, LOCKED_AS_WRITE);
+	svm_warn_rl("locked access at 0x%llx (%u bytes) emulated as a plain write\n",
+		    la, len);
+	if (!mmio) {
+		r = access_split(g, la, cur, len, false);
+		if (r)
+			return r;
+		if (memcmp(cur, old, len)) {
+			*swapped = false;
+			return 0;
+		}
+	}
+	r = access_split(g, la, (void *)new, len, true);
+	if (!r)
+		*swapped = true;
+	return r;
+}
+
+static int op_cmpxchg(void *ctx, u64 la, const void *old, const void *new,
+		      unsigned int len, bool *swapped)
+{
+	struct glue *g = ctx;
+	struct svm_vcpu *vcpu = g->vcpu;
+	unsigned int off, wlen, tries;
+	u64 gpa, wgpa, cur, o, n;
+	int r;
+
+	*swapped = false;
+	if (len > 8 || offset_in_page(la) + len > PAGE_SIZE ||
+	    (la & (CACHE_LINE - 1)) + len > CACHE_LINE)
+		return cmpxchg_as_write(g, la, old, new, len, swapped, false);
+	r = translate(g, la, PFERR_WRITE, &gpa);
+	if (r)
+		return r;
+	/* the aligned 4- or 8-byte word that holds the operand */
+	wlen = (gpa & 3) + len <= 4 ? 4 : 8;
+	wgpa = gpa & ~(u64)(wlen - 1);
+	off = gpa - wgpa;
+	if (off + len > wlen)
+		return cmpxchg_as_write(g, la, old, new, len, swapped, false);
+	for (tries = 0; tries < SVM_EMU_CMPXCHG_TRIES; tries++) {
+		cur = 0;
+		r = svm_read_gpa(vcpu->vm, wgpa, &cur, wlen);
+		if (r == -ENOENT || r == -EROFS)
+			return cmpxchg_as_write(g, la, old, new, len, swapped, true);
+		if (r)
+			return r;
+		o = cur;
+		n = cur;
+		memcpy((u8 *)&o + off, old, len);
+		memcpy((u8 *)&n + off, new, len);
+		if (o != cur)
+			return 0;	/* the operand itself differs: no swap */
+		r = svm_mmu_guest_cmpxchg(vcpu, wgpa, o, n, wlen, swapped);
+		if (r == -ENOENT || r == -EROFS)
+			return cmpxchg_as_write(g, la, old, new, len, swapped, true);
+		if (r)
+			return r;
+		if (*swapped) {
+			svm_stat_inc(vcpu, EMULATED_LOCKED);
+			return 0;
+		}
+		/* lost a race: on the operand itself, or on its neighbours */
+	}
+	return 0;	/* not swapped: the emulator re-reads and tries again */
+}
+
 static const struct svm_emu_ops glue_ops = {
 	.fetch = op_fetch,
 	.read = op_read,
 	.write = op_write,
-	.cmpxchg = NULL,	/* locked RMW as read+write under the vCPU */
+	.cmpxchg = op_cmpxchg,
 };
+
+/* The #PF that led here interrupted an event delivery (not the insn). */
+static int delivery_fault(struct svm_vcpu *vcpu, u64 fault_la)
+{
+	u64 d[4] = { vmcs_read(IDT_VECTORING_INFO_FIELD), vmcs_read(VM_EXIT_REASON),
+		     fault_la, svm_rip(vcpu) };
+
+	svm_info_rl("#PF at 0x%llx during event delivery (vectoring 0x%llx) needs emulation\n",
+		    fault_la, d[0]);
+	svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_DELIVERY, 4, d);
+	return 0;
+}
 
 int svm_emulate_insn(struct svm_vcpu *vcpu, u64 fault_la, bool is_mmio)
 {
@@ -140,6 +309,13 @@ int svm_emulate_insn(struct svm_vcpu *vcpu, u64 fault_la, bool is_mmio)
 	enum svm_emu_result res;
 	int i;
 
+	if (!vcpu->mmio_rerun) {
+		/* a fresh instruction: no MMIO fragments yet */
+		vcpu->mmio_nr_frags = 0;
+		vcpu->mmio_next = 0;
+		if (vmcs_read(IDT_VECTORING_INFO_FIELD) & INTR_INFO_VALID)
+			return delivery_fault(vcpu, fault_la);
+	}
 	memset(c, 0, sizeof(*c));
 	for (i = 0; i < 16; i++)
 		c->regs[i] = vcpu->regs[i];
@@ -181,19 +357,26 @@ int svm_emulate_insn(struct svm_vcpu *vcpu, u64 fault_la, bool is_mmio)
 			vmcs_write(GUEST_INTERRUPTIBILITY_INFO,
 				   intr & ~(GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS));
 		if (g.mmio_write) {
-			vcpu->run->exit_reason = SHADOWVM_EXIT_MMIO;
-			svm_stat_inc(vcpu, USER_EXIT_MMIO);
+			/* the written fragments follow the ones read */
+			for (i = 0; i < vcpu->mmio_nr_frags; i++)
+				if (!vcpu->mmio_frag[i].done)
+					break;
+			vcpu->mmio_next = i;
+			vcpu->pending = SVM_PENDING_MMIO_WRITE;
+			mmio_report(vcpu, i, true);
 			return 0;
 		}
+		vcpu->mmio_nr_frags = 0;
 		return 1;
 	}
 	case SVM_EMU_RETRY:
 		if (c->op_error == -EAGAIN) {
+			vcpu->mmio_next = vcpu->mmio_nr_frags - 1;
 			vcpu->pending = SVM_PENDING_MMIO;
-			vcpu->run->exit_reason = SHADOWVM_EXIT_MMIO;
-			svm_stat_inc(vcpu, USER_EXIT_MMIO);
+			mmio_report(vcpu, vcpu->mmio_next, false);
 			return 0;
 		}
+		vcpu->mmio_nr_frags = 0;
 		return 1;
 	case SVM_EMU_FAULT:
 		if (g.faulted) {

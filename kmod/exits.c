@@ -13,6 +13,7 @@
 #include <linux/sched.h>
 #include <linux/mm.h>
 #include <asm/processor-flags.h>
+#include <asm/cpu.h>
 #include "shadowvm.h"
 #include "vmx_defs.h"
 
@@ -218,6 +219,12 @@ static int handle_wrmsr(struct svm_vcpu *vcpu)
 
 	svm_stat_inc(vcpu, EXIT_MSR_WRITE);
 	r = svm_set_msr(vcpu, (u32)vcpu->regs[SVM_RCX], val);
+	if (r == -EOPNOTSUPP) {
+		u64 d[2] = { svm_rip(vcpu), vcpu->cr0 };
+
+		svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_BAD_STATE, 2, d);
+		return 0;
+	}
 	if (r < 0)
 		return r;
 	if (r)
@@ -240,10 +247,85 @@ static const u32 seg_base_field[6] = {
 	GUEST_FS_BASE, GUEST_GS_BASE,
 };
 
+static const u32 seg_limit_field[6] = {
+	GUEST_ES_LIMIT, GUEST_CS_LIMIT, GUEST_SS_LIMIT, GUEST_DS_LIMIT,
+	GUEST_FS_LIMIT, GUEST_GS_LIMIT,
+};
+
+static const u32 seg_ar_field[6] = {
+	GUEST_ES_AR_BYTES, GUEST_CS_AR_BYTES, GUEST_SS_AR_BYTES, GUEST_DS_AR_BYTES,
+	GUEST_FS_AR_BYTES, GUEST_GS_AR_BYTES,
+};
+
 static u64 addr_mask(int asize)
 {
 	return asize == 2 ? ~0ULL : asize == 1 ? 0xffffffffULL : 0xffffULL;
 }
+
+#define SEG_SS	2
+
+static bool canonical48(u64 la)
+{
+	return (u64)(((s64)la << 16) >> 16) == la;
+}
+
+/*
+ * How many of the count items of a string I/O, from offset off of segment
+ * seg and in iteration order, can be done in one contiguous chunk: the
+ * count stops before the first item that fails the SDM's checks (segment
+ * usable, writable for INS / readable for OUTS, offset inside the limit,
+ * expand-down too; canonical in 64-bit mode) and before the offset wraps
+ * around the address size. 0: the first item faults (*vector: #GP or #SS).
+ */
+static u32 string_io_items(struct svm_vcpu *vcpu, int seg, bool in, int asize, u64 off,
+			   u32 size, u32 count, bool down, int *vector)
+{
+	u64 mask = addr_mask(asize), base, limit, lo = 0, hi;
+	bool sixty_four = cs_64bit(vcpu);
+	u32 ar = 0, i;
+
+	*vector = seg == SEG_SS ? SS_VECTOR : GP_VECTOR;
+	base = (sixty_four && seg < 4) ? 0 : vmcs_read(seg_base_field[seg]);
+	if (!sixty_four) {
+		ar = vmcs_read(seg_ar_field[seg]);
+		if (ar & AR_UNUSABLE)
+			return 0;
+		if (in && ((ar & 8) || !(ar & 2)))
+			return 0;	/* INS needs a writable data segment */
+		if (!in && (ar & 8) && !(ar & 2))
+			return 0;	/* OUTS: execute-only code segment */
+	}
+	limit = vmcs_read(seg_limit_field[seg]);
+	hi = limit;
+	if (!(ar & 8) && (ar & 4)) {	/* expand-down data segment */
+		lo = limit + 1;
+		hi = (ar & (1u << 14)) ? 0xffffffffULL : 0xffffULL;
+	}
+	for (i = 0; i < count; i++) {
+		u64 delta = (u64)i * size;
+		u64 o;
+
+		if (down) {
+			if (delta > off)
+				break;		/* wraps below 0: next chunk */
+			o = off - delta;
+		} else {
+			if (off + delta > mask)
+				break;		/* wraps above the top: next chunk */
+			o = off + delta;
+		}
+		if (sixty_four) {
+			u64 la = base + o;
+
+			if (!canonical48(la) || !canonical48(la + size - 1))
+				break;
+		} else if (o < lo || o + size - 1 > hi) {
+			break;
+		}
+	}
+	return i;
+}
+
 
 enum { SIO_DONE, SIO_FAULT, SIO_USER };
 
@@ -281,11 +363,15 @@ static int string_io_copy(struct svm_vcpu *vcpu, u64 la, void *buf, unsigned int
 			  bool to_guest)
 {
 	u32 access = to_guest ? PFERR_WRITE : 0;
+	bool la32 = !cs_64bit(vcpu);
 	u32 ec;
 
 	if (svm_cpl(vcpu) == 3)
 		access |= PFERR_USER;
 	while (len) {
+		/* outside 64-bit mode linear addresses wrap at 4 GiB */
+		if (la32)
+			la = (u32)la;
 		unsigned int n = min_t(unsigned int, len, PAGE_SIZE - offset_in_page(la));
 		u64 gpa;
 		int r;
@@ -382,9 +468,9 @@ static int handle_io(struct svm_vcpu *vcpu)
 			    (cs_64bit(vcpu) ? 2 : ((vmcs_read(GUEST_CS_AR_BYTES) >> 14) & 1));
 		int seg = in ? 0 /* ES, no override */ :
 			  (svm_caps.inout_info ? (info >> 15) & 7 : 3);
-		u64 mask = addr_mask(asize), base, la;
+		u64 mask = addr_mask(asize), base, la, off;
 		unsigned long rflags = vmcs_read(GUEST_RFLAGS);
-		int r;
+		int r, vector;
 
 		if (rep) {
 			u64 c = vcpu->regs[SVM_RCX] & mask;
@@ -397,12 +483,19 @@ static int handle_io(struct svm_vcpu *vcpu)
 		}
 		if (seg > 5)
 			return inject_ud(vcpu);
+		off = vcpu->regs[in ? SVM_RDI : SVM_RSI] & mask;
+		count = string_io_items(vcpu, seg, in, asize, off, size, count,
+					rflags & X86_EFLAGS_DF, &vector);
+		if (!count) {
+			svm_queue_exception(vcpu, vector, true, 0);
+			return 1;
+		}
 		base = (cs_64bit(vcpu) && seg < 4) ? 0 : vmcs_read(seg_base_field[seg]);
-		la = base + (vcpu->regs[in ? SVM_RDI : SVM_RSI] & mask);
-		if (!cs_64bit(vcpu))
-			la = (u32)la;
+		la = base + off;
 		if (rflags & X86_EFLAGS_DF)
 			la -= (u64)(count - 1) * size;	/* lowest address of the chunk */
+		if (!cs_64bit(vcpu))
+			la = (u32)la;
 		if (in) {
 			vcpu->pending = SVM_PENDING_PIO_STRING_IN;
 			vcpu->pio.size = size;
@@ -463,10 +556,10 @@ int svm_complete_user_exit(struct svm_vcpu *vcpu)
 	}
 	case SVM_PENDING_MMIO:
 		/* re-run the instruction: its MMIO read now finds the data */
-		vcpu->mmio_ready = true;
-		r = svm_emulate_insn(vcpu, vcpu->mmio_gpa, true);
-		vcpu->mmio_ready = false;
-		return r;
+		return svm_emulate_mmio_complete(vcpu, false);
+	case SVM_PENDING_MMIO_WRITE:
+		/* the other half of a split write, or done */
+		return svm_emulate_mmio_complete(vcpu, true);
 	default:
 		return 1;
 	}
@@ -499,6 +592,81 @@ static int handle_exception(struct svm_vcpu *vcpu)
 	return 1;
 }
 
+/* DR6 bits a #DB exit reports in its exit qualification (SDM 28.2.1) */
+#define DR6_TRAP_BITS	0xfULL
+#define DR6_BD_BIT	(1ULL << 13)
+#define DR6_BS_BIT	(1ULL << 14)
+
+/*
+ * #DB: intercepted so that the hardware DR6 never changes under the guest
+ * (a #DB that causes a VM exit does not write DR6; its bits are in the
+ * exit qualification). They go into the guest's software DR6, which MOV
+ * from DR6 reads, and the exception is reflected.
+ */
+static int handle_db(struct svm_vcpu *vcpu, u32 info)
+{
+	u64 q = vmcs_read(EXIT_QUALIFICATION);
+	struct svm_pending_event *ev = &vcpu->event;
+
+	svm_stat_inc(vcpu, EXIT_EXCEPTION);
+	vcpu->dr6 &= ~DR6_TRAP_BITS;
+	vcpu->dr6 |= q & (DR6_TRAP_BITS | DR6_BD_BIT | DR6_BS_BIT);
+	if ((info & INTR_INFO_TYPE_MASK) == INTR_TYPE_PRIV_SW_EXCEPTION) {
+		/* INT1 (ICEBP): re-inject as the same event, past the insn */
+		svm_stat_inc(vcpu, INJECTED_EXCEPTIONS);
+		ev->valid = true;
+		ev->info = INTR_INFO_VALID | INTR_TYPE_PRIV_SW_EXCEPTION | DB_VECTOR;
+		ev->error_code = 0;
+		ev->insn_len = vmcs_read(VM_EXIT_INSTRUCTION_LEN);
+		return 1;
+	}
+	svm_queue_exception(vcpu, DB_VECTOR, false, 0);
+	return 1;
+}
+
+/*
+ * #AC: the guest's own alignment check (CR0.AM, EFLAGS.AC, CPL 3) is
+ * reflected. Any other #AC comes from the host's split-lock detection,
+ * which stays armed while the guest runs: as KVM does, the kernel's
+ * handle_guest_split_lock() decides (warn mode: it warns, lets this task
+ * run without detection and the guest retries the instruction); if it
+ * refuses (fatal mode), RUN exits with SHADOWVM_INTERNAL_ERROR_SPLIT_LOCK.
+ */
+static int handle_ac(struct svm_vcpu *vcpu)
+{
+	unsigned long rip = svm_rip(vcpu);
+
+	svm_stat_inc(vcpu, EXIT_EXCEPTION);
+	if ((vcpu->cr0 & X86_CR0_AM) && (vmcs_read(GUEST_RFLAGS) & X86_EFLAGS_AC) &&
+	    svm_cpl(vcpu) == 3) {
+		svm_queue_exception(vcpu, AC_VECTOR, true, 0);
+		return 1;
+	}
+	if (handle_guest_split_lock(rip))
+		return 1;
+	{
+		u64 d[1] = { rip };
+
+		svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_SPLIT_LOCK, 1, d);
+	}
+	return 0;
+}
+
+/* The exceptions intercepted for this file's sake; -ENOENT: not one. */
+static int handle_db_ac(struct svm_vcpu *vcpu)
+{
+	u32 info = vmcs_read(VM_EXIT_INTR_INFO);
+	int vector = info & INTR_INFO_VECTOR_MASK;
+
+	if ((info & INTR_INFO_TYPE_MASK) == INTR_TYPE_NMI)
+		return -ENOENT;
+	if (vector == DB_VECTOR)
+		return handle_db(vcpu, info);
+	if (vector == AC_VECTOR)
+		return handle_ac(vcpu);
+	return -ENOENT;
+}
+
 static int fail_entry(struct svm_vcpu *vcpu, u32 reason)
 {
 	struct shadowvm_run *run = vcpu->run;
@@ -522,8 +690,13 @@ int svm_handle_exit(struct svm_vcpu *vcpu, u32 reason)
 		return fail_entry(vcpu, reason);
 
 	switch (basic) {
-	case EXIT_REASON_EXCEPTION_NMI:
+	case EXIT_REASON_EXCEPTION_NMI: {
+		int r = handle_db_ac(vcpu);
+
+		if (r != -ENOENT)
+			return r;
 		return handle_exception(vcpu);
+	}
 	case EXIT_REASON_EXTERNAL_INTERRUPT:
 		svm_stat_inc(vcpu, EXIT_EXTINT);
 		return 1;

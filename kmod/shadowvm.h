@@ -193,7 +193,7 @@ struct svm_vcpu {
 
 	/* userspace round trip to complete at the next RUN */
 	enum { SVM_PENDING_NONE, SVM_PENDING_PIO_IN, SVM_PENDING_PIO_STRING_IN,
-	       SVM_PENDING_MMIO } pending;
+	       SVM_PENDING_MMIO, SVM_PENDING_MMIO_WRITE } pending;
 	struct {
 		u32 port, size, count;
 		bool rep;
@@ -201,10 +201,23 @@ struct svm_vcpu {
 		u64 addr;		/* INS destination linear address */
 	} pio;
 
-	/* MMIO read in flight: the data userspace supplies for it */
-	bool mmio_ready;
-	u64 mmio_gpa;
-	u32 mmio_len;
+	/*
+	 * MMIO accesses of the instruction being emulated, one per page
+	 * (an access that straddles two pages has two fragments). Reads
+	 * exit to userspace one fragment at a time and the instruction is
+	 * emulated again until every fragment has its data (mmio_rerun);
+	 * a write completes the instruction and each fragment then exits
+	 * in turn (mmio_next: the fragment still to report).
+	 */
+	struct svm_mmio_frag {
+		u64 gpa;
+		u32 len;
+		bool done;		/* read: data is here */
+		u8 data[8];
+	} mmio_frag[4];		/* a split read-modify-write: 2 + 2 */
+	int mmio_nr_frags;
+	int mmio_next;
+	bool mmio_rerun;
 	struct svm_emu_ctxt *emu;
 
 	u64 exit_count;
@@ -272,6 +285,8 @@ int svm_mmu_gva_to_gpa(struct svm_vcpu *vcpu, u64 la, u32 access, u64 *gpa, u32 
 /* Emulator-facing accessors on guest linear memory; MMIO returns -EAGAIN
  * after preparing a user exit. */
 int svm_emulate_insn(struct svm_vcpu *vcpu, u64 fault_la, bool is_mmio);
+/* At RUN after an MMIO exit: finish it (like an exit handler's result). */
+int svm_emulate_mmio_complete(struct svm_vcpu *vcpu, bool write);
 
 #define PFERR_PRESENT	(1u << 0)
 #define PFERR_WRITE	(1u << 1)
@@ -279,6 +294,8 @@ int svm_emulate_insn(struct svm_vcpu *vcpu, u64 fault_la, bool is_mmio);
 #define PFERR_RSVD	(1u << 3)
 #define PFERR_FETCH	(1u << 4)
 
-#define svm_stat_inc(vcpu, id) ((vcpu)->stats[SHADOWVM_STAT_##id]++)
+/* counters are read without the vCPU lock (GET_VCPU_STATS) */
+#define svm_stat_inc(vcpu, id) \
+	WRITE_ONCE((vcpu)->stats[SHADOWVM_STAT_##id], (vcpu)->stats[SHADOWVM_STAT_##id] + 1)
 
 #endif /* SHADOWVM_H */

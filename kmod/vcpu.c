@@ -455,16 +455,91 @@ void svm_update_hw_cr(struct svm_vcpu *vcpu)
 	vmcs_write(VM_ENTRY_CONTROLS, entry);
 }
 
-static int mmu_context_changed(struct svm_vcpu *vcpu)
+/* PAE paging (not IA-32e): the PDPTE registers are in use. */
+static bool pae_paging(struct svm_vcpu *vcpu)
 {
-	svm_update_hw_cr(vcpu);
-	return svm_mmu_reset_context(vcpu);
+	return (vcpu->cr0 & X86_CR0_PG) && (vcpu->cr4 & X86_CR4_PAE) &&
+	       !(vcpu->efer & EFER_LMA);
 }
 
-/* Guest MOV to CR0 (and SET_SREGS through check_sregs). 1: #GP. */
+/*
+ * Load the PDPTE registers from guest CR3 (SDM 4.4.1). 1: #GP (the PDPT is
+ * not in RAM, or a present entry has a reserved bit set); nothing changes.
+ */
+static int load_pdptrs(struct svm_vcpu *vcpu)
+{
+	u64 p[4];
+	int i;
+
+	if (svm_read_gpa(vcpu->vm, vcpu->cr3 & 0xffffffe0ULL, p, sizeof(p)))
+		return 1;
+	for (i = 0; i < 4; i++)
+		if (svm_pae_pdpte_bad(vcpu, p[i]))
+			return 1;
+	memcpy(vcpu->pdptrs, p, sizeof(p));
+	return 0;
+}
+
+/*
+ * CR0, CR4 or EFER changed: recompute the hardware registers and the MMU
+ * context. The PDPTE registers are reloaded from memory only when the SDM
+ * says the instruction loads them (reload_pdptrs): MOV to CR0/CR4 changing
+ * CR0.PG/CD/NW or CR4.PAE/PGE/PSE/SMEP with PAE paging in use afterwards.
+ * Toggling CR0.WP, CR4.SMAP or EFER.NXE keeps the registers as they are,
+ * even if the guest has since changed its PDPT in memory.
+ *
+ * svm_mmu_reset_context() reloads the PDPTEs itself whenever PAE paging is
+ * on; until it takes a "reload" argument (svm_mmu_reset_context_noload()
+ * is the name asked for in mmu.c), the registers are saved around it and
+ * put back. Returns 0, 1 (#GP: bad PDPTEs), -EOPNOTSUPP or -errno.
+ */
+static int mmu_context_changed(struct svm_vcpu *vcpu, bool reload_pdptrs)
+{
+	u64 keep[4];
+	int r;
+
+	if (reload_pdptrs && pae_paging(vcpu) && load_pdptrs(vcpu))
+		return 1;
+	svm_update_hw_cr(vcpu);
+	memcpy(keep, vcpu->pdptrs, sizeof(keep));
+	r = svm_mmu_reset_context(vcpu);
+	memcpy(vcpu->pdptrs, keep, sizeof(keep));
+	if (r > 0 && !reload_pdptrs) {
+		/*
+		 * The MMU re-read a PDPT that the guest has since made invalid
+		 * and refused the new context. The guest's state is valid, so
+		 * it must not see a #GP: stop with an internal error instead.
+		 */
+		svm_info_rl("PDPT at CR3 changed under a live PAE context\n");
+		return -EOPNOTSUPP;
+	}
+	return r;
+}
+
+/* Put back CR0, CR4 and EFER after a refused change. */
+static void restore_cr(struct svm_vcpu *vcpu, u64 cr0, u64 cr4, u64 efer,
+		       const u64 *pdptrs)
+{
+	vcpu->cr0 = cr0;
+	vcpu->cr4 = cr4;
+	vcpu->efer = efer;
+	memcpy(vcpu->pdptrs, pdptrs, sizeof(vcpu->pdptrs));
+	mmu_context_changed(vcpu, false);
+}
+
+#define CR0_PDPTR_BITS	(X86_CR0_PG | X86_CR0_CD | X86_CR0_NW)
+#define CR0_MMU_BITS	(CR0_PDPTR_BITS | X86_CR0_WP | X86_CR0_PE)
+#define CR4_PDPTR_BITS	(X86_CR4_PSE | X86_CR4_PAE | X86_CR4_PGE | X86_CR4_SMEP)
+#define CR4_MMU_BITS	(CR4_PDPTR_BITS | X86_CR4_SMAP | X86_CR4_PCIDE)
+
+/*
+ * Guest MOV to CR0 (also CLTS and LMSW). 1: #GP, with nothing changed.
+ * The caller has synced CR0.TS from the hardware (svm_sync_cr0_ts()).
+ */
 int svm_set_cr0(struct svm_vcpu *vcpu, u64 val)
 {
-	u64 old = vcpu->cr0, old_efer = vcpu->efer;
+	u64 old = vcpu->cr0, old_efer = vcpu->efer, pdptrs[4];
+	int r;
 
 	val |= X86_CR0_ET;
 	if (val & CR0_RESERVED_HI)
@@ -472,6 +547,9 @@ int svm_set_cr0(struct svm_vcpu *vcpu, u64 val)
 	if ((val & X86_CR0_NW) && !(val & X86_CR0_CD))
 		return 1;
 	if ((val & X86_CR0_PG) && !(val & X86_CR0_PE))
+		return 1;
+	/* SDM MOV CR0: clearing PG while CR4.PCIDE=1 is #GP(0) */
+	if (!(val & X86_CR0_PG) && (vcpu->cr4 & X86_CR4_PCIDE))
 		return 1;
 	if (!(val & X86_CR0_PE))
 		return -EOPNOTSUPP;	/* real mode: not virtualized */
@@ -484,27 +562,25 @@ int svm_set_cr0(struct svm_vcpu *vcpu, u64 val)
 	}
 	if (!(val & X86_CR0_PG) && (old & X86_CR0_PG) && (vcpu->efer & EFER_LMA)) {
 		if ((vmcs_read(GUEST_CS_AR_BYTES) >> 13) & 1)
-			return 1;
+			return 1;	/* in 64-bit mode */
 		vcpu->efer &= ~EFER_LMA;
 	}
 	vcpu->cr0 = val;
-	if ((old ^ val) & (X86_CR0_PG | X86_CR0_WP | X86_CR0_PE | X86_CR0_CD | X86_CR0_NW)) {
-		int r = mmu_context_changed(vcpu);
-
-		if (r > 0) {		/* bad PAE PDPTEs: #GP, nothing changes */
-			vcpu->cr0 = old;
-			vcpu->efer = old_efer;
-			mmu_context_changed(vcpu);
-		}
-		return r;
+	if (!((old ^ val) & CR0_MMU_BITS) && vcpu->efer == old_efer) {
+		svm_update_hw_cr(vcpu);
+		return 0;
 	}
-	svm_update_hw_cr(vcpu);
-	return 0;
+	memcpy(pdptrs, vcpu->pdptrs, sizeof(pdptrs));
+	r = mmu_context_changed(vcpu, (old ^ val) & CR0_PDPTR_BITS);
+	if (r > 0)
+		restore_cr(vcpu, old, vcpu->cr4, old_efer, pdptrs);
+	return r;
 }
 
 int svm_set_cr4(struct svm_vcpu *vcpu, u64 val)
 {
-	u64 old = vcpu->cr4;
+	u64 old = vcpu->cr4, pdptrs[4];
+	int r;
 
 	if (val & ~guest_cr4_allowed())
 		return 1;
@@ -514,18 +590,16 @@ int svm_set_cr4(struct svm_vcpu *vcpu, u64 val)
 	    (!svm_long_mode(vcpu) || (vcpu->cr3 & 0xfff)))
 		return 1;
 	vcpu->cr4 = val;
-	if ((old ^ val) & (X86_CR4_PSE | X86_CR4_PAE | X86_CR4_PGE | X86_CR4_SMEP |
-			   X86_CR4_SMAP)) {
-		int r = mmu_context_changed(vcpu);
-
-		if (r > 0) {
-			vcpu->cr4 = old;
-			mmu_context_changed(vcpu);
-		}
-		return r;
+	if (!((old ^ val) & CR4_MMU_BITS)) {
+		svm_update_hw_cr(vcpu);
+		return 0;
 	}
-	svm_update_hw_cr(vcpu);
-	return 0;
+	/* clearing PCIDE flushes every PCID: the context reset flushes */
+	memcpy(pdptrs, vcpu->pdptrs, sizeof(pdptrs));
+	r = mmu_context_changed(vcpu, (old ^ val) & CR4_PDPTR_BITS);
+	if (r > 0)
+		restore_cr(vcpu, vcpu->cr0, old, vcpu->efer, pdptrs);
+	return r;
 }
 
 int svm_set_cr3(struct svm_vcpu *vcpu, u64 val)
@@ -553,9 +627,15 @@ int svm_set_cr3(struct svm_vcpu *vcpu, u64 val)
 	return r;
 }
 
+/*
+ * WRMSR(EFER). 1: #GP, with EFER and everything derived from it unchanged.
+ * CR0.TS is guest-owned: sync it first, or svm_update_hw_cr() would put a
+ * stale TS back into the guest's CR0.
+ */
 int svm_set_efer(struct svm_vcpu *vcpu, u64 val)
 {
-	u64 old = vcpu->efer;
+	u64 old = vcpu->efer, pdptrs[4];
+	int r;
 
 	if (val & ~EFER_ALLOWED)
 		return 1;
@@ -563,13 +643,20 @@ int svm_set_efer(struct svm_vcpu *vcpu, u64 val)
 		return 1;
 	if ((vcpu->cr0 & X86_CR0_PG) && ((old ^ val) & EFER_LME))
 		return 1;
+	svm_sync_cr0_ts(vcpu);
 	/* LMA is read-only to WRMSR */
 	val = (val & ~EFER_LMA) | (old & EFER_LMA);
 	vcpu->efer = val;
-	if ((old ^ val) & EFER_NX)
-		return mmu_context_changed(vcpu);
-	svm_update_hw_cr(vcpu);
-	return 0;
+	if (!((old ^ val) & EFER_NX)) {
+		svm_update_hw_cr(vcpu);
+		return 0;
+	}
+	/* NXE changes the walk, not the PDPTE registers */
+	memcpy(pdptrs, vcpu->pdptrs, sizeof(pdptrs));
+	r = mmu_context_changed(vcpu, false);
+	if (r)
+		restore_cr(vcpu, vcpu->cr0, vcpu->cr4, old, pdptrs);
+	return r;
 }
 
 /* ---- segments and SREGS ---- */
@@ -643,6 +730,12 @@ static int check_sregs(struct svm_vcpu *vcpu, struct shadowvm_sregs *s, const ch
 	for (i = 0; i < ARRAY_SIZE(s->reserved); i++)
 		if (s->reserved[i])
 			BAD("reserved field not zero");
+	for (i = 0; i < ARRAY_SIZE(seg_field); i++)
+		if (sregs_seg(s, i)->padding)
+			BAD("segment padding not zero");
+	for (i = 0; i < ARRAY_SIZE(s->gdt.padding); i++)
+		if (s->gdt.padding[i] || s->idt.padding[i])
+			BAD("descriptor-table padding not zero");
 	if (s->cr0 & CR0_RESERVED_HI)
 		BAD("CR0 bits 63:32 set");
 	if (!(s->cr0 & X86_CR0_PE))
@@ -897,8 +990,12 @@ static void setup_vmcs(struct svm_vcpu *vcpu)
 		vmcs_write(VIRTUAL_PROCESSOR_ID, vcpu->vpid);
 	vmcs_write(VM_EXIT_CONTROLS, svm_caps.exit);
 	vmcs_write(VM_ENTRY_CONTROLS, svm_caps.entry);
-	/* #MC exits so the host's machine-check handler sees it */
-	vmcs_write(EXCEPTION_BITMAP, (1u << PF_VECTOR) | (1u << MC_VECTOR));
+	/*
+	 * #MC exits so the host's machine-check handler sees it; #DB keeps
+	 * the host's DR6 the host's; #AC catches split locks.
+	 */
+	vmcs_write(EXCEPTION_BITMAP, (1u << PF_VECTOR) | (1u << MC_VECTOR) |
+		   (1u << DB_VECTOR) | (1u << AC_VECTOR));
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, 0);
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
 	vmcs_write(CR3_TARGET_COUNT, 0);
@@ -1002,14 +1099,15 @@ static int vcpu_run(struct svm_vcpu *vcpu)
 
 	if (current->mm != vcpu->vm->mm)
 		return -EIO;
-	if (run->request_interrupt_window) {
-		svm_info_rl("RUN: request_interrupt_window is reserved in API v1\n");
+	if (READ_ONCE(run->request_interrupt_window) ||
+	    memchr_inv(run->padding1, 0, sizeof(run->padding1))) {
+		svm_info_rl("RUN: request_interrupt_window and padding1 are reserved in API v1\n");
 		return -EINVAL;
 	}
 	r = svm_complete_user_exit(vcpu);
 	if (r <= 0)
 		return r;
-	if (run->immediate_exit) {
+	if (READ_ONCE(run->immediate_exit)) {
 		run->exit_reason = SHADOWVM_EXIT_INTR;
 		svm_stat_inc(vcpu, SIGNAL_EXITS);
 		return -EINTR;

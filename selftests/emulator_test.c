@@ -1517,6 +1517,11 @@ asm(".pushsection .rodata.emu_len64, \"a\"\nemu_len64:\n.popsection\n"
 	I64("lock btsl %eax, (%rbx)")
 	I64("lock btrq $5, (%rbx)")
 	I64("lock btcw %ax, (%rbx)")
+	I64("lock xaddl %eax, (%rbx)")
+	I64("lock xaddq %rax, 8(%rbx)")
+	I64("xaddb %al, (%rbx)")
+	I64("xaddw %ax, (%rbx)")
+	I64("xaddl %eax, %ebx")
 	I64("btl %eax, (%rbx)")
 	I64("btl $3, (%rbx)")
 	I64("btsq %rax, 8(%rbx)")
@@ -1819,7 +1824,7 @@ TEST(unknown_opcodes_are_unhandled)
 		E64("shl", 0xd1, 0x23), E64("xgetbv", 0x0f, 0x01, 0xd0),
 		E64("lea", 0x8d, 0x03), E64("cmpsb", 0xa6), E64("lodsb", 0xac),
 		E64("scasb", 0xae), E64("insb", 0x6c), E64("outsb", 0x6e),
-		E64("in", 0xe4, 0x10), E64("xadd", 0x0f, 0xc1, 0x03),
+		E64("in", 0xe4, 0x10),
 		E64("vex", 0xc4, 0xe2, 0x79, 0x18, 0x03), E64("evex", 0x62, 0xf1, 0x7c, 0x48, 0x10, 0x03),
 		E64("clflush", 0x0f, 0xae, 0x3b), E64("movd", 0x66, 0x0f, 0x6e, 0x03),
 		E64("mov cr", 0x0f, 0x22, 0xd8), E64("push", 0x50), E64("test al,imm", 0xa8, 1),

@@ -68,6 +68,8 @@ const char *const shadowvm_stat_names[SHADOWVM_STAT_NR] = {
 	[SHADOWVM_STAT_EMULATED_INSNS] = "emulated_insns",
 	[SHADOWVM_STAT_INJECTED_EXCEPTIONS] = "injected_exceptions",
 	[SHADOWVM_STAT_CR3_NOFLUSH] = "cr3_noflush",
+	[SHADOWVM_STAT_EMULATED_LOCKED] = "emulated_locked",
+	[SHADOWVM_STAT_LOCKED_AS_WRITE] = "locked_as_write",
 };
 
 static int neg_errno(void)

@@ -130,17 +130,25 @@ struct shadowvm_sregs {
  *   to 15 instruction bytes when they could be fetched.
  * UNHANDLED_EXIT: data[0]=VMX basic exit reason, data[1]=exit
  *   qualification, data[2]=rip.
- * DELIVERY: reserved (not produced in API v1).
+ * DELIVERY: a #PF hit the delivery of an event (interrupt or exception)
+ *   and handling it would need the emulator (the guest's IDT, GDT or
+ *   stack is on MMIO or on a write-protected guest page table):
+ *   data[0]=IDT-vectoring information, data[1]=VMX exit reason,
+ *   data[2]=faulting linear address, data[3]=rip.
  * NO_MEMORY: guest memory or shadow state could not be had: data[0]=the
  *   guest-physical (or linear, or CR3) address, then rip and/or -errno.
  * BAD_STATE: the guest entered a state shadowvm does not virtualize (for
  *   example it cleared CR0.PE): data[0]=rip, data[1]=cr0.
+ * SPLIT_LOCK: the guest's split-locked access raised #AC from the host's
+ *   split-lock detection and the host refuses to let it go on (fatal
+ *   mode): data[0]=rip.
  */
 #define SHADOWVM_INTERNAL_ERROR_EMULATION	1
 #define SHADOWVM_INTERNAL_ERROR_UNHANDLED_EXIT	2
 #define SHADOWVM_INTERNAL_ERROR_DELIVERY	3
 #define SHADOWVM_INTERNAL_ERROR_NO_MEMORY	4
 #define SHADOWVM_INTERNAL_ERROR_BAD_STATE	5
+#define SHADOWVM_INTERNAL_ERROR_SPLIT_LOCK	6
 
 struct shadowvm_run {
 	/* in */
@@ -245,6 +253,8 @@ enum shadowvm_stat_id {
 	SHADOWVM_STAT_EMULATED_INSNS,
 	SHADOWVM_STAT_INJECTED_EXCEPTIONS,
 	SHADOWVM_STAT_CR3_NOFLUSH,	/* CR3 loads with the PCID no-flush bit */
+	SHADOWVM_STAT_EMULATED_LOCKED,	/* locked RMW/XCHG done as an atomic cmpxchg */
+	SHADOWVM_STAT_LOCKED_AS_WRITE,	/* locked RMW that could not be atomic (split, MMIO) */
 	SHADOWVM_STAT_NR
 };
 
