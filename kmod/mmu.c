@@ -903,7 +903,7 @@ int svm_mmu_reset_context(struct svm_vcpu *vcpu)
 	commit_zap(vm);
 	vcpu->mmu->base_role = context_role(vcpu);
 	vcpu->mmu->cur = NULL;
-	vcpu->flush_pending = true;
+	WRITE_ONCE(vcpu->flush_pending, true);
 	mutex_unlock(&vm->mmu_lock);
 	return 0;
 }
@@ -933,7 +933,7 @@ int svm_mmu_new_cr3(struct svm_vcpu *vcpu, bool noflush)
 	 * no-flush load (CR3 bit 63) keeps them, as the guest asked.
 	 */
 	if (!noflush || !(vcpu->cr4 & X86_CR4_PCIDE))
-		vcpu->flush_pending = true;
+		WRITE_ONCE(vcpu->flush_pending, true);
 	else
 		svm_stat_inc(vcpu, CR3_NOFLUSH);
 	return r;
@@ -950,7 +950,7 @@ int svm_mmu_load(struct svm_vcpu *vcpu)
 	r = switch_root(vcpu, false);
 	commit_zap(vm);
 	mutex_unlock(&vm->mmu_lock);
-	vcpu->flush_pending = true;
+	WRITE_ONCE(vcpu->flush_pending, true);
 	if (r == -ENOMEM) {
 		u64 d[1] = { vcpu->cr3 };
 

@@ -165,7 +165,7 @@ static void vcpu_load_here(struct svm_vcpu *vcpu)
 		svm_vmx_set_current(NULL);
 		return;
 	}
-	vcpu->cpu = cpu;
+	WRITE_ONCE(vcpu->cpu, cpu);	/* read by other vCPUs' kicks */
 	save_host_segments(vcpu);
 	swap_in_msrs(vcpu);
 	write_percpu_host_state(vcpu, cpu);
@@ -184,7 +184,7 @@ static void vcpu_put_here(struct svm_vcpu *vcpu)
 	svm_vmclear(__pa(vcpu->vmcs));
 	svm_vmx_set_current(NULL);
 	vcpu->launched = false;
-	vcpu->cpu = -1;
+	WRITE_ONCE(vcpu->cpu, -1);
 	swap_out_msrs(vcpu);
 	restore_host_segments(vcpu);
 }
@@ -1173,8 +1173,9 @@ static int vcpu_run(struct svm_vcpu *vcpu)
 		if (vcpu->cr4 & X86_CR4_PCIDE)
 			root |= vcpu->cr3 & 0xfff;
 		vmcs_write(GUEST_CR3, root);
-		if (vcpu->flush_pending) {
-			vcpu->flush_pending = false;
+		/* set by other vCPUs' MMU work before their kick (mmu.c) */
+		if (READ_ONCE(vcpu->flush_pending)) {
+			WRITE_ONCE(vcpu->flush_pending, false);
 			svm_flush_tlb(vcpu);
 		}
 		inject_pending_event(vcpu);
