@@ -239,6 +239,20 @@ TEST_F_TIMEOUT(slot, delete_and_readd_while_running, 900)
 	int ret;
 
 	RETURN_IF_SETUP_SKIPPED();
+	{
+		char model[64] = "";
+		FILE *f = fopen("/sys/kernel/debug/sched/preempt", "re");
+
+		if (f) {
+			if (!fgets(model, sizeof(model), f))
+				model[0] = 0;
+			fclose(f);
+		}
+		model[strcspn(model, "\n")] = 0;
+		TH_LOG("preemption model: %s%s", model[0] ? model : "unknown",
+		       strstr(model, "(full)") ? "" :
+		       " (not full: on one CPU the deletion rarely lands inside the module's paths; boot with preempt=full)");
+	}
 	r = calloc(1, sizeof(*r));
 	ASSERT_NE(NULL, r);
 	TVM_CREATE_OR_SKIP(&r->t, MEM_SIZE);
