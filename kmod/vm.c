@@ -133,6 +133,32 @@ static int charge_pin(struct svm_vm *vm)
 	return 0;
 }
 
+/*
+ * Pin one user page long-term. A long-term pin does not wait for the
+ * page to be supplied on every kernel (6.1's FOLL_LONGTERM GUP cannot
+ * drop mmap_lock, so a userfaultfd-registered page that is missing fails
+ * with -EFAULT instead of waiting for its handler): fault the page in
+ * first with a GUP that may wait (killably) and retry.
+ */
+static int pin_page(unsigned long hva, unsigned int foll, struct page **pg)
+{
+	int tries, r;
+
+	for (tries = 0; ; tries++) {
+		struct page *tmp;
+
+		r = pin_user_pages_fast(hva, 1, foll, pg);
+		if (r != -EFAULT || tries == 3)
+			return r;
+		r = get_user_pages_unlocked(hva, 1, &tmp, foll & FOLL_WRITE);
+		if (r != 1)
+			return r < 0 ? r : -EFAULT;
+		put_page(tmp);
+		if (fatal_signal_pending(current))
+			return -EINTR;
+	}
+}
+
 /* Pin page idx of slot s; slot pin_lock held (killable wait already done). */
 static int pin_one(struct svm_vm *vm, struct svm_slot *s, u64 idx, struct page **page)
 {
@@ -157,7 +183,7 @@ static int pin_one(struct svm_vm *vm, struct svm_slot *s, u64 idx, struct page *
 	r = charge_pin(vm);
 	if (r)
 		return r;
-	r = pin_user_pages_fast(s->hva + idx * PAGE_SIZE, 1, foll, &pg);
+	r = pin_page(s->hva + idx * PAGE_SIZE, foll, &pg);
 	if (r != 1) {
 		atomic64_dec(&vm->mm->pinned_vm);
 		svm_warn_rl("gfn 0x%llx: cannot pin guest memory at hva 0x%llx (%d)\n",
