@@ -869,31 +869,17 @@ static int switch_root(struct svm_vcpu *vcpu, bool count)
 	return 0;
 }
 
-/* Load the PAE PDPTE registers from guest CR3. 1: #GP (bad PDPTE). */
-static int load_pdptrs(struct svm_vcpu *vcpu)
-{
-	u64 p[4];
-	int i, r;
-
-	r = svm_read_gpa(vcpu->vm, vcpu->cr3 & 0xffffffe0ULL, p, sizeof(p));
-	if (r)
-		return 1;
-	for (i = 0; i < 4; i++)
-		if (svm_pae_pdpte_bad(vcpu, p[i]))
-			return 1;
-	memcpy(vcpu->pdptrs, p, sizeof(p));
-	return 0;
-}
-
 static int resync_all(struct svm_vcpu *vcpu);
 
-/* CR0/CR4/EFER changed: recompute the context. 1: #GP (PDPTEs). */
+/*
+ * CR0/CR4/EFER changed: recompute the context. The PDPTE registers are
+ * the caller's business (vcpu.c loads them when the SDM says the
+ * instruction does); they are used as they are.
+ */
 int svm_mmu_reset_context(struct svm_vcpu *vcpu)
 {
 	struct svm_vm *vm = vcpu->vm;
 
-	if (svm_guest_levels(vcpu) == 3 && load_pdptrs(vcpu))
-		return 1;
 	mutex_lock(&vm->mmu_lock);
 	/* a paging-mode change (e.g. CR4.PGE toggled) is a full TLB flush */
 	if (policy(vcpu) == SHADOWVM_MMU_POLICY_VTLB)
@@ -908,7 +894,7 @@ int svm_mmu_reset_context(struct svm_vcpu *vcpu)
 	return 0;
 }
 
-/* Guest MOV to CR3. 1: #GP. */
+/* Guest MOV to CR3 (PAE: the caller loaded the PDPTE registers). */
 int svm_mmu_new_cr3(struct svm_vcpu *vcpu, bool noflush)
 {
 	struct svm_vm *vm = vcpu->vm;
@@ -917,8 +903,6 @@ int svm_mmu_new_cr3(struct svm_vcpu *vcpu, bool noflush)
 	svm_stat_inc(vcpu, CR3_LOADS);
 	if (!svm_guest_levels(vcpu))
 		return 0;
-	if (svm_guest_levels(vcpu) == 3 && load_pdptrs(vcpu))
-		return 1;
 	mutex_lock(&vm->mmu_lock);
 	if (policy(vcpu) == SHADOWVM_MMU_POLICY_VTLB)
 		svm_mmu_zap_all(vm);

@@ -486,34 +486,16 @@ static int load_pdptrs(struct svm_vcpu *vcpu)
  * says the instruction loads them (reload_pdptrs): MOV to CR0/CR4 changing
  * CR0.PG/CD/NW or CR4.PAE/PGE/PSE/SMEP with PAE paging in use afterwards.
  * Toggling CR0.WP, CR4.SMAP or EFER.NXE keeps the registers as they are,
- * even if the guest has since changed its PDPT in memory.
- *
- * svm_mmu_reset_context() reloads the PDPTEs itself whenever PAE paging is
- * on; until it takes a "reload" argument (svm_mmu_reset_context_noload()
- * is the name asked for in mmu.c), the registers are saved around it and
- * put back. Returns 0, 1 (#GP: bad PDPTEs), -EOPNOTSUPP or -errno.
+ * even if the guest has since changed its PDPT in memory (the MMU uses
+ * the registers, never the PDPT in memory). Returns 0, 1 (#GP: bad
+ * PDPTEs) or -errno.
  */
 static int mmu_context_changed(struct svm_vcpu *vcpu, bool reload_pdptrs)
 {
-	u64 keep[4];
-	int r;
-
 	if (reload_pdptrs && pae_paging(vcpu) && load_pdptrs(vcpu))
 		return 1;
 	svm_update_hw_cr(vcpu);
-	memcpy(keep, vcpu->pdptrs, sizeof(keep));
-	r = svm_mmu_reset_context(vcpu);
-	memcpy(vcpu->pdptrs, keep, sizeof(keep));
-	if (r > 0 && !reload_pdptrs) {
-		/*
-		 * The MMU re-read a PDPT that the guest has since made invalid
-		 * and refused the new context. The guest's state is valid, so
-		 * it must not see a #GP: stop with an internal error instead.
-		 */
-		svm_info_rl("PDPT at CR3 changed under a live PAE context\n");
-		return -EOPNOTSUPP;
-	}
-	return r;
+	return svm_mmu_reset_context(vcpu);
 }
 
 /* Put back CR0, CR4 and EFER after a refused change. */
@@ -621,6 +603,11 @@ int svm_set_cr3(struct svm_vcpu *vcpu, u64 val)
 	}
 	old = vcpu->cr3;
 	vcpu->cr3 = val;
+	/* MOV to CR3 with PAE paging loads the PDPTE registers (SDM 4.4.1) */
+	if (pae_paging(vcpu) && load_pdptrs(vcpu)) {
+		vcpu->cr3 = old;
+		return 1;
+	}
 	r = svm_mmu_new_cr3(vcpu, noflush);
 	if (r > 0)
 		vcpu->cr3 = old;
@@ -857,12 +844,11 @@ static void get_sregs(struct svm_vcpu *vcpu, struct shadowvm_sregs *s)
 static int set_sregs(struct svm_vcpu *vcpu, struct shadowvm_sregs *s)
 {
 	const char *why = NULL;
+	u64 pdpte[4] = { 0 };
 	int i, r;
 
 	r = check_sregs(vcpu, s, &why);
 	if (!r && (s->cr0 & X86_CR0_PG) && (s->cr4 & X86_CR4_PAE) && !(s->efer & EFER_LMA)) {
-		u64 pdpte[4];
-
 		why = "PAE PDPTEs at CR3 are invalid";
 		r = -EINVAL;
 		if (!svm_read_gpa(vcpu->vm, s->cr3 & 0xffffffe0ULL, pdpte, sizeof(pdpte))) {
@@ -899,13 +885,9 @@ static int set_sregs(struct svm_vcpu *vcpu, struct shadowvm_sregs *s)
 	vcpu->cr8 = s->cr8;
 	vcpu->efer = s->efer;
 	vcpu->apic_base = s->apic_base;
+	memcpy(vcpu->pdptrs, pdpte, sizeof(pdpte));	/* checked above */
 	svm_update_hw_cr(vcpu);
-	r = svm_mmu_reset_context(vcpu);
-	if (r > 0) {
-		svm_info_rl("SET_SREGS: PAE PDPTEs at CR3 are invalid\n");
-		return -EINVAL;
-	}
-	return r;
+	return svm_mmu_reset_context(vcpu);
 }
 
 static void get_regs(struct svm_vcpu *vcpu, struct shadowvm_regs *r)
