@@ -13,7 +13,8 @@
 #
 # A subset of the suite: boot with "svmtest.only=a_test,b_test" on the
 # kernel command line (TESTVM_APPEND="svmtest.only=..." make check); it
-# becomes run_tests.sh's SVMTEST_ONLY.
+# becomes run_tests.sh's SVMTEST_ONLY. "svmtest.env.NAME=VALUE" exports
+# NAME=VALUE to the tests (e.g. svmtest.env.SVM_SLOT_RACE_GENERATIONS=2000).
 
 export SHADOWVM_KO=/payload/shadowvm.ko
 export KVM_MODULES_DIR=/payload/kvm
@@ -25,6 +26,10 @@ for arg in $(cat /proc/cmdline); do
 	svmtest.only=*)
 		SVMTEST_ONLY=$(echo "${arg#svmtest.only=}" | tr ',' ' ')
 		export SVMTEST_ONLY
+		;;
+	svmtest.env.*=*)
+		kv=${arg#svmtest.env.}
+		export "${kv%%=*}=${kv#*=}"
 		;;
 	esac
 done
