@@ -179,9 +179,19 @@ testvm_heartbeat() {
 
 # testvm_vmlinux_lz4: extract (once) the ELF vmlinux from $TESTVM_VMLINUZ
 # (an XZ or ZSTD bzImage), compress it with lz4 -9 into build/testvm/, print
-# the path.
+# the path. A kernel built here (testvm/prepare-debug.sh) brings its own:
+# $TESTVM_VMLINUX_LZ4.
 testvm_vmlinux_lz4() {
 	local v=$TESTVM_VMLINUZ out setup off len unpack
+
+	if [ -n "${TESTVM_VMLINUX_LZ4:-}" ]; then
+		[ -f "$TESTVM_VMLINUX_LZ4" ] || {
+			echo "testvm: $TESTVM_VMLINUX_LZ4 is missing" >&2
+			return 1
+		}
+		echo "$TESTVM_VMLINUX_LZ4"
+		return 0
+	fi
 
 	out=$TESTVM_BUILD/testvm/$(basename "$v").vmlinux.lz4
 	if [ ! -f "$out" ] || [ "$v" -nt "$out" ]; then
