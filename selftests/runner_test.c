@@ -350,9 +350,16 @@ TEST_F(runner, kvm_backend_runs_demo)
 	EXPECT_NE(NULL, strstr(self->r.out, "Hello from a shadowvm guest!\n"));
 	EXPECT_NE(NULL, strstr(self->r.out,
 			       "demo: 256 pages written and verified: OK\n"));
+	/*
+	 * The demo prints a hypervisor signature only when CPUID.1:ECX bit 31
+	 * is set: the runner gives KVM guests KVM_GET_SUPPORTED_CPUID as is,
+	 * which does not set it (a VMM such as QEMU sets it itself).
+	 */
 	sig = strstr(self->r.out, "signature: ");
-	ASSERT_NE(NULL, sig);
-	TH_LOG("kvm backend: %.*s", (int)strcspn(sig, "\n"), sig);
+	if (sig)
+		TH_LOG("kvm backend: %.*s", (int)strcspn(sig, "\n"), sig);
+	else
+		TH_LOG("kvm backend: no hypervisor bit in CPUID.1, no signature line");
 }
 
 TEST_F(runner, exit_port_7_byte_word_dword)
