@@ -4,6 +4,8 @@
 #   make            module + runner + selftests (module against KDIR)
 #   make demo       boot the Bochs test VM and run a demo guest
 #   make check      boot the Bochs test VM and run the whole selftest suite
+#   make check-debug the same on a debug kernel (KASAN, lockdep, kmemleak, ...)
+#                   built once into build/debug-kernel/
 #   make check-host run the suite on this machine (real VT-x, as root)
 #   make bench      benchmarks in the test VM
 #   make W=1        extra module warnings
@@ -11,7 +13,7 @@
 KDIR ?= /lib/modules/$(shell uname -r)/build
 TOP := $(CURDIR)
 
-.PHONY: all module runner selftests clean demo check check-host bench
+.PHONY: all module runner selftests clean demo check check-debug check-host bench
 
 all: module runner selftests
 
@@ -29,6 +31,9 @@ demo:
 
 check:
 	bash testvm/check.sh
+
+check-debug:
+	bash testvm/check-debug.sh
 
 bench:
 	bash testvm/bench.sh

@@ -161,25 +161,72 @@ static int pin_self(int cpu)
 	return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
+/*
+ * No /dev/cpu/0/msr: load the msr driver from $SVMTEST_MSR_KO, or msr.ko
+ * (.ko.xz, ...) in $KVM_MODULES_DIR (the test VM puts Debian's there next to
+ * the KVM modules). Returns true when it loaded it (unload it afterwards).
+ */
+static bool load_msr_driver(void)
+{
+	static const char *const ext[] = { ".ko", ".ko.xz", ".ko.zst", ".ko.gz" };
+	const char *ko = getenv("SVMTEST_MSR_KO");
+	const char *dir = getenv("KVM_MODULES_DIR");
+	char path[512];
+	unsigned int i;
+	int ret = -ENOENT;
+
+	if (module_loaded("msr"))
+		return false;
+	if (ko && *ko) {
+		ret = module_load(ko, "allow_writes=on");
+		if (ret == -EINVAL)
+			ret = module_load(ko, "");
+	} else if (dir && *dir) {
+		for (i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+			snprintf(path, sizeof(path), "%s/msr%s", dir, ext[i]);
+			if (access(path, R_OK))
+				continue;
+			ret = module_load(path, "allow_writes=on");
+			if (ret == -EINVAL)
+				ret = module_load(path, "");
+			break;
+		}
+	}
+	if (ret)
+		return false;
+	/* devtmpfs creates the node asynchronously */
+	for (i = 0; i < 50 && access("/dev/cpu/0/msr", F_OK); i++)
+		usleep(100 * 1000);
+	return true;
+}
+
 TEST(debugctl_survives_guest_runs)
 {
 	uint64_t orig, v;
 	struct tvm t;
+	bool loaded;
 	int fd, r;
 
 	ASSERT_EQ(0, pin_self(0));
 	fd = open("/dev/cpu/0/msr", O_RDWR);
+	loaded = fd < 0 && errno == ENOENT && load_msr_driver();
+	if (loaded)
+		fd = open("/dev/cpu/0/msr", O_RDWR);
 	if (fd < 0)
 		SKIP(return, "/dev/cpu/0/msr: %s (msr driver not loaded); DEBUGCTL restore is argued in Documentation/architecture.rst",
 		     strerror(errno));
 	if (pread(fd, &orig, 8, MSR_IA32_DEBUGCTLMSR) != 8) {
 		close(fd);
+		if (loaded)
+			module_unload("msr");
 		SKIP(return, "RDMSR IA32_DEBUGCTL failed: not implemented by this CPU");
 	}
 	v = orig | DEBUGCTL_LBR;
 	if (pwrite(fd, &v, 8, MSR_IA32_DEBUGCTLMSR) != 8 ||
 	    pread(fd, &v, 8, MSR_IA32_DEBUGCTLMSR) != 8 || !(v & DEBUGCTL_LBR)) {
 		close(fd);
+		if (loaded)
+			module_unload("msr");
 		SKIP(return, "IA32_DEBUGCTL.LBR does not stick on this CPU (the emulator ignores the MSR)");
 	}
 	TVM_CREATE_OR_SKIP(&t, TVM_MEM_DEFAULT);
@@ -191,6 +238,8 @@ TEST(debugctl_survives_guest_runs)
 	tvm_destroy(&t);
 	pwrite(fd, &orig, 8, MSR_IA32_DEBUGCTLMSR);
 	close(fd);
+	if (loaded)
+		module_unload("msr");
 }
 
 /* ---- CPU hotplug ---- */

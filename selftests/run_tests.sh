@@ -22,6 +22,13 @@
 #   KVM_MODULES_DIR   irqbypass/kvm/kvm-intel modules for kvm_coexist_test
 #   SVMTEST_TIMEOUT   per-binary timeout in seconds (default: per binary)
 #   SVMTEST_ONLY      space separated list of binaries to run (default all)
+#   SVMTEST_KMEMLEAK  1: kmemleak scans after the suite and after unloading
+#                     the module, each a TAP case (needs CONFIG_DEBUG_KMEMLEAK)
+#
+# After the binaries, teardown cases: the module's own accounting
+# (/sys/kernel/debug/shadowvm/module: live_vms, live_vcpus, live_pages,
+# live_objects, pinned_pages all 0), then, when this script loaded the
+# module, its unload (rmmod shadowvm).
 
 cd "$(dirname "$0")" || exit 1
 HERE=$(pwd)
@@ -243,6 +250,8 @@ fi
 
 kvm_before=0
 [ -e /sys/module/kvm_intel ] && kvm_before=1
+loaded_before=0
+module_loaded && loaded_before=1
 
 setup_ok=0
 if load_module && ensure_dev; then
@@ -274,6 +283,62 @@ if [ $kvm_before -eq 0 ] && [ -e /sys/module/kvm_intel ]; then
 	echo "# kvm_intel still loaded after the tests, unloading it"
 	rmmod kvm_intel 2>/dev/null
 	rmmod kvm 2>/dev/null
+fi
+
+# kmemleak_scan WHEN: one TAP case; not ok when kmemleak lists suspects
+# (printed as comments). Two scans: an object must stay unreferenced for
+# two scans (and 5 s) before kmemleak reports it.
+kmemleak_scan() {
+	k=/sys/kernel/debug/kmemleak
+	if ! echo scan >$k 2>/dev/null; then
+		report notok "teardown: kmemleak scan $1 (cannot write $k)"
+		return
+	fi
+	sleep 5
+	echo scan >$k
+	leaks=$(grep -c '^unreferenced object' $k 2>/dev/null)
+	if [ "${leaks:-0}" -eq 0 ]; then
+		report ok "teardown: kmemleak scan $1"
+	else
+		sed 's/^/# /' $k
+		report notok "teardown: kmemleak scan $1 ($leaks suspected leaks)"
+		echo clear >$k
+	fi
+}
+
+# The module's own leak accounting must be back to zero once the tests
+# are done (every VM, vCPU, page and pin released).
+DBG_MODULE=/sys/kernel/debug/shadowvm/module
+if ! module_loaded; then
+	report notok "teardown: module accounting back to zero (shadowvm is not loaded)"
+elif [ ! -r $DBG_MODULE ]; then
+	report notok "teardown: module accounting back to zero ($DBG_MODULE missing)"
+else
+	bad=
+	for c in live_vms live_vcpus live_pages live_objects pinned_pages; do
+		v=$(sed -n "s/^$c //p" $DBG_MODULE)
+		[ "$v" = 0 ] || bad="$bad $c=${v:-missing}"
+	done
+	sed 's/^/# module: /' $DBG_MODULE
+	if [ -z "$bad" ]; then
+		report ok "teardown: module accounting back to zero"
+	else
+		report notok "teardown: module accounting back to zero (not zero:$bad)"
+	fi
+fi
+[ "$SVMTEST_KMEMLEAK" = 1 ] && kmemleak_scan "after the suite"
+
+# Unload the module when this script loaded it (the test VM; run_host.sh
+# loads it itself and unloads it afterwards). Its exit checks the same
+# counters again (a WARNING in dmesg).
+if [ $loaded_before -eq 0 ] && [ $setup_ok -eq 1 ]; then
+	if module_loaded && msg=$(rmmod shadowvm 2>&1) && ! module_loaded; then
+		report ok "teardown: shadowvm unloaded"
+	else
+		echo "# rmmod shadowvm: ${msg:-not loaded}"
+		report notok "teardown: shadowvm unloaded"
+	fi
+	[ "$SVMTEST_KMEMLEAK" = 1 ] && kmemleak_scan "after unloading shadowvm"
 fi
 
 echo "1..$n"

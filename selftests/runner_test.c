@@ -251,24 +251,115 @@ TEST_F(runner, demo_runs_and_exits_0)
 	EXPECT_EQ(0, self->r.err[0]) TH_LOG("stderr: %s", self->r.err);
 }
 
+/*
+ * Load a module NAME(.ko|.ko.xz|.ko.zst|.ko.gz) from DIR: 0, -EEXIST when
+ * it is loaded already, or -errno.
+ */
+static int load_from_dir(const char *dir, const char *name, const char *params)
+{
+	static const char *const ext[] = { ".ko", ".ko.xz", ".ko.zst", ".ko.gz" };
+	char path[PATH_MAX];
+	unsigned int i;
+
+	for (i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s%s", dir, name, ext[i]);
+		if (!access(path, R_OK))
+			return module_load(path, params);
+	}
+	return -ENOENT;
+}
+
+/* what kvm_load() loaded, in load order; kvm_unload() undoes it */
+static const char *const kvm_mods[][3] = {
+	{ "irqbypass", "irqbypass", "" },
+	{ "kvm", "kvm", "" },
+	{ "kvm-intel", "kvm_intel", "ept=0" },
+};
+
+/*
+ * Make /dev/kvm appear by loading irqbypass, kvm and kvm-intel (ept=0, as
+ * kvm_coexist_test does) from $KVM_MODULES_DIR (the test VM puts Debian's
+ * there). Sets bit i of *loaded for each module it loaded. 0 or -errno.
+ */
+static int kvm_load(unsigned int *loaded)
+{
+	const char *dir = getenv("KVM_MODULES_DIR");
+	unsigned int i;
+	int ret;
+
+	*loaded = 0;
+	if (!dir || !*dir)
+		return -ENOENT;
+	for (i = 0; i < 3; i++) {
+		if (module_loaded(kvm_mods[i][1]))
+			continue;
+		ret = load_from_dir(dir, kvm_mods[i][0], kvm_mods[i][2]);
+		if (ret == -EINVAL && kvm_mods[i][2][0])
+			ret = load_from_dir(dir, kvm_mods[i][0], "");
+		if (ret && ret != -EEXIST)
+			return ret;
+		if (!ret)
+			*loaded |= 1u << i;
+	}
+	for (i = 0; i < 50 && access("/dev/kvm", R_OK | W_OK); i++)
+		usleep(100 * 1000);
+	return access("/dev/kvm", R_OK | W_OK) ? -ENODEV : 0;
+}
+
+static void kvm_unload(unsigned int loaded)
+{
+	int i, j;
+
+	for (i = 2; i >= 0; i--) {
+		if (!(loaded & (1u << i)))
+			continue;
+		/* the runner's KVM fds are closed, but release can lag */
+		for (j = 0; j < 50 && module_unload(kvm_mods[i][1]); j++)
+			usleep(100 * 1000);
+	}
+}
+
 /* the KVM backend runs the same devices: same guest output */
 TEST_F(runner, kvm_backend_runs_demo)
 {
+	unsigned int loaded = 0;
 	char *sig;
+	int ret;
 
 	RETURN_IF_SETUP_SKIPPED();
-	if (access("/dev/kvm", R_OK | W_OK))
-		SKIP(return, "/dev/kvm not available");
 	if (!self->demo[0])
 		SKIP(return, "demo.bin not found (set SHADOWVM_DEMO)");
-	RUN("run", "--backend", "kvm", self->demo);
+	if (access("/dev/kvm", R_OK | W_OK)) {
+		ret = kvm_load(&loaded);
+		if (ret) {
+			kvm_unload(loaded);
+			SKIP(return, "/dev/kvm not available, and kvm_intel could not be loaded from $KVM_MODULES_DIR: %s",
+			     strerror(-ret));
+		}
+		TH_LOG("loaded kvm_intel from %s", getenv("KVM_MODULES_DIR"));
+	}
+	{
+		const char *const a[] = { "run", "--backend", "kvm",
+					  self->demo, NULL };
+
+		ret = run_runner(self->runner, a, NULL, &self->r);
+	}
+	kvm_unload(loaded);
+	ASSERT_EQ(0, ret);
 	EXPECT_EQ(0, self->r.status) TH_LOG("stderr: %s", self->r.err);
 	EXPECT_NE(NULL, strstr(self->r.out, "Hello from a shadowvm guest!\n"));
 	EXPECT_NE(NULL, strstr(self->r.out,
 			       "demo: 256 pages written and verified: OK\n"));
+	/*
+	 * The demo prints a hypervisor signature only when CPUID.1:ECX bit 31
+	 * is set: the runner gives KVM guests KVM_GET_SUPPORTED_CPUID as is,
+	 * which does not set it (a VMM such as QEMU sets it itself).
+	 */
 	sig = strstr(self->r.out, "signature: ");
-	ASSERT_NE(NULL, sig);
-	TH_LOG("kvm backend: %.*s", (int)strcspn(sig, "\n"), sig);
+	if (sig)
+		TH_LOG("kvm backend: %.*s", (int)strcspn(sig, "\n"), sig);
+	else
+		TH_LOG("kvm backend: no hypervisor bit in CPUID.1, no signature line");
 }
 
 TEST_F(runner, exit_port_7_byte_word_dword)

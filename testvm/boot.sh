@@ -50,7 +50,8 @@
 # initramfs whose /init mounts proc, sysfs, devtmpfs, debugfs
 # (/sys/kernel/debug), tracefs (/sys/kernel/tracing), devpts and tmpfs /tmp;
 # Debian's irqbypass.ko, kvm.ko and kvm-intel.ko are in /payload/kvm/ (insmod
-# them in that order). The env var TESTVM=1 is set for the script. After the
+# them in that order), and msr.ko (the /dev/cpu/N/msr driver). The env var
+# TESTVM=1 is set for the script. After the
 # script, /init prints "TESTVM-END-<nonce> status=N uptime=S", sleeps 1 s and
 # powers off. Kernel warnings (loglevel 5) reach the console with timestamps.
 #
@@ -192,9 +193,14 @@ echo 'root:x:0:' >"$ROOT/etc/group"
 mknod -m 600 "$ROOT/dev/console" c 5 1 2>/dev/null || true
 
 cp -a "$PAYLOAD/." "$ROOT/payload/"
-for mod in irqbypass kvm kvm-intel; do
+# msr.ko: host_state_test loads it when /dev/cpu/0/msr is missing.
+for mod in irqbypass kvm kvm-intel msr; do
 	src=$(find "$TESTVM_MODDIR/kernel" -name "$mod.ko" -o -name "$mod.ko.xz" \
 		-o -name "$mod.ko.zst" -o -name "$mod.ko.gz" | head -n 1)
+	if [ -z "$src" ] && [ "$mod" = msr ]; then
+		echo "testvm: warning: msr.ko not found under $TESTVM_MODDIR" >&2
+		continue
+	fi
 	[ -n "$src" ] || die "$mod.ko not found under $TESTVM_MODDIR"
 	case $src in
 	*.xz) xz -dc "$src" >"$ROOT/payload/kvm/$mod.ko" ;;

@@ -18,17 +18,20 @@
 #
 # Environment: TESTVM_TIMEOUT (seconds for the VM, default 1500),
 # TESTVM_KERNEL, TESTVM_CPU_MODEL, TESTVM_APPEND, TESTVM_IGNORE (see boot.sh,
-# prepare.sh and lib.sh).
+# prepare.sh and lib.sh); TESTVM_CHECK_OUT (output directory, default
+# build/check; testvm/check-debug.sh uses build/check-debug).
 #
-# Exit status: 0 when every test passed or skipped, at least one test ran,
-# the TAP plan was met and the VM ended cleanly; 1 otherwise.
+# Exit status: 0 when every test passed or skipped, every skip is listed in
+# selftests/expected-skips.txt, at least one test ran, the TAP plan was met
+# and the VM ended cleanly; 1 otherwise.
 
 set -euo pipefail
 
 # shellcheck source=testvm/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-OUT=$TESTVM_BUILD/check
+OUT=${TESTVM_CHECK_OUT:-$TESTVM_BUILD/check}
+EXPECTED_SKIPS=$TESTVM_TOP/selftests/expected-skips.txt
 TIMEOUT=${TESTVM_TIMEOUT:-1500}
 T0=$SECONDS
 
@@ -104,6 +107,39 @@ if [ "$BAILED" = 1 ]; then
 	grep '^Bail out!' "$OUT/tap.txt" | sed 's/^/check:   /'
 	FAIL=1
 fi
+# Skips must be expected: selftests/expected-skips.txt lists "binary: test"
+# and the reason; any other skip fails the run.
+UNEXPECTED=$(awk -v list="$EXPECTED_SKIPS" '
+	BEGIN {
+		while ((getline l < list) > 0) {
+			if (l ~ /^[ \t]*(#|$)/) continue
+			sub(/[ \t][ \t]+.*$/, "", l)
+			want[l] = 1
+		}
+	}
+	/^ok [0-9]+ .*#[ \t]*[Ss][Kk][Ii][Pp]/ {
+		name = $0
+		sub(/^ok [0-9]+ /, "", name)
+		reason = name
+		sub(/[ \t]*#[ \t]*[Ss][Kk][Ii][Pp].*$/, "", name)
+		sub(/^.*#[ \t]*[Ss][Kk][Ii][Pp][ \t]*/, "", reason)
+		if (name in want) seen[name] = 1
+		else printf "%s (%s)\n", name, reason
+	}
+	END {
+		for (n in want)
+			if (!(n in seen)) printf "NOTE %s\n", n > "/dev/stderr"
+	}' "$OUT/tap.txt" 2>"$OUT/.skips-not-seen")
+if [ -n "$UNEXPECTED" ]; then
+	echo "check: FAIL: unexpected skips (not in ${EXPECTED_SKIPS#"$TESTVM_TOP"/}):"
+	echo "$UNEXPECTED" | sed 's/^/check:   /'
+	FAIL=1
+fi
+if [ -s "$OUT/.skips-not-seen" ] && [ "$TOTAL" -gt 0 ] && [ -z "${TESTVM_APPEND:-}" ]; then
+	echo "check: note: expected skips that did not skip (ran, or were not run):"
+	sed 's/^NOTE /check:   /' "$OUT/.skips-not-seen"
+fi
+rm -f "$OUT/.skips-not-seen"
 PROBLEMS=$(testvm_kernel_problems "$OUT/dmesg.txt")
 if [ -n "$PROBLEMS" ]; then
 	echo "check: FAIL: kernel problems in the guest's dmesg:"

@@ -7,6 +7,7 @@
 # Runs the installed selftests with
 #   SHADOWVM_KO=/payload/shadowvm.ko  KVM_MODULES_DIR=/payload/kvm
 #   SHADOWVM_RUNNER=/payload/shadowvm (also on PATH)
+#   SVMTEST_KMEMLEAK=1 when the kernel has kmemleak (/sys/kernel/debug/kmemleak)
 # and prints their TAP between the lines "TESTVM-TAP-BEGIN" and
 # "TESTVM-TAP-END status=N", then the whole dmesg between "TESTVM-DMESG-BEGIN"
 # and "TESTVM-DMESG-END". Exits with run_tests.sh's status.
@@ -33,6 +34,12 @@ for arg in $(cat /proc/cmdline); do
 		;;
 	esac
 done
+
+# A kernel with kmemleak (the debug kernel of `make check-debug`): scan
+# after the suite and after unloading the module (TAP cases of run_tests.sh).
+if [ -e /sys/kernel/debug/kmemleak ]; then
+	export SVMTEST_KMEMLEAK=1
+fi
 
 cd /payload/selftests || exit 1
 echo "TESTVM-TAP-BEGIN"

@@ -35,7 +35,15 @@ TESTVM_BUILD=${TESTVM_BUILD:-$TESTVM_TOP/build}
 # Kernel messages that fail a run. Matched only on kernel lines, i.e. right
 # after a printk timestamp "[   12.345678] ", so that test output cannot
 # trip them. TESTVM_IGNORE (an extended regex) drops matching lines.
-TESTVM_KERNEL_PROBLEM_RE='BUG:|kernel BUG at|Oops|WARNING:|soft lockup|hard LOCKUP|blocked for more than|hung_task|general protection|KASAN|UBSAN|Call Trace:|self-detected stall|detected stalls|Kernel panic'
+# The debug kernel's detectors (testvm/debug.config) print these too: KASAN
+# and KFENCE ("BUG: KASAN:", "BUG: KFENCE:"), UBSAN, lockdep ("WARNING:
+# possible circular locking dependency", "inconsistent lock state", ...),
+# "suspicious RCU usage", "BUG: sleeping function called from invalid
+# context", DEBUG_LIST ("list_add corruption"), kmemleak ("N new suspected
+# memory leaks"), the hung-task detector ("INFO: task ... blocked for more
+# than") and the soft-lockup watchdog.
+TESTVM_KERNEL_PROBLEM_RE='BUG:|kernel BUG at|Oops|WARNING:|soft lockup|hard LOCKUP|blocked for more than|hung_task|general protection|KASAN|KFENCE|UBSAN|Call Trace:|self-detected stall|detected stalls|Kernel panic|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|sleeping function called from invalid context|bad unlock balance|lock held when returning to user space|list_(add|del) corruption|suspected memory leak|unreferenced object 0x|DEBUG_LOCKS_WARN_ON'
+
 TESTVM_TS_RE='\[ *[0-9]+\.[0-9]+\] '
 
 # testvm_kernel_problems FILE: print FILE's kernel problem lines, once each
@@ -171,9 +179,19 @@ testvm_heartbeat() {
 
 # testvm_vmlinux_lz4: extract (once) the ELF vmlinux from $TESTVM_VMLINUZ
 # (an XZ or ZSTD bzImage), compress it with lz4 -9 into build/testvm/, print
-# the path.
+# the path. A kernel built here (testvm/prepare-debug.sh) brings its own:
+# $TESTVM_VMLINUX_LZ4.
 testvm_vmlinux_lz4() {
 	local v=$TESTVM_VMLINUZ out setup off len unpack
+
+	if [ -n "${TESTVM_VMLINUX_LZ4:-}" ]; then
+		[ -f "$TESTVM_VMLINUX_LZ4" ] || {
+			echo "testvm: $TESTVM_VMLINUX_LZ4 is missing" >&2
+			return 1
+		}
+		echo "$TESTVM_VMLINUX_LZ4"
+		return 0
+	fi
 
 	out=$TESTVM_BUILD/testvm/$(basename "$v").vmlinux.lz4
 	if [ ! -f "$out" ] || [ "$v" -nt "$out" ]; then

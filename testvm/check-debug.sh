@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# testvm/check-debug.sh - `make check-debug`: the whole selftest suite in the
+# Bochs test VM booting the debug kernel of testvm/prepare-debug.sh (KASAN,
+# KFENCE, kmemleak, lockdep + PROVE_RCU, UBSAN, DEBUG_ATOMIC_SLEEP,
+# DEBUG_LIST, hung-task and soft-lockup detectors; testvm/debug.config).
+#
+# Usage: testvm/check-debug.sh [check.sh/boot.sh options]
+#
+# Steps: testvm/prepare-debug.sh (builds the kernel once, cached in
+# build/debug-kernel/); then testvm/check.sh with that kernel
+# (TESTVM_VMLINUZ, TESTVM_VMLINUX_LZ4, TESTVM_MODDIR, TESTVM_KDIR from
+# build/debug-kernel/env.sh): the module is built against the debug kernel's
+# tree, the KVM and msr modules come from its module tree. In the VM,
+# run_tests.sh ends with the module's accounting check, a kmemleak scan,
+# rmmod shadowvm and a second kmemleak scan (TAP cases). The run fails on a
+# failed or unexpected skipped test, or on any detector report in the
+# guest's dmesg (testvm/lib.sh: TESTVM_KERNEL_PROBLEM_RE); the reports are
+# quoted, and kept whole in build/check-debug/dmesg.txt.
+#
+# Environment: as check.sh; TESTVM_TIMEOUT defaults to 5400 s here.
+# Output: build/check-debug/ (tap.txt, dmesg.txt, vm/console.log).
+# Exit status: check.sh's (0 clean, 1 otherwise).
+
+set -euo pipefail
+
+# shellcheck source=testvm/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+T0=$SECONDS
+bash "$TESTVM_TOP/testvm/prepare-debug.sh" || {
+	echo "check-debug: FAIL: testvm/prepare-debug.sh failed" >&2
+	exit 1
+}
+# shellcheck disable=SC1091
+. "$TESTVM_BUILD/debug-kernel/env.sh"
+export TESTVM_CHECK_OUT=$TESTVM_BUILD/check-debug
+export TESTVM_TIMEOUT=${TESTVM_TIMEOUT:-5400}
+RC=0
+bash "$TESTVM_TOP/testvm/check.sh" "$@" || RC=$?
+OUT=$TESTVM_CHECK_OUT
+if [ -s "$OUT/dmesg.txt" ]; then
+	# The whole of each report, not only its first line (check.sh quoted those).
+	grep -aE "${TESTVM_TS_RE}.*(${TESTVM_KERNEL_PROBLEM_RE})" "$OUT/dmesg.txt" >/dev/null &&
+		echo "check-debug: the reports in full: ${OUT#"$TESTVM_TOP"/}/dmesg.txt"
+fi
+echo "check-debug: kernel $TESTVM_ABI; wall time $(testvm_fmt_secs $((SECONDS - T0)))"
+exit "$RC"
