@@ -4,6 +4,7 @@
 #   make            module + runner + selftests (module against KDIR)
 #   make demo       boot the Bochs test VM and run a demo guest
 #   make check      boot the Bochs test VM and run the whole selftest suite
+#   make check-smp  the concurrency tests in a 2-CPU test VM (Documentation/testvm.rst)
 #   make check-host run the suite on this machine (real VT-x, as root)
 #   make bench      benchmarks in the test VM
 #   make W=1        extra module warnings
@@ -11,7 +12,7 @@
 KDIR ?= /lib/modules/$(shell uname -r)/build
 TOP := $(CURDIR)
 
-.PHONY: all module runner selftests clean demo check check-host bench
+.PHONY: all module runner selftests clean demo check check-smp check-host bench
 
 all: module runner selftests
 
@@ -29,6 +30,13 @@ demo:
 
 check:
 	bash testvm/check.sh
+
+# the tests that claim concurrency, on two emulated CPUs: their
+# parallelism assertions (selftests/lib/concurrency.h) are skipped on one
+SMP_TESTS := threads_test,mmu_smp_test,lock_atomic_test,slot_race_test,uffd_test
+check-smp:
+	TESTVM_APPEND="$(strip $(TESTVM_APPEND) svmtest.only=$(SMP_TESTS))" \
+		bash testvm/check.sh --cpus 2
 
 bench:
 	bash testvm/bench.sh
