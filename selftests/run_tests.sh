@@ -22,6 +22,9 @@
 #   KVM_MODULES_DIR   irqbypass/kvm/kvm-intel modules for kvm_coexist_test
 #   SVMTEST_TIMEOUT   per-binary timeout in seconds (default: per binary)
 #   SVMTEST_ONLY      space separated list of binaries to run (default all)
+#   SVM_FUZZ_CALLS, SVM_FUZZ_SEED, SVM_FUZZ_THREADS, SVM_FUZZ_VERBOSE
+#                     ioctl_fuzz_test's options (inherited by it as they are)
+#   SVM_FUZZ_TIMEOUT  ioctl_fuzz_test's timeout in seconds (default 600)
 
 cd "$(dirname "$0")" || exit 1
 HERE=$(pwd)
@@ -78,6 +81,7 @@ timeout_for() {
 	case $1 in
 	lifecycle_test) echo 2400 ;;
 	kvm_coexist_test) echo 1200 ;;
+	ioctl_fuzz_test) echo "${SVM_FUZZ_TIMEOUT:-600}" ;;
 	*) echo 600 ;;
 	esac
 }

@@ -13,7 +13,10 @@
 #
 # A subset of the suite: boot with "svmtest.only=a_test,b_test" on the
 # kernel command line (TESTVM_APPEND="svmtest.only=..." make check); it
-# becomes run_tests.sh's SVMTEST_ONLY.
+# becomes run_tests.sh's SVMTEST_ONLY. "svmtest.fuzz_calls=N",
+# "svmtest.fuzz_seed=N", "svmtest.fuzz_threads=N" and "svmtest.fuzz_timeout=S"
+# become SVM_FUZZ_CALLS, SVM_FUZZ_SEED, SVM_FUZZ_THREADS and
+# SVM_FUZZ_TIMEOUT for ioctl_fuzz_test (make check-debug sets them).
 
 export SHADOWVM_KO=/payload/shadowvm.ko
 export KVM_MODULES_DIR=/payload/kvm
@@ -26,6 +29,10 @@ for arg in $(cat /proc/cmdline); do
 		SVMTEST_ONLY=$(echo "${arg#svmtest.only=}" | tr ',' ' ')
 		export SVMTEST_ONLY
 		;;
+	svmtest.fuzz_calls=*) export SVM_FUZZ_CALLS="${arg#*=}" ;;
+	svmtest.fuzz_seed=*) export SVM_FUZZ_SEED="${arg#*=}" ;;
+	svmtest.fuzz_threads=*) export SVM_FUZZ_THREADS="${arg#*=}" ;;
+	svmtest.fuzz_timeout=*) export SVM_FUZZ_TIMEOUT="${arg#*=}" ;;
 	esac
 done
 
