@@ -100,10 +100,12 @@ void conc_span_end(struct conc *c, struct conc_span *s)
 	c->cpu_total_ns += cpu;
 	c->wall_total_ns += wall;
 	/*
-	 * Margin: 2% of the span plus 20 us, for the difference between the
-	 * scheduler clock and CLOCK_MONOTONIC.
+	 * Margin: 2% of the span plus 2 us, for a rate difference between
+	 * the scheduler clock and CLOCK_MONOTONIC and their granularity (a
+	 * slot ioctl of slot_race_test lasts ~25 us in the 2-CPU test VM and
+	 * showed 42 us of CPU time in 24 us).
 	 */
-	if (excess > (int64_t)(wall / 50 + 20000))
+	if (excess > (int64_t)(wall / 50 + 2000))
 		c->proofs++;
 	if (excess > c->best_excess_ns) {
 		c->best_excess_ns = excess;
