@@ -188,6 +188,26 @@ struct fz {
 	char cur[96];
 };
 
+static __thread struct fz *cur_fz;
+
+/* a crash of the fuzzer itself: say where, then die as before */
+static void crash(int sig, siginfo_t *si, void *uc)
+{
+	struct fz *z = cur_fz;
+	char b[300];
+	int n;
+
+	(void)uc;
+	n = snprintf(b, sizeof(b), "# FUZZ-CRASH signal %d at address %p, seed %llu thread %d call %lu (%s)\n",
+		     sig, si->si_addr, (unsigned long long)opt_seed, z ? z->tid : -1,
+		     z ? z->calls : 0, z ? z->cur : "?");
+	fflush(stdout);
+	if (write(1, b, n) < 0)
+		(void)0;
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 static uint64_t rnd(struct fz *z)
 {
 	uint64_t x;
@@ -1658,6 +1678,7 @@ static void op_hostmem(struct fz *z)
 
 		desc(z, "munmap(buf+0x%zx, 0x%zx)", off, len);
 		note(z, munmap(b->p + off, len), 0);
+		b->prot = -1;	/* no guest code written here meanwhile */
 		v = pick_vm(z);
 		if (v >= 0) {
 			int slot;
@@ -1861,6 +1882,7 @@ static void fz_init(struct fz *z, int tid)
 	struct sigevent sev;
 
 	memset(z, 0, sizeof(*z));
+	cur_fz = z;
 	z->tid = tid;
 	z->seed = opt_seed;
 	z->s = opt_seed ^ (0x632be59bd9b4e019ull * (uint64_t)(tid + 1));
@@ -2089,6 +2111,11 @@ TEST_F_TIMEOUT(fz, ioctl_fuzz, 24 * 3600)
 	sa.sa_handler = sigalrm;	/* no SA_RESTART: RUN returns EINTR */
 	sigaction(SIGALRM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	sa.sa_handler = NULL;
+	sa.sa_sigaction = crash;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
 
 	r = setup_world();
 	ASSERT_EQ(0, r) TH_LOG("setting up: %s", strerror(-r));
