@@ -49,9 +49,9 @@
  * Options (environment, or command line before the harness' own options):
  *   SVM_FUZZ_SEED=N     / --seed N      seed (default 1)
  *   SVM_FUZZ_CALLS=N    / --calls N     total calls, all threads (default
- *                                       6000: about a minute in the
- *                                       Bochs test VM; make check-debug
- *                                       sets 1000000)
+ *                                       20000: about 35 s of host time in
+ *                                       the Bochs test VM; make
+ *                                       check-debug should set 1000000)
  *   SVM_FUZZ_THREADS=N  / --threads N   threads of phase 2 (default 3, 1..8)
  *   SVM_FUZZ_VERBOSE=1  / --verbose     print every call (to replay one)
  * e.g. SVM_FUZZ_SEED=123 SVM_FUZZ_CALLS=100000 ./ioctl_fuzz_test
@@ -116,7 +116,7 @@
 
 /* ---- configuration ---- */
 static uint64_t opt_seed = 1;
-static unsigned long opt_calls = 6000;
+static unsigned long opt_calls = 20000;
 static int opt_threads = 3;
 static int opt_verbose;
 
@@ -2292,28 +2292,57 @@ int main(int argc, char **argv)
 
 /*
  * Findings (seed, calls, what happened), on Debian's 6.1.0-57 in the Bochs
- * test VM (make check's machine):
+ * test VM (make check's machine), SVM_FUZZ_SEED=1 SVM_FUZZ_CALLS=20000
+ * (the call numbers are thread 0's, phase 1, with this version's RNG use):
  *
  * 1. SET_MEMORY_REGION that deletes a slot (memory_size = 0) does not check
  *    userspace_addr: Documentation/uapi.rst says a delete's other fields
  *    "must still pass the alignment and range checks" and lists EFAULT for
  *    a userspace_addr that is not a user address range, before ENOENT.
- *    kmod/vm.c only checks access_ok() when memory_size != 0. Found by
- *    SVM_FUZZ_SEED=1 SVM_FUZZ_CALLS=20000 (phase 1, thread 0):
- *      call 544:  SET_MEMORY_REGION(slot 7 flags 0 gpa 0x750000 size 0
- *                 ua 0x8000000000000000) on a used slot -> 0 (docs: EFAULT)
- *      call 2812: SET_MEMORY_REGION(slot 6 flags 0 gpa 0x1000001000 size 0
- *                 ua 0x800000000000) on an empty slot -> ENOENT (docs: EFAULT)
- *    Minimal reproducer: CREATE_VM; SET_MEMORY_REGION(slot 0, gpa 0,
- *    size 4096, ua = a mapped page); SET_MEMORY_REGION(slot 0, gpa 0,
- *    size 0, ua 0x8000000000000000) returns 0. No dmesg line. The fuzzer
- *    fails on it, and so does the fixed test delete_slot_checks_user_range
- *    (either the module or the document must change).
- * 2. Not a failure, counted and logged: after SET_SREGS refused a PAE state
+ *    kmod/vm.c only checks access_ok() when memory_size != 0.
+ *      call 211:  SET_MEMORY_REGION(slot 6 flags 0 gpa 0xa60000 size 0
+ *                 ua 0x800000000000) on a used slot -> 0 (docs: EFAULT)
+ *      call 2152: SET_MEMORY_REGION(slot 5 flags 0 gpa 0x3880000 size 0
+ *                 ua 0x8000000000000000) on an empty slot -> ENOENT
+ *                 (docs: EFAULT first)
+ *    Minimal reproducer (the fixed test delete_slot_checks_user_range):
+ *    CREATE_VM; SET_MEMORY_REGION(slot 0, gpa 0, size 4096, ua = a mapped
+ *    page); SET_MEMORY_REGION(slot 0, gpa 0, size 0, ua
+ *    0x8000000000000000) returns 0. No dmesg line.
+ * 2. mmap() of a vCPU fd with offset 4096 can succeed: call 4324,
+ *    mmap(vcpu fd, len 1, PROT_READ|PROT_WRITE, MAP_SHARED, off 0x1000)
+ *    returned a mapping (docs: "The offset must be 0 ... otherwise mmap
+ *    fails with EINVAL"); touching it raises SIGBUS (svm_vcpu_fault()
+ *    refuses pgoff != 0, so nothing is exposed). svm_vcpu_mmap() does check
+ *    vm_pgoff, but Linux 6.1's mmap_region() first tries vma_merge(): a
+ *    request right above an existing run-page mapping of the same fd, with
+ *    the next pgoff, just extends that VMA and ->mmap is never called.
+ *    Setting VM_DONTEXPAND (VM_SPECIAL) in svm_vcpu_mmap() prevents the
+ *    merge. (Before the fuzzer stopped touching such mappings, this ended
+ *    the run with SIGBUS.)
+ * 3. Not failures, counted and logged: after SET_SREGS refused a PAE state
  *    because of its PDPTEs (which leaves the new state in place, as
  *    documented), RUN ends with EXIT_FAIL_ENTRY, reason 33 (invalid guest
- *    state), and dmesg says "shadowvm: VM entry failed: reason 33
- *    qualification 0 (invalid guest state)". The document does not say
- *    that RUN fails entry in that state; seed 1 showed it first at call
- *    110 (SET_SREGS mode 2 at call 101 -> EINVAL, RUN -> FAIL_ENTRY).
+ *    state; dmesg: "shadowvm: VM entry failed: reason 33 qualification 0
+ *    (invalid guest state)"); the same after a SHUTDOWN exit without a
+ *    reset. The document does not say RUN fails entry in these states.
+ * 4. SET_REGS accepts a RIP with bits 63:32 set while the guest is not in
+ *    64-bit mode; VM entry then fails: EXIT_FAIL_ENTRY, reason 33 (invalid
+ *    guest state; SDM 27.3.1.4: RIP bits 63:32 must be 0 unless the guest
+ *    is in IA-32e mode with CS.L=1), dmesg "shadowvm: VM entry failed:
+ *    reason 33 qualification 0 (invalid guest state)". First at call 451
+ *    (vCPU in the flat reset state, SET_REGS rip 0x8000000000000000, RUN);
+ *    also calls 2422 (rip 0x1000000b83), 3452 (rip 0xfffffffffffff000),
+ *    6632 (rip 0xdeadbeefcafef00d, 32-bit paging). Minimal reproducer: a
+ *    new vCPU, SET_REGS { rip = 0x100000000, rflags = 2 }, RUN -> 0 with
+ *    exit_reason SHADOWVM_EXIT_FAIL_ENTRY, fail_entry reason 33.
+ *    Documentation/uapi.rst's SET_REGS lists no RIP check, and FAIL_ENTRY
+ *    is meant for states the module could not foresee.
+ * 5. A guest that enters virtual-8086 mode (IRET with EFLAGS.VM) leaves
+ *    v86 segments (CS type 3, DPL 3, base = selector << 4, limit 0xffff)
+ *    behind its BAD_STATE / INTERNAL_ERROR exit; a later SET_REGS with
+ *    RFLAGS 0x2 (VM clear, accepted) makes the state one VM entry refuses
+ *    (CS not a code segment): FAIL_ENTRY 33 at call 171 (state dump: cs
+ *    sel 0xb2b2 type 3 dpl 3 base 0xb2b20 limit 0xffff, rflags 0x2).
+ *    SET_REGS checks RFLAGS alone, not against the segment state.
  */
