@@ -284,6 +284,32 @@ static const char *errname(int e)
 	return b;
 }
 
+/* failures by signature (the call's name + the first words of the verdict) */
+#define NSIG 32
+static struct { char sig[80]; unsigned long n, first_call; int tid; } sigs[NSIG];
+static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void count_sig(struct fz *z, const char *msg)
+{
+	char sig[80];
+	size_t k = strcspn(z->cur, "(");
+	int i;
+
+	snprintf(sig, sizeof(sig), "%.*s: %.40s", (int)(k < 30 ? k : 30), z->cur, msg);
+	pthread_mutex_lock(&sig_lock);
+	for (i = 0; i < NSIG && sigs[i].n; i++)
+		if (!strcmp(sigs[i].sig, sig))
+			break;
+	if (i < NSIG) {
+		if (!sigs[i].n++) {
+			snprintf(sigs[i].sig, sizeof(sigs[i].sig), "%s", sig);
+			sigs[i].first_call = z->calls;
+			sigs[i].tid = z->tid;
+		}
+	}
+	pthread_mutex_unlock(&sig_lock);
+}
+
 static void fz_fail(struct fz *z, const char *fmt, ...)
 {
 	unsigned long n = atomic_fetch_add(&total_fails, 1);
@@ -294,6 +320,7 @@ static void fz_fail(struct fz *z, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	count_sig(z, msg);
 	if (n >= 40) {
 		if (n == 40)
 			printf("# FUZZ-FAIL: more failures, not printed\n");
@@ -2215,6 +2242,9 @@ TEST_F_TIMEOUT(fz, ioctl_fuzz, 24 * 3600)
 				   opt_seed, probs, first);
 	if (kfd >= 0)
 		close(kfd);
+	for (i = 0; i < NSIG && sigs[i].n; i++)
+		TH_LOG("failure kind %d: %lu x \"%s\", first: thread %d call %lu",
+		       i, sigs[i].n, sigs[i].sig, sigs[i].tid, sigs[i].first_call);
 	EXPECT_EQ(0, atomic_load(&total_fails))
 		TH_LOG("seed %" PRIu64 ": %lu calls broke the documented ABI (FUZZ-FAIL lines above)",
 		       opt_seed, atomic_load(&total_fails));
