@@ -285,8 +285,8 @@ static const char *errname(int e)
 }
 
 /* failures by signature (the call's name + the first words of the verdict) */
-#define NSIG 32
-static struct { char sig[80]; unsigned long n, first_call; int tid; } sigs[NSIG];
+#define NFSIG 32
+static struct { char sig[80]; unsigned long n, first_call; int tid; } sigs[NFSIG];
 static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void count_sig(struct fz *z, const char *msg)
@@ -297,10 +297,10 @@ static void count_sig(struct fz *z, const char *msg)
 
 	snprintf(sig, sizeof(sig), "%.*s: %.40s", (int)(k < 30 ? k : 30), z->cur, msg);
 	pthread_mutex_lock(&sig_lock);
-	for (i = 0; i < NSIG && sigs[i].n; i++)
+	for (i = 0; i < NFSIG && sigs[i].n; i++)
 		if (!strcmp(sigs[i].sig, sig))
 			break;
-	if (i < NSIG) {
+	if (i < NFSIG) {
 		if (!sigs[i].n++) {
 			snprintf(sigs[i].sig, sizeof(sigs[i].sig), "%s", sig);
 			sigs[i].first_call = z->calls;
@@ -2242,7 +2242,7 @@ TEST_F_TIMEOUT(fz, ioctl_fuzz, 24 * 3600)
 				   opt_seed, probs, first);
 	if (kfd >= 0)
 		close(kfd);
-	for (i = 0; i < NSIG && sigs[i].n; i++)
+	for (i = 0; i < NFSIG && sigs[i].n; i++)
 		TH_LOG("failure kind %d: %lu x \"%s\", first: thread %d call %lu",
 		       i, sigs[i].n, sigs[i].sig, sigs[i].tid, sigs[i].first_call);
 	EXPECT_EQ(0, atomic_load(&total_fails))
