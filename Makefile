@@ -6,6 +6,7 @@
 #   make check      boot the Bochs test VM and run the whole selftest suite
 #   make check-debug the same on a debug kernel (KASAN, lockdep, kmemleak, ...)
 #                   built once into build/debug-kernel/
+#   make check-smp  the concurrency tests in a 2-CPU test VM (Documentation/testvm.rst)
 #   make check-host run the suite on this machine (real VT-x, as root)
 #   make bench      benchmarks in the test VM
 #   make W=1        extra module warnings
@@ -13,7 +14,7 @@
 KDIR ?= /lib/modules/$(shell uname -r)/build
 TOP := $(CURDIR)
 
-.PHONY: all module runner selftests clean demo check check-debug check-host bench
+.PHONY: all module runner selftests clean demo check check-debug check-smp check-host bench
 
 all: module runner selftests
 
@@ -34,6 +35,12 @@ check:
 
 check-debug:
 	bash testvm/check-debug.sh
+# the tests that claim concurrency, on two emulated CPUs: their
+# parallelism assertions (selftests/lib/concurrency.h) are skipped on one
+SMP_TESTS := threads_test,mmu_smp_test,lock_atomic_test,slot_race_test,uffd_test
+check-smp:
+	TESTVM_APPEND="$(strip $(TESTVM_APPEND) svmtest.only=$(SMP_TESTS))" \
+		bash testvm/check.sh --cpus 2
 
 bench:
 	bash testvm/bench.sh

@@ -12,6 +12,8 @@
  * vCPU. same_address_space: both vCPUs use the same CR3. other_address_space:
  * vCPU 1 runs a process whose page table maps X and vCPU 0 the kernel space
  * (which does not map X), editing the process's PTE through the kernel map.
+ * With 2 or more online CPUs, both vCPU threads must have run at the same
+ * instant (lib/concurrency.h); with one CPU that is logged and skipped.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -22,6 +24,7 @@
 #include "kselftest_harness.h"
 #include "svmtest_ksft.h"
 #include "guest_paging.h"
+#include "concurrency.h"
 
 #define MEM_SIZE	(8u << 20)
 #define FRAMES		0x300000ULL	/* four frames */
@@ -101,17 +104,22 @@ struct reader {
 	struct be_vcpu *v;
 	struct be_exit e;
 	int ret;
+	struct conc *conc;
 };
 
 static void *reader_thread(void *arg)
 {
 	struct reader *r = arg;
+	struct conc_span span;
 
+	conc_join(r->conc);
+	conc_span_begin(r->conc, &span);
 	for (;;) {
 		r->ret = be_run(r->v, &r->e);
 		if (r->ret || r->e.reason != BE_EXIT_IO)
 			break;
 	}
+	conc_span_end(r->conc, &span);
 	return NULL;
 }
 
@@ -132,7 +140,9 @@ static void two_vcpus(struct __test_metadata *_metadata, uint32_t policy,
 	struct be_sregs sr;
 	struct be_regs regs;
 	struct be_vcpu v1;
+	struct conc_span span;
 	struct reader rd;
+	struct conc conc;
 	pthread_t th;
 	char err[256];
 	uint64_t pte;
@@ -183,9 +193,16 @@ static void two_vcpus(struct __test_metadata *_metadata, uint32_t policy,
 	}
 	memset(&rd, 0, sizeof(rd));
 	rd.v = &v1;
+	conc_init(&conc, 2);
+	rd.conc = &conc;
 	ASSERT_EQ(0, pthread_create(&th, NULL, reader_thread, &rd));
+	conc_join(&conc);
+	conc_span_begin(&conc, &span);
 	r = grt_exec(&t, &s, err, sizeof(err));
+	conc_span_end(&conc, &span);
 	pthread_join(th, NULL);
+	CONC_EXPECT_PARALLEL(&conc, "vCPU 0 and vCPU 1");
+	conc_destroy(&conc);
 	ASSERT_EQ(0, r) TH_LOG("vCPU 0: %s", err);
 	ASSERT_EQ(0, rd.ret) TH_LOG("vCPU 1: RUN failed: %s", strerror(-rd.ret));
 	ASSERT_EQ(BE_EXIT_HLT, rd.e.reason)

@@ -29,6 +29,9 @@
 # (/sys/kernel/debug/shadowvm/module: live_vms, live_vcpus, live_pages,
 # live_objects, pinned_pages all 0), then, when this script loaded the
 # module, its unload (rmmod shadowvm).
+#   SVM_FUZZ_CALLS, SVM_FUZZ_SEED, SVM_FUZZ_THREADS, SVM_FUZZ_VERBOSE
+#                     ioctl_fuzz_test's options (inherited by it as they are)
+#   SVM_FUZZ_TIMEOUT  ioctl_fuzz_test's timeout in seconds (default 600)
 
 cd "$(dirname "$0")" || exit 1
 HERE=$(pwd)
@@ -85,6 +88,7 @@ timeout_for() {
 	case $1 in
 	lifecycle_test) echo 2400 ;;
 	kvm_coexist_test) echo 1200 ;;
+	ioctl_fuzz_test) echo "${SVM_FUZZ_TIMEOUT:-600}" ;;
 	*) echo 600 ;;
 	esac
 }

@@ -32,7 +32,11 @@
  * The test VM has one CPU: the module's paths are only interrupted by the
  * slot deletion when the kernel is preemptible; boot the test kernel with
  * preempt=full (TESTVM_APPEND) to give the race its window, and raise
- * SVM_SLOT_RACE_GENERATIONS for a longer run.
+ * SVM_SLOT_RACE_GENERATIONS for a longer run. With 2 or
+ * more online CPUs (make check-smp), some slot ioctl of the mutator must
+ * have run at the same instant as the vCPU thread (lib/concurrency.h: more
+ * CPU time than wall time across the ioctl); with one CPU that assertion
+ * is logged and skipped.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -48,6 +52,7 @@
 
 #include "kselftest_harness.h"
 #include "svmtest_ksft.h"
+#include "concurrency.h"
 
 #define MEM_SIZE	(2u << 20)
 #define SLOT_GPA	0x1000000u	/* 16 MiB */
@@ -107,9 +112,17 @@ struct race {
 	unsigned int gen_seen_max;
 };
 
+static struct conc race_conc;
+
 static int slot_set(struct race *r, uint32_t gpa, uint32_t size, void *hva)
 {
-	return be_set_memory(&r->t.vm, 1, gpa, size, hva, false);
+	struct conc_span span;
+	int ret;
+
+	conc_span_begin(&race_conc, &span);
+	ret = be_set_memory(&r->t.vm, 1, gpa, size, hva, false);
+	conc_span_end(&race_conc, &span);
+	return ret;
 }
 
 static void *mutator(void *arg)
@@ -117,6 +130,7 @@ static void *mutator(void *arg)
 	struct race *r = arg;
 	unsigned int g;
 
+	conc_join(&race_conc);
 	for (g = 1; g <= ngen && !atomic_load(&r->stop); g++) {
 		uint32_t gpa = g % 3 == 2 ? SLOT_GPA_ELSE : SLOT_GPA;
 		uint32_t size = g % 3 == 1 ? SLOT_SIZE / 2 : SLOT_SIZE;
@@ -265,7 +279,9 @@ TEST_F_TIMEOUT(slot, delete_and_readd_while_running, 900)
 	ASSERT_NE(NULL, r);
 	TVM_CREATE_OR_SKIP(&r->t, MEM_SIZE);
 	TVM_LOAD(&r->t, race_guest);
+	conc_init(&race_conc, 2);
 	ASSERT_EQ(0, pthread_create(&tb, NULL, mutator, r));
+	conc_join(&race_conc);
 
 	while (!atomic_load(&r->stop)) {
 		/* generations deleted before this RUN must not show up */
@@ -358,6 +374,8 @@ TEST_F_TIMEOUT(slot, delete_and_readd_while_running, 900)
 	}
 	atomic_store(&r->stop, 1);
 	pthread_join(tb, NULL);
+	CONC_EXPECT_PARALLEL(&race_conc, "slot ioctls and the vCPU thread");
+	conc_destroy(&race_conc);
 	TH_LOG("%u generations, %lu RUNs: %lu OUTS words, %lu MOVS words, %lu loads checked, %lu MMIO answers seen; %lu EMULATION and %lu NO_MEMORY exits, %lu RUN errors, %lu restarts",
 	       atomic_load(&r->started), r->runs, r->outs_items, r->movs_items,
 	       r->loads, r->mmio_answers, r->internal_emul, r->internal_nomem,

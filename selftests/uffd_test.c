@@ -11,7 +11,10 @@
  *   stats and address_spaces files: each must return within 2 s while the
  *   vCPU waits (they must not queue behind a lock the waiting vCPU holds).
  *   Then the handler resolves the fault with UFFDIO_COPY and the guest must
- *   have read the copied data. The fault is resolved in any case, so a
+ *   have read the copied data. The three queries must have run inside
+ *   the vCPU thread's RUN (CLOCK_MONOTONIC intervals, lib/concurrency.h;
+ *   the vCPU sleeps in the fault, so this is interval overlap, not CPU
+ *   parallelism, and it holds on one CPU as on two). The fault is resolved in any case, so a
  *   failing module does not hang the test. Note: on Linux 6.1,
  *   pin_user_pages_fast(FOLL_LONGTERM) does not wait for userfaultfd
  *   (handle_userfault() without FAULT_FLAG_ALLOW_RETRY gives SIGBUS, the pin
@@ -48,6 +51,7 @@
 #include "kselftest_harness.h"
 #include "svmtest_ksft.h"
 #include "guest_paging.h"
+#include "concurrency.h"
 
 #define MEM_SIZE	(4u << 20)
 #define UF_GPA		0x1000000ULL	/* 16 MiB */
@@ -140,13 +144,16 @@ struct vcpu_ctx {
 	struct tvm *t;
 	struct grt_stopinfo st;
 	atomic_int done;
+	uint64_t run0, run1;	/* CLOCK_MONOTONIC ns around RUN */
 };
 
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu_ctx *v = arg;
 
+	v->run0 = conc_now_ns();
 	grt_run(v->t, &v->st);
+	v->run1 = conc_now_ns();
 	atomic_store(&v->done, 1);
 	return NULL;
 }
@@ -180,6 +187,7 @@ struct query_ctx {
 	long ms[Q_NR];		/* how long each took */
 	int err[Q_NR];		/* 0 or -errno */
 	atomic_int done;	/* queries finished */
+	uint64_t q0, q1;	/* CLOCK_MONOTONIC ns around the queries */
 };
 
 static int read_file(const char *path)
@@ -205,6 +213,7 @@ static void *query_thread(void *arg)
 	long t0;
 	int i;
 
+	q->q0 = conc_now_ns();
 	for (i = 0; i < Q_NR; i++) {
 		t0 = now_ms();
 		switch (i) {
@@ -225,6 +234,7 @@ static void *query_thread(void *arg)
 		q->ms[i] = now_ms() - t0;
 		atomic_fetch_add(&q->done, 1);
 	}
+	q->q1 = conc_now_ns();
 	return NULL;
 }
 
@@ -292,6 +302,10 @@ TEST(stats_while_pinning_waits)
 	ASSERT_EQ(0, uffd_copy(uffd, fault, page));
 	pthread_join(qt, NULL);
 	pthread_join(vt, NULL);
+	EXPECT_TRUE(conc_within(v.run0, v.run1, q.q0, q.q1))
+		TH_LOG("the queries [%llu, %llu] ns did not run inside the vCPU's RUN [%llu, %llu] ns",
+		       (unsigned long long)q.q0, (unsigned long long)q.q1,
+		       (unsigned long long)v.run0, (unsigned long long)v.run1);
 	for (i = 0; i < Q_NR; i++) {
 		TH_LOG("%s took %ld ms", q_name[i], q.ms[i]);
 		EXPECT_EQ(0, q.err[i]) TH_LOG("%s: %s", q_name[i], strerror(-q.err[i]));

@@ -16,6 +16,10 @@
 # kernel command line (TESTVM_APPEND="svmtest.only=..." make check); it
 # becomes run_tests.sh's SVMTEST_ONLY. "svmtest.env.NAME=VALUE" exports
 # NAME=VALUE to the tests (e.g. svmtest.env.SVM_SLOT_RACE_GENERATIONS=2000).
+# "svmtest.fuzz_calls=N",
+# "svmtest.fuzz_seed=N", "svmtest.fuzz_threads=N" and "svmtest.fuzz_timeout=S"
+# become SVM_FUZZ_CALLS, SVM_FUZZ_SEED, SVM_FUZZ_THREADS and
+# SVM_FUZZ_TIMEOUT for ioctl_fuzz_test (make check-debug sets them).
 
 export SHADOWVM_KO=/payload/shadowvm.ko
 export KVM_MODULES_DIR=/payload/kvm
@@ -32,6 +36,10 @@ for arg in $(cat /proc/cmdline); do
 		kv=${arg#svmtest.env.}
 		export "${kv%%=*}=${kv#*=}"
 		;;
+	svmtest.fuzz_calls=*) export SVM_FUZZ_CALLS="${arg#*=}" ;;
+	svmtest.fuzz_seed=*) export SVM_FUZZ_SEED="${arg#*=}" ;;
+	svmtest.fuzz_threads=*) export SVM_FUZZ_THREADS="${arg#*=}" ;;
+	svmtest.fuzz_timeout=*) export SVM_FUZZ_TIMEOUT="${arg#*=}" ;;
 	esac
 done
 
