@@ -6,7 +6,37 @@
  */
 #include <string.h>
 
+#include <linux/shadowvm.h>
+
 #include "backend.h"
+
+#define BE_POLICY_ENTRY_(name, nr, str) { nr, str },
+const struct be_policy be_policies[] = {
+	SHADOWVM_MMU_POLICIES(BE_POLICY_ENTRY_)
+};
+const unsigned int be_npolicies = sizeof(be_policies) / sizeof(be_policies[0]);
+
+const struct be_policy *be_policy_by_name(const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < be_npolicies; i++)
+		if (!strcmp(be_policies[i].name, name))
+			return &be_policies[i];
+	return NULL;
+}
+
+const char *be_policy_name(uint32_t nr)
+{
+	unsigned int i;
+
+	if (nr == BE_POLICY_DEFAULT)
+		return "default";
+	for (i = 0; i < be_npolicies; i++)
+		if (be_policies[i].nr == nr)
+			return be_policies[i].name;
+	return "?";
+}
 
 const struct backend_ops *be_ops_by_kind(enum be_kind kind)
 {

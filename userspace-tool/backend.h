@@ -27,16 +27,28 @@ enum be_kind {
 	BE_KVM,
 };
 
-/* Values of be_vm_config.mmu_policy (same numbers as the shadowvm uapi). */
-enum be_mmu_policy {
-	BE_POLICY_DEFAULT = 0,
-	BE_POLICY_WRITE_PROTECT = 1,
-	BE_POLICY_UNSYNC = 2,
-	BE_POLICY_VTLB = 3,
+/*
+ * Values of be_vm_config.mmu_policy: 0 = the default, else one of the
+ * numbers of the shadowvm uapi's SHADOWVM_MMU_POLICIES() list, which
+ * be_policies[] mirrors.
+ */
+#define BE_POLICY_DEFAULT	0
+
+struct be_policy {
+	uint32_t nr;			/* SHADOWVM_MMU_POLICY_<NAME> */
+	const char *name;		/* its short name: "wp", "unsync", ... */
 };
 
+/* every policy of SHADOWVM_MMU_POLICIES(), in list order */
+extern const struct be_policy be_policies[];
+extern const unsigned int be_npolicies;
+/* NULL when no policy has that short name */
+const struct be_policy *be_policy_by_name(const char *name);
+/* "default" for 0, the short name, or "?" */
+const char *be_policy_name(uint32_t nr);
+
 struct be_vm_config {
-	uint32_t mmu_policy;		/* enum be_mmu_policy; KVM: must be 0 */
+	uint32_t mmu_policy;		/* BE_POLICY_DEFAULT or a be_policies[].nr; KVM: 0 */
 	uint32_t root_cache_size;	/* 0 = default */
 	uint32_t max_shadow_pages;	/* 0 = default */
 };

@@ -1839,15 +1839,5 @@ int grt_probe_cpu(struct tvm *t, struct grt_cpu *c, char *err, size_t len)
 
 const char *grt_policy_name(uint32_t policy)
 {
-	switch (policy) {
-	case SHADOWVM_MMU_POLICY_DEFAULT:
-		return "default";
-	case SHADOWVM_MMU_POLICY_WRITE_PROTECT:
-		return "write-protect";
-	case SHADOWVM_MMU_POLICY_UNSYNC:
-		return "unsync";
-	case SHADOWVM_MMU_POLICY_VTLB:
-		return "vtlb";
-	}
-	return "?";
+	return be_policy_name(policy);
 }
