@@ -196,6 +196,37 @@ const char *be_exit_name(enum be_exit_reason reason);
 /* Fills *sregs with the common flat 32-bit protected-mode start state. */
 void be_flat32_sregs(struct be_sregs *sregs);
 
+/*
+ * Helpers the two backends share (backend.c); not for backend users.
+ * All return -errno (errno set) on failure.
+ */
+/* -errno, or -EIO when errno is 0 */
+int be_neg_errno(void);
+/*
+ * open path (NULL = be->ops->dev_path), check that ioctl version_req
+ * returns version (-EPROTO if not), read the run-page size with
+ * ioctl mmap_size_req
+ */
+int be_dev_open(struct backend *be, const char *path,
+		unsigned long version_req, int version,
+		unsigned long mmap_size_req);
+void be_dev_close(struct backend *be);
+void be_vm_close(struct be_vm *vm);
+/*
+ * fd: the new vCPU's fd (from the backend's CREATE_VCPU ioctl; < 0 = that
+ * failed, errno set): fills *vcpu and maps its run page
+ */
+int be_vcpu_map(struct be_vm *vm, uint32_t id, int fd, struct be_vcpu *vcpu);
+/* unmaps the run page and closes the fd; safe to call twice */
+void be_vcpu_teardown(struct be_vcpu *vcpu);
+/*
+ * the backend's RUN ioctl req, then translate() the exit; on -EINTR
+ * *exit says BE_EXIT_INTR with raw_reason raw_intr
+ */
+int be_vcpu_run(struct be_vcpu *vcpu, unsigned long req, uint32_t raw_intr,
+		struct be_exit *exit,
+		void (*translate)(struct be_vcpu *vcpu, struct be_exit *exit));
+
 /* path NULL = ops->dev_path */
 static inline int be_open(struct backend *be, const struct backend_ops *ops,
 			  const char *path)
