@@ -57,15 +57,16 @@ TEST(create_vm_default_config)
 	close(fd);
 }
 
+/* every policy of SHADOWVM_MMU_POLICIES() is accepted, the next number is not */
+#define POLICY_NR_(name, nr, str) nr,
 TEST(create_vm_each_policy)
 {
 	static const __u32 policies[] = {
-		SHADOWVM_MMU_POLICY_WRITE_PROTECT,
-		SHADOWVM_MMU_POLICY_UNSYNC,
-		SHADOWVM_MMU_POLICY_VTLB,
+		SHADOWVM_MMU_POLICIES(POLICY_NR_)
 	};
 	struct shadowvm_vm_config cfg, got;
-	unsigned int i;
+	__u32 unlisted = 1;
+	unsigned int i, j;
 	int fd, vm;
 
 	OPEN_DEV_OR_SKIP(fd);
@@ -81,6 +82,20 @@ TEST(create_vm_each_policy)
 		EXPECT_EQ(256, got.root_cache_size);
 		close(vm);
 	}
+	/* the first number above 0 (the default) that the list does not name */
+	for (j = 0; j < sizeof(policies) / sizeof(policies[0]); j++)
+		if (policies[j] == unlisted) {
+			unlisted++;
+			j = -1u;	/* start over */
+		}
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.mmu_policy = unlisted;
+	errno = 0;
+	vm = ioctl(fd, SHADOWVM_CREATE_VM, &cfg);
+	EXPECT_EQ(-1, vm) TH_LOG("unlisted policy %u accepted", unlisted);
+	EXPECT_EQ(EINVAL, errno);
+	if (vm >= 0)
+		close(vm);
 	close(fd);
 }
 

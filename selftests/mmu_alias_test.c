@@ -32,6 +32,7 @@
 
 #include "kselftest_harness.h"
 #include "svmtest_ksft.h"
+#include "policies.h"
 #include "guest_paging.h"
 
 #define MEM_SIZE	(8u << 20)
@@ -358,21 +359,7 @@ FIXTURE(alias) {
 	int unused;
 };
 
-FIXTURE_VARIANT(alias) {
-	uint32_t policy;
-};
-
-FIXTURE_VARIANT_ADD(alias, wp) {
-	.policy = SHADOWVM_MMU_POLICY_WRITE_PROTECT,
-};
-
-FIXTURE_VARIANT_ADD(alias, unsync) {
-	.policy = SHADOWVM_MMU_POLICY_UNSYNC,
-};
-
-FIXTURE_VARIANT_ADD(alias, vtlb) {
-	.policy = SHADOWVM_MMU_POLICY_VTLB,
-};
+POLICY_VARIANTS(alias);
 
 FIXTURE_SETUP(alias)
 {

@@ -38,6 +38,7 @@
 
 #include "kselftest_harness.h"
 #include "svmtest_ksft.h"
+#include "policies.h"
 #include "guest_paging.h"
 
 #define MEM_SIZE	(8u << 20)
@@ -60,21 +61,7 @@ FIXTURE(counters) {
 	char err[512];
 };
 
-FIXTURE_VARIANT(counters) {
-	uint32_t policy;
-};
-
-FIXTURE_VARIANT_ADD(counters, wp) {
-	.policy = SHADOWVM_MMU_POLICY_WRITE_PROTECT,
-};
-
-FIXTURE_VARIANT_ADD(counters, unsync) {
-	.policy = SHADOWVM_MMU_POLICY_UNSYNC,
-};
-
-FIXTURE_VARIANT_ADD(counters, vtlb) {
-	.policy = SHADOWVM_MMU_POLICY_VTLB,
-};
+POLICY_VARIANTS(counters);
 
 FIXTURE_SETUP(counters)
 {

@@ -30,6 +30,7 @@
 
 #include "kselftest_harness.h"
 #include "svmtest_ksft.h"
+#include "policies.h"
 #include "guest_paging.h"
 
 #define MEM_SIZE	(8u << 20)
@@ -46,21 +47,7 @@ FIXTURE(cow) {
 	char err[512];
 };
 
-FIXTURE_VARIANT(cow) {
-	uint32_t policy;
-};
-
-FIXTURE_VARIANT_ADD(cow, wp) {
-	.policy = SHADOWVM_MMU_POLICY_WRITE_PROTECT,
-};
-
-FIXTURE_VARIANT_ADD(cow, unsync) {
-	.policy = SHADOWVM_MMU_POLICY_UNSYNC,
-};
-
-FIXTURE_VARIANT_ADD(cow, vtlb) {
-	.policy = SHADOWVM_MMU_POLICY_VTLB,
-};
+POLICY_VARIANTS(cow);
 
 FIXTURE_SETUP(cow)
 {

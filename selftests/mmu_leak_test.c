@@ -25,6 +25,7 @@
 
 #include "kselftest_harness.h"
 #include "svmtest_ksft.h"
+#include "policies.h"
 #include "guest_paging.h"
 
 #define MEM_SIZE	(8u << 20)
@@ -138,21 +139,7 @@ FIXTURE(leak) {
 	struct svm_counters base;
 };
 
-FIXTURE_VARIANT(leak) {
-	uint32_t policy;
-};
-
-FIXTURE_VARIANT_ADD(leak, wp) {
-	.policy = SHADOWVM_MMU_POLICY_WRITE_PROTECT,
-};
-
-FIXTURE_VARIANT_ADD(leak, unsync) {
-	.policy = SHADOWVM_MMU_POLICY_UNSYNC,
-};
-
-FIXTURE_VARIANT_ADD(leak, vtlb) {
-	.policy = SHADOWVM_MMU_POLICY_VTLB,
-};
+POLICY_VARIANTS(leak);
 
 FIXTURE_SETUP(leak)
 {

@@ -24,6 +24,7 @@
 
 #include "kselftest_harness.h"
 #include "svmtest_ksft.h"
+#include "policies.h"
 #include "guest_paging.h"
 
 #define MEM_SIZE	(8u << 20)
@@ -40,21 +41,7 @@ FIXTURE(modes) {
 	char err[512];
 };
 
-FIXTURE_VARIANT(modes) {
-	uint32_t policy;
-};
-
-FIXTURE_VARIANT_ADD(modes, wp) {
-	.policy = SHADOWVM_MMU_POLICY_WRITE_PROTECT,
-};
-
-FIXTURE_VARIANT_ADD(modes, unsync) {
-	.policy = SHADOWVM_MMU_POLICY_UNSYNC,
-};
-
-FIXTURE_VARIANT_ADD(modes, vtlb) {
-	.policy = SHADOWVM_MMU_POLICY_VTLB,
-};
+POLICY_VARIANTS(modes);
 
 FIXTURE_SETUP(modes)
 {

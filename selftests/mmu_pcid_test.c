@@ -15,6 +15,7 @@
 
 #include "kselftest_harness.h"
 #include "svmtest_ksft.h"
+#include "policies.h"
 #include "guest_paging.h"
 
 #define MEM_SIZE	(8u << 20)
@@ -32,17 +33,7 @@ FIXTURE(pcid) {
 	bool live;
 };
 
-FIXTURE_VARIANT(pcid) {
-	uint32_t policy;
-};
-
-FIXTURE_VARIANT_ADD(pcid, wp) {
-	.policy = SHADOWVM_MMU_POLICY_WRITE_PROTECT,
-};
-
-FIXTURE_VARIANT_ADD(pcid, unsync) {
-	.policy = SHADOWVM_MMU_POLICY_UNSYNC,
-};
+POLICY_VARIANTS(pcid);
 
 FIXTURE_SETUP(pcid)
 {

@@ -28,6 +28,7 @@
 
 #include "kselftest_harness.h"
 #include "svmtest_ksft.h"
+#include "policies.h"
 #include "guest_paging.h"
 
 #define MEM_SIZE	(8u << 20)
@@ -815,21 +816,7 @@ FIXTURE(perm) {
 	int unused;
 };
 
-FIXTURE_VARIANT(perm) {
-	uint32_t policy;
-};
-
-FIXTURE_VARIANT_ADD(perm, wp) {
-	.policy = SHADOWVM_MMU_POLICY_WRITE_PROTECT,
-};
-
-FIXTURE_VARIANT_ADD(perm, unsync) {
-	.policy = SHADOWVM_MMU_POLICY_UNSYNC,
-};
-
-FIXTURE_VARIANT_ADD(perm, vtlb) {
-	.policy = SHADOWVM_MMU_POLICY_VTLB,
-};
+POLICY_VARIANTS(perm);
 
 FIXTURE_SETUP(perm)
 {

@@ -29,6 +29,7 @@
 
 #include "kselftest_harness.h"
 #include "svmtest_ksft.h"
+#include "policies.h"
 #include "guest_paging.h"
 
 #define MEM_SIZE	(8u << 20)
@@ -281,21 +282,7 @@ FIXTURE(procs) {
 	int unused;
 };
 
-FIXTURE_VARIANT(procs) {
-	uint32_t policy;
-};
-
-FIXTURE_VARIANT_ADD(procs, wp) {
-	.policy = SHADOWVM_MMU_POLICY_WRITE_PROTECT,
-};
-
-FIXTURE_VARIANT_ADD(procs, unsync) {
-	.policy = SHADOWVM_MMU_POLICY_UNSYNC,
-};
-
-FIXTURE_VARIANT_ADD(procs, vtlb) {
-	.policy = SHADOWVM_MMU_POLICY_VTLB,
-};
+POLICY_VARIANTS(procs);
 
 FIXTURE_SETUP(procs)
 {

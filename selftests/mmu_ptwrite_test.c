@@ -28,6 +28,7 @@
 
 #include "kselftest_harness.h"
 #include "svmtest_ksft.h"
+#include "policies.h"
 #include "guest_paging.h"
 
 #define MEM_SIZE	(8u << 20)
@@ -55,21 +56,7 @@ FIXTURE(ptw) {
 	char err[512];
 };
 
-FIXTURE_VARIANT(ptw) {
-	uint32_t policy;
-};
-
-FIXTURE_VARIANT_ADD(ptw, wp) {
-	.policy = SHADOWVM_MMU_POLICY_WRITE_PROTECT,
-};
-
-FIXTURE_VARIANT_ADD(ptw, unsync) {
-	.policy = SHADOWVM_MMU_POLICY_UNSYNC,
-};
-
-FIXTURE_VARIANT_ADD(ptw, vtlb) {
-	.policy = SHADOWVM_MMU_POLICY_VTLB,
-};
+POLICY_VARIANTS(ptw);
 
 FIXTURE_SETUP(ptw)
 {

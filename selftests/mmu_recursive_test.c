@@ -20,6 +20,7 @@
 
 #include "kselftest_harness.h"
 #include "svmtest_ksft.h"
+#include "policies.h"
 #include "guest_paging.h"
 
 #define MEM_SIZE	(8u << 20)
@@ -38,21 +39,7 @@ FIXTURE(rec) {
 	char err[512];
 };
 
-FIXTURE_VARIANT(rec) {
-	uint32_t policy;
-};
-
-FIXTURE_VARIANT_ADD(rec, wp) {
-	.policy = SHADOWVM_MMU_POLICY_WRITE_PROTECT,
-};
-
-FIXTURE_VARIANT_ADD(rec, unsync) {
-	.policy = SHADOWVM_MMU_POLICY_UNSYNC,
-};
-
-FIXTURE_VARIANT_ADD(rec, vtlb) {
-	.policy = SHADOWVM_MMU_POLICY_VTLB,
-};
+POLICY_VARIANTS(rec);
 
 FIXTURE_SETUP(rec)
 {

@@ -23,6 +23,7 @@
 
 #include "kselftest_harness.h"
 #include "svmtest_ksft.h"
+#include "policies.h"
 #include "guest_paging.h"
 #include "concurrency.h"
 
@@ -76,21 +77,7 @@ FIXTURE(smp) {
 	int unused;
 };
 
-FIXTURE_VARIANT(smp) {
-	uint32_t policy;
-};
-
-FIXTURE_VARIANT_ADD(smp, wp) {
-	.policy = SHADOWVM_MMU_POLICY_WRITE_PROTECT,
-};
-
-FIXTURE_VARIANT_ADD(smp, unsync) {
-	.policy = SHADOWVM_MMU_POLICY_UNSYNC,
-};
-
-FIXTURE_VARIANT_ADD(smp, vtlb) {
-	.policy = SHADOWVM_MMU_POLICY_VTLB,
-};
+POLICY_VARIANTS(smp);
 
 FIXTURE_SETUP(smp)
 {

@@ -7,7 +7,10 @@
 # Usage: testvm/check.sh [boot.sh options, e.g. --cpu-model core2_penryn_t9600]
 #
 # Steps: testvm/prepare.sh; `make module KDIR=$TESTVM_KDIR`; `make runner
-# selftests KSFT_DIR=build/ksft STATIC=1`; payload build/check/payload/ =
+# selftests KSFT_DIR=build/ksft STATIC=1`; the in-tree kselftest build
+# (`make -C tools/testing/selftests TARGETS=shadowvm` in build/ksft-tree,
+# log in build/check/ksft-tree.log); `dkms build` for the 6.1 and 6.12
+# kernels (private trees in build/dkms/, nothing installed); payload build/check/payload/ =
 # shadowvm.ko, shadowvm, selftests/ (`make -C selftests install DESTDIR=...`)
 # and guest-check.sh; testvm/boot.sh runs guest-check.sh in the VM (console
 # streamed live, kept in build/check/vm/console.log). Afterwards:
@@ -40,8 +43,60 @@ die() {
 	exit 1
 }
 
+# The suite as a kselftest target of a kernel tree: build/ksft-tree/ (the
+# kselftest build files of linux-source-6.1, from prepare.sh) gets selftests/
+# as tools/testing/selftests/shadowvm (`make -C selftests ksft-tree`), then
+# `make -C tools/testing/selftests TARGETS=shadowvm` builds it there.
+check_ksft_tree() {
+	local tree=${KSFT_TREE:-$TESTVM_BUILD/ksft-tree}
+
+	echo "check: in-tree kselftest build in ${tree#"$TESTVM_TOP"/}"
+	make -s -C selftests ksft-tree KSRC="$tree" &&
+	make -j"$(nproc 2>/dev/null || echo 2)" -C "$tree/tools/testing/selftests" \
+		TARGETS=shadowvm FORCE_TARGETS=1 >"$OUT/ksft-tree.log" 2>&1 || {
+		tail -n 30 "$OUT/ksft-tree.log" >&2
+		return 1
+	}
+	[ -x "$tree/tools/testing/selftests/shadowvm/api_test" ]
+}
+
+# `dkms build` of dkms.conf for each Debian kernel series, with a private
+# dkms and source tree under build/dkms/ and the kernel's headers given by
+# --kernelsourcedir: nothing is installed or loaded.
+check_dkms() {
+	local d=$TESTVM_BUILD/dkms series env ver
+
+	command -v dkms >/dev/null || { echo "check: dkms is not installed" >&2; return 1; }
+	ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' dkms.conf)
+	rm -rf "$d"
+	mkdir -p "$d/src/shadowvm-$ver" "$d/tree"
+	cp -r Kbuild dkms.conf kmod uapi "$d/src/shadowvm-$ver/"
+	rm -f "$d/src/shadowvm-$ver"/kmod/*.o "$d/src/shadowvm-$ver"/kmod/*.ko
+	dkms add -m shadowvm -v "$ver" --sourcetree "$d/src" --dkmstree "$d/tree" \
+		>"$d/add.log" 2>&1 || { cat "$d/add.log" >&2; return 1; }
+	for series in 6.1 6.12; do
+		env=$TESTVM_BUILD/testvm/env-$series.sh
+		[ -f "$env" ] || TESTVM_KERNEL=$series bash testvm/prepare.sh ||
+			return 1
+		# shellcheck disable=SC1090
+		(. "$env"
+		 echo "check: dkms build for $TESTVM_ABI"
+		 dkms build -m shadowvm -v "$ver" -k "$TESTVM_ABI" \
+			--kernelsourcedir "$TESTVM_KDIR" --sourcetree "$d/src" \
+			--dkmstree "$d/tree" >"$d/build-$series.log" 2>&1 &&
+		 [ -f "$d/tree/shadowvm/$ver/$TESTVM_ABI/x86_64/module/shadowvm.ko" ]) || {
+			tail -n 30 "$d/build-$series.log" >&2
+			cat "$d/tree/shadowvm/$ver/build/make.log" >&2 2>/dev/null
+			return 1
+		}
+	done
+}
+
 cd "$TESTVM_TOP"
+mkdir -p "$OUT"
 testvm_build runner selftests || die "build failed (see above)"
+check_ksft_tree || die "the in-tree kselftest build failed (see above)"
+check_dkms || die "dkms build failed (see above)"
 testvm_payload "$OUT/payload" selftests || die "cannot assemble the payload"
 [ -f "$OUT/payload/selftests/run_tests.sh" ] ||
 	die "'make -C selftests install' did not install run_tests.sh"

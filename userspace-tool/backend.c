@@ -1,12 +1,49 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Backend-independent helpers: backend lookup by name, exit names and the
- * common flat 32-bit protected-mode start state that both backends give a
- * new vCPU (the state the shadowvm module documents for a fresh vCPU).
+ * Backend-independent helpers: backend lookup by name, the policy list,
+ * exit names, the common flat 32-bit protected-mode start state that both
+ * backends give a new vCPU (the state the shadowvm module documents for a
+ * fresh vCPU), and the fd, run-page and RUN handling both backends share
+ * (their ABI-typed conversions are in backend_abi.h).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include <linux/shadowvm.h>
 
 #include "backend.h"
+
+#define BE_POLICY_ENTRY_(name, nr, str) { nr, str },
+const struct be_policy be_policies[] = {
+	SHADOWVM_MMU_POLICIES(BE_POLICY_ENTRY_)
+};
+const unsigned int be_npolicies = sizeof(be_policies) / sizeof(be_policies[0]);
+
+const struct be_policy *be_policy_by_name(const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < be_npolicies; i++)
+		if (!strcmp(be_policies[i].name, name))
+			return &be_policies[i];
+	return NULL;
+}
+
+const char *be_policy_name(uint32_t nr)
+{
+	unsigned int i;
+
+	if (nr == BE_POLICY_DEFAULT)
+		return "default";
+	for (i = 0; i < be_npolicies; i++)
+		if (be_policies[i].nr == nr)
+			return be_policies[i].name;
+	return "?";
+}
 
 const struct backend_ops *be_ops_by_kind(enum be_kind kind)
 {
@@ -79,4 +116,104 @@ void be_flat32_sregs(struct be_sregs *sr)
 	sr->cr0 = 0x11;			/* PE | ET */
 	sr->cr4 = 0;
 	sr->efer = 0;
+}
+
+int be_neg_errno(void)
+{
+	return errno ? -errno : -EIO;
+}
+
+int be_dev_open(struct backend *be, const char *path,
+		unsigned long version_req, int version,
+		unsigned long mmap_size_req)
+{
+	int ret;
+
+	be->fd = open(path ? path : be->ops->dev_path, O_RDWR | O_CLOEXEC);
+	if (be->fd < 0)
+		return be_neg_errno();
+	ret = ioctl(be->fd, version_req, 0);
+	if (ret != version) {
+		ret = -EPROTO;
+		goto fail;
+	}
+	ret = ioctl(be->fd, mmap_size_req, 0);
+	if (ret <= 0) {
+		ret = be_neg_errno();
+		goto fail;
+	}
+	be->vcpu_mmap_size = ret;
+	return 0;
+fail:
+	close(be->fd);
+	be->fd = -1;
+	errno = -ret;
+	return ret;
+}
+
+void be_dev_close(struct backend *be)
+{
+	if (be->fd >= 0)
+		close(be->fd);
+	be->fd = -1;
+}
+
+void be_vm_close(struct be_vm *vm)
+{
+	if (vm->fd >= 0)
+		close(vm->fd);
+	vm->fd = -1;
+}
+
+int be_vcpu_map(struct be_vm *vm, uint32_t id, int fd, struct be_vcpu *vcpu)
+{
+	int ret;
+
+	vcpu->vm = vm;
+	vcpu->id = id;
+	vcpu->run = NULL;
+	vcpu->run_size = vm->be->vcpu_mmap_size;
+	vcpu->fd = fd;
+	if (fd < 0)
+		return be_neg_errno();
+	vcpu->run = mmap(NULL, vcpu->run_size, PROT_READ | PROT_WRITE,
+			 MAP_SHARED, fd, 0);
+	if (vcpu->run == MAP_FAILED) {
+		ret = be_neg_errno();
+		vcpu->run = NULL;
+		be_vcpu_teardown(vcpu);
+		errno = -ret;
+		return ret;
+	}
+	return 0;
+}
+
+void be_vcpu_teardown(struct be_vcpu *vcpu)
+{
+	if (vcpu->run)
+		munmap(vcpu->run, vcpu->run_size);
+	vcpu->run = NULL;
+	if (vcpu->fd >= 0)
+		close(vcpu->fd);
+	vcpu->fd = -1;
+}
+
+int be_vcpu_run(struct be_vcpu *vcpu, unsigned long req, uint32_t raw_intr,
+		struct be_exit *exit,
+		void (*translate)(struct be_vcpu *vcpu, struct be_exit *exit))
+{
+	int ret = ioctl(vcpu->fd, req, 0);
+
+	if (ret < 0) {
+		ret = be_neg_errno();
+		memset(exit, 0, sizeof(*exit));
+		if (ret == -EINTR) {
+			exit->reason = BE_EXIT_INTR;
+			exit->raw_reason = raw_intr;
+		}
+		errno = -ret;
+		return ret;
+	}
+	translate(vcpu, exit);
+	return 0;
 }

@@ -27,16 +27,28 @@ enum be_kind {
 	BE_KVM,
 };
 
-/* Values of be_vm_config.mmu_policy (same numbers as the shadowvm uapi). */
-enum be_mmu_policy {
-	BE_POLICY_DEFAULT = 0,
-	BE_POLICY_WRITE_PROTECT = 1,
-	BE_POLICY_UNSYNC = 2,
-	BE_POLICY_VTLB = 3,
+/*
+ * Values of be_vm_config.mmu_policy: 0 = the default, else one of the
+ * numbers of the shadowvm uapi's SHADOWVM_MMU_POLICIES() list, which
+ * be_policies[] mirrors.
+ */
+#define BE_POLICY_DEFAULT	0
+
+struct be_policy {
+	uint32_t nr;			/* SHADOWVM_MMU_POLICY_<NAME> */
+	const char *name;		/* its short name: "wp", "unsync", ... */
 };
 
+/* every policy of SHADOWVM_MMU_POLICIES(), in list order */
+extern const struct be_policy be_policies[];
+extern const unsigned int be_npolicies;
+/* NULL when no policy has that short name */
+const struct be_policy *be_policy_by_name(const char *name);
+/* "default" for 0, the short name, or "?" */
+const char *be_policy_name(uint32_t nr);
+
 struct be_vm_config {
-	uint32_t mmu_policy;		/* enum be_mmu_policy; KVM: must be 0 */
+	uint32_t mmu_policy;		/* BE_POLICY_DEFAULT or a be_policies[].nr; KVM: 0 */
 	uint32_t root_cache_size;	/* 0 = default */
 	uint32_t max_shadow_pages;	/* 0 = default */
 };
@@ -183,6 +195,37 @@ const struct backend_ops *be_ops_by_name(const char *name);
 const char *be_exit_name(enum be_exit_reason reason);
 /* Fills *sregs with the common flat 32-bit protected-mode start state. */
 void be_flat32_sregs(struct be_sregs *sregs);
+
+/*
+ * Helpers the two backends share (backend.c); not for backend users.
+ * All return -errno (errno set) on failure.
+ */
+/* -errno, or -EIO when errno is 0 */
+int be_neg_errno(void);
+/*
+ * open path (NULL = be->ops->dev_path), check that ioctl version_req
+ * returns version (-EPROTO if not), read the run-page size with
+ * ioctl mmap_size_req
+ */
+int be_dev_open(struct backend *be, const char *path,
+		unsigned long version_req, int version,
+		unsigned long mmap_size_req);
+void be_dev_close(struct backend *be);
+void be_vm_close(struct be_vm *vm);
+/*
+ * fd: the new vCPU's fd (from the backend's CREATE_VCPU ioctl; < 0 = that
+ * failed, errno set): fills *vcpu and maps its run page
+ */
+int be_vcpu_map(struct be_vm *vm, uint32_t id, int fd, struct be_vcpu *vcpu);
+/* unmaps the run page and closes the fd; safe to call twice */
+void be_vcpu_teardown(struct be_vcpu *vcpu);
+/*
+ * the backend's RUN ioctl req, then translate() the exit; on -EINTR
+ * *exit says BE_EXIT_INTR with raw_reason raw_intr
+ */
+int be_vcpu_run(struct be_vcpu *vcpu, unsigned long req, uint32_t raw_intr,
+		struct be_exit *exit,
+		void (*translate)(struct be_vcpu *vcpu, struct be_exit *exit));
 
 /* path NULL = ops->dev_path */
 static inline int be_open(struct backend *be, const struct backend_ops *ops,

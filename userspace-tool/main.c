@@ -63,11 +63,25 @@ static void __attribute__((format(printf, 1, 2))) msg(const char *fmt, ...)
 
 int cmd_stat(int argc, char **argv);
 
+/* the short names of SHADOWVM_MMU_POLICIES(), joined with sep */
+static const char *policy_list(const char *sep)
+{
+	static char buf[256];
+	size_t n = 0;
+	unsigned int i;
+
+	buf[0] = 0;
+	for (i = 0; i < be_npolicies; i++)
+		n += snprintf(buf + n, n < sizeof(buf) ? sizeof(buf) - n : 0,
+			      "%s%s", i ? sep : "", be_policies[i].name);
+	return buf;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: shadowvm run IMAGE [--mem SIZE] [--stats] [--backend shadowvm|kvm]\n"
-		"                          [--policy wp|unsync|vtlb]\n"
+		"                          [--policy %s]\n"
 		"  IMAGE      flat binary (loaded and entered at 0x100000) or ELF32\n"
 		"  --mem      guest RAM size, suffix K, M or G (default 16M)\n"
 		"  --stats    print exit counters on stderr at the end\n"
@@ -76,7 +90,8 @@ static void usage(FILE *f)
 		"exit status: guest's port 0xf4 value & 0xff; 0 on guest hlt;\n"
 		"  125 runner error; 126 guest crash; 128+N on signal N\n"
 		"       shadowvm stat [--all]\n"
-		"  counters of every live VM and of each guest address space (debugfs)\n");
+		"  counters of every live VM and of each guest address space (debugfs)\n",
+		policy_list("|"));
 }
 
 static int parse_size(const char *s, uint64_t *out)
@@ -108,26 +123,15 @@ static int parse_size(const char *s, uint64_t *out)
 
 static int parse_policy(const char *s, uint32_t *out)
 {
-	if (!strcmp(s, "wp") || !strcmp(s, "write-protect"))
-		*out = BE_POLICY_WRITE_PROTECT;
-	else if (!strcmp(s, "unsync"))
-		*out = BE_POLICY_UNSYNC;
-	else if (!strcmp(s, "vtlb"))
-		*out = BE_POLICY_VTLB;
-	else
-		return -1;
-	return 0;
-}
+	const struct be_policy *p;
 
-static const char *policy_name(uint32_t p)
-{
-	switch (p) {
-	case BE_POLICY_DEFAULT: return "default";
-	case BE_POLICY_WRITE_PROTECT: return "wp";
-	case BE_POLICY_UNSYNC: return "unsync";
-	case BE_POLICY_VTLB: return "vtlb";
-	default: return "?";
-	}
+	if (!strcmp(s, "write-protect"))	/* the long name of "wp" */
+		s = "wp";
+	p = be_policy_by_name(s);
+	if (!p)
+		return -1;
+	*out = p->nr;
+	return 0;
 }
 
 static void on_signal(int sig)
@@ -188,7 +192,7 @@ static void print_stats(struct be_vm *vm, const struct vm_devices *d,
 			strerror(-ret));
 	} else {
 		fprintf(stderr, "  in-kernel counters (mmu policy %s):\n",
-			policy_name(st.mmu_policy));
+			be_policy_name(st.mmu_policy));
 		for (i = 0; i < st.nr; i++) {
 			const char *name = st.names ? st.names[i] : NULL;
 
@@ -288,8 +292,8 @@ static int cmd_run(int argc, char **argv)
 			break;
 		case 'p':
 			if (parse_policy(optarg, &cfg.mmu_policy)) {
-				msg("unknown policy '%s' (wp, unsync or vtlb)",
-				    optarg);
+				msg("unknown policy '%s' (%s)", optarg,
+				    policy_list(", "));
 				return EXIT_RUNNER_ERROR;
 			}
 			policy_set = true;

@@ -477,14 +477,11 @@ static int cmd_run(int argc, char **argv)
 		config = "kvm-ept0";
 	} else if (!strcmp(argv[0], "shadowvm") && argc >= 2) {
 		b.kind = BE_SHADOWVM;
-		if (!strcmp(argv[1], "wp"))
-			b.policy = SHADOWVM_MMU_POLICY_WRITE_PROTECT;
-		else if (!strcmp(argv[1], "unsync"))
-			b.policy = SHADOWVM_MMU_POLICY_UNSYNC;
-		else if (!strcmp(argv[1], "vtlb"))
-			b.policy = SHADOWVM_MMU_POLICY_VTLB;
-		else
+		const struct be_policy *p = be_policy_by_name(argv[1]);
+
+		if (!p)
 			return 2;
+		b.policy = p->nr;
 		config = argv[1];
 	} else {
 		return 2;

@@ -10,7 +10,8 @@
  *     leaf decides the rights unless a test says otherwise, and a first
  *     access sets no Accessed bit above the leaf (as Linux creates them).
  *   - The guest runtime ("grt") is a small interpreter, 32-bit and 64-bit,
- *     assembled into the test binary (lib/guest_paging.c). The test writes
+ *     assembled into the test binary (lib/guest_runtime.c; the page tables:
+ *     lib/guest_pt.c). The test writes
  *     a script of struct grt_op into guest RAM; the guest executes it and
  *     stops with an OUT to GRT_PORT (END or an OUT op), or with an OUT to
  *     GRT_PORT_BAD on an exception nobody expected. Page faults of ACCESS

@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Guest paging helpers and the guest runtime of the shadow-MMU selftests.
- * Contract in guest_paging.h.
+ * guest_runtime.c - the guest runtime ("grt") of the shadow-MMU selftests:
+ * the 32-bit and 64-bit script interpreters assembled into the test binary,
+ * the descriptor tables and SREGS of each paging mode, grt_setup(),
+ * scripts (gs_*), running them and describing how they stopped, counters
+ * and test helpers. The guest page tables it runs on are built by
+ * guest_pt.c. Contract in guest_paging.h.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -59,18 +63,24 @@ _Static_assert(sizeof(struct grt_demand) == 64, "demand entry size");
 	".set grt_v, grt_v + 1\n"					\
 	".endr\n"
 
-/* the 32-bit interpreter's op table, enum grt_opcode order */
-#define OPTAB32								\
-	".long " ABS(g32_end) ", " ABS(g32_out) ", " ABS(g32_w32) ", "	\
-	ABS(g32_w64) ", " ABS(g32_went) ", " ABS(g32_r32) ", "		\
-	ABS(g32_r64) ", " ABS(g32_chk32) ", " ABS(g32_cr0) ", "		\
-	ABS(g32_cr3) ", " ABS(g32_cr4) ", " ABS(g32_efer) ", "		\
-	ABS(g32_invlpg) ", " ABS(g32_patw) ", " ABS(g32_patc) ", "	\
-	ABS(g32_touch) ", " ABS(g32_access) ", " ABS(g32_loop) ", "	\
-	ABS(g32_endloop) ", " ABS(g32_rdtsc) ", " ABS(g32_lm_enter) ", " \
-	ABS(grt32_badop) ", " ABS(g32_fill) ", " ABS(g32_copy) ", "	\
-	ABS(g32_demand) ", " ABS(g32_rmw) ", " ABS(g32_cpuid) ", "	\
-	ABS(g32_hlt) ", " ABS(g32_add32) ", " ABS(g32_wait32) "\n"
+/*
+ * An interpreter's op table, enum grt_opcode order: directive (.long or
+ * .quad), label prefix (g32 or g64), the handlers of GOP_LM_ENTER and
+ * GOP_LM_LEAVE (each interpreter runs only one of them).
+ */
+#define OPTAB(dir, p, lm_enter, lm_leave)				\
+	dir " " ABS(p##_end) ", " ABS(p##_out) ", " ABS(p##_w32) ", "	\
+	ABS(p##_w64) ", " ABS(p##_went) ", " ABS(p##_r32) ", "		\
+	ABS(p##_r64) ", " ABS(p##_chk32) ", " ABS(p##_cr0) ", "		\
+	ABS(p##_cr3) ", " ABS(p##_cr4) ", " ABS(p##_efer) ", "		\
+	ABS(p##_invlpg) ", " ABS(p##_patw) ", " ABS(p##_patc) ", "	\
+	ABS(p##_touch) ", " ABS(p##_access) ", " ABS(p##_loop) ", "	\
+	ABS(p##_endloop) ", " ABS(p##_rdtsc) ", " ABS(lm_enter) ", "	\
+	ABS(lm_leave) ", " ABS(p##_fill) ", " ABS(p##_copy) ", "	\
+	ABS(p##_demand) ", " ABS(p##_rmw) ", " ABS(p##_cpuid) ", "	\
+	ABS(p##_hlt) ", " ABS(p##_add32) ", " ABS(p##_wait32) "\n"
+#define OPTAB32	OPTAB(".long", g32, g32_lm_enter, grt32_badop)
+#define OPTAB64	OPTAB(".quad", g64, grt64_badop, g64_lm_leave)
 
 #define RMWTAB32							\
 	".long " ABS(r32_xchg) ", " ABS(r32_or) ", " ABS(r32_and) ", "	\
@@ -79,18 +89,6 @@ _Static_assert(sizeof(struct grt_demand) == 64, "demand entry size");
 	ABS(grt32_badop) ", " ABS(grt32_badop) ", " ABS(grt32_badop) ", " \
 	ABS(grt32_badop) ", " ABS(r32_cmpxchg8b) ", " ABS(r32_w32) ", "	\
 	ABS(r32_movnti) ", " ABS(r32_sse64) "\n"
-
-#define OPTAB64								\
-	".quad " ABS(g64_end) ", " ABS(g64_out) ", " ABS(g64_w32) ", "	\
-	ABS(g64_w64) ", " ABS(g64_went) ", " ABS(g64_r32) ", "		\
-	ABS(g64_r64) ", " ABS(g64_chk32) ", " ABS(g64_cr0) ", "		\
-	ABS(g64_cr3) ", " ABS(g64_cr4) ", " ABS(g64_efer) ", "		\
-	ABS(g64_invlpg) ", " ABS(g64_patw) ", " ABS(g64_patc) ", "	\
-	ABS(g64_touch) ", " ABS(g64_access) ", " ABS(g64_loop) ", "	\
-	ABS(g64_endloop) ", " ABS(g64_rdtsc) ", " ABS(grt64_badop) ", " \
-	ABS(g64_lm_leave) ", " ABS(g64_fill) ", " ABS(g64_copy) ", "	\
-	ABS(g64_demand) ", " ABS(g64_rmw) ", " ABS(g64_cpuid) ", "	\
-	ABS(g64_hlt) ", " ABS(g64_add32) ", " ABS(g64_wait32) "\n"
 
 #define RMWTAB64							\
 	".quad " ABS(r64_xchg32) ", " ABS(r64_or32) ", " ABS(r64_and32) ", " \
@@ -1095,273 +1093,6 @@ GUEST_CODE(grt_blob,
 #define GRT_OFF_STUBS32	0x100
 #define GRT_OFF_STUBS64	0x500
 
-/* ---- page tables ---- */
-
-const char *gp_mode_name(enum gp_mode mode)
-{
-	switch (mode) {
-	case GP_MODE_NONE:
-		return "paging off";
-	case GP_MODE_32:
-		return "32-bit";
-	case GP_MODE_PAE:
-		return "PAE";
-	case GP_MODE_LM:
-		return "long mode";
-	}
-	return "?";
-}
-
-int gp_levels(enum gp_mode mode)
-{
-	switch (mode) {
-	case GP_MODE_32:
-		return 2;
-	case GP_MODE_PAE:
-		return 3;
-	case GP_MODE_LM:
-		return 4;
-	default:
-		return 0;
-	}
-}
-
-int gp_esize(enum gp_mode mode)
-{
-	return mode == GP_MODE_32 ? 4 : 8;
-}
-
-static uint64_t addr_mask(enum gp_mode mode)
-{
-	return mode == GP_MODE_32 ? 0xfffff000ULL : 0x000ffffffffff000ULL;
-}
-
-static int level_shift(enum gp_mode mode, int level)
-{
-	if (mode == GP_MODE_32)
-		return level == 1 ? 12 : 22;
-	return 12 + 9 * (level - 1);
-}
-
-static uint64_t level_index(enum gp_mode mode, uint64_t la, int level)
-{
-	if (mode == GP_MODE_32)
-		return (la >> level_shift(mode, level)) & 0x3ff;
-	if (mode == GP_MODE_PAE && level == 3)
-		return (la >> 30) & 3;
-	return (la >> level_shift(mode, level)) & 0x1ff;
-}
-
-uint64_t gp_get(const struct gp *g, uint64_t entry_gpa)
-{
-	uint64_t v = 0;
-
-	if (entry_gpa + gp_esize(g->mode) > g->mem_size)
-		return 0;
-	memcpy(&v, g->mem + entry_gpa, gp_esize(g->mode));
-	return v;
-}
-
-void gp_set(struct gp *g, uint64_t entry_gpa, uint64_t val)
-{
-	if (entry_gpa + gp_esize(g->mode) > g->mem_size)
-		return;
-	memcpy(g->mem + entry_gpa, &val, gp_esize(g->mode));
-}
-
-uint64_t gp_alloc(struct gp *g)
-{
-	uint64_t f;
-
-	if (g->pool->next + 0x1000 > g->pool->end ||
-	    g->pool->next + 0x1000 > g->mem_size)
-		return 0;
-	f = g->pool->next;
-	g->pool->next += 0x1000;
-	memset(g->mem + f, 0, 0x1000);
-	return f;
-}
-
-int gp_init(struct gp *g, void *mem, uint64_t mem_size, enum gp_mode mode,
-	    uint64_t pool, uint64_t pool_size)
-{
-	memset(g, 0, sizeof(*g));
-	g->mem = mem;
-	g->mem_size = mem_size;
-	g->mode = mode;
-	g->pse = true;
-	g->own.next = pool;
-	g->own.end = pool + pool_size;
-	g->pool = &g->own;
-	if (mode == GP_MODE_NONE)
-		return 0;
-	g->root = gp_alloc(g);
-	return g->root ? 0 : -ENOMEM;
-}
-
-int gp_init_shared(struct gp *g, const struct gp *from, enum gp_mode mode)
-{
-	memset(g, 0, sizeof(*g));
-	g->mem = from->mem;
-	g->mem_size = from->mem_size;
-	g->mode = mode;
-	g->pse = true;
-	g->pool = from->pool;
-	if (g->mode == GP_MODE_NONE)
-		return 0;
-	g->root = gp_alloc(g);
-	return g->root ? 0 : -ENOMEM;
-}
-
-uint64_t gp_cr3(const struct gp *g)
-{
-	return g->root;
-}
-
-static bool is_big(const struct gp *g, int level, uint64_t v)
-{
-	if (!(v & GP_PS) || level == 1)
-		return false;
-	if (g->mode == GP_MODE_32)
-		return level == 2 && g->pse;
-	if (g->mode == GP_MODE_PAE)
-		return level == 2;
-	return level == 2 || level == 3;
-}
-
-uint64_t gp_entry_gpa(struct gp *g, uint64_t la, int level, bool create)
-{
-	int levels = gp_levels(g->mode);
-	int esize = gp_esize(g->mode);
-	uint64_t table = g->root;
-	int l;
-
-	if (!levels || level < 1 || level > levels)
-		return 0;
-	for (l = levels; l > level; l--) {
-		uint64_t e = table + level_index(g->mode, la, l) * esize;
-		uint64_t v = gp_get(g, e);
-
-		if (!(v & GP_P)) {
-			uint64_t t;
-
-			if (!create)
-				return 0;
-			t = gp_alloc(g);
-			if (!t)
-				return 0;
-			v = t | GP_P;
-			if (!(g->mode == GP_MODE_PAE && l == 3))
-				v |= GP_W | GP_U | GP_A;
-			gp_set(g, e, v);
-		} else if (is_big(g, l, v)) {
-			return 0;
-		}
-		table = v & addr_mask(g->mode);
-	}
-	return table + level_index(g->mode, la, level) * esize;
-}
-
-int gp_map(struct gp *g, uint64_t la, uint64_t gpa, uint64_t size,
-	   uint64_t page_size, uint64_t flags)
-{
-	int level;
-	uint64_t off;
-
-	switch (page_size) {
-	case GP_4K:
-		level = 1;
-		break;
-	case GP_2M:
-		if (g->mode != GP_MODE_PAE && g->mode != GP_MODE_LM)
-			return -EINVAL;
-		level = 2;
-		break;
-	case GP_4M:
-		if (g->mode != GP_MODE_32)
-			return -EINVAL;
-		level = 2;
-		break;
-	case GP_1G:
-		if (g->mode != GP_MODE_LM)
-			return -EINVAL;
-		level = 3;
-		break;
-	default:
-		return -EINVAL;
-	}
-	if ((la | gpa | size) & (page_size - 1))
-		return -EINVAL;
-	if (g->mode == GP_MODE_32 && (flags & GP_NX))
-		return -EINVAL;
-	for (off = 0; off < size; off += page_size) {
-		uint64_t e = gp_entry_gpa(g, la + off, level, true);
-		uint64_t v = (gpa + off) | flags | GP_P;
-
-		if (!e)
-			return -ENOMEM;
-		if (level > 1)
-			v |= GP_PS;
-		if (g->mode == GP_MODE_32 && level == 2)
-			v = ((gpa + off) & 0xffc00000ULL) |
-			    (((gpa + off) >> 32 & 0xff) << 13) |
-			    (flags & 0xfff) | GP_P | GP_PS;
-		gp_set(g, e, v);
-	}
-	return 0;
-}
-
-void gp_share(struct gp *g, const struct gp *from, uint64_t la, uint64_t size)
-{
-	int levels = gp_levels(g->mode), esize = gp_esize(g->mode);
-	int shift = level_shift(g->mode, levels);
-	uint64_t a;
-
-	if (!levels || from->mode != g->mode)
-		return;
-	if (g->mode == GP_MODE_PAE)
-		shift = 30;
-	for (a = la; a < la + size; a += 1ULL << shift) {
-		uint64_t off = level_index(g->mode, a, levels) * esize;
-
-		gp_set(g, g->root + off, gp_get(from, from->root + off));
-	}
-}
-
-int gp_translate(const struct gp *g, uint64_t la, uint64_t *gpa)
-{
-	int levels = gp_levels(g->mode);
-	int esize = gp_esize(g->mode);
-	uint64_t table = g->root;
-	int l;
-
-	if (!levels) {
-		*gpa = la & 0xffffffffULL;
-		return 0;
-	}
-	if (g->mode != GP_MODE_LM)
-		la &= 0xffffffffULL;
-	for (l = levels; l >= 1; l--) {
-		uint64_t v = gp_get(g, table + level_index(g->mode, la, l) * esize);
-		int shift = level_shift(g->mode, l);
-
-		if (!(v & GP_P))
-			return -EFAULT;
-		if (l == 1 || is_big(g, l, v)) {
-			uint64_t base;
-
-			if (g->mode == GP_MODE_32 && l == 2)
-				base = (v & 0xffc00000ULL) | ((v >> 13 & 0xff) << 32);
-			else
-				base = v & addr_mask(g->mode) & ~((1ULL << shift) - 1);
-			*gpa = base | (la & ((1ULL << shift) - 1));
-			return 0;
-		}
-		table = v & addr_mask(g->mode);
-	}
-	return -EFAULT;
-}
-
 /* ---- descriptor tables ---- */
 
 static uint64_t seg_desc(uint32_t base, uint32_t limit, uint32_t access,
@@ -1839,15 +1570,5 @@ int grt_probe_cpu(struct tvm *t, struct grt_cpu *c, char *err, size_t len)
 
 const char *grt_policy_name(uint32_t policy)
 {
-	switch (policy) {
-	case SHADOWVM_MMU_POLICY_DEFAULT:
-		return "default";
-	case SHADOWVM_MMU_POLICY_WRITE_PROTECT:
-		return "write-protect";
-	case SHADOWVM_MMU_POLICY_UNSYNC:
-		return "unsync";
-	case SHADOWVM_MMU_POLICY_VTLB:
-		return "vtlb";
-	}
-	return "?";
+	return be_policy_name(policy);
 }

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * policies.h - one kselftest variant per shadow MMU policy, generated from
+ * the uapi list SHADOWVM_MMU_POLICIES() (through be_policies[]), so that
+ * every per-policy test runs every policy the module registers:
+ *
+ *	FIXTURE(foo) { ... };
+ *	POLICY_VARIANTS(foo);
+ *
+ * declares FIXTURE_VARIANT(foo) { uint32_t policy; } and registers, for
+ * each X() entry, the variant that FIXTURE_VARIANT_ADD(foo, <short name>)
+ * { .policy = <number> } would (the short name with '-' turned into '_':
+ * tests are named foo.wp.case, foo.unsync.case, ...).
+ *
+ * The short names are strings, which FIXTURE_VARIANT_ADD cannot take, so
+ * a constructor does what it does (the harness's own
+ * __register_fixture_variant()) for each entry of the list.
+ * Include after kselftest_harness.h.
+ */
+#ifndef SHADOWVM_SELFTEST_POLICIES_H
+#define SHADOWVM_SELFTEST_POLICIES_H
+
+#include <stdint.h>
+#include <linux/shadowvm.h>
+
+#include "backend.h"
+
+#define POLICY_COUNT_(name, nr, str) + 1
+/* how many policies SHADOWVM_MMU_POLICIES() lists */
+#define POLICY_NR (0 SHADOWVM_MMU_POLICIES(POLICY_COUNT_))
+
+/* be_policies[i].name with '-' turned into '_' (a static buffer) */
+const char *policy_variant_name(unsigned int i);
+
+#define POLICY_VARIANTS(fixture)					\
+	FIXTURE_VARIANT(fixture) {					\
+		uint32_t policy;					\
+	};								\
+	static FIXTURE_VARIANT(fixture) _##fixture##_policy_variants[POLICY_NR]; \
+	static struct __fixture_variant_metadata			\
+		_##fixture##_policy_objects[POLICY_NR];			\
+	static void __attribute__((constructor))			\
+	_register_##fixture##_policy_variants(void)			\
+	{								\
+		unsigned int i;						\
+									\
+		for (i = 0; i < POLICY_NR; i++) {			\
+			_##fixture##_policy_variants[i].policy =	\
+				be_policies[i].nr;			\
+			_##fixture##_policy_objects[i].name =		\
+				policy_variant_name(i);			\
+			_##fixture##_policy_objects[i].data =		\
+				&_##fixture##_policy_variants[i];	\
+			__register_fixture_variant(			\
+				&_##fixture##_fixture_object,		\
+				&_##fixture##_policy_objects[i]);	\
+		}							\
+	}
+
+#endif
