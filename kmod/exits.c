@@ -2,11 +2,11 @@
 /*
  * VM-exit handlers.
  *
- * Contract: svm_handle_exit() returns >0 to re-enter the guest, 0 to
+ * Contract: shv_handle_exit() returns >0 to re-enter the guest, 0 to
  * return to userspace with run->exit_reason filled, <0 for an ioctl error.
  * Every exit reason either has a handler here or ends the run with
  * SHADOWVM_EXIT_INTERNAL_ERROR/UNHANDLED_EXIT (never a host crash, never a
- * silent loop). svm_complete_user_exit() finishes, at the next RUN, what
+ * silent loop). shv_complete_user_exit() finishes, at the next RUN, what
  * userspace was asked to do (PIO IN data, MMIO read data).
  */
 #include <linux/kernel.h>
@@ -17,7 +17,7 @@
 #include "shadowvm.h"
 #include "vmx_defs.h"
 
-void svm_internal_error(struct svm_vcpu *vcpu, u32 sub, int n, const u64 *data)
+void shv_internal_error(struct shv_vcpu *vcpu, u32 sub, int n, const u64 *data)
 {
 	struct shadowvm_run *run = vcpu->run;
 	int i;
@@ -29,73 +29,73 @@ void svm_internal_error(struct svm_vcpu *vcpu, u32 sub, int n, const u64 *data)
 		run->internal.data[i] = data[i];
 }
 
-static unsigned long get_gpr(struct svm_vcpu *vcpu, int reg)
+static unsigned long get_gpr(struct shv_vcpu *vcpu, int reg)
 {
-	if (reg == SVM_RSP)
+	if (reg == SHV_RSP)
 		return vmcs_read(GUEST_RSP);
 	return vcpu->regs[reg];
 }
 
-static void set_gpr(struct svm_vcpu *vcpu, int reg, unsigned long val)
+static void set_gpr(struct shv_vcpu *vcpu, int reg, unsigned long val)
 {
-	if (reg == SVM_RSP)
+	if (reg == SHV_RSP)
 		vmcs_write(GUEST_RSP, val);
 	else
 		vcpu->regs[reg] = val;
 }
 
-static bool cs_64bit(struct svm_vcpu *vcpu)
+static bool cs_64bit(struct shv_vcpu *vcpu)
 {
-	return svm_long_mode(vcpu) && ((vmcs_read(GUEST_CS_AR_BYTES) >> 13) & 1);
+	return shv_long_mode(vcpu) && ((vmcs_read(GUEST_CS_AR_BYTES) >> 13) & 1);
 }
 
 /* ---- CPUID, HLT, simple instructions ---- */
 
-static int handle_cpuid(struct svm_vcpu *vcpu)
+static int handle_cpuid(struct shv_vcpu *vcpu)
 {
 	u32 out[4];
 
-	svm_stat_inc(vcpu, EXIT_CPUID);
-	svm_cpuid(vcpu, (u32)vcpu->regs[SVM_RAX], (u32)vcpu->regs[SVM_RCX], out);
-	vcpu->regs[SVM_RAX] = out[0];
-	vcpu->regs[SVM_RBX] = out[1];
-	vcpu->regs[SVM_RCX] = out[2];
-	vcpu->regs[SVM_RDX] = out[3];
-	svm_skip_insn(vcpu);
+	shv_stat_inc(vcpu, EXIT_CPUID);
+	shv_cpuid(vcpu, (u32)vcpu->regs[SHV_RAX], (u32)vcpu->regs[SHV_RCX], out);
+	vcpu->regs[SHV_RAX] = out[0];
+	vcpu->regs[SHV_RBX] = out[1];
+	vcpu->regs[SHV_RCX] = out[2];
+	vcpu->regs[SHV_RDX] = out[3];
+	shv_skip_insn(vcpu);
 	return 1;
 }
 
-static int handle_hlt(struct svm_vcpu *vcpu)
+static int handle_hlt(struct shv_vcpu *vcpu)
 {
-	svm_stat_inc(vcpu, EXIT_HLT);
-	svm_skip_insn(vcpu);
+	shv_stat_inc(vcpu, EXIT_HLT);
+	shv_skip_insn(vcpu);
 	vcpu->run->exit_reason = SHADOWVM_EXIT_HLT;
 	return 0;
 }
 
-static int inject_ud(struct svm_vcpu *vcpu)
+static int inject_ud(struct shv_vcpu *vcpu)
 {
-	svm_queue_exception(vcpu, UD_VECTOR, false, 0);
+	shv_queue_exception(vcpu, UD_VECTOR, false, 0);
 	return 1;
 }
 
-static int inject_gp(struct svm_vcpu *vcpu)
+static int inject_gp(struct shv_vcpu *vcpu)
 {
-	svm_queue_exception(vcpu, GP_VECTOR, true, 0);
+	shv_queue_exception(vcpu, GP_VECTOR, true, 0);
 	return 1;
 }
 
 /* ---- control and debug registers ---- */
 
-static int handle_cr(struct svm_vcpu *vcpu)
+static int handle_cr(struct shv_vcpu *vcpu)
 {
 	unsigned long q = vmcs_read(EXIT_QUALIFICATION);
 	int cr = q & 15, type = (q >> 4) & 3, reg = (q >> 8) & 15;
 	unsigned long val;
 	int r = 0;
 
-	svm_stat_inc(vcpu, EXIT_CR_ACCESS);
-	svm_sync_cr0_ts(vcpu);
+	shv_stat_inc(vcpu, EXIT_CR_ACCESS);
+	shv_sync_cr0_ts(vcpu);
 	switch (type) {
 	case 0:		/* MOV to CR */
 		val = get_gpr(vcpu, reg);
@@ -103,14 +103,14 @@ static int handle_cr(struct svm_vcpu *vcpu)
 			val = (u32)val;
 		switch (cr) {
 		case 0:
-			r = svm_set_cr0(vcpu, val);
+			r = shv_set_cr0(vcpu, val);
 			break;
 		case 3:
-			svm_stat_inc(vcpu, EXIT_CR3_LOAD);
-			r = svm_set_cr3(vcpu, val);
+			shv_stat_inc(vcpu, EXIT_CR3_LOAD);
+			r = shv_set_cr3(vcpu, val);
 			break;
 		case 4:
-			r = svm_set_cr4(vcpu, val);
+			r = shv_set_cr4(vcpu, val);
 			break;
 		case 8:
 			if (val > 15)
@@ -124,7 +124,7 @@ static int handle_cr(struct svm_vcpu *vcpu)
 		break;
 	case 1:		/* MOV from CR */
 		if (cr == 3) {
-			svm_stat_inc(vcpu, EXIT_CR3_STORE);
+			shv_stat_inc(vcpu, EXIT_CR3_STORE);
 			set_gpr(vcpu, reg, vcpu->cr3);
 		} else if (cr == 8) {
 			set_gpr(vcpu, reg, vcpu->cr8);
@@ -133,37 +133,37 @@ static int handle_cr(struct svm_vcpu *vcpu)
 		}
 		break;
 	case 2:		/* CLTS */
-		r = svm_set_cr0(vcpu, vcpu->cr0 & ~X86_CR0_TS);
+		r = shv_set_cr0(vcpu, vcpu->cr0 & ~X86_CR0_TS);
 		break;
 	case 3:		/* LMSW: only PE, MP, EM, TS; cannot clear PE */
 		val = (q >> 16) & 0xf;
 		val |= vcpu->cr0 & X86_CR0_PE;
-		r = svm_set_cr0(vcpu, (vcpu->cr0 & ~0xeUL) | val);
+		r = shv_set_cr0(vcpu, (vcpu->cr0 & ~0xeUL) | val);
 		break;
 	}
 	if (r == -EOPNOTSUPP) {
-		u64 d[2] = { svm_rip(vcpu), vcpu->cr0 };
+		u64 d[2] = { shv_rip(vcpu), vcpu->cr0 };
 
-		svm_info_rl("guest left protected mode (real mode is not supported)\n");
-		svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_BAD_STATE, 2, d);
+		shv_info_rl("guest left protected mode (real mode is not supported)\n");
+		shv_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_BAD_STATE, 2, d);
 		return 0;
 	}
 	if (r < 0)
 		return r;
 	if (r > 0)
 		return inject_gp(vcpu);
-	svm_skip_insn(vcpu);
+	shv_skip_insn(vcpu);
 	return 1;
 }
 
-static int handle_dr(struct svm_vcpu *vcpu)
+static int handle_dr(struct shv_vcpu *vcpu)
 {
 	unsigned long q = vmcs_read(EXIT_QUALIFICATION);
 	int dr = q & 7, from = (q >> 4) & 1, reg = (q >> 8) & 15;
 	unsigned long val;
 
-	svm_stat_inc(vcpu, EXIT_DR_ACCESS);
-	if (svm_cpl(vcpu))
+	shv_stat_inc(vcpu, EXIT_DR_ACCESS);
+	if (shv_cpl(vcpu))
 		return inject_gp(vcpu);
 	if (dr == 4 || dr == 5) {
 		if (vcpu->cr4 & X86_CR4_DE)
@@ -193,49 +193,49 @@ static int handle_dr(struct svm_vcpu *vcpu)
 			vcpu->dr7 = (val & 0xffff2bff) | 0x400;
 		}
 	}
-	svm_skip_insn(vcpu);
+	shv_skip_insn(vcpu);
 	return 1;
 }
 
 /* ---- MSRs ---- */
 
-static int handle_rdmsr(struct svm_vcpu *vcpu)
+static int handle_rdmsr(struct shv_vcpu *vcpu)
 {
 	u64 val;
 
-	svm_stat_inc(vcpu, EXIT_MSR_READ);
-	if (svm_get_msr(vcpu, (u32)vcpu->regs[SVM_RCX], &val))
+	shv_stat_inc(vcpu, EXIT_MSR_READ);
+	if (shv_get_msr(vcpu, (u32)vcpu->regs[SHV_RCX], &val))
 		return inject_gp(vcpu);
-	vcpu->regs[SVM_RAX] = (u32)val;
-	vcpu->regs[SVM_RDX] = val >> 32;
-	svm_skip_insn(vcpu);
+	vcpu->regs[SHV_RAX] = (u32)val;
+	vcpu->regs[SHV_RDX] = val >> 32;
+	shv_skip_insn(vcpu);
 	return 1;
 }
 
-static int handle_wrmsr(struct svm_vcpu *vcpu)
+static int handle_wrmsr(struct shv_vcpu *vcpu)
 {
-	u64 val = (u32)vcpu->regs[SVM_RAX] | ((u64)(u32)vcpu->regs[SVM_RDX] << 32);
+	u64 val = (u32)vcpu->regs[SHV_RAX] | ((u64)(u32)vcpu->regs[SHV_RDX] << 32);
 	int r;
 
-	svm_stat_inc(vcpu, EXIT_MSR_WRITE);
-	r = svm_set_msr(vcpu, (u32)vcpu->regs[SVM_RCX], val);
+	shv_stat_inc(vcpu, EXIT_MSR_WRITE);
+	r = shv_set_msr(vcpu, (u32)vcpu->regs[SHV_RCX], val);
 	if (r == -EOPNOTSUPP) {
-		u64 d[2] = { svm_rip(vcpu), vcpu->cr0 };
+		u64 d[2] = { shv_rip(vcpu), vcpu->cr0 };
 
-		svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_BAD_STATE, 2, d);
+		shv_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_BAD_STATE, 2, d);
 		return 0;
 	}
 	if (r < 0)
 		return r;
 	if (r)
 		return inject_gp(vcpu);
-	svm_skip_insn(vcpu);
+	shv_skip_insn(vcpu);
 	return 1;
 }
 
 /* ---- port I/O ---- */
 
-static u8 *io_data(struct svm_vcpu *vcpu)
+static u8 *io_data(struct shv_vcpu *vcpu)
 {
 	return (u8 *)vcpu->run + SHADOWVM_RUN_IO_DATA_OFFSET;
 }
@@ -277,7 +277,7 @@ static bool canonical48(u64 la)
  * expand-down too; canonical in 64-bit mode) and before the offset wraps
  * around the address size. 0: the first item faults (*vector: #GP or #SS).
  */
-static u32 string_io_items(struct svm_vcpu *vcpu, int seg, bool in, int asize, u64 off,
+static u32 string_io_items(struct shv_vcpu *vcpu, int seg, bool in, int asize, u64 off,
 			   u32 size, u32 count, bool down, int *vector)
 {
 	u64 mask = addr_mask(asize), base, limit, lo = 0, hi;
@@ -359,14 +359,14 @@ static void reverse_items(u8 *d, u32 count, u32 size)
  * Copy between guest linear memory and buf, as a string I/O does.
  * SIO_DONE, SIO_FAULT (#PF queued), SIO_USER (internal error exit), -errno.
  */
-static int string_io_copy(struct svm_vcpu *vcpu, u64 la, void *buf, unsigned int len,
+static int string_io_copy(struct shv_vcpu *vcpu, u64 la, void *buf, unsigned int len,
 			  bool to_guest)
 {
 	u32 access = to_guest ? PFERR_WRITE : 0;
 	bool la32 = !cs_64bit(vcpu);
 	u32 ec;
 
-	if (svm_cpl(vcpu) == 3)
+	if (shv_cpl(vcpu) == 3)
 		access |= PFERR_USER;
 	while (len) {
 		/* outside 64-bit mode linear addresses wrap at 4 GiB */
@@ -376,26 +376,26 @@ static int string_io_copy(struct svm_vcpu *vcpu, u64 la, void *buf, unsigned int
 		u64 gpa;
 		int r;
 
-		r = svm_mmu_gva_to_gpa(vcpu, la, access, &gpa, &ec);
+		r = shv_mmu_gva_to_gpa(vcpu, la, access, &gpa, &ec);
 		if (r == -EFAULT) {
-			svm_queue_pf(vcpu, la, ec);
+			shv_queue_pf(vcpu, la, ec);
 			return SIO_FAULT;
 		}
 		if (r) {
-			u64 d[3] = { svm_rip(vcpu), la, r };
+			u64 d[3] = { shv_rip(vcpu), la, r };
 
-			svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_NO_MEMORY, 3, d);
+			shv_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_NO_MEMORY, 3, d);
 			return SIO_USER;
 		}
 		if (to_guest)
-			r = svm_mmu_guest_write(vcpu, gpa, buf, n);
+			r = shv_mmu_guest_write(vcpu, gpa, buf, n);
 		else
-			r = svm_read_gpa(vcpu->vm, gpa, buf, n);
+			r = shv_read_gpa(vcpu->vm, gpa, buf, n);
 		if (r == -ENOENT || r == -EROFS) {
 			/* string I/O to or from MMIO: not supported */
-			u64 d[2] = { svm_rip(vcpu), gpa };
+			u64 d[2] = { shv_rip(vcpu), gpa };
 
-			svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_EMULATION, 2, d);
+			shv_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_EMULATION, 2, d);
 			return SIO_USER;
 		}
 		if (r)
@@ -411,11 +411,11 @@ static int string_io_copy(struct svm_vcpu *vcpu, u64 la, void *buf, unsigned int
  * Advance the string registers by @done items. Returns true when the
  * instruction is complete (RIP is advanced), false when a REP remains.
  */
-static bool string_io_advance(struct svm_vcpu *vcpu, bool in, bool rep, int asize,
+static bool string_io_advance(struct shv_vcpu *vcpu, bool in, bool rep, int asize,
 			      u32 size, u32 done)
 {
 	u64 mask = addr_mask(asize);
-	int reg = in ? SVM_RDI : SVM_RSI;
+	int reg = in ? SHV_RDI : SHV_RSI;
 	unsigned long rflags = vmcs_read(GUEST_RFLAGS);
 	s64 delta = (s64)done * size * ((rflags & X86_EFLAGS_DF) ? -1 : 1);
 	unsigned long v = vcpu->regs[reg];
@@ -424,19 +424,19 @@ static bool string_io_advance(struct svm_vcpu *vcpu, bool in, bool rep, int asiz
 	if (asize == 1)
 		vcpu->regs[reg] &= 0xffffffffUL;	/* 32-bit writes zero-extend */
 	if (rep) {
-		unsigned long c = vcpu->regs[SVM_RCX];
+		unsigned long c = vcpu->regs[SHV_RCX];
 		u64 left = ((c & mask) - done) & mask;
 
-		vcpu->regs[SVM_RCX] = (c & ~mask) | left;
+		vcpu->regs[SHV_RCX] = (c & ~mask) | left;
 		if (asize == 1)
-			vcpu->regs[SVM_RCX] &= 0xffffffffUL;
+			vcpu->regs[SHV_RCX] &= 0xffffffffUL;
 		if (left)
 			return false;
 	}
 	return true;
 }
 
-static int handle_io(struct svm_vcpu *vcpu)
+static int handle_io(struct shv_vcpu *vcpu)
 {
 	unsigned long q = vmcs_read(EXIT_QUALIFICATION);
 	struct shadowvm_run *run = vcpu->run;
@@ -444,7 +444,7 @@ static int handle_io(struct svm_vcpu *vcpu)
 	bool in = q & 8, string = q & 16, rep = q & 32;
 	u32 count = 1;
 
-	svm_stat_inc(vcpu, EXIT_IO);
+	shv_stat_inc(vcpu, EXIT_IO);
 	if (size != 1 && size != 2 && size != 4)
 		return inject_ud(vcpu);
 	run->io.direction = in ? SHADOWVM_EXIT_IO_IN : SHADOWVM_EXIT_IO_OUT;
@@ -454,40 +454,40 @@ static int handle_io(struct svm_vcpu *vcpu)
 
 	if (!string) {
 		if (in) {
-			vcpu->pending = SVM_PENDING_PIO_IN;
+			vcpu->pending = SHV_PENDING_PIO_IN;
 			vcpu->pio.size = size;
 		} else {
-			u32 v = vcpu->regs[SVM_RAX];
+			u32 v = vcpu->regs[SHV_RAX];
 
 			memcpy(io_data(vcpu), &v, size);
 		}
-		svm_skip_insn(vcpu);
+		shv_skip_insn(vcpu);
 	} else {
-		u32 info = svm_caps.inout_info ? vmcs_read(VMX_INSTRUCTION_INFO) : 0;
-		int asize = svm_caps.inout_info ? (info >> 7) & 7 :
+		u32 info = shv_caps.inout_info ? vmcs_read(VMX_INSTRUCTION_INFO) : 0;
+		int asize = shv_caps.inout_info ? (info >> 7) & 7 :
 			    (cs_64bit(vcpu) ? 2 : ((vmcs_read(GUEST_CS_AR_BYTES) >> 14) & 1));
 		int seg = in ? 0 /* ES, no override */ :
-			  (svm_caps.inout_info ? (info >> 15) & 7 : 3);
+			  (shv_caps.inout_info ? (info >> 15) & 7 : 3);
 		u64 mask = addr_mask(asize), base, la, off;
 		unsigned long rflags = vmcs_read(GUEST_RFLAGS);
 		int r, vector;
 
 		if (rep) {
-			u64 c = vcpu->regs[SVM_RCX] & mask;
+			u64 c = vcpu->regs[SHV_RCX] & mask;
 
 			if (!c) {
-				svm_skip_insn(vcpu);
+				shv_skip_insn(vcpu);
 				return 1;
 			}
 			count = min_t(u64, c, IO_DATA_MAX / size);
 		}
 		if (seg > 5)
 			return inject_ud(vcpu);
-		off = vcpu->regs[in ? SVM_RDI : SVM_RSI] & mask;
+		off = vcpu->regs[in ? SHV_RDI : SHV_RSI] & mask;
 		count = string_io_items(vcpu, seg, in, asize, off, size, count,
 					rflags & X86_EFLAGS_DF, &vector);
 		if (!count) {
-			svm_queue_exception(vcpu, vector, true, 0);
+			shv_queue_exception(vcpu, vector, true, 0);
 			return 1;
 		}
 		base = (cs_64bit(vcpu) && seg < 4) ? 0 : vmcs_read(seg_base_field[seg]);
@@ -497,7 +497,7 @@ static int handle_io(struct svm_vcpu *vcpu)
 		if (!cs_64bit(vcpu))
 			la = (u32)la;
 		if (in) {
-			vcpu->pending = SVM_PENDING_PIO_STRING_IN;
+			vcpu->pending = SHV_PENDING_PIO_STRING_IN;
 			vcpu->pio.size = size;
 			vcpu->pio.count = count;
 			vcpu->pio.rep = rep;
@@ -511,25 +511,25 @@ static int handle_io(struct svm_vcpu *vcpu)
 			if (rflags & X86_EFLAGS_DF)
 				reverse_items(io_data(vcpu), count, size);
 			if (string_io_advance(vcpu, false, rep, asize, size, count))
-				svm_skip_insn(vcpu);
+				shv_skip_insn(vcpu);
 		}
 	}
 	run->io.count = count;
 	run->exit_reason = SHADOWVM_EXIT_IO;
-	svm_stat_inc(vcpu, USER_EXIT_IO);
+	shv_stat_inc(vcpu, USER_EXIT_IO);
 	return 0;
 }
 
-int svm_complete_user_exit(struct svm_vcpu *vcpu)
+int shv_complete_user_exit(struct shv_vcpu *vcpu)
 {
 	int pending = vcpu->pending;
 	int r;
 
-	vcpu->pending = SVM_PENDING_NONE;
+	vcpu->pending = SHV_PENDING_NONE;
 	switch (pending) {
-	case SVM_PENDING_PIO_IN: {
+	case SHV_PENDING_PIO_IN: {
 		u32 v = 0;
-		unsigned long *rax = &vcpu->regs[SVM_RAX];
+		unsigned long *rax = &vcpu->regs[SHV_RAX];
 
 		memcpy(&v, io_data(vcpu), vcpu->pio.size);
 		if (vcpu->pio.size == 1)
@@ -540,7 +540,7 @@ int svm_complete_user_exit(struct svm_vcpu *vcpu)
 			*rax = v;	/* 32-bit results zero-extend */
 		return 1;
 	}
-	case SVM_PENDING_PIO_STRING_IN: {
+	case SHV_PENDING_PIO_STRING_IN: {
 		unsigned long rflags = vmcs_read(GUEST_RFLAGS);
 		u32 size = vcpu->pio.size, count = vcpu->pio.count;
 		u8 *d = io_data(vcpu);
@@ -551,15 +551,15 @@ int svm_complete_user_exit(struct svm_vcpu *vcpu)
 		if (r != SIO_DONE)
 			return sio_handler_result(r);
 		if (string_io_advance(vcpu, true, vcpu->pio.rep, vcpu->pio.asize, size, count))
-			svm_skip_insn(vcpu);
+			shv_skip_insn(vcpu);
 		return 1;
 	}
-	case SVM_PENDING_MMIO:
+	case SHV_PENDING_MMIO:
 		/* re-run the instruction: its MMIO read now finds the data */
-		return svm_emulate_mmio_complete(vcpu, false);
-	case SVM_PENDING_MMIO_WRITE:
+		return shv_emulate_mmio_complete(vcpu, false);
+	case SHV_PENDING_MMIO_WRITE:
 		/* the other half of a split write, or done */
-		return svm_emulate_mmio_complete(vcpu, true);
+		return shv_emulate_mmio_complete(vcpu, true);
 	default:
 		return 1;
 	}
@@ -567,7 +567,7 @@ int svm_complete_user_exit(struct svm_vcpu *vcpu)
 
 /* ---- exceptions ---- */
 
-static int handle_exception(struct svm_vcpu *vcpu)
+static int handle_exception(struct shv_vcpu *vcpu)
 {
 	u32 info = vmcs_read(VM_EXIT_INTR_INFO);
 	int vector = info & INTR_INFO_VECTOR_MASK;
@@ -577,17 +577,17 @@ static int handle_exception(struct svm_vcpu *vcpu)
 		return 1;	/* re-raised on the host already */
 	if (vector == MC_VECTOR) {
 		/* the host's machine-check handler ran at the exit */
-		svm_stat_inc(vcpu, EXIT_OTHER);
+		shv_stat_inc(vcpu, EXIT_OTHER);
 		return 1;
 	}
 	if (vector == PF_VECTOR) {
-		svm_stat_inc(vcpu, EXIT_PF);
-		return svm_mmu_page_fault(vcpu, vmcs_read(EXIT_QUALIFICATION),
+		shv_stat_inc(vcpu, EXIT_PF);
+		return shv_mmu_page_fault(vcpu, vmcs_read(EXIT_QUALIFICATION),
 					  vmcs_read(VM_EXIT_INTR_ERROR_CODE));
 	}
-	svm_stat_inc(vcpu, EXIT_EXCEPTION);
+	shv_stat_inc(vcpu, EXIT_EXCEPTION);
 	/* not intercepted otherwise: reflect it */
-	svm_queue_exception(vcpu, vector, info & INTR_INFO_DELIVER_CODE,
+	shv_queue_exception(vcpu, vector, info & INTR_INFO_DELIVER_CODE,
 			    vmcs_read(VM_EXIT_INTR_ERROR_CODE));
 	return 1;
 }
@@ -603,24 +603,24 @@ static int handle_exception(struct svm_vcpu *vcpu)
  * exit qualification). They go into the guest's software DR6, which MOV
  * from DR6 reads, and the exception is reflected.
  */
-static int handle_db(struct svm_vcpu *vcpu, u32 info)
+static int handle_db(struct shv_vcpu *vcpu, u32 info)
 {
 	u64 q = vmcs_read(EXIT_QUALIFICATION);
-	struct svm_pending_event *ev = &vcpu->event;
+	struct shv_pending_event *ev = &vcpu->event;
 
-	svm_stat_inc(vcpu, EXIT_EXCEPTION);
+	shv_stat_inc(vcpu, EXIT_EXCEPTION);
 	vcpu->dr6 &= ~DR6_TRAP_BITS;
 	vcpu->dr6 |= q & (DR6_TRAP_BITS | DR6_BD_BIT | DR6_BS_BIT);
 	if ((info & INTR_INFO_TYPE_MASK) == INTR_TYPE_PRIV_SW_EXCEPTION) {
 		/* INT1 (ICEBP): re-inject as the same event, past the insn */
-		svm_stat_inc(vcpu, INJECTED_EXCEPTIONS);
+		shv_stat_inc(vcpu, INJECTED_EXCEPTIONS);
 		ev->valid = true;
 		ev->info = INTR_INFO_VALID | INTR_TYPE_PRIV_SW_EXCEPTION | DB_VECTOR;
 		ev->error_code = 0;
 		ev->insn_len = vmcs_read(VM_EXIT_INSTRUCTION_LEN);
 		return 1;
 	}
-	svm_queue_exception(vcpu, DB_VECTOR, false, 0);
+	shv_queue_exception(vcpu, DB_VECTOR, false, 0);
 	return 1;
 }
 
@@ -632,14 +632,14 @@ static int handle_db(struct svm_vcpu *vcpu, u32 info)
  * run without detection and the guest retries the instruction); if it
  * refuses (fatal mode), RUN exits with SHADOWVM_INTERNAL_ERROR_SPLIT_LOCK.
  */
-static int handle_ac(struct svm_vcpu *vcpu)
+static int handle_ac(struct shv_vcpu *vcpu)
 {
-	unsigned long rip = svm_rip(vcpu);
+	unsigned long rip = shv_rip(vcpu);
 
-	svm_stat_inc(vcpu, EXIT_EXCEPTION);
+	shv_stat_inc(vcpu, EXIT_EXCEPTION);
 	if ((vcpu->cr0 & X86_CR0_AM) && (vmcs_read(GUEST_RFLAGS) & X86_EFLAGS_AC) &&
-	    svm_cpl(vcpu) == 3) {
-		svm_queue_exception(vcpu, AC_VECTOR, true, 0);
+	    shv_cpl(vcpu) == 3) {
+		shv_queue_exception(vcpu, AC_VECTOR, true, 0);
 		return 1;
 	}
 	if (handle_guest_split_lock(rip))
@@ -647,13 +647,13 @@ static int handle_ac(struct svm_vcpu *vcpu)
 	{
 		u64 d[1] = { rip };
 
-		svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_SPLIT_LOCK, 1, d);
+		shv_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_SPLIT_LOCK, 1, d);
 	}
 	return 0;
 }
 
 /* The exceptions intercepted for this file's sake; -ENOENT: not one. */
-static int handle_db_ac(struct svm_vcpu *vcpu)
+static int handle_db_ac(struct shv_vcpu *vcpu)
 {
 	u32 info = vmcs_read(VM_EXIT_INTR_INFO);
 	int vector = info & INTR_INFO_VECTOR_MASK;
@@ -667,7 +667,7 @@ static int handle_db_ac(struct svm_vcpu *vcpu)
 	return -ENOENT;
 }
 
-static int fail_entry(struct svm_vcpu *vcpu, u32 reason)
+static int fail_entry(struct shv_vcpu *vcpu, u32 reason)
 {
 	struct shadowvm_run *run = vcpu->run;
 
@@ -675,14 +675,14 @@ static int fail_entry(struct svm_vcpu *vcpu, u32 reason)
 	run->fail_entry.hardware_entry_failure_reason = reason & 0xffff;
 	run->fail_entry.exit_qualification = vmcs_read(EXIT_QUALIFICATION);
 	if ((u16)reason == EXIT_REASON_MCE_DURING_VMENTRY)
-		svm_info_rl("VM entry failed: machine check during entry (host handler ran)\n");
+		shv_info_rl("VM entry failed: machine check during entry (host handler ran)\n");
 	else
-		svm_info_rl("VM entry failed: reason %u qualification %lu (invalid guest state)\n",
+		shv_info_rl("VM entry failed: reason %u qualification %lu (invalid guest state)\n",
 			    reason & 0xffff, vmcs_read(EXIT_QUALIFICATION));
 	return 0;
 }
 
-int svm_handle_exit(struct svm_vcpu *vcpu, u32 reason)
+int shv_handle_exit(struct shv_vcpu *vcpu, u32 reason)
 {
 	u16 basic = reason & 0xffff;
 
@@ -698,34 +698,34 @@ int svm_handle_exit(struct svm_vcpu *vcpu, u32 reason)
 		return handle_exception(vcpu);
 	}
 	case EXIT_REASON_EXTERNAL_INTERRUPT:
-		svm_stat_inc(vcpu, EXIT_EXTINT);
+		shv_stat_inc(vcpu, EXIT_EXTINT);
 		return 1;
 	case EXIT_REASON_TRIPLE_FAULT:
-		svm_stat_inc(vcpu, EXIT_TRIPLE_FAULT);
+		shv_stat_inc(vcpu, EXIT_TRIPLE_FAULT);
 		vcpu->run->exit_reason = SHADOWVM_EXIT_SHUTDOWN;
 		vcpu->event.valid = false;
 		return 0;
 	case EXIT_REASON_PREEMPTION_TIMER:
-		svm_stat_inc(vcpu, EXIT_PREEMPT_TIMER);
+		shv_stat_inc(vcpu, EXIT_PREEMPT_TIMER);
 		return 1;
 	case EXIT_REASON_INIT_SIGNAL:
 	case EXIT_REASON_SIPI:
-		svm_stat_inc(vcpu, EXIT_OTHER);
+		shv_stat_inc(vcpu, EXIT_OTHER);
 		return 1;
 	case EXIT_REASON_CPUID:
 		return handle_cpuid(vcpu);
 	case EXIT_REASON_HLT:
 		return handle_hlt(vcpu);
 	case EXIT_REASON_INVLPG:
-		svm_stat_inc(vcpu, EXIT_INVLPG);
-		svm_stat_inc(vcpu, INVLPG);
-		svm_mmu_invlpg(vcpu, vmcs_read(EXIT_QUALIFICATION));
-		svm_skip_insn(vcpu);
+		shv_stat_inc(vcpu, EXIT_INVLPG);
+		shv_stat_inc(vcpu, INVLPG);
+		shv_mmu_invlpg(vcpu, vmcs_read(EXIT_QUALIFICATION));
+		shv_skip_insn(vcpu);
 		return 1;
 	case EXIT_REASON_INVD:
 	case EXIT_REASON_WBINVD:
-		svm_stat_inc(vcpu, EXIT_OTHER);
-		svm_skip_insn(vcpu);	/* guest RAM is coherent: nothing to do */
+		shv_stat_inc(vcpu, EXIT_OTHER);
+		shv_skip_insn(vcpu);	/* guest RAM is coherent: nothing to do */
 		return 1;
 	case EXIT_REASON_CR_ACCESS:
 		return handle_cr(vcpu);
@@ -738,7 +738,7 @@ int svm_handle_exit(struct svm_vcpu *vcpu, u32 reason)
 	case EXIT_REASON_MSR_WRITE:
 		return handle_wrmsr(vcpu);
 	case EXIT_REASON_RDPMC:
-		svm_stat_inc(vcpu, EXIT_OTHER);
+		shv_stat_inc(vcpu, EXIT_OTHER);
 		return inject_gp(vcpu);
 	case EXIT_REASON_VMCALL: case EXIT_REASON_VMCLEAR: case EXIT_REASON_VMLAUNCH:
 	case EXIT_REASON_VMPTRLD: case EXIT_REASON_VMPTRST: case EXIT_REASON_VMREAD:
@@ -748,17 +748,17 @@ int svm_handle_exit(struct svm_vcpu *vcpu, u32 reason)
 	case EXIT_REASON_MWAIT_INSTRUCTION: case EXIT_REASON_MONITOR_INSTRUCTION:
 	case EXIT_REASON_XSETBV: case EXIT_REASON_RSM: case EXIT_REASON_INVPCID:
 	case EXIT_REASON_RDTSCP: case EXIT_REASON_XSAVES: case EXIT_REASON_XRSTORS:
-		svm_stat_inc(vcpu, EXIT_VMX_INSN);
+		shv_stat_inc(vcpu, EXIT_VMX_INSN);
 		return inject_ud(vcpu);
 	case EXIT_REASON_MSR_LOAD_FAIL:
 	case EXIT_REASON_MCE_DURING_VMENTRY:
 		return fail_entry(vcpu, reason);
 	default: {
-		u64 d[3] = { basic, vmcs_read(EXIT_QUALIFICATION), svm_rip(vcpu) };
+		u64 d[3] = { basic, vmcs_read(EXIT_QUALIFICATION), shv_rip(vcpu) };
 
-		svm_stat_inc(vcpu, EXIT_OTHER);
-		svm_info_rl("unhandled VM exit %u at rip 0x%llx\n", basic, d[2]);
-		svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_UNHANDLED_EXIT, 3, d);
+		shv_stat_inc(vcpu, EXIT_OTHER);
+		shv_info_rl("unhandled VM exit %u at rip 0x%llx\n", basic, d[2]);
+		shv_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_UNHANDLED_EXIT, 3, d);
 		return 0;
 	}
 	}

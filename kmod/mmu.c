@@ -42,7 +42,7 @@
 
 #define SP_HASH_BITS	10
 
-union svm_role {
+union shv_role {
 	u32 word;
 	struct {
 		u32 level:3;		/* shadow level of this page */
@@ -59,11 +59,11 @@ union svm_role {
 	};
 };
 
-struct svm_sp {
+struct shv_sp {
 	struct hlist_node hash;
 	struct list_head link;		/* mmu->active, oldest first */
 	u64 gfn;
-	union svm_role role;
+	union shv_role role;
 	u64 *spt;
 	struct page *page;
 	u64 *gfns;			/* leaf pages: guest frame of each entry */
@@ -77,30 +77,30 @@ struct svm_sp {
 	bool zapped;
 };
 
-struct svm_root {
+struct shv_root {
 	u64 cr3;
 	u32 role;
 	u64 pdptrs[4];
-	struct svm_sp *sp;
+	struct shv_sp *sp;
 	u64 last_used;
-	struct svm_as *as;
+	struct shv_as *as;
 };
 
 /* a guest address space (a CR3 seen) with its own counters */
-struct svm_as {
+struct shv_as {
 	struct hlist_node node;
 	u64 cr3;
 	u64 loads, root_hits, root_misses, pf_true, pf_hidden, pt_writes;
 };
 
-struct svm_rmap {
+struct shv_rmap {
 	u64 **sptes;
 	u32 nr, max;
 	u32 wp_count;			/* synced indirect shadow pages of this frame */
 	u32 unsync_count;
 };
 
-struct svm_mmu_vm {
+struct shv_mmu_vm {
 	struct hlist_head hash[1 << SP_HASH_BITS];
 	struct list_head active;
 	struct list_head zapped;	/* unlinked, freed after the kick */
@@ -112,16 +112,16 @@ struct svm_mmu_vm {
 	bool need_kick;			/* shadow entries lost rights */
 };
 
-struct svm_mmu_vcpu {
-	union svm_role base_role;	/* role of the root for this context */
-	struct svm_root *cur;
-	struct svm_root *roots;		/* root cache, vm->cfg.root_cache_size */
+struct shv_mmu_vcpu {
+	union shv_role base_role;	/* role of the root for this context */
+	struct shv_root *cur;
+	struct shv_root *roots;		/* root cache, vm->cfg.root_cache_size */
 	int nr_roots;
 };
 
 #define MAX_AS	4096
 
-static inline u64 *vm_stat(struct svm_vm *vm, int id)
+static inline u64 *vm_stat(struct shv_vm *vm, int id)
 {
 	return &vm->mmu_stats[id];
 }
@@ -133,37 +133,37 @@ static inline u64 *vm_stat(struct svm_vm *vm, int id)
  * use, under mmu_lock). Frames outside every slot have none. The caller
  * holds vm->srcu or vm->lock, so the slot cannot go away meanwhile.
  */
-static struct svm_rmap *gfn_rmap(struct svm_vm *vm, u64 gfn, bool create)
+static struct shv_rmap *gfn_rmap(struct shv_vm *vm, u64 gfn, bool create)
 {
-	struct svm_slot *s = svm_gfn_to_slot(vm, gfn);
+	struct shv_slot *s = shv_gfn_to_slot(vm, gfn);
 
 	if (!s)
 		return NULL;
 	if (!s->rmap) {
 		if (!create)
 			return NULL;
-		s->rmap = svm_zalloc(s->npages * sizeof(struct svm_rmap));
+		s->rmap = shv_zalloc(s->npages * sizeof(struct shv_rmap));
 		if (!s->rmap)
 			return NULL;
 	}
 	return &s->rmap[gfn - s->base_gfn];
 }
 
-static int rmap_add(struct svm_vm *vm, u64 gfn, u64 *sptep)
+static int rmap_add(struct shv_vm *vm, u64 gfn, u64 *sptep)
 {
-	struct svm_rmap *rm = gfn_rmap(vm, gfn, true);
+	struct shv_rmap *rm = gfn_rmap(vm, gfn, true);
 
 	if (!rm)
 		return -ENOMEM;
 	if (rm->nr == rm->max) {
 		u32 nmax = rm->max ? rm->max * 2 : 4;
-		u64 **n = svm_zalloc(nmax * sizeof(*n));
+		u64 **n = shv_zalloc(nmax * sizeof(*n));
 
 		if (!n)
 			return -ENOMEM;
 		if (rm->sptes)
 			memcpy(n, rm->sptes, rm->nr * sizeof(*n));
-		svm_kfree(rm->sptes);
+		shv_kfree(rm->sptes);
 		rm->sptes = n;
 		rm->max = nmax;
 	}
@@ -171,9 +171,9 @@ static int rmap_add(struct svm_vm *vm, u64 gfn, u64 *sptep)
 	return 0;
 }
 
-static void rmap_remove(struct svm_vm *vm, u64 gfn, u64 *sptep)
+static void rmap_remove(struct shv_vm *vm, u64 gfn, u64 *sptep)
 {
-	struct svm_rmap *rm = gfn_rmap(vm, gfn, false);
+	struct shv_rmap *rm = gfn_rmap(vm, gfn, false);
 	u32 i;
 
 	if (!rm)
@@ -186,28 +186,28 @@ static void rmap_remove(struct svm_vm *vm, u64 gfn, u64 *sptep)
 	}
 }
 
-static struct svm_sp *page_sp(void *p)
+static struct shv_sp *page_sp(void *p)
 {
-	return (struct svm_sp *)page_private(virt_to_page(p));
+	return (struct shv_sp *)page_private(virt_to_page(p));
 }
 
-static struct svm_sp *spte_child(u64 spte)
+static struct shv_sp *spte_child(u64 spte)
 {
-	return (struct svm_sp *)page_private(pfn_to_page((spte & SPTE_ADDR_MASK) >> PAGE_SHIFT));
+	return (struct shv_sp *)page_private(pfn_to_page((spte & SPTE_ADDR_MASK) >> PAGE_SHIFT));
 }
 
 /* vCPUs are published with smp_store_release() and removed under mmu_lock. */
-static struct svm_vcpu *vm_vcpu(struct svm_vm *vm, int i)
+static struct shv_vcpu *vm_vcpu(struct shv_vm *vm, int i)
 {
 	return READ_ONCE(vm->vcpus[i]);
 }
 
-static void kick_flush_all(struct svm_vm *vm)
+static void kick_flush_all(struct shv_vm *vm)
 {
 	int i;
 
 	for (i = 0; i < SHADOWVM_MAX_VCPUS; i++) {
-		struct svm_vcpu *v = vm_vcpu(vm, i);
+		struct shv_vcpu *v = vm_vcpu(vm, i);
 
 		if (v)
 			WRITE_ONCE(v->flush_pending, true);
@@ -220,12 +220,12 @@ static void noop_ipi(void *unused)
 }
 
 /* Make sure no other vCPU still runs on shadow state we are about to free. */
-static void kick_others_sync(struct svm_vm *vm)
+static void kick_others_sync(struct shv_vm *vm)
 {
 	int i;
 
 	for (i = 0; i < SHADOWVM_MAX_VCPUS; i++) {
-		struct svm_vcpu *v = vm_vcpu(vm, i);
+		struct shv_vcpu *v = vm_vcpu(vm, i);
 		int cpu;
 
 		if (!v || !v->mmu)
@@ -246,9 +246,9 @@ static void kick_others_sync(struct svm_vm *vm)
 }
 
 /* Clear W in every shadow entry mapping gfn (it became a page table). */
-static void write_protect_gfn(struct svm_vm *vm, u64 gfn)
+static void write_protect_gfn(struct shv_vm *vm, u64 gfn)
 {
-	struct svm_rmap *rm = gfn_rmap(vm, gfn, false);
+	struct shv_rmap *rm = gfn_rmap(vm, gfn, false);
 	bool flushed = false;
 	u32 i;
 
@@ -264,9 +264,9 @@ static void write_protect_gfn(struct svm_vm *vm, u64 gfn)
 		kick_flush_all(vm);
 }
 
-static bool gfn_write_protected(struct svm_vm *vm, u64 gfn)
+static bool gfn_write_protected(struct shv_vm *vm, u64 gfn)
 {
-	struct svm_rmap *rm = gfn_rmap(vm, gfn, false);
+	struct shv_rmap *rm = gfn_rmap(vm, gfn, false);
 
 	return rm && rm->wp_count;
 }
@@ -279,7 +279,7 @@ static u32 sp_hash(u64 gfn)
 	return hash_64(gfn, SP_HASH_BITS);
 }
 
-static void sp_zap(struct svm_vm *vm, struct svm_sp *sp);
+static void sp_zap(struct shv_vm *vm, struct shv_sp *sp);
 
 /*
  * Collect every live shadow page of a guest table frame (not direct ones)
@@ -288,9 +288,9 @@ static void sp_zap(struct svm_vm *vm, struct svm_sp *sp);
  * caller skips entries whose ->zapped is set. mmu_lock held; the list is
  * only valid until the lock is dropped.
  */
-static int gfn_sps(struct svm_vm *vm, u64 gfn, struct list_head *out)
+static int gfn_sps(struct shv_vm *vm, u64 gfn, struct list_head *out)
 {
-	struct svm_sp *sp;
+	struct shv_sp *sp;
 	int n = 0;
 
 	INIT_LIST_HEAD(out);
@@ -303,24 +303,24 @@ static int gfn_sps(struct svm_vm *vm, u64 gfn, struct list_head *out)
 	return n;
 }
 
-static void drop_spte(struct svm_vm *vm, u64 *sptep);
+static void drop_spte(struct shv_vm *vm, u64 *sptep);
 
 /*
  * Record that *sptep points at sp. On failure nothing is recorded and
  * the caller must not leave *sptep pointing at sp: an unrecorded parent
  * entry would survive sp's zap and point at freed memory.
  */
-static int __must_check sp_add_parent(struct svm_sp *sp, u64 *sptep)
+static int __must_check sp_add_parent(struct shv_sp *sp, u64 *sptep)
 {
 	if (sp->nr_parents == sp->max_parents) {
 		int nmax = sp->max_parents ? sp->max_parents * 2 : 4;
-		u64 **n = svm_zalloc(nmax * sizeof(*n));
+		u64 **n = shv_zalloc(nmax * sizeof(*n));
 
 		if (!n)
 			return -ENOMEM;
 		if (sp->parents)
 			memcpy(n, sp->parents, sp->nr_parents * sizeof(*n));
-		svm_kfree(sp->parents);
+		shv_kfree(sp->parents);
 		sp->parents = n;
 		sp->max_parents = nmax;
 	}
@@ -328,7 +328,7 @@ static int __must_check sp_add_parent(struct svm_sp *sp, u64 *sptep)
 	return 0;
 }
 
-static void sp_remove_parent(struct svm_sp *sp, u64 *sptep)
+static void sp_remove_parent(struct shv_sp *sp, u64 *sptep)
 {
 	int i;
 
@@ -340,9 +340,9 @@ static void sp_remove_parent(struct svm_sp *sp, u64 *sptep)
 	}
 }
 
-static void sp_account_wp(struct svm_vm *vm, struct svm_sp *sp, int delta)
+static void sp_account_wp(struct shv_vm *vm, struct shv_sp *sp, int delta)
 {
-	struct svm_rmap *rm;
+	struct shv_rmap *rm;
 
 	if (sp->role.direct || sp->role.pae_root || sp->unsync ||
 	    vm->cfg.mmu_policy == SHADOWVM_MMU_POLICY_VTLB)
@@ -359,14 +359,14 @@ static void sp_account_wp(struct svm_vm *vm, struct svm_sp *sp, int delta)
 }
 
 /* Unlink a shadow page from everything and queue it for freeing. */
-static void sp_zap(struct svm_vm *vm, struct svm_sp *sp)
+static void sp_zap(struct shv_vm *vm, struct shv_sp *sp)
 {
 	int i;
 
 	if (sp->zapped)
 		return;
 	sp->zapped = true;
-	trace_svm_sp_zap(sp->gfn, sp->role.word, sp->role.level);
+	trace_sp_zap(sp->gfn, sp->role.word, sp->role.level);
 	while (sp->nr_parents) {
 		u64 *p = sp->parents[sp->nr_parents - 1];
 
@@ -377,7 +377,7 @@ static void sp_zap(struct svm_vm *vm, struct svm_sp *sp)
 		if (sp->spt[i] & SPTE_P)
 			drop_spte(vm, &sp->spt[i]);
 	if (sp->unsync) {
-		struct svm_rmap *rm = gfn_rmap(vm, sp->gfn, false);
+		struct shv_rmap *rm = gfn_rmap(vm, sp->gfn, false);
 
 		if (rm)
 			rm->unsync_count--;
@@ -392,10 +392,10 @@ static void sp_zap(struct svm_vm *vm, struct svm_sp *sp)
 }
 
 /* Clear one shadow entry, updating the reverse map or the child page. */
-static void drop_spte(struct svm_vm *vm, u64 *sptep)
+static void drop_spte(struct shv_vm *vm, u64 *sptep)
 {
 	u64 spte = *sptep;
-	struct svm_sp *sp = page_sp(sptep);
+	struct shv_sp *sp = page_sp(sptep);
 
 	if (!(spte & SPTE_P))
 		return;
@@ -405,7 +405,7 @@ static void drop_spte(struct svm_vm *vm, u64 *sptep)
 		return;
 	}
 	{
-		struct svm_sp *child = spte_child(spte);
+		struct shv_sp *child = spte_child(spte);
 
 		sp_remove_parent(child, sptep);
 		/* an orphan keeps its frame write-protected for nothing: drop it */
@@ -414,21 +414,21 @@ static void drop_spte(struct svm_vm *vm, u64 *sptep)
 	}
 }
 
-static void sp_free(struct svm_sp *sp)
+static void sp_free(struct shv_sp *sp)
 {
 	list_del(&sp->link);
 	set_page_private(sp->page, 0);
-	svm_free_page(sp->page);
-	svm_kfree(sp->gfns);
-	svm_kfree(sp->gptes);
-	svm_kfree(sp->parents);
-	svm_kfree(sp);
+	shv_free_page(sp->page);
+	shv_kfree(sp->gfns);
+	shv_kfree(sp->gptes);
+	shv_kfree(sp->parents);
+	shv_kfree(sp);
 }
 
 /* Free what sp_zap() queued, once no vCPU can still be using it. */
-static void commit_zap(struct svm_vm *vm)
+static void commit_zap(struct shv_vm *vm)
 {
-	struct svm_sp *sp, *tmp;
+	struct shv_sp *sp, *tmp;
 
 	if (list_empty(&vm->mmu->zapped) && !vm->mmu->need_kick)
 		return;
@@ -450,14 +450,14 @@ static void commit_zap(struct svm_vm *vm)
 }
 
 /* Recycle the oldest non-root shadow pages to stay under the cap. */
-static void make_room(struct svm_vm *vm, int need)
+static void make_room(struct shv_vm *vm, int need)
 {
-	struct svm_sp *sp;
+	struct shv_sp *sp;
 
 	if (vm->mmu->nr_pages + need <= vm->mmu->max_pages)
 		return;
 	while (vm->mmu->nr_pages + need + 4 > vm->mmu->max_pages) {
-		struct svm_sp *victim = NULL;
+		struct shv_sp *victim = NULL;
 
 		/* oldest first; a zap may move others, so rescan each time */
 		list_for_each_entry(sp, &vm->mmu->active, link) {
@@ -474,9 +474,9 @@ static void make_room(struct svm_vm *vm, int need)
 	}
 }
 
-static struct svm_sp *sp_lookup(struct svm_vm *vm, u64 gfn, union svm_role role)
+static struct shv_sp *sp_lookup(struct shv_vm *vm, u64 gfn, union shv_role role)
 {
-	struct svm_sp *sp;
+	struct shv_sp *sp;
 
 	hlist_for_each_entry(sp, &vm->mmu->hash[sp_hash(gfn)], hash)
 		if (sp->gfn == gfn && sp->role.word == role.word && !sp->zapped)
@@ -484,9 +484,9 @@ static struct svm_sp *sp_lookup(struct svm_vm *vm, u64 gfn, union svm_role role)
 	return NULL;
 }
 
-static struct svm_sp *sp_get(struct svm_vm *vm, u64 gfn, union svm_role role, bool *created)
+static struct shv_sp *sp_get(struct shv_vm *vm, u64 gfn, union shv_role role, bool *created)
 {
-	struct svm_sp *sp;
+	struct shv_sp *sp;
 
 	*created = false;
 	if (!role.pae_root) {
@@ -498,21 +498,21 @@ static struct svm_sp *sp_get(struct svm_vm *vm, u64 gfn, union svm_role role, bo
 	 * A guest table in RAM must be write-protected from the start: get
 	 * its reverse map first, so that sp_account_wp() cannot fail.
 	 */
-	if (!role.direct && !role.pae_root && svm_gfn_to_slot(vm, gfn) &&
+	if (!role.direct && !role.pae_root && shv_gfn_to_slot(vm, gfn) &&
 	    !gfn_rmap(vm, gfn, true))
 		return NULL;
-	sp = svm_zalloc(sizeof(*sp));
+	sp = shv_zalloc(sizeof(*sp));
 	if (!sp)
 		return NULL;
-	sp->page = svm_alloc_page(role.pae_root ? __GFP_DMA32 : 0);
+	sp->page = shv_alloc_page(role.pae_root ? __GFP_DMA32 : 0);
 	if (!sp->page)
 		goto fail;
 	if (role.level == 1) {
-		sp->gfns = svm_zalloc(512 * sizeof(u64));
+		sp->gfns = shv_zalloc(512 * sizeof(u64));
 		if (!sp->gfns)
 			goto fail;
 		if (!role.direct) {
-			sp->gptes = svm_zalloc(512 * sizeof(u64));
+			sp->gptes = shv_zalloc(512 * sizeof(u64));
 			if (!sp->gptes)
 				goto fail;
 		}
@@ -528,25 +528,25 @@ static struct svm_sp *sp_get(struct svm_vm *vm, u64 gfn, union svm_role role, bo
 	vm->mmu->nr_pages++;
 	(*vm_stat(vm, SHADOWVM_STAT_SP_CREATED))++;
 	*vm_stat(vm, SHADOWVM_STAT_SP_LIVE) = vm->mmu->nr_pages;
-	trace_svm_sp_create(gfn, role.word, role.level);
+	trace_sp_create(gfn, role.word, role.level);
 	sp_account_wp(vm, sp, +1);
 	*created = true;
 	return sp;
 fail:
 	if (sp->page)
-		svm_free_page(sp->page);
-	svm_kfree(sp->gfns);
-	svm_kfree(sp->gptes);
-	svm_kfree(sp);
+		shv_free_page(sp->page);
+	shv_kfree(sp->gfns);
+	shv_kfree(sp->gptes);
+	shv_kfree(sp);
 	return NULL;
 }
 
 /* ---- contexts and roots ---- */
 
-static union svm_role context_role(struct svm_vcpu *vcpu)
+static union shv_role context_role(struct shv_vcpu *vcpu)
 {
-	union svm_role r = { .word = 0 };
-	int levels = svm_guest_levels(vcpu);
+	union shv_role r = { .word = 0 };
+	int levels = shv_guest_levels(vcpu);
 
 	r.guest_levels = levels;
 	r.gpte4 = levels == 2;
@@ -560,9 +560,9 @@ static union svm_role context_role(struct svm_vcpu *vcpu)
 	return r;
 }
 
-static void root_release(struct svm_vm *vm, struct svm_root *root)
+static void root_release(struct shv_vm *vm, struct shv_root *root)
 {
-	struct svm_sp *sp = root->sp;
+	struct shv_sp *sp = root->sp;
 
 	if (!sp)
 		return;
@@ -574,9 +574,9 @@ static void root_release(struct svm_vm *vm, struct svm_root *root)
 		sp_zap(vm, sp);
 }
 
-static void vcpu_drop_roots(struct svm_vcpu *vcpu)
+static void vcpu_drop_roots(struct shv_vcpu *vcpu)
 {
-	struct svm_vm *vm = vcpu->vm;
+	struct shv_vm *vm = vcpu->vm;
 	int i;
 
 	for (i = 0; i < vcpu->mmu->nr_roots; i++)
@@ -589,17 +589,17 @@ static void vcpu_drop_roots(struct svm_vcpu *vcpu)
  * that it can be zapped; a vCPU running on it rebuilds its root before
  * the next entry. mmu_lock held.
  */
-static void sp_evict_roots(struct svm_vm *vm, struct svm_sp *sp)
+static void sp_evict_roots(struct shv_vm *vm, struct shv_sp *sp)
 {
 	int i, j;
 
 	for (i = 0; i < SHADOWVM_MAX_VCPUS && sp->root_count; i++) {
-		struct svm_vcpu *v = vm_vcpu(vm, i);
+		struct shv_vcpu *v = vm_vcpu(vm, i);
 
 		if (!v || !v->mmu)
 			continue;
 		for (j = 0; j < v->mmu->nr_roots; j++) {
-			struct svm_root *r = &v->mmu->roots[j];
+			struct shv_root *r = &v->mmu->roots[j];
 
 			if (r->sp != sp)
 				continue;
@@ -611,32 +611,32 @@ static void sp_evict_roots(struct svm_vm *vm, struct svm_sp *sp)
 }
 
 /* mmu_lock held: every shadow page goes. */
-void svm_mmu_zap_all(struct svm_vm *vm)
+void shv_mmu_zap_all(struct shv_vm *vm)
 {
-	struct svm_sp *sp;
+	struct shv_sp *sp;
 	int i;
 
 	if (!vm->mmu)
 		return;
 	for (i = 0; i < SHADOWVM_MAX_VCPUS; i++) {
-		struct svm_vcpu *v = vm_vcpu(vm, i);
+		struct shv_vcpu *v = vm_vcpu(vm, i);
 
 		if (v && v->mmu)
 			vcpu_drop_roots(v);
 	}
 	while (!list_empty(&vm->mmu->active)) {
-		sp = list_first_entry(&vm->mmu->active, struct svm_sp, link);
+		sp = list_first_entry(&vm->mmu->active, struct shv_sp, link);
 		sp_zap(vm, sp);
 	}
 	commit_zap(vm);
 	kick_flush_all(vm);
 }
 
-int svm_mmu_vm_init(struct svm_vm *vm)
+int shv_mmu_vm_init(struct shv_vm *vm)
 {
 	int i;
 
-	vm->mmu = svm_zalloc(sizeof(*vm->mmu));
+	vm->mmu = shv_zalloc(sizeof(*vm->mmu));
 	if (!vm->mmu)
 		return -ENOMEM;
 	for (i = 0; i < ARRAY_SIZE(vm->mmu->hash); i++)
@@ -649,19 +649,19 @@ int svm_mmu_vm_init(struct svm_vm *vm)
 	return 0;
 }
 
-void svm_mmu_vm_destroy(struct svm_vm *vm)
+void shv_mmu_vm_destroy(struct shv_vm *vm)
 {
-	struct svm_as *as;
+	struct shv_as *as;
 	struct hlist_node *tmp;
 	int i;
 
 	if (!vm->mmu)
 		return;
-	svm_mmu_zap_all(vm);
+	shv_mmu_zap_all(vm);
 	for (i = 0; i < ARRAY_SIZE(vm->mmu->as_hash); i++)
 		hlist_for_each_entry_safe(as, tmp, &vm->mmu->as_hash[i], node)
-			svm_kfree(as);
-	svm_kfree(vm->mmu);
+			shv_kfree(as);
+	shv_kfree(vm->mmu);
 	vm->mmu = NULL;
 }
 
@@ -669,39 +669,39 @@ void svm_mmu_vm_destroy(struct svm_vm *vm)
  * A slot is being freed: no shadow entry maps its frames any more
  * (zapped after it was unpublished), so its reverse map goes with it.
  */
-void svm_mmu_slot_removed(struct svm_vm *vm, struct svm_slot *slot)
+void shv_mmu_slot_removed(struct shv_vm *vm, struct shv_slot *slot)
 {
-	struct svm_rmap *rm = slot->rmap;
+	struct shv_rmap *rm = slot->rmap;
 	u64 j;
 
 	if (!rm)
 		return;
 	for (j = 0; j < slot->npages; j++)
-		svm_kfree(rm[j].sptes);
-	svm_kfree(rm);
+		shv_kfree(rm[j].sptes);
+	shv_kfree(rm);
 	slot->rmap = NULL;
 }
 
-int svm_mmu_vcpu_init(struct svm_vcpu *vcpu)
+int shv_mmu_vcpu_init(struct shv_vcpu *vcpu)
 {
-	struct svm_vm *vm = vcpu->vm;
+	struct shv_vm *vm = vcpu->vm;
 
-	vcpu->mmu = svm_zalloc(sizeof(*vcpu->mmu));
+	vcpu->mmu = shv_zalloc(sizeof(*vcpu->mmu));
 	if (!vcpu->mmu)
 		return -ENOMEM;
 	vcpu->mmu->nr_roots = vm->cfg.root_cache_size;
-	vcpu->mmu->roots = svm_zalloc(vcpu->mmu->nr_roots * sizeof(struct svm_root));
+	vcpu->mmu->roots = shv_zalloc(vcpu->mmu->nr_roots * sizeof(struct shv_root));
 	if (!vcpu->mmu->roots) {
-		svm_kfree(vcpu->mmu);
+		shv_kfree(vcpu->mmu);
 		vcpu->mmu = NULL;
 		return -ENOMEM;
 	}
 	return 0;
 }
 
-void svm_mmu_vcpu_destroy(struct svm_vcpu *vcpu)
+void shv_mmu_vcpu_destroy(struct shv_vcpu *vcpu)
 {
-	struct svm_vm *vm = vcpu->vm;
+	struct shv_vm *vm = vcpu->vm;
 	int idx;
 
 	if (!vcpu->mmu)
@@ -712,14 +712,14 @@ void svm_mmu_vcpu_destroy(struct svm_vcpu *vcpu)
 	commit_zap(vm);
 	mutex_unlock(&vm->mmu_lock);
 	srcu_read_unlock(&vm->srcu, idx);
-	svm_kfree(vcpu->mmu->roots);
-	svm_kfree(vcpu->mmu);
+	shv_kfree(vcpu->mmu->roots);
+	shv_kfree(vcpu->mmu);
 	vcpu->mmu = NULL;
 }
 
-static struct svm_as *as_lookup(struct svm_vm *vm, u64 cr3)
+static struct shv_as *as_lookup(struct shv_vm *vm, u64 cr3)
 {
-	struct svm_as *as;
+	struct shv_as *as;
 	u32 h = hash_64(cr3, 6);
 
 	hlist_for_each_entry(as, &vm->mmu->as_hash[h], node)
@@ -727,7 +727,7 @@ static struct svm_as *as_lookup(struct svm_vm *vm, u64 cr3)
 			return as;
 	if (vm->mmu->nr_as >= MAX_AS)
 		return NULL;
-	as = svm_zalloc(sizeof(*as));
+	as = shv_zalloc(sizeof(*as));
 	if (!as)
 		return NULL;
 	as->cr3 = cr3;
@@ -737,9 +737,9 @@ static struct svm_as *as_lookup(struct svm_vm *vm, u64 cr3)
 	return as;
 }
 
-static u64 cr3_key(struct svm_vcpu *vcpu)
+static u64 cr3_key(struct shv_vcpu *vcpu)
 {
-	int levels = svm_guest_levels(vcpu);
+	int levels = shv_guest_levels(vcpu);
 
 	if (levels == 4)
 		return vcpu->cr3 & GENMASK_ULL(51, 12);
@@ -750,18 +750,18 @@ static u64 cr3_key(struct svm_vcpu *vcpu)
 	return 0;
 }
 
-static u64 policy(struct svm_vcpu *vcpu)
+static u64 policy(struct shv_vcpu *vcpu)
 {
 	return vcpu->vm->cfg.mmu_policy;
 }
 
 /* Build a new root for the current context; mmu_lock held. */
-static struct svm_sp *build_root(struct svm_vcpu *vcpu)
+static struct shv_sp *build_root(struct shv_vcpu *vcpu)
 {
-	struct svm_vm *vm = vcpu->vm;
-	union svm_role role = vcpu->mmu->base_role;
+	struct shv_vm *vm = vcpu->vm;
+	union shv_role role = vcpu->mmu->base_role;
 	int levels = role.guest_levels;
-	struct svm_sp *root;
+	struct shv_sp *root;
 	bool created;
 	int i;
 
@@ -780,8 +780,8 @@ static struct svm_sp *build_root(struct svm_vcpu *vcpu)
 		return NULL;
 	root->root_count++;
 	for (i = 0; i < 4; i++) {
-		union svm_role cr = vcpu->mmu->base_role;
-		struct svm_sp *child;
+		union shv_role cr = vcpu->mmu->base_role;
+		struct shv_sp *child;
 		u64 gfn;
 
 		cr.level = 2;
@@ -811,47 +811,47 @@ static struct svm_sp *build_root(struct svm_vcpu *vcpu)
 }
 
 /* Find or build the root for the guest's current CR3; mmu_lock held. */
-static int switch_root(struct svm_vcpu *vcpu, bool count)
+static int switch_root(struct shv_vcpu *vcpu, bool count)
 {
-	struct svm_mmu_vcpu *m = vcpu->mmu;
-	struct svm_vm *vm = vcpu->vm;
+	struct shv_mmu_vcpu *m = vcpu->mmu;
+	struct shv_vm *vm = vcpu->vm;
 	u64 key = cr3_key(vcpu);
-	struct svm_root *victim = NULL;
-	struct svm_as *as = NULL;
+	struct shv_root *victim = NULL;
+	struct shv_as *as = NULL;
 	int i;
 
-	if (svm_guest_levels(vcpu))
+	if (shv_guest_levels(vcpu))
 		as = as_lookup(vm, key);
 	if (as && count)
 		as->loads++;
 	for (i = 0; i < m->nr_roots; i++) {
-		struct svm_root *r = &m->roots[i];
+		struct shv_root *r = &m->roots[i];
 
 		if (r->sp && r->sp->zapped)
 			root_release(vm, r);
 		if (r->sp && r->cr3 == key &&
 		    r->role == m->base_role.word &&
-		    (svm_guest_levels(vcpu) != 3 ||
+		    (shv_guest_levels(vcpu) != 3 ||
 		     !memcmp(r->pdptrs, vcpu->pdptrs, sizeof(r->pdptrs)))) {
 			r->last_used = ++vm->mmu->clock;
 			m->cur = r;
 			if (count) {
-				svm_stat_inc(vcpu, ROOT_HITS);
+				shv_stat_inc(vcpu, ROOT_HITS);
 				if (as)
 					as->root_hits++;
 			}
-			trace_svm_root_switch(key, 1);
+			trace_root_switch(key, 1);
 			return 0;
 		}
 		if (!victim || !r->sp || (victim->sp && r->last_used < victim->last_used))
 			victim = r;
 	}
 	if (count) {
-		svm_stat_inc(vcpu, ROOT_MISSES);
+		shv_stat_inc(vcpu, ROOT_MISSES);
 		if (as)
 			as->root_misses++;
 	}
-	trace_svm_root_switch(key, 0);
+	trace_root_switch(key, 0);
 	root_release(vm, victim);
 	commit_zap(vm);
 	make_room(vm, 8);
@@ -869,21 +869,21 @@ static int switch_root(struct svm_vcpu *vcpu, bool count)
 	return 0;
 }
 
-static int resync_all(struct svm_vcpu *vcpu);
+static int resync_all(struct shv_vcpu *vcpu);
 
 /*
  * CR0/CR4/EFER changed: recompute the context. The PDPTE registers are
  * the caller's business (vcpu.c loads them when the SDM says the
  * instruction does); they are used as they are.
  */
-int svm_mmu_reset_context(struct svm_vcpu *vcpu)
+int shv_mmu_reset_context(struct shv_vcpu *vcpu)
 {
-	struct svm_vm *vm = vcpu->vm;
+	struct shv_vm *vm = vcpu->vm;
 
 	mutex_lock(&vm->mmu_lock);
 	/* a paging-mode change (e.g. CR4.PGE toggled) is a full TLB flush */
 	if (policy(vcpu) == SHADOWVM_MMU_POLICY_VTLB)
-		svm_mmu_zap_all(vm);
+		shv_mmu_zap_all(vm);
 	else if (policy(vcpu) == SHADOWVM_MMU_POLICY_UNSYNC)
 		resync_all(vcpu);
 	commit_zap(vm);
@@ -895,17 +895,17 @@ int svm_mmu_reset_context(struct svm_vcpu *vcpu)
 }
 
 /* Guest MOV to CR3 (PAE: the caller loaded the PDPTE registers). */
-int svm_mmu_new_cr3(struct svm_vcpu *vcpu, bool noflush)
+int shv_mmu_new_cr3(struct shv_vcpu *vcpu, bool noflush)
 {
-	struct svm_vm *vm = vcpu->vm;
+	struct shv_vm *vm = vcpu->vm;
 	int r;
 
-	svm_stat_inc(vcpu, CR3_LOADS);
-	if (!svm_guest_levels(vcpu))
+	shv_stat_inc(vcpu, CR3_LOADS);
+	if (!shv_guest_levels(vcpu))
 		return 0;
 	mutex_lock(&vm->mmu_lock);
 	if (policy(vcpu) == SHADOWVM_MMU_POLICY_VTLB)
-		svm_mmu_zap_all(vm);
+		shv_mmu_zap_all(vm);
 	else if (policy(vcpu) == SHADOWVM_MMU_POLICY_UNSYNC && !noflush)
 		resync_all(vcpu);
 	r = switch_root(vcpu, true);
@@ -919,16 +919,16 @@ int svm_mmu_new_cr3(struct svm_vcpu *vcpu, bool noflush)
 	if (!noflush || !(vcpu->cr4 & X86_CR4_PCIDE))
 		WRITE_ONCE(vcpu->flush_pending, true);
 	else
-		svm_stat_inc(vcpu, CR3_NOFLUSH);
+		shv_stat_inc(vcpu, CR3_NOFLUSH);
 	return r;
 }
 
-int svm_mmu_load(struct svm_vcpu *vcpu)
+int shv_mmu_load(struct shv_vcpu *vcpu)
 {
-	struct svm_vm *vm = vcpu->vm;
+	struct shv_vm *vm = vcpu->vm;
 	int r;
 
-	if (svm_mmu_root_valid(vcpu))
+	if (shv_mmu_root_valid(vcpu))
 		return 0;
 	mutex_lock(&vm->mmu_lock);
 	r = switch_root(vcpu, false);
@@ -938,22 +938,22 @@ int svm_mmu_load(struct svm_vcpu *vcpu)
 	if (r == -ENOMEM) {
 		u64 d[1] = { vcpu->cr3 };
 
-		svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_NO_MEMORY, 1, d);
+		shv_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_NO_MEMORY, 1, d);
 		return 1;
 	}
 	return r;
 }
 
-bool svm_mmu_root_valid(struct svm_vcpu *vcpu)
+bool shv_mmu_root_valid(struct shv_vcpu *vcpu)
 {
-	return svm_mmu_root_hpa(vcpu) != 0;
+	return shv_mmu_root_hpa(vcpu) != 0;
 }
 
 /* The root to enter with, or 0; safe against a concurrent zap. */
-u64 svm_mmu_root_hpa(struct svm_vcpu *vcpu)
+u64 shv_mmu_root_hpa(struct shv_vcpu *vcpu)
 {
-	struct svm_root *cur = READ_ONCE(vcpu->mmu->cur);
-	struct svm_sp *sp = cur ? READ_ONCE(cur->sp) : NULL;
+	struct shv_root *cur = READ_ONCE(vcpu->mmu->cur);
+	struct shv_sp *sp = cur ? READ_ONCE(cur->sp) : NULL;
 
 	if (!sp || READ_ONCE(sp->zapped))
 		return 0;
@@ -967,7 +967,7 @@ u64 svm_mmu_root_hpa(struct svm_vcpu *vcpu)
  * now? Any change of the guest entry (frame, rights, A/D cleared, a
  * reserved bit) drops it, so the next access takes a full walk.
  */
-static bool spte_matches_guest(struct svm_vcpu *vcpu, struct svm_sp *sp, int i)
+static bool spte_matches_guest(struct shv_vcpu *vcpu, struct shv_sp *sp, int i)
 {
 	int esize = sp->role.gpte4 ? 4 : 8;
 	int gidx = sp->role.gpte4 ? sp->role.quadrant * 512 + i : i;
@@ -976,15 +976,15 @@ static bool spte_matches_guest(struct svm_vcpu *vcpu, struct svm_sp *sp, int i)
 	if (!sp->gptes)
 		return false;
 	gpa = ((u64)sp->gfn << PAGE_SHIFT) + gidx * esize;
-	if (svm_read_gpa_pinned(vcpu->vm, gpa, &gpte, esize))
+	if (shv_read_gpa_pinned(vcpu->vm, gpa, &gpte, esize))
 		return false;
 	return gpte == sp->gptes[i];
 }
 
-static void sp_resync(struct svm_vcpu *vcpu, struct svm_sp *sp)
+static void sp_resync(struct shv_vcpu *vcpu, struct shv_sp *sp)
 {
-	struct svm_vm *vm = vcpu->vm;
-	struct svm_rmap *rm = gfn_rmap(vm, sp->gfn, false);
+	struct shv_vm *vm = vcpu->vm;
+	struct shv_rmap *rm = gfn_rmap(vm, sp->gfn, false);
 	int i;
 
 	sp->unsync = false;
@@ -994,13 +994,13 @@ static void sp_resync(struct svm_vcpu *vcpu, struct svm_sp *sp)
 	for (i = 0; i < 512; i++)
 		if ((sp->spt[i] & SPTE_P) && !spte_matches_guest(vcpu, sp, i))
 			drop_spte(vm, &sp->spt[i]);
-	svm_stat_inc(vcpu, PF_HIDDEN_RESYNC);
+	shv_stat_inc(vcpu, PF_HIDDEN_RESYNC);
 	kick_flush_all(vm);
 }
 
-static int resync_all(struct svm_vcpu *vcpu)
+static int resync_all(struct shv_vcpu *vcpu)
 {
-	struct svm_sp *sp, *tmp;
+	struct shv_sp *sp, *tmp;
 
 	list_for_each_entry_safe(sp, tmp, &vcpu->vm->mmu->active, link)
 		if (sp->unsync && !sp->zapped)
@@ -1009,11 +1009,11 @@ static int resync_all(struct svm_vcpu *vcpu)
 }
 
 /* Try to let the guest write gfn directly: only leaf tables may go unsync. */
-static bool try_unsync(struct svm_vcpu *vcpu, u64 gfn)
+static bool try_unsync(struct shv_vcpu *vcpu, u64 gfn)
 {
-	struct svm_vm *vm = vcpu->vm;
-	struct svm_rmap *rm = gfn_rmap(vm, gfn, false);
-	struct svm_sp *sp;
+	struct shv_vm *vm = vcpu->vm;
+	struct shv_rmap *rm = gfn_rmap(vm, gfn, false);
+	struct shv_sp *sp;
 	LIST_HEAD(sps);
 	int synced = 0;
 
@@ -1040,7 +1040,7 @@ static bool try_unsync(struct svm_vcpu *vcpu, u64 gfn)
 	while (rm->nr)
 		drop_spte(vm, rm->sptes[rm->nr - 1]);
 	kick_flush_all(vm);
-	svm_stat_inc(vcpu, PF_HIDDEN_UNSYNC);
+	shv_stat_inc(vcpu, PF_HIDDEN_UNSYNC);
 	return true;
 }
 
@@ -1050,15 +1050,15 @@ static bool try_unsync(struct svm_vcpu *vcpu, u64 gfn)
  * The guest wrote [gpa, gpa+len) of a frame shadowed as a page table:
  * drop the shadow entries derived from the bytes written. mmu_lock held.
  */
-static void pte_written(struct svm_vcpu *vcpu, u64 gpa, unsigned int len)
+static void pte_written(struct shv_vcpu *vcpu, u64 gpa, unsigned int len)
 {
-	struct svm_vm *vm = vcpu->vm;
+	struct shv_vm *vm = vcpu->vm;
 	u64 gfn = gpa >> PAGE_SHIFT;
 	unsigned int off = offset_in_page(gpa);
-	struct svm_sp *sp;
+	struct shv_sp *sp;
 	LIST_HEAD(sps);
 
-	trace_svm_pt_write(gpa, len);
+	trace_pt_write(gpa, len);
 	gfn_sps(vm, gfn, &sps);
 	list_for_each_entry(sp, &sps, gfn_link) {
 		int esize, first, last, e;
@@ -1100,14 +1100,14 @@ static void pte_written(struct svm_vcpu *vcpu, u64 gpa, unsigned int len)
  * sleep, e.g. on a userfaultfd), so that the access under mmu_lock finds
  * them pinned. They stay pinned while the caller holds vm->srcu.
  */
-static int prepin(struct svm_vm *vm, u64 gpa, unsigned int len, bool write)
+static int prepin(struct shv_vm *vm, u64 gpa, unsigned int len, bool write)
 {
 	u64 gfn, last = (gpa + len - 1) >> PAGE_SHIFT;
 	struct page *pg;
 	int r;
 
 	for (gfn = gpa >> PAGE_SHIFT; gfn <= last; gfn++) {
-		r = svm_gfn_to_page(vm, gfn, write, false, &pg);
+		r = shv_gfn_to_page(vm, gfn, write, false, &pg);
 		if (r)
 			return r;
 	}
@@ -1115,9 +1115,9 @@ static int prepin(struct svm_vm *vm, u64 gpa, unsigned int len, bool write)
 }
 
 /* A guest write of [gpa, gpa+len) hit frames shadowed as page tables. */
-static void count_pt_write(struct svm_vcpu *vcpu, u64 gpa, unsigned int len)
+static void count_pt_write(struct shv_vcpu *vcpu, u64 gpa, unsigned int len)
 {
-	struct svm_vm *vm = vcpu->vm;
+	struct shv_vm *vm = vcpu->vm;
 	u64 gfn, last = (gpa + len - 1) >> PAGE_SHIFT;
 	bool pt = false;
 
@@ -1132,22 +1132,22 @@ static void count_pt_write(struct svm_vcpu *vcpu, u64 gpa, unsigned int len)
 	}
 	if (!pt)
 		return;
-	svm_stat_inc(vcpu, PF_HIDDEN_PT_WRITE);
+	shv_stat_inc(vcpu, PF_HIDDEN_PT_WRITE);
 	if (vcpu->mmu->cur && vcpu->mmu->cur->as)
 		vcpu->mmu->cur->as->pt_writes++;
 }
 
 /* Emulator write to guest RAM at gpa: apply it and keep shadows coherent. */
-int svm_mmu_guest_write(struct svm_vcpu *vcpu, u64 gpa, const void *data, unsigned int len)
+int shv_mmu_guest_write(struct shv_vcpu *vcpu, u64 gpa, const void *data, unsigned int len)
 {
-	struct svm_vm *vm = vcpu->vm;
+	struct shv_vm *vm = vcpu->vm;
 	int r;
 
 	r = prepin(vm, gpa, len, true);
 	if (r)
 		return r;
 	mutex_lock(&vm->mmu_lock);
-	r = svm_write_gpa_pinned(vm, gpa, data, len);
+	r = shv_write_gpa_pinned(vm, gpa, data, len);
 	if (!r)
 		count_pt_write(vcpu, gpa, len);
 	commit_zap(vm);
@@ -1161,10 +1161,10 @@ int svm_mmu_guest_write(struct svm_vcpu *vcpu, u64 gpa, const void *data, unsign
  * the walker's A/D updates, and keep shadows coherent when it swapped.
  * -EINVAL for a size or alignment the host cannot do atomically.
  */
-int svm_mmu_guest_cmpxchg(struct svm_vcpu *vcpu, u64 gpa, u64 old, u64 new,
+int shv_mmu_guest_cmpxchg(struct shv_vcpu *vcpu, u64 gpa, u64 old, u64 new,
 			  unsigned int len, bool *swapped)
 {
-	struct svm_vm *vm = vcpu->vm;
+	struct shv_vm *vm = vcpu->vm;
 	int r;
 
 	if ((len != 4 && len != 8) || (gpa & (len - 1)))
@@ -1173,7 +1173,7 @@ int svm_mmu_guest_cmpxchg(struct svm_vcpu *vcpu, u64 gpa, u64 old, u64 new,
 	if (r)
 		return r;
 	mutex_lock(&vm->mmu_lock);
-	r = svm_cmpxchg_gpa(vm, gpa, old, new, len, true, swapped);
+	r = shv_cmpxchg_gpa(vm, gpa, old, new, len, true, swapped);
 	if (!r && *swapped)
 		count_pt_write(vcpu, gpa, len);
 	commit_zap(vm);
@@ -1182,10 +1182,10 @@ int svm_mmu_guest_cmpxchg(struct svm_vcpu *vcpu, u64 gpa, u64 old, u64 new,
 }
 
 /* Emulation failed on a page table frame: stop shadowing it, re-execute. */
-static bool unprotect_gfn(struct svm_vcpu *vcpu, u64 gfn)
+static bool unprotect_gfn(struct shv_vcpu *vcpu, u64 gfn)
 {
-	struct svm_vm *vm = vcpu->vm;
-	struct svm_sp *sp;
+	struct shv_vm *vm = vcpu->vm;
+	struct shv_sp *sp;
 	LIST_HEAD(sps);
 
 	gfn_sps(vm, gfn, &sps);
@@ -1206,7 +1206,7 @@ static bool unprotect_gfn(struct svm_vcpu *vcpu, u64 gfn)
  * read-only page is granted as supervisor-only (and not executable when
  * SMEP is on), like the hardware's own WP=0 semantics.
  */
-static unsigned int leaf_access(union svm_role base, struct svm_walk *w, u32 ec)
+static unsigned int leaf_access(union shv_role base, struct shv_walk *w, u32 ec)
 {
 	unsigned int acc = w->access;
 
@@ -1220,7 +1220,7 @@ static unsigned int leaf_access(union svm_role base, struct svm_walk *w, u32 ec)
 	return acc;
 }
 
-static u64 make_leaf(struct svm_vcpu *vcpu, struct page *pg, unsigned int acc,
+static u64 make_leaf(struct shv_vcpu *vcpu, struct page *pg, unsigned int acc,
 		     bool global, bool wp, bool ro_slot)
 {
 	u64 spte = page_to_phys(pg) | SPTE_P | SPTE_A;
@@ -1237,7 +1237,7 @@ static u64 make_leaf(struct svm_vcpu *vcpu, struct page *pg, unsigned int acc,
 }
 
 /* Index of la in a shadow page of @level, given the page's role. */
-static int spte_index(union svm_role role, u64 la, int level)
+static int spte_index(union shv_role role, u64 la, int level)
 {
 	if (role.pae_root)
 		return (la >> 30) & 3;
@@ -1245,7 +1245,7 @@ static int spte_index(union svm_role role, u64 la, int level)
 }
 
 /* Make vCPUs in the guest drop rights removed so far; mmu_lock held. */
-static void flush_remote(struct svm_vm *vm)
+static void flush_remote(struct shv_vm *vm)
 {
 	if (!vm->mmu->need_kick)
 		return;
@@ -1260,7 +1260,7 @@ static void flush_remote(struct svm_vm *vm)
  * a stale translation: a change made before that is caught here, one
  * made after traps and is emulated under mmu_lock.
  */
-static bool walk_still_valid(struct svm_vm *vm, struct svm_walk *w, int esize)
+static bool walk_still_valid(struct shv_vm *vm, struct shv_walk *w, int esize)
 {
 	int level;
 
@@ -1269,7 +1269,7 @@ static bool walk_still_valid(struct svm_vm *vm, struct svm_walk *w, int esize)
 
 		if (w->pte_gpa[level] == ~0ULL)
 			continue;	/* PAE PDPTE registers */
-		if (svm_read_gpa_pinned(vm, w->pte_gpa[level], &cur, esize) ||
+		if (shv_read_gpa_pinned(vm, w->pte_gpa[level], &cur, esize) ||
 		    cur != w->pte[level])
 			return false;
 	}
@@ -1280,12 +1280,12 @@ static bool walk_still_valid(struct svm_vm *vm, struct svm_walk *w, int esize)
  * Install the shadow path for a successful walk; mmu_lock held. 0 done,
  * 1 the guest changed its tables meanwhile (re-execute), -ENOMEM.
  */
-static int fetch(struct svm_vcpu *vcpu, u64 la, struct svm_walk *w, struct page *pg,
+static int fetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, struct page *pg,
 		 u32 ec, bool ro_slot)
 {
-	struct svm_vm *vm = vcpu->vm;
-	struct svm_sp *sp = vcpu->mmu->cur->sp;
-	union svm_role base = vcpu->mmu->base_role;
+	struct shv_vm *vm = vcpu->vm;
+	struct shv_sp *sp = vcpu->mmu->cur->sp;
+	union shv_role base = vcpu->mmu->base_role;
 	unsigned int acc = leaf_access(base, w, ec);
 	int esize = base.gpte4 ? 4 : 8;
 	int level = sp->role.level;
@@ -1293,8 +1293,8 @@ static int fetch(struct svm_vcpu *vcpu, u64 la, struct svm_walk *w, struct page 
 	u64 *sptep;
 
 	for (; level > 1; level--) {
-		union svm_role cr = base;
-		struct svm_sp *child;
+		union shv_role cr = base;
+		struct shv_sp *child;
 		u64 gfn;
 		int glevel = level - 1;	/* guest level the child shadows */
 
@@ -1368,29 +1368,29 @@ static int fetch(struct svm_vcpu *vcpu, u64 la, struct svm_walk *w, struct page 
 	return 0;
 }
 
-static void count_fault(struct svm_vcpu *vcpu, bool true_fault)
+static void count_fault(struct shv_vcpu *vcpu, bool true_fault)
 {
-	struct svm_as *as = vcpu->mmu->cur ? vcpu->mmu->cur->as : NULL;
+	struct shv_as *as = vcpu->mmu->cur ? vcpu->mmu->cur->as : NULL;
 
 	if (true_fault) {
-		svm_stat_inc(vcpu, PF_TRUE);
+		shv_stat_inc(vcpu, PF_TRUE);
 		if (as)
 			as->pf_true++;
 	} else {
-		svm_stat_inc(vcpu, PF_HIDDEN);
+		shv_stat_inc(vcpu, PF_HIDDEN);
 		if (as)
 			as->pf_hidden++;
 	}
 }
 
 /* A failure to get memory for the guest: an internal-error exit (RUN may retry). */
-static int fault_failed(struct svm_vcpu *vcpu, u64 a, int err)
+static int fault_failed(struct shv_vcpu *vcpu, u64 a, int err)
 {
-	u64 d[3] = { a, err, svm_rip(vcpu) };
+	u64 d[3] = { a, err, shv_rip(vcpu) };
 
 	if (err == -EINTR)
 		return -EINTR;	/* a fatal signal while waiting for the page */
-	svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_NO_MEMORY, 3, d);
+	shv_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_NO_MEMORY, 3, d);
 	return 0;
 }
 
@@ -1404,25 +1404,25 @@ static int fault_failed(struct svm_vcpu *vcpu, u64 a, int err)
  * only to install the shadow entries, after which fetch() checks that the
  * guest entries the walk used have not changed.
  */
-int svm_mmu_page_fault(struct svm_vcpu *vcpu, u64 la, u32 hw_ec)
+int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec)
 {
-	struct svm_vm *vm = vcpu->vm;
+	struct shv_vm *vm = vcpu->vm;
 	u32 access = hw_ec & (PFERR_WRITE | PFERR_USER | PFERR_FETCH);
-	struct svm_walk w;
-	struct svm_slot *slot;
+	struct shv_walk w;
+	struct shv_slot *slot;
 	struct page *pg;
 	bool write = access & PFERR_WRITE;
 	int r;
 
-	if (!svm_guest_levels(vcpu))
+	if (!shv_guest_levels(vcpu))
 		access &= ~PFERR_USER;
-	if (!svm_mmu_root_valid(vcpu))
+	if (!shv_mmu_root_valid(vcpu))
 		return 1;
-	r = svm_walk(vcpu, la, access, &w, true);
+	r = shv_walk(vcpu, la, access, &w, true);
 	if (r == -EFAULT) {
 		count_fault(vcpu, true);
-		trace_svm_fault(la, hw_ec, w.error_code, 1);
-		svm_queue_pf(vcpu, la, w.error_code);
+		trace_fault(la, hw_ec, w.error_code, 1);
+		shv_queue_pf(vcpu, la, w.error_code);
 		return 1;
 	}
 	if (r == -EAGAIN)
@@ -1430,21 +1430,21 @@ int svm_mmu_page_fault(struct svm_vcpu *vcpu, u64 la, u32 hw_ec)
 	if (r)
 		return fault_failed(vcpu, la, r);
 	count_fault(vcpu, false);
-	trace_svm_fault(la, hw_ec, 0, 0);
+	trace_fault(la, hw_ec, 0, 0);
 	if (w.ad_set)
-		svm_stat_inc(vcpu, PF_HIDDEN_AD);
+		shv_stat_inc(vcpu, PF_HIDDEN_AD);
 
-	slot = svm_gfn_to_slot(vm, w.gfn);
+	slot = shv_gfn_to_slot(vm, w.gfn);
 	if (!slot || (write && (slot->flags & SHADOWVM_MEM_READONLY))) {
-		svm_stat_inc(vcpu, PF_HIDDEN_MMIO);
-		return svm_emulate_insn(vcpu, la, true);
+		shv_stat_inc(vcpu, PF_HIDDEN_MMIO);
+		return shv_emulate_insn(vcpu, la, true);
 	}
-	r = svm_gfn_to_page(vm, w.gfn, write, false, &pg);
+	r = shv_gfn_to_page(vm, w.gfn, write, false, &pg);
 	if (r)
 		return fault_failed(vcpu, w.gpa, r);
 
 	mutex_lock(&vm->mmu_lock);
-	if (!svm_mmu_root_valid(vcpu)) {
+	if (!shv_mmu_root_valid(vcpu)) {
 		mutex_unlock(&vm->mmu_lock);
 		return 1;
 	}
@@ -1457,7 +1457,7 @@ int svm_mmu_page_fault(struct svm_vcpu *vcpu, u64 la, u32 hw_ec)
 			return 1;
 		}
 		mutex_unlock(&vm->mmu_lock);
-		r = svm_emulate_insn(vcpu, la, false);
+		r = shv_emulate_insn(vcpu, la, false);
 		if (r == -ENOEXEC) {
 			bool still;
 
@@ -1466,9 +1466,9 @@ int svm_mmu_page_fault(struct svm_vcpu *vcpu, u64 la, u32 hw_ec)
 			commit_zap(vm);
 			mutex_unlock(&vm->mmu_lock);
 			if (still) {
-				u64 d[2] = { svm_rip(vcpu), w.gpa };
+				u64 d[2] = { shv_rip(vcpu), w.gpa };
 
-				svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_EMULATION, 2, d);
+				shv_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_EMULATION, 2, d);
 				return 0;
 			}
 			return 1;	/* re-execute natively */
@@ -1477,7 +1477,7 @@ int svm_mmu_page_fault(struct svm_vcpu *vcpu, u64 la, u32 hw_ec)
 	}
 	r = fetch(vcpu, la, &w, pg, access, slot->flags & SHADOWVM_MEM_READONLY);
 	if (!r)
-		svm_stat_inc(vcpu, PF_HIDDEN_FILL);
+		shv_stat_inc(vcpu, PF_HIDDEN_FILL);
 	commit_zap(vm);
 	mutex_unlock(&vm->mmu_lock);
 	if (r < 0)
@@ -1485,13 +1485,13 @@ int svm_mmu_page_fault(struct svm_vcpu *vcpu, u64 la, u32 hw_ec)
 	return 1;
 }
 
-void svm_mmu_invlpg(struct svm_vcpu *vcpu, u64 gva)
+void shv_mmu_invlpg(struct shv_vcpu *vcpu, u64 gva)
 {
-	struct svm_vm *vm = vcpu->vm;
+	struct shv_vm *vm = vcpu->vm;
 
 	if (policy(vcpu) == SHADOWVM_MMU_POLICY_VTLB) {
 		mutex_lock(&vm->mmu_lock);
-		svm_mmu_zap_all(vm);
+		shv_mmu_zap_all(vm);
 		mutex_unlock(&vm->mmu_lock);
 	} else if (policy(vcpu) == SHADOWVM_MMU_POLICY_UNSYNC) {
 		mutex_lock(&vm->mmu_lock);
@@ -1499,16 +1499,16 @@ void svm_mmu_invlpg(struct svm_vcpu *vcpu, u64 gva)
 		commit_zap(vm);
 		mutex_unlock(&vm->mmu_lock);
 	}
-	svm_flush_tlb_gva(vcpu, gva);
+	shv_flush_tlb_gva(vcpu, gva);
 }
 
 /* Translation for emulated accesses: 0, or -EFAULT with *fault_ec. */
-int svm_mmu_gva_to_gpa(struct svm_vcpu *vcpu, u64 la, u32 access, u64 *gpa, u32 *fault_ec)
+int shv_mmu_gva_to_gpa(struct shv_vcpu *vcpu, u64 la, u32 access, u64 *gpa, u32 *fault_ec)
 {
-	struct svm_walk w;
+	struct shv_walk w;
 	int r;
 
-	r = svm_walk(vcpu, la, access, &w, true);	/* may pin: no lock */
+	r = shv_walk(vcpu, la, access, &w, true);	/* may pin: no lock */
 	if (r == -EFAULT)
 		*fault_ec = w.error_code;
 	if (!r)
@@ -1517,9 +1517,9 @@ int svm_mmu_gva_to_gpa(struct svm_vcpu *vcpu, u64 la, u32 access, u64 *gpa, u32 
 }
 
 /* debugfs: one line per guest address space */
-void svm_mmu_show_as(struct svm_vm *vm, struct seq_file *m)
+void shv_mmu_show_as(struct shv_vm *vm, struct seq_file *m)
 {
-	struct svm_as *as;
+	struct shv_as *as;
 	int i;
 
 	seq_puts(m, "cr3 loads root_hits root_misses pf_true pf_hidden pt_writes\n");

@@ -32,20 +32,20 @@
 #include "emulate.h"
 #include "walker.h"
 
-extern void svm_vmx_exit_target(void);
-asmlinkage int svm_vmx_enter(unsigned long *regs, bool launched);
+extern void shv_vmx_exit_target(void);
+asmlinkage int shv_vmx_enter(unsigned long *regs, bool launched);
 
 #define CR0_RESERVED_HI	(~0xffffffffULL)
 #define EFER_ALLOWED	(EFER_SCE | EFER_LME | EFER_LMA | EFER_NX)
 
-static inline struct svm_vcpu *pn_to_vcpu(struct preempt_notifier *pn)
+static inline struct shv_vcpu *pn_to_vcpu(struct preempt_notifier *pn)
 {
-	return container_of(pn, struct svm_vcpu, pn);
+	return container_of(pn, struct shv_vcpu, pn);
 }
 
 /* ---- host state ---- */
 
-static void write_percpu_host_state(struct svm_vcpu *vcpu, int cpu)
+static void write_percpu_host_state(struct shv_vcpu *vcpu, int cpu)
 {
 	struct desc_ptr idt;
 	unsigned long fsbase, gsbase;
@@ -74,7 +74,7 @@ static void write_percpu_host_state(struct svm_vcpu *vcpu, int cpu)
 	vmcs_write(HOST_CR4, vcpu->host_cr4);
 }
 
-static void save_host_segments(struct svm_vcpu *vcpu)
+static void save_host_segments(struct shv_vcpu *vcpu)
 {
 	savesegment(ds, vcpu->host_ds);
 	savesegment(es, vcpu->host_es);
@@ -84,7 +84,7 @@ static void save_host_segments(struct svm_vcpu *vcpu)
 }
 
 /* Undo what a VM exit did to this CPU's segment, GDT and TSS state. */
-static void restore_host_segments(struct svm_vcpu *vcpu)
+static void restore_host_segments(struct shv_vcpu *vcpu)
 {
 	if (vcpu->host_ldt)
 		asm volatile("lldt %0" : : "r"(vcpu->host_ldt));
@@ -115,33 +115,33 @@ static void restore_host_segments(struct svm_vcpu *vcpu)
  * live in the hardware while the vCPU is loaded (no syscall can come from
  * this task until the ioctl returns, and a context switch puts them back).
  */
-static const u32 swap_msrs[SVM_NR_SWAP_MSRS] = {
+static const u32 swap_msrs[SHV_NR_SWAP_MSRS] = {
 	MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SYSCALL_MASK, MSR_KERNEL_GS_BASE,
 };
 
-static u64 *guest_swap_msr(struct svm_vcpu *vcpu, int i)
+static u64 *guest_swap_msr(struct shv_vcpu *vcpu, int i)
 {
-	u64 *v[SVM_NR_SWAP_MSRS] = { &vcpu->msr_star, &vcpu->msr_lstar, &vcpu->msr_cstar,
+	u64 *v[SHV_NR_SWAP_MSRS] = { &vcpu->msr_star, &vcpu->msr_lstar, &vcpu->msr_cstar,
 				     &vcpu->msr_fmask, &vcpu->msr_kgs_base };
 	return v[i];
 }
 
-static void swap_in_msrs(struct svm_vcpu *vcpu)
+static void swap_in_msrs(struct shv_vcpu *vcpu)
 {
 	int i;
 
-	for (i = 0; i < SVM_NR_SWAP_MSRS; i++) {
+	for (i = 0; i < SHV_NR_SWAP_MSRS; i++) {
 		rdmsrl(swap_msrs[i], vcpu->host_msrs[i]);
 		wrmsrl(swap_msrs[i], *guest_swap_msr(vcpu, i));
 	}
 }
 
-static void swap_out_msrs(struct svm_vcpu *vcpu)
+static void swap_out_msrs(struct shv_vcpu *vcpu)
 {
 	int i;
 
 	rdmsrl(MSR_KERNEL_GS_BASE, vcpu->msr_kgs_base);	/* guest SWAPGS */
-	for (i = 0; i < SVM_NR_SWAP_MSRS; i++)
+	for (i = 0; i < SHV_NR_SWAP_MSRS; i++)
 		wrmsrl(swap_msrs[i], vcpu->host_msrs[i]);
 }
 
@@ -150,19 +150,19 @@ static void swap_out_msrs(struct svm_vcpu *vcpu)
  * left VMX operation (hotplug offline, reboot): vcpu->cpu stays -1 and
  * vcpu_run() refuses to enter.
  */
-static void vcpu_load_here(struct svm_vcpu *vcpu)
+static void vcpu_load_here(struct shv_vcpu *vcpu)
 {
 	int cpu = smp_processor_id();
 
 	if (vcpu->cpu == cpu)
 		return;
 	WARN_ON_ONCE(vcpu->cpu != -1);
-	if (!svm_vmx_cpu_on())
+	if (!shv_vmx_cpu_on())
 		return;
-	svm_vmx_switch_vm(vcpu->vm);
-	svm_vmx_set_current(vcpu->vmcs);
-	if (svm_vmptrld(__pa(vcpu->vmcs))) {
-		svm_vmx_set_current(NULL);
+	shv_vmx_switch_vm(vcpu->vm);
+	shv_vmx_set_current(vcpu->vmcs);
+	if (shv_vmptrld(__pa(vcpu->vmcs))) {
+		shv_vmx_set_current(NULL);
 		return;
 	}
 	WRITE_ONCE(vcpu->cpu, cpu);	/* read by other vCPUs' kicks */
@@ -171,18 +171,18 @@ static void vcpu_load_here(struct svm_vcpu *vcpu)
 	write_percpu_host_state(vcpu, cpu);
 	vcpu->host_debugctl = get_debugctlmsr();
 	if (vcpu->last_cpu != cpu && vcpu->vpid)
-		svm_flush_tlb(vcpu);
+		shv_flush_tlb(vcpu);
 	vcpu->last_cpu = cpu;
 }
 
 /* VMCLEAR here and give the CPU's host state back; preemption disabled. */
-static void vcpu_put_here(struct svm_vcpu *vcpu)
+static void vcpu_put_here(struct shv_vcpu *vcpu)
 {
 	if (vcpu->cpu == -1)
 		return;
 	WARN_ON_ONCE(vcpu->cpu != smp_processor_id());
-	svm_vmclear(__pa(vcpu->vmcs));
-	svm_vmx_set_current(NULL);
+	shv_vmclear(__pa(vcpu->vmcs));
+	shv_vmx_set_current(NULL);
 	vcpu->launched = false;
 	WRITE_ONCE(vcpu->cpu, -1);
 	swap_out_msrs(vcpu);
@@ -203,7 +203,7 @@ static void host_debug_before_entry(void)
 		set_debugreg(0, 7);
 }
 
-static void host_debug_after_exit(struct svm_vcpu *vcpu)
+static void host_debug_after_exit(struct shv_vcpu *vcpu)
 {
 	if (vcpu->host_debugctl)
 		update_debugctlmsr(vcpu->host_debugctl);
@@ -215,51 +215,51 @@ static void host_debug_after_exit(struct svm_vcpu *vcpu)
  * Work that must happen right after a VM exit, interrupts still off: host
  * debug state; a machine check or NMI that hit the guest goes to the host.
  */
-static void handle_exit_irqoff(struct svm_vcpu *vcpu, u32 reason)
+static void handle_exit_irqoff(struct shv_vcpu *vcpu, u32 reason)
 {
 	u32 intr_info;
 
 	host_debug_after_exit(vcpu);
-	svm_vmexit_ibpb_to_user();
+	shv_vmexit_ibpb_to_user();
 	if ((u16)reason == EXIT_REASON_MCE_DURING_VMENTRY) {
-		svm_host_machine_check();
+		shv_host_machine_check();
 	} else if ((u16)reason == EXIT_REASON_EXCEPTION_NMI) {
 		intr_info = vmcs_read(VM_EXIT_INTR_INFO);
 		if ((intr_info & INTR_INFO_TYPE_MASK) == INTR_TYPE_NMI) {
-			svm_stat_inc(vcpu, EXIT_NMI);
-			svm_self_nmi();
+			shv_stat_inc(vcpu, EXIT_NMI);
+			shv_self_nmi();
 		} else if ((intr_info & INTR_INFO_TYPE_MASK) == INTR_TYPE_HARD_EXCEPTION &&
 			   (intr_info & INTR_INFO_VECTOR_MASK) == MC_VECTOR) {
-			svm_host_machine_check();
+			shv_host_machine_check();
 		}
 	}
 }
 
-static void svm_sched_in(struct preempt_notifier *pn, int cpu)
+static void shv_sched_in(struct preempt_notifier *pn, int cpu)
 {
 	vcpu_load_here(pn_to_vcpu(pn));
 }
 
-static void svm_sched_out(struct preempt_notifier *pn, struct task_struct *next)
+static void shv_sched_out(struct preempt_notifier *pn, struct task_struct *next)
 {
 	vcpu_put_here(pn_to_vcpu(pn));
 }
 
-static struct preempt_ops svm_preempt_ops = {
-	.sched_in = svm_sched_in,
-	.sched_out = svm_sched_out,
+static struct preempt_ops shv_preempt_ops = {
+	.sched_in = shv_sched_in,
+	.sched_out = shv_sched_out,
 };
 
-static void vcpu_load(struct svm_vcpu *vcpu)
+static void vcpu_load(struct shv_vcpu *vcpu)
 {
 	preempt_disable();
-	preempt_notifier_init(&vcpu->pn, &svm_preempt_ops);
+	preempt_notifier_init(&vcpu->pn, &shv_preempt_ops);
 	preempt_notifier_register(&vcpu->pn);
 	vcpu_load_here(vcpu);
 	preempt_enable();
 }
 
-static void vcpu_put(struct svm_vcpu *vcpu)
+static void vcpu_put(struct shv_vcpu *vcpu)
 {
 	preempt_disable();
 	vcpu_put_here(vcpu);
@@ -269,57 +269,57 @@ static void vcpu_put(struct svm_vcpu *vcpu)
 
 /* ---- TLB ---- */
 
-void svm_flush_tlb(struct svm_vcpu *vcpu)
+void shv_flush_tlb(struct shv_vcpu *vcpu)
 {
-	svm_stat_inc(vcpu, TLB_FLUSHES);
+	shv_stat_inc(vcpu, TLB_FLUSHES);
 	if (!vcpu->vpid)
 		return;		/* every VM entry flushes VPID 0 */
-	if (svm_caps.ept_vpid_cap & VPID_CAP_SINGLE_CONTEXT)
-		svm_invvpid(INVVPID_SINGLE_CONTEXT, vcpu->vpid, 0);
+	if (shv_caps.ept_vpid_cap & VPID_CAP_SINGLE_CONTEXT)
+		shv_invvpid(INVVPID_SINGLE_CONTEXT, vcpu->vpid, 0);
 	else
-		svm_invvpid(INVVPID_ALL_CONTEXT, 0, 0);
+		shv_invvpid(INVVPID_ALL_CONTEXT, 0, 0);
 }
 
-void svm_flush_tlb_gva(struct svm_vcpu *vcpu, u64 gva)
+void shv_flush_tlb_gva(struct shv_vcpu *vcpu, u64 gva)
 {
-	if (vcpu->vpid && (svm_caps.ept_vpid_cap & VPID_CAP_INDIVIDUAL_ADDR) &&
+	if (vcpu->vpid && (shv_caps.ept_vpid_cap & VPID_CAP_INDIVIDUAL_ADDR) &&
 	    !(gva >> 47 && (gva >> 47) != 0x1ffff))
-		svm_invvpid(INVVPID_INDIVIDUAL_ADDR, vcpu->vpid, gva);
+		shv_invvpid(INVVPID_INDIVIDUAL_ADDR, vcpu->vpid, gva);
 	else
-		svm_flush_tlb(vcpu);
+		shv_flush_tlb(vcpu);
 }
 
 /* ---- register helpers ---- */
 
-unsigned long svm_rip(struct svm_vcpu *vcpu)
+unsigned long shv_rip(struct shv_vcpu *vcpu)
 {
 	return vmcs_read(GUEST_RIP);
 }
 
-void svm_set_rip(struct svm_vcpu *vcpu, unsigned long rip)
+void shv_set_rip(struct shv_vcpu *vcpu, unsigned long rip)
 {
 	vmcs_write(GUEST_RIP, rip);
 }
 
-bool svm_long_mode(struct svm_vcpu *vcpu)
+bool shv_long_mode(struct shv_vcpu *vcpu)
 {
 	return vcpu->efer & EFER_LMA;
 }
 
-int svm_cpl(struct svm_vcpu *vcpu)
+int shv_cpl(struct shv_vcpu *vcpu)
 {
 	return (vmcs_read(GUEST_SS_AR_BYTES) >> 5) & 3;
 }
 
 /* Advance RIP past the instruction that exited; it completed. */
-void svm_skip_insn(struct svm_vcpu *vcpu)
+void shv_skip_insn(struct shv_vcpu *vcpu)
 {
-	unsigned long rip = svm_rip(vcpu) + vmcs_read(VM_EXIT_INSTRUCTION_LEN);
+	unsigned long rip = shv_rip(vcpu) + vmcs_read(VM_EXIT_INSTRUCTION_LEN);
 	u32 intr;
 
-	if (!svm_long_mode(vcpu) || !((vmcs_read(GUEST_CS_AR_BYTES) >> 13) & 1))
+	if (!shv_long_mode(vcpu) || !((vmcs_read(GUEST_CS_AR_BYTES) >> 13) & 1))
 		rip = (u32)rip;
-	svm_set_rip(vcpu, rip);
+	shv_set_rip(vcpu, rip);
 	intr = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
 	if (intr & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS))
 		vmcs_write(GUEST_INTERRUPTIBILITY_INFO,
@@ -358,9 +358,9 @@ static bool exc_has_error_code(int vector)
  * by this exit is pending, apply the SDM's double-fault rules (table 6-5):
  * the result is the new exception, #DF, or a triple fault (shutdown).
  */
-void svm_queue_exception(struct svm_vcpu *vcpu, int vector, bool has_error, u32 error)
+void shv_queue_exception(struct shv_vcpu *vcpu, int vector, bool has_error, u32 error)
 {
-	struct svm_pending_event *ev = &vcpu->event;
+	struct shv_pending_event *ev = &vcpu->event;
 
 	if (ev->valid && ((ev->info & INTR_INFO_TYPE_MASK) == INTR_TYPE_HARD_EXCEPTION)) {
 		int prev = ev->info & INTR_INFO_VECTOR_MASK;
@@ -378,7 +378,7 @@ void svm_queue_exception(struct svm_vcpu *vcpu, int vector, bool has_error, u32 
 			error = 0;
 		}
 	}
-	svm_stat_inc(vcpu, INJECTED_EXCEPTIONS);
+	shv_stat_inc(vcpu, INJECTED_EXCEPTIONS);
 	ev->valid = true;
 	ev->info = INTR_INFO_VALID | INTR_TYPE_HARD_EXCEPTION | vector;
 	if (has_error && exc_has_error_code(vector))
@@ -387,10 +387,10 @@ void svm_queue_exception(struct svm_vcpu *vcpu, int vector, bool has_error, u32 
 	ev->insn_len = 0;
 }
 
-void svm_queue_pf(struct svm_vcpu *vcpu, u64 cr2, u32 error)
+void shv_queue_pf(struct shv_vcpu *vcpu, u64 cr2, u32 error)
 {
 	vcpu->cr2 = cr2;
-	svm_queue_exception(vcpu, PF_VECTOR, true, error);
+	shv_queue_exception(vcpu, PF_VECTOR, true, error);
 }
 
 /* ---- control registers ---- */
@@ -410,22 +410,22 @@ static u64 guest_cr4_allowed(void)
 }
 
 /* CR0.TS is guest-owned (no exit on CLTS or a TS-only MOV): read it back. */
-void svm_sync_cr0_ts(struct svm_vcpu *vcpu)
+void shv_sync_cr0_ts(struct shv_vcpu *vcpu)
 {
 	vcpu->cr0 = (vcpu->cr0 & ~(u64)X86_CR0_TS) | (vmcs_read(GUEST_CR0) & X86_CR0_TS);
 }
 
 /* Recompute the hardware CR0/CR4/EFER and entry controls from guest state. */
-void svm_update_hw_cr(struct svm_vcpu *vcpu)
+void shv_update_hw_cr(struct shv_vcpu *vcpu)
 {
 	bool paging = vcpu->cr0 & X86_CR0_PG;
 	u64 cr0, cr4, efer;
-	u32 entry = svm_caps.entry;
+	u32 entry = shv_caps.entry;
 
 	cr0 = (vcpu->cr0 & ~(X86_CR0_CD | X86_CR0_NW)) | X86_CR0_PE | X86_CR0_PG |
 	      X86_CR0_NE | X86_CR0_WP;
-	cr0 |= svm_caps.cr0_fixed0 & ~(u64)(X86_CR0_CD | X86_CR0_NW);
-	cr0 &= svm_caps.cr0_fixed1 | X86_CR0_PE | X86_CR0_PG;
+	cr0 |= shv_caps.cr0_fixed0 & ~(u64)(X86_CR0_CD | X86_CR0_NW);
+	cr0 &= shv_caps.cr0_fixed1 | X86_CR0_PE | X86_CR0_PG;
 	/*
 	 * CR0.WP: with guest WP=0 the shadow maps supervisor writes to
 	 * read-only guest pages as writable supervisor-only entries, so the
@@ -438,8 +438,8 @@ void svm_update_hw_cr(struct svm_vcpu *vcpu)
 	/* guest PCIDs tag the hardware TLB: a no-flush CR3 load keeps them */
 	if (vcpu->efer & EFER_LMA)
 		cr4 |= vcpu->cr4 & X86_CR4_PCIDE;
-	cr4 |= X86_CR4_PAE | X86_CR4_VMXE | svm_caps.cr4_fixed0;
-	cr4 &= svm_caps.cr4_fixed1;
+	cr4 |= X86_CR4_PAE | X86_CR4_VMXE | shv_caps.cr4_fixed0;
+	cr4 &= shv_caps.cr4_fixed1;
 
 	efer = (vcpu->efer & (EFER_SCE | EFER_LME | EFER_LMA)) | EFER_NX;
 	if (vcpu->efer & EFER_LMA)
@@ -456,7 +456,7 @@ void svm_update_hw_cr(struct svm_vcpu *vcpu)
 }
 
 /* PAE paging (not IA-32e): the PDPTE registers are in use. */
-static bool pae_paging(struct svm_vcpu *vcpu)
+static bool pae_paging(struct shv_vcpu *vcpu)
 {
 	return (vcpu->cr0 & X86_CR0_PG) && (vcpu->cr4 & X86_CR4_PAE) &&
 	       !(vcpu->efer & EFER_LMA);
@@ -466,15 +466,15 @@ static bool pae_paging(struct svm_vcpu *vcpu)
  * Load the PDPTE registers from guest CR3 (SDM 4.4.1). 1: #GP (the PDPT is
  * not in RAM, or a present entry has a reserved bit set); nothing changes.
  */
-static int load_pdptrs(struct svm_vcpu *vcpu)
+static int load_pdptrs(struct shv_vcpu *vcpu)
 {
 	u64 p[4];
 	int i;
 
-	if (svm_read_gpa(vcpu->vm, vcpu->cr3 & 0xffffffe0ULL, p, sizeof(p)))
+	if (shv_read_gpa(vcpu->vm, vcpu->cr3 & 0xffffffe0ULL, p, sizeof(p)))
 		return 1;
 	for (i = 0; i < 4; i++)
-		if (svm_pae_pdpte_bad(vcpu, p[i]))
+		if (shv_pae_pdpte_bad(vcpu, p[i]))
 			return 1;
 	memcpy(vcpu->pdptrs, p, sizeof(p));
 	return 0;
@@ -490,16 +490,16 @@ static int load_pdptrs(struct svm_vcpu *vcpu)
  * the registers, never the PDPT in memory). Returns 0, 1 (#GP: bad
  * PDPTEs) or -errno.
  */
-static int mmu_context_changed(struct svm_vcpu *vcpu, bool reload_pdptrs)
+static int mmu_context_changed(struct shv_vcpu *vcpu, bool reload_pdptrs)
 {
 	if (reload_pdptrs && pae_paging(vcpu) && load_pdptrs(vcpu))
 		return 1;
-	svm_update_hw_cr(vcpu);
-	return svm_mmu_reset_context(vcpu);
+	shv_update_hw_cr(vcpu);
+	return shv_mmu_reset_context(vcpu);
 }
 
 /* Put back CR0, CR4 and EFER after a refused change. */
-static void restore_cr(struct svm_vcpu *vcpu, u64 cr0, u64 cr4, u64 efer,
+static void restore_cr(struct shv_vcpu *vcpu, u64 cr0, u64 cr4, u64 efer,
 		       const u64 *pdptrs)
 {
 	vcpu->cr0 = cr0;
@@ -516,9 +516,9 @@ static void restore_cr(struct svm_vcpu *vcpu, u64 cr0, u64 cr4, u64 efer,
 
 /*
  * Guest MOV to CR0 (also CLTS and LMSW). 1: #GP, with nothing changed.
- * The caller has synced CR0.TS from the hardware (svm_sync_cr0_ts()).
+ * The caller has synced CR0.TS from the hardware (shv_sync_cr0_ts()).
  */
-int svm_set_cr0(struct svm_vcpu *vcpu, u64 val)
+int shv_set_cr0(struct shv_vcpu *vcpu, u64 val)
 {
 	u64 old = vcpu->cr0, old_efer = vcpu->efer, pdptrs[4];
 	int r;
@@ -549,7 +549,7 @@ int svm_set_cr0(struct svm_vcpu *vcpu, u64 val)
 	}
 	vcpu->cr0 = val;
 	if (!((old ^ val) & CR0_MMU_BITS) && vcpu->efer == old_efer) {
-		svm_update_hw_cr(vcpu);
+		shv_update_hw_cr(vcpu);
 		return 0;
 	}
 	memcpy(pdptrs, vcpu->pdptrs, sizeof(pdptrs));
@@ -559,21 +559,21 @@ int svm_set_cr0(struct svm_vcpu *vcpu, u64 val)
 	return r;
 }
 
-int svm_set_cr4(struct svm_vcpu *vcpu, u64 val)
+int shv_set_cr4(struct shv_vcpu *vcpu, u64 val)
 {
 	u64 old = vcpu->cr4, pdptrs[4];
 	int r;
 
 	if (val & ~guest_cr4_allowed())
 		return 1;
-	if (svm_long_mode(vcpu) && !(val & X86_CR4_PAE))
+	if (shv_long_mode(vcpu) && !(val & X86_CR4_PAE))
 		return 1;
 	if ((val & X86_CR4_PCIDE) && !(old & X86_CR4_PCIDE) &&
-	    (!svm_long_mode(vcpu) || (vcpu->cr3 & 0xfff)))
+	    (!shv_long_mode(vcpu) || (vcpu->cr3 & 0xfff)))
 		return 1;
 	vcpu->cr4 = val;
 	if (!((old ^ val) & CR4_MMU_BITS)) {
-		svm_update_hw_cr(vcpu);
+		shv_update_hw_cr(vcpu);
 		return 0;
 	}
 	/* clearing PCIDE flushes every PCID: the context reset flushes */
@@ -584,9 +584,9 @@ int svm_set_cr4(struct svm_vcpu *vcpu, u64 val)
 	return r;
 }
 
-int svm_set_cr3(struct svm_vcpu *vcpu, u64 val)
+int shv_set_cr3(struct shv_vcpu *vcpu, u64 val)
 {
-	int maxphy = svm_guest_maxphyaddr();
+	int maxphy = shv_guest_maxphyaddr();
 	bool noflush = false;
 	u64 old;
 	int r;
@@ -595,7 +595,7 @@ int svm_set_cr3(struct svm_vcpu *vcpu, u64 val)
 		noflush = val & BIT_ULL(63);
 		val &= ~BIT_ULL(63);
 	}
-	if (svm_long_mode(vcpu)) {
+	if (shv_long_mode(vcpu)) {
 		if (val >> maxphy)
 			return 1;
 	} else {
@@ -608,7 +608,7 @@ int svm_set_cr3(struct svm_vcpu *vcpu, u64 val)
 		vcpu->cr3 = old;
 		return 1;
 	}
-	r = svm_mmu_new_cr3(vcpu, noflush);
+	r = shv_mmu_new_cr3(vcpu, noflush);
 	if (r > 0)
 		vcpu->cr3 = old;
 	return r;
@@ -616,26 +616,26 @@ int svm_set_cr3(struct svm_vcpu *vcpu, u64 val)
 
 /*
  * WRMSR(EFER). 1: #GP, with EFER and everything derived from it unchanged.
- * CR0.TS is guest-owned: sync it first, or svm_update_hw_cr() would put a
+ * CR0.TS is guest-owned: sync it first, or shv_update_hw_cr() would put a
  * stale TS back into the guest's CR0.
  */
-int svm_set_efer(struct svm_vcpu *vcpu, u64 val)
+int shv_set_efer(struct shv_vcpu *vcpu, u64 val)
 {
 	u64 old = vcpu->efer, pdptrs[4];
 	int r;
 
 	if (val & ~EFER_ALLOWED)
 		return 1;
-	if ((val & EFER_NX) && !svm_cpuid_has_nx())
+	if ((val & EFER_NX) && !shv_cpuid_has_nx())
 		return 1;
 	if ((vcpu->cr0 & X86_CR0_PG) && ((old ^ val) & EFER_LME))
 		return 1;
-	svm_sync_cr0_ts(vcpu);
+	shv_sync_cr0_ts(vcpu);
 	/* LMA is read-only to WRMSR */
 	val = (val & ~EFER_LMA) | (old & EFER_LMA);
 	vcpu->efer = val;
 	if (!((old ^ val) & EFER_NX)) {
-		svm_update_hw_cr(vcpu);
+		shv_update_hw_cr(vcpu);
 		return 0;
 	}
 	/* NXE changes the walk, not the PDPTE registers */
@@ -708,7 +708,7 @@ static bool limit_g_ok(const struct shadowvm_segment *s)
 }
 
 /* VMX guest-state checks (SDM 27.3.1) for a protected-mode, non-VM86 guest. */
-static int check_sregs(struct svm_vcpu *vcpu, struct shadowvm_sregs *s, const char **why)
+static int check_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s, const char **why)
 {
 	bool lma = s->efer & EFER_LMA;
 	int i;
@@ -733,13 +733,13 @@ static int check_sregs(struct svm_vcpu *vcpu, struct shadowvm_sregs *s, const ch
 		BAD("CR4 has a reserved or unsupported bit");
 	if (s->efer & ~EFER_ALLOWED)
 		BAD("EFER has a reserved bit");
-	if ((s->efer & EFER_NX) && !svm_cpuid_has_nx())
+	if ((s->efer & EFER_NX) && !shv_cpuid_has_nx())
 		BAD("EFER.NXE without NX");
 	if ((s->efer & EFER_LME) && (s->cr0 & X86_CR0_PG) && !(s->cr4 & X86_CR4_PAE))
 		BAD("EFER.LME with paging and CR4.PAE=0");
 	if (lma != ((s->efer & EFER_LME) && (s->cr0 & X86_CR0_PG)))
 		BAD("EFER.LMA != EFER.LME && CR0.PG");
-	if (s->cr3 >> svm_guest_maxphyaddr())
+	if (s->cr3 >> shv_guest_maxphyaddr())
 		BAD("CR3 above MAXPHYADDR");
 	if (s->cr8 > 15)
 		BAD("CR8 > 15");
@@ -814,12 +814,12 @@ static int check_sregs(struct svm_vcpu *vcpu, struct shadowvm_sregs *s, const ch
 	return 0;
 }
 
-static void get_sregs(struct svm_vcpu *vcpu, struct shadowvm_sregs *s)
+static void get_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s)
 {
 	int i;
 
 	memset(s, 0, sizeof(*s));
-	svm_sync_cr0_ts(vcpu);
+	shv_sync_cr0_ts(vcpu);
 	for (i = 0; i < ARRAY_SIZE(seg_field); i++) {
 		struct shadowvm_segment *g = sregs_seg(s, i);
 
@@ -841,7 +841,7 @@ static void get_sregs(struct svm_vcpu *vcpu, struct shadowvm_sregs *s)
 	s->apic_base = vcpu->apic_base;
 }
 
-static int set_sregs(struct svm_vcpu *vcpu, struct shadowvm_sregs *s)
+static int set_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s)
 {
 	const char *why = NULL;
 	u64 pdpte[4] = { 0 };
@@ -851,15 +851,15 @@ static int set_sregs(struct svm_vcpu *vcpu, struct shadowvm_sregs *s)
 	if (!r && (s->cr0 & X86_CR0_PG) && (s->cr4 & X86_CR4_PAE) && !(s->efer & EFER_LMA)) {
 		why = "PAE PDPTEs at CR3 are invalid";
 		r = -EINVAL;
-		if (!svm_read_gpa(vcpu->vm, s->cr3 & 0xffffffe0ULL, pdpte, sizeof(pdpte))) {
+		if (!shv_read_gpa(vcpu->vm, s->cr3 & 0xffffffe0ULL, pdpte, sizeof(pdpte))) {
 			r = 0;
 			for (i = 0; i < 4; i++)
-				if (svm_pae_pdpte_bad(vcpu, pdpte[i]))
+				if (shv_pae_pdpte_bad(vcpu, pdpte[i]))
 					r = -EINVAL;
 		}
 	}
 	if (r) {
-		svm_info_rl("SET_SREGS refused: %s\n", why);
+		shv_info_rl("SET_SREGS refused: %s\n", why);
 		return r;
 	}
 	for (i = 0; i < ARRAY_SIZE(seg_field); i++) {
@@ -886,76 +886,76 @@ static int set_sregs(struct svm_vcpu *vcpu, struct shadowvm_sregs *s)
 	vcpu->efer = s->efer;
 	vcpu->apic_base = s->apic_base;
 	memcpy(vcpu->pdptrs, pdpte, sizeof(pdpte));	/* checked above */
-	svm_update_hw_cr(vcpu);
-	return svm_mmu_reset_context(vcpu);
+	shv_update_hw_cr(vcpu);
+	return shv_mmu_reset_context(vcpu);
 }
 
-static void get_regs(struct svm_vcpu *vcpu, struct shadowvm_regs *r)
+static void get_regs(struct shv_vcpu *vcpu, struct shadowvm_regs *r)
 {
-	r->rax = vcpu->regs[SVM_RAX];
-	r->rbx = vcpu->regs[SVM_RBX];
-	r->rcx = vcpu->regs[SVM_RCX];
-	r->rdx = vcpu->regs[SVM_RDX];
-	r->rsi = vcpu->regs[SVM_RSI];
-	r->rdi = vcpu->regs[SVM_RDI];
+	r->rax = vcpu->regs[SHV_RAX];
+	r->rbx = vcpu->regs[SHV_RBX];
+	r->rcx = vcpu->regs[SHV_RCX];
+	r->rdx = vcpu->regs[SHV_RDX];
+	r->rsi = vcpu->regs[SHV_RSI];
+	r->rdi = vcpu->regs[SHV_RDI];
 	r->rsp = vmcs_read(GUEST_RSP);
-	r->rbp = vcpu->regs[SVM_RBP];
-	r->r8 = vcpu->regs[SVM_R8];
-	r->r9 = vcpu->regs[SVM_R9];
-	r->r10 = vcpu->regs[SVM_R10];
-	r->r11 = vcpu->regs[SVM_R11];
-	r->r12 = vcpu->regs[SVM_R12];
-	r->r13 = vcpu->regs[SVM_R13];
-	r->r14 = vcpu->regs[SVM_R14];
-	r->r15 = vcpu->regs[SVM_R15];
+	r->rbp = vcpu->regs[SHV_RBP];
+	r->r8 = vcpu->regs[SHV_R8];
+	r->r9 = vcpu->regs[SHV_R9];
+	r->r10 = vcpu->regs[SHV_R10];
+	r->r11 = vcpu->regs[SHV_R11];
+	r->r12 = vcpu->regs[SHV_R12];
+	r->r13 = vcpu->regs[SHV_R13];
+	r->r14 = vcpu->regs[SHV_R14];
+	r->r15 = vcpu->regs[SHV_R15];
 	r->rip = vmcs_read(GUEST_RIP);
 	r->rflags = vmcs_read(GUEST_RFLAGS);
 }
 
 #define RFLAGS_RESERVED (~0x3f7fd7ULL)	/* bits 3, 5, 15, 22-63 */
 
-static int set_regs(struct svm_vcpu *vcpu, struct shadowvm_regs *r)
+static int set_regs(struct shv_vcpu *vcpu, struct shadowvm_regs *r)
 {
 	if (r->rflags & RFLAGS_RESERVED) {
-		svm_info_rl("SET_REGS refused: reserved RFLAGS bits 0x%llx\n", r->rflags);
+		shv_info_rl("SET_REGS refused: reserved RFLAGS bits 0x%llx\n", r->rflags);
 		return -EINVAL;
 	}
 	if (r->rflags & X86_EFLAGS_VM) {
-		svm_info_rl("SET_REGS refused: virtual-8086 mode is not supported\n");
+		shv_info_rl("SET_REGS refused: virtual-8086 mode is not supported\n");
 		return -EINVAL;
 	}
-	vcpu->regs[SVM_RAX] = r->rax;
-	vcpu->regs[SVM_RBX] = r->rbx;
-	vcpu->regs[SVM_RCX] = r->rcx;
-	vcpu->regs[SVM_RDX] = r->rdx;
-	vcpu->regs[SVM_RSI] = r->rsi;
-	vcpu->regs[SVM_RDI] = r->rdi;
-	vcpu->regs[SVM_RBP] = r->rbp;
-	vcpu->regs[SVM_R8] = r->r8;
-	vcpu->regs[SVM_R9] = r->r9;
-	vcpu->regs[SVM_R10] = r->r10;
-	vcpu->regs[SVM_R11] = r->r11;
-	vcpu->regs[SVM_R12] = r->r12;
-	vcpu->regs[SVM_R13] = r->r13;
-	vcpu->regs[SVM_R14] = r->r14;
-	vcpu->regs[SVM_R15] = r->r15;
+	vcpu->regs[SHV_RAX] = r->rax;
+	vcpu->regs[SHV_RBX] = r->rbx;
+	vcpu->regs[SHV_RCX] = r->rcx;
+	vcpu->regs[SHV_RDX] = r->rdx;
+	vcpu->regs[SHV_RSI] = r->rsi;
+	vcpu->regs[SHV_RDI] = r->rdi;
+	vcpu->regs[SHV_RBP] = r->rbp;
+	vcpu->regs[SHV_R8] = r->r8;
+	vcpu->regs[SHV_R9] = r->r9;
+	vcpu->regs[SHV_R10] = r->r10;
+	vcpu->regs[SHV_R11] = r->r11;
+	vcpu->regs[SHV_R12] = r->r12;
+	vcpu->regs[SHV_R13] = r->r13;
+	vcpu->regs[SHV_R14] = r->r14;
+	vcpu->regs[SHV_R15] = r->r15;
 	vmcs_write(GUEST_RSP, r->rsp);
 	vmcs_write(GUEST_RIP, r->rip);
 	vmcs_write(GUEST_RFLAGS, r->rflags | X86_EFLAGS_FIXED);
 	/* a new context: any half-done event or user exit is void */
 	vcpu->event.valid = false;
-	vcpu->pending = SVM_PENDING_NONE;
+	vcpu->pending = SHV_PENDING_NONE;
 	return 0;
 }
 
 /* ---- VMCS initialisation ---- */
 
-static void setup_vmcs(struct svm_vcpu *vcpu)
+static void setup_vmcs(struct shv_vcpu *vcpu)
 {
 	u64 pat;
 
 	vmcs_write(VMCS_LINK_POINTER, ~0UL);
-	vmcs_write(PIN_BASED_VM_EXEC_CONTROL, svm_caps.pin);
+	vmcs_write(PIN_BASED_VM_EXEC_CONTROL, shv_caps.pin);
 	/*
 	 * Under strict write-protection the shadow never goes stale, so a
 	 * guest INVLPG only has to flush the (VPID-tagged) hardware TLB,
@@ -963,15 +963,15 @@ static void setup_vmcs(struct svm_vcpu *vcpu)
 	 * and vTLB policies need to see every INVLPG.
 	 */
 	if (vcpu->vm->cfg.mmu_policy == SHADOWVM_MMU_POLICY_WRITE_PROTECT)
-		vmcs_write(CPU_BASED_VM_EXEC_CONTROL, svm_caps.cpu & ~CPU_INVLPG_EXITING);
+		vmcs_write(CPU_BASED_VM_EXEC_CONTROL, shv_caps.cpu & ~CPU_INVLPG_EXITING);
 	else
-		vmcs_write(CPU_BASED_VM_EXEC_CONTROL, svm_caps.cpu);
+		vmcs_write(CPU_BASED_VM_EXEC_CONTROL, shv_caps.cpu);
 	vmcs_write(SECONDARY_VM_EXEC_CONTROL,
-		   vcpu->vpid ? svm_caps.cpu2 : svm_caps.cpu2 & ~CPU2_ENABLE_VPID);
+		   vcpu->vpid ? shv_caps.cpu2 : shv_caps.cpu2 & ~CPU2_ENABLE_VPID);
 	if (vcpu->vpid)
 		vmcs_write(VIRTUAL_PROCESSOR_ID, vcpu->vpid);
-	vmcs_write(VM_EXIT_CONTROLS, svm_caps.exit);
-	vmcs_write(VM_ENTRY_CONTROLS, svm_caps.entry);
+	vmcs_write(VM_EXIT_CONTROLS, shv_caps.exit);
+	vmcs_write(VM_ENTRY_CONTROLS, shv_caps.entry);
 	/*
 	 * #MC exits so the host's machine-check handler sees it; #DB keeps
 	 * the host's DR6 the host's; #AC catches split locks.
@@ -999,7 +999,7 @@ static void setup_vmcs(struct svm_vcpu *vcpu)
 	vmcs_write(HOST_FS_SELECTOR, 0);
 	vmcs_write(HOST_GS_SELECTOR, 0);
 	vmcs_write(HOST_TR_SELECTOR, GDT_ENTRY_TSS * 8);
-	vmcs_write(HOST_RIP, (unsigned long)svm_vmx_exit_target);
+	vmcs_write(HOST_RIP, (unsigned long)shv_vmx_exit_target);
 	rdmsrl(MSR_IA32_CR_PAT, pat);
 	vmcs_write(HOST_IA32_PAT, pat);
 
@@ -1041,9 +1041,9 @@ static void default_sregs(struct shadowvm_sregs *s)
 
 /* ---- run loop ---- */
 
-static void inject_pending_event(struct svm_vcpu *vcpu)
+static void inject_pending_event(struct shv_vcpu *vcpu)
 {
-	struct svm_pending_event *ev = &vcpu->event;
+	struct shv_pending_event *ev = &vcpu->event;
 
 	if (!ev->valid)
 		return;
@@ -1055,7 +1055,7 @@ static void inject_pending_event(struct svm_vcpu *vcpu)
 }
 
 /* Remember an event whose delivery the exit interrupted: it is redone. */
-static void record_vectoring(struct svm_vcpu *vcpu)
+static void record_vectoring(struct shv_vcpu *vcpu)
 {
 	u32 info = vmcs_read(IDT_VECTORING_INFO_FIELD);
 	u32 type;
@@ -1074,7 +1074,7 @@ static void record_vectoring(struct svm_vcpu *vcpu)
 		vcpu->event.insn_len = vmcs_read(VM_EXIT_INSTRUCTION_LEN);
 }
 
-static int vcpu_run(struct svm_vcpu *vcpu)
+static int vcpu_run(struct shv_vcpu *vcpu)
 {
 	struct shadowvm_run *run = vcpu->run;
 	int r;
@@ -1083,15 +1083,15 @@ static int vcpu_run(struct svm_vcpu *vcpu)
 		return -EIO;
 	if (READ_ONCE(run->request_interrupt_window) ||
 	    memchr_inv(run->padding1, 0, sizeof(run->padding1))) {
-		svm_info_rl("RUN: request_interrupt_window and padding1 are reserved in API v1\n");
+		shv_info_rl("RUN: request_interrupt_window and padding1 are reserved in API v1\n");
 		return -EINVAL;
 	}
-	r = svm_complete_user_exit(vcpu);
+	r = shv_complete_user_exit(vcpu);
 	if (r <= 0)
 		return r;
 	if (READ_ONCE(run->immediate_exit)) {
 		run->exit_reason = SHADOWVM_EXIT_INTR;
-		svm_stat_inc(vcpu, SIGNAL_EXITS);
+		shv_stat_inc(vcpu, SIGNAL_EXITS);
 		return -EINTR;
 	}
 
@@ -1105,7 +1105,7 @@ static int vcpu_run(struct svm_vcpu *vcpu)
 		vcpu->srcu_idx = srcu_read_lock(&vcpu->vm->srcu);
 		if (signal_pending(current)) {
 			run->exit_reason = SHADOWVM_EXIT_INTR;
-			svm_stat_inc(vcpu, SIGNAL_EXITS);
+			shv_stat_inc(vcpu, SIGNAL_EXITS);
 			return -EINTR;
 		}
 		cond_resched();
@@ -1114,7 +1114,7 @@ static int vcpu_run(struct svm_vcpu *vcpu)
 			run->exit_reason = SHADOWVM_EXIT_SHUTDOWN;
 			return 0;
 		}
-		r = svm_mmu_load(vcpu);
+		r = shv_mmu_load(vcpu);
 		if (r < 0)
 			return r;
 		if (r > 0)
@@ -1125,14 +1125,14 @@ static int vcpu_run(struct svm_vcpu *vcpu)
 		local_irq_disable();
 		WRITE_ONCE(vcpu->in_guest, true);
 		smp_mb();	/* pairs with the MMU's barrier before its kick */
-		root = svm_mmu_root_hpa(vcpu);
-		if (unlikely(vcpu->cpu != smp_processor_id() || !svm_vmx_cpu_on())) {
+		root = shv_mmu_root_hpa(vcpu);
+		if (unlikely(vcpu->cpu != smp_processor_id() || !shv_vmx_cpu_on())) {
 			/* VMX left this CPU (reboot) or the VMCS would not load */
 			WRITE_ONCE(vcpu->in_guest, false);
 			local_irq_enable();
 			kernel_fpu_end();
 			preempt_enable();
-			svm_info_rl("RUN: VMX is off on this CPU (reboot or CPU hotplug)\n");
+			shv_info_rl("RUN: VMX is off on this CPU (reboot or CPU hotplug)\n");
 			return -EIO;
 		}
 		if (!root || need_resched() || signal_pending(current)) {
@@ -1158,17 +1158,17 @@ static int vcpu_run(struct svm_vcpu *vcpu)
 		/* set by other vCPUs' MMU work before their kick (mmu.c) */
 		if (READ_ONCE(vcpu->flush_pending)) {
 			WRITE_ONCE(vcpu->flush_pending, false);
-			svm_flush_tlb(vcpu);
+			shv_flush_tlb(vcpu);
 		}
 		inject_pending_event(vcpu);
-		if (svm_caps.preempt_value)
-			vmcs_write(VMX_PREEMPTION_TIMER_VALUE, svm_caps.preempt_value);
+		if (shv_caps.preempt_value)
+			vmcs_write(VMX_PREEMPTION_TIMER_VALUE, shv_caps.preempt_value);
 		asm volatile("fxrstor64 %0" : : "m"(*(char (*)[512])vcpu->fx_area));
 		if (native_read_cr2() != vcpu->cr2)
 			native_write_cr2(vcpu->cr2);
 		host_debug_before_entry();
 
-		r = svm_vmx_enter(vcpu->regs, vcpu->launched);
+		r = shv_vmx_enter(vcpu->regs, vcpu->launched);
 
 		WRITE_ONCE(vcpu->in_guest, false);
 		vcpu->cr2 = native_read_cr2();
@@ -1180,7 +1180,7 @@ static int vcpu_run(struct svm_vcpu *vcpu)
 			local_irq_enable();
 			kernel_fpu_end();
 			preempt_enable();
-			pr_err_ratelimited(SVM_NAME ": VM entry instruction failed, error %u\n",
+			pr_err_ratelimited(SHV_NAME ": VM entry instruction failed, error %u\n",
 					   err);
 			run->exit_reason = SHADOWVM_EXIT_FAIL_ENTRY;
 			run->fail_entry.hardware_entry_failure_reason = 0x80000000u | err;
@@ -1198,10 +1198,10 @@ static int vcpu_run(struct svm_vcpu *vcpu)
 
 		vcpu->exit_count++;
 		run->exit_count = vcpu->exit_count;
-		svm_stat_inc(vcpu, EXITS_TOTAL);
+		shv_stat_inc(vcpu, EXITS_TOTAL);
 		if (!(reason & EXIT_REASON_FAILED_VMENTRY))
 			record_vectoring(vcpu);
-		r = svm_handle_exit(vcpu, reason);
+		r = shv_handle_exit(vcpu, reason);
 		if (r <= 0)
 			return r;
 	}
@@ -1209,9 +1209,9 @@ static int vcpu_run(struct svm_vcpu *vcpu)
 
 /* ---- the vCPU fd ---- */
 
-static long svm_vcpu_ioctl(struct file *f, unsigned int ioctl, unsigned long arg)
+static long shv_vcpu_ioctl(struct file *f, unsigned int ioctl, unsigned long arg)
 {
-	struct svm_vcpu *vcpu = f->private_data;
+	struct shv_vcpu *vcpu = f->private_data;
 	void __user *argp = (void __user *)arg;
 	union {
 		struct shadowvm_regs regs;
@@ -1237,7 +1237,7 @@ static long svm_vcpu_ioctl(struct file *f, unsigned int ioctl, unsigned long arg
 		return -ENOTTY;
 	}
 	if (ioctl == SHADOWVM_GET_VCPU_STATS) {
-		struct shadowvm_stats *st = svm_zalloc(sizeof(*st));
+		struct shadowvm_stats *st = shv_zalloc(sizeof(*st));
 		int i;
 
 		if (!st)
@@ -1249,7 +1249,7 @@ static long svm_vcpu_ioctl(struct file *f, unsigned int ioctl, unsigned long arg
 			st->val[i] = READ_ONCE(vcpu->stats[i]);
 		if (copy_to_user(argp, st, sizeof(*st)))
 			r = -EFAULT;
-		svm_kfree(st);
+		shv_kfree(st);
 		return r;
 	}
 
@@ -1286,9 +1286,9 @@ static long svm_vcpu_ioctl(struct file *f, unsigned int ioctl, unsigned long arg
 	return r;
 }
 
-static vm_fault_t svm_vcpu_fault(struct vm_fault *vmf)
+static vm_fault_t shv_vcpu_fault(struct vm_fault *vmf)
 {
-	struct svm_vcpu *vcpu = vmf->vma->vm_file->private_data;
+	struct shv_vcpu *vcpu = vmf->vma->vm_file->private_data;
 	struct page *pg;
 
 	if (vmf->pgoff != 0)
@@ -1299,65 +1299,65 @@ static vm_fault_t svm_vcpu_fault(struct vm_fault *vmf)
 	return 0;
 }
 
-static const struct vm_operations_struct svm_vcpu_vm_ops = {
-	.fault = svm_vcpu_fault,
+static const struct vm_operations_struct shv_vcpu_vm_ops = {
+	.fault = shv_vcpu_fault,
 };
 
-static int svm_vcpu_mmap(struct file *f, struct vm_area_struct *vma)
+static int shv_vcpu_mmap(struct file *f, struct vm_area_struct *vma)
 {
 	if (vma->vm_pgoff != 0 || vma->vm_end - vma->vm_start > PAGE_SIZE ||
 	    !(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
-	vma->vm_ops = &svm_vcpu_vm_ops;
+	vma->vm_ops = &shv_vcpu_vm_ops;
 	return 0;
 }
 
-static int svm_vcpu_release(struct inode *inode, struct file *f)
+static int shv_vcpu_release(struct inode *inode, struct file *f)
 {
-	struct svm_vcpu *vcpu = f->private_data;
-	struct svm_vm *vm = vcpu->vm;
+	struct shv_vcpu *vcpu = f->private_data;
+	struct shv_vm *vm = vcpu->vm;
 
 	mutex_lock(&vm->lock);
 	WRITE_ONCE(vm->vcpus[vcpu->id], NULL);	/* mmu_lock holders may still use it */
 	mutex_unlock(&vm->lock);
-	svm_vcpu_free(vcpu);
-	svm_vm_put(vm);
+	shv_vcpu_free(vcpu);
+	shv_vm_put(vm);
 	return 0;
 }
 
-static const struct file_operations svm_vcpu_fops = {
+static const struct file_operations shv_vcpu_fops = {
 	.owner		= THIS_MODULE,
-	.unlocked_ioctl	= svm_vcpu_ioctl,
+	.unlocked_ioctl	= shv_vcpu_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
-	.mmap		= svm_vcpu_mmap,
-	.release	= svm_vcpu_release,
+	.mmap		= shv_vcpu_mmap,
+	.release	= shv_vcpu_release,
 	.llseek		= noop_llseek,
 };
 
-void svm_vcpu_free(struct svm_vcpu *vcpu)
+void shv_vcpu_free(struct shv_vcpu *vcpu)
 {
-	svm_vmx_forget_vm(vcpu->vm);
-	svm_mmu_vcpu_destroy(vcpu);
-	svm_vpid_free(vcpu->vpid);
-	svm_free_vmcs(vcpu->vmcs);
+	shv_vmx_forget_vm(vcpu->vm);
+	shv_mmu_vcpu_destroy(vcpu);
+	shv_vpid_free(vcpu->vpid);
+	shv_free_vmcs(vcpu->vmcs);
 	if (vcpu->run)
-		svm_free_page(virt_to_page(vcpu->run));
+		shv_free_page(virt_to_page(vcpu->run));
 	if (vcpu->fx_area)
-		svm_free_page(virt_to_page(vcpu->fx_area));
+		shv_free_page(virt_to_page(vcpu->fx_area));
 	if (vcpu->io_bitmap) {
 		__free_pages(vcpu->io_bitmap, 1);
-		atomic_long_sub(2, &svm_global.live_pages);
+		atomic_long_sub(2, &shv_global.live_pages);
 	}
-	svm_free_page(vcpu->msr_bitmap);
-	svm_kfree(vcpu->emu);
-	svm_kfree(vcpu);
-	atomic_dec(&svm_global.live_vcpus);
+	shv_free_page(vcpu->msr_bitmap);
+	shv_kfree(vcpu->emu);
+	shv_kfree(vcpu);
+	atomic_dec(&shv_global.live_vcpus);
 }
 
-long svm_create_vcpu(struct svm_vm *vm, unsigned long id)
+long shv_create_vcpu(struct shv_vm *vm, unsigned long id)
 {
 	struct shadowvm_sregs *sregs;
-	struct svm_vcpu *vcpu;
+	struct shv_vcpu *vcpu;
 	struct page *pg;
 	int r, fd;
 
@@ -1365,30 +1365,30 @@ long svm_create_vcpu(struct svm_vm *vm, unsigned long id)
 		return -EINVAL;
 	if (current->mm != vm->mm)
 		return -EIO;
-	vcpu = svm_zalloc(sizeof(*vcpu));
+	vcpu = shv_zalloc(sizeof(*vcpu));
 	if (!vcpu)
 		return -ENOMEM;
-	atomic_inc(&svm_global.live_vcpus);
+	atomic_inc(&shv_global.live_vcpus);
 	vcpu->vm = vm;
 	vcpu->id = id;
 	vcpu->cpu = -1;
 	vcpu->last_cpu = -1;
 	mutex_init(&vcpu->lock);
 	r = -ENOMEM;
-	vcpu->vmcs = svm_alloc_vmcs();
-	pg = svm_alloc_page(0);
+	vcpu->vmcs = shv_alloc_vmcs();
+	pg = shv_alloc_page(0);
 	if (pg)
 		vcpu->run = page_address(pg);
-	pg = svm_alloc_page(0);
+	pg = shv_alloc_page(0);
 	if (pg)
 		vcpu->fx_area = page_address(pg);
 	vcpu->io_bitmap = alloc_pages(GFP_KERNEL_ACCOUNT, 1);
 	if (vcpu->io_bitmap) {
-		atomic_long_add(2, &svm_global.live_pages);
+		atomic_long_add(2, &shv_global.live_pages);
 		memset(page_address(vcpu->io_bitmap), 0xff, 2 * PAGE_SIZE);
 	}
-	vcpu->msr_bitmap = svm_alloc_page(0);
-	vcpu->emu = svm_zalloc(sizeof(*vcpu->emu));
+	vcpu->msr_bitmap = shv_alloc_page(0);
+	vcpu->emu = shv_zalloc(sizeof(*vcpu->emu));
 	if (!vcpu->emu || !vcpu->vmcs || !vcpu->run || !vcpu->fx_area || !vcpu->io_bitmap ||
 	    !vcpu->msr_bitmap)
 		goto fail;
@@ -1396,21 +1396,21 @@ long svm_create_vcpu(struct svm_vm *vm, unsigned long id)
 	/* FXSAVE image defaults: FCW 0x37f, MXCSR 0x1f80 */
 	*(u16 *)vcpu->fx_area = 0x37f;
 	*(u32 *)(vcpu->fx_area + 24) = 0x1f80;
-	vcpu->vpid = svm_vpid_alloc();
+	vcpu->vpid = shv_vpid_alloc();
 	vcpu->msr_pat = 0x0007040600070406ULL;
 	vcpu->dr7 = 0x400;
-	r = svm_mmu_vcpu_init(vcpu);
+	r = shv_mmu_vcpu_init(vcpu);
 	if (r)
 		goto fail;
 
-	sregs = svm_zalloc(sizeof(*sregs));
+	sregs = shv_zalloc(sizeof(*sregs));
 	if (!sregs) {
 		r = -ENOMEM;
 		goto fail;
 	}
 	default_sregs(sregs);
 	preempt_disable();
-	svm_vmclear(__pa(vcpu->vmcs));	/* initialise the region, launch state clear */
+	shv_vmclear(__pa(vcpu->vmcs));	/* initialise the region, launch state clear */
 	preempt_enable();
 	vcpu_load(vcpu);
 	setup_vmcs(vcpu);
@@ -1418,7 +1418,7 @@ long svm_create_vcpu(struct svm_vm *vm, unsigned long id)
 	r = set_sregs(vcpu, sregs);
 	srcu_read_unlock(&vm->srcu, vcpu->srcu_idx);
 	vcpu_put(vcpu);
-	svm_kfree(sregs);
+	shv_kfree(sregs);
 	if (r)
 		goto fail;
 
@@ -1428,11 +1428,11 @@ long svm_create_vcpu(struct svm_vm *vm, unsigned long id)
 		r = -EEXIST;
 		goto fail;
 	}
-	svm_vm_get(vm);
-	fd = anon_inode_getfd("shadowvm-vcpu", &svm_vcpu_fops, vcpu, O_RDWR | O_CLOEXEC);
+	shv_vm_get(vm);
+	fd = anon_inode_getfd("shadowvm-vcpu", &shv_vcpu_fops, vcpu, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		mutex_unlock(&vm->lock);
-		svm_vm_put(vm);
+		shv_vm_put(vm);
 		r = fd;
 		goto fail;
 	}
@@ -1440,6 +1440,6 @@ long svm_create_vcpu(struct svm_vm *vm, unsigned long id)
 	mutex_unlock(&vm->lock);
 	return fd;
 fail:
-	svm_vcpu_free(vcpu);
+	shv_vcpu_free(vcpu);
 	return r;
 }
