@@ -24,7 +24,7 @@
 #include <linux/seq_file.h>
 #include <linux/preempt.h>
 #include "shadowvm.h"
-#include "vmx_defs.h"
+#include "vmx/vmx_defs.h"
 
 struct shv_global_stats shv_global;
 struct dentry *shv_debugfs_root;

@@ -13,7 +13,7 @@
 #include <asm/msr-index.h>
 #include <asm/msr.h>
 #include "shadowvm.h"
-#include "vmx_defs.h"
+#include "vmx/vmx_defs.h"
 
 static bool pat_valid(u64 pat)
 {

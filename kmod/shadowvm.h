@@ -21,7 +21,7 @@
 #define shv_warn_rl(fmt, ...) pr_warn_ratelimited(SHV_NAME ": " fmt, ##__VA_ARGS__)
 #define shv_info_rl(fmt, ...) pr_info_ratelimited(SHV_NAME ": " fmt, ##__VA_ARGS__)
 
-/* ---- vmx.c: capabilities and per-CPU VMX operation ---- */
+/* ---- vmx/caps.c: capabilities and per-CPU VMX operation ---- */
 struct shv_vmx_caps {
 	u32 revision_id;
 	u32 vmcs_size;
@@ -243,7 +243,7 @@ int shv_cpl(struct shv_vcpu *vcpu);
 void shv_flush_tlb(struct shv_vcpu *vcpu);
 void shv_flush_tlb_gva(struct shv_vcpu *vcpu, u64 gva);
 
-/* ---- exits.c: VM-exit handlers. >0: resume guest; 0: exit to user; <0: error ---- */
+/* ---- vmx/exits.c: VM-exit handlers. >0: resume guest; 0: exit to user; <0: error ---- */
 int shv_handle_exit(struct shv_vcpu *vcpu, u32 reason);
 int shv_complete_user_exit(struct shv_vcpu *vcpu);
 void shv_internal_error(struct shv_vcpu *vcpu, u32 sub, int n, const u64 *data);
@@ -259,16 +259,18 @@ bool shv_cpuid_has_1g(void);
 int shv_get_msr(struct shv_vcpu *vcpu, u32 msr, u64 *val);
 int shv_set_msr(struct shv_vcpu *vcpu, u32 msr, u64 val);
 
-/* ---- mmu.c: shadow MMU ---- */
+/* ---- mmu/: the shadow MMU (mmu/mmu_internal.h lists its files) ---- */
 int shv_mmu_vm_init(struct shv_vm *vm);
 void shv_mmu_vm_destroy(struct shv_vm *vm);
 int shv_mmu_vcpu_init(struct shv_vcpu *vcpu);
 void shv_mmu_vcpu_destroy(struct shv_vcpu *vcpu);
 /* Recompute the paging context after CR0/CR4/EFER change; returns hw CR3 in *root. */
 int shv_mmu_reset_context(struct shv_vcpu *vcpu);
+/* Before entry: make sure a root exists. -ENOMEM: the caller reports it. */
 int shv_mmu_load(struct shv_vcpu *vcpu);
 int shv_mmu_new_cr3(struct shv_vcpu *vcpu, bool noflush);
-void shv_mmu_invlpg(struct shv_vcpu *vcpu, u64 gva);	/* before entry: make sure a root exists */
+/* Guest INVLPG: the policy's work; the caller flushes the hardware TLB entry. */
+void shv_mmu_invlpg(struct shv_vcpu *vcpu, u64 gva);
 u64 shv_mmu_root_hpa(struct shv_vcpu *vcpu);
 bool shv_mmu_root_valid(struct shv_vcpu *vcpu);
 int shv_mmu_guest_write(struct shv_vcpu *vcpu, u64 gpa, const void *data, unsigned int len);
@@ -277,7 +279,27 @@ int shv_mmu_guest_cmpxchg(struct shv_vcpu *vcpu, u64 gpa, u64 old, u64 new,
 			  unsigned int len, bool *swapped);
 void shv_mmu_slot_removed(struct shv_vm *vm, struct shv_slot *slot);
 void shv_mmu_show_as(struct shv_vm *vm, struct seq_file *m);
-int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 error_code);
+/*
+ * A #PF exit. The MMU never calls the emulator or raises an exit: it
+ * returns what the exit handler does next, or -EINTR.
+ */
+enum shv_pf_action {
+	SHV_PF_RESUME = 1,	/* fixed, injected into the guest, or to retry */
+	SHV_PF_EMULATE_MMIO,	/* emulate: MMIO, or a write to a read-only slot */
+	SHV_PF_EMULATE_PT,	/* emulate a write to a write-protected guest table
+				 * (pf->gfn, pf->addr); if that fails, shv_mmu_unprotect() */
+	SHV_PF_NO_MEMORY,	/* internal error NO_MEMORY at pf->addr, errno pf->err */
+};
+
+struct shv_pf_result {
+	u64 addr;
+	u64 gfn;
+	int err;
+};
+
+int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 error_code, struct shv_pf_result *pf);
+/* Stop shadowing a guest table frame; true if it is still write-protected. */
+bool shv_mmu_unprotect(struct shv_vcpu *vcpu, u64 gfn);
 void shv_mmu_zap_all(struct shv_vm *vm);
 /* Translate a guest linear address for an emulated access; -EFAULT with a
  * queued #PF when the guest's tables forbid it. */

@@ -27,10 +27,10 @@
 #include <asm/cpu_entry_area.h>
 #include <asm/debugreg.h>
 #include "shadowvm.h"
-#include "vmx_defs.h"
+#include "vmx/vmx_defs.h"
 #include "compat.h"
-#include "emulate.h"
-#include "walker.h"
+#include "emulate/emulate.h"
+#include "mmu/walker.h"
 
 extern void shv_vmx_exit_target(void);
 asmlinkage int shv_vmx_enter(unsigned long *regs, bool launched);
@@ -1115,6 +1115,12 @@ static int vcpu_run(struct shv_vcpu *vcpu)
 			return 0;
 		}
 		r = shv_mmu_load(vcpu);
+		if (r == -ENOMEM) {
+			u64 d[1] = { vcpu->cr3 };
+
+			shv_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_NO_MEMORY, 1, d);
+			return 0;
+		}
 		if (r < 0)
 			return r;
 		if (r > 0)

@@ -567,6 +567,44 @@ int shv_complete_user_exit(struct shv_vcpu *vcpu)
 
 /* ---- exceptions ---- */
 
+/*
+ * #PF: the MMU classifies and fixes what it can, and says what is left
+ * to do here: emulate (MMIO, or a write to a write-protected guest
+ * table, which is unprotected if it cannot be emulated) or report an
+ * internal error.
+ */
+static int handle_pf(struct shv_vcpu *vcpu)
+{
+	u64 la = vmcs_read(EXIT_QUALIFICATION);
+	struct shv_pf_result pf = { 0 };
+	int r;
+
+	r = shv_mmu_page_fault(vcpu, la, vmcs_read(VM_EXIT_INTR_ERROR_CODE), &pf);
+	switch (r) {
+	case SHV_PF_EMULATE_MMIO:
+		return shv_emulate_insn(vcpu, la, true);
+	case SHV_PF_EMULATE_PT:
+		r = shv_emulate_insn(vcpu, la, false);
+		if (r != -ENOEXEC)
+			return r;
+		if (shv_mmu_unprotect(vcpu, pf.gfn)) {
+			u64 d[2] = { shv_rip(vcpu), pf.addr };
+
+			shv_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_EMULATION, 2, d);
+			return 0;
+		}
+		return 1;	/* re-execute natively */
+	case SHV_PF_NO_MEMORY: {
+		u64 d[3] = { pf.addr, pf.err, shv_rip(vcpu) };
+
+		shv_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_NO_MEMORY, 3, d);
+		return 0;
+	}
+	default:
+		return r;	/* SHV_PF_RESUME (1) or -EINTR */
+	}
+}
+
 static int handle_exception(struct shv_vcpu *vcpu)
 {
 	u32 info = vmcs_read(VM_EXIT_INTR_INFO);
@@ -582,8 +620,7 @@ static int handle_exception(struct shv_vcpu *vcpu)
 	}
 	if (vector == PF_VECTOR) {
 		shv_stat_inc(vcpu, EXIT_PF);
-		return shv_mmu_page_fault(vcpu, vmcs_read(EXIT_QUALIFICATION),
-					  vmcs_read(VM_EXIT_INTR_ERROR_CODE));
+		return handle_pf(vcpu);
 	}
 	shv_stat_inc(vcpu, EXIT_EXCEPTION);
 	/* not intercepted otherwise: reflect it */
@@ -720,6 +757,7 @@ int shv_handle_exit(struct shv_vcpu *vcpu, u32 reason)
 		shv_stat_inc(vcpu, EXIT_INVLPG);
 		shv_stat_inc(vcpu, INVLPG);
 		shv_mmu_invlpg(vcpu, vmcs_read(EXIT_QUALIFICATION));
+		shv_flush_tlb_gva(vcpu, vmcs_read(EXIT_QUALIFICATION));
 		shv_skip_insn(vcpu);
 		return 1;
 	case EXIT_REASON_INVD:

@@ -19,7 +19,7 @@
 #include <linux/mm.h>
 #include <asm/processor-flags.h>
 #include "shadowvm.h"
-#include "vmx_defs.h"
+#include "vmx/vmx_defs.h"
 #include "walker.h"
 
 #define PTE_P		BIT_ULL(0)

@@ -34,7 +34,7 @@
 #include <linux/kernel.h>
 #include <linux/mm.h>
 #include "shadowvm.h"
-#include "vmx_defs.h"
+#include "vmx/vmx_defs.h"
 #include "emulate.h"
 
 #define CACHE_LINE	64
