@@ -93,6 +93,7 @@ struct shv_memslots {
 
 struct shv_vcpu;
 struct shv_mmu_vm;
+struct shv_mmu_policy_ops;
 struct shv_emu_ctxt;
 struct seq_file;
 
@@ -260,6 +261,9 @@ int shv_get_msr(struct shv_vcpu *vcpu, u32 msr, u64 *val);
 int shv_set_msr(struct shv_vcpu *vcpu, u32 msr, u64 val);
 
 /* ---- mmu/: the shadow MMU (mmu/mmu_internal.h lists its files) ---- */
+/* The policy of a uapi SHADOWVM_MMU_POLICY_* number (not DEFAULT), or NULL. */
+const struct shv_mmu_policy_ops *shv_mmu_policy_find(u32 nr);
+bool shv_mmu_intercept_invlpg(struct shv_vm *vm);	/* the VM's policy wants INVLPG exits */
 int shv_mmu_vm_init(struct shv_vm *vm);
 void shv_mmu_vm_destroy(struct shv_vm *vm);
 int shv_mmu_vcpu_init(struct shv_vcpu *vcpu);

@@ -959,10 +959,10 @@ static void setup_vmcs(struct shv_vcpu *vcpu)
 	/*
 	 * Under strict write-protection the shadow never goes stale, so a
 	 * guest INVLPG only has to flush the (VPID-tagged) hardware TLB,
-	 * which it does when it runs natively: no INVLPG exits. The unsync
-	 * and vTLB policies need to see every INVLPG.
+	 * which it does when it runs natively: no INVLPG exits. The policy
+	 * says whether it needs to see every INVLPG.
 	 */
-	if (vcpu->vm->cfg.mmu_policy == SHADOWVM_MMU_POLICY_WRITE_PROTECT)
+	if (!shv_mmu_intercept_invlpg(vcpu->vm))
 		vmcs_write(CPU_BASED_VM_EXEC_CONTROL, shv_caps.cpu & ~CPU_INVLPG_EXITING);
 	else
 		vmcs_write(CPU_BASED_VM_EXEC_CONTROL, shv_caps.cpu);

@@ -564,7 +564,7 @@ static int check_config(struct shadowvm_vm_config *c)
 	for (i = 0; i < ARRAY_SIZE(c->reserved); i++)
 		if (c->reserved[i])
 			return -EINVAL;
-	if (c->mmu_policy > SHADOWVM_MMU_POLICY_VTLB)
+	if (c->mmu_policy != SHADOWVM_MMU_POLICY_DEFAULT && !shv_mmu_policy_find(c->mmu_policy))
 		return -EINVAL;
 	if (c->root_cache_size > 256)
 		return -EINVAL;

@@ -257,7 +257,8 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 	make_room(vm, 8);
 	if (write && gfn_write_protected(vm, w.gfn)) {
 		/* a write to a shadowed page table */
-		if (policy(vcpu) == SHADOWVM_MMU_POLICY_UNSYNC && try_unsync(vcpu, w.gfn)) {
+		if (policy(vm)->pt_write &&
+		    policy(vm)->pt_write(vcpu, w.gfn) == SHV_PTW_RESUME) {
 			commit_zap(vm);
 			mutex_unlock(&vm->mmu_lock);
 			return SHV_PF_RESUME;

@@ -25,6 +25,12 @@ int shv_mmu_vm_init(struct shv_vm *vm)
 	INIT_LIST_HEAD(&vm->mmu->active);
 	INIT_LIST_HEAD(&vm->mmu->zapped);
 	vm->mmu->max_pages = vm->cfg.max_shadow_pages;
+	vm->mmu->policy = shv_mmu_policy_find(vm->cfg.mmu_policy);
+	if (WARN_ON_ONCE(!vm->mmu->policy)) {	/* check_config() let it through */
+		shv_kfree(vm->mmu);
+		vm->mmu = NULL;
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -93,10 +99,8 @@ int shv_mmu_reset_context(struct shv_vcpu *vcpu)
 
 	mutex_lock(&vm->mmu_lock);
 	/* a paging-mode change (e.g. CR4.PGE toggled) is a full TLB flush */
-	if (policy(vcpu) == SHADOWVM_MMU_POLICY_VTLB)
-		shv_mmu_zap_all(vm);
-	else if (policy(vcpu) == SHADOWVM_MMU_POLICY_UNSYNC)
-		resync_all(vcpu);
+	if (policy(vm)->context_change)
+		policy(vm)->context_change(vcpu);
 	commit_zap(vm);
 	vcpu->mmu->base_role = context_role(vcpu);
 	vcpu->mmu->cur = NULL;
@@ -115,10 +119,8 @@ int shv_mmu_new_cr3(struct shv_vcpu *vcpu, bool noflush)
 	if (!shv_guest_levels(vcpu))
 		return 0;
 	mutex_lock(&vm->mmu_lock);
-	if (policy(vcpu) == SHADOWVM_MMU_POLICY_VTLB)
-		shv_mmu_zap_all(vm);
-	else if (policy(vcpu) == SHADOWVM_MMU_POLICY_UNSYNC && !noflush)
-		resync_all(vcpu);
+	if (policy(vm)->cr3_load)
+		policy(vm)->cr3_load(vcpu, noflush);
 	r = switch_root(vcpu, true);
 	commit_zap(vm);
 	mutex_unlock(&vm->mmu_lock);
@@ -138,16 +140,11 @@ void shv_mmu_invlpg(struct shv_vcpu *vcpu, u64 gva)
 {
 	struct shv_vm *vm = vcpu->vm;
 
-	if (policy(vcpu) == SHADOWVM_MMU_POLICY_VTLB) {
-		mutex_lock(&vm->mmu_lock);
-		shv_mmu_zap_all(vm);
-		mutex_unlock(&vm->mmu_lock);
-	} else if (policy(vcpu) == SHADOWVM_MMU_POLICY_UNSYNC) {
-		mutex_lock(&vm->mmu_lock);
-		resync_all(vcpu);
-		commit_zap(vm);
-		mutex_unlock(&vm->mmu_lock);
-	}
+	if (!policy(vm)->invlpg)
+		return;
+	mutex_lock(&vm->mmu_lock);
+	policy(vm)->invlpg(vcpu, gva);
+	mutex_unlock(&vm->mmu_lock);
 }
 
 /* Translation for emulated accesses: 0, or -EFAULT with *fault_ec. */

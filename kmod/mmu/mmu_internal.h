@@ -112,6 +112,7 @@ struct shv_mmu_vm {
 	int nr_as;
 	u64 clock;
 	bool need_kick;			/* shadow entries lost rights */
+	const struct shv_mmu_policy_ops *policy;	/* vm->cfg.mmu_policy's */
 };
 
 struct shv_mmu_vcpu {
@@ -119,6 +120,8 @@ struct shv_mmu_vcpu {
 	struct shv_root *cur;
 	struct shv_root *roots;		/* root cache, vm->cfg.root_cache_size */
 	int nr_roots;
+	u64 noemu_gfn;		/* wp-noemu: last frame unprotected, */
+	unsigned long noemu_rip;	/* and by which instruction */
 };
 
 #define MAX_AS	4096
@@ -144,9 +147,10 @@ static inline struct shv_vcpu *vm_vcpu(struct shv_vm *vm, int i)
 	return READ_ONCE(vm->vcpus[i]);
 }
 
-static inline u64 policy(struct shv_vcpu *vcpu)
+struct shv_mmu_policy_ops;
+static inline const struct shv_mmu_policy_ops *policy(struct shv_vm *vm)
 {
-	return vcpu->vm->cfg.mmu_policy;
+	return vm->mmu->policy;
 }
 
 /* ---- tlb.c ---- */
@@ -182,8 +186,37 @@ int switch_root(struct shv_vcpu *vcpu, bool count);
 /* ---- pt_write.c ---- */
 bool unprotect_gfn(struct shv_vcpu *vcpu, u64 gfn);
 
-/* ---- policy_unsync.c ---- */
-int resync_all(struct shv_vcpu *vcpu);
-bool try_unsync(struct shv_vcpu *vcpu, u64 gfn);
+/* ---- policies (policy.c is the registry) ---- */
+enum shv_pt_write_action {
+	SHV_PTW_EMULATE,	/* emulate the write (pt_write.c keeps shadows coherent) */
+	SHV_PTW_RESUME,		/* the frame is writable now: re-execute natively */
+};
+
+/*
+ * An MMU policy: what the shadow MMU does at the events where policies
+ * differ. Every hook runs under vm->mmu_lock and may zap shadow pages
+ * (the caller commits the zap, except in invlpg); a NULL hook does
+ * nothing, and then INVLPG does not even take the lock.
+ */
+struct shv_mmu_policy_ops {
+	const char *name;	/* its short name in uapi's SHADOWVM_MMU_POLICIES() */
+	/* a guest table frame shadowed by a synced shadow page is read-only */
+	bool write_protect;
+	/* the guest's INVLPG exits (else it runs natively, VPID-flushed) */
+	bool intercept_invlpg;
+	/* a guest write faulted on a write-protected table frame; NULL: emulate */
+	enum shv_pt_write_action (*pt_write)(struct shv_vcpu *vcpu, u64 gfn);
+	/* guest CR3 load, before the new root is looked up (noflush: CR3 bit 63) */
+	void (*cr3_load)(struct shv_vcpu *vcpu, bool noflush);
+	/* guest INVLPG (the caller then flushes the hardware TLB entry) */
+	void (*invlpg)(struct shv_vcpu *vcpu, u64 gva);
+	/* CR0/CR4/EFER paging change: a full TLB flush for the guest */
+	void (*context_change)(struct shv_vcpu *vcpu);
+};
+
+extern const struct shv_mmu_policy_ops shv_policy_wp;
+extern const struct shv_mmu_policy_ops shv_policy_unsync;
+extern const struct shv_mmu_policy_ops shv_policy_vtlb;
+extern const struct shv_mmu_policy_ops shv_policy_wp_noemu;
 
 #endif /* SHADOWVM_MMU_INTERNAL_H */

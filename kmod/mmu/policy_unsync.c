@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The unsync policy's machinery. Contract: a guest write to a write-
+ * The unsync policy ("unsync"). Contract: a guest write to a write-
  * protected frame whose shadow pages are all leaf tables makes them
  * unsync (try_unsync()): the frame is no longer write-protected and the
  * guest writes it natively. At CR3 load, INVLPG and a paging-context
@@ -49,7 +49,7 @@ static void sp_resync(struct shv_vcpu *vcpu, struct shv_sp *sp)
 	kick_flush_all(vm);
 }
 
-int resync_all(struct shv_vcpu *vcpu)
+static int resync_all(struct shv_vcpu *vcpu)
 {
 	struct shv_sp *sp, *tmp;
 
@@ -61,7 +61,7 @@ int resync_all(struct shv_vcpu *vcpu)
 }
 
 /* Try to let the guest write gfn directly: only leaf tables may go unsync. */
-bool try_unsync(struct shv_vcpu *vcpu, u64 gfn)
+static bool try_unsync(struct shv_vcpu *vcpu, u64 gfn)
 {
 	struct shv_vm *vm = vcpu->vm;
 	struct shv_rmap *rm = gfn_rmap(vm, gfn, false);
@@ -96,3 +96,35 @@ bool try_unsync(struct shv_vcpu *vcpu, u64 gfn)
 	shv_stat_inc(vcpu, PF_HIDDEN_UNSYNC);
 	return true;
 }
+
+static enum shv_pt_write_action unsync_pt_write(struct shv_vcpu *vcpu, u64 gfn)
+{
+	return try_unsync(vcpu, gfn) ? SHV_PTW_RESUME : SHV_PTW_EMULATE;
+}
+
+static void unsync_cr3_load(struct shv_vcpu *vcpu, bool noflush)
+{
+	if (!noflush)
+		resync_all(vcpu);
+}
+
+static void unsync_invlpg(struct shv_vcpu *vcpu, u64 gva)
+{
+	resync_all(vcpu);
+	commit_zap(vcpu->vm);
+}
+
+static void unsync_context_change(struct shv_vcpu *vcpu)
+{
+	resync_all(vcpu);
+}
+
+const struct shv_mmu_policy_ops shv_policy_unsync = {
+	.name			= "unsync",
+	.write_protect		= true,
+	.intercept_invlpg	= true,
+	.pt_write		= unsync_pt_write,
+	.cr3_load		= unsync_cr3_load,
+	.invlpg			= unsync_invlpg,
+	.context_change		= unsync_context_change,
+};

@@ -84,7 +84,7 @@ void sp_account_wp(struct shv_vm *vm, struct shv_sp *sp, int delta)
 
 	lockdep_assert_held(&vm->mmu_lock);
 	if (sp->role.direct || sp->role.pae_root || sp->unsync ||
-	    vm->cfg.mmu_policy == SHADOWVM_MMU_POLICY_VTLB)
+	    !policy(vm)->write_protect)
 		return;
 	rm = gfn_rmap(vm, sp->gfn, true);
 	if (!rm)

@@ -51,9 +51,14 @@
 
 /* ---- VM creation ---- */
 #define SHADOWVM_MMU_POLICY_DEFAULT	0	/* = WRITE_PROTECT */
-#define SHADOWVM_MMU_POLICY_WRITE_PROTECT 1	/* emulate every guest PT write */
-#define SHADOWVM_MMU_POLICY_UNSYNC	2	/* leaf tables may go out of sync */
-#define SHADOWVM_MMU_POLICY_VTLB	3	/* no write-protection, flush on CR3/INVLPG */
+/* X(NAME, number, "short name"): every policy the module implements */
+#define SHADOWVM_MMU_POLICIES(X)					\
+	X(WRITE_PROTECT, 1, "wp")	/* emulate every guest PT write */	\
+	X(UNSYNC, 2, "unsync")		/* leaf tables may go out of sync */	\
+	X(VTLB, 3, "vtlb")		/* no write-protection, flush on CR3/INVLPG */	\
+	X(WP_NOEMU, 4, "wp-noemu")	/* write-protect, never emulate: unprotect */
+#define SHADOWVM_MMU_POLICY_ENUM_(name, nr, str) SHADOWVM_MMU_POLICY_##name = nr,
+enum { SHADOWVM_MMU_POLICIES(SHADOWVM_MMU_POLICY_ENUM_) };
 
 struct shadowvm_vm_config {
 	__u32 flags;			/* must be 0 */
