@@ -142,7 +142,7 @@ int shv_cmpxchg_gpa(struct shv_vm *vm, u64 gpa, u64 old, u64 new, int size, bool
 		    bool *swapped);
 int shv_vm_stats_fill(struct shv_vm *vm, struct shadowvm_stats *st);
 
-/* ---- vcpu.c: vCPU fd, register state, run loop ---- */
+/* ---- vcpu.c, cr.c: vCPU fd, register helpers, control registers ---- */
 enum shv_reg {
 	SHV_RAX, SHV_RCX, SHV_RDX, SHV_RBX, SHV_RSP, SHV_RBP, SHV_RSI, SHV_RDI,
 	SHV_R8, SHV_R9, SHV_R10, SHV_R11, SHV_R12, SHV_R13, SHV_R14, SHV_R15,
@@ -242,11 +242,28 @@ void shv_sync_cr0_ts(struct shv_vcpu *vcpu);
 bool shv_long_mode(struct shv_vcpu *vcpu);
 int shv_cpl(struct shv_vcpu *vcpu);
 void shv_flush_tlb(struct shv_vcpu *vcpu);
+u64 shv_guest_cr4_allowed(void);
+#define CR0_RESERVED_HI	(~0xffffffffULL)
+#define EFER_ALLOWED	(EFER_SCE | EFER_LME | EFER_LMA | EFER_NX)
+
+/* ---- regs.c: register-state ioctls ---- */
+void shv_get_regs(struct shv_vcpu *vcpu, struct shadowvm_regs *r);
+int shv_set_regs(struct shv_vcpu *vcpu, struct shadowvm_regs *r);
+void shv_get_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s);
+int shv_set_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s);
+void shv_default_sregs(struct shadowvm_sregs *s);
+
+/* ---- vmx/run.c and vmx/vmcs.c: entering the guest ---- */
+void shv_vcpu_load(struct shv_vcpu *vcpu);	/* VMCS current here, host state saved */
+void shv_vcpu_put(struct shv_vcpu *vcpu);
+int shv_vcpu_run(struct shv_vcpu *vcpu);
+void shv_vmcs_setup(struct shv_vcpu *vcpu);
 void shv_flush_tlb_gva(struct shv_vcpu *vcpu, u64 gva);
 
 /* ---- vmx/exits.c: VM-exit handlers. >0: resume guest; 0: exit to user; <0: error ---- */
 int shv_handle_exit(struct shv_vcpu *vcpu, u32 reason);
-int shv_complete_user_exit(struct shv_vcpu *vcpu);
+int shv_complete_user_exit(struct shv_vcpu *vcpu);	/* vmx/io.c */
+int shv_handle_io(struct shv_vcpu *vcpu);		/* vmx/io.c: I/O instruction exit */
 void shv_internal_error(struct shv_vcpu *vcpu, u32 sub, int n, const u64 *data);
 
 /* ---- cpuid.c ---- */

@@ -453,4 +453,8 @@ fault:
 	return -EFAULT;
 }
 
+/* vmenter.S */
+void shv_vmx_exit_target(void);
+asmlinkage int shv_vmx_enter(unsigned long *regs, bool launched);
+
 #endif /* SHADOWVM_VMX_DEFS_H */
