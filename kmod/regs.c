@@ -329,7 +329,6 @@ int shv_set_regs(struct shv_vcpu *vcpu, struct shadowvm_regs *r)
 	return 0;
 }
 
-
 void shv_default_sregs(struct shadowvm_sregs *s)
 {
 	struct shadowvm_segment code = {

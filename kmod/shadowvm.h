@@ -307,8 +307,9 @@ void shv_mmu_show_as(struct shv_vm *vm, struct seq_file *m);
 enum shv_pf_action {
 	SHV_PF_RESUME = 1,	/* fixed, injected into the guest, or to retry */
 	SHV_PF_EMULATE_MMIO,	/* emulate: MMIO, or a write to a read-only slot */
-	SHV_PF_EMULATE_PT,	/* emulate a write to a write-protected guest table
-				 * (pf->gfn, pf->addr); if that fails, shv_mmu_unprotect() */
+	/* emulate a write to a write-protected guest table (pf->gfn, pf->addr); */
+	/* if that fails, shv_mmu_unprotect() */
+	SHV_PF_EMULATE_PT,
 	SHV_PF_NO_MEMORY,	/* internal error NO_MEMORY at pf->addr, errno pf->err */
 };
 
@@ -323,10 +324,12 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 error_code, struct shv
 bool shv_mmu_unprotect(struct shv_vcpu *vcpu, u64 gfn);
 void shv_mmu_zap_all(struct shv_vm *vm);
 /* Translate a guest linear address for an emulated access; -EFAULT with a
- * queued #PF when the guest's tables forbid it. */
+ * queued #PF when the guest's tables forbid it.
+ */
 int shv_mmu_gva_to_gpa(struct shv_vcpu *vcpu, u64 la, u32 access, u64 *gpa, u32 *fault_ec);
 /* Emulator-facing accessors on guest linear memory; MMIO returns -EAGAIN
- * after preparing a user exit. */
+ * after preparing a user exit.
+ */
 int shv_emulate_insn(struct shv_vcpu *vcpu, u64 fault_la, bool is_mmio);
 /* At RUN after an MMIO exit: finish it (like an exit handler's result). */
 int shv_emulate_mmio_complete(struct shv_vcpu *vcpu, bool write);

@@ -133,7 +133,6 @@ void shv_queue_pf(struct shv_vcpu *vcpu, u64 cr2, u32 error)
 	shv_queue_exception(vcpu, PF_VECTOR, true, error);
 }
 
-
 /* ---- the vCPU fd ---- */
 
 static long shv_vcpu_ioctl(struct file *f, unsigned int ioctl, unsigned long arg)

@@ -171,7 +171,7 @@ static int pin_one(struct shv_vm *vm, struct shv_slot *s, u64 idx, struct page *
 		pages = shv_zalloc(s->npages * sizeof(*pages));
 		if (!pages)
 			return -ENOMEM;
-		smp_store_release(&s->pages, pages);
+		smp_store_release(&s->pages, pages);	/* zeroed array first */
 	}
 	pg = READ_ONCE(pages[idx]);
 	if (pg) {
@@ -199,7 +199,7 @@ static int pin_one(struct shv_vm *vm, struct shv_slot *s, u64 idx, struct page *
 	}
 	atomic_long_inc(&shv_global.pinned_pages);
 	atomic64_inc(&vm->pages_pinned);
-	smp_store_release(&pages[idx], pg);
+	smp_store_release(&pages[idx], pg);	/* pinned before seen */
 	*page = pg;
 	return 0;
 }
@@ -216,9 +216,9 @@ int shv_gfn_to_page(struct shv_vm *vm, u64 gfn, bool write, bool nopin, struct p
 	if (write && (s->flags & SHADOWVM_MEM_READONLY))
 		return -EROFS;
 	idx = gfn - s->base_gfn;
-	pages = smp_load_acquire(&s->pages);
+	pages = smp_load_acquire(&s->pages);	/* pairs with pin_one() */
 	if (pages) {
-		struct page *pg = smp_load_acquire(&pages[idx]);
+		struct page *pg = smp_load_acquire(&pages[idx]);	/* pairs with pin_one() */
 
 		if (pg) {
 			*page = pg;

@@ -52,7 +52,6 @@ void shv_mmu_vm_destroy(struct shv_vm *vm)
 	vm->mmu = NULL;
 }
 
-
 int shv_mmu_vcpu_init(struct shv_vcpu *vcpu)
 {
 	struct shv_vm *vm = vcpu->vm;

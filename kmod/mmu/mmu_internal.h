@@ -32,7 +32,6 @@
 #include "mmu/walker.h"
 #include "trace.h"
 
-
 #define SPTE_P		BIT_ULL(0)
 #define SPTE_RW		BIT_ULL(1)
 #define SPTE_US		BIT_ULL(2)

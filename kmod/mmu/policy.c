@@ -17,19 +17,26 @@ static const struct shv_mmu_policy_ops *const policies[] = {
 	[SHADOWVM_MMU_POLICY_WP_NOEMU]		= &shv_policy_wp_noemu,
 };
 
-#define POLICY_NAME(name, nr, str) [nr] = str,
+/* uapi's short name of each policy number it lists */
+#define POLICY_NAME(name, nr, str)[nr] = str,
 static const char *const uapi_names[] = { SHADOWVM_MMU_POLICIES(POLICY_NAME) };
+
+static const char *uapi_name(u32 nr)
+{
+	return nr < ARRAY_SIZE(uapi_names) ? uapi_names[nr] : NULL;
+}
 
 const struct shv_mmu_policy_ops *shv_mmu_policy_find(u32 nr)
 {
 	const struct shv_mmu_policy_ops *ops;
 
-	BUILD_BUG_ON(ARRAY_SIZE(policies) != ARRAY_SIZE(uapi_names));
-	if (nr >= ARRAY_SIZE(policies) || !uapi_names[nr])
+	if (!uapi_name(nr))
+		return NULL;
+	/* listed in uapi but not registered here, or registered by another name */
+	if (WARN_ON_ONCE(nr >= ARRAY_SIZE(policies) || !policies[nr] ||
+			 strcmp(policies[nr]->name, uapi_name(nr))))
 		return NULL;
 	ops = policies[nr];
-	if (WARN_ON_ONCE(!ops || strcmp(ops->name, uapi_names[nr])))
-		return NULL;
 	return ops;
 }
 

@@ -39,7 +39,7 @@ void root_release(struct shv_vm *vm, struct shv_root *root)
 	if (!sp)
 		return;
 	root->sp = NULL;
-	smp_mb();
+	smp_mb();	/* root->sp = NULL before the zap: pairs with shv_mmu_root_hpa() */
 	/* the caller's commit_zap() frees it once no vCPU runs on it */
 	if (--sp->root_count == 0 && !sp->zapped &&
 	    (sp->role.pae_root || !sp->nr_parents))
@@ -139,7 +139,6 @@ u64 cr3_key(struct shv_vcpu *vcpu)
 		return vcpu->cr3 & 0xfffff000ULL;
 	return 0;
 }
-
 
 /* Build a new root for the current context; mmu_lock held. */
 static struct shv_sp *build_root(struct shv_vcpu *vcpu)

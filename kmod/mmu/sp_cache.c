@@ -42,7 +42,6 @@ int gfn_sps(struct shv_vm *vm, u64 gfn, struct list_head *out)
 	return n;
 }
 
-
 /*
  * Record that *sptep points at sp. On failure nothing is recorded and
  * the caller must not leave *sptep pointing at sp: an unrecorded parent

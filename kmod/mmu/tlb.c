@@ -45,7 +45,7 @@ void kick_others_sync(struct shv_vm *vm)
 		 */
 		if (!READ_ONCE(v->in_guest))
 			continue;
-		smp_rmb();
+		smp_rmb();	/* in_guest before cpu: see above */
 		cpu = READ_ONCE(v->cpu);
 		if (cpu >= 0)
 			smp_call_function_single(cpu, noop_ipi, NULL, 1);

@@ -110,7 +110,6 @@ static u32 string_io_items(struct shv_vcpu *vcpu, int seg, bool in, int asize, u
 	return i;
 }
 
-
 enum { SIO_DONE, SIO_FAULT, SIO_USER };
 
 /* An unfinished string_io_copy() as an exit-handler result. */
