@@ -24,22 +24,22 @@
  * AMD TSA in 6.1/6.12, every VM-only VERW mitigation in later kernels).
  * One VERW when either is set, none otherwise.
  */
-.macro SVM_VMENTRY_CLEAR_CPU_BUFFERS
+.macro SHV_VMENTRY_CLEAR_CPU_BUFFERS
 #ifdef X86_FEATURE_CLEAR_CPU_BUF_VM
-	ALTERNATIVE_2 "jmp .Lsvm_skip_verw_\@", "", X86_FEATURE_CLEAR_CPU_BUF, \
+	ALTERNATIVE_2 "jmp .Lshv_skip_verw_\@", "", X86_FEATURE_CLEAR_CPU_BUF, \
 		      "", X86_FEATURE_CLEAR_CPU_BUF_VM
 #else
-	ALTERNATIVE "jmp .Lsvm_skip_verw_\@", "", X86_FEATURE_CLEAR_CPU_BUF
+	ALTERNATIVE "jmp .Lshv_skip_verw_\@", "", X86_FEATURE_CLEAR_CPU_BUF
 #endif
 	verw	x86_verw_sel(%rip)
-.Lsvm_skip_verw_\@:
+.Lshv_skip_verw_\@:
 .endm
 
 /*
  * Branch history clearing after VM exit (BHI): the kernel's own macro,
  * patched in when X86_FEATURE_CLEAR_BHB_LOOP_ON_VMEXIT is set.
  */
-#define SVM_VMEXIT_CLEAR_BHB	CLEAR_BRANCH_HISTORY_VMEXIT
+#define SHV_VMEXIT_CLEAR_BHB	CLEAR_BRANCH_HISTORY_VMEXIT
 
 #else /* !__ASSEMBLY__ */
 
@@ -52,7 +52,7 @@
 #include <asm/processor-flags.h>
 
 /* Re-raise an NMI that arrived while the guest ran, as a real NMI. */
-static inline void svm_self_nmi(void)
+static inline void shv_self_nmi(void)
 {
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
 	__apic_send_IPI_self(NMI_VECTOR);
@@ -71,18 +71,18 @@ static inline void svm_self_nmi(void)
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0) || \
 	(LINUX_VERSION_CODE >= KERNEL_VERSION(6, 1, 149) && \
 	 LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0))
-static inline void svm_emergency_register(cpu_emergency_virt_cb *cb)
+static inline void shv_emergency_register(cpu_emergency_virt_cb *cb)
 {
 	cpu_emergency_register_virt_callback(cb);
 }
 
-static inline void svm_emergency_unregister(cpu_emergency_virt_cb *cb)
+static inline void shv_emergency_unregister(cpu_emergency_virt_cb *cb)
 {
 	cpu_emergency_unregister_virt_callback(cb);
 }
 #else
-static inline void svm_emergency_register(void (*cb)(void)) {}
-static inline void svm_emergency_unregister(void (*cb)(void)) {}
+static inline void shv_emergency_register(void (*cb)(void)) {}
+static inline void shv_emergency_unregister(void (*cb)(void)) {}
 #endif
 
 /*
@@ -92,7 +92,7 @@ static inline void svm_emergency_unregister(void (*cb)(void)) {}
  * decide through the switch_vcpu_ibpb static key, which KVM checks before
  * the same barrier.
  */
-static inline void svm_ibpb_switch_vm(void)
+static inline void shv_ibpb_switch_vm(void)
 {
 #ifdef X86_FEATURE_USE_IBPB
 	indirect_branch_prediction_barrier();
@@ -108,7 +108,7 @@ static inline void svm_ibpb_switch_vm(void)
  * (X86_FEATURE_IBPB_EXIT_TO_USER, where the kernel has it: Debian 12 6.1
  * and 6.12 do).
  */
-static __always_inline void svm_vmexit_ibpb_to_user(void)
+static __always_inline void shv_vmexit_ibpb_to_user(void)
 {
 #ifdef X86_FEATURE_IBPB_EXIT_TO_USER
 	if (cpu_feature_enabled(X86_FEATURE_IBPB_EXIT_TO_USER))
@@ -122,7 +122,7 @@ static __always_inline void svm_vmexit_ibpb_to_user(void)
  * fake user-mode registers, so the handler may recover by killing the
  * current task instead of panicking.
  */
-static inline void svm_host_machine_check(void)
+static inline void shv_host_machine_check(void)
 {
 #ifdef CONFIG_X86_MCE
 	struct pt_regs regs = {

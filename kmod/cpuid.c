@@ -13,9 +13,9 @@
 #include <asm/processor.h>
 #include "shadowvm.h"
 
-#define SVM_MAX_BASIC		0x7
-#define SVM_MAX_EXT		0x80000008
-#define SVM_HV_BASE		0x40000000
+#define SHV_MAX_BASIC		0x7
+#define SHV_MAX_EXT		0x80000008
+#define SHV_HV_BASE		0x40000000
 
 /* leaf 1 EDX: FPU VME- DE PSE TSC MSR PAE MCE- CX8 APIC- SEP MTRR- PGE MCA- CMOV PAT PSE36 CLFSH MMX FXSR SSE SSE2 */
 #define L1_EDX_OK  (BIT(0) | BIT(2) | BIT(3) | BIT(4) | BIT(5) | BIT(6) | BIT(8) | \
@@ -35,7 +35,7 @@ static u32 host_max_basic, host_max_ext;
 static bool has_nx, has_1g;
 static int guest_phys_bits;
 
-int svm_cpuid_init(void)
+int shv_cpuid_init(void)
 {
 	u32 a, b, c, d;
 
@@ -54,17 +54,17 @@ int svm_cpuid_init(void)
 	return 0;
 }
 
-int svm_guest_maxphyaddr(void)
+int shv_guest_maxphyaddr(void)
 {
 	return guest_phys_bits;
 }
 
-bool svm_cpuid_has_nx(void)
+bool shv_cpuid_has_nx(void)
 {
 	return has_nx;
 }
 
-bool svm_cpuid_has_1g(void)
+bool shv_cpuid_has_1g(void)
 {
 	return has_1g;
 }
@@ -80,14 +80,14 @@ static void host_cpuid(u32 leaf, u32 sub, u32 out[4])
 	cpuid_count(leaf, sub, &out[0], &out[1], &out[2], &out[3]);
 }
 
-void svm_cpuid(struct svm_vcpu *vcpu, u32 leaf, u32 sub, u32 out[4])
+void shv_cpuid(struct shv_vcpu *vcpu, u32 leaf, u32 sub, u32 out[4])
 {
-	u32 max_basic = min_t(u32, SVM_MAX_BASIC, host_max_basic);
-	u32 max_ext = min_t(u32, SVM_MAX_EXT, host_max_ext);
+	u32 max_basic = min_t(u32, SHV_MAX_BASIC, host_max_basic);
+	u32 max_ext = min_t(u32, SHV_MAX_EXT, host_max_ext);
 
-	if (leaf >= SVM_HV_BASE && leaf < SVM_HV_BASE + 0x100) {
-		if (leaf == SVM_HV_BASE) {
-			out[0] = SVM_HV_BASE;
+	if (leaf >= SHV_HV_BASE && leaf < SHV_HV_BASE + 0x100) {
+		if (leaf == SHV_HV_BASE) {
+			out[0] = SHV_HV_BASE;
 			memcpy(&out[1], "shad", 4);
 			memcpy(&out[2], "owvm", 4);
 			out[3] = 0;

@@ -24,10 +24,10 @@
 #include <linux/seq_file.h>
 #include <linux/preempt.h>
 #include "shadowvm.h"
-#include "vmx_defs.h"
+#include "vmx/vmx_defs.h"
 
-struct svm_global_stats svm_global;
-struct dentry *svm_debugfs_root;
+struct shv_global_stats shv_global;
+struct dentry *shv_debugfs_root;
 static atomic_t fail_nth;
 static atomic_long_t failed_allocs;
 
@@ -42,7 +42,7 @@ static bool alloc_should_fail(void)
 	return true;
 }
 
-struct page *svm_alloc_page(gfp_t extra)
+struct page *shv_alloc_page(gfp_t extra)
 {
 	struct page *pg;
 
@@ -51,19 +51,19 @@ struct page *svm_alloc_page(gfp_t extra)
 	pg = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO | extra);
 
 	if (pg)
-		atomic_long_inc(&svm_global.live_pages);
+		atomic_long_inc(&shv_global.live_pages);
 	return pg;
 }
 
-void svm_free_page(struct page *page)
+void shv_free_page(struct page *page)
 {
 	if (!page)
 		return;
-	atomic_long_dec(&svm_global.live_pages);
+	atomic_long_dec(&shv_global.live_pages);
 	__free_page(page);
 }
 
-void *svm_zalloc(size_t size)
+void *shv_zalloc(size_t size)
 {
 	void *p;
 
@@ -72,25 +72,25 @@ void *svm_zalloc(size_t size)
 	p = kvzalloc(size, GFP_KERNEL_ACCOUNT);
 
 	if (p)
-		atomic_long_inc(&svm_global.live_objects);
+		atomic_long_inc(&shv_global.live_objects);
 	return p;
 }
 
-void svm_kfree(const void *p)
+void shv_kfree(const void *p)
 {
 	if (!p)
 		return;
-	atomic_long_dec(&svm_global.live_objects);
+	atomic_long_dec(&shv_global.live_objects);
 	kvfree(p);
 }
 
-static long svm_dev_ioctl(struct file *f, unsigned int ioctl, unsigned long arg)
+static long shv_dev_ioctl(struct file *f, unsigned int ioctl, unsigned long arg)
 {
 	switch (ioctl) {
 	case SHADOWVM_GET_API_VERSION:
 		return SHADOWVM_API_VERSION;
 	case SHADOWVM_CREATE_VM:
-		return svm_create_vm(arg);
+		return shv_create_vm(arg);
 	case SHADOWVM_GET_VCPU_MMAP_SIZE:
 		return PAGE_SIZE;
 	default:
@@ -98,17 +98,17 @@ static long svm_dev_ioctl(struct file *f, unsigned int ioctl, unsigned long arg)
 	}
 }
 
-static const struct file_operations svm_dev_fops = {
+static const struct file_operations shv_dev_fops = {
 	.owner		= THIS_MODULE,
-	.unlocked_ioctl	= svm_dev_ioctl,
+	.unlocked_ioctl	= shv_dev_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.llseek		= noop_llseek,
 };
 
-static struct miscdevice svm_misc = {
+static struct miscdevice shv_misc = {
 	.minor	= MISC_DYNAMIC_MINOR,
 	.name	= "shadowvm",
-	.fops	= &svm_dev_fops,
+	.fops	= &shv_dev_fops,
 	.mode	= 0600,
 };
 
@@ -116,63 +116,63 @@ static int module_stats_show(struct seq_file *m, void *unused)
 {
 	long fails, faults;
 
-	seq_printf(m, "live_vms %d\n", atomic_read(&svm_global.live_vms));
-	seq_printf(m, "live_vcpus %d\n", atomic_read(&svm_global.live_vcpus));
-	seq_printf(m, "live_pages %ld\n", atomic_long_read(&svm_global.live_pages));
-	seq_printf(m, "live_objects %ld\n", atomic_long_read(&svm_global.live_objects));
-	seq_printf(m, "pinned_pages %ld\n", atomic_long_read(&svm_global.pinned_pages));
+	seq_printf(m, "live_vms %d\n", atomic_read(&shv_global.live_vms));
+	seq_printf(m, "live_vcpus %d\n", atomic_read(&shv_global.live_vcpus));
+	seq_printf(m, "live_pages %ld\n", atomic_long_read(&shv_global.live_pages));
+	seq_printf(m, "live_objects %ld\n", atomic_long_read(&shv_global.live_objects));
+	seq_printf(m, "pinned_pages %ld\n", atomic_long_read(&shv_global.pinned_pages));
 	seq_printf(m, "injected_alloc_failures %ld\n", atomic_long_read(&failed_allocs));
-	svm_vmx_insn_errors(&fails, &faults);
+	shv_vmx_insn_errors(&fails, &faults);
 	seq_printf(m, "vmx_insn_fails %ld\n", fails);
 	seq_printf(m, "vmx_insn_faults %ld\n", faults);
-	seq_printf(m, "vpid %d\n", svm_caps.has_vpid);
+	seq_printf(m, "vpid %d\n", shv_caps.has_vpid);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(module_stats);
 
-static int __init svm_init(void)
+static int __init shv_init(void)
 {
 	int r;
 
-	r = svm_vmx_probe();
+	r = shv_vmx_probe();
 	if (r)
 		return r;
-	r = svm_cpuid_init();
+	r = shv_cpuid_init();
 	if (r)
 		return r;
-	r = svm_vmx_init();
+	r = shv_vmx_init();
 	if (r)
 		return r;
 	preempt_notifier_inc();
-	svm_debugfs_root = debugfs_create_dir("shadowvm", NULL);
-	debugfs_create_file("module", 0444, svm_debugfs_root, NULL, &module_stats_fops);
-	debugfs_create_atomic_t("fail_nth", 0600, svm_debugfs_root, &fail_nth);
-	r = misc_register(&svm_misc);
+	shv_debugfs_root = debugfs_create_dir("shadowvm", NULL);
+	debugfs_create_file("module", 0444, shv_debugfs_root, NULL, &module_stats_fops);
+	debugfs_create_atomic_t("fail_nth", 0600, shv_debugfs_root, &fail_nth);
+	r = misc_register(&shv_misc);
 	if (r) {
-		pr_err(SVM_NAME ": cannot register /dev/shadowvm: %d\n", r);
-		debugfs_remove_recursive(svm_debugfs_root);
+		pr_err(SHV_NAME ": cannot register /dev/shadowvm: %d\n", r);
+		debugfs_remove_recursive(shv_debugfs_root);
 		preempt_notifier_dec();
-		svm_vmx_exit();
+		shv_vmx_exit();
 		return r;
 	}
-	pr_info(SVM_NAME ": loaded, API version %d\n", SHADOWVM_API_VERSION);
+	pr_info(SHV_NAME ": loaded, API version %d\n", SHADOWVM_API_VERSION);
 	return 0;
 }
 
-static void __exit svm_exit(void)
+static void __exit shv_exit(void)
 {
-	misc_deregister(&svm_misc);
-	debugfs_remove_recursive(svm_debugfs_root);
+	misc_deregister(&shv_misc);
+	debugfs_remove_recursive(shv_debugfs_root);
 	preempt_notifier_dec();
-	svm_vmx_exit();
-	WARN_ON(atomic_long_read(&svm_global.live_pages) ||
-		atomic_long_read(&svm_global.live_objects) ||
-		atomic_long_read(&svm_global.pinned_pages));
-	pr_info(SVM_NAME ": unloaded\n");
+	shv_vmx_exit();
+	WARN_ON(atomic_long_read(&shv_global.live_pages) ||
+		atomic_long_read(&shv_global.live_objects) ||
+		atomic_long_read(&shv_global.pinned_pages));
+	pr_info(SHV_NAME ": unloaded\n");
 }
 
-module_init(svm_init);
-module_exit(svm_exit);
+module_init(shv_init);
+module_exit(shv_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("shadowvm: VT-x hypervisor with shadow page tables");
 MODULE_AUTHOR("shadowvm developers");

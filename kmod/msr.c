@@ -13,7 +13,7 @@
 #include <asm/msr-index.h>
 #include <asm/msr.h>
 #include "shadowvm.h"
-#include "vmx_defs.h"
+#include "vmx/vmx_defs.h"
 
 static bool pat_valid(u64 pat)
 {
@@ -28,7 +28,7 @@ static bool pat_valid(u64 pat)
 	return true;
 }
 
-int svm_get_msr(struct svm_vcpu *vcpu, u32 msr, u64 *val)
+int shv_get_msr(struct shv_vcpu *vcpu, u32 msr, u64 *val)
 {
 	switch (msr) {
 	case MSR_EFER:
@@ -87,18 +87,18 @@ int svm_get_msr(struct svm_vcpu *vcpu, u32 msr, u64 *val)
 		*val = 0;
 		return 0;
 	default:
-		svm_info_rl("guest RDMSR 0x%x not emulated: #GP\n", msr);
+		shv_info_rl("guest RDMSR 0x%x not emulated: #GP\n", msr);
 		return 1;
 	}
 }
 
-int svm_set_msr(struct svm_vcpu *vcpu, u32 msr, u64 val)
+int shv_set_msr(struct shv_vcpu *vcpu, u32 msr, u64 val)
 {
-	bool lm = svm_long_mode(vcpu);
+	bool lm = shv_long_mode(vcpu);
 
 	switch (msr) {
 	case MSR_EFER:
-		return svm_set_efer(vcpu, val);
+		return shv_set_efer(vcpu, val);
 	case MSR_IA32_SYSENTER_CS:
 		vmcs_write(GUEST_SYSENTER_CS, val);
 		return 0;
@@ -170,7 +170,7 @@ int svm_set_msr(struct svm_vcpu *vcpu, u32 msr, u64 val)
 	case MSR_IA32_UCODE_REV:
 		return 0;		/* BIOS_SIGN_ID: written before CPUID, ignored */
 	default:
-		svm_info_rl("guest WRMSR 0x%x <- 0x%llx not emulated: #GP%s\n", msr, val,
+		shv_info_rl("guest WRMSR 0x%x <- 0x%llx not emulated: #GP%s\n", msr, val,
 			    lm ? " (long mode)" : "");
 		return 1;
 	}

@@ -16,13 +16,13 @@
 #include <linux/srcu.h>
 #include "../uapi/linux/shadowvm.h"
 
-#define SVM_NAME "shadowvm"
+#define SHV_NAME "shadowvm"
 
-#define svm_warn_rl(fmt, ...) pr_warn_ratelimited(SVM_NAME ": " fmt, ##__VA_ARGS__)
-#define svm_info_rl(fmt, ...) pr_info_ratelimited(SVM_NAME ": " fmt, ##__VA_ARGS__)
+#define shv_warn_rl(fmt, ...) pr_warn_ratelimited(SHV_NAME ": " fmt, ##__VA_ARGS__)
+#define shv_info_rl(fmt, ...) pr_info_ratelimited(SHV_NAME ": " fmt, ##__VA_ARGS__)
 
-/* ---- vmx.c: capabilities and per-CPU VMX operation ---- */
-struct svm_vmx_caps {
+/* ---- vmx/caps.c: capabilities and per-CPU VMX operation ---- */
+struct shv_vmx_caps {
 	u32 revision_id;
 	u32 vmcs_size;
 	u32 pin, cpu, cpu2, exit, entry;	/* controls we run with */
@@ -32,50 +32,50 @@ struct svm_vmx_caps {
 	bool inout_info;	/* exit instruction info for INS/OUTS */
 	u32 preempt_value;	/* VMX-preemption timer reload, 0 if unused */
 };
-extern struct svm_vmx_caps svm_caps;
+extern struct shv_vmx_caps shv_caps;
 
-int svm_vmx_probe(void);		/* at module load; -errno + one log line */
-int svm_vmx_get(void);			/* VMXON everywhere (first user) */
-void svm_vmx_put(void);			/* VMXOFF everywhere (last user) */
-int svm_vmx_init(void);			/* reboot and module notifiers */
-void svm_vmx_exit(void);
-bool svm_vmx_cpu_on(void);		/* this CPU is in VMX operation */
-void svm_vmx_set_current(void *vmcs);	/* VMCS current here, or NULL */
-void svm_vmx_switch_vm(const void *vm);	/* IBPB if another VM ran here */
-void svm_vmx_forget_vm(const void *vm);
-void svm_vmx_insn_errors(long *fails, long *faults);
-int svm_vpid_alloc(void);
-void svm_vpid_free(int vpid);
-void *svm_alloc_vmcs(void);
-void svm_free_vmcs(void *vmcs);
+int shv_vmx_probe(void);		/* at module load; -errno + one log line */
+int shv_vmx_get(void);			/* VMXON everywhere (first user) */
+void shv_vmx_put(void);			/* VMXOFF everywhere (last user) */
+int shv_vmx_init(void);			/* reboot and module notifiers */
+void shv_vmx_exit(void);
+bool shv_vmx_cpu_on(void);		/* this CPU is in VMX operation */
+void shv_vmx_set_current(void *vmcs);	/* VMCS current here, or NULL */
+void shv_vmx_switch_vm(const void *vm);	/* IBPB if another VM ran here */
+void shv_vmx_forget_vm(const void *vm);
+void shv_vmx_insn_errors(long *fails, long *faults);
+int shv_vpid_alloc(void);
+void shv_vpid_free(int vpid);
+void *shv_alloc_vmcs(void);
+void shv_free_vmcs(void *vmcs);
 
 /* ---- main.c: module-wide accounting ---- */
-struct svm_global_stats {
+struct shv_global_stats {
 	atomic_t live_vms;
 	atomic_t live_vcpus;
 	atomic_long_t live_pages;
 	atomic_long_t live_objects;
 	atomic_long_t pinned_pages;
 };
-extern struct svm_global_stats svm_global;
-extern struct dentry *svm_debugfs_root;
+extern struct shv_global_stats shv_global;
+extern struct dentry *shv_debugfs_root;
 
-struct page *svm_alloc_page(gfp_t extra);
-void svm_free_page(struct page *page);
-void *svm_zalloc(size_t size);
-void svm_kfree(const void *p);
+struct page *shv_alloc_page(gfp_t extra);
+void shv_free_page(struct page *page);
+void *shv_zalloc(size_t size);
+void shv_kfree(const void *p);
 
 /* ---- vm.c: VMs and guest memory ---- */
 
 /*
- * A memory slot. Immutable once published in a struct svm_memslots,
+ * A memory slot. Immutable once published in a struct shv_memslots,
  * except for what is filled in lazily: pages[] (each entry written once,
  * under pin_lock, read locklessly) and rmap (under mmu_lock). Freed only
  * after it has left the published array and an SRCU grace period has
  * passed, and after every shadow entry that maps its pages is gone.
  */
-struct svm_rmap;
-struct svm_slot {
+struct shv_rmap;
+struct shv_slot {
 	u64 base_gfn;
 	u64 npages;
 	unsigned long hva;
@@ -83,45 +83,46 @@ struct svm_slot {
 	int id;
 	struct mutex pin_lock;		/* pinning into pages[] */
 	struct page **pages;		/* pinned pages, NULL until first pin */
-	struct svm_rmap *rmap;		/* reverse map, under mmu_lock */
+	struct shv_rmap *rmap;		/* reverse map, under mmu_lock */
 };
 
 /* The published slot set: replaced as a whole (RCU-style) on any change. */
-struct svm_memslots {
-	struct svm_slot *slot[SHADOWVM_MAX_MEM_SLOTS];
+struct shv_memslots {
+	struct shv_slot *slot[SHADOWVM_MAX_MEM_SLOTS];
 };
 
-struct svm_vcpu;
-struct svm_mmu_vm;
-struct svm_emu_ctxt;
+struct shv_vcpu;
+struct shv_mmu_vm;
+struct shv_mmu_policy_ops;
+struct shv_emu_ctxt;
 struct seq_file;
 
-struct svm_vm {
+struct shv_vm {
 	refcount_t refs;
 	struct mm_struct *mm;		/* creator's mm (mmgrab'ed) */
 	struct mutex lock;		/* slot updates, vcpu array */
 	struct mutex mmu_lock;		/* shadow MMU; never held while pinning */
 	struct srcu_struct srcu;	/* readers of memslots */
-	struct svm_memslots __rcu *memslots;
-	struct svm_vcpu *vcpus[SHADOWVM_MAX_VCPUS];	/* READ_ONCE outside vm->lock */
+	struct shv_memslots __rcu *memslots;
+	struct shv_vcpu *vcpus[SHADOWVM_MAX_VCPUS];	/* READ_ONCE outside vm->lock */
 	struct shadowvm_vm_config cfg;
-	struct svm_mmu_vm *mmu;
+	struct shv_mmu_vm *mmu;
 	u64 mmu_stats[SHADOWVM_STAT_NR];	/* VM-wide MMU counters, under mmu_lock */
 	atomic64_t pages_pinned;	/* SHADOWVM_STAT_PAGES_PINNED (pinned without mmu_lock) */
 	struct dentry *debugfs;
 	int id;
 };
 
-void svm_vm_get(struct svm_vm *vm);
-void svm_vm_put(struct svm_vm *vm);
-long svm_create_vm(unsigned long arg);
+void shv_vm_get(struct shv_vm *vm);
+void shv_vm_put(struct shv_vm *vm);
+long shv_create_vm(unsigned long arg);
 /*
  * Guest-physical access. Every caller holds vm->srcu for reading (or
  * vm->lock): the slot it finds stays valid, and its pinned pages stay
  * pinned, until the caller's read section ends.
  */
-struct svm_memslots *svm_memslots(struct svm_vm *vm);
-struct svm_slot *svm_gfn_to_slot(struct svm_vm *vm, u64 gfn);
+struct shv_memslots *shv_memslots(struct shv_vm *vm);
+struct shv_slot *shv_gfn_to_slot(struct shv_vm *vm, u64 gfn);
 /*
  * The host page behind gfn. Pins it on first use (may sleep: never with
  * mmu_lock held; needs current->mm == vm->mm) unless nopin, where a page
@@ -129,40 +130,40 @@ struct svm_slot *svm_gfn_to_slot(struct svm_vm *vm, u64 gfn);
  * to a read-only slot; -ENOMEM: RLIMIT_MEMLOCK or no memory;
  * -EOPNOTSUPP: backing memory cannot be pinned long-term.
  */
-int svm_gfn_to_page(struct svm_vm *vm, u64 gfn, bool write, bool nopin, struct page **page);
+int shv_gfn_to_page(struct shv_vm *vm, u64 gfn, bool write, bool nopin, struct page **page);
 /* Guest-physical copy helpers (RAM only); may pin, so not under mmu_lock. */
-int svm_read_gpa(struct svm_vm *vm, u64 gpa, void *buf, unsigned int len);
-int svm_write_gpa(struct svm_vm *vm, u64 gpa, const void *buf, unsigned int len);
+int shv_read_gpa(struct shv_vm *vm, u64 gpa, void *buf, unsigned int len);
+int shv_write_gpa(struct shv_vm *vm, u64 gpa, const void *buf, unsigned int len);
 /* The same on pages already pinned (-EAGAIN otherwise): for mmu_lock holders. */
-int svm_read_gpa_pinned(struct svm_vm *vm, u64 gpa, void *buf, unsigned int len);
-int svm_write_gpa_pinned(struct svm_vm *vm, u64 gpa, const void *buf, unsigned int len);
+int shv_read_gpa_pinned(struct shv_vm *vm, u64 gpa, void *buf, unsigned int len);
+int shv_write_gpa_pinned(struct shv_vm *vm, u64 gpa, const void *buf, unsigned int len);
 /* Atomic compare-exchange of 4 or 8 bytes of guest RAM (naturally aligned). */
-int svm_cmpxchg_gpa(struct svm_vm *vm, u64 gpa, u64 old, u64 new, int size, bool nopin,
+int shv_cmpxchg_gpa(struct shv_vm *vm, u64 gpa, u64 old, u64 new, int size, bool nopin,
 		    bool *swapped);
-int svm_vm_stats_fill(struct svm_vm *vm, struct shadowvm_stats *st);
+int shv_vm_stats_fill(struct shv_vm *vm, struct shadowvm_stats *st);
 
-/* ---- vcpu.c: vCPU fd, register state, run loop ---- */
-enum svm_reg {
-	SVM_RAX, SVM_RCX, SVM_RDX, SVM_RBX, SVM_RSP, SVM_RBP, SVM_RSI, SVM_RDI,
-	SVM_R8, SVM_R9, SVM_R10, SVM_R11, SVM_R12, SVM_R13, SVM_R14, SVM_R15,
-	SVM_NR_GPRS
+/* ---- vcpu.c, cr.c: vCPU fd, register helpers, control registers ---- */
+enum shv_reg {
+	SHV_RAX, SHV_RCX, SHV_RDX, SHV_RBX, SHV_RSP, SHV_RBP, SHV_RSI, SHV_RDI,
+	SHV_R8, SHV_R9, SHV_R10, SHV_R11, SHV_R12, SHV_R13, SHV_R14, SHV_R15,
+	SHV_NR_GPRS
 };
 
-struct svm_pending_event {
+struct shv_pending_event {
 	bool valid;
 	u32 info;		/* VMX interruption-information format */
 	u32 error_code;
 	u32 insn_len;
 };
 
-struct svm_vcpu {
-	struct svm_vm *vm;
+struct shv_vcpu {
+	struct shv_vm *vm;
 	int id;
 	struct mutex lock;		/* one ioctl at a time */
 	int srcu_idx;			/* vm->srcu read section of the ioctl */
 	void *vmcs;
 	struct shadowvm_run *run;
-	unsigned long regs[SVM_NR_GPRS];	/* RSP lives in the VMCS */
+	unsigned long regs[SHV_NR_GPRS];	/* RSP lives in the VMCS */
 	void *fx_area;			/* guest FXSAVE image (512 bytes, 16-aligned) */
 
 	/* guest-visible control state */
@@ -173,8 +174,8 @@ struct svm_vcpu {
 	u64 apic_base;
 	u64 msr_pat, msr_star, msr_lstar, msr_cstar, msr_fmask, msr_kgs_base;
 	u64 msr_misc_enable;
-#define SVM_NR_SWAP_MSRS 5
-	u64 host_msrs[SVM_NR_SWAP_MSRS];
+#define SHV_NR_SWAP_MSRS 5
+	u64 host_msrs[SHV_NR_SWAP_MSRS];
 
 	int vpid;
 	int cpu;			/* where the VMCS is current, or -1 */
@@ -189,11 +190,11 @@ struct svm_vcpu {
 	struct page *msr_bitmap;
 	u16 host_ds, host_es, host_fs, host_gs, host_ldt;
 
-	struct svm_pending_event event;	/* to inject at next entry */
+	struct shv_pending_event event;	/* to inject at next entry */
 
 	/* userspace round trip to complete at the next RUN */
-	enum { SVM_PENDING_NONE, SVM_PENDING_PIO_IN, SVM_PENDING_PIO_STRING_IN,
-	       SVM_PENDING_MMIO, SVM_PENDING_MMIO_WRITE } pending;
+	enum { SHV_PENDING_NONE, SHV_PENDING_PIO_IN, SHV_PENDING_PIO_STRING_IN,
+	       SHV_PENDING_MMIO, SHV_PENDING_MMIO_WRITE } pending;
 	struct {
 		u32 port, size, count;
 		bool rep;
@@ -209,7 +210,7 @@ struct svm_vcpu {
 	 * a write completes the instruction and each fragment then exits
 	 * in turn (mmio_next: the fragment still to report).
 	 */
-	struct svm_mmio_frag {
+	struct shv_mmio_frag {
 		u64 gpa;
 		u32 len;
 		bool done;		/* read: data is here */
@@ -218,75 +219,120 @@ struct svm_vcpu {
 	int mmio_nr_frags;
 	int mmio_next;
 	bool mmio_rerun;
-	struct svm_emu_ctxt *emu;
+	struct shv_emu_ctxt *emu;
 
 	u64 exit_count;
 	u64 stats[SHADOWVM_STAT_NR];
-	struct svm_mmu_vcpu *mmu;
+	struct shv_mmu_vcpu *mmu;
 };
 
-long svm_create_vcpu(struct svm_vm *vm, unsigned long id);
-void svm_vcpu_free(struct svm_vcpu *vcpu);
-unsigned long svm_rip(struct svm_vcpu *vcpu);
-void svm_set_rip(struct svm_vcpu *vcpu, unsigned long rip);
-void svm_skip_insn(struct svm_vcpu *vcpu);
-void svm_queue_exception(struct svm_vcpu *vcpu, int vector, bool has_error, u32 error);
-void svm_queue_pf(struct svm_vcpu *vcpu, u64 cr2, u32 error);
-int svm_set_cr0(struct svm_vcpu *vcpu, u64 val);
-int svm_set_cr4(struct svm_vcpu *vcpu, u64 val);
-int svm_set_cr3(struct svm_vcpu *vcpu, u64 val);
-int svm_set_efer(struct svm_vcpu *vcpu, u64 val);
-void svm_update_hw_cr(struct svm_vcpu *vcpu);
-void svm_sync_cr0_ts(struct svm_vcpu *vcpu);
-bool svm_long_mode(struct svm_vcpu *vcpu);
-int svm_cpl(struct svm_vcpu *vcpu);
-void svm_flush_tlb(struct svm_vcpu *vcpu);
-void svm_flush_tlb_gva(struct svm_vcpu *vcpu, u64 gva);
+long shv_create_vcpu(struct shv_vm *vm, unsigned long id);
+void shv_vcpu_free(struct shv_vcpu *vcpu);
+unsigned long shv_rip(struct shv_vcpu *vcpu);
+void shv_set_rip(struct shv_vcpu *vcpu, unsigned long rip);
+void shv_skip_insn(struct shv_vcpu *vcpu);
+void shv_queue_exception(struct shv_vcpu *vcpu, int vector, bool has_error, u32 error);
+void shv_queue_pf(struct shv_vcpu *vcpu, u64 cr2, u32 error);
+int shv_set_cr0(struct shv_vcpu *vcpu, u64 val);
+int shv_set_cr4(struct shv_vcpu *vcpu, u64 val);
+int shv_set_cr3(struct shv_vcpu *vcpu, u64 val);
+int shv_set_efer(struct shv_vcpu *vcpu, u64 val);
+void shv_update_hw_cr(struct shv_vcpu *vcpu);
+void shv_sync_cr0_ts(struct shv_vcpu *vcpu);
+bool shv_long_mode(struct shv_vcpu *vcpu);
+int shv_cpl(struct shv_vcpu *vcpu);
+void shv_flush_tlb(struct shv_vcpu *vcpu);
+u64 shv_guest_cr4_allowed(void);
+#define CR0_RESERVED_HI	(~0xffffffffULL)
+#define EFER_ALLOWED	(EFER_SCE | EFER_LME | EFER_LMA | EFER_NX)
 
-/* ---- exits.c: VM-exit handlers. >0: resume guest; 0: exit to user; <0: error ---- */
-int svm_handle_exit(struct svm_vcpu *vcpu, u32 reason);
-int svm_complete_user_exit(struct svm_vcpu *vcpu);
-void svm_internal_error(struct svm_vcpu *vcpu, u32 sub, int n, const u64 *data);
+/* ---- regs.c: register-state ioctls ---- */
+void shv_get_regs(struct shv_vcpu *vcpu, struct shadowvm_regs *r);
+int shv_set_regs(struct shv_vcpu *vcpu, struct shadowvm_regs *r);
+void shv_get_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s);
+int shv_set_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s);
+void shv_default_sregs(struct shadowvm_sregs *s);
+
+/* ---- vmx/run.c and vmx/vmcs.c: entering the guest ---- */
+void shv_vcpu_load(struct shv_vcpu *vcpu);	/* VMCS current here, host state saved */
+void shv_vcpu_put(struct shv_vcpu *vcpu);
+int shv_vcpu_run(struct shv_vcpu *vcpu);
+void shv_vmcs_setup(struct shv_vcpu *vcpu);
+void shv_flush_tlb_gva(struct shv_vcpu *vcpu, u64 gva);
+
+/* ---- vmx/exits.c: VM-exit handlers. >0: resume guest; 0: exit to user; <0: error ---- */
+int shv_handle_exit(struct shv_vcpu *vcpu, u32 reason);
+int shv_complete_user_exit(struct shv_vcpu *vcpu);	/* vmx/io.c */
+int shv_handle_io(struct shv_vcpu *vcpu);		/* vmx/io.c: I/O instruction exit */
+void shv_internal_error(struct shv_vcpu *vcpu, u32 sub, int n, const u64 *data);
 
 /* ---- cpuid.c ---- */
-void svm_cpuid(struct svm_vcpu *vcpu, u32 leaf, u32 sub, u32 out[4]);
-int svm_cpuid_init(void);
-int svm_guest_maxphyaddr(void);
-bool svm_cpuid_has_nx(void);
-bool svm_cpuid_has_1g(void);
+void shv_cpuid(struct shv_vcpu *vcpu, u32 leaf, u32 sub, u32 out[4]);
+int shv_cpuid_init(void);
+int shv_guest_maxphyaddr(void);
+bool shv_cpuid_has_nx(void);
+bool shv_cpuid_has_1g(void);
 
 /* ---- msr.c ---- */
-int svm_get_msr(struct svm_vcpu *vcpu, u32 msr, u64 *val);
-int svm_set_msr(struct svm_vcpu *vcpu, u32 msr, u64 val);
+int shv_get_msr(struct shv_vcpu *vcpu, u32 msr, u64 *val);
+int shv_set_msr(struct shv_vcpu *vcpu, u32 msr, u64 val);
 
-/* ---- mmu.c: shadow MMU ---- */
-int svm_mmu_vm_init(struct svm_vm *vm);
-void svm_mmu_vm_destroy(struct svm_vm *vm);
-int svm_mmu_vcpu_init(struct svm_vcpu *vcpu);
-void svm_mmu_vcpu_destroy(struct svm_vcpu *vcpu);
+/* ---- mmu/: the shadow MMU (mmu/mmu_internal.h lists its files) ---- */
+/* The policy of a uapi SHADOWVM_MMU_POLICY_* number (not DEFAULT), or NULL. */
+const struct shv_mmu_policy_ops *shv_mmu_policy_find(u32 nr);
+bool shv_mmu_intercept_invlpg(struct shv_vm *vm);	/* the VM's policy wants INVLPG exits */
+int shv_mmu_vm_init(struct shv_vm *vm);
+void shv_mmu_vm_destroy(struct shv_vm *vm);
+int shv_mmu_vcpu_init(struct shv_vcpu *vcpu);
+void shv_mmu_vcpu_destroy(struct shv_vcpu *vcpu);
 /* Recompute the paging context after CR0/CR4/EFER change; returns hw CR3 in *root. */
-int svm_mmu_reset_context(struct svm_vcpu *vcpu);
-int svm_mmu_load(struct svm_vcpu *vcpu);
-int svm_mmu_new_cr3(struct svm_vcpu *vcpu, bool noflush);
-void svm_mmu_invlpg(struct svm_vcpu *vcpu, u64 gva);	/* before entry: make sure a root exists */
-u64 svm_mmu_root_hpa(struct svm_vcpu *vcpu);
-bool svm_mmu_root_valid(struct svm_vcpu *vcpu);
-int svm_mmu_guest_write(struct svm_vcpu *vcpu, u64 gpa, const void *data, unsigned int len);
+int shv_mmu_reset_context(struct shv_vcpu *vcpu);
+/* Before entry: make sure a root exists. -ENOMEM: the caller reports it. */
+int shv_mmu_load(struct shv_vcpu *vcpu);
+int shv_mmu_new_cr3(struct shv_vcpu *vcpu, bool noflush);
+/* Guest INVLPG: the policy's work; the caller flushes the hardware TLB entry. */
+void shv_mmu_invlpg(struct shv_vcpu *vcpu, u64 gva);
+u64 shv_mmu_root_hpa(struct shv_vcpu *vcpu);
+bool shv_mmu_root_valid(struct shv_vcpu *vcpu);
+int shv_mmu_guest_write(struct shv_vcpu *vcpu, u64 gpa, const void *data, unsigned int len);
 /* Atomic 4/8-byte compare-exchange of guest RAM (LOCK'd RMW, XCHG). */
-int svm_mmu_guest_cmpxchg(struct svm_vcpu *vcpu, u64 gpa, u64 old, u64 new,
+int shv_mmu_guest_cmpxchg(struct shv_vcpu *vcpu, u64 gpa, u64 old, u64 new,
 			  unsigned int len, bool *swapped);
-void svm_mmu_slot_removed(struct svm_vm *vm, struct svm_slot *slot);
-void svm_mmu_show_as(struct svm_vm *vm, struct seq_file *m);
-int svm_mmu_page_fault(struct svm_vcpu *vcpu, u64 la, u32 error_code);
-void svm_mmu_zap_all(struct svm_vm *vm);
+void shv_mmu_slot_removed(struct shv_vm *vm, struct shv_slot *slot);
+void shv_mmu_show_as(struct shv_vm *vm, struct seq_file *m);
+/*
+ * A #PF exit. The MMU never calls the emulator or raises an exit: it
+ * returns what the exit handler does next, or -EINTR.
+ */
+enum shv_pf_action {
+	SHV_PF_RESUME = 1,	/* fixed, injected into the guest, or to retry */
+	SHV_PF_EMULATE_MMIO,	/* emulate: MMIO, or a write to a read-only slot */
+	/* emulate a write to a write-protected guest table (pf->gfn, pf->addr); */
+	/* if that fails, shv_mmu_unprotect() */
+	SHV_PF_EMULATE_PT,
+	SHV_PF_NO_MEMORY,	/* internal error NO_MEMORY at pf->addr, errno pf->err */
+};
+
+struct shv_pf_result {
+	u64 addr;
+	u64 gfn;
+	int err;
+};
+
+int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 error_code, struct shv_pf_result *pf);
+/* Stop shadowing a guest table frame; true if it is still write-protected. */
+bool shv_mmu_unprotect(struct shv_vcpu *vcpu, u64 gfn);
+void shv_mmu_zap_all(struct shv_vm *vm);
 /* Translate a guest linear address for an emulated access; -EFAULT with a
- * queued #PF when the guest's tables forbid it. */
-int svm_mmu_gva_to_gpa(struct svm_vcpu *vcpu, u64 la, u32 access, u64 *gpa, u32 *fault_ec);
+ * queued #PF when the guest's tables forbid it.
+ */
+int shv_mmu_gva_to_gpa(struct shv_vcpu *vcpu, u64 la, u32 access, u64 *gpa, u32 *fault_ec);
 /* Emulator-facing accessors on guest linear memory; MMIO returns -EAGAIN
- * after preparing a user exit. */
-int svm_emulate_insn(struct svm_vcpu *vcpu, u64 fault_la, bool is_mmio);
+ * after preparing a user exit.
+ */
+int shv_emulate_insn(struct shv_vcpu *vcpu, u64 fault_la, bool is_mmio);
 /* At RUN after an MMIO exit: finish it (like an exit handler's result). */
-int svm_emulate_mmio_complete(struct svm_vcpu *vcpu, bool write);
+int shv_emulate_mmio_complete(struct shv_vcpu *vcpu, bool write);
 
 #define PFERR_PRESENT	(1u << 0)
 #define PFERR_WRITE	(1u << 1)
@@ -295,7 +341,7 @@ int svm_emulate_mmio_complete(struct svm_vcpu *vcpu, bool write);
 #define PFERR_FETCH	(1u << 4)
 
 /* counters are read without the vCPU lock (GET_VCPU_STATS) */
-#define svm_stat_inc(vcpu, id) \
+#define shv_stat_inc(vcpu, id) \
 	WRITE_ONCE((vcpu)->stats[SHADOWVM_STAT_##id], (vcpu)->stats[SHADOWVM_STAT_##id] + 1)
 
 #endif /* SHADOWVM_H */

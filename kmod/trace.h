@@ -11,7 +11,7 @@
 
 #include <linux/tracepoint.h>
 
-TRACE_EVENT(svm_fault,
+TRACE_EVENT(fault,
 	TP_PROTO(u64 la, u32 hw_ec, u32 guest_ec, int is_true),
 	TP_ARGS(la, hw_ec, guest_ec, is_true),
 	TP_STRUCT__entry(
@@ -30,7 +30,7 @@ TRACE_EVENT(svm_fault,
 		  __entry->is_true ? "true" : "hidden", __entry->guest_ec)
 );
 
-DECLARE_EVENT_CLASS(svm_sp_class,
+DECLARE_EVENT_CLASS(sp_class,
 	TP_PROTO(u64 gfn, u32 role, int level),
 	TP_ARGS(gfn, role, level),
 	TP_STRUCT__entry(
@@ -47,12 +47,12 @@ DECLARE_EVENT_CLASS(svm_sp_class,
 		  __entry->level)
 );
 
-DEFINE_EVENT(svm_sp_class, svm_sp_create,
+DEFINE_EVENT(sp_class, sp_create,
 	TP_PROTO(u64 gfn, u32 role, int level), TP_ARGS(gfn, role, level));
-DEFINE_EVENT(svm_sp_class, svm_sp_zap,
+DEFINE_EVENT(sp_class, sp_zap,
 	TP_PROTO(u64 gfn, u32 role, int level), TP_ARGS(gfn, role, level));
 
-TRACE_EVENT(svm_pt_write,
+TRACE_EVENT(pt_write,
 	TP_PROTO(u64 gpa, unsigned int len),
 	TP_ARGS(gpa, len),
 	TP_STRUCT__entry(
@@ -66,7 +66,7 @@ TRACE_EVENT(svm_pt_write,
 	TP_printk("gpa 0x%llx len %u", __entry->gpa, __entry->len)
 );
 
-TRACE_EVENT(svm_root_switch,
+TRACE_EVENT(root_switch,
 	TP_PROTO(u64 cr3, int hit),
 	TP_ARGS(cr3, hit),
 	TP_STRUCT__entry(

@@ -27,12 +27,12 @@
 
 static DEFINE_IDA(vm_ida);
 
-void svm_vm_get(struct svm_vm *vm)
+void shv_vm_get(struct shv_vm *vm)
 {
 	refcount_inc(&vm->refs);
 }
 
-struct svm_memslots *svm_memslots(struct svm_vm *vm)
+struct shv_memslots *shv_memslots(struct shv_vm *vm)
 {
 	return srcu_dereference_check(vm->memslots, &vm->srcu,
 				      lockdep_is_held(&vm->lock) ||
@@ -40,7 +40,7 @@ struct svm_memslots *svm_memslots(struct svm_vm *vm)
 }
 
 /* Unpin and free a slot nobody can reach any more (no reader, no spte). */
-static void slot_free(struct svm_vm *vm, struct svm_slot *s)
+static void slot_free(struct shv_vm *vm, struct shv_slot *s)
 {
 	u64 i, n = 0;
 
@@ -54,46 +54,46 @@ static void slot_free(struct svm_vm *vm, struct svm_slot *s)
 						    !(s->flags & SHADOWVM_MEM_READONLY));
 			n++;
 		}
-		atomic_long_sub(n, &svm_global.pinned_pages);
+		atomic_long_sub(n, &shv_global.pinned_pages);
 		atomic64_sub(n, &vm->mm->pinned_vm);
-		svm_kfree(s->pages);
+		shv_kfree(s->pages);
 	}
-	svm_mmu_slot_removed(vm, s);
-	svm_kfree(s);
+	shv_mmu_slot_removed(vm, s);
+	shv_kfree(s);
 }
 
-static void svm_vm_free(struct svm_vm *vm)
+static void shv_vm_free(struct shv_vm *vm)
 {
-	struct svm_memslots *ms = rcu_dereference_protected(vm->memslots, 1);
+	struct shv_memslots *ms = rcu_dereference_protected(vm->memslots, 1);
 	int i;
 
 	debugfs_remove_recursive(vm->debugfs);
-	svm_mmu_vm_destroy(vm);
+	shv_mmu_vm_destroy(vm);
 	for (i = 0; ms && i < SHADOWVM_MAX_MEM_SLOTS; i++)
 		slot_free(vm, ms->slot[i]);
-	svm_kfree(ms);
+	shv_kfree(ms);
 	cleanup_srcu_struct(&vm->srcu);
 	mmdrop(vm->mm);
 	if (vm->id >= 0)
 		ida_free(&vm_ida, vm->id);
-	svm_kfree(vm);
-	atomic_dec(&svm_global.live_vms);
-	svm_vmx_put();
+	shv_kfree(vm);
+	atomic_dec(&shv_global.live_vms);
+	shv_vmx_put();
 }
 
-void svm_vm_put(struct svm_vm *vm)
+void shv_vm_put(struct shv_vm *vm)
 {
 	if (refcount_dec_and_test(&vm->refs))
-		svm_vm_free(vm);
+		shv_vm_free(vm);
 }
 
-struct svm_slot *svm_gfn_to_slot(struct svm_vm *vm, u64 gfn)
+struct shv_slot *shv_gfn_to_slot(struct shv_vm *vm, u64 gfn)
 {
-	struct svm_memslots *ms = svm_memslots(vm);
+	struct shv_memslots *ms = shv_memslots(vm);
 	int i;
 
 	for (i = 0; i < SHADOWVM_MAX_MEM_SLOTS; i++) {
-		struct svm_slot *s = ms->slot[i];
+		struct shv_slot *s = ms->slot[i];
 
 		if (s && gfn >= s->base_gfn && gfn - s->base_gfn < s->npages)
 			return s;
@@ -107,7 +107,7 @@ struct svm_slot *svm_gfn_to_slot(struct svm_vm *vm, u64 gfn)
  * cache cannot (the file system may write the page back or truncate it
  * under the guest).
  */
-static bool pin_backing_ok(struct svm_slot *s, struct page *pg)
+static bool pin_backing_ok(struct shv_slot *s, struct page *pg)
 {
 	struct folio *f = page_folio(pg);
 
@@ -119,14 +119,14 @@ static bool pin_backing_ok(struct svm_slot *s, struct page *pg)
 }
 
 /* Charge one pinned page to the VM owner's RLIMIT_MEMLOCK (like RDMA/io_uring). */
-static int charge_pin(struct svm_vm *vm)
+static int charge_pin(struct shv_vm *vm)
 {
 	unsigned long limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
 
 	if (atomic64_add_return(1, &vm->mm->pinned_vm) > limit &&
 	    !capable(CAP_IPC_LOCK)) {
 		atomic64_dec(&vm->mm->pinned_vm);
-		svm_warn_rl("cannot pin more guest memory: RLIMIT_MEMLOCK (%lu pages) reached\n",
+		shv_warn_rl("cannot pin more guest memory: RLIMIT_MEMLOCK (%lu pages) reached\n",
 			    limit);
 		return -ENOMEM;
 	}
@@ -160,7 +160,7 @@ static int pin_page(unsigned long hva, unsigned int foll, struct page **pg)
 }
 
 /* Pin page idx of slot s; slot pin_lock held (killable wait already done). */
-static int pin_one(struct svm_vm *vm, struct svm_slot *s, u64 idx, struct page **page)
+static int pin_one(struct shv_vm *vm, struct shv_slot *s, u64 idx, struct page **page)
 {
 	unsigned int foll = FOLL_LONGTERM;
 	struct page **pages = s->pages;
@@ -168,10 +168,10 @@ static int pin_one(struct svm_vm *vm, struct svm_slot *s, u64 idx, struct page *
 	int r;
 
 	if (!pages) {
-		pages = svm_zalloc(s->npages * sizeof(*pages));
+		pages = shv_zalloc(s->npages * sizeof(*pages));
 		if (!pages)
 			return -ENOMEM;
-		smp_store_release(&s->pages, pages);
+		smp_store_release(&s->pages, pages);	/* zeroed array first */
 	}
 	pg = READ_ONCE(pages[idx]);
 	if (pg) {
@@ -186,27 +186,27 @@ static int pin_one(struct svm_vm *vm, struct svm_slot *s, u64 idx, struct page *
 	r = pin_page(s->hva + idx * PAGE_SIZE, foll, &pg);
 	if (r != 1) {
 		atomic64_dec(&vm->mm->pinned_vm);
-		svm_warn_rl("gfn 0x%llx: cannot pin guest memory at hva 0x%llx (%d)\n",
+		shv_warn_rl("gfn 0x%llx: cannot pin guest memory at hva 0x%llx (%d)\n",
 			    s->base_gfn + idx, s->hva + idx * PAGE_SIZE, r);
 		return r < 0 ? r : -EFAULT;
 	}
 	if (!pin_backing_ok(s, pg)) {
 		unpin_user_page(pg);
 		atomic64_dec(&vm->mm->pinned_vm);
-		svm_warn_rl("gfn 0x%llx: hva 0x%llx is a shared file mapping: only anonymous, shmem and hugetlbfs memory can back guest RAM\n",
+		shv_warn_rl("gfn 0x%llx: hva 0x%llx is a shared file mapping: only anonymous, shmem and hugetlbfs memory can back guest RAM\n",
 			    s->base_gfn + idx, s->hva + idx * PAGE_SIZE);
 		return -EOPNOTSUPP;
 	}
-	atomic_long_inc(&svm_global.pinned_pages);
+	atomic_long_inc(&shv_global.pinned_pages);
 	atomic64_inc(&vm->pages_pinned);
-	smp_store_release(&pages[idx], pg);
+	smp_store_release(&pages[idx], pg);	/* pinned before seen */
 	*page = pg;
 	return 0;
 }
 
-int svm_gfn_to_page(struct svm_vm *vm, u64 gfn, bool write, bool nopin, struct page **page)
+int shv_gfn_to_page(struct shv_vm *vm, u64 gfn, bool write, bool nopin, struct page **page)
 {
-	struct svm_slot *s = svm_gfn_to_slot(vm, gfn);
+	struct shv_slot *s = shv_gfn_to_slot(vm, gfn);
 	struct page **pages;
 	u64 idx;
 	int r;
@@ -216,9 +216,9 @@ int svm_gfn_to_page(struct svm_vm *vm, u64 gfn, bool write, bool nopin, struct p
 	if (write && (s->flags & SHADOWVM_MEM_READONLY))
 		return -EROFS;
 	idx = gfn - s->base_gfn;
-	pages = smp_load_acquire(&s->pages);
+	pages = smp_load_acquire(&s->pages);	/* pairs with pin_one() */
 	if (pages) {
-		struct page *pg = smp_load_acquire(&pages[idx]);
+		struct page *pg = smp_load_acquire(&pages[idx]);	/* pairs with pin_one() */
 
 		if (pg) {
 			*page = pg;
@@ -237,7 +237,7 @@ int svm_gfn_to_page(struct svm_vm *vm, u64 gfn, bool write, bool nopin, struct p
 	return r;
 }
 
-static int gpa_access(struct svm_vm *vm, u64 gpa, void *buf, unsigned int len, bool write,
+static int gpa_access(struct shv_vm *vm, u64 gpa, void *buf, unsigned int len, bool write,
 		      bool nopin)
 {
 	while (len) {
@@ -247,7 +247,7 @@ static int gpa_access(struct svm_vm *vm, u64 gpa, void *buf, unsigned int len, b
 		void *va;
 		int r;
 
-		r = svm_gfn_to_page(vm, gpa >> PAGE_SHIFT, write, nopin, &pg);
+		r = shv_gfn_to_page(vm, gpa >> PAGE_SHIFT, write, nopin, &pg);
 		if (r)
 			return r;
 		va = kmap_local_page(pg);
@@ -263,7 +263,7 @@ static int gpa_access(struct svm_vm *vm, u64 gpa, void *buf, unsigned int len, b
 	return 0;
 }
 
-int svm_cmpxchg_gpa(struct svm_vm *vm, u64 gpa, u64 old, u64 new, int size, bool nopin,
+int shv_cmpxchg_gpa(struct shv_vm *vm, u64 gpa, u64 old, u64 new, int size, bool nopin,
 		    bool *swapped)
 {
 	struct page *pg;
@@ -272,7 +272,7 @@ int svm_cmpxchg_gpa(struct svm_vm *vm, u64 gpa, u64 old, u64 new, int size, bool
 
 	if (gpa & (size - 1))
 		return -EINVAL;
-	r = svm_gfn_to_page(vm, gpa >> PAGE_SHIFT, true, nopin, &pg);
+	r = shv_gfn_to_page(vm, gpa >> PAGE_SHIFT, true, nopin, &pg);
 	if (r)
 		return r;
 	va = kmap_local_page(pg) + offset_in_page(gpa);
@@ -289,22 +289,22 @@ int svm_cmpxchg_gpa(struct svm_vm *vm, u64 gpa, u64 old, u64 new, int size, bool
 	return 0;
 }
 
-int svm_read_gpa(struct svm_vm *vm, u64 gpa, void *buf, unsigned int len)
+int shv_read_gpa(struct shv_vm *vm, u64 gpa, void *buf, unsigned int len)
 {
 	return gpa_access(vm, gpa, buf, len, false, false);
 }
 
-int svm_write_gpa(struct svm_vm *vm, u64 gpa, const void *buf, unsigned int len)
+int shv_write_gpa(struct shv_vm *vm, u64 gpa, const void *buf, unsigned int len)
 {
 	return gpa_access(vm, gpa, (void *)buf, len, true, false);
 }
 
-int svm_read_gpa_pinned(struct svm_vm *vm, u64 gpa, void *buf, unsigned int len)
+int shv_read_gpa_pinned(struct shv_vm *vm, u64 gpa, void *buf, unsigned int len)
 {
 	return gpa_access(vm, gpa, buf, len, false, true);
 }
 
-int svm_write_gpa_pinned(struct svm_vm *vm, u64 gpa, const void *buf, unsigned int len)
+int shv_write_gpa_pinned(struct shv_vm *vm, u64 gpa, const void *buf, unsigned int len)
 {
 	return gpa_access(vm, gpa, (void *)buf, len, true, true);
 }
@@ -344,9 +344,9 @@ static int user_range_check(unsigned long hva, u64 size, bool readonly)
  * Publish a new slot set and wait until no reader can still see the old
  * one (vm->lock held). Returns the old set, for the caller to free.
  */
-static struct svm_memslots *publish_memslots(struct svm_vm *vm, struct svm_memslots *new)
+static struct shv_memslots *publish_memslots(struct shv_vm *vm, struct shv_memslots *new)
 {
-	struct svm_memslots *old = rcu_dereference_protected(vm->memslots,
+	struct shv_memslots *old = rcu_dereference_protected(vm->memslots,
 							     lockdep_is_held(&vm->lock));
 
 	rcu_assign_pointer(vm->memslots, new);
@@ -361,11 +361,11 @@ static struct svm_memslots *publish_memslots(struct svm_vm *vm, struct svm_memsl
  * (with every vCPU kicked out of the guest) only after that wait, so no
  * fault can install a new one; then its pages are unpinned and it is freed.
  */
-static int set_memory_region(struct svm_vm *vm, struct shadowvm_memory_region __user *argp)
+static int set_memory_region(struct shv_vm *vm, struct shadowvm_memory_region __user *argp)
 {
 	struct shadowvm_memory_region m;
-	struct svm_memslots *cur, *new, *old;
-	struct svm_slot *s, *gone = NULL;
+	struct shv_memslots *cur, *new, *old;
+	struct shv_slot *s, *gone = NULL;
 	u64 gfn, npages;
 	int i, r = 0;
 
@@ -390,7 +390,7 @@ static int set_memory_region(struct svm_vm *vm, struct shadowvm_memory_region __
 
 	if (mutex_lock_killable(&vm->lock))
 		return -EINTR;
-	cur = svm_memslots(vm);
+	cur = shv_memslots(vm);
 	s = cur->slot[m.slot];
 	if (!m.memory_size) {
 		if (!s) {
@@ -407,7 +407,7 @@ static int set_memory_region(struct svm_vm *vm, struct shadowvm_memory_region __
 		gfn = m.guest_phys_addr >> PAGE_SHIFT;
 		npages = m.memory_size >> PAGE_SHIFT;
 		for (i = 0; i < SHADOWVM_MAX_MEM_SLOTS; i++) {
-			struct svm_slot *o = cur->slot[i];
+			struct shv_slot *o = cur->slot[i];
 
 			if (o && gfn < o->base_gfn + o->npages && o->base_gfn < gfn + npages) {
 				r = -EEXIST;
@@ -418,11 +418,11 @@ static int set_memory_region(struct svm_vm *vm, struct shadowvm_memory_region __
 				     m.flags & SHADOWVM_MEM_READONLY);
 		if (r) {
 			if (r == -EOPNOTSUPP)
-				svm_info_rl("slot %u: a shared file mapping cannot back guest RAM (anonymous, shmem or hugetlbfs memory only)\n",
+				shv_info_rl("slot %u: a shared file mapping cannot back guest RAM (anonymous, shmem or hugetlbfs memory only)\n",
 					    m.slot);
 			goto out;
 		}
-		s = svm_zalloc(sizeof(*s));
+		s = shv_zalloc(sizeof(*s));
 		if (!s) {
 			r = -ENOMEM;
 			goto out;
@@ -434,9 +434,9 @@ static int set_memory_region(struct svm_vm *vm, struct shadowvm_memory_region __
 		s->id = m.slot;
 		mutex_init(&s->pin_lock);
 	}
-	new = svm_zalloc(sizeof(*new));
+	new = shv_zalloc(sizeof(*new));
 	if (!new) {
-		svm_kfree(s);
+		shv_kfree(s);
 		r = -ENOMEM;
 		goto out;
 	}
@@ -448,10 +448,10 @@ static int set_memory_region(struct svm_vm *vm, struct shadowvm_memory_region __
 	 * a deleted slot point at pages about to be unpinned: drop them all.
 	 */
 	mutex_lock(&vm->mmu_lock);
-	svm_mmu_zap_all(vm);
+	shv_mmu_zap_all(vm);
 	mutex_unlock(&vm->mmu_lock);
 	slot_free(vm, gone);
-	svm_kfree(old);
+	shv_kfree(old);
 out:
 	mutex_unlock(&vm->lock);
 	return r;
@@ -461,9 +461,9 @@ out:
  * Sum of the vCPUs' and the VM's counters. Takes only mmu_lock, which no
  * one holds while waiting for guest memory, so it answers while a vCPU
  * waits on a userfaultfd. vCPUs are freed only after they leave
- * vm->vcpus[] and mmu_lock was taken once (svm_mmu_vcpu_destroy()).
+ * vm->vcpus[] and mmu_lock was taken once (shv_mmu_vcpu_destroy()).
  */
-int svm_vm_stats_fill(struct svm_vm *vm, struct shadowvm_stats *st)
+int shv_vm_stats_fill(struct shv_vm *vm, struct shadowvm_stats *st)
 {
 	int i, j;
 
@@ -473,7 +473,7 @@ int svm_vm_stats_fill(struct svm_vm *vm, struct shadowvm_stats *st)
 	if (mutex_lock_killable(&vm->mmu_lock))
 		return -EINTR;
 	for (i = 0; i < SHADOWVM_MAX_VCPUS; i++) {
-		struct svm_vcpu *v = READ_ONCE(vm->vcpus[i]);
+		struct shv_vcpu *v = READ_ONCE(vm->vcpus[i]);
 
 		if (!v)
 			continue;
@@ -487,26 +487,26 @@ int svm_vm_stats_fill(struct svm_vm *vm, struct shadowvm_stats *st)
 	return 0;
 }
 
-static long svm_vm_ioctl(struct file *f, unsigned int ioctl, unsigned long arg)
+static long shv_vm_ioctl(struct file *f, unsigned int ioctl, unsigned long arg)
 {
-	struct svm_vm *vm = f->private_data;
+	struct shv_vm *vm = f->private_data;
 	void __user *argp = (void __user *)arg;
 
 	switch (ioctl) {
 	case SHADOWVM_SET_MEMORY_REGION:
 		return set_memory_region(vm, argp);
 	case SHADOWVM_CREATE_VCPU:
-		return svm_create_vcpu(vm, arg);
+		return shv_create_vcpu(vm, arg);
 	case SHADOWVM_GET_VM_STATS: {
-		struct shadowvm_stats *st = svm_zalloc(sizeof(*st));
+		struct shadowvm_stats *st = shv_zalloc(sizeof(*st));
 		long r = 0;
 
 		if (!st)
 			return -ENOMEM;
-		r = svm_vm_stats_fill(vm, st);
+		r = shv_vm_stats_fill(vm, st);
 		if (!r && copy_to_user(argp, st, sizeof(*st)))
 			r = -EFAULT;
-		svm_kfree(st);
+		shv_kfree(st);
 		return r;
 	}
 	case SHADOWVM_GET_VM_CONFIG:
@@ -518,39 +518,39 @@ static long svm_vm_ioctl(struct file *f, unsigned int ioctl, unsigned long arg)
 	}
 }
 
-static int svm_vm_release(struct inode *inode, struct file *f)
+static int shv_vm_release(struct inode *inode, struct file *f)
 {
-	svm_vm_put(f->private_data);
+	shv_vm_put(f->private_data);
 	return 0;
 }
 
-static const struct file_operations svm_vm_fops = {
+static const struct file_operations shv_vm_fops = {
 	.owner		= THIS_MODULE,
-	.unlocked_ioctl	= svm_vm_ioctl,
+	.unlocked_ioctl	= shv_vm_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
-	.release	= svm_vm_release,
+	.release	= shv_vm_release,
 	.llseek		= noop_llseek,
 };
 
 static int vm_stats_show(struct seq_file *m, void *unused)
 {
-	struct svm_vm *vm = m->private;
-	struct shadowvm_stats *st = svm_zalloc(sizeof(*st));
+	struct shv_vm *vm = m->private;
+	struct shadowvm_stats *st = shv_zalloc(sizeof(*st));
 	int i, r;
 
 	if (!st)
 		return -ENOMEM;
-	r = svm_vm_stats_fill(vm, st);
+	r = shv_vm_stats_fill(vm, st);
 	for (i = 0; !r && i < SHADOWVM_STAT_NR; i++)
 		seq_printf(m, "%d %llu\n", i, st->val[i]);
-	svm_kfree(st);
+	shv_kfree(st);
 	return r;
 }
 DEFINE_SHOW_ATTRIBUTE(vm_stats);
 
 static int vm_as_show(struct seq_file *m, void *unused)
 {
-	svm_mmu_show_as(m->private, m);
+	shv_mmu_show_as(m->private, m);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(vm_as);
@@ -564,7 +564,7 @@ static int check_config(struct shadowvm_vm_config *c)
 	for (i = 0; i < ARRAY_SIZE(c->reserved); i++)
 		if (c->reserved[i])
 			return -EINVAL;
-	if (c->mmu_policy > SHADOWVM_MMU_POLICY_VTLB)
+	if (c->mmu_policy != SHADOWVM_MMU_POLICY_DEFAULT && !shv_mmu_policy_find(c->mmu_policy))
 		return -EINVAL;
 	if (c->root_cache_size > 256)
 		return -EINVAL;
@@ -579,40 +579,40 @@ static int check_config(struct shadowvm_vm_config *c)
 	return 0;
 }
 
-long svm_create_vm(unsigned long arg)
+long shv_create_vm(unsigned long arg)
 {
-	struct svm_memslots *ms;
-	struct svm_vm *vm;
+	struct shv_memslots *ms;
+	struct shv_vm *vm;
 	char name[16];
 	int r, fd;
 
-	vm = svm_zalloc(sizeof(*vm));
+	vm = shv_zalloc(sizeof(*vm));
 	if (!vm)
 		return -ENOMEM;
 	if (arg && copy_from_user(&vm->cfg, (void __user *)arg, sizeof(vm->cfg))) {
-		svm_kfree(vm);
+		shv_kfree(vm);
 		return -EFAULT;
 	}
 	r = check_config(&vm->cfg);
 	if (r) {
-		svm_kfree(vm);
+		shv_kfree(vm);
 		return r;
 	}
-	ms = svm_zalloc(sizeof(*ms));
+	ms = shv_zalloc(sizeof(*ms));
 	r = ms ? init_srcu_struct(&vm->srcu) : -ENOMEM;
 	if (r) {
-		svm_kfree(ms);
-		svm_kfree(vm);
+		shv_kfree(ms);
+		shv_kfree(vm);
 		return r;
 	}
 	RCU_INIT_POINTER(vm->memslots, ms);
-	r = svm_vmx_get();
+	r = shv_vmx_get();
 	if (r) {
 		if (r == -EBUSY)
-			svm_warn_rl("cannot create VM: VT-x is held by another hypervisor (kvm_intel with a live VM?)\n");
+			shv_warn_rl("cannot create VM: VT-x is held by another hypervisor (kvm_intel with a live VM?)\n");
 		cleanup_srcu_struct(&vm->srcu);
-		svm_kfree(ms);
-		svm_kfree(vm);
+		shv_kfree(ms);
+		shv_kfree(vm);
 		return r;
 	}
 	refcount_set(&vm->refs, 1);
@@ -621,26 +621,26 @@ long svm_create_vm(unsigned long arg)
 	vm->mm = current->mm;
 	mmgrab(vm->mm);
 	vm->id = ida_alloc(&vm_ida, GFP_KERNEL);
-	atomic_inc(&svm_global.live_vms);
+	atomic_inc(&shv_global.live_vms);
 	if (vm->id < 0) {
 		r = vm->id;
 		goto put;
 	}
-	r = svm_mmu_vm_init(vm);
+	r = shv_mmu_vm_init(vm);
 	if (r)
 		goto put;
 	snprintf(name, sizeof(name), "vm%d-%d", task_pid_nr(current), vm->id);
-	vm->debugfs = debugfs_create_dir(name, svm_debugfs_root);
+	vm->debugfs = debugfs_create_dir(name, shv_debugfs_root);
 	debugfs_create_file("stats", 0444, vm->debugfs, vm, &vm_stats_fops);
 	debugfs_create_file("address_spaces", 0444, vm->debugfs, vm, &vm_as_fops);
 
-	fd = anon_inode_getfd("shadowvm-vm", &svm_vm_fops, vm, O_RDWR | O_CLOEXEC);
+	fd = anon_inode_getfd("shadowvm-vm", &shv_vm_fops, vm, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		r = fd;
 		goto put;
 	}
 	return fd;
 put:
-	svm_vm_put(vm);
+	shv_vm_put(vm);
 	return r;
 }

@@ -99,6 +99,10 @@ TEST(create_vm_each_policy)
 	close(fd);
 }
 
+/* one past the highest policy number uapi lists (they are 1..N) */
+#define POLICY_COUNT_(name, nr, str) + 1
+#define UNKNOWN_POLICY (0 SHADOWVM_MMU_POLICIES(POLICY_COUNT_) + 1)
+
 struct bad_cfg {
 	const char *what;
 	struct shadowvm_vm_config cfg;
@@ -111,7 +115,7 @@ TEST(create_vm_bad_config_einval)
 		{ "flags bit 31", { .flags = 1u << 31 } },
 		{ "reserved[0] != 0", { .reserved = { 1 } } },
 		{ "reserved[5] != 0", { .reserved = { 0, 0, 0, 0, 0, 1 } } },
-		{ "unknown policy 4", { .mmu_policy = 4 } },
+		{ "unknown policy N+1", { .mmu_policy = UNKNOWN_POLICY } },
 		{ "unknown policy ~0", { .mmu_policy = ~0u } },
 		{ "root_cache_size 257", { .root_cache_size = 257 } },
 	};

@@ -269,11 +269,11 @@ static int g_cmpxchg(void *ctx, u64 la, const void *old, const void *new,
 	return 0;
 }
 
-static const struct svm_emu_ops gops = {
+static const struct shv_emu_ops gops = {
 	.fetch = g_fetch, .read = g_read, .write = g_write, .cmpxchg = g_cmpxchg,
 };
 
-static const struct svm_emu_ops gops_nocx = {
+static const struct shv_emu_ops gops_nocx = {
 	.fetch = g_fetch, .read = g_read, .write = g_write,
 };
 
@@ -701,9 +701,9 @@ static unsigned int seg_prefix(int seg)
 
 static u64 seg_base64(int seg)
 {
-	if (seg == SVM_EMU_SEG_FS)
+	if (seg == SHV_EMU_SEG_FS)
 		return host_fs_base;
-	if (seg == SVM_EMU_SEG_GS)
+	if (seg == SHV_EMU_SEG_GS)
 		return host_gs_base;
 	return 0;
 }
@@ -853,9 +853,9 @@ static bool gen_case(struct tcase *tc, bool m64)
 	if (rnd(5) == 0 && (tc->mem || rnd(4) == 0)) {
 		seglist = m64 ? 6 : 4;
 		tc->seg = rnd(seglist);
-		if (!m64 && tc->seg == SVM_EMU_SEG_CS)
-			tc->seg = SVM_EMU_SEG_DS;	/* CS is not writable */
-		if (p67 && tc->seg >= SVM_EMU_SEG_FS)
+		if (!m64 && tc->seg == SHV_EMU_SEG_CS)
+			tc->seg = SHV_EMU_SEG_DS;	/* CS is not writable */
+		if (p67 && tc->seg >= SHV_EMU_SEG_FS)
 			tc->seg = -1;
 	}
 	if (t->kind == T_STR)
@@ -1076,18 +1076,18 @@ static bool diff_one(struct __test_metadata *_metadata, struct tcase *tc,
 {
 	struct arena *a = tc->a;
 	u64 nregs[16], nflags = tc->flags, fmask, in_regs[16];
-	struct svm_emu_ctxt c;
+	struct shv_emu_ctxt c;
 	struct guest g;
 	u8 einsn[16], *at;
 	unsigned int elen = tc->len, i, calls, nreg;
 	char hex[64];
 	u64 rip0;
-	int sig, ret = SVM_EMU_OK;
+	int sig, ret = SHV_EMU_OK;
 	bool ok = true;
 
 	memcpy(in_regs, tc->regs, sizeof(in_regs));
 	memcpy(einsn, tc->insn, tc->len);
-	if (emu_mode == SVM_EMU_MODE_PROT16) {
+	if (emu_mode == SHV_EMU_MODE_PROT16) {
 		/* toggle 66, add 67: same operation in a 16-bit code segment */
 		unsigned int n = 0;
 
@@ -1136,27 +1136,27 @@ static bool diff_one(struct __test_metadata *_metadata, struct tcase *tc,
 	c.rflags = tc->flags | 0x200;
 	c.mode = emu_mode;
 	c.rep_max = rnd(2) ? 1000 : rnd(4);
-	for (i = 0; i < SVM_EMU_NR_SEGS; i++)
+	for (i = 0; i < SHV_EMU_NR_SEGS; i++)
 		c.seg_base[i] = tc->m64 ? rnd64() : 0;	/* 64-bit: must be ignored */
 	if (tc->m64) {
-		c.seg_base[SVM_EMU_SEG_FS] = host_fs_base;
-		c.seg_base[SVM_EMU_SEG_GS] = host_gs_base;
+		c.seg_base[SHV_EMU_SEG_FS] = host_fs_base;
+		c.seg_base[SHV_EMU_SEG_GS] = host_gs_base;
 	}
-	if (emu_mode == SVM_EMU_MODE_PROT16) {
-		c.seg_base[SVM_EMU_SEG_CS] = (u64)(unsigned long)a->base;
+	if (emu_mode == SHV_EMU_MODE_PROT16) {
+		c.seg_base[SHV_EMU_SEG_CS] = (u64)(unsigned long)a->base;
 		c.rip = (u64)(at - a->base);
 	} else {
 		c.rip = (u64)(unsigned long)at;
 	}
 	rip0 = c.rip;
 	for (calls = 0; calls < 64; calls++) {
-		ret = svm_emulate(&c, use_cx ? &gops : &gops_nocx, &g);
+		ret = shv_emulate(&c, use_cx ? &gops : &gops_nocx, &g);
 		st->emu_calls++;
-		if (ret != SVM_EMU_OK || c.rip != rip0)
+		if (ret != SHV_EMU_OK || c.rip != rip0)
 			break;
 	}
 
-	if (ret != SVM_EMU_OK || c.insn_len != elen || c.rip != rip0 + elen) {
+	if (ret != SHV_EMU_OK || c.insn_len != elen || c.rip != rip0 + elen) {
 		hexdump(hex, einsn, elen);
 		TH_LOG("emu mode %d [%s]: ret %d insn_len %u (want %u) rip +%lld exc %u",
 		       emu_mode, hex, ret, c.insn_len, elen,
@@ -1289,17 +1289,17 @@ static void run_diff(struct __test_metadata *_metadata, bool m64, int emu_mode,
 
 TEST(native_diff_long64)
 {
-	run_diff(_metadata, true, SVM_EMU_MODE_LONG64, 1);
+	run_diff(_metadata, true, SHV_EMU_MODE_LONG64, 1);
 }
 
 TEST(native_diff_prot32)
 {
-	run_diff(_metadata, false, SVM_EMU_MODE_PROT32, 2);
+	run_diff(_metadata, false, SHV_EMU_MODE_PROT32, 2);
 }
 
 TEST(native_diff_prot16_addr32)
 {
-	run_diff(_metadata, false, SVM_EMU_MODE_PROT16, 3);
+	run_diff(_metadata, false, SHV_EMU_MODE_PROT16, 3);
 }
 
 
@@ -1415,7 +1415,7 @@ TEST(native_hand_picked_encodings)
 			if (v & 4)
 				memcpy((u8 *)(unsigned long)base + 8, &tc.regs[2], 8);
 			tc.flags = 2 | (rnd64() & F_ARITH) | (rnd(2) ? F_DF : 0);
-			diff_one(_metadata, &tc, SVM_EMU_MODE_LONG64, true, &st);
+			diff_one(_metadata, &tc, SHV_EMU_MODE_LONG64, true, &st);
 		}
 	}
 	ASSERT_EQ(0, st.failures);
@@ -1679,7 +1679,7 @@ static void check_lengths(struct __test_metadata *_metadata, int mode,
 {
 	size_t size = (size_t)(blob_end - blob), off = 0;
 	u8 *copy = calloc(1, size + 4096);
-	struct svm_emu_ctxt c;
+	struct shv_emu_ctxt c;
 	struct guest g;
 	char hex[64];
 	int ret;
@@ -1694,15 +1694,15 @@ static void check_lengths(struct __test_metadata *_metadata, int mode,
 		memset(&c, 0, sizeof(c));
 		c.mode = mode;
 		c.rflags = 2;
-		if (mode == SVM_EMU_MODE_PROT16) {
-			c.seg_base[SVM_EMU_SEG_CS] = 0x10000;
+		if (mode == SHV_EMU_MODE_PROT16) {
+			c.seg_base[SHV_EMU_SEG_CS] = 0x10000;
 			c.rip = off;
 		} else {
 			c.rip = 0x10000 + off;
 		}
-		ret = svm_emulate(&c, &gops, &g);
+		ret = shv_emulate(&c, &gops, &g);
 		hexdump(hex, copy + off, *lens);
-		EXPECT_EQ(SVM_EMU_OK, ret) TH_LOG("mode %d [%s]", mode, hex);
+		EXPECT_EQ(SHV_EMU_OK, ret) TH_LOG("mode %d [%s]", mode, hex);
 		EXPECT_EQ(*lens, c.insn_len) TH_LOG("mode %d [%s]", mode, hex);
 		EXPECT_EQ(0, memcmp(c.insn, copy + off, *lens));
 	}
@@ -1712,19 +1712,19 @@ static void check_lengths(struct __test_metadata *_metadata, int mode,
 
 TEST(insn_len_matches_assembler_long64)
 {
-	check_lengths(_metadata, SVM_EMU_MODE_LONG64, emu_blob64, emu_blob64_end,
+	check_lengths(_metadata, SHV_EMU_MODE_LONG64, emu_blob64, emu_blob64_end,
 		      emu_len64, emu_len64_end);
 }
 
 TEST(insn_len_matches_assembler_prot32)
 {
-	check_lengths(_metadata, SVM_EMU_MODE_PROT32, emu_blob32, emu_blob32_end,
+	check_lengths(_metadata, SHV_EMU_MODE_PROT32, emu_blob32, emu_blob32_end,
 		      emu_len32, emu_len32_end);
 }
 
 TEST(insn_len_matches_assembler_prot16)
 {
-	check_lengths(_metadata, SVM_EMU_MODE_PROT16, emu_blob16, emu_blob16_end,
+	check_lengths(_metadata, SHV_EMU_MODE_PROT16, emu_blob16, emu_blob16_end,
 		      emu_len16, emu_len16_end);
 }
 
@@ -1737,7 +1737,7 @@ TEST(insn_len_matches_assembler_prot16)
 #define U_DATA	(U_BASE + 0x8000)
 
 struct ut {
-	struct svm_emu_ctxt c;
+	struct shv_emu_ctxt c;
 	struct guest g;
 	u8 mem[U_SIZE];
 };
@@ -1760,17 +1760,17 @@ static struct ut *ut_new(int mode, const u8 *code, unsigned int len)
 	u->c.rep_max = 1000;
 	for (i = 0; i < 16; i++)
 		u->c.regs[i] = 0x1111111111111111ULL * (i + 1);
-	u->c.regs[SVM_EMU_RBX] = U_DATA + 0x100;
-	u->c.regs[SVM_EMU_RSI] = U_DATA + 0x200;
-	u->c.regs[SVM_EMU_RDI] = U_DATA + 0x300;
-	u->c.regs[SVM_EMU_RBP] = U_DATA + 0x400;
-	u->c.regs[SVM_EMU_RCX] = 3;
+	u->c.regs[SHV_EMU_RBX] = U_DATA + 0x100;
+	u->c.regs[SHV_EMU_RSI] = U_DATA + 0x200;
+	u->c.regs[SHV_EMU_RDI] = U_DATA + 0x300;
+	u->c.regs[SHV_EMU_RBP] = U_DATA + 0x400;
+	u->c.regs[SHV_EMU_RCX] = 3;
 	return u;
 }
 
 static int ut_run(struct ut *u)
 {
-	return svm_emulate(&u->c, &gops, &u->g);
+	return shv_emulate(&u->c, &gops, &u->g);
 }
 
 static u8 *ut_mem(struct ut *u, u64 la)
@@ -1783,14 +1783,14 @@ struct snap {
 	u64 regs[16], rip, rflags;
 };
 
-static void snap_take(struct snap *s, const struct svm_emu_ctxt *c)
+static void snap_take(struct snap *s, const struct shv_emu_ctxt *c)
 {
 	memcpy(s->regs, c->regs, sizeof(s->regs));
 	s->rip = c->rip;
 	s->rflags = c->rflags;
 }
 
-static bool snap_same(const struct snap *s, const struct svm_emu_ctxt *c)
+static bool snap_same(const struct snap *s, const struct shv_emu_ctxt *c)
 {
 	return !memcmp(s->regs, c->regs, sizeof(s->regs)) && s->rip == c->rip &&
 	       s->rflags == c->rflags;
@@ -1805,9 +1805,9 @@ struct ecase {
 	int mode;
 };
 
-#define E64(n, ...) { n, { __VA_ARGS__ }, sizeof((u8[]){ __VA_ARGS__ }), SVM_EMU_MODE_LONG64 }
-#define E32(n, ...) { n, { __VA_ARGS__ }, sizeof((u8[]){ __VA_ARGS__ }), SVM_EMU_MODE_PROT32 }
-#define E16(n, ...) { n, { __VA_ARGS__ }, sizeof((u8[]){ __VA_ARGS__ }), SVM_EMU_MODE_PROT16 }
+#define E64(n, ...) { n, { __VA_ARGS__ }, sizeof((u8[]){ __VA_ARGS__ }), SHV_EMU_MODE_LONG64 }
+#define E32(n, ...) { n, { __VA_ARGS__ }, sizeof((u8[]){ __VA_ARGS__ }), SHV_EMU_MODE_PROT32 }
+#define E16(n, ...) { n, { __VA_ARGS__ }, sizeof((u8[]){ __VA_ARGS__ }), SHV_EMU_MODE_PROT16 }
 
 TEST(unknown_opcodes_are_unhandled)
 {
@@ -1841,7 +1841,7 @@ TEST(unknown_opcodes_are_unhandled)
 
 		snap_take(&s, &u->c);
 		ret = ut_run(u);
-		EXPECT_EQ(SVM_EMU_UNHANDLED, ret) TH_LOG("%s", cases[i].name);
+		EXPECT_EQ(SHV_EMU_UNHANDLED, ret) TH_LOG("%s", cases[i].name);
 		EXPECT_EQ(0, u->c.insn_len) TH_LOG("%s", cases[i].name);
 		EXPECT_TRUE(snap_same(&s, &u->c)) TH_LOG("%s", cases[i].name);
 		EXPECT_EQ(0, u->g.calls[OPK_READ] + u->g.calls[OPK_WRITE] +
@@ -1852,10 +1852,10 @@ TEST(unknown_opcodes_are_unhandled)
 		free(u);
 	}
 	{
-		struct ut *u = ut_new(SVM_EMU_MODE_LONG64, B(0x89, 0x03));
+		struct ut *u = ut_new(SHV_EMU_MODE_LONG64, B(0x89, 0x03));
 
 		u->c.mode = 7;
-		EXPECT_EQ(SVM_EMU_UNHANDLED, ut_run(u));
+		EXPECT_EQ(SHV_EMU_UNHANDLED, ut_run(u));
 		free(u);
 	}
 }
@@ -1896,8 +1896,8 @@ TEST(lock_misuse_raises_ud)
 
 		snap_take(&s, &u->c);
 		ret = ut_run(u);
-		EXPECT_EQ(SVM_EMU_EXCEPTION, ret) TH_LOG("%s", cases[i].name);
-		EXPECT_EQ(SVM_EMU_VEC_UD, u->c.exc_vector) TH_LOG("%s", cases[i].name);
+		EXPECT_EQ(SHV_EMU_EXCEPTION, ret) TH_LOG("%s", cases[i].name);
+		EXPECT_EQ(SHV_EMU_VEC_UD, u->c.exc_vector) TH_LOG("%s", cases[i].name);
 		EXPECT_FALSE(u->c.exc_has_error_code);
 		EXPECT_EQ(cases[i].len, u->c.insn_len) TH_LOG("%s", cases[i].name);
 		EXPECT_TRUE(snap_same(&s, &u->c)) TH_LOG("%s", cases[i].name);
@@ -1909,24 +1909,24 @@ TEST(lock_misuse_raises_ud)
 
 TEST(cmpxchg16b_alignment)
 {
-	struct ut *u = ut_new(SVM_EMU_MODE_LONG64, B(0xf0, 0x48, 0x0f, 0xc7, 0x0b));
+	struct ut *u = ut_new(SHV_EMU_MODE_LONG64, B(0xf0, 0x48, 0x0f, 0xc7, 0x0b));
 	struct snap s;
 
-	u->c.regs[SVM_EMU_RBX] = U_DATA + 8;
+	u->c.regs[SHV_EMU_RBX] = U_DATA + 8;
 	snap_take(&s, &u->c);
-	EXPECT_EQ(SVM_EMU_EXCEPTION, ut_run(u));
-	EXPECT_EQ(SVM_EMU_VEC_GP, u->c.exc_vector);
+	EXPECT_EQ(SHV_EMU_EXCEPTION, ut_run(u));
+	EXPECT_EQ(SHV_EMU_VEC_GP, u->c.exc_vector);
 	EXPECT_TRUE(u->c.exc_has_error_code);
 	EXPECT_EQ(0, u->c.exc_error_code);
 	EXPECT_TRUE(snap_same(&s, &u->c));
 	EXPECT_EQ(0, u->g.calls[OPK_READ]);
 	/* aligned: fine; CMPXCHG8B has no alignment rule */
-	u->c.regs[SVM_EMU_RBX] = U_DATA + 16;
-	EXPECT_EQ(SVM_EMU_OK, ut_run(u));
+	u->c.regs[SHV_EMU_RBX] = U_DATA + 16;
+	EXPECT_EQ(SHV_EMU_OK, ut_run(u));
 	free(u);
-	u = ut_new(SVM_EMU_MODE_LONG64, B(0xf0, 0x0f, 0xc7, 0x0b));
-	u->c.regs[SVM_EMU_RBX] = U_DATA + 3;
-	EXPECT_EQ(SVM_EMU_OK, ut_run(u));
+	u = ut_new(SHV_EMU_MODE_LONG64, B(0xf0, 0x0f, 0xc7, 0x0b));
+	u->c.regs[SHV_EMU_RBX] = U_DATA + 3;
+	EXPECT_EQ(SHV_EMU_OK, ut_run(u));
 	EXPECT_EQ(U_DATA + 3, u->c.last_la);
 	EXPECT_EQ(8, u->c.last_len);
 	free(u);
@@ -1935,17 +1935,17 @@ TEST(cmpxchg16b_alignment)
 TEST(cmpxchg16b_semantics)
 {
 	static const u8 code[] = { 0xf0, 0x48, 0x0f, 0xc7, 0x0b };
-	struct ut *u = ut_new(SVM_EMU_MODE_LONG64, code, sizeof(code));
+	struct ut *u = ut_new(SHV_EMU_MODE_LONG64, code, sizeof(code));
 	u64 m[2] = { 0x1111222233334444ULL, 0x5555666677778888ULL }, got[2];
 
-	u->c.regs[SVM_EMU_RBX] = U_DATA + 0x100;
+	u->c.regs[SHV_EMU_RBX] = U_DATA + 0x100;
 	memcpy(ut_mem(u, U_DATA + 0x100), m, 16);
-	u->c.regs[SVM_EMU_RAX] = m[0];
-	u->c.regs[SVM_EMU_RDX] = m[1];
-	u->c.regs[SVM_EMU_RCX] = 0xccccccccccccccccULL;
-	u->c.regs[SVM_EMU_RBX] = U_DATA + 0x100;
+	u->c.regs[SHV_EMU_RAX] = m[0];
+	u->c.regs[SHV_EMU_RDX] = m[1];
+	u->c.regs[SHV_EMU_RCX] = 0xccccccccccccccccULL;
+	u->c.regs[SHV_EMU_RBX] = U_DATA + 0x100;
 	/* RBX is both the address and the new low half */
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 	EXPECT_TRUE(u->c.rflags & F_ZF);
 	memcpy(got, ut_mem(u, U_DATA + 0x100), 16);
 	EXPECT_EQ(U_DATA + 0x100, got[0]);
@@ -1955,10 +1955,10 @@ TEST(cmpxchg16b_semantics)
 	EXPECT_EQ(1, u->g.calls[OPK_CMPXCHG]);
 	/* mismatch: RDX:RAX get the memory, memory unchanged */
 	u->c.rip = U_CODE;
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 	EXPECT_FALSE(u->c.rflags & F_ZF);
-	EXPECT_EQ(U_DATA + 0x100, u->c.regs[SVM_EMU_RAX]);
-	EXPECT_EQ(0xccccccccccccccccULL, u->c.regs[SVM_EMU_RDX]);
+	EXPECT_EQ(U_DATA + 0x100, u->c.regs[SHV_EMU_RAX]);
+	EXPECT_EQ(0xccccccccccccccccULL, u->c.regs[SHV_EMU_RDX]);
 	free(u);
 }
 
@@ -1971,8 +1971,8 @@ TEST(instruction_too_long_raises_gp)
 	memset(code, 0x66, 13);
 	code[13] = 0x89;
 	code[14] = 0x03;
-	u = ut_new(SVM_EMU_MODE_LONG64, code, 15);
-	EXPECT_EQ(SVM_EMU_OK, ut_run(u));
+	u = ut_new(SHV_EMU_MODE_LONG64, code, 15);
+	EXPECT_EQ(SHV_EMU_OK, ut_run(u));
 	EXPECT_EQ(15, u->c.insn_len);
 	EXPECT_EQ(2, u->c.last_len);
 	free(u);
@@ -1980,9 +1980,9 @@ TEST(instruction_too_long_raises_gp)
 	memset(code, 0x66, 14);
 	code[14] = 0x89;
 	code[15] = 0x03;
-	u = ut_new(SVM_EMU_MODE_LONG64, code, 16);
-	EXPECT_EQ(SVM_EMU_EXCEPTION, ut_run(u));
-	EXPECT_EQ(SVM_EMU_VEC_GP, u->c.exc_vector);
+	u = ut_new(SHV_EMU_MODE_LONG64, code, 16);
+	EXPECT_EQ(SHV_EMU_EXCEPTION, ut_run(u));
+	EXPECT_EQ(SHV_EMU_VEC_GP, u->c.exc_vector);
 	EXPECT_EQ(0, u->c.insn_len);
 	EXPECT_EQ(U_CODE, u->c.rip);
 	EXPECT_EQ(0, u->g.calls[OPK_WRITE]);
@@ -1991,46 +1991,46 @@ TEST(instruction_too_long_raises_gp)
 
 TEST(non_canonical_addresses)
 {
-	struct ut *u = ut_new(SVM_EMU_MODE_LONG64, B(0x89, 0x03));
+	struct ut *u = ut_new(SHV_EMU_MODE_LONG64, B(0x89, 0x03));
 	struct snap s;
 
-	u->c.regs[SVM_EMU_RBX] = 0x0000800000000000ULL;
+	u->c.regs[SHV_EMU_RBX] = 0x0000800000000000ULL;
 	snap_take(&s, &u->c);
-	EXPECT_EQ(SVM_EMU_EXCEPTION, ut_run(u));
-	EXPECT_EQ(SVM_EMU_VEC_GP, u->c.exc_vector);
+	EXPECT_EQ(SHV_EMU_EXCEPTION, ut_run(u));
+	EXPECT_EQ(SHV_EMU_VEC_GP, u->c.exc_vector);
 	EXPECT_TRUE(u->c.exc_has_error_code);
 	EXPECT_TRUE(snap_same(&s, &u->c));
 	/* the last byte crosses into the non-canonical hole */
-	u->c.regs[SVM_EMU_RBX] = 0x00007ffffffffffeULL;
-	EXPECT_EQ(SVM_EMU_EXCEPTION, ut_run(u));
-	u->c.regs[SVM_EMU_RBX] = 0x00007ffffffffffcULL;
-	EXPECT_EQ(SVM_EMU_FAULT, ut_run(u));	/* canonical, just not mapped */
+	u->c.regs[SHV_EMU_RBX] = 0x00007ffffffffffeULL;
+	EXPECT_EQ(SHV_EMU_EXCEPTION, ut_run(u));
+	u->c.regs[SHV_EMU_RBX] = 0x00007ffffffffffcULL;
+	EXPECT_EQ(SHV_EMU_FAULT, ut_run(u));	/* canonical, just not mapped */
 	EXPECT_EQ(-EFAULT, u->c.op_error);
 	/* with 5-level paging the same address is canonical */
 	u->c.la57 = true;
-	u->c.regs[SVM_EMU_RBX] = 0x0000800000000000ULL;
-	EXPECT_EQ(SVM_EMU_FAULT, ut_run(u));
-	u->c.regs[SVM_EMU_RBX] = 0x0100000000000000ULL;
-	EXPECT_EQ(SVM_EMU_EXCEPTION, ut_run(u));
+	u->c.regs[SHV_EMU_RBX] = 0x0000800000000000ULL;
+	EXPECT_EQ(SHV_EMU_FAULT, ut_run(u));
+	u->c.regs[SHV_EMU_RBX] = 0x0100000000000000ULL;
+	EXPECT_EQ(SHV_EMU_EXCEPTION, ut_run(u));
 	free(u);
 
 	/* a stack reference gets #SS(0) */
-	u = ut_new(SVM_EMU_MODE_LONG64, B(0x89, 0x45, 0x00));	/* [rbp] */
-	u->c.regs[SVM_EMU_RBP] = 0x8000000000000000ULL;
-	EXPECT_EQ(SVM_EMU_EXCEPTION, ut_run(u));
-	EXPECT_EQ(SVM_EMU_VEC_SS, u->c.exc_vector);
+	u = ut_new(SHV_EMU_MODE_LONG64, B(0x89, 0x45, 0x00));	/* [rbp] */
+	u->c.regs[SHV_EMU_RBP] = 0x8000000000000000ULL;
+	EXPECT_EQ(SHV_EMU_EXCEPTION, ut_run(u));
+	EXPECT_EQ(SHV_EMU_VEC_SS, u->c.exc_vector);
 	free(u);
 	/* ... unless overridden to DS */
-	u = ut_new(SVM_EMU_MODE_LONG64, B(0x3e, 0x89, 0x45, 0x00));
-	u->c.regs[SVM_EMU_RBP] = 0x8000000000000000ULL;
-	EXPECT_EQ(SVM_EMU_EXCEPTION, ut_run(u));
-	EXPECT_EQ(SVM_EMU_VEC_GP, u->c.exc_vector);
+	u = ut_new(SHV_EMU_MODE_LONG64, B(0x3e, 0x89, 0x45, 0x00));
+	u->c.regs[SHV_EMU_RBP] = 0x8000000000000000ULL;
+	EXPECT_EQ(SHV_EMU_EXCEPTION, ut_run(u));
+	EXPECT_EQ(SHV_EMU_VEC_GP, u->c.exc_vector);
 	free(u);
 	/* FS base + offset can leave the canonical range */
-	u = ut_new(SVM_EMU_MODE_LONG64, B(0x64, 0x89, 0x03));
-	u->c.seg_base[SVM_EMU_SEG_FS] = 0x00007ffffffff000ULL;
-	u->c.regs[SVM_EMU_RBX] = 0x2000;
-	EXPECT_EQ(SVM_EMU_EXCEPTION, ut_run(u));
+	u = ut_new(SHV_EMU_MODE_LONG64, B(0x64, 0x89, 0x03));
+	u->c.seg_base[SHV_EMU_SEG_FS] = 0x00007ffffffff000ULL;
+	u->c.regs[SHV_EMU_RBX] = 0x2000;
+	EXPECT_EQ(SHV_EMU_EXCEPTION, ut_run(u));
 	free(u);
 }
 
@@ -2087,15 +2087,15 @@ TEST(callback_errors_commit_nothing)
 					int ret;
 
 					ASSERT_NE(NULL, before);
-					u->c.regs[SVM_EMU_RAX] = 0x45;	/* small bit offset */
-					if (fc->mode == SVM_EMU_MODE_PROT16) {
-						u->c.regs[SVM_EMU_RBX] = 0x100;
-						u->c.regs[SVM_EMU_RSI] = 0x200;
-						u->c.regs[SVM_EMU_RDI] = 0x300;
-						u->c.seg_base[SVM_EMU_SEG_CS] = U_CODE;
+					u->c.regs[SHV_EMU_RAX] = 0x45;	/* small bit offset */
+					if (fc->mode == SHV_EMU_MODE_PROT16) {
+						u->c.regs[SHV_EMU_RBX] = 0x100;
+						u->c.regs[SHV_EMU_RSI] = 0x200;
+						u->c.regs[SHV_EMU_RDI] = 0x300;
+						u->c.seg_base[SHV_EMU_SEG_CS] = U_CODE;
 						u->c.rip = 0;
-						u->c.seg_base[SVM_EMU_SEG_DS] = U_DATA;
-						u->c.seg_base[SVM_EMU_SEG_ES] = U_DATA;
+						u->c.seg_base[SHV_EMU_SEG_DS] = U_DATA;
+						u->c.seg_base[SHV_EMU_SEG_ES] = U_DATA;
 					}
 					u->g.fail_kind = (int)kind;
 					u->g.fail_nth = (int)nth;
@@ -2105,13 +2105,13 @@ TEST(callback_errors_commit_nothing)
 					ret = ut_run(u);
 					if (u->g.calls[kind] <= (int)nth) {
 						/* never reached that call */
-						EXPECT_EQ(SVM_EMU_OK, ret) TH_LOG("%s", fc->name);
+						EXPECT_EQ(SHV_EMU_OK, ret) TH_LOG("%s", fc->name);
 						free(before);
 						free(u);
 						goto next_kind;
 					}
 					injected++;
-					EXPECT_EQ(errs[e] == -EAGAIN ? SVM_EMU_RETRY : SVM_EMU_FAULT, ret)
+					EXPECT_EQ(errs[e] == -EAGAIN ? SHV_EMU_RETRY : SHV_EMU_FAULT, ret)
 						TH_LOG("%s kind %u nth %u", fc->name, kind, nth);
 					EXPECT_EQ(errs[e], u->c.op_error);
 					EXPECT_TRUE(snap_same(&s, &u->c))
@@ -2187,13 +2187,13 @@ static int m_fetch(void *ctx, u64 la, void *buf, unsigned int len)
 	return g_fetch(&((struct mmio_guest *)ctx)->g, la, buf, len);
 }
 
-static const struct svm_emu_ops mops = {
+static const struct shv_emu_ops mops = {
 	.fetch = m_fetch, .read = m_read, .write = m_write,
 };
 
 TEST(mmio_read_retry_then_complete)
 {
-	struct ut *u = ut_new(SVM_EMU_MODE_LONG64,
+	struct ut *u = ut_new(SHV_EMU_MODE_LONG64,
 			      B(0x03, 0x03,		/* add eax, [rbx] */
 				0x83, 0x03, 0x05,	/* add dword [rbx], 5 */
 				0xf3, 0xa5));		/* rep movsd from mmio */
@@ -2202,29 +2202,29 @@ TEST(mmio_read_retry_then_complete)
 	int i;
 
 	m.g = u->g;
-	u->c.regs[SVM_EMU_RAX] = 0x100000001ULL;
-	u->c.regs[SVM_EMU_RBX] = 0xfee00010;
+	u->c.regs[SHV_EMU_RAX] = 0x100000001ULL;
+	u->c.regs[SHV_EMU_RBX] = 0xfee00010;
 	u->c.rflags = 0x202 | F_CF;
 
 	snap_take(&s, &u->c);
-	EXPECT_EQ(SVM_EMU_RETRY, svm_emulate(&u->c, &mops, &m));
+	EXPECT_EQ(SHV_EMU_RETRY, shv_emulate(&u->c, &mops, &m));
 	EXPECT_EQ(-EAGAIN, u->c.op_error);
 	EXPECT_EQ(0xfee00010, u->c.last_la);
 	EXPECT_EQ(4, u->c.last_len);
 	EXPECT_TRUE(snap_same(&s, &u->c));
 	m.ready = true;
 	m.data = 0xffffffff;
-	ASSERT_EQ(SVM_EMU_OK, svm_emulate(&u->c, &mops, &m));
-	EXPECT_EQ(0, u->c.regs[SVM_EMU_RAX]);	/* 1 + 0xffffffff, zero-extended */
+	ASSERT_EQ(SHV_EMU_OK, shv_emulate(&u->c, &mops, &m));
+	EXPECT_EQ(0, u->c.regs[SHV_EMU_RAX]);	/* 1 + 0xffffffff, zero-extended */
 	EXPECT_EQ(F_CF | F_ZF | F_PF | F_AF, u->c.rflags & F_ARITH);
 	EXPECT_EQ(U_CODE + 2, u->c.rip);
 
 	/* read-modify-write of a register: read exits, write goes through */
-	EXPECT_EQ(SVM_EMU_RETRY, svm_emulate(&u->c, &mops, &m));
+	EXPECT_EQ(SHV_EMU_RETRY, shv_emulate(&u->c, &mops, &m));
 	EXPECT_EQ(0, m.writes);
 	m.ready = true;
 	m.data = 0x7ffffffd;
-	ASSERT_EQ(SVM_EMU_OK, svm_emulate(&u->c, &mops, &m));
+	ASSERT_EQ(SHV_EMU_OK, shv_emulate(&u->c, &mops, &m));
 	EXPECT_EQ(1, m.writes);
 	EXPECT_EQ(0x80000002, m.wrote);
 	EXPECT_EQ(4, m.wrote_len);
@@ -2235,73 +2235,73 @@ TEST(mmio_read_retry_then_complete)
 	 * REP MOVS from MMIO to RAM: one exit per element; each run
 	 * completes the element whose data arrived and keeps it (RIP stays).
 	 */
-	u->c.regs[SVM_EMU_RSI] = 0xfee00020;
-	u->c.regs[SVM_EMU_RDI] = U_DATA;
-	u->c.regs[SVM_EMU_RCX] = 3;
+	u->c.regs[SHV_EMU_RSI] = 0xfee00020;
+	u->c.regs[SHV_EMU_RDI] = U_DATA;
+	u->c.regs[SHV_EMU_RCX] = 3;
 	snap_take(&s, &u->c);
-	EXPECT_EQ(SVM_EMU_RETRY, svm_emulate(&u->c, &mops, &m));
+	EXPECT_EQ(SHV_EMU_RETRY, shv_emulate(&u->c, &mops, &m));
 	EXPECT_TRUE(snap_same(&s, &u->c));
 	for (i = 0; i < 3; i++) {
 		m.ready = true;
 		m.data = 0xa0 + i;
-		EXPECT_EQ(i < 2 ? SVM_EMU_RETRY : SVM_EMU_OK,
-			  svm_emulate(&u->c, &mops, &m));
+		EXPECT_EQ(i < 2 ? SHV_EMU_RETRY : SHV_EMU_OK,
+			  shv_emulate(&u->c, &mops, &m));
 		EXPECT_EQ(0xa0 + i, *(u32 *)ut_mem(u, U_DATA + 4 * i));
-		EXPECT_EQ(2 - i, u->c.regs[SVM_EMU_RCX]);
+		EXPECT_EQ(2 - i, u->c.regs[SHV_EMU_RCX]);
 		EXPECT_EQ(i < 2 ? U_CODE + 5 : U_CODE + 7, u->c.rip);
 	}
-	EXPECT_EQ(0xfee00020 + 12, u->c.regs[SVM_EMU_RSI]);
-	EXPECT_EQ(U_DATA + 12, u->c.regs[SVM_EMU_RDI]);
+	EXPECT_EQ(0xfee00020 + 12, u->c.regs[SHV_EMU_RSI]);
+	EXPECT_EQ(U_DATA + 12, u->c.regs[SHV_EMU_RDI]);
 	EXPECT_EQ(5, m.exits);
 	free(u);
 }
 
 TEST(rep_string_progress)
 {
-	struct ut *u = ut_new(SVM_EMU_MODE_LONG64, B(0xf3, 0x48, 0xab));	/* rep stosq */
+	struct ut *u = ut_new(SHV_EMU_MODE_LONG64, B(0xf3, 0x48, 0xab));	/* rep stosq */
 	unsigned int i;
 
-	u->c.regs[SVM_EMU_RAX] = 0x0123456789abcdefULL;
-	u->c.regs[SVM_EMU_RDI] = U_DATA;
-	u->c.regs[SVM_EMU_RCX] = 10;
+	u->c.regs[SHV_EMU_RAX] = 0x0123456789abcdefULL;
+	u->c.regs[SHV_EMU_RDI] = U_DATA;
+	u->c.regs[SHV_EMU_RCX] = 10;
 	u->c.rep_max = 3;
 	for (i = 0; i < 3; i++) {
-		ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+		ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 		EXPECT_EQ(U_CODE, u->c.rip);
-		EXPECT_EQ(10 - 3 * (i + 1), u->c.regs[SVM_EMU_RCX]);
-		EXPECT_EQ(U_DATA + 24 * (i + 1), u->c.regs[SVM_EMU_RDI]);
+		EXPECT_EQ(10 - 3 * (i + 1), u->c.regs[SHV_EMU_RCX]);
+		EXPECT_EQ(U_DATA + 24 * (i + 1), u->c.regs[SHV_EMU_RDI]);
 	}
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 	EXPECT_EQ(U_CODE + 3, u->c.rip);
-	EXPECT_EQ(0, u->c.regs[SVM_EMU_RCX]);
+	EXPECT_EQ(0, u->c.regs[SHV_EMU_RCX]);
 	for (i = 0; i < 10; i++)
 		EXPECT_EQ(0x0123456789abcdefULL, *(u64 *)ut_mem(u, U_DATA + 8 * i));
 	EXPECT_EQ((u8)((0x8000 + 80) * 7 + 3), *ut_mem(u, U_DATA + 80));
 
 	/* rep_max 0 is one iteration; DF=1 goes down */
 	free(u);
-	u = ut_new(SVM_EMU_MODE_LONG64, B(0xf3, 0x66, 0xa5));	/* rep movsw */
+	u = ut_new(SHV_EMU_MODE_LONG64, B(0xf3, 0x66, 0xa5));	/* rep movsw */
 	u->c.rep_max = 0;
 	u->c.rflags |= F_DF;
-	u->c.regs[SVM_EMU_RSI] = U_DATA + 0x100;
-	u->c.regs[SVM_EMU_RDI] = U_DATA + 0x200;
-	u->c.regs[SVM_EMU_RCX] = 2;
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	u->c.regs[SHV_EMU_RSI] = U_DATA + 0x100;
+	u->c.regs[SHV_EMU_RDI] = U_DATA + 0x200;
+	u->c.regs[SHV_EMU_RCX] = 2;
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 	EXPECT_EQ(U_CODE, u->c.rip);
-	EXPECT_EQ(U_DATA + 0xfe, u->c.regs[SVM_EMU_RSI]);
-	EXPECT_EQ(U_DATA + 0x1fe, u->c.regs[SVM_EMU_RDI]);
+	EXPECT_EQ(U_DATA + 0xfe, u->c.regs[SHV_EMU_RSI]);
+	EXPECT_EQ(U_DATA + 0x1fe, u->c.regs[SHV_EMU_RDI]);
 	EXPECT_EQ(U_DATA + 0x200, u->c.last_la);
 	EXPECT_EQ(2, u->c.last_len);
 	EXPECT_TRUE(u->c.last_write);
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 	EXPECT_EQ(U_CODE + 3, u->c.rip);
 	EXPECT_EQ(0, memcmp(ut_mem(u, U_DATA + 0xfe), ut_mem(u, U_DATA + 0x1fe), 4));
 	free(u);
 
 	/* count 0: nothing touched, RIP moves on */
-	u = ut_new(SVM_EMU_MODE_LONG64, B(0xf3, 0xa4));
-	u->c.regs[SVM_EMU_RCX] = 0;
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	u = ut_new(SHV_EMU_MODE_LONG64, B(0xf3, 0xa4));
+	u->c.regs[SHV_EMU_RCX] = 0;
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 	EXPECT_EQ(U_CODE + 2, u->c.rip);
 	EXPECT_EQ(0, u->g.calls[OPK_READ] + u->g.calls[OPK_WRITE]);
 	EXPECT_EQ(0, u->c.last_len);
@@ -2310,40 +2310,40 @@ TEST(rep_string_progress)
 	 * 32-bit address size: ECX = 0 although RCX is not. Like Intel CPUs
 	 * (not AMD ones), the address registers get zero-extended anyway.
 	 */
-	u = ut_new(SVM_EMU_MODE_LONG64, B(0x67, 0xf3, 0xaa));
-	u->c.regs[SVM_EMU_RCX] = 0x100000000ULL;
-	u->c.regs[SVM_EMU_RSI] = 0xabcd000000002000ULL;
-	u->c.regs[SVM_EMU_RDI] = 0xabcd000000001000ULL;
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	u = ut_new(SHV_EMU_MODE_LONG64, B(0x67, 0xf3, 0xaa));
+	u->c.regs[SHV_EMU_RCX] = 0x100000000ULL;
+	u->c.regs[SHV_EMU_RSI] = 0xabcd000000002000ULL;
+	u->c.regs[SHV_EMU_RDI] = 0xabcd000000001000ULL;
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 	EXPECT_EQ(U_CODE + 3, u->c.rip);
 	EXPECT_EQ(0, u->g.calls[OPK_WRITE]);
-	EXPECT_EQ(0x100000000ULL, u->c.regs[SVM_EMU_RCX]);
-	EXPECT_EQ(0xabcd000000002000ULL, u->c.regs[SVM_EMU_RSI]);
-	EXPECT_EQ(0x1000, u->c.regs[SVM_EMU_RDI]);
+	EXPECT_EQ(0x100000000ULL, u->c.regs[SHV_EMU_RCX]);
+	EXPECT_EQ(0xabcd000000002000ULL, u->c.regs[SHV_EMU_RSI]);
+	EXPECT_EQ(0x1000, u->c.regs[SHV_EMU_RDI]);
 	free(u);
-	u = ut_new(SVM_EMU_MODE_LONG64, B(0x67, 0xf3, 0xa5));
-	u->c.regs[SVM_EMU_RCX] = 0xffffffff00000000ULL;
-	u->c.regs[SVM_EMU_RSI] = 0xabcd000000002000ULL;
-	u->c.regs[SVM_EMU_RDI] = 0xabcd000000001000ULL;
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	u = ut_new(SHV_EMU_MODE_LONG64, B(0x67, 0xf3, 0xa5));
+	u->c.regs[SHV_EMU_RCX] = 0xffffffff00000000ULL;
+	u->c.regs[SHV_EMU_RSI] = 0xabcd000000002000ULL;
+	u->c.regs[SHV_EMU_RDI] = 0xabcd000000001000ULL;
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 	EXPECT_EQ(0, u->g.calls[OPK_READ]);
-	EXPECT_EQ(0x2000, u->c.regs[SVM_EMU_RSI]);
-	EXPECT_EQ(0x1000, u->c.regs[SVM_EMU_RDI]);
+	EXPECT_EQ(0x2000, u->c.regs[SHV_EMU_RSI]);
+	EXPECT_EQ(0x1000, u->c.regs[SHV_EMU_RDI]);
 	free(u);
 	/* 16-bit: only CX/SI/DI count and change */
-	u = ut_new(SVM_EMU_MODE_PROT16, B(0xf3, 0xa4));
-	u->c.seg_base[SVM_EMU_SEG_CS] = U_CODE;
+	u = ut_new(SHV_EMU_MODE_PROT16, B(0xf3, 0xa4));
+	u->c.seg_base[SHV_EMU_SEG_CS] = U_CODE;
 	u->c.rip = 0;
-	u->c.seg_base[SVM_EMU_SEG_DS] = U_BASE;
-	u->c.seg_base[SVM_EMU_SEG_ES] = U_DATA;
-	u->c.regs[SVM_EMU_RCX] = 0xabcd0002;
-	u->c.regs[SVM_EMU_RSI] = 0x1234ffff;
-	u->c.regs[SVM_EMU_RDI] = 0x56780010;
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	u->c.seg_base[SHV_EMU_SEG_DS] = U_BASE;
+	u->c.seg_base[SHV_EMU_SEG_ES] = U_DATA;
+	u->c.regs[SHV_EMU_RCX] = 0xabcd0002;
+	u->c.regs[SHV_EMU_RSI] = 0x1234ffff;
+	u->c.regs[SHV_EMU_RDI] = 0x56780010;
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 	EXPECT_EQ(2, u->c.rip);
-	EXPECT_EQ(0xabcd0000, u->c.regs[SVM_EMU_RCX]);
-	EXPECT_EQ(0x12340001, u->c.regs[SVM_EMU_RSI]);	/* SI wraps */
-	EXPECT_EQ(0x56780012, u->c.regs[SVM_EMU_RDI]);
+	EXPECT_EQ(0xabcd0000, u->c.regs[SHV_EMU_RCX]);
+	EXPECT_EQ(0x12340001, u->c.regs[SHV_EMU_RSI]);	/* SI wraps */
+	EXPECT_EQ(0x56780012, u->c.regs[SHV_EMU_RDI]);
 	EXPECT_EQ(*ut_mem(u, U_BASE + 0xffff), *ut_mem(u, U_DATA + 0x10));
 	EXPECT_EQ(*ut_mem(u, U_BASE + 0x0), *ut_mem(u, U_DATA + 0x11));
 	free(u);
@@ -2351,34 +2351,34 @@ TEST(rep_string_progress)
 
 TEST(rep_string_fault_keeps_completed_iterations)
 {
-	struct ut *u = ut_new(SVM_EMU_MODE_LONG64, B(0xf3, 0xa4));	/* rep movsb */
+	struct ut *u = ut_new(SHV_EMU_MODE_LONG64, B(0xf3, 0xa4));	/* rep movsb */
 	u8 src[8];
 
-	u->c.regs[SVM_EMU_RSI] = U_DATA;
-	u->c.regs[SVM_EMU_RDI] = U_DATA + 0x881;
-	u->c.regs[SVM_EMU_RCX] = 8;
+	u->c.regs[SHV_EMU_RSI] = U_DATA;
+	u->c.regs[SHV_EMU_RDI] = U_DATA + 0x881;
+	u->c.regs[SHV_EMU_RCX] = 8;
 	memcpy(src, ut_mem(u, U_DATA), 8);
 	u->g.fail_kind = OPK_WRITE;
 	u->g.fail_nth = 3;
 	u->g.fail_err = -EFAULT;
-	EXPECT_EQ(SVM_EMU_FAULT, ut_run(u));
+	EXPECT_EQ(SHV_EMU_FAULT, ut_run(u));
 	EXPECT_EQ(U_CODE, u->c.rip);
-	EXPECT_EQ(5, u->c.regs[SVM_EMU_RCX]);
-	EXPECT_EQ(U_DATA + 3, u->c.regs[SVM_EMU_RSI]);
-	EXPECT_EQ(U_DATA + 0x884, u->c.regs[SVM_EMU_RDI]);
+	EXPECT_EQ(5, u->c.regs[SHV_EMU_RCX]);
+	EXPECT_EQ(U_DATA + 3, u->c.regs[SHV_EMU_RSI]);
+	EXPECT_EQ(U_DATA + 0x884, u->c.regs[SHV_EMU_RDI]);
 	EXPECT_EQ(U_DATA + 0x884, u->c.last_la);
 	EXPECT_EQ(0, memcmp(src, ut_mem(u, U_DATA + 0x881), 3));
 	EXPECT_NE(src[3], *ut_mem(u, U_DATA + 0x884));
 	/* the fault handled, the guest re-executes and finishes */
 	u->g.fail_kind = -1;
-	EXPECT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_EQ(SHV_EMU_OK, ut_run(u));
 	EXPECT_EQ(U_CODE + 2, u->c.rip);
-	EXPECT_EQ(0, u->c.regs[SVM_EMU_RCX]);
+	EXPECT_EQ(0, u->c.regs[SHV_EMU_RCX]);
 	EXPECT_EQ(0, memcmp(src, ut_mem(u, U_DATA + 0x881), 8));
 
 	/* -EAGAIN on the first element: nothing at all */
 	u->c.rip = U_CODE;
-	u->c.regs[SVM_EMU_RCX] = 4;
+	u->c.regs[SHV_EMU_RCX] = 4;
 	u->g.fail_kind = OPK_READ;
 	u->g.fail_nth = u->g.calls[OPK_READ];
 	u->g.fail_err = -EAGAIN;
@@ -2386,7 +2386,7 @@ TEST(rep_string_fault_keeps_completed_iterations)
 		struct snap s;
 
 		snap_take(&s, &u->c);
-		EXPECT_EQ(SVM_EMU_RETRY, ut_run(u));
+		EXPECT_EQ(SHV_EMU_RETRY, ut_run(u));
 		EXPECT_TRUE(snap_same(&s, &u->c));
 	}
 	free(u);
@@ -2394,14 +2394,14 @@ TEST(rep_string_fault_keeps_completed_iterations)
 
 TEST(locked_ops_retry_lost_races)
 {
-	struct ut *u = ut_new(SVM_EMU_MODE_LONG64, B(0xf0, 0x01, 0x03));	/* lock add [rbx], eax */
+	struct ut *u = ut_new(SHV_EMU_MODE_LONG64, B(0xf0, 0x01, 0x03));	/* lock add [rbx], eax */
 	u32 v = 0x100, got;
 	struct snap s;
 
 	memcpy(ut_mem(u, U_DATA + 0x100), &v, 4);
-	u->c.regs[SVM_EMU_RAX] = 0x10;
+	u->c.regs[SHV_EMU_RAX] = 0x10;
 	u->g.races = 3;
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 	memcpy(&got, ut_mem(u, U_DATA + 0x100), 4);
 	EXPECT_EQ(0x100 + 9 + 0x10, got);	/* three racing +3s, then ours */
 	EXPECT_EQ(4, u->g.calls[OPK_CMPXCHG]);
@@ -2414,9 +2414,9 @@ TEST(locked_ops_retry_lost_races)
 	memset(u->g.calls, 0, sizeof(u->g.calls));
 	u->g.races = 1000000;
 	snap_take(&s, &u->c);
-	EXPECT_EQ(SVM_EMU_RETRY, ut_run(u));
+	EXPECT_EQ(SHV_EMU_RETRY, ut_run(u));
 	EXPECT_EQ(0, u->c.op_error);
-	EXPECT_EQ(SVM_EMU_CMPXCHG_TRIES, u->g.calls[OPK_CMPXCHG]);
+	EXPECT_EQ(SHV_EMU_CMPXCHG_TRIES, u->g.calls[OPK_CMPXCHG]);
 	EXPECT_TRUE(snap_same(&s, &u->c));
 	free(u);
 
@@ -2424,15 +2424,15 @@ TEST(locked_ops_retry_lost_races)
 	 * LOCK CMPXCHG that would have succeeded, but another CPU changed the
 	 * value first: it must fail with the value it lost to.
 	 */
-	u = ut_new(SVM_EMU_MODE_LONG64, B(0xf0, 0x0f, 0xb1, 0x0b));
+	u = ut_new(SHV_EMU_MODE_LONG64, B(0xf0, 0x0f, 0xb1, 0x0b));
 	v = 0x55;
 	memcpy(ut_mem(u, U_DATA + 0x100), &v, 4);
-	u->c.regs[SVM_EMU_RAX] = 0xffffffff00000055ULL;
-	u->c.regs[SVM_EMU_RCX] = 0x77;
+	u->c.regs[SHV_EMU_RAX] = 0xffffffff00000055ULL;
+	u->c.regs[SHV_EMU_RCX] = 0x77;
 	u->g.races = 1;
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 	EXPECT_FALSE(u->c.rflags & F_ZF);
-	EXPECT_EQ(0x58, u->c.regs[SVM_EMU_RAX]);
+	EXPECT_EQ(0x58, u->c.regs[SHV_EMU_RAX]);
 	memcpy(&got, ut_mem(u, U_DATA + 0x100), 4);
 	EXPECT_EQ(0x58, got);
 	free(u);
@@ -2442,57 +2442,57 @@ TEST(locked_ops_retry_lost_races)
 	 * value changes to the expected one before the write-back, so the
 	 * retry must succeed against the original RAX.
 	 */
-	u = ut_new(SVM_EMU_MODE_LONG64, B(0xf0, 0x0f, 0xb1, 0x0b));
+	u = ut_new(SHV_EMU_MODE_LONG64, B(0xf0, 0x0f, 0xb1, 0x0b));
 	v = 0x52;
 	memcpy(ut_mem(u, U_DATA + 0x100), &v, 4);
-	u->c.regs[SVM_EMU_RAX] = 0xffffffff00000055ULL;
-	u->c.regs[SVM_EMU_RCX] = 0x77;
+	u->c.regs[SHV_EMU_RAX] = 0xffffffff00000055ULL;
+	u->c.regs[SHV_EMU_RCX] = 0x77;
 	u->g.races = 1;
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 	EXPECT_TRUE(u->c.rflags & F_ZF);
-	EXPECT_EQ(0xffffffff00000055ULL, u->c.regs[SVM_EMU_RAX]);
+	EXPECT_EQ(0xffffffff00000055ULL, u->c.regs[SHV_EMU_RAX]);
 	memcpy(&got, ut_mem(u, U_DATA + 0x100), 4);
 	EXPECT_EQ(0x77, got);
 	EXPECT_EQ(2, u->g.calls[OPK_CMPXCHG]);
 	free(u);
 	/* same for CMPXCHG8B (EDX:EAX) */
-	u = ut_new(SVM_EMU_MODE_LONG64, B(0xf0, 0x0f, 0xc7, 0x0b));
+	u = ut_new(SHV_EMU_MODE_LONG64, B(0xf0, 0x0f, 0xc7, 0x0b));
 	{
 		u64 m8 = 0x1234567800000052ULL, got8;
 
 		memcpy(ut_mem(u, U_DATA + 0x100), &m8, 8);
-		u->c.regs[SVM_EMU_RAX] = 0xaaaaaaaa00000055ULL;
-		u->c.regs[SVM_EMU_RDX] = 0xbbbbbbbb12345678ULL;
-		u->c.regs[SVM_EMU_RCX] = 0x99;
-		u->c.regs[SVM_EMU_RBX] = U_DATA + 0x100;
+		u->c.regs[SHV_EMU_RAX] = 0xaaaaaaaa00000055ULL;
+		u->c.regs[SHV_EMU_RDX] = 0xbbbbbbbb12345678ULL;
+		u->c.regs[SHV_EMU_RCX] = 0x99;
+		u->c.regs[SHV_EMU_RBX] = U_DATA + 0x100;
 		u->g.races = 1;
-		ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+		ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 		EXPECT_TRUE(u->c.rflags & F_ZF);
-		EXPECT_EQ(0xaaaaaaaa00000055ULL, u->c.regs[SVM_EMU_RAX]);
-		EXPECT_EQ(0xbbbbbbbb12345678ULL, u->c.regs[SVM_EMU_RDX]);
+		EXPECT_EQ(0xaaaaaaaa00000055ULL, u->c.regs[SHV_EMU_RAX]);
+		EXPECT_EQ(0xbbbbbbbb12345678ULL, u->c.regs[SHV_EMU_RDX]);
 		memcpy(&got8, ut_mem(u, U_DATA + 0x100), 8);
 		EXPECT_EQ(((U_DATA + 0x100) & 0xffffffffULL) | (0x99ULL << 32), got8);
 	}
 	free(u);
 
 	/* XCHG is locked without a prefix */
-	u = ut_new(SVM_EMU_MODE_LONG64, B(0x87, 0x03));
+	u = ut_new(SHV_EMU_MODE_LONG64, B(0x87, 0x03));
 	v = 0x55;
 	memcpy(ut_mem(u, U_DATA + 0x100), &v, 4);
-	u->c.regs[SVM_EMU_RAX] = 0xabcdef;
+	u->c.regs[SHV_EMU_RAX] = 0xabcdef;
 	u->g.races = 2;
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
-	EXPECT_EQ(0x55 + 6, u->c.regs[SVM_EMU_RAX]);
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
+	EXPECT_EQ(0x55 + 6, u->c.regs[SHV_EMU_RAX]);
 	memcpy(&got, ut_mem(u, U_DATA + 0x100), 4);
 	EXPECT_EQ(0xabcdef, got);
 	EXPECT_EQ(3, u->g.calls[OPK_CMPXCHG]);
 	free(u);
 
 	/* without a cmpxchg callback: plain read + write */
-	u = ut_new(SVM_EMU_MODE_LONG64, B(0xf0, 0x01, 0x03));
+	u = ut_new(SHV_EMU_MODE_LONG64, B(0xf0, 0x01, 0x03));
 	memcpy(ut_mem(u, U_DATA + 0x100), &v, 4);
-	u->c.regs[SVM_EMU_RAX] = 1;
-	ASSERT_EQ(SVM_EMU_OK, svm_emulate(&u->c, &gops_nocx, &u->g));
+	u->c.regs[SHV_EMU_RAX] = 1;
+	ASSERT_EQ(SHV_EMU_OK, shv_emulate(&u->c, &gops_nocx, &u->g));
 	memcpy(&got, ut_mem(u, U_DATA + 0x100), 4);
 	EXPECT_EQ(0x56, got);
 	EXPECT_EQ(1, u->g.calls[OPK_WRITE]);
@@ -2506,9 +2506,9 @@ static struct ut *seg_ut(int mode, const u8 *code, unsigned int len)
 	unsigned int i;
 
 	u->g.null_data = true;
-	for (i = 0; i < SVM_EMU_NR_SEGS; i++)
+	for (i = 0; i < SHV_EMU_NR_SEGS; i++)
 		u->c.seg_base[i] = 0x10000000ULL * (i + 1);
-	u->c.seg_base[SVM_EMU_SEG_CS] = 0;
+	u->c.seg_base[SHV_EMU_SEG_CS] = 0;
 	return u;
 }
 
@@ -2526,71 +2526,71 @@ TEST(segments_prot32)
 {
 	/* ebx 0x100, ebp 0x400, esp 0x4444, esi 0x200, edi 0x300 */
 	static const struct segcase cases[] = {
-		S("[ebx]", SVM_EMU_SEG_DS, 0x100, 0x8b, 0x03),
-		S("[ebp+4]", SVM_EMU_SEG_SS, 0x404, 0x8b, 0x45, 0x04),
-		S("[esp]", SVM_EMU_SEG_SS, 0x4444, 0x8b, 0x04, 0x24),
-		S("[esp+ebx]", SVM_EMU_SEG_SS, 0x4544, 0x8b, 0x04, 0x1c),
-		S("[ebx+ebp]", SVM_EMU_SEG_DS, 0x500, 0x8b, 0x04, 0x2b),
-		S("[ebp+ebx+0]", SVM_EMU_SEG_SS, 0x500, 0x8b, 0x44, 0x1d, 0x00),
-		S("[ebp*2+disp32]", SVM_EMU_SEG_DS, 0x810, 0x8b, 0x04, 0x6d, 0x10, 0, 0, 0),
-		S("[disp32]", SVM_EMU_SEG_DS, 0x1234, 0x8b, 0x05, 0x34, 0x12, 0, 0),
-		S("es:[ebx]", SVM_EMU_SEG_ES, 0x100, 0x26, 0x8b, 0x03),
-		S("cs:[ebx]", SVM_EMU_SEG_CS, 0x100, 0x2e, 0x8b, 0x03),
-		S("ss:[ebx]", SVM_EMU_SEG_SS, 0x100, 0x36, 0x8b, 0x03),
-		S("ds:[ebp]", SVM_EMU_SEG_DS, 0x400, 0x3e, 0x8b, 0x45, 0x00),
-		S("fs:[ebx]", SVM_EMU_SEG_FS, 0x100, 0x64, 0x8b, 0x03),
-		S("gs:[ebx]", SVM_EMU_SEG_GS, 0x100, 0x65, 0x8b, 0x03),
-		S("moffs", SVM_EMU_SEG_DS, 0x5678, 0xa1, 0x78, 0x56, 0, 0),
-		S("fs:moffs", SVM_EMU_SEG_FS, 0x5678, 0x64, 0xa3, 0x78, 0x56, 0, 0),
-		S("movs src", SVM_EMU_SEG_DS, 0x200, 0xa4),	/* first access */
-		S("stos", SVM_EMU_SEG_ES, 0x300, 0xaa),
-		S("fs:stos (ignored)", SVM_EMU_SEG_ES, 0x300, 0x64, 0xaa),
-		S("[bp+si] addr16", SVM_EMU_SEG_SS, 0x600, 0x67, 0x8b, 0x02),
-		S("[bx+si] addr16", SVM_EMU_SEG_DS, 0x300, 0x67, 0x8b, 0x00),
-		S("bt [ebp] beyond", SVM_EMU_SEG_SS, 0x400 - 4, 0x0f, 0xa3, 0x55, 0x00),
+		S("[ebx]", SHV_EMU_SEG_DS, 0x100, 0x8b, 0x03),
+		S("[ebp+4]", SHV_EMU_SEG_SS, 0x404, 0x8b, 0x45, 0x04),
+		S("[esp]", SHV_EMU_SEG_SS, 0x4444, 0x8b, 0x04, 0x24),
+		S("[esp+ebx]", SHV_EMU_SEG_SS, 0x4544, 0x8b, 0x04, 0x1c),
+		S("[ebx+ebp]", SHV_EMU_SEG_DS, 0x500, 0x8b, 0x04, 0x2b),
+		S("[ebp+ebx+0]", SHV_EMU_SEG_SS, 0x500, 0x8b, 0x44, 0x1d, 0x00),
+		S("[ebp*2+disp32]", SHV_EMU_SEG_DS, 0x810, 0x8b, 0x04, 0x6d, 0x10, 0, 0, 0),
+		S("[disp32]", SHV_EMU_SEG_DS, 0x1234, 0x8b, 0x05, 0x34, 0x12, 0, 0),
+		S("es:[ebx]", SHV_EMU_SEG_ES, 0x100, 0x26, 0x8b, 0x03),
+		S("cs:[ebx]", SHV_EMU_SEG_CS, 0x100, 0x2e, 0x8b, 0x03),
+		S("ss:[ebx]", SHV_EMU_SEG_SS, 0x100, 0x36, 0x8b, 0x03),
+		S("ds:[ebp]", SHV_EMU_SEG_DS, 0x400, 0x3e, 0x8b, 0x45, 0x00),
+		S("fs:[ebx]", SHV_EMU_SEG_FS, 0x100, 0x64, 0x8b, 0x03),
+		S("gs:[ebx]", SHV_EMU_SEG_GS, 0x100, 0x65, 0x8b, 0x03),
+		S("moffs", SHV_EMU_SEG_DS, 0x5678, 0xa1, 0x78, 0x56, 0, 0),
+		S("fs:moffs", SHV_EMU_SEG_FS, 0x5678, 0x64, 0xa3, 0x78, 0x56, 0, 0),
+		S("movs src", SHV_EMU_SEG_DS, 0x200, 0xa4),	/* first access */
+		S("stos", SHV_EMU_SEG_ES, 0x300, 0xaa),
+		S("fs:stos (ignored)", SHV_EMU_SEG_ES, 0x300, 0x64, 0xaa),
+		S("[bp+si] addr16", SHV_EMU_SEG_SS, 0x600, 0x67, 0x8b, 0x02),
+		S("[bx+si] addr16", SHV_EMU_SEG_DS, 0x300, 0x67, 0x8b, 0x00),
+		S("bt [ebp] beyond", SHV_EMU_SEG_SS, 0x400 - 4, 0x0f, 0xa3, 0x55, 0x00),
 	};
 	unsigned int i;
 
 	for (i = 0; i < ARRAY_LEN(cases); i++) {
 		const struct segcase *sc = &cases[i];
-		struct ut *u = seg_ut(SVM_EMU_MODE_PROT32, sc->b, sc->len);
+		struct ut *u = seg_ut(SHV_EMU_MODE_PROT32, sc->b, sc->len);
 
-		u->c.regs[SVM_EMU_RBX] = 0x100;
-		u->c.regs[SVM_EMU_RBP] = 0x400;
-		u->c.regs[SVM_EMU_RSP] = 0x4444;
-		u->c.regs[SVM_EMU_RSI] = 0x200;
-		u->c.regs[SVM_EMU_RDI] = 0x300;
-		u->c.regs[SVM_EMU_RDX] = (u32)-1;	/* bt bit offset -1 */
-		ASSERT_EQ(SVM_EMU_OK, ut_run(u)) TH_LOG("%s", sc->name);
+		u->c.regs[SHV_EMU_RBX] = 0x100;
+		u->c.regs[SHV_EMU_RBP] = 0x400;
+		u->c.regs[SHV_EMU_RSP] = 0x4444;
+		u->c.regs[SHV_EMU_RSI] = 0x200;
+		u->c.regs[SHV_EMU_RDI] = 0x300;
+		u->c.regs[SHV_EMU_RDX] = (u32)-1;	/* bt bit offset -1 */
+		ASSERT_EQ(SHV_EMU_OK, ut_run(u)) TH_LOG("%s", sc->name);
 		EXPECT_EQ((u32)(u->c.seg_base[sc->seg] + sc->ea), u->g.first_read_la ?
 			  u->g.first_read_la : u->c.last_la) TH_LOG("%s", sc->name);
 		free(u);
 	}
 	/* the movs destination is ES:EDI */
 	{
-		struct ut *u = seg_ut(SVM_EMU_MODE_PROT32, B(0x64, 0xa5));
+		struct ut *u = seg_ut(SHV_EMU_MODE_PROT32, B(0x64, 0xa5));
 
-		u->c.regs[SVM_EMU_RSI] = 0x200;
-		u->c.regs[SVM_EMU_RDI] = 0x300;
-		ASSERT_EQ(SVM_EMU_OK, ut_run(u));
-		EXPECT_EQ(u->c.seg_base[SVM_EMU_SEG_FS] + 0x200, u->g.first_read_la);
-		EXPECT_EQ(u->c.seg_base[SVM_EMU_SEG_ES] + 0x300, u->c.last_la);
+		u->c.regs[SHV_EMU_RSI] = 0x200;
+		u->c.regs[SHV_EMU_RDI] = 0x300;
+		ASSERT_EQ(SHV_EMU_OK, ut_run(u));
+		EXPECT_EQ(u->c.seg_base[SHV_EMU_SEG_FS] + 0x200, u->g.first_read_la);
+		EXPECT_EQ(u->c.seg_base[SHV_EMU_SEG_ES] + 0x300, u->c.last_la);
 		free(u);
 	}
 	/* linear addresses wrap at 4 GiB, and so does the fetch */
 	{
-		struct ut *u = seg_ut(SVM_EMU_MODE_PROT32, B(0x89, 0x03));
+		struct ut *u = seg_ut(SHV_EMU_MODE_PROT32, B(0x89, 0x03));
 
-		u->c.seg_base[SVM_EMU_SEG_DS] = 0xfffff000;
-		u->c.regs[SVM_EMU_RBX] = 0x2000;
-		ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+		u->c.seg_base[SHV_EMU_SEG_DS] = 0xfffff000;
+		u->c.regs[SHV_EMU_RBX] = 0x2000;
+		ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 		EXPECT_EQ(0x1000, u->c.last_la);
-		u->c.seg_base[SVM_EMU_SEG_CS] = 0xffffffffULL - U_CODE + 1 + 0x100000000ULL;
+		u->c.seg_base[SHV_EMU_SEG_CS] = 0xffffffffULL - U_CODE + 1 + 0x100000000ULL;
 		u->c.rip = U_CODE;
 		/* CS.base + EIP = 2^32 + ... wraps to 0: nothing mapped there */
-		EXPECT_EQ(SVM_EMU_FAULT, ut_run(u));
-		u->c.seg_base[SVM_EMU_SEG_CS] = 0x100000000ULL;	/* wraps onto U_CODE */
-		EXPECT_EQ(SVM_EMU_OK, ut_run(u));
+		EXPECT_EQ(SHV_EMU_FAULT, ut_run(u));
+		u->c.seg_base[SHV_EMU_SEG_CS] = 0x100000000ULL;	/* wraps onto U_CODE */
+		EXPECT_EQ(SHV_EMU_OK, ut_run(u));
 		EXPECT_EQ(U_CODE + 2, u->c.rip);
 		free(u);
 	}
@@ -2598,38 +2598,38 @@ TEST(segments_prot32)
 
 TEST(segments_long64)
 {
-	struct ut *u = seg_ut(SVM_EMU_MODE_LONG64, B(0x8b, 0x45, 0x08));	/* [rbp+8] */
+	struct ut *u = seg_ut(SHV_EMU_MODE_LONG64, B(0x8b, 0x45, 0x08));	/* [rbp+8] */
 
-	u->c.regs[SVM_EMU_RBP] = 0x1000;
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	u->c.regs[SHV_EMU_RBP] = 0x1000;
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 	EXPECT_EQ(0x1008, u->c.last_la);	/* SS base ignored */
 	free(u);
-	u = seg_ut(SVM_EMU_MODE_LONG64, B(0x26, 0x8b, 0x03));
-	u->c.regs[SVM_EMU_RBX] = 0x1000;
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	u = seg_ut(SHV_EMU_MODE_LONG64, B(0x26, 0x8b, 0x03));
+	u->c.regs[SHV_EMU_RBX] = 0x1000;
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 	EXPECT_EQ(0x1000, u->c.last_la);	/* ES base ignored */
 	free(u);
-	u = seg_ut(SVM_EMU_MODE_LONG64, B(0x64, 0x8b, 0x03));
-	u->c.regs[SVM_EMU_RBX] = 0x1000;
-	u->c.seg_base[SVM_EMU_SEG_FS] = 0x7f0000000000ULL;
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	u = seg_ut(SHV_EMU_MODE_LONG64, B(0x64, 0x8b, 0x03));
+	u->c.regs[SHV_EMU_RBX] = 0x1000;
+	u->c.seg_base[SHV_EMU_SEG_FS] = 0x7f0000000000ULL;
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 	EXPECT_EQ(0x7f0000001000ULL, u->c.last_la);
 	free(u);
 	/* 32-bit address size: the offset wraps, the FS base is added after */
-	u = seg_ut(SVM_EMU_MODE_LONG64, B(0x65, 0x67, 0x8b, 0x43, 0x10));
-	u->c.regs[SVM_EMU_RBX] = 0x12fffffff8ULL;
-	u->c.seg_base[SVM_EMU_SEG_GS] = 0x7f0000000000ULL;
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	u = seg_ut(SHV_EMU_MODE_LONG64, B(0x65, 0x67, 0x8b, 0x43, 0x10));
+	u->c.regs[SHV_EMU_RBX] = 0x12fffffff8ULL;
+	u->c.seg_base[SHV_EMU_SEG_GS] = 0x7f0000000000ULL;
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 	EXPECT_EQ(0x7f0000000008ULL, u->c.last_la);
 	free(u);
 	/* RIP-relative with 32-bit address size wraps at 4 GiB */
-	u = seg_ut(SVM_EMU_MODE_LONG64, B(0x67, 0x8b, 0x05, 0x00, 0x00, 0x00, 0x80));
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	u = seg_ut(SHV_EMU_MODE_LONG64, B(0x67, 0x8b, 0x05, 0x00, 0x00, 0x00, 0x80));
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 	EXPECT_EQ((u32)(U_CODE + 7 + 0x80000000ULL), u->c.last_la);
 	free(u);
 	/* 64-bit RIP-relative, negative displacement */
-	u = seg_ut(SVM_EMU_MODE_LONG64, B(0x48, 0x8b, 0x05, 0xf0, 0xff, 0xff, 0xff));
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	u = seg_ut(SHV_EMU_MODE_LONG64, B(0x48, 0x8b, 0x05, 0xf0, 0xff, 0xff, 0xff));
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 	EXPECT_EQ(U_CODE + 7 - 16, u->c.last_la);
 	EXPECT_EQ(8, u->c.last_len);
 	free(u);
@@ -2666,35 +2666,35 @@ TEST(addressing_16bit)
 			code[2] = 0x34;
 			code[3] = 0x12;
 		}
-		u = seg_ut(SVM_EMU_MODE_PROT16, code, 2 + f[i].disp);
-		u->c.seg_base[SVM_EMU_SEG_CS] = U_CODE;
+		u = seg_ut(SHV_EMU_MODE_PROT16, code, 2 + f[i].disp);
+		u->c.seg_base[SHV_EMU_SEG_CS] = U_CODE;
 		u->c.rip = 0;
-		u->c.seg_base[SVM_EMU_SEG_DS] = 0x10000;
-		u->c.seg_base[SVM_EMU_SEG_SS] = 0x20000;
-		u->c.regs[SVM_EMU_RBX] = 0xffff1100;	/* upper bits ignored */
-		u->c.regs[SVM_EMU_RSI] = 0x0220;
-		u->c.regs[SVM_EMU_RDI] = 0x10033;
-		u->c.regs[SVM_EMU_RBP] = 0x4000;
-		u->c.regs[SVM_EMU_RAX] = 0x8765ffffffffULL;
-		ASSERT_EQ(SVM_EMU_OK, ut_run(u)) TH_LOG("modrm %#x", f[i].modrm);
+		u->c.seg_base[SHV_EMU_SEG_DS] = 0x10000;
+		u->c.seg_base[SHV_EMU_SEG_SS] = 0x20000;
+		u->c.regs[SHV_EMU_RBX] = 0xffff1100;	/* upper bits ignored */
+		u->c.regs[SHV_EMU_RSI] = 0x0220;
+		u->c.regs[SHV_EMU_RDI] = 0x10033;
+		u->c.regs[SHV_EMU_RBP] = 0x4000;
+		u->c.regs[SHV_EMU_RAX] = 0x8765ffffffffULL;
+		ASSERT_EQ(SHV_EMU_OK, ut_run(u)) TH_LOG("modrm %#x", f[i].modrm);
 		EXPECT_EQ((f[i].ss ? 0x20000 : 0x10000) + f[i].ea, u->c.last_la)
 			TH_LOG("modrm %#x", f[i].modrm);
 		EXPECT_EQ(2, u->c.last_len);
 		EXPECT_EQ(2u + f[i].disp, u->c.insn_len);
-		EXPECT_EQ(0x8765ffff0000ULL, u->c.regs[SVM_EMU_RAX]);	/* AX = 0 */
+		EXPECT_EQ(0x8765ffff0000ULL, u->c.regs[SHV_EMU_RAX]);	/* AX = 0 */
 		free(u);
 	}
 	/* 16-bit offsets wrap: [bx+si] = 0xffff + 2 = 1 */
 	{
-		struct ut *u = seg_ut(SVM_EMU_MODE_PROT16, B(0x66, 0x89, 0x00));
+		struct ut *u = seg_ut(SHV_EMU_MODE_PROT16, B(0x66, 0x89, 0x00));
 
-		u->c.seg_base[SVM_EMU_SEG_CS] = U_CODE;
+		u->c.seg_base[SHV_EMU_SEG_CS] = U_CODE;
 		u->c.rip = 0xfffd;	/* and IP wraps to 0 */
-		u->c.seg_base[SVM_EMU_SEG_CS] = U_CODE - 0xfffd;
-		u->c.seg_base[SVM_EMU_SEG_DS] = 0x10000;
-		u->c.regs[SVM_EMU_RBX] = 0xffff;
-		u->c.regs[SVM_EMU_RSI] = 2;
-		ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+		u->c.seg_base[SHV_EMU_SEG_CS] = U_CODE - 0xfffd;
+		u->c.seg_base[SHV_EMU_SEG_DS] = 0x10000;
+		u->c.regs[SHV_EMU_RBX] = 0xffff;
+		u->c.regs[SHV_EMU_RSI] = 2;
+		ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 		EXPECT_EQ(0x10001, u->c.last_la);
 		EXPECT_EQ(4, u->c.last_len);
 		EXPECT_EQ(0, u->c.rip);
@@ -2725,13 +2725,13 @@ TEST(bit_offset_addressing)
 	unsigned int i;
 
 	for (i = 0; i < ARRAY_LEN(c); i++) {
-		struct ut *u = ut_new(SVM_EMU_MODE_LONG64, c[i].b, c[i].len);
+		struct ut *u = ut_new(SHV_EMU_MODE_LONG64, c[i].b, c[i].len);
 		u64 la = U_DATA + 0x2000 + c[i].dla, v = 0;
 
-		u->c.regs[SVM_EMU_RBX] = U_DATA + 0x2000;
-		u->c.regs[SVM_EMU_RDX] = c[i].off;
+		u->c.regs[SHV_EMU_RBX] = U_DATA + 0x2000;
+		u->c.regs[SHV_EMU_RDX] = c[i].off;
 		memcpy(&v, ut_mem(u, la), c[i].size);
-		ASSERT_EQ(SVM_EMU_OK, ut_run(u)) TH_LOG("case %u", i);
+		ASSERT_EQ(SHV_EMU_OK, ut_run(u)) TH_LOG("case %u", i);
 		EXPECT_EQ(la, u->g.first_read_la) TH_LOG("case %u", i);
 		EXPECT_EQ(c[i].size, u->c.last_len) TH_LOG("case %u", i);
 		EXPECT_EQ((v >> c[i].bit) & 1, u->c.rflags & F_CF) TH_LOG("case %u", i);
@@ -2747,10 +2747,10 @@ TEST(fetch_stays_within_pages)
 	unsigned int split;
 
 	for (split = 1; split < sizeof(insn); split++) {
-		u = ut_new(SVM_EMU_MODE_LONG64, insn, 0);
+		u = ut_new(SHV_EMU_MODE_LONG64, insn, 0);
 		memcpy(ut_mem(u, U_BASE + 0x2000 - split), insn, sizeof(insn));
 		u->c.rip = U_BASE + 0x2000 - split;
-		ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+		ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 		EXPECT_EQ(sizeof(insn), u->c.insn_len);
 		EXPECT_EQ(U_DATA + 0x110, u->c.last_la);
 		EXPECT_EQ(2, u->g.calls[OPK_FETCH]);
@@ -2758,17 +2758,17 @@ TEST(fetch_stays_within_pages)
 		free(u);
 	}
 	/* ends exactly at the end of the last mapped page: never looks beyond */
-	u = ut_new(SVM_EMU_MODE_LONG64, insn, 0);
+	u = ut_new(SHV_EMU_MODE_LONG64, insn, 0);
 	memcpy(ut_mem(u, U_BASE + U_SIZE - sizeof(insn)), insn, sizeof(insn));
 	u->c.rip = U_BASE + U_SIZE - sizeof(insn);
-	EXPECT_EQ(SVM_EMU_OK, ut_run(u));
+	EXPECT_EQ(SHV_EMU_OK, ut_run(u));
 	EXPECT_EQ(1, u->g.calls[OPK_FETCH]);
 	free(u);
 	/* crosses into an unmapped page: the fetch fault is reported */
-	u = ut_new(SVM_EMU_MODE_LONG64, insn, 0);
+	u = ut_new(SHV_EMU_MODE_LONG64, insn, 0);
 	memcpy(ut_mem(u, U_BASE + U_SIZE - 3), insn, 3);
 	u->c.rip = U_BASE + U_SIZE - 3;
-	EXPECT_EQ(SVM_EMU_FAULT, ut_run(u));
+	EXPECT_EQ(SHV_EMU_FAULT, ut_run(u));
 	EXPECT_EQ(-EFAULT, u->c.op_error);
 	EXPECT_EQ(0, u->c.insn_len);
 	EXPECT_EQ(U_BASE + U_SIZE - 3, u->c.rip);
@@ -2777,9 +2777,9 @@ TEST(fetch_stays_within_pages)
 
 TEST(outputs_describe_the_access)
 {
-	struct ut *u = ut_new(SVM_EMU_MODE_LONG64, B(0x66, 0x89, 0x43, 0x08));
+	struct ut *u = ut_new(SHV_EMU_MODE_LONG64, B(0x66, 0x89, 0x43, 0x08));
 
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 	EXPECT_EQ(U_DATA + 0x108, u->c.last_la);
 	EXPECT_EQ(2, u->c.last_len);
 	EXPECT_TRUE(u->c.last_write);
@@ -2787,38 +2787,38 @@ TEST(outputs_describe_the_access)
 	EXPECT_EQ(U_CODE + 4, u->c.rip);
 	EXPECT_EQ(0, u->c.op_error);
 	free(u);
-	u = ut_new(SVM_EMU_MODE_LONG64, B(0x80, 0x3b, 0x01));	/* cmp byte */
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	u = ut_new(SHV_EMU_MODE_LONG64, B(0x80, 0x3b, 0x01));	/* cmp byte */
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 	EXPECT_FALSE(u->c.last_write);
 	EXPECT_EQ(1, u->c.last_len);
 	EXPECT_EQ(0, u->g.calls[OPK_WRITE]);
 	free(u);
-	u = ut_new(SVM_EMU_MODE_LONG64, B(0x87, 0xd8));	/* xchg eax, ebx: no memory */
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	u = ut_new(SHV_EMU_MODE_LONG64, B(0x87, 0xd8));	/* xchg eax, ebx: no memory */
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 	EXPECT_EQ(0, u->c.last_len);
-	EXPECT_EQ(U_DATA + 0x100, u->c.regs[SVM_EMU_RAX]);
-	EXPECT_EQ(0x11111111, u->c.regs[SVM_EMU_RBX]);	/* zero-extended */
+	EXPECT_EQ(U_DATA + 0x100, u->c.regs[SHV_EMU_RAX]);
+	EXPECT_EQ(0x11111111, u->c.regs[SHV_EMU_RBX]);	/* zero-extended */
 	free(u);
 	/* a 32-bit register write zero-extends, 8/16-bit ones merge */
-	u = ut_new(SVM_EMU_MODE_LONG64, B(0x8b, 0x03, 0x8a, 0x63, 0x04, 0x66, 0x8b, 0x4b, 0x08));
+	u = ut_new(SHV_EMU_MODE_LONG64, B(0x8b, 0x03, 0x8a, 0x63, 0x04, 0x66, 0x8b, 0x4b, 0x08));
 	*(u32 *)ut_mem(u, U_DATA + 0x100) = 0x89abcdef;
 	*ut_mem(u, U_DATA + 0x104) = 0x5a;
 	*(u16 *)ut_mem(u, U_DATA + 0x108) = 0xbeef;
-	u->c.regs[SVM_EMU_RCX] = 0x1234567812345678ULL;
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
-	EXPECT_EQ(0x89abcdef, u->c.regs[SVM_EMU_RAX]);
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));	/* mov ah, [rbx+4] */
-	EXPECT_EQ(0x89ab5aef, u->c.regs[SVM_EMU_RAX]);
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
-	EXPECT_EQ(0x123456781234beefULL, u->c.regs[SVM_EMU_RCX]);
+	u->c.regs[SHV_EMU_RCX] = 0x1234567812345678ULL;
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
+	EXPECT_EQ(0x89abcdef, u->c.regs[SHV_EMU_RAX]);
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));	/* mov ah, [rbx+4] */
+	EXPECT_EQ(0x89ab5aef, u->c.regs[SHV_EMU_RAX]);
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
+	EXPECT_EQ(0x123456781234beefULL, u->c.regs[SHV_EMU_RCX]);
 	free(u);
 	/* in a 16-bit code segment, IP wraps */
-	u = ut_new(SVM_EMU_MODE_PROT16, B(0x89, 0x07));
-	u->c.seg_base[SVM_EMU_SEG_CS] = U_CODE - 0xfffe;
+	u = ut_new(SHV_EMU_MODE_PROT16, B(0x89, 0x07));
+	u->c.seg_base[SHV_EMU_SEG_CS] = U_CODE - 0xfffe;
 	u->c.rip = 0xfffe;
-	u->c.seg_base[SVM_EMU_SEG_DS] = U_DATA;
-	u->c.regs[SVM_EMU_RBX] = 0x10;
-	ASSERT_EQ(SVM_EMU_OK, ut_run(u));
+	u->c.seg_base[SHV_EMU_SEG_DS] = U_DATA;
+	u->c.regs[SHV_EMU_RBX] = 0x10;
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
 	EXPECT_EQ(0, u->c.rip);
 	EXPECT_EQ(U_DATA + 0x10, u->c.last_la);
 	free(u);

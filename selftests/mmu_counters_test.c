@@ -26,8 +26,8 @@
  *   - a CR3 reload of the current space: one CR3 load and one root-cache
  *     hit (vTLB: one miss, it drops every root at CR3 loads);
  * and the per-address-space debugfs line agrees with the VM's counters.
- * tracepoints_fault_ptwrite_root: svm_fault, svm_pt_write and
- * svm_root_switch fire once per event, with the right address.
+ * tracepoints_fault_ptwrite_root: fault, pt_write and
+ * root_switch fire once per event, with the right address.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -365,8 +365,8 @@ static int write_file(const char *path, const char *v)
 
 static int trace_events(bool on)
 {
-	static const char *const ev[] = { "svm_fault", "svm_pt_write",
-					  "svm_root_switch" };
+	static const char *const ev[] = { "fault", "pt_write",
+					  "root_switch" };
 	char path[256];
 	unsigned int i;
 	int r = 0;
@@ -449,17 +449,17 @@ TEST(tracepoints_fault_ptwrite_root)
 	for (k = 0; k < 3; k++) {
 		snprintf(want, sizeof(want), "la 0x%llx ",
 			 (unsigned long long)(X_NOTPRESENT + k * 0x10000));
-		EXPECT_EQ(1, trace_count("svm_fault:", want, "true ec 0x2"))
-			TH_LOG("svm_fault for %s", want);
+		EXPECT_EQ(1, trace_count(" fault:", want, "true ec 0x2"))
+			TH_LOG("fault for %s", want);
 	}
-	EXPECT_EQ(3, trace_count("svm_fault:", "true", NULL));
+	EXPECT_EQ(3, trace_count(" fault:", "true", NULL));
 	snprintf(want, sizeof(want), "gpa 0x%llx ", (unsigned long long)pte);
-	EXPECT_EQ(1, trace_count("svm_pt_write:", want, NULL))
-		TH_LOG("svm_pt_write of %s", want);
+	EXPECT_EQ(1, trace_count("pt_write:", want, NULL))
+		TH_LOG("pt_write of %s", want);
 	snprintf(want2, sizeof(want2), "cr3 0x%llx hit",
 		 (unsigned long long)gp_cr3(&g));
-	EXPECT_EQ(1, trace_count("svm_root_switch:", want2, NULL))
-		TH_LOG("svm_root_switch %s", want2);
+	EXPECT_EQ(1, trace_count("root_switch:", want2, NULL))
+		TH_LOG("root_switch %s", want2);
 	gs_free(&s);
 	tvm_destroy(&t);
 }

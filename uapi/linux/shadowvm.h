@@ -55,7 +55,8 @@
 #define SHADOWVM_MMU_POLICIES(X)					\
 	X(WRITE_PROTECT, 1, "wp")	/* emulate every guest PT write */	\
 	X(UNSYNC, 2, "unsync")		/* leaf tables may go out of sync */	\
-	X(VTLB, 3, "vtlb")		/* no write-protection, flush on CR3/INVLPG */
+	X(VTLB, 3, "vtlb")		/* no write-protection, flush on CR3/INVLPG */	\
+	X(WP_NOEMU, 4, "wp-noemu")	/* write-protect, never emulate: unprotect */
 #define SHADOWVM_MMU_POLICY_ENUM_(name, nr, str) SHADOWVM_MMU_POLICY_##name = nr,
 enum { SHADOWVM_MMU_POLICIES(SHADOWVM_MMU_POLICY_ENUM_) };
 

@@ -3,16 +3,16 @@
  * shadowvm x86 instruction emulator: the subset needed for MMIO accesses
  * and for writes to write-protected guest page tables.
  *
- * Contract: svm_emulate() decodes one instruction at CS.base + RIP and
- * executes it against the register state in struct svm_emu_ctxt, doing
- * every instruction fetch and data access through struct svm_emu_ops.
+ * Contract: shv_emulate() decodes one instruction at CS.base + RIP and
+ * executes it against the register state in struct shv_emu_ctxt, doing
+ * every instruction fetch and data access through struct shv_emu_ops.
  * It never touches guest memory, the MMU or the vCPU directly, so it is
  * freestanding C that builds both in the kernel and in userspace (for
  * selftests/emulator_test.c). Registers are committed only when every
  * memory access succeeded, and the memory write is always the last access,
  * so an instruction can be abandoned and re-run from scratch after any
  * callback failure (the one exception, REP string instructions, is
- * documented at SVM_EMU_FAULT).
+ * documented at SHV_EMU_FAULT).
  *
  * Not the emulator's business (the caller's): segment limits and access
  * rights, CPL/IOPL, alignment checks (EFLAGS.AC), and RFLAGS.TF/RF or
@@ -40,51 +40,51 @@ typedef int32_t s32;
 typedef long long s64;
 #endif
 
-/* svm_emu_ctxt.mode: the default operand/address size of the code segment */
-#define SVM_EMU_MODE_PROT16	0	/* real mode, VM86, 16-bit protected mode */
-#define SVM_EMU_MODE_PROT32	1	/* 32-bit protected or compatibility mode */
-#define SVM_EMU_MODE_LONG64	2	/* 64-bit code segment (CS.L = 1) */
+/* shv_emu_ctxt.mode: the default operand/address size of the code segment */
+#define SHV_EMU_MODE_PROT16	0	/* real mode, VM86, 16-bit protected mode */
+#define SHV_EMU_MODE_PROT32	1	/* 32-bit protected or compatibility mode */
+#define SHV_EMU_MODE_LONG64	2	/* 64-bit code segment (CS.L = 1) */
 
-/* svm_emu_ctxt.seg_base[] index: hardware segment register order */
-#define SVM_EMU_SEG_ES	0
-#define SVM_EMU_SEG_CS	1
-#define SVM_EMU_SEG_SS	2
-#define SVM_EMU_SEG_DS	3
-#define SVM_EMU_SEG_FS	4
-#define SVM_EMU_SEG_GS	5
-#define SVM_EMU_NR_SEGS	6
+/* shv_emu_ctxt.seg_base[] index: hardware segment register order */
+#define SHV_EMU_SEG_ES	0
+#define SHV_EMU_SEG_CS	1
+#define SHV_EMU_SEG_SS	2
+#define SHV_EMU_SEG_DS	3
+#define SHV_EMU_SEG_FS	4
+#define SHV_EMU_SEG_GS	5
+#define SHV_EMU_NR_SEGS	6
 
-/* svm_emu_ctxt.regs[] index: hardware register order */
-#define SVM_EMU_RAX	0
-#define SVM_EMU_RCX	1
-#define SVM_EMU_RDX	2
-#define SVM_EMU_RBX	3
-#define SVM_EMU_RSP	4
-#define SVM_EMU_RBP	5
-#define SVM_EMU_RSI	6
-#define SVM_EMU_RDI	7
+/* shv_emu_ctxt.regs[] index: hardware register order */
+#define SHV_EMU_RAX	0
+#define SHV_EMU_RCX	1
+#define SHV_EMU_RDX	2
+#define SHV_EMU_RBX	3
+#define SHV_EMU_RSP	4
+#define SHV_EMU_RBP	5
+#define SHV_EMU_RSI	6
+#define SHV_EMU_RDI	7
 
-/* Exception vectors svm_emulate() can report with SVM_EMU_EXCEPTION */
-#define SVM_EMU_VEC_UD	6
-#define SVM_EMU_VEC_SS	12
-#define SVM_EMU_VEC_GP	13
+/* Exception vectors shv_emulate() can report with SHV_EMU_EXCEPTION */
+#define SHV_EMU_VEC_UD	6
+#define SHV_EMU_VEC_SS	12
+#define SHV_EMU_VEC_GP	13
 
 /* An instruction is at most this long (longer: #GP(0)) */
-#define SVM_EMU_MAX_INSN_LEN	15
+#define SHV_EMU_MAX_INSN_LEN	15
 
 /* A locked read-modify-write gives up after losing this many races */
-#define SVM_EMU_CMPXCHG_TRIES	64
+#define SHV_EMU_CMPXCHG_TRIES	64
 
-/* Return values of svm_emulate() */
-enum svm_emu_result {
+/* Return values of shv_emulate() */
+enum shv_emu_result {
 	/*
 	 * Done: regs, rip and rflags updated (rip is left unchanged by a REP
 	 * string instruction whose count has not yet reached zero: the
 	 * caller re-enters the guest, which executes it again).
 	 */
-	SVM_EMU_OK = 0,
+	SHV_EMU_OK = 0,
 	/* Opcode not emulated (insn_len = 0): report an internal error. */
-	SVM_EMU_UNHANDLED,
+	SHV_EMU_UNHANDLED,
 	/*
 	 * A callback returned an error other than -EAGAIN (in op_error):
 	 * inject the fault the callback recorded. Nothing was committed,
@@ -92,16 +92,16 @@ enum svm_emu_result {
 	 * completed before the fault (rSI/rDI/rCX updated, rip unchanged),
 	 * exactly as the CPU does, so always copy regs back.
 	 */
-	SVM_EMU_FAULT,
+	SHV_EMU_FAULT,
 	/*
 	 * Nothing committed (same REP exception as above); run the whole
 	 * instruction again later. Either a callback returned -EAGAIN
 	 * (op_error = -EAGAIN; e.g. an MMIO read went to userspace), or a
 	 * locked read-modify-write lost its compare-exchange race
-	 * SVM_EMU_CMPXCHG_TRIES times in a row (op_error = 0; just resume
+	 * SHV_EMU_CMPXCHG_TRIES times in a row (op_error = 0; just resume
 	 * the guest, which re-executes the instruction).
 	 */
-	SVM_EMU_RETRY,
+	SHV_EMU_RETRY,
 	/*
 	 * The instruction raises an exception the emulator detected itself
 	 * (#UD: LOCK misuse, CMPXCHG8B with a register operand; #GP(0):
@@ -110,10 +110,10 @@ enum svm_emu_result {
 	 * with error code exc_error_code if exc_has_error_code. Nothing
 	 * committed (same REP exception as above).
 	 */
-	SVM_EMU_EXCEPTION,
+	SHV_EMU_EXCEPTION,
 };
 
-struct svm_emu_ops {
+struct shv_emu_ops {
 	/*
 	 * Read len instruction bytes at linear address la (CS.base + rip
 	 * already applied). The emulator asks for up to 15 bytes but never
@@ -141,18 +141,18 @@ struct svm_emu_ops {
 		       unsigned int len, bool *swapped);
 };
 
-struct svm_emu_ctxt {
+struct shv_emu_ctxt {
 	/* ---- input; regs, rip and rflags are also the output ---- */
-	u64 regs[16];		/* RAX..R15, SVM_EMU_R* order */
+	u64 regs[16];		/* RAX..R15, SHV_EMU_R* order */
 	u64 rip;
 	u64 rflags;
-	int mode;		/* SVM_EMU_MODE_* */
+	int mode;		/* SHV_EMU_MODE_* */
 	/*
-	 * Segment bases, SVM_EMU_SEG_* order. In 64-bit mode only FS and GS
+	 * Segment bases, SHV_EMU_SEG_* order. In 64-bit mode only FS and GS
 	 * are used (the others count as 0). Limits and access rights are not
 	 * checked: the caller must refuse to emulate with unusual segments.
 	 */
-	u64 seg_base[SVM_EMU_NR_SEGS];
+	u64 seg_base[SHV_EMU_NR_SEGS];
 	/*
 	 * Most iterations of a REP MOVS/STOS done in one call (0 counts
 	 * as 1). Each iteration is committed as it completes.
@@ -165,7 +165,7 @@ struct svm_emu_ctxt {
 	/* length of the instruction; 0 if it could not be fully decoded */
 	unsigned int insn_len;
 	/* the instruction bytes fetched (for error reports) */
-	u8 insn[SVM_EMU_MAX_INSN_LEN];
+	u8 insn[SHV_EMU_MAX_INSN_LEN];
 	unsigned int insn_fetched;
 	/*
 	 * The last data access issued (on FAULT/RETRY: the one that failed;
@@ -174,15 +174,15 @@ struct svm_emu_ctxt {
 	u64 last_la;
 	unsigned int last_len;
 	bool last_write;
-	/* SVM_EMU_FAULT/RETRY: the callback's return value */
+	/* SHV_EMU_FAULT/RETRY: the callback's return value */
 	int op_error;
-	/* SVM_EMU_EXCEPTION */
+	/* SHV_EMU_EXCEPTION */
 	u8 exc_vector;
 	bool exc_has_error_code;
 	u32 exc_error_code;
 };
 
-enum svm_emu_result svm_emulate(struct svm_emu_ctxt *c,
-				const struct svm_emu_ops *ops, void *ctx);
+enum shv_emu_result shv_emulate(struct shv_emu_ctxt *c,
+				const struct shv_emu_ops *ops, void *ctx);
 
 #endif /* _SHADOWVM_EMULATE_H */

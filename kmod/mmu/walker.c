@@ -4,7 +4,7 @@
  * mode (32-bit 2-level, PAE 3-level, 4-level), parameterized by a small
  * mode description rather than copied per mode.
  *
- * Contract: svm_walk() translates a guest linear address for an access
+ * Contract: shv_walk() translates a guest linear address for an access
  * (PFERR_WRITE/USER/FETCH) exactly as the SDM (vol. 3A ch. 4) describes:
  * present and reserved bits for the guest's MAXPHYADDR and mode, U/S, R/W
  * with CR0.WP, XD with EFER.NXE, SMEP, SMAP (with EFLAGS.AC and implicit
@@ -19,7 +19,7 @@
 #include <linux/mm.h>
 #include <asm/processor-flags.h>
 #include "shadowvm.h"
-#include "vmx_defs.h"
+#include "vmx/vmx_defs.h"
 #include "walker.h"
 
 #define PTE_P		BIT_ULL(0)
@@ -40,9 +40,9 @@ static u64 rsvd_above(int maxphy, int top)
 }
 
 /* Reserved-bit mask for an entry at @level, huge when @ps. */
-static u64 rsvd_mask(struct svm_vcpu *vcpu, int mode_levels, int level, bool ps)
+static u64 rsvd_mask(struct shv_vcpu *vcpu, int mode_levels, int level, bool ps)
 {
-	int m = svm_guest_maxphyaddr();
+	int m = shv_guest_maxphyaddr();
 	u64 r;
 
 	if (mode_levels == 2) {
@@ -64,20 +64,20 @@ static u64 rsvd_mask(struct svm_vcpu *vcpu, int mode_levels, int level, bool ps)
 		r |= GENMASK_ULL(20, 13);
 	if (ps && level == 3)
 		r |= GENMASK_ULL(29, 13);
-	if (level == 3 && mode_levels == 4 && ps && !svm_cpuid_has_1g())
+	if (level == 3 && mode_levels == 4 && ps && !shv_cpuid_has_1g())
 		r |= PTE_PS;	/* no 1 GiB pages: PS is reserved */
 	return r;
 }
 
-bool svm_pae_pdpte_bad(struct svm_vcpu *vcpu, u64 pdpte)
+bool shv_pae_pdpte_bad(struct shv_vcpu *vcpu, u64 pdpte)
 {
 	if (!(pdpte & PTE_P))
 		return false;
 	return pdpte & (GENMASK_ULL(2, 1) | GENMASK_ULL(8, 5) |
-			rsvd_above(svm_guest_maxphyaddr(), 63));
+			rsvd_above(shv_guest_maxphyaddr(), 63));
 }
 
-int svm_guest_levels(struct svm_vcpu *vcpu)
+int shv_guest_levels(struct shv_vcpu *vcpu)
 {
 	if (!(vcpu->cr0 & X86_CR0_PG))
 		return 0;
@@ -89,7 +89,7 @@ int svm_guest_levels(struct svm_vcpu *vcpu)
 }
 
 /* Does the permission check of an access fail? (SDM 4.6) */
-static bool perm_fault(struct svm_vcpu *vcpu, unsigned int acc, u32 access)
+static bool perm_fault(struct shv_vcpu *vcpu, unsigned int acc, u32 access)
 {
 	bool user = access & PFERR_USER, write = access & PFERR_WRITE;
 	bool fetch = access & PFERR_FETCH;
@@ -114,7 +114,7 @@ static bool perm_fault(struct svm_vcpu *vcpu, unsigned int acc, u32 access)
 		return true;
 	if ((vcpu->cr4 & X86_CR4_SMAP) && (acc & ACC_U)) {
 		/* implicit supervisor accesses (CPL 3, U/S=0) ignore EFLAGS.AC */
-		bool implicit = svm_cpl(vcpu) == 3;
+		bool implicit = shv_cpl(vcpu) == 3;
 
 		if (implicit || !(vmcs_read(GUEST_RFLAGS) & X86_EFLAGS_AC))
 			return true;
@@ -122,7 +122,7 @@ static bool perm_fault(struct svm_vcpu *vcpu, unsigned int acc, u32 access)
 	return false;
 }
 
-static u32 fault_ec(struct svm_vcpu *vcpu, u32 access, bool present, bool rsvd)
+static u32 fault_ec(struct shv_vcpu *vcpu, u32 access, bool present, bool rsvd)
 {
 	u32 ec = access & (PFERR_WRITE | PFERR_USER);
 
@@ -137,18 +137,18 @@ static u32 fault_ec(struct svm_vcpu *vcpu, u32 access, bool present, bool rsvd)
 	return ec;
 }
 
-static int read_gpte(struct svm_vcpu *vcpu, u64 gpa, int size, u64 *pte)
+static int read_gpte(struct shv_vcpu *vcpu, u64 gpa, int size, u64 *pte)
 {
 	u64 v = 0;
-	int r = svm_read_gpa(vcpu->vm, gpa, &v, size);
+	int r = shv_read_gpa(vcpu->vm, gpa, &v, size);
 
 	*pte = v;
 	return r;
 }
 
-int svm_walk(struct svm_vcpu *vcpu, u64 la, u32 access, struct svm_walk *w, bool set_ad)
+int shv_walk(struct shv_vcpu *vcpu, u64 la, u32 access, struct shv_walk *w, bool set_ad)
 {
-	int levels = svm_guest_levels(vcpu);
+	int levels = shv_guest_levels(vcpu);
 	int esize = levels == 2 ? 4 : 8;
 	int shift_per_level = levels == 2 ? 10 : 9;
 	unsigned int acc = ACC_ALL;
@@ -254,7 +254,7 @@ retry:
 			new |= PTE_D;
 		if (new == old)
 			continue;
-		r = svm_cmpxchg_gpa(vcpu->vm, w->pte_gpa[level], old, new, esize, false,
+		r = shv_cmpxchg_gpa(vcpu->vm, w->pte_gpa[level], old, new, esize, false,
 				    &swapped);
 		if (r)
 			return r;

@@ -2,14 +2,14 @@
 /*
  * VM entry and exit.
  *
- * Contract: svm_vmx_enter(regs, launched) loads the guest GPRs from
+ * Contract: shv_vmx_enter(regs, launched) loads the guest GPRs from
  * regs[] (hardware order, RSP slot unused: RSP is in the VMCS), enters the
  * guest with VMLAUNCH (launched == 0) or VMRESUME, and returns 0 after a VM
  * exit with the guest GPRs stored back into regs[], or 1 if the entry
  * instruction failed (VMfail; VM_INSTRUCTION_ERROR tells why) or faulted
  * (this CPU is not in VMX operation: reboot or hotplug took it out). The
  * caller runs with interrupts disabled and the vCPU's VMCS current.
- * HOST_RIP must point at svm_vmx_exit_target; HOST_RSP is written here on
+ * HOST_RIP must point at shv_vmx_exit_target; HOST_RSP is written here on
  * every entry.
  *
  * Speculation (Documentation/architecture.rst, "Host safety"): VERW right
@@ -55,7 +55,7 @@
 
 	.section .text, "ax"
 
-SYM_FUNC_START(svm_vmx_enter)
+SYM_FUNC_START(shv_vmx_enter)
 	push	%rbp
 	mov	%rsp, %rbp
 	push	%r15
@@ -91,10 +91,10 @@ SYM_FUNC_START(svm_vmx_enter)
 	mov	R_R15(%rax), %r15
 	mov	R_RAX(%rax), %rax
 
-	SVM_VMENTRY_CLEAR_CPU_BUFFERS
+	SHV_VMENTRY_CLEAR_CPU_BUFFERS
 
 	/*
-	 * A successful entry comes back at svm_vmx_exit_target through
+	 * A successful entry comes back at shv_vmx_exit_target through
 	 * HOST_RIP, with the stack as it is here.
 	 */
 	UNWIND_HINT_SAVE
@@ -111,7 +111,7 @@ SYM_FUNC_START(svm_vmx_enter)
 	_ASM_EXTABLE(.Llaunch, .Lvmfail)
 	_ASM_EXTABLE(.Lresume, .Lvmfail)
 
-SYM_INNER_LABEL(svm_vmx_exit_target, SYM_L_GLOBAL)
+SYM_INNER_LABEL(shv_vmx_exit_target, SYM_L_GLOBAL)
 	UNWIND_HINT_RESTORE
 	ENDBR
 	push	%rax
@@ -177,7 +177,7 @@ SYM_INNER_LABEL(svm_vmx_exit_target, SYM_L_GLOBAL)
 	lfence
 .Lspec_ctrl_done:
 
-	SVM_VMEXIT_CLEAR_BHB
+	SHV_VMEXIT_CLEAR_BHB
 
 	mov	%rbx, %rax
 	pop	%rbx
@@ -191,4 +191,4 @@ SYM_INNER_LABEL(svm_vmx_exit_target, SYM_L_GLOBAL)
 .Lvmfail:
 	mov	$1, %ebx
 	jmp	.Lclear_regs
-SYM_FUNC_END(svm_vmx_enter)
+SYM_FUNC_END(shv_vmx_enter)

@@ -2,21 +2,21 @@
 /*
  * VMX capability probing and per-CPU VMX operation.
  *
- * Contract: svm_vmx_probe() runs once at module load and refuses (with one
+ * Contract: shv_vmx_probe() runs once at module load and refuses (with one
  * log line naming the reason) a CPU without what we need. VMX operation is
- * entered on every online CPU while at least one VM exists: svm_vmx_get()
- * by the first VM, svm_vmx_put() by the last one. CPUs coming online in
+ * entered on every online CPU while at least one VM exists: shv_vmx_get()
+ * by the first VM, shv_vmx_put() by the last one. CPUs coming online in
  * between enter VMX operation through a CPU-hotplug state; a CPU that goes
  * offline leaves it. If another hypervisor already owns VMX (CR4.VMXE set,
- * or VMXON fails), svm_vmx_get() returns -EBUSY and leaves nothing behind.
+ * or VMXON fails), shv_vmx_get() returns -EBUSY and leaves nothing behind.
  *
  * Host safety: a CPU is left (VMCLEAR of the VMCS current there, VMXOFF,
  * CR4.VMXE cleared) on hotplug offline, on reboot/kexec (reboot notifier,
  * every CPU) and on crash or emergency reboot (the kernel's emergency
- * virtualization callback, NMI context); after that svm_vmx_cpu_on() is
+ * virtualization callback, NMI context); after that shv_vmx_cpu_on() is
  * false there and nothing loads a VMCS on it. A VMX instruction that still
  * runs on a CPU without VMX faults into the wrappers' fixups and is counted
- * here (svm_vmx_insn_error()), never an oops. The CPU also remembers which
+ * here (shv_vmx_insn_error()), never an oops. The CPU also remembers which
  * VM ran last so that a vCPU of another VM gets an IBPB first.
  */
 #include <linux/module.h>
@@ -40,21 +40,21 @@
 #include "vmx_defs.h"
 #include "compat.h"
 
-struct svm_vmx_caps svm_caps;
+struct shv_vmx_caps shv_caps;
 
 static DEFINE_PER_CPU(void *, vmxon_region);
 static DEFINE_PER_CPU(bool, vmx_on);
 static DEFINE_PER_CPU(void *, cur_vmcs);	/* VMCS current on this CPU */
 static DEFINE_PER_CPU(const void *, last_vm);	/* VM whose vCPU ran here last */
-static bool svm_rebooting;	/* reboot/crash: VMX instructions may fault */
+static bool shv_rebooting;	/* reboot/crash: VMX instructions may fault */
 static atomic_long_t vmx_insn_fails, vmx_insn_faults;
 static DEFINE_MUTEX(vmx_users_lock);
 static int vmx_users;
 static enum cpuhp_state vmx_hp_state;
 static atomic_t vmxon_busy;	/* a CPU found VMX held by someone else */
 
-#define SVM_MAX_VPID 1024
-static DECLARE_BITMAP(vpid_map, SVM_MAX_VPID);
+#define SHV_MAX_VPID 1024
+static DECLARE_BITMAP(vpid_map, SHV_MAX_VPID);
 static DEFINE_SPINLOCK(vpid_lock);
 
 /*
@@ -73,7 +73,7 @@ static int adjust_ctl(const char *what, u32 msr, u32 want, u32 opt, u32 *out)
 	ctl &= allowed1;
 	ctl |= allowed0;
 	if ((ctl & want) != want) {
-		pr_err(SVM_NAME ": CPU lacks required VMX %s control(s) 0x%x\n",
+		pr_err(SHV_NAME ": CPU lacks required VMX %s control(s) 0x%x\n",
 		       what, want & ~ctl);
 		return -EOPNOTSUPP;
 	}
@@ -81,91 +81,91 @@ static int adjust_ctl(const char *what, u32 msr, u32 want, u32 opt, u32 *out)
 	return 0;
 }
 
-int svm_vmx_probe(void)
+int shv_vmx_probe(void)
 {
 	u64 fc, basic;
 	bool truectl;
 	int r;
 
 	if (!boot_cpu_has(X86_FEATURE_VMX)) {
-		pr_err(SVM_NAME ": no VT-x: CPUID.1:ECX.VMX is clear\n");
+		pr_err(SHV_NAME ": no VT-x: CPUID.1:ECX.VMX is clear\n");
 		return -ENODEV;
 	}
-	if (rdmsrl_safe(SVM_MSR_FEATURE_CONTROL, &fc)) {
-		pr_err(SVM_NAME ": cannot read IA32_FEATURE_CONTROL\n");
+	if (rdmsrl_safe(SHV_MSR_FEATURE_CONTROL, &fc)) {
+		pr_err(SHV_NAME ": cannot read IA32_FEATURE_CONTROL\n");
 		return -ENODEV;
 	}
-	if (!(fc & SVM_FC_LOCKED) || !(fc & SVM_FC_VMX_OUTSIDE_SMX)) {
-		pr_err(SVM_NAME ": VT-x disabled by firmware (IA32_FEATURE_CONTROL=0x%llx)\n",
+	if (!(fc & SHV_FC_LOCKED) || !(fc & SHV_FC_VMX_OUTSIDE_SMX)) {
+		pr_err(SHV_NAME ": VT-x disabled by firmware (IA32_FEATURE_CONTROL=0x%llx)\n",
 		       fc);
 		return -EPERM;
 	}
 
-	rdmsrl(SVM_MSR_VMX_BASIC, basic);
-	svm_caps.revision_id = basic & 0x7fffffff;
-	svm_caps.vmcs_size = (basic >> 32) & 0x1fff;
-	if (svm_caps.vmcs_size > PAGE_SIZE || ((basic >> 50) & 0xf) != 6) {
-		pr_err(SVM_NAME ": unsupported VMCS size %u or memory type\n",
-		       svm_caps.vmcs_size);
+	rdmsrl(SHV_MSR_VMX_BASIC, basic);
+	shv_caps.revision_id = basic & 0x7fffffff;
+	shv_caps.vmcs_size = (basic >> 32) & 0x1fff;
+	if (shv_caps.vmcs_size > PAGE_SIZE || ((basic >> 50) & 0xf) != 6) {
+		pr_err(SHV_NAME ": unsupported VMCS size %u or memory type\n",
+		       shv_caps.vmcs_size);
 		return -EOPNOTSUPP;
 	}
 	if (basic & (1ULL << 48)) {
-		pr_err(SVM_NAME ": CPU limits VMX structures to 32-bit addresses\n");
+		pr_err(SHV_NAME ": CPU limits VMX structures to 32-bit addresses\n");
 		return -EOPNOTSUPP;
 	}
-	truectl = basic & SVM_BASIC_TRUE_CTLS;
-	svm_caps.inout_info = basic & SVM_BASIC_INOUT_INFO;
+	truectl = basic & SHV_BASIC_TRUE_CTLS;
+	shv_caps.inout_info = basic & SHV_BASIC_INOUT_INFO;
 
-	r = adjust_ctl("pin-based", truectl ? SVM_MSR_VMX_TRUE_PINBASED : SVM_MSR_VMX_PINBASED,
-		       PIN_EXT_INTR_EXITING | PIN_NMI_EXITING, PIN_PREEMPT_TIMER, &svm_caps.pin);
+	r = adjust_ctl("pin-based", truectl ? SHV_MSR_VMX_TRUE_PINBASED : SHV_MSR_VMX_PINBASED,
+		       PIN_EXT_INTR_EXITING | PIN_NMI_EXITING, PIN_PREEMPT_TIMER, &shv_caps.pin);
 	if (r)
 		return r;
 	r = adjust_ctl("processor-based",
-		       truectl ? SVM_MSR_VMX_TRUE_PROCBASED : SVM_MSR_VMX_PROCBASED,
+		       truectl ? SHV_MSR_VMX_TRUE_PROCBASED : SHV_MSR_VMX_PROCBASED,
 		       CPU_HLT_EXITING | CPU_INVLPG_EXITING | CPU_MWAIT_EXITING |
 		       CPU_RDPMC_EXITING | CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING |
 		       CPU_CR8_LOAD_EXITING | CPU_CR8_STORE_EXITING | CPU_MOV_DR_EXITING |
 		       CPU_USE_IO_BITMAPS | CPU_USE_MSR_BITMAPS | CPU_MONITOR_EXITING |
-		       CPU_ACTIVATE_SECONDARY, 0, &svm_caps.cpu);
+		       CPU_ACTIVATE_SECONDARY, 0, &shv_caps.cpu);
 	if (r)
 		return r;
-	svm_caps.cpu &= ~(CPU_INTR_WINDOW_EXITING | CPU_NMI_WINDOW_EXITING |
+	shv_caps.cpu &= ~(CPU_INTR_WINDOW_EXITING | CPU_NMI_WINDOW_EXITING |
 			  CPU_RDTSC_EXITING | CPU_USE_TSC_OFFSETTING | CPU_TPR_SHADOW |
 			  CPU_MONITOR_TRAP_FLAG | CPU_PAUSE_EXITING | CPU_UNCOND_IO_EXITING);
-	r = adjust_ctl("secondary", SVM_MSR_VMX_PROCBASED2, 0,
-		       CPU2_ENABLE_VPID | CPU2_WBINVD_EXITING, &svm_caps.cpu2);
+	r = adjust_ctl("secondary", SHV_MSR_VMX_PROCBASED2, 0,
+		       CPU2_ENABLE_VPID | CPU2_WBINVD_EXITING, &shv_caps.cpu2);
 	if (r)
 		return r;
-	if (svm_caps.cpu2 & (CPU2_ENABLE_EPT | CPU2_UNRESTRICTED_GUEST)) {
-		pr_err(SVM_NAME ": CPU forces EPT on; shadowvm runs with EPT off\n");
+	if (shv_caps.cpu2 & (CPU2_ENABLE_EPT | CPU2_UNRESTRICTED_GUEST)) {
+		pr_err(SHV_NAME ": CPU forces EPT on; shadowvm runs with EPT off\n");
 		return -EOPNOTSUPP;
 	}
-	r = adjust_ctl("VM-exit", truectl ? SVM_MSR_VMX_TRUE_EXIT : SVM_MSR_VMX_EXIT,
+	r = adjust_ctl("VM-exit", truectl ? SHV_MSR_VMX_TRUE_EXIT : SHV_MSR_VMX_EXIT,
 		       EXIT_HOST_ADDR_SPACE_SIZE | EXIT_SAVE_EFER | EXIT_LOAD_EFER,
-		       EXIT_SAVE_DEBUG_CTLS, &svm_caps.exit);
+		       EXIT_SAVE_DEBUG_CTLS, &shv_caps.exit);
 	if (r)
 		return r;
-	svm_caps.exit &= ~(EXIT_ACK_INTR_ON_EXIT | EXIT_SAVE_PAT | EXIT_LOAD_PAT |
+	shv_caps.exit &= ~(EXIT_ACK_INTR_ON_EXIT | EXIT_SAVE_PAT | EXIT_LOAD_PAT |
 			   EXIT_LOAD_PERF_GLOBAL);
-	r = adjust_ctl("VM-entry", truectl ? SVM_MSR_VMX_TRUE_ENTRY : SVM_MSR_VMX_ENTRY,
-		       ENTRY_LOAD_EFER, ENTRY_LOAD_DEBUG_CTLS, &svm_caps.entry);
+	r = adjust_ctl("VM-entry", truectl ? SHV_MSR_VMX_TRUE_ENTRY : SHV_MSR_VMX_ENTRY,
+		       ENTRY_LOAD_EFER, ENTRY_LOAD_DEBUG_CTLS, &shv_caps.entry);
 	if (r)
 		return r;
-	svm_caps.entry &= ~(ENTRY_IA32E_MODE | ENTRY_LOAD_PAT);
+	shv_caps.entry &= ~(ENTRY_IA32E_MODE | ENTRY_LOAD_PAT);
 
-	rdmsrl(SVM_MSR_VMX_CR0_FIXED0, svm_caps.cr0_fixed0);
-	rdmsrl(SVM_MSR_VMX_CR0_FIXED1, svm_caps.cr0_fixed1);
-	rdmsrl(SVM_MSR_VMX_CR4_FIXED0, svm_caps.cr4_fixed0);
-	rdmsrl(SVM_MSR_VMX_CR4_FIXED1, svm_caps.cr4_fixed1);
+	rdmsrl(SHV_MSR_VMX_CR0_FIXED0, shv_caps.cr0_fixed0);
+	rdmsrl(SHV_MSR_VMX_CR0_FIXED1, shv_caps.cr0_fixed1);
+	rdmsrl(SHV_MSR_VMX_CR4_FIXED0, shv_caps.cr4_fixed0);
+	rdmsrl(SHV_MSR_VMX_CR4_FIXED1, shv_caps.cr4_fixed1);
 
-	svm_caps.ept_vpid_cap = 0;
-	if (svm_caps.cpu2 & CPU2_ENABLE_VPID) {
-		rdmsrl(SVM_MSR_VMX_EPT_VPID_CAP, svm_caps.ept_vpid_cap);
-		if ((svm_caps.ept_vpid_cap & VPID_CAP_INVVPID) &&
-		    (svm_caps.ept_vpid_cap & (VPID_CAP_SINGLE_CONTEXT | VPID_CAP_ALL_CONTEXT)))
-			svm_caps.has_vpid = true;
+	shv_caps.ept_vpid_cap = 0;
+	if (shv_caps.cpu2 & CPU2_ENABLE_VPID) {
+		rdmsrl(SHV_MSR_VMX_EPT_VPID_CAP, shv_caps.ept_vpid_cap);
+		if ((shv_caps.ept_vpid_cap & VPID_CAP_INVVPID) &&
+		    (shv_caps.ept_vpid_cap & (VPID_CAP_SINGLE_CONTEXT | VPID_CAP_ALL_CONTEXT)))
+			shv_caps.has_vpid = true;
 		else
-			svm_caps.cpu2 &= ~CPU2_ENABLE_VPID;
+			shv_caps.cpu2 &= ~CPU2_ENABLE_VPID;
 	}
 	/*
 	 * The VMX-preemption timer bounds every stay in the guest to about a
@@ -174,19 +174,19 @@ int svm_vmx_probe(void)
 	 * not exit on an interrupt left pending across VM entry while the
 	 * guest runs with RFLAGS.IF=0.
 	 */
-	if (svm_caps.pin & PIN_PREEMPT_TIMER) {
+	if (shv_caps.pin & PIN_PREEMPT_TIMER) {
 		u64 misc;
 		u64 ticks = tsc_khz ? tsc_khz : 1000000;
 
-		rdmsrl(SVM_MSR_VMX_MISC, misc);
-		svm_caps.preempt_value = max_t(u64, 1, min_t(u64, ticks >> (misc & 0x1f),
+		rdmsrl(SHV_MSR_VMX_MISC, misc);
+		shv_caps.preempt_value = max_t(u64, 1, min_t(u64, ticks >> (misc & 0x1f),
 							 0xffffffffULL));
 	}
 
-	pr_info(SVM_NAME ": VMX revision 0x%x, VPID %s, pin 0x%x cpu 0x%x cpu2 0x%x exit 0x%x entry 0x%x\n",
-		svm_caps.revision_id, svm_caps.has_vpid ? "on" : "off",
-		svm_caps.pin, svm_caps.cpu, svm_caps.cpu2, svm_caps.exit,
-		svm_caps.entry);
+	pr_info(SHV_NAME ": VMX revision 0x%x, VPID %s, pin 0x%x cpu 0x%x cpu2 0x%x exit 0x%x entry 0x%x\n",
+		shv_caps.revision_id, shv_caps.has_vpid ? "on" : "off",
+		shv_caps.pin, shv_caps.cpu, shv_caps.cpu2, shv_caps.exit,
+		shv_caps.entry);
 	return 0;
 }
 
@@ -199,29 +199,29 @@ static int vmx_cpu_online(unsigned int cpu)
 
 	if (!region)
 		return -ENOMEM;
-	if (READ_ONCE(svm_rebooting))
+	if (READ_ONCE(shv_rebooting))
 		return 0;	/* stays out of VMX operation; nothing loads here */
 	local_irq_save(flags);
 	if (cr4_read_shadow() & X86_CR4_VMXE) {
 		local_irq_restore(flags);
 		atomic_set(&vmxon_busy, 1);
-		pr_warn_ratelimited(SVM_NAME ": CPU %u: VMX already in use by another hypervisor\n",
+		pr_warn_ratelimited(SHV_NAME ": CPU %u: VMX already in use by another hypervisor\n",
 				    cpu);
 		return -EBUSY;
 	}
 	cr4_set_bits_irqsoff(X86_CR4_VMXE);
-	r = svm_vmxon(__pa(region));
+	r = shv_vmxon(__pa(region));
 	if (r) {
 		cr4_clear_bits_irqsoff(X86_CR4_VMXE);
 		local_irq_restore(flags);
 		atomic_set(&vmxon_busy, 1);
-		pr_warn_ratelimited(SVM_NAME ": CPU %u: VMXON failed; another hypervisor holds VT-x\n",
+		pr_warn_ratelimited(SHV_NAME ": CPU %u: VMXON failed; another hypervisor holds VT-x\n",
 				    cpu);
 		return -EBUSY;
 	}
 	this_cpu_write(vmx_on, true);
-	if (svm_caps.has_vpid && (svm_caps.ept_vpid_cap & VPID_CAP_ALL_CONTEXT))
-		svm_invvpid(INVVPID_ALL_CONTEXT, 0, 0);
+	if (shv_caps.has_vpid && (shv_caps.ept_vpid_cap & VPID_CAP_ALL_CONTEXT))
+		shv_invvpid(INVVPID_ALL_CONTEXT, 0, 0);
 	local_irq_restore(flags);
 	return 0;
 }
@@ -240,8 +240,8 @@ static void vmx_cpu_leave(void)
 		return;
 	this_cpu_write(vmx_on, false);
 	if (vmcs)
-		svm_vmclear(__pa(vmcs));
-	svm_vmxoff();
+		shv_vmclear(__pa(vmcs));
+	shv_vmxoff();
 	cr4_clear_bits(X86_CR4_VMXE);
 }
 
@@ -250,7 +250,7 @@ static void vmx_cpu_leave(void)
  * Every vCPU task that ran here was switched out before this thread ran
  * (sched-out VMCLEARs), so no VMCS is current. The CPU is no longer
  * active: a vCPU task may still be switched in once before the scheduler
- * pushes it away (balance_push), but svm_vmx_cpu_on() is false by then and
+ * pushes it away (balance_push), but shv_vmx_cpu_on() is false by then and
  * its sched-in skips VMPTRLD.
  */
 static int vmx_cpu_offline(unsigned int cpu)
@@ -268,21 +268,21 @@ static void vmx_cpu_leave_ipi(void *unused)
 	vmx_cpu_leave();
 }
 
-bool svm_vmx_cpu_on(void)
+bool shv_vmx_cpu_on(void)
 {
 	return this_cpu_read(vmx_on);
 }
 
-void svm_vmx_set_current(void *vmcs)
+void shv_vmx_set_current(void *vmcs)
 {
 	this_cpu_write(cur_vmcs, vmcs);
 }
 
 /* Before a vCPU of @vm loads its VMCS here (preemption off). */
-void svm_vmx_switch_vm(const void *vm)
+void shv_vmx_switch_vm(const void *vm)
 {
 	if (this_cpu_read(last_vm) != vm) {
-		svm_ibpb_switch_vm();
+		shv_ibpb_switch_vm();
 		this_cpu_write(last_vm, vm);
 	}
 }
@@ -291,7 +291,7 @@ void svm_vmx_switch_vm(const void *vm)
  * A vCPU of @vm is being freed: forget @vm on every CPU, so that a new VM
  * allocated at the same address still gets its IBPB.
  */
-void svm_vmx_forget_vm(const void *vm)
+void shv_vmx_forget_vm(const void *vm)
 {
 	int cpu;
 
@@ -300,20 +300,20 @@ void svm_vmx_forget_vm(const void *vm)
 }
 
 /* Called by the VMX instruction wrappers (vmx_defs.h) on VMfail or fault. */
-void svm_vmx_insn_error(const char *insn, unsigned long arg, bool fault)
+void shv_vmx_insn_error(const char *insn, unsigned long arg, bool fault)
 {
 	atomic_long_inc(fault ? &vmx_insn_faults : &vmx_insn_fails);
-	if (READ_ONCE(svm_rebooting))
+	if (READ_ONCE(shv_rebooting))
 		return;
 	if (fault)
-		pr_err_ratelimited(SVM_NAME ": %s (0x%lx) faulted on CPU %d: not in VMX operation\n",
+		pr_err_ratelimited(SHV_NAME ": %s (0x%lx) faulted on CPU %d: not in VMX operation\n",
 				   insn, arg, raw_smp_processor_id());
 	else
-		pr_err_ratelimited(SVM_NAME ": %s (0x%lx) failed on CPU %d\n",
+		pr_err_ratelimited(SHV_NAME ": %s (0x%lx) failed on CPU %d\n",
 				   insn, arg, raw_smp_processor_id());
 }
 
-void svm_vmx_insn_errors(long *fails, long *faults)
+void shv_vmx_insn_errors(long *fails, long *faults)
 {
 	*fails = atomic_long_read(&vmx_insn_fails);
 	*faults = atomic_long_read(&vmx_insn_faults);
@@ -327,7 +327,7 @@ void svm_vmx_insn_errors(long *fails, long *faults)
  */
 static void vmx_emergency_disable(void)
 {
-	WRITE_ONCE(svm_rebooting, true);
+	WRITE_ONCE(shv_rebooting, true);
 	vmx_cpu_leave();
 }
 
@@ -347,9 +347,9 @@ static void emerg_update(void)
 
 	lockdep_assert_held(&emerg_lock);
 	if (want && !emerg_registered)
-		svm_emergency_register(vmx_emergency_disable);
+		shv_emergency_register(vmx_emergency_disable);
 	else if (!want && emerg_registered)
-		svm_emergency_unregister(vmx_emergency_disable);
+		shv_emergency_unregister(vmx_emergency_disable);
 	emerg_registered = want;
 }
 
@@ -384,7 +384,7 @@ static struct notifier_block vmx_module_nb = {
 /* Reboot and kexec: leave VMX operation on every CPU. */
 static int vmx_reboot(struct notifier_block *nb, unsigned long code, void *unused)
 {
-	WRITE_ONCE(svm_rebooting, true);
+	WRITE_ONCE(shv_rebooting, true);
 	mutex_lock(&vmx_users_lock);
 	cpus_read_lock();
 	on_each_cpu(vmx_cpu_leave_ipi, NULL, 1);
@@ -397,7 +397,7 @@ static struct notifier_block vmx_reboot_nb = {
 	.notifier_call = vmx_reboot,
 };
 
-int svm_vmx_init(void)
+int shv_vmx_init(void)
 {
 	void *kvm_sym;
 	int r;
@@ -418,7 +418,7 @@ int svm_vmx_init(void)
 	return r;
 }
 
-void svm_vmx_exit(void)
+void shv_vmx_exit(void)
 {
 	unregister_reboot_notifier(&vmx_reboot_nb);
 	unregister_module_notifier(&vmx_module_nb);
@@ -432,31 +432,31 @@ static void free_vmxon_regions(void)
 		void *p = per_cpu(vmxon_region, cpu);
 
 		if (p) {
-			svm_free_page(virt_to_page(p));
+			shv_free_page(virt_to_page(p));
 			per_cpu(vmxon_region, cpu) = NULL;
 		}
 	}
 }
 
-int svm_vmx_get(void)
+int shv_vmx_get(void)
 {
 	int cpu, r = 0;
 
 	mutex_lock(&vmx_users_lock);
-	if (READ_ONCE(svm_rebooting)) {
+	if (READ_ONCE(shv_rebooting)) {
 		r = -EBUSY;
 		goto out;
 	}
 	if (vmx_users++)
 		goto out;
 	for_each_possible_cpu(cpu) {
-		struct page *pg = svm_alloc_page(0);
+		struct page *pg = shv_alloc_page(0);
 
 		if (!pg) {
 			r = -ENOMEM;
 			goto fail;
 		}
-		*(u32 *)page_address(pg) = svm_caps.revision_id;
+		*(u32 *)page_address(pg) = shv_caps.revision_id;
 		per_cpu(vmxon_region, cpu) = page_address(pg);
 	}
 	atomic_set(&vmxon_busy, 0);
@@ -479,7 +479,7 @@ out:
 	return r;
 }
 
-void svm_vmx_put(void)
+void shv_vmx_put(void)
 {
 	mutex_lock(&vmx_users_lock);
 	if (!WARN_ON(vmx_users <= 0) && --vmx_users == 0) {
@@ -490,15 +490,15 @@ void svm_vmx_put(void)
 	mutex_unlock(&vmx_users_lock);
 }
 
-int svm_vpid_alloc(void)
+int shv_vpid_alloc(void)
 {
 	int id;
 
-	if (!svm_caps.has_vpid)
+	if (!shv_caps.has_vpid)
 		return 0;
 	spin_lock(&vpid_lock);
-	id = find_next_zero_bit(vpid_map, SVM_MAX_VPID, 1);
-	if (id < SVM_MAX_VPID)
+	id = find_next_zero_bit(vpid_map, SHV_MAX_VPID, 1);
+	if (id < SHV_MAX_VPID)
 		__set_bit(id, vpid_map);
 	else
 		id = 0;		/* run without VPID: every entry/exit flushes */
@@ -506,7 +506,7 @@ int svm_vpid_alloc(void)
 	return id;
 }
 
-void svm_vpid_free(int vpid)
+void shv_vpid_free(int vpid)
 {
 	if (!vpid)
 		return;
@@ -515,20 +515,20 @@ void svm_vpid_free(int vpid)
 	spin_unlock(&vpid_lock);
 }
 
-void *svm_alloc_vmcs(void)
+void *shv_alloc_vmcs(void)
 {
-	struct page *pg = svm_alloc_page(0);
+	struct page *pg = shv_alloc_page(0);
 	void *p;
 
 	if (!pg)
 		return NULL;
 	p = page_address(pg);
-	*(u32 *)p = svm_caps.revision_id;
+	*(u32 *)p = shv_caps.revision_id;
 	return p;
 }
 
-void svm_free_vmcs(void *vmcs)
+void shv_free_vmcs(void *vmcs)
 {
 	if (vmcs)
-		svm_free_page(virt_to_page(vmcs));
+		shv_free_page(virt_to_page(vmcs));
 }

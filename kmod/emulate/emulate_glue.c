@@ -2,7 +2,7 @@
 /*
  * Glue between the instruction emulator (emulate.c) and a vCPU.
  *
- * Contract: svm_emulate_insn() emulates the instruction at the guest's RIP
+ * Contract: shv_emulate_insn() emulates the instruction at the guest's RIP
  * with guest memory reached through the walker (permission-checked, A/D
  * set), RAM writes going through the shadow MMU (so page-table writes
  * keep the shadows coherent) and MMIO going to userspace: a write
@@ -16,7 +16,7 @@
  *
  * LOCK-prefixed read-modify-writes and XCHG with memory go through
  * op_cmpxchg(): an atomic compare-exchange on guest RAM
- * (svm_mmu_guest_cmpxchg()), so they are atomic against other vCPUs and
+ * (shv_mmu_guest_cmpxchg()), so they are atomic against other vCPUs and
  * the walker's A/D updates. 1- and 2-byte and misaligned operands are
  * widened to the naturally aligned 4- or 8-byte word that contains them.
  * An operand that no such word contains (it crosses an 8-byte boundary,
@@ -34,13 +34,13 @@
 #include <linux/kernel.h>
 #include <linux/mm.h>
 #include "shadowvm.h"
-#include "vmx_defs.h"
+#include "vmx/vmx_defs.h"
 #include "emulate.h"
 
 #define CACHE_LINE	64
 
 struct glue {
-	struct svm_vcpu *vcpu;
+	struct shv_vcpu *vcpu;
 	bool is_mmio;
 	bool mmio_write;	/* a write went to MMIO: exit after commit */
 	bool faulted;
@@ -48,15 +48,15 @@ struct glue {
 	u32 fault_ec;
 };
 
-static u32 base_access(struct svm_vcpu *vcpu)
+static u32 base_access(struct shv_vcpu *vcpu)
 {
-	return svm_cpl(vcpu) == 3 ? PFERR_USER : 0;
+	return shv_cpl(vcpu) == 3 ? PFERR_USER : 0;
 }
 
 static int translate(struct glue *g, u64 la, u32 access, u64 *gpa)
 {
 	u32 ec = 0;
-	int r = svm_mmu_gva_to_gpa(g->vcpu, la, access | base_access(g->vcpu), gpa, &ec);
+	int r = shv_mmu_gva_to_gpa(g->vcpu, la, access | base_access(g->vcpu), gpa, &ec);
 
 	if (r == -EFAULT) {
 		g->faulted = true;
@@ -74,7 +74,7 @@ static int op_fetch(void *ctx, u64 la, void *buf, unsigned int len)
 
 	if (r)
 		return r;
-	r = svm_read_gpa(g->vcpu->vm, gpa, buf, len);
+	r = shv_read_gpa(g->vcpu->vm, gpa, buf, len);
 	return r ? -EIO : 0;	/* executing from MMIO is not supported */
 }
 
@@ -86,8 +86,8 @@ static int op_fetch(void *ctx, u64 la, void *buf, unsigned int len)
  */
 static int mmio_access(struct glue *g, u64 gpa, void *buf, unsigned int len, bool write)
 {
-	struct svm_vcpu *vcpu = g->vcpu;
-	struct svm_mmio_frag *f;
+	struct shv_vcpu *vcpu = g->vcpu;
+	struct shv_mmio_frag *f;
 	int i;
 
 	if (len > 8)
@@ -115,10 +115,10 @@ static int mmio_access(struct glue *g, u64 gpa, void *buf, unsigned int len, boo
 }
 
 /* Fill the run page's mmio member for fragment i. */
-static void mmio_report(struct svm_vcpu *vcpu, int i, bool write)
+static void mmio_report(struct shv_vcpu *vcpu, int i, bool write)
 {
 	struct shadowvm_run *run = vcpu->run;
-	struct svm_mmio_frag *f = &vcpu->mmio_frag[i];
+	struct shv_mmio_frag *f = &vcpu->mmio_frag[i];
 
 	run->exit_reason = SHADOWVM_EXIT_MMIO;
 	run->mmio.phys_addr = f->gpa;
@@ -126,20 +126,20 @@ static void mmio_report(struct svm_vcpu *vcpu, int i, bool write)
 	run->mmio.is_write = write;
 	memset(run->mmio.pad, 0, sizeof(run->mmio.pad));
 	memcpy(run->mmio.data, f->data, sizeof(run->mmio.data));
-	svm_stat_inc(vcpu, USER_EXIT_MMIO);
+	shv_stat_inc(vcpu, USER_EXIT_MMIO);
 }
 
 /*
  * At the next RUN after an MMIO exit: a read fragment gets its data and
  * the instruction is emulated again; a write's next fragment is reported.
  */
-int svm_emulate_mmio_complete(struct svm_vcpu *vcpu, bool write)
+int shv_emulate_mmio_complete(struct shv_vcpu *vcpu, bool write)
 {
 	int i = vcpu->mmio_next, r;
 
 	if (write) {
 		if (++vcpu->mmio_next < vcpu->mmio_nr_frags) {
-			vcpu->pending = SVM_PENDING_MMIO_WRITE;
+			vcpu->pending = SHV_PENDING_MMIO_WRITE;
 			mmio_report(vcpu, vcpu->mmio_next, true);
 			return 0;
 		}
@@ -152,7 +152,7 @@ int svm_emulate_mmio_complete(struct svm_vcpu *vcpu, bool write)
 		vcpu->mmio_frag[i].done = true;
 	}
 	vcpu->mmio_rerun = true;
-	r = svm_emulate_insn(vcpu, vcpu->mmio_frag[0].gpa, true);
+	r = shv_emulate_insn(vcpu, vcpu->mmio_frag[0].gpa, true);
 	vcpu->mmio_rerun = false;
 	return r;
 }
@@ -160,7 +160,7 @@ int svm_emulate_mmio_complete(struct svm_vcpu *vcpu, bool write)
 /* One access that does not cross a page. */
 static int access_one(struct glue *g, u64 la, void *buf, unsigned int len, bool write)
 {
-	struct svm_vcpu *vcpu = g->vcpu;
+	struct shv_vcpu *vcpu = g->vcpu;
 	u64 gpa;
 	int r;
 
@@ -168,9 +168,9 @@ static int access_one(struct glue *g, u64 la, void *buf, unsigned int len, bool 
 	if (r)
 		return r;
 	if (write)
-		r = svm_mmu_guest_write(vcpu, gpa, buf, len);
+		r = shv_mmu_guest_write(vcpu, gpa, buf, len);
 	else
-		r = svm_read_gpa(vcpu->vm, gpa, buf, len);
+		r = shv_read_gpa(vcpu->vm, gpa, buf, len);
 	if (r != -ENOENT && r != -EROFS)
 		return r;
 
@@ -211,8 +211,8 @@ static int cmpxchg_as_write(struct glue *g, u64 la, const void *old, const void 
 	u8 cur[16];
 	int r;
 
-	svm_stat_inc(g->vcpu, LOCKED_AS_WRITE);
-	svm_warn_rl("locked access at 0x%llx (%u bytes) emulated as a plain write\n",
+	shv_stat_inc(g->vcpu, LOCKED_AS_WRITE);
+	shv_warn_rl("locked access at 0x%llx (%u bytes) emulated as a plain write\n",
 		    la, len);
 	if (!mmio) {
 		r = access_split(g, la, cur, len, false);
@@ -233,7 +233,7 @@ static int op_cmpxchg(void *ctx, u64 la, const void *old, const void *new,
 		      unsigned int len, bool *swapped)
 {
 	struct glue *g = ctx;
-	struct svm_vcpu *vcpu = g->vcpu;
+	struct shv_vcpu *vcpu = g->vcpu;
 	unsigned int off, wlen, tries;
 	u64 gpa, wgpa, cur, o, n;
 	int r;
@@ -251,9 +251,9 @@ static int op_cmpxchg(void *ctx, u64 la, const void *old, const void *new,
 	off = gpa - wgpa;
 	if (off + len > wlen)
 		return cmpxchg_as_write(g, la, old, new, len, swapped, false);
-	for (tries = 0; tries < SVM_EMU_CMPXCHG_TRIES; tries++) {
+	for (tries = 0; tries < SHV_EMU_CMPXCHG_TRIES; tries++) {
 		cur = 0;
-		r = svm_read_gpa(vcpu->vm, wgpa, &cur, wlen);
+		r = shv_read_gpa(vcpu->vm, wgpa, &cur, wlen);
 		if (r == -ENOENT || r == -EROFS)
 			return cmpxchg_as_write(g, la, old, new, len, swapped, true);
 		if (r)
@@ -264,13 +264,13 @@ static int op_cmpxchg(void *ctx, u64 la, const void *old, const void *new,
 		memcpy((u8 *)&n + off, new, len);
 		if (o != cur)
 			return 0;	/* the operand itself differs: no swap */
-		r = svm_mmu_guest_cmpxchg(vcpu, wgpa, o, n, wlen, swapped);
+		r = shv_mmu_guest_cmpxchg(vcpu, wgpa, o, n, wlen, swapped);
 		if (r == -ENOENT || r == -EROFS)
 			return cmpxchg_as_write(g, la, old, new, len, swapped, true);
 		if (r)
 			return r;
 		if (*swapped) {
-			svm_stat_inc(vcpu, EMULATED_LOCKED);
+			shv_stat_inc(vcpu, EMULATED_LOCKED);
 			return 0;
 		}
 		/* lost a race: on the operand itself, or on its neighbours */
@@ -278,7 +278,7 @@ static int op_cmpxchg(void *ctx, u64 la, const void *old, const void *new,
 	return 0;	/* not swapped: the emulator re-reads and tries again */
 }
 
-static const struct svm_emu_ops glue_ops = {
+static const struct shv_emu_ops glue_ops = {
 	.fetch = op_fetch,
 	.read = op_read,
 	.write = op_write,
@@ -286,27 +286,27 @@ static const struct svm_emu_ops glue_ops = {
 };
 
 /* The #PF that led here interrupted an event delivery (not the insn). */
-static int delivery_fault(struct svm_vcpu *vcpu, u64 fault_la)
+static int delivery_fault(struct shv_vcpu *vcpu, u64 fault_la)
 {
 	u64 d[4] = { vmcs_read(IDT_VECTORING_INFO_FIELD), vmcs_read(VM_EXIT_REASON),
-		     fault_la, svm_rip(vcpu) };
+		     fault_la, shv_rip(vcpu) };
 
-	svm_info_rl("#PF at 0x%llx during event delivery (vectoring 0x%llx) needs emulation\n",
+	shv_info_rl("#PF at 0x%llx during event delivery (vectoring 0x%llx) needs emulation\n",
 		    fault_la, d[0]);
-	svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_DELIVERY, 4, d);
+	shv_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_DELIVERY, 4, d);
 	return 0;
 }
 
-int svm_emulate_insn(struct svm_vcpu *vcpu, u64 fault_la, bool is_mmio)
+int shv_emulate_insn(struct shv_vcpu *vcpu, u64 fault_la, bool is_mmio)
 {
-	static const u32 seg_base[SVM_EMU_NR_SEGS] = {
+	static const u32 seg_base[SHV_EMU_NR_SEGS] = {
 		GUEST_ES_BASE, GUEST_CS_BASE, GUEST_SS_BASE, GUEST_DS_BASE,
 		GUEST_FS_BASE, GUEST_GS_BASE,
 	};
-	struct svm_emu_ctxt *c = vcpu->emu;
+	struct shv_emu_ctxt *c = vcpu->emu;
 	struct glue g = { .vcpu = vcpu, .is_mmio = is_mmio };
 	u32 cs_ar = vmcs_read(GUEST_CS_AR_BYTES);
-	enum svm_emu_result res;
+	enum shv_emu_result res;
 	int i;
 
 	if (!vcpu->mmio_rerun) {
@@ -319,16 +319,16 @@ int svm_emulate_insn(struct svm_vcpu *vcpu, u64 fault_la, bool is_mmio)
 	memset(c, 0, sizeof(*c));
 	for (i = 0; i < 16; i++)
 		c->regs[i] = vcpu->regs[i];
-	c->regs[SVM_EMU_RSP] = vmcs_read(GUEST_RSP);
+	c->regs[SHV_EMU_RSP] = vmcs_read(GUEST_RSP);
 	c->rip = vmcs_read(GUEST_RIP);
 	c->rflags = vmcs_read(GUEST_RFLAGS);
-	if (svm_long_mode(vcpu) && (cs_ar & (1u << 13)))
-		c->mode = SVM_EMU_MODE_LONG64;
+	if (shv_long_mode(vcpu) && (cs_ar & (1u << 13)))
+		c->mode = SHV_EMU_MODE_LONG64;
 	else if (cs_ar & (1u << 14))
-		c->mode = SVM_EMU_MODE_PROT32;
+		c->mode = SHV_EMU_MODE_PROT32;
 	else
-		c->mode = SVM_EMU_MODE_PROT16;
-	for (i = 0; i < SVM_EMU_NR_SEGS; i++)
+		c->mode = SHV_EMU_MODE_PROT16;
+	for (i = 0; i < SHV_EMU_NR_SEGS; i++)
 		c->seg_base[i] = vmcs_read(seg_base[i]);
 	/*
 	 * One REP iteration per emulation: after a flood of writes the MMU
@@ -337,20 +337,20 @@ int svm_emulate_insn(struct svm_vcpu *vcpu, u64 fault_la, bool is_mmio)
 	 */
 	c->rep_max = 1;
 
-	svm_stat_inc(vcpu, EMULATED_INSNS);
-	res = svm_emulate(c, &glue_ops, &g);
+	shv_stat_inc(vcpu, EMULATED_INSNS);
+	res = shv_emulate(c, &glue_ops, &g);
 
-	if (res != SVM_EMU_UNHANDLED) {
+	if (res != SHV_EMU_UNHANDLED) {
 		/* REP string progress is kept even on FAULT/RETRY/EXCEPTION */
 		for (i = 0; i < 16; i++)
-			if (i != SVM_EMU_RSP)
+			if (i != SHV_EMU_RSP)
 				vcpu->regs[i] = c->regs[i];
-		vmcs_write(GUEST_RSP, c->regs[SVM_EMU_RSP]);
+		vmcs_write(GUEST_RSP, c->regs[SHV_EMU_RSP]);
 		vmcs_write(GUEST_RIP, c->rip);
 		vmcs_write(GUEST_RFLAGS, c->rflags | X86_EFLAGS_FIXED);
 	}
 	switch (res) {
-	case SVM_EMU_OK: {
+	case SHV_EMU_OK: {
 		u32 intr = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
 
 		if (intr & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS))
@@ -362,33 +362,33 @@ int svm_emulate_insn(struct svm_vcpu *vcpu, u64 fault_la, bool is_mmio)
 				if (!vcpu->mmio_frag[i].done)
 					break;
 			vcpu->mmio_next = i;
-			vcpu->pending = SVM_PENDING_MMIO_WRITE;
+			vcpu->pending = SHV_PENDING_MMIO_WRITE;
 			mmio_report(vcpu, i, true);
 			return 0;
 		}
 		vcpu->mmio_nr_frags = 0;
 		return 1;
 	}
-	case SVM_EMU_RETRY:
+	case SHV_EMU_RETRY:
 		if (c->op_error == -EAGAIN) {
 			vcpu->mmio_next = vcpu->mmio_nr_frags - 1;
-			vcpu->pending = SVM_PENDING_MMIO;
+			vcpu->pending = SHV_PENDING_MMIO;
 			mmio_report(vcpu, vcpu->mmio_next, false);
 			return 0;
 		}
 		vcpu->mmio_nr_frags = 0;
 		return 1;
-	case SVM_EMU_FAULT:
+	case SHV_EMU_FAULT:
 		if (g.faulted) {
-			svm_queue_pf(vcpu, g.fault_la, g.fault_ec);
+			shv_queue_pf(vcpu, g.fault_la, g.fault_ec);
 			return 1;
 		}
 		break;
-	case SVM_EMU_EXCEPTION:
-		svm_queue_exception(vcpu, c->exc_vector, c->exc_has_error_code,
+	case SHV_EMU_EXCEPTION:
+		shv_queue_exception(vcpu, c->exc_vector, c->exc_has_error_code,
 				    c->exc_error_code);
 		return 1;
-	case SVM_EMU_UNHANDLED:
+	case SHV_EMU_UNHANDLED:
 		if (!is_mmio)
 			return -ENOEXEC;
 		break;
@@ -397,9 +397,9 @@ int svm_emulate_insn(struct svm_vcpu *vcpu, u64 fault_la, bool is_mmio)
 		u64 d[4] = { c->rip, fault_la, 0, 0 };
 
 		memcpy(&d[2], c->insn, min_t(unsigned int, c->insn_fetched, 15));
-		svm_info_rl("cannot emulate instruction at rip 0x%llx (la 0x%llx, %*ph)\n",
+		shv_info_rl("cannot emulate instruction at rip 0x%llx (la 0x%llx, %*ph)\n",
 			    c->rip, fault_la, (int)min_t(unsigned int, c->insn_fetched, 15), c->insn);
-		svm_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_EMULATION, 4, d);
+		shv_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_EMULATION, 4, d);
 		return 0;
 	}
 }

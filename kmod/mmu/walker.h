@@ -12,7 +12,7 @@
 #define ACC_U	4u
 #define ACC_ALL	(ACC_X | ACC_W | ACC_U)
 
-struct svm_walk {
+struct shv_walk {
 	int levels;		/* 0 (paging off), 2, 3 or 4 */
 	int leaf_level;		/* 1: 4 KiB; 2: 2/4 MiB; 3: 1 GiB */
 	u64 gpa;		/* translated address */
@@ -27,9 +27,9 @@ struct svm_walk {
 	u32 error_code;		/* on -EFAULT */
 };
 
-struct svm_vcpu;
-int svm_walk(struct svm_vcpu *vcpu, u64 la, u32 access, struct svm_walk *w, bool set_ad);
-int svm_guest_levels(struct svm_vcpu *vcpu);
-bool svm_pae_pdpte_bad(struct svm_vcpu *vcpu, u64 pdpte);
+struct shv_vcpu;
+int shv_walk(struct shv_vcpu *vcpu, u64 la, u32 access, struct shv_walk *w, bool set_ad);
+int shv_guest_levels(struct shv_vcpu *vcpu);
+bool shv_pae_pdpte_bad(struct shv_vcpu *vcpu, u64 pdpte);
 
 #endif

@@ -2,13 +2,13 @@
 /*
  * shadowvm x86 instruction emulator.
  *
- * Contract: svm_emulate() emulates exactly one instruction (or a bounded
+ * Contract: shv_emulate() emulates exactly one instruction (or a bounded
  * number of iterations of a REP MOVS/STOS) for an MMIO access or a write
  * to a write-protected guest page table. It includes only emulate.h, uses
  * no floating point and no libc beyond memcpy/memset, and builds both in
  * the kernel and in userspace. All guest memory goes through the
- * svm_emu_ops callbacks; registers live in a working copy that is
- * committed to struct svm_emu_ctxt only after every access succeeded, and
+ * shv_emu_ops callbacks; registers live in a working copy that is
+ * committed to struct shv_emu_ctxt only after every access succeeded, and
  * the memory write is always the last access of an instruction, so a
  * failed or -EAGAIN callback leaves the architectural state untouched and
  * the instruction can simply be run again. Arithmetic flags are computed
@@ -51,8 +51,8 @@ enum insn_kind {
 
 /* Decoder and execution state: lives on the stack, so keep it small. */
 struct emu {
-	struct svm_emu_ctxt *c;
-	const struct svm_emu_ops *ops;
+	struct shv_emu_ctxt *c;
+	const struct shv_emu_ops *ops;
 	void *ctx;
 	u64 regs[16];		/* working copy, committed on success */
 	u64 rflags;
@@ -244,7 +244,7 @@ static u64 alu(struct emu *e, unsigned int op, u64 a, u64 b, unsigned int size)
 static int op_failed(struct emu *e, int ret)
 {
 	e->c->op_error = ret;
-	return ret == -EAGAIN ? SVM_EMU_RETRY : SVM_EMU_FAULT;
+	return ret == -EAGAIN ? SHV_EMU_RETRY : SHV_EMU_FAULT;
 }
 
 static int raise_exc(struct emu *e, u8 vector, bool has_error_code)
@@ -252,7 +252,7 @@ static int raise_exc(struct emu *e, u8 vector, bool has_error_code)
 	e->c->exc_vector = vector;
 	e->c->exc_has_error_code = has_error_code;
 	e->c->exc_error_code = 0;
-	return SVM_EMU_EXCEPTION;
+	return SHV_EMU_EXCEPTION;
 }
 
 static bool canonical(const struct emu *e, u64 la)
@@ -268,16 +268,16 @@ static int lin_addr(struct emu *e, unsigned int seg, u64 ea,
 {
 	u64 a;
 
-	if (e->mode != SVM_EMU_MODE_LONG64) {
+	if (e->mode != SHV_EMU_MODE_LONG64) {
 		*la = (u32)(e->c->seg_base[seg] + ea);
 		return 0;
 	}
 	a = ea;
-	if (seg == SVM_EMU_SEG_FS || seg == SVM_EMU_SEG_GS)
+	if (seg == SHV_EMU_SEG_FS || seg == SHV_EMU_SEG_GS)
 		a += e->c->seg_base[seg];
 	if (!canonical(e, a) || !canonical(e, a + len - 1))
-		return raise_exc(e, seg == SVM_EMU_SEG_SS ? SVM_EMU_VEC_SS :
-				 SVM_EMU_VEC_GP, true);
+		return raise_exc(e, seg == SHV_EMU_SEG_SS ? SHV_EMU_VEC_SS :
+				 SHV_EMU_VEC_GP, true);
 	*la = a;
 	return 0;
 }
@@ -322,22 +322,22 @@ static int mem_cmpxchg(struct emu *e, u64 la, const void *old,
 
 static int fetch(struct emu *e, unsigned int n, u64 *val)
 {
-	struct svm_emu_ctxt *c = e->c;
+	struct shv_emu_ctxt *c = e->c;
 	unsigned int need = e->len + n;
 
-	if (need > SVM_EMU_MAX_INSN_LEN)
-		return raise_exc(e, SVM_EMU_VEC_GP, true);
+	if (need > SHV_EMU_MAX_INSN_LEN)
+		return raise_exc(e, SHV_EMU_VEC_GP, true);
 	while (c->insn_fetched < need) {
 		u64 la = c->rip + c->insn_fetched;
 		unsigned int chunk;
 		int ret;
 
-		if (e->mode != SVM_EMU_MODE_LONG64)
-			la = (u32)(la + c->seg_base[SVM_EMU_SEG_CS]);
+		if (e->mode != SHV_EMU_MODE_LONG64)
+			la = (u32)(la + c->seg_base[SHV_EMU_SEG_CS]);
 		/* up to the end of the page: never fetch across it needlessly */
 		chunk = 4096 - (unsigned int)(la & 4095);
-		if (chunk > SVM_EMU_MAX_INSN_LEN - c->insn_fetched)
-			chunk = SVM_EMU_MAX_INSN_LEN - c->insn_fetched;
+		if (chunk > SHV_EMU_MAX_INSN_LEN - c->insn_fetched)
+			chunk = SHV_EMU_MAX_INSN_LEN - c->insn_fetched;
 		ret = e->ops->fetch(e->ctx, la, c->insn + c->insn_fetched, chunk);
 		if (ret)
 			return op_failed(e, ret);
@@ -367,36 +367,36 @@ static int decode_modrm16(struct emu *e, unsigned int rm, u8 *defseg)
 
 	switch (rm) {
 	case 0:
-		ea = r[SVM_EMU_RBX] + r[SVM_EMU_RSI];
+		ea = r[SHV_EMU_RBX] + r[SHV_EMU_RSI];
 		break;
 	case 1:
-		ea = r[SVM_EMU_RBX] + r[SVM_EMU_RDI];
+		ea = r[SHV_EMU_RBX] + r[SHV_EMU_RDI];
 		break;
 	case 2:
-		ea = r[SVM_EMU_RBP] + r[SVM_EMU_RSI];
-		*defseg = SVM_EMU_SEG_SS;
+		ea = r[SHV_EMU_RBP] + r[SHV_EMU_RSI];
+		*defseg = SHV_EMU_SEG_SS;
 		break;
 	case 3:
-		ea = r[SVM_EMU_RBP] + r[SVM_EMU_RDI];
-		*defseg = SVM_EMU_SEG_SS;
+		ea = r[SHV_EMU_RBP] + r[SHV_EMU_RDI];
+		*defseg = SHV_EMU_SEG_SS;
 		break;
 	case 4:
-		ea = r[SVM_EMU_RSI];
+		ea = r[SHV_EMU_RSI];
 		break;
 	case 5:
-		ea = r[SVM_EMU_RDI];
+		ea = r[SHV_EMU_RDI];
 		break;
 	case 6:
 		if (e->mod == 0) {
 			ret = fetch(e, 2, &disp);
 			ea = disp;
 		} else {
-			ea = r[SVM_EMU_RBP];
-			*defseg = SVM_EMU_SEG_SS;
+			ea = r[SHV_EMU_RBP];
+			*defseg = SHV_EMU_SEG_SS;
 		}
 		break;
 	default:
-		ea = r[SVM_EMU_RBX];
+		ea = r[SHV_EMU_RBX];
 		break;
 	}
 	if (ret)
@@ -447,7 +447,7 @@ static int decode_modrm(struct emu *e, u8 *defseg)
 	} else if (rm == 5 && e->mod == 0) {
 		ret = fetch_sx(e, 4, &disp);
 		/* RIP-relative: fixed up once the length is known */
-		e->riprel = e->mode == SVM_EMU_MODE_LONG64;
+		e->riprel = e->mode == SHV_EMU_MODE_LONG64;
 	} else {
 		base = rm | ((e->rex & 1) << 3);
 	}
@@ -455,8 +455,8 @@ static int decode_modrm(struct emu *e, u8 *defseg)
 		return ret;
 	if (base < 16) {
 		ea += e->regs[base];
-		if (base == SVM_EMU_RSP || base == SVM_EMU_RBP)
-			*defseg = SVM_EMU_SEG_SS;
+		if (base == SHV_EMU_RSP || base == SHV_EMU_RBP)
+			*defseg = SHV_EMU_SEG_SS;
 	}
 	if (e->mod == 1)
 		ret = fetch_sx(e, 1, &disp);
@@ -515,7 +515,7 @@ static int classify(struct emu *e, bool *modrm, unsigned int *immsz)
 			e->lockable = true;
 			return 0;
 		default:
-			return SVM_EMU_UNHANDLED;
+			return SHV_EMU_UNHANDLED;
 		}
 	}
 
@@ -540,8 +540,8 @@ static int classify(struct emu *e, bool *modrm, unsigned int *immsz)
 
 	switch (op) {
 	case 0x63:
-		if (e->mode != SVM_EMU_MODE_LONG64)
-			return SVM_EMU_UNHANDLED;	/* ARPL */
+		if (e->mode != SHV_EMU_MODE_LONG64)
+			return SHV_EMU_UNHANDLED;	/* ARPL */
 		e->kind = K_MOVX;
 		e->size = e->opsize;
 		e->srcsize = e->opsize == 2 ? 2 : 4;
@@ -549,8 +549,8 @@ static int classify(struct emu *e, bool *modrm, unsigned int *immsz)
 		e->reg_dst = true;
 		return 0;
 	case 0x82:
-		if (e->mode == SVM_EMU_MODE_LONG64)
-			return SVM_EMU_UNHANDLED;
+		if (e->mode == SHV_EMU_MODE_LONG64)
+			return SHV_EMU_UNHANDLED;
 		*immsz = 1;
 		e->kind = K_ALU;
 		e->src_imm = true;
@@ -597,7 +597,7 @@ static int classify(struct emu *e, bool *modrm, unsigned int *immsz)
 	case 0xfe: case 0xff:
 		return 0;		/* refined by classify_group() */
 	default:
-		return SVM_EMU_UNHANDLED;
+		return SHV_EMU_UNHANDLED;
 	}
 }
 
@@ -608,11 +608,11 @@ static int classify_group(struct emu *e, unsigned int *immsz)
 	if (e->twobyte) {
 		if (e->op == 0xba) {
 			if (r < 4)
-				return SVM_EMU_UNHANDLED;
+				return SHV_EMU_UNHANDLED;
 			e->sub = r - 4;
 			e->lockable = e->sub != BT_BT;
 		} else if (e->op == 0xc7 && r != 1) {
-			return SVM_EMU_UNHANDLED;
+			return SHV_EMU_UNHANDLED;
 		}
 		return 0;
 	}
@@ -622,7 +622,7 @@ static int classify_group(struct emu *e, unsigned int *immsz)
 		e->lockable = r != ALU_CMP;
 		return 0;
 	case 0xc6: case 0xc7:
-		return r ? SVM_EMU_UNHANDLED : 0;
+		return r ? SHV_EMU_UNHANDLED : 0;
 	case 0xf6: case 0xf7:
 		switch (r) {
 		case 0:
@@ -639,11 +639,11 @@ static int classify_group(struct emu *e, unsigned int *immsz)
 			e->lockable = true;
 			return 0;
 		default:
-			return SVM_EMU_UNHANDLED;
+			return SHV_EMU_UNHANDLED;
 		}
 	case 0xfe: case 0xff:
 		if (r > 1)
-			return SVM_EMU_UNHANDLED;
+			return SHV_EMU_UNHANDLED;
 		e->kind = r ? K_DEC : K_INC;
 		e->lockable = true;
 		return 0;
@@ -656,7 +656,7 @@ static int decode(struct emu *e)
 {
 	bool opsz_pfx = false, adsz_pfx = false, seg_ovr = false, modrm;
 	unsigned int immsz;
-	u8 defseg = SVM_EMU_SEG_DS;
+	u8 defseg = SHV_EMU_SEG_DS;
 	u64 b;
 	int ret;
 
@@ -682,11 +682,11 @@ static int decode(struct emu *e)
 			seg_ovr = true;
 			break;
 		case 0x64: case 0x65:
-			e->seg = SVM_EMU_SEG_FS + (b & 1);
+			e->seg = SHV_EMU_SEG_FS + (b & 1);
 			seg_ovr = true;
 			break;
 		default:
-			if (e->mode == SVM_EMU_MODE_LONG64 && (b & 0xf0) == 0x40) {
+			if (e->mode == SHV_EMU_MODE_LONG64 && (b & 0xf0) == 0x40) {
 				e->rex = b;	/* counts only right before the opcode */
 				continue;
 			}
@@ -695,10 +695,10 @@ static int decode(struct emu *e)
 		e->rex = 0;
 	}
 opcode:
-	if (e->mode == SVM_EMU_MODE_LONG64) {
+	if (e->mode == SHV_EMU_MODE_LONG64) {
 		e->opsize = e->rex & 8 ? 8 : (opsz_pfx ? 2 : 4);
 		e->adsize = adsz_pfx ? 4 : 8;
-	} else if (e->mode == SVM_EMU_MODE_PROT32) {
+	} else if (e->mode == SHV_EMU_MODE_PROT32) {
 		e->opsize = opsz_pfx ? 2 : 4;
 		e->adsize = adsz_pfx ? 2 : 4;
 	} else {
@@ -742,9 +742,9 @@ opcode:
 	e->decoded = true;
 
 	if (e->lock && (!e->mem || !e->lockable))
-		return raise_exc(e, SVM_EMU_VEC_UD, false);
+		return raise_exc(e, SHV_EMU_VEC_UD, false);
 	if (e->kind == K_CMPXCHG8B && !e->mem)
-		return raise_exc(e, SVM_EMU_VEC_UD, false);
+		return raise_exc(e, SHV_EMU_VEC_UD, false);
 	return 0;
 }
 
@@ -754,9 +754,9 @@ static u64 next_rip(const struct emu *e)
 {
 	u64 rip = e->c->rip + e->len;
 
-	if (e->mode == SVM_EMU_MODE_PROT16)
+	if (e->mode == SHV_EMU_MODE_PROT16)
 		return rip & 0xffff;
-	if (e->mode == SVM_EMU_MODE_PROT32)
+	if (e->mode == SHV_EMU_MODE_PROT32)
 		return (u32)rip;
 	return rip;
 }
@@ -797,13 +797,13 @@ static bool compute(struct emu *e, const u64 *old, u64 *new)
 		reg_set(e, e->reg, size, old[0]);
 		return true;
 	case K_CMPXCHG:
-		acc = reg_get(e, SVM_EMU_RAX, size);
+		acc = reg_get(e, SHV_EMU_RAX, size);
 		set_flags(e, FL_ARITH, flags_sub(acc, old[0], acc - old[0], size));
 		if (acc == old[0]) {
 			new[0] = e->src;
 			return true;
 		}
-		reg_set(e, SVM_EMU_RAX, size, old[0]);
+		reg_set(e, SHV_EMU_RAX, size, old[0]);
 		/*
 		 * A memory destination gets its old value written back; a
 		 * register one is left alone (not even zero-extended).
@@ -820,20 +820,20 @@ static bool compute(struct emu *e, const u64 *old, u64 *new)
 			hi = old[0] >> 32;
 			m = 0xffffffffULL;
 		}
-		if (lo == (e->regs[SVM_EMU_RAX] & m) &&
-		    hi == (e->regs[SVM_EMU_RDX] & m)) {
+		if (lo == (e->regs[SHV_EMU_RAX] & m) &&
+		    hi == (e->regs[SHV_EMU_RDX] & m)) {
 			set_flags(e, FL_ZF, FL_ZF);
 			if (size == 16) {
-				new[0] = e->regs[SVM_EMU_RBX];
-				new[1] = e->regs[SVM_EMU_RCX];
+				new[0] = e->regs[SHV_EMU_RBX];
+				new[1] = e->regs[SHV_EMU_RCX];
 			} else {
-				new[0] = (u32)e->regs[SVM_EMU_RBX] |
-					 (e->regs[SVM_EMU_RCX] << 32);
+				new[0] = (u32)e->regs[SHV_EMU_RBX] |
+					 (e->regs[SHV_EMU_RCX] << 32);
 			}
 		} else {
 			set_flags(e, FL_ZF, 0);
-			reg_set(e, SVM_EMU_RAX, size / 2, lo);
-			reg_set(e, SVM_EMU_RDX, size / 2, hi);
+			reg_set(e, SHV_EMU_RAX, size / 2, lo);
+			reg_set(e, SHV_EMU_RDX, size / 2, hi);
 			new[0] = old[0];
 			new[1] = old[1];
 		}
@@ -870,7 +870,7 @@ static bool compute(struct emu *e, const u64 *old, u64 *new)
 /* Read-modify-write of the r/m destination (or of register e->dreg). */
 static int exec_rmw(struct emu *e)
 {
-	const struct svm_emu_ctxt *c = e->c;
+	const struct shv_emu_ctxt *c = e->c;
 	unsigned int size = e->size, i;
 	u64 old[2], new[2];
 	bool swapped;
@@ -897,7 +897,7 @@ static int exec_rmw(struct emu *e)
 	}
 
 	/* locked: read, compute, compare-exchange; again if we lost a race */
-	for (i = 0; i < SVM_EMU_CMPXCHG_TRIES; i++) {
+	for (i = 0; i < SHV_EMU_CMPXCHG_TRIES; i++) {
 		memcpy(e->regs, c->regs, sizeof(e->regs));
 		e->rflags = c->rflags;
 		old[0] = 0;
@@ -915,7 +915,7 @@ static int exec_rmw(struct emu *e)
 			return 0;
 	}
 	e->c->op_error = 0;
-	return SVM_EMU_RETRY;
+	return SHV_EMU_RETRY;
 }
 
 static int exec_mov(struct emu *e)
@@ -975,7 +975,7 @@ static int exec_string(struct emu *e)
 	int ret = 0;
 
 	if (e->rep) {
-		count = e->regs[SVM_EMU_RCX] & amask;
+		count = e->regs[SHV_EMU_RCX] & amask;
 		if (!count) {
 			/*
 			 * Intel zero-extends the 32-bit address registers
@@ -984,11 +984,11 @@ static int exec_string(struct emu *e)
 			 */
 			if (e->adsize == 4) {
 				if (e->kind == K_MOVS)
-					addr_reg_add(e, SVM_EMU_RSI, 0);
-				addr_reg_add(e, SVM_EMU_RDI, 0);
+					addr_reg_add(e, SHV_EMU_RSI, 0);
+				addr_reg_add(e, SHV_EMU_RDI, 0);
 			}
 			commit(e, true);
-			return SVM_EMU_OK;
+			return SHV_EMU_OK;
 		}
 		n = e->c->rep_max ? e->c->rep_max : 1;
 		if (count < n)
@@ -997,33 +997,33 @@ static int exec_string(struct emu *e)
 	for (done = 0; done < n; done++) {
 		v = 0;
 		if (e->kind == K_MOVS) {
-			ret = lin_addr(e, e->seg, e->regs[SVM_EMU_RSI] & amask,
+			ret = lin_addr(e, e->seg, e->regs[SHV_EMU_RSI] & amask,
 				       size, &la);
 			if (!ret)
 				ret = mem_read(e, la, &v, size);
 		} else {
-			v = e->regs[SVM_EMU_RAX];
+			v = e->regs[SHV_EMU_RAX];
 		}
 		if (!ret)
-			ret = lin_addr(e, SVM_EMU_SEG_ES,
-				       e->regs[SVM_EMU_RDI] & amask, size, &la);
+			ret = lin_addr(e, SHV_EMU_SEG_ES,
+				       e->regs[SHV_EMU_RDI] & amask, size, &la);
 		if (!ret)
 			ret = mem_write(e, la, &v, size);
 		if (ret)
 			break;
 		if (e->kind == K_MOVS)
-			addr_reg_add(e, SVM_EMU_RSI, step);
-		addr_reg_add(e, SVM_EMU_RDI, step);
+			addr_reg_add(e, SHV_EMU_RSI, step);
+		addr_reg_add(e, SHV_EMU_RDI, step);
 		if (e->rep)
-			addr_reg_add(e, SVM_EMU_RCX, -1ULL);
+			addr_reg_add(e, SHV_EMU_RCX, -1ULL);
 	}
 	if (ret) {
 		if (done)
 			commit(e, false);
 		return ret;
 	}
-	commit(e, !e->rep || !(e->regs[SVM_EMU_RCX] & amask));
-	return SVM_EMU_OK;
+	commit(e, !e->rep || !(e->regs[SHV_EMU_RCX] & amask));
+	return SHV_EMU_OK;
 }
 
 static int execute(struct emu *e)
@@ -1082,7 +1082,7 @@ static int execute(struct emu *e)
 		if (ret)
 			return ret;
 		if (e->kind == K_CMPXCHG8B && e->size == 16 && (e->la & 15))
-			return raise_exc(e, SVM_EMU_VEC_GP, true);
+			return raise_exc(e, SHV_EMU_VEC_GP, true);
 	} else if (!e->reg_dst) {
 		e->dreg = e->rm;
 	}
@@ -1101,11 +1101,11 @@ static int execute(struct emu *e)
 	if (ret)
 		return ret;
 	commit(e, true);
-	return SVM_EMU_OK;
+	return SHV_EMU_OK;
 }
 
-enum svm_emu_result svm_emulate(struct svm_emu_ctxt *c,
-				const struct svm_emu_ops *ops, void *ctx)
+enum shv_emu_result shv_emulate(struct shv_emu_ctxt *c,
+				const struct shv_emu_ops *ops, void *ctx)
 {
 	struct emu e;
 	int ret;
@@ -1128,9 +1128,9 @@ enum svm_emu_result svm_emulate(struct svm_emu_ctxt *c,
 	c->exc_has_error_code = false;
 	c->exc_error_code = 0;
 
-	if (e.mode != SVM_EMU_MODE_PROT16 && e.mode != SVM_EMU_MODE_PROT32 &&
-	    e.mode != SVM_EMU_MODE_LONG64)
-		return SVM_EMU_UNHANDLED;
+	if (e.mode != SHV_EMU_MODE_PROT16 && e.mode != SHV_EMU_MODE_PROT32 &&
+	    e.mode != SHV_EMU_MODE_LONG64)
+		return SHV_EMU_UNHANDLED;
 
 	ret = decode(&e);
 	if (e.decoded)

@@ -13,29 +13,29 @@
 #include <asm/asm.h>
 
 /* MSRs */
-#define SVM_MSR_FEATURE_CONTROL		0x3a
-#define SVM_MSR_VMX_BASIC		0x480
-#define SVM_MSR_VMX_PINBASED		0x481
-#define SVM_MSR_VMX_PROCBASED		0x482
-#define SVM_MSR_VMX_EXIT		0x483
-#define SVM_MSR_VMX_ENTRY		0x484
-#define SVM_MSR_VMX_MISC		0x485
-#define SVM_MSR_VMX_CR0_FIXED0		0x486
-#define SVM_MSR_VMX_CR0_FIXED1		0x487
-#define SVM_MSR_VMX_CR4_FIXED0		0x488
-#define SVM_MSR_VMX_CR4_FIXED1		0x489
-#define SVM_MSR_VMX_PROCBASED2		0x48b
-#define SVM_MSR_VMX_EPT_VPID_CAP	0x48c
-#define SVM_MSR_VMX_TRUE_PINBASED	0x48d
-#define SVM_MSR_VMX_TRUE_PROCBASED	0x48e
-#define SVM_MSR_VMX_TRUE_EXIT		0x48f
-#define SVM_MSR_VMX_TRUE_ENTRY		0x490
+#define SHV_MSR_FEATURE_CONTROL		0x3a
+#define SHV_MSR_VMX_BASIC		0x480
+#define SHV_MSR_VMX_PINBASED		0x481
+#define SHV_MSR_VMX_PROCBASED		0x482
+#define SHV_MSR_VMX_EXIT		0x483
+#define SHV_MSR_VMX_ENTRY		0x484
+#define SHV_MSR_VMX_MISC		0x485
+#define SHV_MSR_VMX_CR0_FIXED0		0x486
+#define SHV_MSR_VMX_CR0_FIXED1		0x487
+#define SHV_MSR_VMX_CR4_FIXED0		0x488
+#define SHV_MSR_VMX_CR4_FIXED1		0x489
+#define SHV_MSR_VMX_PROCBASED2		0x48b
+#define SHV_MSR_VMX_EPT_VPID_CAP	0x48c
+#define SHV_MSR_VMX_TRUE_PINBASED	0x48d
+#define SHV_MSR_VMX_TRUE_PROCBASED	0x48e
+#define SHV_MSR_VMX_TRUE_EXIT		0x48f
+#define SHV_MSR_VMX_TRUE_ENTRY		0x490
 
-#define SVM_FC_LOCKED			(1ULL << 0)
-#define SVM_FC_VMX_OUTSIDE_SMX		(1ULL << 2)
+#define SHV_FC_LOCKED			(1ULL << 0)
+#define SHV_FC_VMX_OUTSIDE_SMX		(1ULL << 2)
 
-#define SVM_BASIC_TRUE_CTLS		(1ULL << 55)
-#define SVM_BASIC_INOUT_INFO		(1ULL << 54)
+#define SHV_BASIC_TRUE_CTLS		(1ULL << 55)
+#define SHV_BASIC_INOUT_INFO		(1ULL << 54)
 
 /* Pin-based controls */
 #define PIN_EXT_INTR_EXITING		(1u << 0)
@@ -107,7 +107,7 @@
 #define INVVPID_ALL_CONTEXT		2
 
 /* VMCS field encodings */
-enum svm_vmcs_field {
+enum shv_vmcs_field {
 	VIRTUAL_PROCESSOR_ID		= 0x00000000,
 	GUEST_ES_SELECTOR		= 0x00000800,
 	GUEST_CS_SELECTOR		= 0x00000802,
@@ -336,13 +336,13 @@ enum svm_vmcs_field {
  * instruction that faults (#UD because this CPU is not in VMX operation,
  * e.g. after a hotplug or reboot VMXOFF; #GP for a bad operand) lands on
  * the fault label instead of oopsing. A VMfail or a fault is counted and
- * logged (rate-limited) by svm_vmx_insn_error() in vmx.c, except for
+ * logged (rate-limited) by shv_vmx_insn_error() in vmx.c, except for
  * VMXON and VMXOFF, whose callers handle the result. Return values: 0,
  * -EIO on VMfail, -EFAULT on a fault; vmcs_read() returns 0 on either.
  */
-void svm_vmx_insn_error(const char *insn, unsigned long arg, bool fault);
+void shv_vmx_insn_error(const char *insn, unsigned long arg, bool fault);
 
-static __always_inline int svm_vmxon(u64 pa)
+static __always_inline int shv_vmxon(u64 pa)
 {
 	asm goto("1: vmxon %0\n\t"
 		 "jna %l[fail]\n\t"
@@ -355,7 +355,7 @@ fault:
 	return -EFAULT;
 }
 
-static __always_inline int svm_vmxoff(void)
+static __always_inline int shv_vmxoff(void)
 {
 	asm goto("1: vmxoff\n\t"
 		 _ASM_EXTABLE(1b, %l[fault])
@@ -365,7 +365,7 @@ fault:
 	return -EFAULT;
 }
 
-static __always_inline int svm_vmclear(u64 pa)
+static __always_inline int shv_vmclear(u64 pa)
 {
 	asm goto("1: vmclear %0\n\t"
 		 "jna %l[fail]\n\t"
@@ -373,14 +373,14 @@ static __always_inline int svm_vmclear(u64 pa)
 		 : : "m"(pa) : "cc", "memory" : fail, fault);
 	return 0;
 fail:
-	svm_vmx_insn_error("VMCLEAR", pa, false);
+	shv_vmx_insn_error("VMCLEAR", pa, false);
 	return -EIO;
 fault:
-	svm_vmx_insn_error("VMCLEAR", pa, true);
+	shv_vmx_insn_error("VMCLEAR", pa, true);
 	return -EFAULT;
 }
 
-static __always_inline int svm_vmptrld(u64 pa)
+static __always_inline int shv_vmptrld(u64 pa)
 {
 	asm goto("1: vmptrld %0\n\t"
 		 "jna %l[fail]\n\t"
@@ -388,10 +388,10 @@ static __always_inline int svm_vmptrld(u64 pa)
 		 : : "m"(pa) : "cc", "memory" : fail, fault);
 	return 0;
 fail:
-	svm_vmx_insn_error("VMPTRLD", pa, false);
+	shv_vmx_insn_error("VMPTRLD", pa, false);
 	return -EIO;
 fault:
-	svm_vmx_insn_error("VMPTRLD", pa, true);
+	shv_vmx_insn_error("VMPTRLD", pa, true);
 	return -EFAULT;
 }
 
@@ -411,10 +411,10 @@ static __always_inline unsigned long vmcs_read(unsigned long field)
 		 : fail, fault);
 	return value;
 fail:
-	svm_vmx_insn_error("VMREAD", field, false);
+	shv_vmx_insn_error("VMREAD", field, false);
 	return 0;
 fault:
-	svm_vmx_insn_error("VMREAD", field, true);
+	shv_vmx_insn_error("VMREAD", field, true);
 	return 0;
 }
 
@@ -426,13 +426,13 @@ static __always_inline void vmcs_write(unsigned long field, unsigned long value)
 		 : : [field] "r"(field), [value] "rm"(value) : "cc" : fail, fault);
 	return;
 fail:
-	svm_vmx_insn_error("VMWRITE", field, false);
+	shv_vmx_insn_error("VMWRITE", field, false);
 	return;
 fault:
-	svm_vmx_insn_error("VMWRITE", field, true);
+	shv_vmx_insn_error("VMWRITE", field, true);
 }
 
-static __always_inline int svm_invvpid(unsigned long type, u16 vpid, u64 gva)
+static __always_inline int shv_invvpid(unsigned long type, u16 vpid, u64 gva)
 {
 	struct {
 		u64 vpid : 16;
@@ -446,11 +446,15 @@ static __always_inline int svm_invvpid(unsigned long type, u16 vpid, u64 gva)
 		 : : "m"(desc), "r"(type) : "cc", "memory" : fail, fault);
 	return 0;
 fail:
-	svm_vmx_insn_error("INVVPID", type, false);
+	shv_vmx_insn_error("INVVPID", type, false);
 	return -EIO;
 fault:
-	svm_vmx_insn_error("INVVPID", type, true);
+	shv_vmx_insn_error("INVVPID", type, true);
 	return -EFAULT;
 }
+
+/* vmenter.S */
+void shv_vmx_exit_target(void);
+asmlinkage int shv_vmx_enter(unsigned long *regs, bool launched);
 
 #endif /* SHADOWVM_VMX_DEFS_H */

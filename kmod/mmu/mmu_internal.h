@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What the files of the shadow MMU share and nobody else sees: the shadow
+ * page and root structures, the per-VM and per-vCPU MMU state, and the
+ * entry points of each layer. Layers, lowest first; a file calls only
+ * files listed before it (and the policies only through their ops):
+ *
+ *   walker.c      the guest page-table walker (reads guest memory only)
+ *   tlb.c         kicks: make vCPUs in the guest drop stale translations
+ *   wp_track.c    per-frame reverse map and write-protection
+ *   sp_cache.c    shadow pages: hash, create, link, zap, cap/recycling
+ *   root_cache.c  per-vCPU root cache, address spaces, the zap-all
+ *   pt_write.c    emulated writes to shadowed guest tables; unprotect
+ *   policy_*.c    the policies (struct shv_mmu_policy_ops)
+ *   fault.c       #PF classification and the shadow fill (fetch)
+ *   mmu.c         the MMU's entry points for vm.c, vcpu.c and the exits
+ *
+ * Locking: everything that touches shadow pages, reverse maps or root
+ * caches holds vm->mmu_lock (asserted); guest memory is read only inside
+ * a vm->srcu read section or under vm->lock (asserted by shv_memslots()).
+ */
+#ifndef SHADOWVM_MMU_INTERNAL_H
+#define SHADOWVM_MMU_INTERNAL_H
+
+#include <linux/kernel.h>
+#include <linux/mm.h>
+#include <linux/list.h>
+#include <linux/hash.h>
+#include <linux/lockdep.h>
+#include <linux/io.h>
+#include "shadowvm.h"
+#include "mmu/walker.h"
+#include "trace.h"
+
+#define SPTE_P		BIT_ULL(0)
+#define SPTE_RW		BIT_ULL(1)
+#define SPTE_US		BIT_ULL(2)
+#define SPTE_A		BIT_ULL(5)
+#define SPTE_D		BIT_ULL(6)
+#define SPTE_G		BIT_ULL(8)
+#define SPTE_NX		BIT_ULL(63)
+#define SPTE_ADDR_MASK	0x000ffffffffff000ULL
+
+#define SP_HASH_BITS	10
+
+union shv_role {
+	u32 word;
+	struct {
+		u32 level:3;		/* shadow level of this page */
+		u32 gpte4:1;		/* guest entries are 4 bytes (32-bit paging) */
+		u32 quadrant:2;		/* part of a 32-bit guest table shadowed */
+		u32 direct:1;		/* no guest table: paging off or a split huge page */
+		u32 access:3;		/* ACC_* granted by the levels above */
+		u32 cr0_wp:1;
+		u32 smep_andnot_wp:1;
+		u32 smap_andnot_wp:1;
+		u32 nxe:1;
+		u32 pae_root:1;		/* the 4-entry PDPT of a PAE shadow */
+		u32 guest_levels:3;
+	};
+};
+
+struct shv_sp {
+	struct hlist_node hash;
+	struct list_head link;		/* mmu->active, oldest first */
+	u64 gfn;
+	union shv_role role;
+	u64 *spt;
+	struct page *page;
+	u64 *gfns;			/* leaf pages: guest frame of each entry */
+	u64 *gptes;			/* indirect leaf pages: guest entry as used */
+	u64 **parents;			/* shadow entries pointing here */
+	int nr_parents, max_parents;
+	int root_count;			/* root caches holding this page */
+	int write_count;		/* emulated writes since last used by a fill */
+	struct list_head gfn_link;	/* on a gfn_sps() list, under mmu_lock */
+	bool unsync;
+	bool zapped;
+};
+
+struct shv_root {
+	u64 cr3;
+	u32 role;
+	u64 pdptrs[4];
+	struct shv_sp *sp;
+	u64 last_used;
+	struct shv_as *as;
+};
+
+/* a guest address space (a CR3 seen) with its own counters */
+struct shv_as {
+	struct hlist_node node;
+	u64 cr3;
+	u64 loads, root_hits, root_misses, pf_true, pf_hidden, pt_writes;
+};
+
+struct shv_rmap {
+	u64 **sptes;
+	u32 nr, max;
+	u32 wp_count;			/* synced indirect shadow pages of this frame */
+	u32 unsync_count;
+};
+
+struct shv_mmu_vm {
+	struct hlist_head hash[1 << SP_HASH_BITS];
+	struct list_head active;
+	struct list_head zapped;	/* unlinked, freed after the kick */
+	long nr_pages;
+	long max_pages;
+	struct hlist_head as_hash[64];
+	int nr_as;
+	u64 clock;
+	bool need_kick;			/* shadow entries lost rights */
+	const struct shv_mmu_policy_ops *policy;	/* vm->cfg.mmu_policy's */
+};
+
+struct shv_mmu_vcpu {
+	union shv_role base_role;	/* role of the root for this context */
+	struct shv_root *cur;
+	struct shv_root *roots;		/* root cache, vm->cfg.root_cache_size */
+	int nr_roots;
+	u64 noemu_gfn;		/* wp-noemu: last frame unprotected, */
+	unsigned long noemu_rip;	/* and by which instruction */
+};
+
+#define MAX_AS	4096
+
+static inline u64 *vm_stat(struct shv_vm *vm, int id)
+{
+	return &vm->mmu_stats[id];
+}
+
+static inline struct shv_sp *page_sp(void *p)
+{
+	return (struct shv_sp *)page_private(virt_to_page(p));
+}
+
+static inline struct shv_sp *spte_child(u64 spte)
+{
+	return (struct shv_sp *)page_private(pfn_to_page((spte & SPTE_ADDR_MASK) >> PAGE_SHIFT));
+}
+
+/* vCPUs are published with smp_store_release() and removed under mmu_lock. */
+static inline struct shv_vcpu *vm_vcpu(struct shv_vm *vm, int i)
+{
+	return READ_ONCE(vm->vcpus[i]);
+}
+
+struct shv_mmu_policy_ops;
+static inline const struct shv_mmu_policy_ops *policy(struct shv_vm *vm)
+{
+	return vm->mmu->policy;
+}
+
+/* ---- tlb.c ---- */
+void kick_flush_all(struct shv_vm *vm);
+void kick_others_sync(struct shv_vm *vm);
+void flush_remote(struct shv_vm *vm);
+
+/* ---- wp_track.c ---- */
+struct shv_rmap *gfn_rmap(struct shv_vm *vm, u64 gfn, bool create);
+int rmap_add(struct shv_vm *vm, u64 gfn, u64 *sptep);
+void rmap_remove(struct shv_vm *vm, u64 gfn, u64 *sptep);
+void write_protect_gfn(struct shv_vm *vm, u64 gfn);
+bool gfn_write_protected(struct shv_vm *vm, u64 gfn);
+
+/* ---- sp_cache.c ---- */
+int gfn_sps(struct shv_vm *vm, u64 gfn, struct list_head *out);
+int __must_check sp_add_parent(struct shv_sp *sp, u64 *sptep);
+void sp_account_wp(struct shv_vm *vm, struct shv_sp *sp, int delta);
+void sp_zap(struct shv_vm *vm, struct shv_sp *sp);
+void drop_spte(struct shv_vm *vm, u64 *sptep);
+void commit_zap(struct shv_vm *vm);
+void make_room(struct shv_vm *vm, int need);
+struct shv_sp *sp_get(struct shv_vm *vm, u64 gfn, union shv_role role, bool *created);
+
+/* ---- root_cache.c ---- */
+union shv_role context_role(struct shv_vcpu *vcpu);
+void root_release(struct shv_vm *vm, struct shv_root *root);
+void vcpu_drop_roots(struct shv_vcpu *vcpu);
+void sp_evict_roots(struct shv_vm *vm, struct shv_sp *sp);
+u64 cr3_key(struct shv_vcpu *vcpu);
+int switch_root(struct shv_vcpu *vcpu, bool count);
+
+/* ---- pt_write.c ---- */
+bool unprotect_gfn(struct shv_vcpu *vcpu, u64 gfn);
+
+/* ---- policies (policy.c is the registry) ---- */
+enum shv_pt_write_action {
+	SHV_PTW_EMULATE,	/* emulate the write (pt_write.c keeps shadows coherent) */
+	SHV_PTW_RESUME,		/* the frame is writable now: re-execute natively */
+};
+
+/*
+ * An MMU policy: what the shadow MMU does at the events where policies
+ * differ. Every hook runs under vm->mmu_lock and may zap shadow pages
+ * (the caller commits the zap, except in invlpg); a NULL hook does
+ * nothing, and then INVLPG does not even take the lock.
+ */
+struct shv_mmu_policy_ops {
+	const char *name;	/* its short name in uapi's SHADOWVM_MMU_POLICIES() */
+	/* a guest table frame shadowed by a synced shadow page is read-only */
+	bool write_protect;
+	/* the guest's INVLPG exits (else it runs natively, VPID-flushed) */
+	bool intercept_invlpg;
+	/* a guest write faulted on a write-protected table frame; NULL: emulate */
+	enum shv_pt_write_action (*pt_write)(struct shv_vcpu *vcpu, u64 gfn);
+	/* guest CR3 load, before the new root is looked up (noflush: CR3 bit 63) */
+	void (*cr3_load)(struct shv_vcpu *vcpu, bool noflush);
+	/* guest INVLPG (the caller then flushes the hardware TLB entry) */
+	void (*invlpg)(struct shv_vcpu *vcpu, u64 gva);
+	/* CR0/CR4/EFER paging change: a full TLB flush for the guest */
+	void (*context_change)(struct shv_vcpu *vcpu);
+};
+
+extern const struct shv_mmu_policy_ops shv_policy_wp;
+extern const struct shv_mmu_policy_ops shv_policy_unsync;
+extern const struct shv_mmu_policy_ops shv_policy_vtlb;
+extern const struct shv_mmu_policy_ops shv_policy_wp_noemu;
+
+#endif /* SHADOWVM_MMU_INTERNAL_H */

@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The unsync policy ("unsync"). Contract: a guest write to a write-
+ * protected frame whose shadow pages are all leaf tables makes them
+ * unsync (try_unsync()): the frame is no longer write-protected and the
+ * guest writes it natively. At CR3 load, INVLPG and a paging-context
+ * change every unsync page is resynced (resync_all()): leaf entries that
+ * no longer match the guest entry they were built from are dropped and
+ * the frame is write-protected again. mmu_lock held.
+ */
+#include "mmu_internal.h"
+
+/* ---- unsync ---- */
+
+/*
+ * Is this shadow leaf entry still derived from the guest entry as it is
+ * now? Any change of the guest entry (frame, rights, A/D cleared, a
+ * reserved bit) drops it, so the next access takes a full walk.
+ */
+static bool spte_matches_guest(struct shv_vcpu *vcpu, struct shv_sp *sp, int i)
+{
+	int esize = sp->role.gpte4 ? 4 : 8;
+	int gidx = sp->role.gpte4 ? sp->role.quadrant * 512 + i : i;
+	u64 gpte = 0, gpa;
+
+	if (!sp->gptes)
+		return false;
+	gpa = ((u64)sp->gfn << PAGE_SHIFT) + gidx * esize;
+	if (shv_read_gpa_pinned(vcpu->vm, gpa, &gpte, esize))
+		return false;
+	return gpte == sp->gptes[i];
+}
+
+static void sp_resync(struct shv_vcpu *vcpu, struct shv_sp *sp)
+{
+	struct shv_vm *vm = vcpu->vm;
+	struct shv_rmap *rm = gfn_rmap(vm, sp->gfn, false);
+	int i;
+
+	lockdep_assert_held(&vm->mmu_lock);
+	sp->unsync = false;
+	if (rm)
+		rm->unsync_count--;
+	sp_account_wp(vm, sp, +1);
+	for (i = 0; i < 512; i++)
+		if ((sp->spt[i] & SPTE_P) && !spte_matches_guest(vcpu, sp, i))
+			drop_spte(vm, &sp->spt[i]);
+	shv_stat_inc(vcpu, PF_HIDDEN_RESYNC);
+	kick_flush_all(vm);
+}
+
+static int resync_all(struct shv_vcpu *vcpu)
+{
+	struct shv_sp *sp, *tmp;
+
+	lockdep_assert_held(&vcpu->vm->mmu_lock);
+	list_for_each_entry_safe(sp, tmp, &vcpu->vm->mmu->active, link)
+		if (sp->unsync && !sp->zapped)
+			sp_resync(vcpu, sp);
+	return 0;
+}
+
+/* Try to let the guest write gfn directly: only leaf tables may go unsync. */
+static bool try_unsync(struct shv_vcpu *vcpu, u64 gfn)
+{
+	struct shv_vm *vm = vcpu->vm;
+	struct shv_rmap *rm = gfn_rmap(vm, gfn, false);
+	struct shv_sp *sp;
+	LIST_HEAD(sps);
+	int synced = 0;
+
+	lockdep_assert_held(&vm->mmu_lock);
+	if (!rm)
+		return false;
+	gfn_sps(vm, gfn, &sps);
+	list_for_each_entry(sp, &sps, gfn_link) {
+		if (sp->unsync)
+			continue;
+		if (sp->role.level != 1)
+			return false;	/* upper-level tables always stay protected */
+		synced++;
+	}
+	if (!synced)
+		return false;
+	list_for_each_entry(sp, &sps, gfn_link) {
+		if (sp->unsync)
+			continue;
+		sp_account_wp(vm, sp, -1);
+		sp->unsync = true;
+		rm->unsync_count++;
+	}
+	/* read-only mappings of the frame refault as writable ones */
+	while (rm->nr)
+		drop_spte(vm, rm->sptes[rm->nr - 1]);
+	kick_flush_all(vm);
+	shv_stat_inc(vcpu, PF_HIDDEN_UNSYNC);
+	return true;
+}
+
+static enum shv_pt_write_action unsync_pt_write(struct shv_vcpu *vcpu, u64 gfn)
+{
+	return try_unsync(vcpu, gfn) ? SHV_PTW_RESUME : SHV_PTW_EMULATE;
+}
+
+static void unsync_cr3_load(struct shv_vcpu *vcpu, bool noflush)
+{
+	if (!noflush)
+		resync_all(vcpu);
+}
+
+static void unsync_invlpg(struct shv_vcpu *vcpu, u64 gva)
+{
+	resync_all(vcpu);
+	commit_zap(vcpu->vm);
+}
+
+static void unsync_context_change(struct shv_vcpu *vcpu)
+{
+	resync_all(vcpu);
+}
+
+const struct shv_mmu_policy_ops shv_policy_unsync = {
+	.name			= "unsync",
+	.write_protect		= true,
+	.intercept_invlpg	= true,
+	.pt_write		= unsync_pt_write,
+	.cr3_load		= unsync_cr3_load,
+	.invlpg			= unsync_invlpg,
+	.context_change		= unsync_context_change,
+};

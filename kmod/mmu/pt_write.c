@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Writes to guest page tables. Contract: every emulated write to guest RAM
+ * (shv_mmu_guest_write(), shv_mmu_guest_cmpxchg()) is applied under
+ * mmu_lock, and if it hit a frame shadowed as a page table the shadow
+ * entries derived from the bytes written are dropped, so every cached
+ * root stays coherent. Heuristics: a misaligned or partial write, or a
+ * third write to one shadow page without a fill in between (a flood: the
+ * frame is probably no page table any more), zaps the page instead;
+ * unprotect_gfn() stops shadowing a frame altogether.
+ */
+#include "mmu_internal.h"
+
+/* ---- guest page-table writes ---- */
+
+/*
+ * The guest wrote [gpa, gpa+len) of a frame shadowed as a page table:
+ * drop the shadow entries derived from the bytes written. mmu_lock held.
+ */
+static void pte_written(struct shv_vcpu *vcpu, u64 gpa, unsigned int len)
+{
+	struct shv_vm *vm = vcpu->vm;
+	u64 gfn = gpa >> PAGE_SHIFT;
+	unsigned int off = offset_in_page(gpa);
+	struct shv_sp *sp;
+	LIST_HEAD(sps);
+
+	lockdep_assert_held(&vm->mmu_lock);
+	trace_pt_write(gpa, len);
+	gfn_sps(vm, gfn, &sps);
+	list_for_each_entry(sp, &sps, gfn_link) {
+		int esize, first, last, e;
+
+		if (sp->zapped || sp->unsync)
+			continue;	/* zapped by an earlier one of this loop */
+		esize = sp->role.gpte4 ? 4 : 8;
+		/* misaligned or partial writes, or a flood: drop the page */
+		if ((off & (esize - 1)) || (len % esize) || ++sp->write_count >= 3) {
+			if (sp->write_count >= 3)
+				(*vm_stat(vm, SHADOWVM_STAT_PT_WRITE_FLOODED))++;
+			/* a cached root too: a process being torn down */
+			sp_evict_roots(vm, sp);
+			sp_zap(vm, sp);
+			continue;
+		}
+		first = off / esize;
+		last = (off + len - 1) / esize;
+		for (e = first; e <= last; e++) {
+			if (sp->role.gpte4 && sp->role.level == 1) {
+				if (e / 512 != sp->role.quadrant)
+					continue;
+				drop_spte(vm, &sp->spt[e % 512]);
+			} else if (sp->role.gpte4 && sp->role.level == 2) {
+				if (e / 256 != sp->role.quadrant)
+					continue;
+				drop_spte(vm, &sp->spt[(e % 256) * 2]);
+				drop_spte(vm, &sp->spt[(e % 256) * 2 + 1]);
+			} else {
+				drop_spte(vm, &sp->spt[e]);
+			}
+		}
+	}
+	kick_flush_all(vm);
+}
+
+/*
+ * Pin the frames of [gpa, gpa+len) now, with no lock held (this may
+ * sleep, e.g. on a userfaultfd), so that the access under mmu_lock finds
+ * them pinned. They stay pinned while the caller holds vm->srcu.
+ */
+static int prepin(struct shv_vm *vm, u64 gpa, unsigned int len, bool write)
+{
+	u64 gfn, last = (gpa + len - 1) >> PAGE_SHIFT;
+	struct page *pg;
+	int r;
+
+	for (gfn = gpa >> PAGE_SHIFT; gfn <= last; gfn++) {
+		r = shv_gfn_to_page(vm, gfn, write, false, &pg);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+/* A guest write of [gpa, gpa+len) hit frames shadowed as page tables. */
+static void count_pt_write(struct shv_vcpu *vcpu, u64 gpa, unsigned int len)
+{
+	struct shv_vm *vm = vcpu->vm;
+	u64 gfn, last = (gpa + len - 1) >> PAGE_SHIFT;
+	bool pt = false;
+
+	lockdep_assert_held(&vm->mmu_lock);
+	for (gfn = gpa >> PAGE_SHIFT; gfn <= last; gfn++) {
+		u64 start = max(gpa, gfn << PAGE_SHIFT);
+		u64 end = min(gpa + len, (gfn + 1) << PAGE_SHIFT);
+
+		if (!gfn_write_protected(vm, gfn))
+			continue;
+		pte_written(vcpu, start, end - start);
+		pt = true;
+	}
+	if (!pt)
+		return;
+	shv_stat_inc(vcpu, PF_HIDDEN_PT_WRITE);
+	if (vcpu->mmu->cur && vcpu->mmu->cur->as)
+		vcpu->mmu->cur->as->pt_writes++;
+}
+
+/* Emulator write to guest RAM at gpa: apply it and keep shadows coherent. */
+int shv_mmu_guest_write(struct shv_vcpu *vcpu, u64 gpa, const void *data, unsigned int len)
+{
+	struct shv_vm *vm = vcpu->vm;
+	int r;
+
+	r = prepin(vm, gpa, len, true);
+	if (r)
+		return r;
+	mutex_lock(&vm->mmu_lock);
+	r = shv_write_gpa_pinned(vm, gpa, data, len);
+	if (!r)
+		count_pt_write(vcpu, gpa, len);
+	commit_zap(vm);
+	mutex_unlock(&vm->mmu_lock);
+	return r;
+}
+
+/*
+ * Emulated locked read-modify-write on guest RAM at gpa: compare-exchange
+ * len (4 or 8, naturally aligned) bytes atomically against other vCPUs and
+ * the walker's A/D updates, and keep shadows coherent when it swapped.
+ * -EINVAL for a size or alignment the host cannot do atomically.
+ */
+int shv_mmu_guest_cmpxchg(struct shv_vcpu *vcpu, u64 gpa, u64 old, u64 new,
+			  unsigned int len, bool *swapped)
+{
+	struct shv_vm *vm = vcpu->vm;
+	int r;
+
+	if ((len != 4 && len != 8) || (gpa & (len - 1)))
+		return -EINVAL;
+	r = prepin(vm, gpa, len, true);
+	if (r)
+		return r;
+	mutex_lock(&vm->mmu_lock);
+	r = shv_cmpxchg_gpa(vm, gpa, old, new, len, true, swapped);
+	if (!r && *swapped)
+		count_pt_write(vcpu, gpa, len);
+	commit_zap(vm);
+	mutex_unlock(&vm->mmu_lock);
+	return r;
+}
+
+/*
+ * Stop shadowing a guest table frame (emulation failed on it, or a policy
+ * never emulates), so that the guest can write it natively. true: it is
+ * still write-protected. mmu_lock held.
+ */
+bool unprotect_gfn(struct shv_vcpu *vcpu, u64 gfn)
+{
+	struct shv_vm *vm = vcpu->vm;
+	struct shv_sp *sp;
+	LIST_HEAD(sps);
+
+	lockdep_assert_held(&vm->mmu_lock);
+	gfn_sps(vm, gfn, &sps);
+	list_for_each_entry(sp, &sps, gfn_link) {
+		sp_evict_roots(vm, sp);
+		sp_zap(vm, sp);
+	}
+	(*vm_stat(vm, SHADOWVM_STAT_PT_UNPROTECT))++;
+	return gfn_write_protected(vm, gfn);
+}
+
+/* The exit handler's unprotect after SHV_PF_EMULATE_PT failed to emulate. */
+bool shv_mmu_unprotect(struct shv_vcpu *vcpu, u64 gfn)
+{
+	struct shv_vm *vm = vcpu->vm;
+	bool still;
+
+	mutex_lock(&vm->mmu_lock);
+	still = unprotect_gfn(vcpu, gfn);
+	commit_zap(vm);
+	mutex_unlock(&vm->mmu_lock);
+	return still;
+}

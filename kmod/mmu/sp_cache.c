@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Shadow pages. Contract: a shadow page is keyed by (guest table frame,
+ * role) in a hash and shared by every table that reaches that guest table
+ * with the same role; sp_get() finds or creates it (write-protecting the
+ * frame through wp_track.c), sp_add_parent() records each shadow entry
+ * that points at it, sp_zap() unlinks it from all of them and queues it,
+ * and commit_zap() frees the queue once no vCPU can still run on it. The
+ * VM's count of shadow pages is capped (max_shadow_pages): make_room()
+ * recycles the oldest pages that no root cache holds. mmu_lock held.
+ */
+#include "mmu_internal.h"
+
+/* ---- shadow pages ---- */
+
+/* Keyed by frame only: every shadow page of one guest frame shares a bucket. */
+static u32 sp_hash(u64 gfn)
+{
+	return hash_64(gfn, SP_HASH_BITS);
+}
+
+/*
+ * Collect every live shadow page of a guest table frame (not direct ones)
+ * on @out, however many there are. The caller may zap any of them while
+ * walking the list: zapped pages are only freed by commit_zap(), and a
+ * caller skips entries whose ->zapped is set. mmu_lock held; the list is
+ * only valid until the lock is dropped.
+ */
+int gfn_sps(struct shv_vm *vm, u64 gfn, struct list_head *out)
+{
+	struct shv_sp *sp;
+	int n = 0;
+
+	lockdep_assert_held(&vm->mmu_lock);
+	INIT_LIST_HEAD(out);
+	hlist_for_each_entry(sp, &vm->mmu->hash[sp_hash(gfn)], hash) {
+		if (sp->gfn != gfn || sp->role.direct || sp->zapped)
+			continue;
+		list_add_tail(&sp->gfn_link, out);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Record that *sptep points at sp. On failure nothing is recorded and
+ * the caller must not leave *sptep pointing at sp: an unrecorded parent
+ * entry would survive sp's zap and point at freed memory.
+ */
+int __must_check sp_add_parent(struct shv_sp *sp, u64 *sptep)
+{
+	if (sp->nr_parents == sp->max_parents) {
+		int nmax = sp->max_parents ? sp->max_parents * 2 : 4;
+		u64 **n = shv_zalloc(nmax * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		if (sp->parents)
+			memcpy(n, sp->parents, sp->nr_parents * sizeof(*n));
+		shv_kfree(sp->parents);
+		sp->parents = n;
+		sp->max_parents = nmax;
+	}
+	sp->parents[sp->nr_parents++] = sptep;
+	return 0;
+}
+
+static void sp_remove_parent(struct shv_sp *sp, u64 *sptep)
+{
+	int i;
+
+	for (i = 0; i < sp->nr_parents; i++) {
+		if (sp->parents[i] == sptep) {
+			sp->parents[i] = sp->parents[--sp->nr_parents];
+			return;
+		}
+	}
+}
+
+void sp_account_wp(struct shv_vm *vm, struct shv_sp *sp, int delta)
+{
+	struct shv_rmap *rm;
+
+	lockdep_assert_held(&vm->mmu_lock);
+	if (sp->role.direct || sp->role.pae_root || sp->unsync ||
+	    !policy(vm)->write_protect)
+		return;
+	rm = gfn_rmap(vm, sp->gfn, true);
+	if (!rm)
+		return;
+	if (delta > 0) {
+		if (rm->wp_count++ == 0)
+			write_protect_gfn(vm, sp->gfn);
+	} else {
+		rm->wp_count--;
+	}
+}
+
+/* Unlink a shadow page from everything and queue it for freeing. */
+void sp_zap(struct shv_vm *vm, struct shv_sp *sp)
+{
+	int i;
+
+	lockdep_assert_held(&vm->mmu_lock);
+	if (sp->zapped)
+		return;
+	sp->zapped = true;
+	trace_sp_zap(sp->gfn, sp->role.word, sp->role.level);
+	while (sp->nr_parents) {
+		u64 *p = sp->parents[sp->nr_parents - 1];
+
+		*p = 0;
+		sp->nr_parents--;
+	}
+	for (i = 0; i < 512; i++)
+		if (sp->spt[i] & SPTE_P)
+			drop_spte(vm, &sp->spt[i]);
+	if (sp->unsync) {
+		struct shv_rmap *rm = gfn_rmap(vm, sp->gfn, false);
+
+		if (rm)
+			rm->unsync_count--;
+		sp->unsync = false;
+	} else {
+		sp_account_wp(vm, sp, -1);
+	}
+	hlist_del_init(&sp->hash);
+	list_move_tail(&sp->link, &vm->mmu->zapped);
+	(*vm_stat(vm, SHADOWVM_STAT_SP_ZAPPED))++;
+	kick_flush_all(vm);
+}
+
+/* Clear one shadow entry, updating the reverse map or the child page. */
+void drop_spte(struct shv_vm *vm, u64 *sptep)
+{
+	u64 spte = *sptep;
+	struct shv_sp *sp = page_sp(sptep);
+
+	lockdep_assert_held(&vm->mmu_lock);
+	if (!(spte & SPTE_P))
+		return;
+	*sptep = 0;
+	if (sp->role.level == 1) {
+		rmap_remove(vm, sp->gfns[sptep - sp->spt], sptep);
+		return;
+	}
+	{
+		struct shv_sp *child = spte_child(spte);
+
+		sp_remove_parent(child, sptep);
+		/* an orphan keeps its frame write-protected for nothing: drop it */
+		if (!child->nr_parents && !child->root_count)
+			sp_zap(vm, child);
+	}
+}
+
+static void sp_free(struct shv_sp *sp)
+{
+	list_del(&sp->link);
+	set_page_private(sp->page, 0);
+	shv_free_page(sp->page);
+	shv_kfree(sp->gfns);
+	shv_kfree(sp->gptes);
+	shv_kfree(sp->parents);
+	shv_kfree(sp);
+}
+
+/* Free what sp_zap() queued, once no vCPU can still be using it. */
+void commit_zap(struct shv_vm *vm)
+{
+	struct shv_sp *sp, *tmp;
+
+	lockdep_assert_held(&vm->mmu_lock);
+	if (list_empty(&vm->mmu->zapped) && !vm->mmu->need_kick)
+		return;
+	/*
+	 * Other vCPUs still in the guest may hold translations from entries
+	 * we removed or made read-only: make them exit (they flush before
+	 * re-entering) before anything is freed or the caller goes on.
+	 */
+	smp_mb();	/* pairs with the barrier after in_guest = true */
+	kick_others_sync(vm);
+	vm->mmu->need_kick = false;
+	list_for_each_entry_safe(sp, tmp, &vm->mmu->zapped, link) {
+		if (sp->root_count)
+			continue;	/* freed when its last root cache lets go */
+		vm->mmu->nr_pages--;
+		sp_free(sp);
+	}
+	*vm_stat(vm, SHADOWVM_STAT_SP_LIVE) = vm->mmu->nr_pages;
+}
+
+/* Recycle the oldest non-root shadow pages to stay under the cap. */
+void make_room(struct shv_vm *vm, int need)
+{
+	struct shv_sp *sp;
+
+	lockdep_assert_held(&vm->mmu_lock);
+	if (vm->mmu->nr_pages + need <= vm->mmu->max_pages)
+		return;
+	while (vm->mmu->nr_pages + need + 4 > vm->mmu->max_pages) {
+		struct shv_sp *victim = NULL;
+
+		/* oldest first; a zap may move others, so rescan each time */
+		list_for_each_entry(sp, &vm->mmu->active, link) {
+			if (!sp->root_count && !sp->zapped) {
+				victim = sp;
+				break;
+			}
+		}
+		if (!victim)
+			break;
+		sp_zap(vm, victim);
+		(*vm_stat(vm, SHADOWVM_STAT_SP_RECYCLED))++;
+		commit_zap(vm);
+	}
+}
+
+static struct shv_sp *sp_lookup(struct shv_vm *vm, u64 gfn, union shv_role role)
+{
+	struct shv_sp *sp;
+
+	hlist_for_each_entry(sp, &vm->mmu->hash[sp_hash(gfn)], hash)
+		if (sp->gfn == gfn && sp->role.word == role.word && !sp->zapped)
+			return sp;
+	return NULL;
+}
+
+struct shv_sp *sp_get(struct shv_vm *vm, u64 gfn, union shv_role role, bool *created)
+{
+	struct shv_sp *sp;
+
+	lockdep_assert_held(&vm->mmu_lock);
+	*created = false;
+	if (!role.pae_root) {
+		sp = sp_lookup(vm, gfn, role);
+		if (sp)
+			return sp;
+	}
+	/*
+	 * A guest table in RAM must be write-protected from the start: get
+	 * its reverse map first, so that sp_account_wp() cannot fail.
+	 */
+	if (!role.direct && !role.pae_root && shv_gfn_to_slot(vm, gfn) &&
+	    !gfn_rmap(vm, gfn, true))
+		return NULL;
+	sp = shv_zalloc(sizeof(*sp));
+	if (!sp)
+		return NULL;
+	sp->page = shv_alloc_page(role.pae_root ? __GFP_DMA32 : 0);
+	if (!sp->page)
+		goto fail;
+	if (role.level == 1) {
+		sp->gfns = shv_zalloc(512 * sizeof(u64));
+		if (!sp->gfns)
+			goto fail;
+		if (!role.direct) {
+			sp->gptes = shv_zalloc(512 * sizeof(u64));
+			if (!sp->gptes)
+				goto fail;
+		}
+	}
+	sp->spt = page_address(sp->page);
+	set_page_private(sp->page, (unsigned long)sp);
+	sp->gfn = gfn;
+	sp->role = role;
+	INIT_HLIST_NODE(&sp->hash);
+	if (!role.pae_root)
+		hlist_add_head(&sp->hash, &vm->mmu->hash[sp_hash(gfn)]);
+	list_add_tail(&sp->link, &vm->mmu->active);
+	vm->mmu->nr_pages++;
+	(*vm_stat(vm, SHADOWVM_STAT_SP_CREATED))++;
+	*vm_stat(vm, SHADOWVM_STAT_SP_LIVE) = vm->mmu->nr_pages;
+	trace_sp_create(gfn, role.word, role.level);
+	sp_account_wp(vm, sp, +1);
+	*created = true;
+	return sp;
+fail:
+	if (sp->page)
+		shv_free_page(sp->page);
+	shv_kfree(sp->gfns);
+	shv_kfree(sp->gptes);
+	shv_kfree(sp);
+	return NULL;
+}

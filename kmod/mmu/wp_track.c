@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Write tracking of guest frames. Contract: each frame of a memory slot
+ * has a reverse map (every shadow leaf entry that maps it) and a count of
+ * the synced shadow pages that shadow it as a guest table (wp_count, kept
+ * by sp_cache.c). While the count is non-zero no shadow entry maps the
+ * frame writable: write_protect_gfn() clears W in every mapping, and the
+ * fill path asks gfn_write_protected() before granting W. Reverse maps
+ * are allocated on first use and freed with their slot. mmu_lock held.
+ */
+#include "mmu_internal.h"
+
+/* ---- reverse map and write-protection bookkeeping ---- */
+
+/*
+ * The reverse map of a guest frame lives in its slot (allocated on first
+ * use, under mmu_lock). Frames outside every slot have none. The caller
+ * holds vm->srcu or vm->lock, so the slot cannot go away meanwhile.
+ */
+struct shv_rmap *gfn_rmap(struct shv_vm *vm, u64 gfn, bool create)
+{
+	struct shv_slot *s = shv_gfn_to_slot(vm, gfn);
+
+	if (!s)
+		return NULL;
+	if (!s->rmap) {
+		if (!create)
+			return NULL;
+		s->rmap = shv_zalloc(s->npages * sizeof(struct shv_rmap));
+		if (!s->rmap)
+			return NULL;
+	}
+	return &s->rmap[gfn - s->base_gfn];
+}
+
+int rmap_add(struct shv_vm *vm, u64 gfn, u64 *sptep)
+{
+	struct shv_rmap *rm = gfn_rmap(vm, gfn, true);
+
+	lockdep_assert_held(&vm->mmu_lock);
+	if (!rm)
+		return -ENOMEM;
+	if (rm->nr == rm->max) {
+		u32 nmax = rm->max ? rm->max * 2 : 4;
+		u64 **n = shv_zalloc(nmax * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		if (rm->sptes)
+			memcpy(n, rm->sptes, rm->nr * sizeof(*n));
+		shv_kfree(rm->sptes);
+		rm->sptes = n;
+		rm->max = nmax;
+	}
+	rm->sptes[rm->nr++] = sptep;
+	return 0;
+}
+
+void rmap_remove(struct shv_vm *vm, u64 gfn, u64 *sptep)
+{
+	struct shv_rmap *rm = gfn_rmap(vm, gfn, false);
+	u32 i;
+
+	if (!rm)
+		return;
+	for (i = 0; i < rm->nr; i++) {
+		if (rm->sptes[i] == sptep) {
+			rm->sptes[i] = rm->sptes[--rm->nr];
+			return;
+		}
+	}
+}
+
+/* Clear W in every shadow entry mapping gfn (it became a page table). */
+void write_protect_gfn(struct shv_vm *vm, u64 gfn)
+{
+	struct shv_rmap *rm = gfn_rmap(vm, gfn, false);
+	bool flushed = false;
+	u32 i;
+
+	lockdep_assert_held(&vm->mmu_lock);
+	if (!rm)
+		return;
+	for (i = 0; i < rm->nr; i++) {
+		if (*rm->sptes[i] & SPTE_RW) {
+			*rm->sptes[i] &= ~(SPTE_RW);
+			flushed = true;
+		}
+	}
+	if (flushed)
+		kick_flush_all(vm);
+}
+
+bool gfn_write_protected(struct shv_vm *vm, u64 gfn)
+{
+	struct shv_rmap *rm = gfn_rmap(vm, gfn, false);
+
+	return rm && rm->wp_count;
+}
+
+/*
+ * A slot is being freed: no shadow entry maps its frames any more
+ * (zapped after it was unpublished), so its reverse map goes with it.
+ */
+void shv_mmu_slot_removed(struct shv_vm *vm, struct shv_slot *slot)
+{
+	struct shv_rmap *rm = slot->rmap;
+	u64 j;
+
+	if (!rm)
+		return;
+	for (j = 0; j < slot->npages; j++)
+		shv_kfree(rm[j].sptes);
+	shv_kfree(rm);
+	slot->rmap = NULL;
+}

@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Register state ioctls: GET/SET_REGS and GET/SET_SREGS, and the reset
+ * state of a new vCPU. Contract: SET_SREGS refuses every state VMX could
+ * not enter with -EINVAL (Documentation/uapi.rst lists them) and leaves
+ * the vCPU unchanged then; accepted state resets the MMU context.
+ */
+#include <linux/module.h>
+#include <linux/anon_inodes.h>
+#include <linux/file.h>
+#include <linux/mm.h>
+#include <linux/io.h>
+#include <linux/uaccess.h>
+#include <linux/sched/signal.h>
+#include <linux/preempt.h>
+#include <asm/desc.h>
+#include <asm/fpu/api.h>
+#include <asm/msr.h>
+#include <asm/tlbflush.h>
+#include <asm/special_insns.h>
+#include <asm/segment.h>
+#include <asm/cpu_entry_area.h>
+#include <asm/debugreg.h>
+#include "shadowvm.h"
+#include "vmx/vmx_defs.h"
+#include "compat.h"
+#include "emulate/emulate.h"
+#include "mmu/walker.h"
+
+/* ---- segments and SREGS ---- */
+
+struct seg_fields {
+	u32 sel, base, limit, ar;
+};
+
+static const struct seg_fields seg_field[] = {
+	[0] = { GUEST_CS_SELECTOR, GUEST_CS_BASE, GUEST_CS_LIMIT, GUEST_CS_AR_BYTES },
+	[1] = { GUEST_DS_SELECTOR, GUEST_DS_BASE, GUEST_DS_LIMIT, GUEST_DS_AR_BYTES },
+	[2] = { GUEST_ES_SELECTOR, GUEST_ES_BASE, GUEST_ES_LIMIT, GUEST_ES_AR_BYTES },
+	[3] = { GUEST_FS_SELECTOR, GUEST_FS_BASE, GUEST_FS_LIMIT, GUEST_FS_AR_BYTES },
+	[4] = { GUEST_GS_SELECTOR, GUEST_GS_BASE, GUEST_GS_LIMIT, GUEST_GS_AR_BYTES },
+	[5] = { GUEST_SS_SELECTOR, GUEST_SS_BASE, GUEST_SS_LIMIT, GUEST_SS_AR_BYTES },
+	[6] = { GUEST_TR_SELECTOR, GUEST_TR_BASE, GUEST_TR_LIMIT, GUEST_TR_AR_BYTES },
+	[7] = { GUEST_LDTR_SELECTOR, GUEST_LDTR_BASE, GUEST_LDTR_LIMIT, GUEST_LDTR_AR_BYTES },
+};
+
+static struct shadowvm_segment *sregs_seg(struct shadowvm_sregs *s, int i)
+{
+	struct shadowvm_segment *segs[] = { &s->cs, &s->ds, &s->es, &s->fs, &s->gs,
+					    &s->ss, &s->tr, &s->ldt };
+	return segs[i];
+}
+
+static u32 seg_to_ar(const struct shadowvm_segment *s)
+{
+	if (s->unusable || !s->present)
+		return AR_UNUSABLE;
+	return (s->type & 15) | (s->s & 1) << 4 | (s->dpl & 3) << 5 | 1 << 7 |
+	       (s->avl & 1) << 12 | (s->l & 1) << 13 | (s->db & 1) << 14 |
+	       (s->g & 1) << 15;
+}
+
+static void ar_to_seg(u32 ar, struct shadowvm_segment *s)
+{
+	s->unusable = !!(ar & AR_UNUSABLE);
+	s->type = ar & 15;
+	s->s = (ar >> 4) & 1;
+	s->dpl = (ar >> 5) & 3;
+	s->present = s->unusable ? 0 : (ar >> 7) & 1;
+	s->avl = (ar >> 12) & 1;
+	s->l = (ar >> 13) & 1;
+	s->db = (ar >> 14) & 1;
+	s->g = (ar >> 15) & 1;
+	s->padding = 0;
+}
+
+static bool is_canonical(u64 a)
+{
+	return (u64)(((s64)a << 16) >> 16) == a;
+}
+
+static bool limit_g_ok(const struct shadowvm_segment *s)
+{
+	if ((s->limit & 0xfff) != 0xfff && s->g)
+		return false;
+	if ((s->limit & 0xfff00000) && !s->g)
+		return false;
+	return true;
+}
+
+/* VMX guest-state checks (SDM 27.3.1) for a protected-mode, non-VM86 guest. */
+static int check_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s, const char **why)
+{
+	bool lma = s->efer & EFER_LMA;
+	int i;
+
+#define BAD(msg) do { *why = msg; return -EINVAL; } while (0)
+	for (i = 0; i < ARRAY_SIZE(s->reserved); i++)
+		if (s->reserved[i])
+			BAD("reserved field not zero");
+	for (i = 0; i < ARRAY_SIZE(seg_field); i++)
+		if (sregs_seg(s, i)->padding)
+			BAD("segment padding not zero");
+	for (i = 0; i < ARRAY_SIZE(s->gdt.padding); i++)
+		if (s->gdt.padding[i] || s->idt.padding[i])
+			BAD("descriptor-table padding not zero");
+	if (s->cr0 & CR0_RESERVED_HI)
+		BAD("CR0 bits 63:32 set");
+	if (!(s->cr0 & X86_CR0_PE))
+		BAD("CR0.PE=0: real mode is not supported");
+	if ((s->cr0 & X86_CR0_NW) && !(s->cr0 & X86_CR0_CD))
+		BAD("CR0.NW=1 with CR0.CD=0");
+	if (s->cr4 & ~shv_guest_cr4_allowed())
+		BAD("CR4 has a reserved or unsupported bit");
+	if (s->efer & ~EFER_ALLOWED)
+		BAD("EFER has a reserved bit");
+	if ((s->efer & EFER_NX) && !shv_cpuid_has_nx())
+		BAD("EFER.NXE without NX");
+	if ((s->efer & EFER_LME) && (s->cr0 & X86_CR0_PG) && !(s->cr4 & X86_CR4_PAE))
+		BAD("EFER.LME with paging and CR4.PAE=0");
+	if (lma != ((s->efer & EFER_LME) && (s->cr0 & X86_CR0_PG)))
+		BAD("EFER.LMA != EFER.LME && CR0.PG");
+	if (s->cr3 >> shv_guest_maxphyaddr())
+		BAD("CR3 above MAXPHYADDR");
+	if (s->cr8 > 15)
+		BAD("CR8 > 15");
+	if ((s->cr4 & X86_CR4_PCIDE) && !lma)
+		BAD("CR4.PCIDE outside long mode");
+
+	/* CS */
+	if (s->cs.unusable || !s->cs.present)
+		BAD("CS unusable");
+	if (!(s->cs.type & 8) || !s->cs.s)
+		BAD("CS is not a code segment");
+	if (lma && s->cs.l && s->cs.db)
+		BAD("CS.L and CS.D both set");
+	if (!lma && s->cs.l)
+		BAD("CS.L outside long mode");
+	if (s->cs.type & 4) {		/* conforming */
+		if (s->cs.dpl > s->ss.dpl && !s->ss.unusable)
+			BAD("conforming CS.DPL > SS.DPL");
+	} else if (!s->ss.unusable && s->cs.dpl != s->ss.dpl) {
+		BAD("SS.DPL != CS.DPL");
+	}
+	/* SS */
+	if (!s->ss.unusable && s->ss.present) {
+		if ((s->ss.type != 3 && s->ss.type != 7 && s->ss.type != 2 && s->ss.type != 6) ||
+		    !s->ss.s)
+			BAD("SS is not a writable data segment");
+		if (s->ss.dpl != (s->ss.selector & 3))
+			BAD("SS.DPL != SS.RPL");
+	} else if (!lma) {
+		BAD("SS unusable outside long mode");
+	}
+	/* data segments */
+	for (i = 1; i <= 5; i++) {
+		struct shadowvm_segment *g = sregs_seg(s, i);
+
+		if (g->unusable || !g->present)
+			continue;
+		if (!g->s)
+			BAD("data segment with S=0");
+		if ((g->type & 8) && !(g->type & 2))
+			BAD("execute-only code segment in a data register");
+		if (i != 5 && g->type < 12 && g->dpl < (g->selector & 3))
+			BAD("data segment DPL < RPL");
+		if (!limit_g_ok(g))
+			BAD("segment limit inconsistent with G");
+	}
+	if (!limit_g_ok(&s->cs))
+		BAD("CS limit inconsistent with G");
+	if (!is_canonical(s->fs.base) || !is_canonical(s->gs.base))
+		BAD("FS/GS base not canonical");
+	if ((s->cs.base | s->ss.base | s->ds.base | s->es.base) >> 32)
+		BAD("CS/SS/DS/ES base above 4 GiB");
+	/* TR */
+	if (s->tr.unusable || !s->tr.present || s->tr.s)
+		BAD("TR unusable");
+	if (s->tr.type != 11 && (lma || s->tr.type != 3))
+		BAD("TR is not a busy TSS");
+	if (s->tr.selector & 4)
+		BAD("TR selector has TI=1");
+	if (!limit_g_ok(&s->tr) || !is_canonical(s->tr.base))
+		BAD("TR limit/base invalid");
+	/* LDTR */
+	if (!s->ldt.unusable && s->ldt.present) {
+		if (s->ldt.type != 2 || s->ldt.s || (s->ldt.selector & 4))
+			BAD("LDTR is not an LDT");
+		if (!limit_g_ok(&s->ldt) || !is_canonical(s->ldt.base))
+			BAD("LDTR limit/base invalid");
+	}
+	if (!is_canonical(s->gdt.base) || !is_canonical(s->idt.base))
+		BAD("GDTR/IDTR base not canonical");
+#undef BAD
+	return 0;
+}
+
+void shv_get_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s)
+{
+	int i;
+
+	memset(s, 0, sizeof(*s));
+	shv_sync_cr0_ts(vcpu);
+	for (i = 0; i < ARRAY_SIZE(seg_field); i++) {
+		struct shadowvm_segment *g = sregs_seg(s, i);
+
+		g->selector = vmcs_read(seg_field[i].sel);
+		g->base = vmcs_read(seg_field[i].base);
+		g->limit = vmcs_read(seg_field[i].limit);
+		ar_to_seg(vmcs_read(seg_field[i].ar), g);
+	}
+	s->gdt.base = vmcs_read(GUEST_GDTR_BASE);
+	s->gdt.limit = vmcs_read(GUEST_GDTR_LIMIT);
+	s->idt.base = vmcs_read(GUEST_IDTR_BASE);
+	s->idt.limit = vmcs_read(GUEST_IDTR_LIMIT);
+	s->cr0 = vcpu->cr0;
+	s->cr2 = vcpu->cr2;
+	s->cr3 = vcpu->cr3;
+	s->cr4 = vcpu->cr4;
+	s->cr8 = vcpu->cr8;
+	s->efer = vcpu->efer;
+	s->apic_base = vcpu->apic_base;
+}
+
+int shv_set_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s)
+{
+	const char *why = NULL;
+	u64 pdpte[4] = { 0 };
+	int i, r;
+
+	r = check_sregs(vcpu, s, &why);
+	if (!r && (s->cr0 & X86_CR0_PG) && (s->cr4 & X86_CR4_PAE) && !(s->efer & EFER_LMA)) {
+		why = "PAE PDPTEs at CR3 are invalid";
+		r = -EINVAL;
+		if (!shv_read_gpa(vcpu->vm, s->cr3 & 0xffffffe0ULL, pdpte, sizeof(pdpte))) {
+			r = 0;
+			for (i = 0; i < 4; i++)
+				if (shv_pae_pdpte_bad(vcpu, pdpte[i]))
+					r = -EINVAL;
+		}
+	}
+	if (r) {
+		shv_info_rl("SET_SREGS refused: %s\n", why);
+		return r;
+	}
+	for (i = 0; i < ARRAY_SIZE(seg_field); i++) {
+		struct shadowvm_segment *g = sregs_seg(s, i);
+		u32 ar = seg_to_ar(g);
+
+		/* descriptor loads set the accessed bit; VMX requires it */
+		if (!(ar & AR_UNUSABLE) && g->s)
+			ar |= 1;
+		vmcs_write(seg_field[i].sel, g->selector);
+		vmcs_write(seg_field[i].base, g->base);
+		vmcs_write(seg_field[i].limit, g->limit);
+		vmcs_write(seg_field[i].ar, ar);
+	}
+	vmcs_write(GUEST_GDTR_BASE, s->gdt.base);
+	vmcs_write(GUEST_GDTR_LIMIT, s->gdt.limit);
+	vmcs_write(GUEST_IDTR_BASE, s->idt.base);
+	vmcs_write(GUEST_IDTR_LIMIT, s->idt.limit);
+	vcpu->cr0 = s->cr0 | X86_CR0_ET;
+	vcpu->cr2 = s->cr2;
+	vcpu->cr3 = s->cr3;
+	vcpu->cr4 = s->cr4;
+	vcpu->cr8 = s->cr8;
+	vcpu->efer = s->efer;
+	vcpu->apic_base = s->apic_base;
+	memcpy(vcpu->pdptrs, pdpte, sizeof(pdpte));	/* checked above */
+	shv_update_hw_cr(vcpu);
+	return shv_mmu_reset_context(vcpu);
+}
+
+void shv_get_regs(struct shv_vcpu *vcpu, struct shadowvm_regs *r)
+{
+	r->rax = vcpu->regs[SHV_RAX];
+	r->rbx = vcpu->regs[SHV_RBX];
+	r->rcx = vcpu->regs[SHV_RCX];
+	r->rdx = vcpu->regs[SHV_RDX];
+	r->rsi = vcpu->regs[SHV_RSI];
+	r->rdi = vcpu->regs[SHV_RDI];
+	r->rsp = vmcs_read(GUEST_RSP);
+	r->rbp = vcpu->regs[SHV_RBP];
+	r->r8 = vcpu->regs[SHV_R8];
+	r->r9 = vcpu->regs[SHV_R9];
+	r->r10 = vcpu->regs[SHV_R10];
+	r->r11 = vcpu->regs[SHV_R11];
+	r->r12 = vcpu->regs[SHV_R12];
+	r->r13 = vcpu->regs[SHV_R13];
+	r->r14 = vcpu->regs[SHV_R14];
+	r->r15 = vcpu->regs[SHV_R15];
+	r->rip = vmcs_read(GUEST_RIP);
+	r->rflags = vmcs_read(GUEST_RFLAGS);
+}
+
+#define RFLAGS_RESERVED (~0x3f7fd7ULL)	/* bits 3, 5, 15, 22-63 */
+
+int shv_set_regs(struct shv_vcpu *vcpu, struct shadowvm_regs *r)
+{
+	if (r->rflags & RFLAGS_RESERVED) {
+		shv_info_rl("SET_REGS refused: reserved RFLAGS bits 0x%llx\n", r->rflags);
+		return -EINVAL;
+	}
+	if (r->rflags & X86_EFLAGS_VM) {
+		shv_info_rl("SET_REGS refused: virtual-8086 mode is not supported\n");
+		return -EINVAL;
+	}
+	vcpu->regs[SHV_RAX] = r->rax;
+	vcpu->regs[SHV_RBX] = r->rbx;
+	vcpu->regs[SHV_RCX] = r->rcx;
+	vcpu->regs[SHV_RDX] = r->rdx;
+	vcpu->regs[SHV_RSI] = r->rsi;
+	vcpu->regs[SHV_RDI] = r->rdi;
+	vcpu->regs[SHV_RBP] = r->rbp;
+	vcpu->regs[SHV_R8] = r->r8;
+	vcpu->regs[SHV_R9] = r->r9;
+	vcpu->regs[SHV_R10] = r->r10;
+	vcpu->regs[SHV_R11] = r->r11;
+	vcpu->regs[SHV_R12] = r->r12;
+	vcpu->regs[SHV_R13] = r->r13;
+	vcpu->regs[SHV_R14] = r->r14;
+	vcpu->regs[SHV_R15] = r->r15;
+	vmcs_write(GUEST_RSP, r->rsp);
+	vmcs_write(GUEST_RIP, r->rip);
+	vmcs_write(GUEST_RFLAGS, r->rflags | X86_EFLAGS_FIXED);
+	/* a new context: any half-done event or user exit is void */
+	vcpu->event.valid = false;
+	vcpu->pending = SHV_PENDING_NONE;
+	return 0;
+}
+
+void shv_default_sregs(struct shadowvm_sregs *s)
+{
+	struct shadowvm_segment code = {
+		.base = 0, .limit = 0xffffffff, .selector = 0x08, .type = 0xb,
+		.present = 1, .s = 1, .db = 1, .g = 1,
+	};
+	struct shadowvm_segment data = code;
+
+	memset(s, 0, sizeof(*s));
+	data.selector = 0x10;
+	data.type = 3;
+	s->cs = code;
+	s->ds = s->es = s->fs = s->gs = s->ss = data;
+	s->tr = (struct shadowvm_segment){ .selector = 0x18, .limit = 0x67, .type = 11,
+					   .present = 1 };
+	s->ldt = (struct shadowvm_segment){ .unusable = 1 };
+	s->gdt.limit = 0xffff;
+	s->idt.limit = 0xffff;
+	s->cr0 = X86_CR0_PE | X86_CR0_ET;
+	s->apic_base = 0xfee00900;	/* BSP, enabled */
+}

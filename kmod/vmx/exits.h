@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Helpers the exit handlers (exits.c, io.c) share. */
+#ifndef SHADOWVM_VMX_EXITS_H
+#define SHADOWVM_VMX_EXITS_H
+
+#include "shadowvm.h"
+#include "vmx_defs.h"
+
+/* The guest runs 64-bit code (long mode and CS.L). */
+static inline bool cs_64bit(struct shv_vcpu *vcpu)
+{
+	return shv_long_mode(vcpu) && ((vmcs_read(GUEST_CS_AR_BYTES) >> 13) & 1);
+}
+
+static inline int inject_ud(struct shv_vcpu *vcpu)
+{
+	shv_queue_exception(vcpu, UD_VECTOR, false, 0);
+	return 1;
+}
+
+#endif /* SHADOWVM_VMX_EXITS_H */
