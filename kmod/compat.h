@@ -44,6 +44,7 @@
 #else /* !__ASSEMBLY__ */
 
 #include <linux/percpu.h>
+#include <linux/mm.h>
 #include <linux/ptrace.h>
 #include <asm/apic.h>
 #include <asm/irq_vectors.h>
@@ -131,6 +132,16 @@ static inline void shv_host_machine_check(void)
 	};
 
 	do_machine_check(&regs);
+#endif
+}
+
+/* vm_flags became read-only in 6.3: vm_flags_set() */
+static inline void shv_vma_set_flags(struct vm_area_struct *vma, unsigned long flags)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	vm_flags_set(vma, flags);
+#else
+	vma->vm_flags |= flags;
 #endif
 }
 

@@ -255,6 +255,8 @@ int shv_set_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s)
 		vmcs_write(seg_field[i].limit, g->limit);
 		vmcs_write(seg_field[i].ar, ar);
 	}
+	/* protected-mode segments: a guest left in virtual-8086 mode leaves it */
+	vmcs_write(GUEST_RFLAGS, vmcs_read(GUEST_RFLAGS) & ~X86_EFLAGS_VM);
 	vmcs_write(GUEST_GDTR_BASE, s->gdt.base);
 	vmcs_write(GUEST_GDTR_LIMIT, s->gdt.limit);
 	vmcs_write(GUEST_IDTR_BASE, s->idt.base);
@@ -303,6 +305,15 @@ int shv_set_regs(struct shv_vcpu *vcpu, struct shadowvm_regs *r)
 	}
 	if (r->rflags & X86_EFLAGS_VM) {
 		shv_info_rl("SET_REGS refused: virtual-8086 mode is not supported\n");
+		return -EINVAL;
+	}
+	/*
+	 * A guest can enter virtual-8086 mode by IRET; its segments are
+	 * then v86 segments, which VM entry refuses with RFLAGS.VM clear.
+	 * Leaving it takes SET_SREGS (which clears RFLAGS.VM) first.
+	 */
+	if (vmcs_read(GUEST_RFLAGS) & X86_EFLAGS_VM) {
+		shv_info_rl("SET_REGS refused: the vCPU is in virtual-8086 mode; SET_SREGS first\n");
 		return -EINVAL;
 	}
 	vcpu->regs[SHV_RAX] = r->rax;

@@ -234,6 +234,8 @@ static int shv_vcpu_mmap(struct file *f, struct vm_area_struct *vma)
 	if (vma->vm_pgoff != 0 || vma->vm_end - vma->vm_start > PAGE_SIZE ||
 	    !(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
+	/* never grown or merged into a mapping ->mmap did not check */
+	shv_vma_set_flags(vma, VM_DONTEXPAND | VM_DONTCOPY);
 	vma->vm_ops = &shv_vcpu_vm_ops;
 	return 0;
 }

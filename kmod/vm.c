@@ -381,9 +381,9 @@ static int set_memory_region(struct shv_vm *vm, struct shadowvm_memory_region __
 		return -EINVAL;
 	if (m.memory_size > SHADOWVM_MAX_SLOT_SIZE)
 		return -E2BIG;
-	if (m.memory_size &&
-	    (m.userspace_addr + m.memory_size < m.userspace_addr ||
-	     !access_ok((void __user *)(unsigned long)m.userspace_addr, m.memory_size)))
+	/* checked for a deletion too, as documented (EFAULT before ENOENT) */
+	if (m.userspace_addr + m.memory_size < m.userspace_addr ||
+	    !access_ok((void __user *)(unsigned long)m.userspace_addr, m.memory_size))
 		return -EFAULT;
 	if (current->mm != vm->mm)
 		return -EIO;

@@ -329,6 +329,16 @@ int shv_vcpu_run(struct shv_vcpu *vcpu)
 		shv_info_rl("RUN: request_interrupt_window and padding1 are reserved in API v1\n");
 		return -EINVAL;
 	}
+	/*
+	 * Outside 64-bit code RIP is 32 bits: VM entry would refuse the
+	 * state SET_REGS/SET_SREGS left (they may come in either order).
+	 */
+	if ((vmcs_read(GUEST_RIP) >> 32) &&
+	    !(shv_long_mode(vcpu) && (vmcs_read(GUEST_CS_AR_BYTES) & (1u << 13)))) {
+		shv_info_rl("RUN: RIP 0x%lx is above 4 GiB outside 64-bit mode\n",
+			    vmcs_read(GUEST_RIP));
+		return -EINVAL;
+	}
 	r = shv_complete_user_exit(vcpu);
 	if (r <= 0)
 		return r;
