@@ -235,7 +235,7 @@ static int shv_vcpu_mmap(struct file *f, struct vm_area_struct *vma)
 	    !(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
 	/* never grown or merged into a mapping ->mmap did not check */
-	shv_vma_set_flags(vma, VM_DONTEXPAND | VM_DONTCOPY);
+	shv_vma_set_flags(vma, VM_DONTEXPAND);
 	vma->vm_ops = &shv_vcpu_vm_ops;
 	return 0;
 }
