@@ -293,6 +293,14 @@ static void counters_run(struct __test_metadata *_metadata,
 		EXPECT_EQ(self->d[SHADOWVM_STAT_EXIT_PF],
 			  self->d[SHADOWVM_STAT_PF_HIDDEN]);
 		EXPECT_GE(2, self->d[SHADOWVM_STAT_EXIT_PF]);
+	} else if (policy == SHADOWVM_MMU_POLICY_WP_NOEMU) {
+		/* the write faults, the frame is unprotected, it re-executes */
+		EXPECT_D(self, "page-table write", PF_HIDDEN_PT_WRITE, 0);
+		EXPECT_D(self, "page-table write", EMULATED_INSNS, 0);
+		EXPECT_EQ(self->d[SHADOWVM_STAT_EXIT_PF],
+			  self->d[SHADOWVM_STAT_PF_HIDDEN]);
+		EXPECT_LE(1, self->d[SHADOWVM_STAT_EXIT_PF]);
+		EXPECT_GE(2, self->d[SHADOWVM_STAT_EXIT_PF]);
 	} else {
 		EXPECT_D(self, "page-table write", EXIT_PF, 0);
 		EXPECT_D(self, "page-table write", PF_HIDDEN_PT_WRITE, 0);
