@@ -246,6 +246,14 @@ u64 shv_guest_cr4_allowed(void);
 #define CR0_RESERVED_HI	(~0xffffffffULL)
 #define EFER_ALLOWED	(EFER_SCE | EFER_LME | EFER_LMA | EFER_NX)
 
+/*
+ * Make the vCPU notice an event set by another thread (an interrupt for
+ * its LAPIC, a runner injection): wake it if it sleeps in HLT, force an
+ * exit if it is in the guest. Safe from any context that may sleep and
+ * from hrtimer callbacks.
+ */
+void shv_vcpu_kick(struct shv_vcpu *vcpu);
+
 /* ---- regs.c: register-state ioctls ---- */
 void shv_get_regs(struct shv_vcpu *vcpu, struct shadowvm_regs *r);
 int shv_set_regs(struct shv_vcpu *vcpu, struct shadowvm_regs *r);
