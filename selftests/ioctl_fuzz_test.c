@@ -155,7 +155,13 @@ struct vcpum {
 	/* a SHUTDOWN exit since the last SET_SREGS (the docs: reset the
 	 * state before running again) */
 	bool shutdown;
-	pthread_mutex_t lock;	/* phase 2: guards run/last_exit */
+	/*
+	 * phase 2: the checked RUN (which reads the shared run page after
+	 * RUN returns) holds it for writing; unchecked concurrent RUNs hold
+	 * it for reading, so they overlap each other but never a checked
+	 * RUN's read-back of exit_reason.
+	 */
+	pthread_rwlock_t lock;
 };
 
 static int devs[MAX_DEV];
@@ -1546,15 +1552,17 @@ static void op_run(struct fz *z, int c, bool foreign)
 		long r;
 
 		desc(z, "RUN(vcpu %d, concurrent)", v->fd);
+		pthread_rwlock_rdlock(&v->lock);
 		arm(z, 1000000 + rn(z, 3000000));
 		r = xioctl(z, v->fd, SHADOWVM_RUN, 0, &err);
 		arm(z, 0);
+		pthread_rwlock_unlock(&v->lock);
 		atomic_fetch_add(&n_runs, 1);
 		expect(z, r, err, true, A_RUN & ~E(EIO), 0);
 		return;
 	}
 	if (phase2)
-		pthread_mutex_lock(&v->lock);
+		pthread_rwlock_wrlock(&v->lock);
 	run = v->run;
 	for (k = 0; k < n; k++) {
 		bool imm = run && chance(z, 15), bad_in = false, nothing_pending;
@@ -1621,7 +1629,7 @@ static void op_run(struct fz *z, int c, bool foreign)
 	if (run)
 		run->immediate_exit = 0;
 	if (phase2)
-		pthread_mutex_unlock(&v->lock);
+		pthread_rwlock_unlock(&v->lock);
 }
 
 /* ---- mmap of fds ---- */
@@ -2080,7 +2088,7 @@ static int setup_world(void)
 		vms[i].fd = -1;
 	for (i = 0; i < MAX_VCPU; i++) {
 		vcpus[i].fd = -1;
-		pthread_mutex_init(&vcpus[i].lock, NULL);
+		pthread_rwlock_init(&vcpus[i].lock, NULL);
 	}
 	/* the reset state of a vCPU: the base of the SET_SREGS presets */
 	p.dev = open(SHADOWVM_DEV, O_RDWR | O_CLOEXEC);

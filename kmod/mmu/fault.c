@@ -9,6 +9,7 @@
  * the shadow path under mmu_lock after checking that the guest entries
  * the walk used are still as they were.
  */
+#include <linux/moduleparam.h>
 #include "mmu_internal.h"
 
 /* ---- faults ---- */
@@ -58,6 +59,141 @@ static int spte_index(union shv_role role, u64 la, int level)
 	return (la >> (12 + 9 * (level - 1))) & 511;
 }
 
+/* ---- prefetch ---- */
+
+/*
+ * Prefetch: a hidden fault filled at index i of a leaf shadow page also
+ * fills the not-present neighbours in the aligned window of
+ * `prefetch` entries around i (KVM fills 8) whose guest entries are
+ * present, accessed and valid (indirect pages), or that lie in the same
+ * guest huge page or unpaged range (direct pages). Their host pages are
+ * pinned before mmu_lock (pinning may sleep); under the lock each guest
+ * entry is read again and used only if it did not change. A prefetched
+ * entry is made with SPTE_A clear and SPTE_PREFETCHED set, so that
+ * drop_spte() can count the ones the guest never touched.
+ */
+#define SHV_PREFETCH_MAX 16
+static unsigned int prefetch_entries = 8;
+module_param_named(prefetch, prefetch_entries, uint, 0644);
+MODULE_PARM_DESC(prefetch,
+		 "shadow entries filled per hidden fault: 0 or 1 = off, up to 16 (power of 2; default 8)");
+
+struct shv_prefetch {
+	int n;
+	struct {
+		int idx;		/* index in the leaf shadow page */
+		u64 gpte;		/* the guest entry pinned for (indirect) */
+		u64 gfn;
+		unsigned int acc;
+		bool global, ro_slot;
+		struct page *pg;
+	} e[SHV_PREFETCH_MAX - 1];
+};
+
+static unsigned int prefetch_window(void)
+{
+	unsigned int win = min_t(unsigned int, READ_ONCE(prefetch_entries), SHV_PREFETCH_MAX);
+
+	return win < 2 ? 0 : rounddown_pow_of_two(win);
+}
+
+/*
+ * Before mmu_lock: choose the neighbours of la to prefetch and pin their
+ * pages. Guest memory is read with shv_read_gpa() (the walk pinned the
+ * table). Nothing here needs undoing: pins stay with the slot.
+ */
+static void prefetch_prepare(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w,
+			     unsigned int acc, struct shv_prefetch *p)
+{
+	struct shv_vm *vm = vcpu->vm;
+	unsigned int win = prefetch_window();
+	int esize = w->levels == 2 ? 4 : 8;
+	int i = (la >> PAGE_SHIFT) & 511, first, k;
+	u64 gptes[SHV_PREFETCH_MAX];
+	bool direct = !w->levels || w->leaf_level > 1;
+
+	p->n = 0;
+	if (!win)
+		return;
+	first = i & ~(win - 1);
+	if (!direct) {
+		memset(gptes, 0, sizeof(gptes));
+		if (esize == 4) {
+			u32 g32[SHV_PREFETCH_MAX];
+
+			if (shv_read_gpa(vm, w->pte_gpa[1] - (i - first) * 4, g32, win * 4))
+				return;
+			for (k = 0; k < win; k++)
+				gptes[k] = g32[k];
+		} else if (shv_read_gpa(vm, w->pte_gpa[1] - (i - first) * 8, gptes, win * 8)) {
+			return;
+		}
+	}
+	for (k = 0; k < win; k++) {
+		typeof(p->e[0]) *e = &p->e[p->n];
+		struct shv_slot *slot;
+
+		if (first + k == i)
+			continue;
+		e->idx = first + k;
+		if (direct) {
+			e->gfn = w->gfn - i + e->idx;
+			e->acc = acc;
+			e->global = w->global;
+			e->gpte = 0;
+		} else {
+			e->gpte = gptes[k];
+			if (!shv_gpte_leaf_prefetchable(vcpu, w->levels, e->gpte, &e->gfn,
+							&e->acc, &e->global))
+				continue;
+			e->acc &= w->access_above[1];
+			if (!(e->gpte & SPTE_D))	/* the guest's D bit, same position */
+				e->acc &= ~ACC_W;
+		}
+		slot = shv_gfn_to_slot(vm, e->gfn);
+		if (!slot)
+			continue;	/* MMIO: emulated on its own fault */
+		e->ro_slot = slot->flags & SHADOWVM_MEM_READONLY;
+		if (shv_gfn_to_page(vm, e->gfn, false, false, &e->pg))
+			continue;
+		p->n++;
+	}
+}
+
+/* Under mmu_lock, after the faulting entry of leaf page sp was filled. */
+static void prefetch_install(struct shv_vcpu *vcpu, struct shv_sp *sp, struct shv_walk *w,
+			     u64 la, struct shv_prefetch *p)
+{
+	struct shv_vm *vm = vcpu->vm;
+	int esize = sp->role.gpte4 ? 4 : 8;
+	int i = (la >> PAGE_SHIFT) & 511, k, done = 0;
+
+	for (k = 0; k < p->n; k++) {
+		typeof(p->e[0]) *e = &p->e[k];
+		u64 *sptep = &sp->spt[e->idx];
+
+		if (*sptep & SPTE_P)
+			continue;
+		if (!sp->role.direct) {
+			u64 cur = 0;
+
+			if (shv_read_gpa_pinned(vm, w->pte_gpa[1] + (e->idx - i) * esize,
+						&cur, esize) || cur != e->gpte)
+				continue;
+		}
+		sp->gfns[e->idx] = e->gfn;
+		if (sp->gptes)
+			sp->gptes[e->idx] = e->gpte;
+		if (rmap_add(vm, e->gfn, sptep))
+			break;	/* no memory: the entries stay for their own faults */
+		*sptep = (make_leaf(vcpu, e->pg, e->acc, e->global,
+				    gfn_write_protected(vm, e->gfn), e->ro_slot) & ~SPTE_A) |
+			 SPTE_PREFETCHED;
+		done++;
+	}
+	*vm_stat(vm, SHADOWVM_STAT_PF_PREFETCHED) += done;
+}
+
 /*
  * Is every guest entry the walk used still as it was? Called once every
  * table of the walk is write-protected and no vCPU can write it through
@@ -85,7 +221,7 @@ static bool walk_still_valid(struct shv_vm *vm, struct shv_walk *w, int esize)
  * 1 the guest changed its tables meanwhile (re-execute), -ENOMEM.
  */
 static int fetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, struct page *pg,
-		 u32 ec, bool ro_slot)
+		 u32 ec, bool ro_slot, struct shv_prefetch *p)
 {
 	struct shv_vm *vm = vcpu->vm;
 	struct shv_sp *sp = vcpu->mmu->cur->sp;
@@ -162,14 +298,18 @@ static int fetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, struct page 
 			return 1;	/* re-execute: the next fault walks again */
 	}
 	sptep = &sp->spt[spte_index(sp->role, la, 1)];
-	if (*sptep & SPTE_P)
+	if (*sptep & SPTE_P) {
+		*sptep &= ~SPTE_PREFETCHED;	/* it faulted: it was used */
 		drop_spte(vm, sptep);
+	}
 	sp->gfns[sptep - sp->spt] = w->gfn;
 	if (sp->gptes)
 		sp->gptes[sptep - sp->spt] = w->pte[1];
 	if (rmap_add(vm, w->gfn, sptep))
 		return -ENOMEM;
 	*sptep = make_leaf(vcpu, pg, acc, w->global, gfn_write_protected(vm, w->gfn), ro_slot);
+	if (p->n)
+		prefetch_install(vcpu, sp, w, la, p);
 	return 0;
 }
 
@@ -217,6 +357,7 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 	struct shv_walk w;
 	struct shv_slot *slot;
 	struct page *pg;
+	struct shv_prefetch pfx;
 	bool write = access & PFERR_WRITE;
 	int r;
 
@@ -248,6 +389,7 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 	r = shv_gfn_to_page(vm, w.gfn, write, false, &pg);
 	if (r)
 		return fault_failed(pf, w.gpa, r);
+	prefetch_prepare(vcpu, la, &w, leaf_access(vcpu->mmu->base_role, &w, access), &pfx);
 
 	mutex_lock(&vm->mmu_lock);
 	if (!shv_mmu_root_valid(vcpu)) {
@@ -268,7 +410,7 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 		pf->gfn = w.gfn;
 		return SHV_PF_EMULATE_PT;
 	}
-	r = fetch(vcpu, la, &w, pg, access, slot->flags & SHADOWVM_MEM_READONLY);
+	r = fetch(vcpu, la, &w, pg, access, slot->flags & SHADOWVM_MEM_READONLY, &pfx);
 	if (!r)
 		shv_stat_inc(vcpu, PF_HIDDEN_FILL);
 	commit_zap(vm);

@@ -38,6 +38,7 @@
 #define SPTE_A		BIT_ULL(5)
 #define SPTE_D		BIT_ULL(6)
 #define SPTE_G		BIT_ULL(8)
+#define SPTE_PREFETCHED	BIT_ULL(9)	/* ignored by the CPU: filled by prefetch */
 #define SPTE_NX		BIT_ULL(63)
 #define SPTE_ADDR_MASK	0x000ffffffffff000ULL
 

@@ -141,6 +141,8 @@ void drop_spte(struct shv_vm *vm, u64 *sptep)
 		return;
 	*sptep = 0;
 	if (sp->role.level == 1) {
+		if ((spte & (SPTE_PREFETCHED | SPTE_A)) == SPTE_PREFETCHED)
+			(*vm_stat(vm, SHADOWVM_STAT_PF_PREFETCH_UNUSED))++;
 		rmap_remove(vm, sp->gfns[sptep - sp->spt], sptep);
 		return;
 	}

@@ -77,6 +77,24 @@ bool shv_pae_pdpte_bad(struct shv_vcpu *vcpu, u64 pdpte)
 			rsvd_above(shv_guest_maxphyaddr(), 63));
 }
 
+bool shv_gpte_leaf_prefetchable(struct shv_vcpu *vcpu, int levels, u64 gpte, u64 *gfn,
+				unsigned int *acc, bool *global)
+{
+	if ((gpte & (PTE_P | PTE_A)) != (PTE_P | PTE_A) ||
+	    (gpte & rsvd_mask(vcpu, levels, 1, false)))
+		return false;
+	*gfn = (gpte & (levels == 2 ? GENMASK_ULL(31, 12) : GENMASK_ULL(51, 12))) >> PAGE_SHIFT;
+	*acc = ACC_X;
+	if (gpte & PTE_W)
+		*acc |= ACC_W;
+	if (gpte & PTE_U)
+		*acc |= ACC_U;
+	if (levels > 2 && (vcpu->efer & EFER_NX) && (gpte & PTE_XD))
+		*acc &= ~ACC_X;
+	*global = gpte & PTE_G;
+	return true;
+}
+
 int shv_guest_levels(struct shv_vcpu *vcpu)
 {
 	if (!(vcpu->cr0 & X86_CR0_PG))

@@ -31,5 +31,12 @@ struct shv_vcpu;
 int shv_walk(struct shv_vcpu *vcpu, u64 la, u32 access, struct shv_walk *w, bool set_ad);
 int shv_guest_levels(struct shv_vcpu *vcpu);
 bool shv_pae_pdpte_bad(struct shv_vcpu *vcpu, u64 pdpte);
+/*
+ * A level-1 guest entry that a walk through it would use as it is:
+ * present, accessed, no reserved bit. On success *gfn, *acc (ACC_* of
+ * the entry alone) and *global (its G bit) are filled.
+ */
+bool shv_gpte_leaf_prefetchable(struct shv_vcpu *vcpu, int levels, u64 gpte, u64 *gfn,
+				unsigned int *acc, bool *global);
 
 #endif

@@ -260,6 +260,8 @@ enum shadowvm_stat_id {
 	SHADOWVM_STAT_CR3_NOFLUSH,	/* CR3 loads with the PCID no-flush bit */
 	SHADOWVM_STAT_EMULATED_LOCKED,	/* locked RMW/XCHG done as an atomic cmpxchg */
 	SHADOWVM_STAT_LOCKED_AS_WRITE,	/* locked RMW that could not be atomic (split, MMIO) */
+	SHADOWVM_STAT_PF_PREFETCHED,	/* shadow entries filled ahead of a fault (prefetch) */
+	SHADOWVM_STAT_PF_PREFETCH_UNUSED, /* prefetched entries dropped before any access */
 	SHADOWVM_STAT_NR
 };
 
