@@ -142,7 +142,9 @@ static int check_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s, const ch
 	} else if (!s->ss.unusable && s->cs.dpl != s->ss.dpl) {
 		BAD("SS.DPL != CS.DPL");
 	}
-	/* SS */
+	/* SS (SDM 26.3.1.2: selector RPLs agree even when SS is unusable) */
+	if ((s->ss.selector & 3) != (s->cs.selector & 3))
+		BAD("SS.RPL != CS.RPL");
 	if (!s->ss.unusable && s->ss.present) {
 		if ((s->ss.type != 3 && s->ss.type != 7 && s->ss.type != 2 && s->ss.type != 6) ||
 		    !s->ss.s)

@@ -26,11 +26,21 @@
  *   - a CR3 reload of the current space: one CR3 load and one root-cache
  *     hit (vTLB: one miss, it drops every root at CR3 loads);
  * and the per-address-space debugfs line agrees with the VM's counters.
+ * These exact counts are for the fill-one-entry MMU: the fixture turns the
+ * module's prefetch off (parameter "prefetch", restored afterwards).
+ * prefetch_long_mode / prefetch_32bit: with prefetch 8, the first touch of
+ * a page also fills exactly its present, accessed, valid neighbours in
+ * the aligned 8-entry window (clean ones read-only, so a later write still
+ * sets the guest's D bit; a neighbour with A clear or a reserved bit is
+ * left alone and faults as it must), pf_prefetched counts them and
+ * pf_prefetch_unused counts the one dropped before it was ever touched.
  * tracepoints_fault_ptwrite_root: fault, pt_write and
  * root_switch fire once per event, with the right address.
  */
+#include <cpuid.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -52,8 +62,32 @@
 #define D_BASE		0x300000ULL	/* frames: D_BASE + 0x1000 * i */
 #define D_NEW		0x308000ULL	/* X_REMAP's new frame */
 
+#define PREFETCH_PARAM	"/sys/module/shadowvm/parameters/prefetch"
+
+/* the module's prefetch window: set it, returning the old one (or -errno) */
+static int set_prefetch(int val)
+{
+	char buf[32];
+	int old;
+	FILE *f = fopen(PREFETCH_PARAM, "r+e");
+
+	if (!f)
+		return -errno;
+	if (!fgets(buf, sizeof(buf), f)) {
+		fclose(f);
+		return -EIO;
+	}
+	old = atoi(buf);
+	rewind(f);
+	fprintf(f, "%d\n", val);
+	if (fclose(f))
+		return -errno;
+	return old;
+}
+
 FIXTURE(counters) {
 	struct tvm t;
+	int old_prefetch;
 	struct gp g;
 	struct grt_script s;
 	bool live;
@@ -76,10 +110,15 @@ FIXTURE_SETUP(counters)
 		SKIP(return, SKIP_REASON_NODEV);
 	ASSERT_EQ(0, r) TH_LOG("creating the VM: %s", strerror(-r));
 	self->live = true;
+	self->old_prefetch = set_prefetch(0);
+	ASSERT_LE(0, self->old_prefetch)
+		TH_LOG("%s: %s", PREFETCH_PARAM, strerror(-self->old_prefetch));
 }
 
 FIXTURE_TEARDOWN(counters)
 {
+	if (self->old_prefetch >= 0 && self->live)
+		set_prefetch(self->old_prefetch);
 	if (self->live)
 		tvm_destroy(&self->t);
 	gs_free(&self->s);
@@ -352,6 +391,122 @@ TEST_F(counters, exact_counts_long_mode)
 TEST_F(counters, exact_counts_32bit)
 {
 	counters_run(_metadata, self, variant->policy, GP_MODE_32);
+}
+
+/* ---- prefetch ---- */
+
+#define X_RSVD		(XB + 0x6000)	/* P W A D plus a reserved bit (not 32-bit) */
+
+static void prefetch_run(struct __test_metadata *_metadata,
+			 struct _test_data_counters *self, enum gp_mode mode)
+{
+	struct grt_env env = { .mode = mode, .cr0_extra = GP_CR0_WP };
+	struct grt_script *s = &self->s;
+	unsigned int a, b, c, d;
+	uint64_t pte_x2, pte_rsvd, rsvd_bit = 0;
+	int maxphy = 36;
+
+	RETURN_IF_SETUP_SKIPPED();
+	ASSERT_EQ(0, set_prefetch(8));
+	if (__get_cpuid(0x80000008, &a, &b, &c, &d))
+		maxphy = a & 0xff;
+	if (mode != GP_MODE_32 && maxphy < 52)
+		rsvd_bit = 1ULL << 51;
+	ASSERT_EQ(0, gp_init(&self->g, self->t.mem, MEM_SIZE, mode, GRT_POOL,
+			     GRT_POOL_SIZE));
+	ASSERT_EQ(0, gp_map(&self->g, X_CLEAN_FULL, D_BASE, GP_4K, GP_4K,
+			    GP_W | GP_A | GP_D));
+	ASSERT_EQ(0, gp_map(&self->g, X_CLEAN_RW, D_BASE + 0x1000, GP_4K, GP_4K,
+			    GP_W | GP_A));
+	ASSERT_EQ(0, gp_map(&self->g, X_RO, D_BASE + 0x3000, GP_4K, GP_4K,
+			    GP_A | GP_D));
+	ASSERT_EQ(0, gp_map(&self->g, X_NOT_ACC, D_BASE + 0x4000, GP_4K, GP_4K,
+			    GP_W));
+	ASSERT_EQ(0, gp_map(&self->g, X_REMAP, D_BASE + 0x5000, GP_4K, GP_4K,
+			    GP_W | GP_A | GP_D));
+	if (rsvd_bit) {
+		ASSERT_EQ(0, gp_map(&self->g, X_RSVD, D_BASE + 0x6000, GP_4K, GP_4K,
+				    GP_W | GP_A | GP_D));
+		pte_rsvd = gp_entry_gpa(&self->g, X_RSVD, 1, false);
+		gp_set(&self->g, pte_rsvd, gp_get(&self->g, pte_rsvd) | rsvd_bit);
+	}
+	pte_x2 = gp_entry_gpa(&self->g, X_CLEAN_RW, 1, false);
+	for (int i = 0; i < 8; i++)
+		*(uint32_t *)tvm_ptr(&self->t, D_BASE + 0x1000 * i) = 0xd0 + i;
+	ASSERT_EQ(0, grt_setup(&self->t, &self->g, &env));
+
+	gs_op(s, GOP_TOUCH, 0, GRT_SCRIPT, 2, 0);
+	gs_op(s, GOP_TOUCH, 1, GRT_RES, 1, 0);
+	gs_op(s, GOP_TOUCH, 0, GRT_CODE, 6, 0);
+	gs_op(s, GOP_TOUCH, 1, 0x7000, 1, 0);		/* stack */
+	gs_op(s, GOP_W32, 0, GRT_CB + CB_SIZE - 4, 0, 0);
+	gs_access(s, X_NOTPRESENT, GRT_ACC_READ, 0, 0);	/* the #PF path */
+	gs_out(s, 1);
+	gs_access(s, X_CLEAN_FULL, GRT_ACC_READ, 0, 4);	/* fills 3 neighbours */
+	gs_out(s, 2);
+	gs_access(s, X_CLEAN_RW, GRT_ACC_READ, 0, 8);	/* prefetched: no exit */
+	gs_access(s, X_RO, GRT_ACC_READ, 0, 12);
+	gs_out(s, 3);
+	gs_access(s, X_CLEAN_RW, GRT_ACC_WRITE, 0x5a5a, 16);	/* read-only: sets D */
+	gs_out(s, 4);
+	gs_access(s, X_RO, GRT_ACC_WRITE, 1, 20);	/* a true fault */
+	gs_out(s, 5);
+	gs_access(s, X_NOT_ACC, GRT_ACC_READ, 0, 24);	/* not prefetched: sets A */
+	gs_out(s, 6);
+	gs_access(s, X_RSVD, GRT_ACC_READ, 0, 28);	/* not prefetched: RSVD #PF */
+	gs_out(s, 7);
+	gs_op(s, GOP_WENT, 0, gp_entry_gpa(&self->g, X_REMAP, 1, false),
+	      D_NEW | GP_P | GP_W | GP_A | GP_D, 0);
+	gs_op(s, GOP_INVLPG, 0, X_REMAP, 0, 0);	/* drops the unused entry */
+	gs_out(s, 8);
+	gs_out(s, 9);
+	ASSERT_EQ(0, grt_load(&self->t, s));
+	ASSERT_EQ(0, grt_vm_stats(&self->t, self->prev, SHADOWVM_STAT_NR));
+
+	PHASE(self, 1);
+	PHASE(self, 2);
+	EXPECT_D(self, "first touch", EXIT_PF, 1);
+	EXPECT_D(self, "first touch", PF_HIDDEN_FILL, 1);
+	/* X_CLEAN_RW, X_RO, X_REMAP; not X_NOT_ACC, X_NOTPRESENT, X_RSVD */
+	EXPECT_D(self, "first touch", PF_PREFETCHED, 3);
+	PHASE(self, 3);
+	EXPECT_D(self, "reads of prefetched pages", EXIT_PF, 0);
+	EXPECT_EQ(0xd1, (uint32_t)grt_res(&self->t)[10]);
+	EXPECT_EQ(0xd3, (uint32_t)grt_res(&self->t)[14]);
+	PHASE(self, 4);
+	EXPECT_D(self, "write to a prefetched clean page", EXIT_PF, 1);
+	EXPECT_D(self, "write to a prefetched clean page", PF_HIDDEN_AD, 1);
+	EXPECT_D(self, "write to a prefetched clean page", PF_TRUE, 0);
+	EXPECT_TRUE(gp_get(&self->g, pte_x2) & GP_D);
+	EXPECT_EQ(0x5a5a, *(uint32_t *)tvm_ptr(&self->t, D_BASE + 0x1000));
+	PHASE(self, 5);
+	EXPECT_D(self, "write to a prefetched read-only page", PF_TRUE, 1);
+	EXPECT_ACCESS(self, 20, 1, PFEC_P | PFEC_W, X_RO);
+	EXPECT_EQ(0xd3, *(uint32_t *)tvm_ptr(&self->t, D_BASE + 0x3000));
+	PHASE(self, 6);
+	EXPECT_D(self, "A clear: not prefetched", EXIT_PF, 1);
+	EXPECT_D(self, "A clear: not prefetched", PF_HIDDEN_AD, 1);
+	PHASE(self, 7);
+	if (rsvd_bit) {
+		EXPECT_D(self, "reserved bit: not prefetched", PF_TRUE, 1);
+		EXPECT_ACCESS(self, 28, 1, PFEC_P | PFEC_RSVD, X_RSVD);
+	} else {
+		EXPECT_ACCESS(self, 28, 1, 0, X_RSVD);	/* not mapped at all */
+	}
+	PHASE(self, 8);
+	/* X_REMAP was prefetched and is dropped untouched */
+	EXPECT_D(self, "PT write and INVLPG", PF_PREFETCH_UNUSED, 1);
+	PHASE(self, 9);
+}
+
+TEST_F(counters, prefetch_long_mode)
+{
+	prefetch_run(_metadata, self, GP_MODE_LM);
+}
+
+TEST_F(counters, prefetch_32bit)
+{
+	prefetch_run(_metadata, self, GP_MODE_32);
 }
 
 /* ---- tracepoints ---- */

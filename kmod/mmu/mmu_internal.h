@@ -69,6 +69,7 @@ struct shv_sp {
 	u64 *spt;
 	struct page *page;
 	u64 *gfns;			/* leaf pages: guest frame of each entry */
+	u32 *rmap_idx;			/* leaf pages: each entry's slot in its frame's rmap */
 	u64 *gptes;			/* indirect leaf pages: guest entry as used */
 	u64 **parents;			/* shadow entries pointing here */
 	int nr_parents, max_parents;

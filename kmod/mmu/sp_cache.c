@@ -253,9 +253,11 @@ struct shv_sp *sp_get(struct shv_vm *vm, u64 gfn, union shv_role role, bool *cre
 	if (!sp->page)
 		goto fail;
 	if (role.level == 1) {
-		sp->gfns = shv_zalloc(512 * sizeof(u64));
+		/* gfns[512] then rmap_idx[512], one allocation */
+		sp->gfns = shv_zalloc(512 * (sizeof(u64) + sizeof(u32)));
 		if (!sp->gfns)
 			goto fail;
+		sp->rmap_idx = (u32 *)(sp->gfns + 512);
 		if (!role.direct) {
 			sp->gptes = shv_zalloc(512 * sizeof(u64));
 			if (!sp->gptes)

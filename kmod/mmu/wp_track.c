@@ -33,6 +33,19 @@ struct shv_rmap *gfn_rmap(struct shv_vm *vm, u64 gfn, bool create)
 	return &s->rmap[gfn - s->base_gfn];
 }
 
+/*
+ * The reverse map of a frame is an unordered array of shadow entries;
+ * each leaf shadow page remembers where its entries sit in it
+ * (sp->rmap_idx), so adding and removing are O(1) however many times the
+ * frame is mapped (teardown is linear in the number of shadow entries).
+ */
+static inline u32 *spte_rmap_idx(u64 *sptep)
+{
+	struct shv_sp *sp = page_sp(sptep);
+
+	return &sp->rmap_idx[sptep - sp->spt];
+}
+
 int rmap_add(struct shv_vm *vm, u64 gfn, u64 *sptep)
 {
 	struct shv_rmap *rm = gfn_rmap(vm, gfn, true);
@@ -52,6 +65,7 @@ int rmap_add(struct shv_vm *vm, u64 gfn, u64 *sptep)
 		rm->sptes = n;
 		rm->max = nmax;
 	}
+	*spte_rmap_idx(sptep) = rm->nr;
 	rm->sptes[rm->nr++] = sptep;
 	return 0;
 }
@@ -59,16 +73,17 @@ int rmap_add(struct shv_vm *vm, u64 gfn, u64 *sptep)
 void rmap_remove(struct shv_vm *vm, u64 gfn, u64 *sptep)
 {
 	struct shv_rmap *rm = gfn_rmap(vm, gfn, false);
-	u32 i;
+	u32 i, *idx = spte_rmap_idx(sptep);
+	u64 *last;
 
 	if (!rm)
 		return;
-	for (i = 0; i < rm->nr; i++) {
-		if (rm->sptes[i] == sptep) {
-			rm->sptes[i] = rm->sptes[--rm->nr];
-			return;
-		}
-	}
+	i = *idx;
+	if (WARN_ON_ONCE(i >= rm->nr || rm->sptes[i] != sptep))
+		return;
+	last = rm->sptes[--rm->nr];
+	rm->sptes[i] = last;
+	*spte_rmap_idx(last) = i;
 }
 
 /* Clear W in every shadow entry mapping gfn (it became a page table). */
