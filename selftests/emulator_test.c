@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * emulator_test: userspace unit test of the instruction emulator
- * (kmod/emulate.c), which is plain C that builds here unchanged.
+ * (the freestanding files of kmod/emulate/), which is plain C that builds here unchanged.
  *
  * Expectations come from the CPU, not from a second model of x86: the
  * differential tests generate random instructions (every supported
@@ -14,8 +14,9 @@
  * REP progress, lost compare-exchange races, exceptions, unknown opcodes,
  * segment bases, 16-bit addressing.
  *
- * Build: cc -O2 -Wall -Wextra -I <dir with kselftest_harness.h> -I kmod \
- *           -o emulator_test selftests/emulator_test.c kmod/emulate.c
+ * Build: cc -O2 -Wall -Wextra -I <dir with kselftest_harness.h> -I kmod/emulate \
+ *           -o emulator_test selftests/emulator_test.c \
+ *           kmod/emulate/{access,alu,decode,emulate,string}.c
  * Env: EMU_TEST_SEED, EMU_TEST_ITERS (random cases per differential test),
  *      EMU_TEST_NO_COMPAT=1 (skip 32-bit native runs),
  *      EMU_TEST_NO_NATIVE=1 (no native runs at all: the differential tests

@@ -30,13 +30,13 @@
 #include <stdbool.h>
 #include <string.h>
 #include <errno.h>
-typedef uint8_t u8;
-typedef uint16_t u16;
-typedef uint32_t u32;
+typedef unsigned char u8;
+typedef unsigned short u16;
+typedef unsigned int u32;
 typedef unsigned long long u64;	/* same type as the kernel's u64 */
-typedef int8_t s8;
-typedef int16_t s16;
-typedef int32_t s32;
+typedef signed char s8;
+typedef short s16;
+typedef int s32;
 typedef long long s64;
 #endif
 

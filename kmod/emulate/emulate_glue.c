@@ -398,7 +398,8 @@ int shv_emulate_insn(struct shv_vcpu *vcpu, u64 fault_la, bool is_mmio)
 
 		memcpy(&d[2], c->insn, min_t(unsigned int, c->insn_fetched, 15));
 		shv_info_rl("cannot emulate instruction at rip 0x%llx (la 0x%llx, %*ph)\n",
-			    c->rip, fault_la, (int)min_t(unsigned int, c->insn_fetched, 15), c->insn);
+			    c->rip, fault_la, (int)min_t(unsigned int, c->insn_fetched, 15),
+			    c->insn);
 		shv_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_EMULATION, 4, d);
 		return 0;
 	}
