@@ -527,11 +527,12 @@ static void native_setup(void)
 /* random instruction generator                                        */
 
 enum { IMM_NONE, IMM_8, IMM_V, IMM_MOFFS };
-enum { FL_ALL, FL_LOGIC, FL_BT };
-enum { T_RM, T_ACCIMM, T_MOFFS, T_STR, T_BTREG, T_CMPXCHG, T_CX8, T_MOVX };
+/* which flags are defined: FL_SHIFT depends on the count, FL_MUL is CF/OF */
+enum { FL_ALL, FL_LOGIC, FL_BT, FL_SHIFT, FL_MUL, FL_NONE };
+enum { T_RM, T_ACCIMM, T_MOFFS, T_STR, T_BTREG, T_CMPXCHG, T_CX8, T_MOVX, T_DIV };
 
 struct tmpl {
-	u8 twobyte, op;
+	u8 twobyte, esc38, op;
 	s8 ext;			/* ModRM.reg opcode extension or -1 */
 	u8 imm;			/* IMM_* */
 	u8 fl;			/* FL_*: which flags are defined */
@@ -540,7 +541,7 @@ struct tmpl {
 	bool byteop, lockable, memonly, only64, only32, regdst;
 };
 
-static struct tmpl tmpls[256];
+static struct tmpl tmpls[512];
 static unsigned int ntmpls;
 
 static void add_t(struct tmpl t)
@@ -616,6 +617,38 @@ static void tmpl_setup(void)
 		add_t((struct tmpl){ .op = 0xa5, .ext = -1, .kind = T_STR });
 		add_t((struct tmpl){ .op = 0xaa, .ext = -1, .byteop = 1, .kind = T_STR });
 		add_t((struct tmpl){ .op = 0xab, .ext = -1, .kind = T_STR });
+		add_t((struct tmpl){ .op = 0xa6, .ext = -1, .byteop = 1, .kind = T_STR });
+		add_t((struct tmpl){ .op = 0xa7, .ext = -1, .kind = T_STR });
+		add_t((struct tmpl){ .op = 0xac, .ext = -1, .byteop = 1, .kind = T_STR });
+		add_t((struct tmpl){ .op = 0xad, .ext = -1, .kind = T_STR });
+		add_t((struct tmpl){ .op = 0xae, .ext = -1, .byteop = 1, .kind = T_STR });
+		add_t((struct tmpl){ .op = 0xaf, .ext = -1, .kind = T_STR });
+	}
+	/* shifts and rotates by imm8, 1 and CL */
+	for (k = 0; k < 8; k++) {
+		add_t((struct tmpl){ .op = 0xc0, .ext = k, .fl = FL_SHIFT, .byteop = 1, .imm = IMM_8 });
+		add_t((struct tmpl){ .op = 0xc1, .ext = k, .fl = FL_SHIFT, .imm = IMM_8 });
+		add_t((struct tmpl){ .op = 0xd0, .ext = k, .fl = FL_SHIFT, .byteop = 1 });
+		add_t((struct tmpl){ .op = 0xd1, .ext = k, .fl = FL_SHIFT });
+		add_t((struct tmpl){ .op = 0xd2, .ext = k, .fl = FL_SHIFT, .byteop = 1 });
+		add_t((struct tmpl){ .op = 0xd3, .ext = k, .fl = FL_SHIFT });
+	}
+	/* MUL, IMUL, DIV, IDIV r/m; two- and three-operand IMUL; MOVBE */
+	for (i = 0; i < 4; i++)
+		for (k = 4; k < 8; k++) {
+			u8 fl = k < 6 ? FL_MUL : FL_NONE;
+			u8 kd = k < 6 ? T_RM : T_DIV;
+
+			add_t((struct tmpl){ .op = 0xf6, .ext = k, .fl = fl, .byteop = 1, .kind = kd });
+			add_t((struct tmpl){ .op = 0xf7, .ext = k, .fl = fl, .kind = kd });
+		}
+	for (i = 0; i < 3; i++) {
+		add_t((struct tmpl){ .twobyte = 1, .op = 0xaf, .ext = -1, .fl = FL_MUL, .regdst = 1 });
+		add_t((struct tmpl){ .op = 0x69, .ext = -1, .fl = FL_MUL, .imm = IMM_V, .regdst = 1 });
+		add_t((struct tmpl){ .op = 0x6b, .ext = -1, .fl = FL_MUL, .imm = IMM_8, .regdst = 1 });
+		add_t((struct tmpl){ .twobyte = 1, .esc38 = 1, .op = 0xf0, .ext = -1, .memonly = 1,
+				     .regdst = 1 });
+		add_t((struct tmpl){ .twobyte = 1, .esc38 = 1, .op = 0xf1, .ext = -1, .memonly = 1 });
 	}
 }
 
@@ -636,6 +669,7 @@ struct tcase {
 	bool lock, mem, p66;
 	unsigned int size;
 	int seg;		/* override segment or -1 */
+	u64 imm;		/* the immediate (shift counts) */
 	u8 *dirty;		/* memory the generator wrote, for the mirror */
 	unsigned int ndirty;
 };
@@ -873,6 +907,8 @@ static bool gen_case(struct tcase *tc, bool m64)
 	/* body: opcode, operands */
 	if (t->twobyte)
 		b8(tc, 0x0f);
+	if (t->esc38)
+		b8(tc, 0x38);
 	b8(tc, t->op);
 	reg = t->ext >= 0 ? (unsigned int)t->ext : rnd(8) | ((tc->rex & 4) << 1);
 	busy[4] = true;
@@ -942,6 +978,17 @@ static bool gen_case(struct tcase *tc, bool m64)
 	if (t->imm != IMM_MOFFS && immsz)
 		imm = rnd(3) ? rnd_val() : rnd64();
 	bn(tc, imm, immsz);
+	tc->imm = imm;
+	/* DIV/IDIV: mostly a dividend whose upper half leaves room */
+	if (t->kind == T_DIV && rnd(4)) {
+		u64 a = get_reg(tc->regs, 0, size == 1 ? 1 : size, 0);
+		bool neg = t->ext == 7 && (a >> (size * 8 - 1)) & 1;
+
+		if (size == 1 && !busy[0])
+			put_reg(tc->regs, 4, 1, 0, neg ? 0xff : 0);	/* AH */
+		else if (size > 1 && !busy[2])
+			put_reg(tc->regs, 2, size, 0, neg ? ~0ULL : 0);
+	}
 
 	/* memory contents at the target */
 	if (tc->mem && t->kind != T_STR) {
@@ -1054,7 +1101,42 @@ static bool vendor_specific_string(const struct tcase *tc)
 	if (i == tc->len)
 		return false;
 	b = tc->insn[i];
-	return a32 && rep && (b == 0xa4 || b == 0xa5 || b == 0xaa || b == 0xab);
+	return a32 && rep && b >= 0xa4 && b <= 0xaf && b != 0xa8 && b != 0xa9;
+}
+
+/* The arithmetic flags the SDM defines after this case. */
+static u64 defined_flags(const struct tcase *tc)
+{
+	const struct tmpl *t = tc->t;
+	unsigned int count, bits = tc->size * 8;
+
+	switch (t->fl) {
+	case FL_LOGIC:
+		return F_ARITH & ~F_AF;
+	case FL_BT:
+		return F_CF;
+	case FL_MUL:
+		return F_CF | F_OF;
+	case FL_NONE:
+		return 0;
+	case FL_SHIFT:
+		if (t->op == 0xd0 || t->op == 0xd1)
+			count = 1;
+		else if (t->op == 0xd2 || t->op == 0xd3)
+			count = tc->regs[1] & 0xff;
+		else
+			count = tc->imm & 0xff;
+		count &= tc->size == 8 ? 0x3f : 0x1f;
+		if (!count)
+			return F_ARITH;		/* all unchanged */
+		if (t->ext < 4)			/* rotates: OF for count 1 only */
+			return count == 1 ? F_ARITH : F_ARITH & ~F_OF;
+		/* shifts: AF undefined, OF for 1 only, CF for count < size */
+		return (F_ARITH & ~F_AF & ~(count == 1 ? 0 : F_OF)) &
+		       ~(count >= bits ? F_CF : 0);
+	default:
+		return F_ARITH;
+	}
 }
 
 /* the emulator's memory: a full copy of both arenas (code and data) */
@@ -1065,7 +1147,7 @@ static void arenas_sync(void)
 }
 
 struct diff_stats {
-	unsigned int cases, failures, emu_calls, locked, memops;
+	unsigned int cases, failures, emu_calls, locked, memops, divide_errors;
 };
 
 /*
@@ -1119,6 +1201,39 @@ static bool diff_one(struct __test_metadata *_metadata, struct tcase *tc,
 			nregs[i] &= 0xffffffffULL;
 	sig = native_ok ? native_run(a, !tc->m64, nregs, &nflags) : 0;
 	hexdump(hex, tc->insn, tc->len);
+	if (sig == SIGFPE && tc->t->kind == T_DIV) {
+		/* #DE natively: the emulator must raise it, changing nothing */
+		memset(&c, 0, sizeof(c));
+		guest_init(&g);
+		guest_add(&g, (u64)(unsigned long)hi_arena.base, hi_arena.mirror, A_MIRROR_SIZE);
+		guest_add(&g, (u64)(unsigned long)lo_arena.base, lo_arena.mirror, A_MIRROR_SIZE);
+		memcpy(c.regs, tc->regs, sizeof(c.regs));
+		c.rflags = tc->flags | 0x200;
+		c.mode = emu_mode;
+		if (tc->m64) {
+			c.seg_base[SHV_EMU_SEG_FS] = host_fs_base;
+			c.seg_base[SHV_EMU_SEG_GS] = host_gs_base;
+		}
+		if (emu_mode == SHV_EMU_MODE_PROT16) {
+			c.seg_base[SHV_EMU_SEG_CS] = (u64)(unsigned long)a->base;
+			c.rip = (u64)(at - a->base);
+		} else {
+			c.rip = (u64)(unsigned long)at;
+		}
+		rip0 = c.rip;
+		ret = shv_emulate(&c, &gops, &g);
+		st->divide_errors++;
+		if (ret == SHV_EMU_EXCEPTION && c.exc_vector == SHV_EMU_VEC_DE &&
+		    !c.exc_has_error_code && c.rip == rip0 &&
+		    !memcmp(c.regs, tc->regs, sizeof(c.regs)))
+			return true;
+		hexdump(hex, einsn, elen);
+		TH_LOG("emu mode %d [%s]: native #DE, emulator ret %d vector %u", emu_mode,
+		       hex, ret, c.exc_vector);
+		st->failures++;
+		arenas_sync();
+		return false;
+	}
 	if (sig) {
 		TH_LOG("native run of [%s] (%s) got signal %d", hex,
 		       tc->m64 ? "64" : "32", sig);
@@ -1171,11 +1286,7 @@ static bool diff_one(struct __test_metadata *_metadata, struct tcase *tc,
 		return true;
 	}
 
-	fmask = F_ARITH | F_DF;
-	if (tc->t->fl == FL_LOGIC)
-		fmask &= ~F_AF;
-	else if (tc->t->fl == FL_BT)
-		fmask &= ~(F_OF | F_SF | F_AF | F_PF);
+	fmask = F_DF | defined_flags(tc);
 	if ((c.rflags & fmask) != (nflags & fmask)) {
 		TH_LOG("emu mode %d [%s]: flags in %#llx native %#llx emu %#llx",
 		       emu_mode, hex, (unsigned long long)tc->flags,
@@ -1279,8 +1390,8 @@ static void run_diff(struct __test_metadata *_metadata, bool m64, int emu_mode,
 		if (!(n & 255) && time(NULL) - t0 > 15)
 			break;
 	}
-	TH_LOG("%u cases (%u with memory, %u locked), %u emulator calls, %u failures",
-	       n, st.memops, st.locked, st.emu_calls, st.failures);
+	TH_LOG("%u cases (%u with memory, %u locked, %u #DE), %u emulator calls, %u failures",
+	       n, st.memops, st.locked, st.divide_errors, st.emu_calls, st.failures);
 	ASSERT_EQ(0, st.failures);
 	ASSERT_LT(100, n);
 }
@@ -1815,16 +1926,15 @@ TEST(unknown_opcodes_are_unhandled)
 	static const struct ecase cases[] = {
 		E64("ud2", 0x0f, 0x0b), E64("hlt", 0xf4), E64("nop", 0x90),
 		E64("mov r/m,sreg", 0x8c, 0x03), E64("int", 0xcd, 0x80),
-		E64("mul", 0xf6, 0x23), E64("idiv", 0xf7, 0x3b),
+		E64("crc32", 0xf2, 0x0f, 0x38, 0xf0, 0x03), E64("0f 38 00", 0x0f, 0x38, 0x00, 0x03),
 		E64("test /1 alias", 0xf7, 0x0b, 0, 0, 0, 0),
-		E64("call [m]", 0xff, 0x13), E64("push [m]", 0xff, 0x33),
+		E64("call [m]", 0xff, 0x13), E64("jmp [m]", 0xff, 0x23),
 		E64("fe /2", 0xfe, 0x13), E64("c6 /1", 0xc6, 0x0b, 0),
 		E64("c7 /1", 0xc7, 0x0b, 0, 0, 0, 0), E64("xbegin", 0xc7, 0xf8, 0, 0, 0, 0),
 		E64("vmptrld", 0x0f, 0xc7, 0x33), E64("rdrand", 0x0f, 0xc7, 0xf0),
 		E64("0f ba /0", 0x0f, 0xba, 0x03, 1), E64("82 in 64-bit", 0x82, 0x03, 1),
-		E64("shl", 0xd1, 0x23), E64("xgetbv", 0x0f, 0x01, 0xd0),
-		E64("lea", 0x8d, 0x03), E64("cmpsb", 0xa6), E64("lodsb", 0xac),
-		E64("scasb", 0xae), E64("insb", 0x6c), E64("outsb", 0x6e),
+		E64("8f /1", 0x8f, 0x0b), E64("xgetbv", 0x0f, 0x01, 0xd0),
+		E64("lea", 0x8d, 0x03), E64("insb", 0x6c), E64("outsb", 0x6e),
 		E64("in", 0xe4, 0x10),
 		E64("vex", 0xc4, 0xe2, 0x79, 0x18, 0x03), E64("evex", 0x62, 0xf1, 0x7c, 0x48, 0x10, 0x03),
 		E64("clflush", 0x0f, 0xae, 0x3b), E64("movd", 0x66, 0x0f, 0x6e, 0x03),

@@ -33,13 +33,62 @@ static bool canonical(const struct emu *e, u64 la)
 	return (u64)((s64)(la << shift) >> shift) == la;
 }
 
-/* Linear address of seg:ea (ea already truncated to the address size). */
+/* #SS(0) for the stack segment, #GP(0) for the others */
+static int seg_fault(struct emu *e, unsigned int seg)
+{
+	return shv_emu_raise(e, seg == SHV_EMU_SEG_SS ? SHV_EMU_VEC_SS :
+			     SHV_EMU_VEC_GP, true);
+}
+
+/*
+ * Outside 64-bit mode, when the caller asked for it (seg_checks): the
+ * segment must be usable, writable for a write, readable for a read, and
+ * [ea, ea + len) within its limit (above it for expand-down data).
+ */
+static int seg_check(struct emu *e, unsigned int seg, u64 ea,
+		     unsigned int len, bool write)
+{
+	const struct shv_emu_ctxt *c = e->c;
+	u32 ar = c->seg_ar[seg], type = ar & SHV_EMU_AR_TYPE;
+	u64 last = ea + len - 1, limit = c->seg_limit[seg];
+
+	if (ar & SHV_EMU_AR_UNUSABLE)
+		return seg_fault(e, seg);
+	if (type & SHV_EMU_AR_TYPE_CODE) {
+		if (write || !(type & SHV_EMU_AR_TYPE_RW))
+			return seg_fault(e, seg);
+	} else if (write && !(type & SHV_EMU_AR_TYPE_RW)) {
+		return seg_fault(e, seg);
+	}
+	if (!(type & SHV_EMU_AR_TYPE_CODE) && (type & SHV_EMU_AR_TYPE_DOWN)) {
+		u64 upper = ar & SHV_EMU_AR_DB ? 0xffffffffULL : 0xffffULL;
+
+		if (ea <= limit || last > upper)
+			return seg_fault(e, seg);
+	} else if (last > limit) {
+		return seg_fault(e, seg);
+	}
+	return 0;
+}
+
+/*
+ * Linear address of seg:ea (ea already truncated to the address size),
+ * for an access of len bytes; write: the access writes (or reads and
+ * writes). Raises #GP(0)/#SS(0) for a non-canonical address in 64-bit
+ * mode and, with seg_checks, for a segment violation in the other modes.
+ */
 int shv_emu_lin_addr(struct emu *e, unsigned int seg, u64 ea,
-		     unsigned int len, u64 *la)
+		     unsigned int len, bool write, u64 *la)
 {
 	u64 a;
+	int ret;
 
 	if (e->mode != SHV_EMU_MODE_LONG64) {
+		if (e->c->seg_checks) {
+			ret = seg_check(e, seg, ea, len, write);
+			if (ret)
+				return ret;
+		}
 		*la = (u32)(e->c->seg_base[seg] + ea);
 		return 0;
 	}
@@ -47,10 +96,19 @@ int shv_emu_lin_addr(struct emu *e, unsigned int seg, u64 ea,
 	if (seg == SHV_EMU_SEG_FS || seg == SHV_EMU_SEG_GS)
 		a += e->c->seg_base[seg];
 	if (!canonical(e, a) || !canonical(e, a + len - 1))
-		return shv_emu_raise(e, seg == SHV_EMU_SEG_SS ? SHV_EMU_VEC_SS :
-				 SHV_EMU_VEC_GP, true);
+		return seg_fault(e, seg);
 	*la = a;
 	return 0;
+}
+
+/* Address size of the stack (rSP): SS.B outside 64-bit mode. */
+unsigned int shv_emu_stack_size(const struct emu *e)
+{
+	if (e->mode == SHV_EMU_MODE_LONG64)
+		return 8;
+	if (e->c->seg_checks)
+		return e->c->seg_ar[SHV_EMU_SEG_SS] & SHV_EMU_AR_DB ? 4 : 2;
+	return e->mode == SHV_EMU_MODE_PROT32 ? 4 : 2;
 }
 
 static void note_access(struct emu *e, u64 la, unsigned int len, bool write)

@@ -11,6 +11,14 @@
  */
 #include "emu_internal.h"
 
+/* operand size of PUSH/POP: 64 bits in 64-bit mode unless 66 (16) */
+static unsigned int shv_emu_stack_opsize(const struct emu *e)
+{
+	if (e->mode == SHV_EMU_MODE_LONG64)
+		return e->opsize == 2 ? 2 : 8;
+	return e->opsize;
+}
+
 static int decode_modrm16(struct emu *e, unsigned int rm, u8 *defseg)
 {
 	const u64 *r = e->regs;
@@ -109,6 +117,7 @@ static int decode_modrm(struct emu *e, u8 *defseg)
 		ea += e->regs[base];
 		if (base == SHV_EMU_RSP || base == SHV_EMU_RBP)
 			*defseg = SHV_EMU_SEG_SS;
+		e->rsp_base = base == SHV_EMU_RSP;
 	}
 	if (e->mod == 1)
 		ret = shv_emu_fetch_sx(e, 1, &disp);
@@ -132,8 +141,22 @@ static int classify(struct emu *e, bool *modrm, unsigned int *immsz)
 	*immsz = 0;
 	e->size = byteop ? 1 : e->opsize;
 
+	if (e->threebyte) {
+		/* 0F 38 F0/F1: MOVBE (with F2: CRC32, not emulated) */
+		if ((op & 0xfe) != 0xf0 || e->rep == 0xf2)
+			return SHV_EMU_UNHANDLED;
+		e->kind = K_MOVBE;
+		e->size = e->opsize;
+		e->reg_dst = op == 0xf0;
+		return 0;
+	}
 	if (e->twobyte) {
 		switch (op) {
+		case 0xaf:
+			e->kind = K_IMUL2;
+			e->size = e->opsize;
+			e->reg_dst = true;
+			return 0;
 		case 0xa3: case 0xab: case 0xb3: case 0xbb:
 			e->kind = K_BT;
 			e->sub = (op >> 3) & 3;
@@ -233,13 +256,48 @@ static int classify(struct emu *e, bool *modrm, unsigned int *immsz)
 		*modrm = false;
 		*immsz = e->adsize;	/* moffs */
 		return 0;
+	case 0x69: case 0x6b:
+		e->kind = K_IMUL2;
+		e->size = e->opsize;
+		e->reg_dst = true;
+		*immsz = op == 0x6b ? 1 : (e->size == 2 ? 2 : 4);
+		return 0;
+	case 0x8f:
+		e->kind = K_POP;
+		e->size = shv_emu_stack_opsize(e);
+		return 0;
 	case 0xa4: case 0xa5:
 		e->kind = K_MOVS;
+		*modrm = false;
+		return 0;
+	case 0xa6: case 0xa7:
+		e->kind = K_CMPS;
 		*modrm = false;
 		return 0;
 	case 0xaa: case 0xab:
 		e->kind = K_STOS;
 		*modrm = false;
+		return 0;
+	case 0xac: case 0xad:
+		e->kind = K_LODS;
+		*modrm = false;
+		return 0;
+	case 0xae: case 0xaf:
+		e->kind = K_SCAS;
+		*modrm = false;
+		return 0;
+	case 0xc0: case 0xc1:
+		e->kind = K_SHIFT;
+		e->src_imm = true;
+		*immsz = 1;
+		return 0;
+	case 0xd0: case 0xd1:
+		e->kind = K_SHIFT;
+		e->src_imm = true;
+		e->imm = 1;
+		return 0;
+	case 0xd2: case 0xd3:
+		e->kind = K_SHIFT;	/* count in CL */
 		return 0;
 	case 0xc6: case 0xc7:
 		e->kind = K_MOV;
@@ -274,7 +332,11 @@ static int classify_group(struct emu *e, unsigned int *immsz)
 		e->lockable = r != ALU_CMP;
 		return 0;
 	case 0xc6: case 0xc7:
+	case 0x8f:
 		return r ? SHV_EMU_UNHANDLED : 0;
+	case 0xc0: case 0xc1: case 0xd0: case 0xd1: case 0xd2: case 0xd3:
+		e->sub = r;
+		return 0;
 	case 0xf6: case 0xf7:
 		switch (r) {
 		case 0:
@@ -290,10 +352,19 @@ static int classify_group(struct emu *e, unsigned int *immsz)
 			e->kind = K_NEG;
 			e->lockable = true;
 			return 0;
-		default:
+		case 1:
 			return SHV_EMU_UNHANDLED;
+		default:
+			e->kind = K_MULDIV;
+			e->sub = r - 4;
+			return 0;
 		}
 	case 0xfe: case 0xff:
+		if (e->op == 0xff && r == 6) {
+			e->kind = K_PUSH;
+			e->size = shv_emu_stack_opsize(e);
+			return 0;
+		}
 		if (r > 1)
 			return SHV_EMU_UNHANDLED;
 		e->kind = r ? K_DEC : K_INC;
@@ -362,6 +433,12 @@ opcode:
 		ret = shv_emu_fetch(e, 1, &b);
 		if (ret)
 			return ret;
+		if (b == 0x38) {
+			e->threebyte = true;
+			ret = shv_emu_fetch(e, 1, &b);
+			if (ret)
+				return ret;
+		}
 	}
 	e->op = b;
 
@@ -395,7 +472,7 @@ opcode:
 
 	if (e->lock && (!e->mem || !e->lockable))
 		return shv_emu_raise(e, SHV_EMU_VEC_UD, false);
-	if (e->kind == K_CMPXCHG8B && !e->mem)
+	if ((e->kind == K_CMPXCHG8B || e->kind == K_MOVBE) && !e->mem)
 		return shv_emu_raise(e, SHV_EMU_VEC_UD, false);
 	return 0;
 }

@@ -27,6 +27,10 @@
 enum { ALU_ADD, ALU_OR, ALU_ADC, ALU_SBB, ALU_AND, ALU_SUB, ALU_XOR, ALU_CMP };
 /* bit-test operations, in 0F A3/AB/B3/BB and 0F BA /4../7 order */
 enum { BT_BT, BT_BTS, BT_BTR, BT_BTC };
+/* shifts and rotates, in C0/C1/D0..D3 /0../7 order (/6 is SAL = SHL) */
+enum { SH_ROL, SH_ROR, SH_RCL, SH_RCR, SH_SHL, SH_SHR, SH_SAL, SH_SAR };
+/* one-operand multiply and divide, in F6/F7 /4../7 order */
+enum { MD_MUL, MD_IMUL, MD_DIV, MD_IDIV };
 
 enum insn_kind {
 	K_ALU,		/* sub = ALU_* */
@@ -42,8 +46,18 @@ enum insn_kind {
 	K_DEC,
 	K_NOT,
 	K_NEG,
+	K_SHIFT,	/* sub = SH_*, src = count */
+	K_MULDIV,	/* sub = MD_*: rDX:rAX op r/m */
+	K_IMUL2,	/* 0F AF, 69, 6B: reg = r/m * (reg or imm) */
+	K_PUSH,		/* FF /6: push r/m */
+	K_POP,		/* 8F /0: pop r/m */
+	K_MOVBE,	/* 0F 38 F0/F1 */
+	/* string instructions, from here on */
 	K_MOVS,
 	K_STOS,
+	K_LODS,
+	K_CMPS,
+	K_SCAS,
 };
 
 /* Decoder and execution state: lives on the stack, so keep it small. */
@@ -75,6 +89,8 @@ struct emu {
 	bool lock;
 	bool lockable;
 	bool twobyte;
+	bool threebyte;		/* 0F 38 */
+	bool rsp_base;		/* the r/m address uses rSP as its base */
 	bool mem;		/* r/m operand is in memory */
 	bool riprel;
 	bool reg_dst;		/* ModRM.reg is the destination (x2/x3, 8A/8B) */
@@ -150,7 +166,8 @@ static inline void set_flags(struct emu *e, u64 which, u64 val)
 int shv_emu_op_failed(struct emu *e, int ret);
 int shv_emu_raise(struct emu *e, u8 vector, bool has_error_code);
 int shv_emu_lin_addr(struct emu *e, unsigned int seg, u64 ea,
-		     unsigned int len, u64 *la);
+		     unsigned int len, bool write, u64 *la);
+unsigned int shv_emu_stack_size(const struct emu *e);
 int shv_emu_read(struct emu *e, u64 la, void *buf, unsigned int len);
 int shv_emu_write(struct emu *e, u64 la, const void *buf, unsigned int len);
 int shv_emu_cmpxchg(struct emu *e, u64 la, const void *old,
@@ -165,6 +182,11 @@ u64 shv_emu_flags_add(u64 a, u64 b, u64 res, unsigned int size);
 u64 shv_emu_flags_sub(u64 a, u64 b, u64 res, unsigned int size);
 u64 shv_emu_alu(struct emu *e, unsigned int op, u64 a, u64 b, unsigned int size);
 bool shv_emu_compute(struct emu *e, const u64 *old, u64 *new);
+
+u64 shv_emu_shift(struct emu *e, unsigned int op, u64 v, unsigned int count,
+		  unsigned int size, bool *written);
+bool shv_emu_muldiv(struct emu *e, unsigned int op, u64 src, unsigned int size);
+u64 shv_emu_imul(struct emu *e, u64 a, u64 b, unsigned int size);
 
 /* decode.c */
 int shv_emu_decode(struct emu *e);

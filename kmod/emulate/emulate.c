@@ -16,9 +16,10 @@
  * can simply be run again.
  *
  * Layering (each file calls only those below it):
- *   emulate.c  entry, operand fetch, MOV/MOVX/read-modify-write forms
+ *   emulate.c  entry, operands; MOV, MOVX, MOVBE, MUL/DIV, IMUL, PUSH,
+ *              POP and the read-modify-write forms
  *   decode.c   prefixes, opcode classification, ModRM/SIB
- *   string.c   MOVS/STOS and REP
+ *   string.c   MOVS/STOS/LODS/CMPS/SCAS and REP
  *   alu.c      values and flags
  *   access.c   fetch, linear addresses, memory callbacks, commit
  */
@@ -75,6 +76,27 @@ static int exec_rmw(struct emu *e)
 	return SHV_EMU_RETRY;
 }
 
+/* Read the r/m operand (len bytes) into *v. */
+static int read_rm(struct emu *e, u64 *v, unsigned int len)
+{
+	*v = 0;
+	if (e->mem)
+		return shv_emu_read(e, e->la, v, len);
+	*v = reg_get(e, e->rm, len);
+	return 0;
+}
+
+static u64 bswap(u64 v, unsigned int size)
+{
+	u64 r = 0;
+	unsigned int i;
+
+	for (i = 0; i < size; i++)
+		r = (r << 8) | ((v >> (8 * i)) & 0xff);
+	return r;
+}
+
+/* MOV r/m <-> reg, MOV r/m, imm, MOV moffs, MOVBE */
 static int exec_mov(struct emu *e)
 {
 	unsigned int size = e->size;
@@ -82,17 +104,20 @@ static int exec_mov(struct emu *e)
 	int ret;
 
 	if (e->reg_dst) {
-		if (e->mem) {
-			ret = shv_emu_read(e, e->la, &v, size);
-			if (ret)
-				return ret;
-		} else {
-			v = reg_get(e, e->rm, size);
-		}
+		ret = read_rm(e, &v, size);
+		if (ret)
+			return ret;
+		if (e->kind == K_MOVBE)
+			v = bswap(v, size);
 		reg_set(e, e->reg, size, v);
 		return 0;
 	}
-	v = e->op >= 0xc6 ? e->imm : reg_get(e, e->reg, size);
+	if (e->kind == K_MOV && e->op >= 0xc6)
+		v = e->imm;
+	else
+		v = reg_get(e, e->reg, size);
+	if (e->kind == K_MOVBE)
+		v = bswap(v, size);
 	if (e->mem)
 		return shv_emu_write(e, e->la, &v, size);
 	reg_set(e, e->rm, size, v);
@@ -101,20 +126,112 @@ static int exec_mov(struct emu *e)
 
 static int exec_movx(struct emu *e)
 {
-	u64 v = 0;
-	int ret;
+	u64 v;
+	int ret = read_rm(e, &v, e->srcsize);
 
-	if (e->mem) {
-		ret = shv_emu_read(e, e->la, &v, e->srcsize);
-		if (ret)
-			return ret;
-	} else {
-		v = reg_get(e, e->rm, e->srcsize);
-	}
+	if (ret)
+		return ret;
 	if (e->sign)
 		v = sext(v, e->srcsize);
 	reg_set(e, e->reg, e->size, v);
 	return 0;
+}
+
+/* F6/F7 /4../7: MUL, IMUL, DIV, IDIV r/m */
+static int exec_muldiv(struct emu *e)
+{
+	u64 v;
+	int ret = read_rm(e, &v, e->size);
+
+	if (ret)
+		return ret;
+	if (!shv_emu_muldiv(e, e->sub, v, e->size))
+		return shv_emu_raise(e, SHV_EMU_VEC_DE, false);
+	return 0;
+}
+
+/* 0F AF: reg *= r/m; 69/6B: reg = r/m * imm */
+static int exec_imul2(struct emu *e)
+{
+	unsigned int size = e->size;
+	u64 v, b;
+	int ret = read_rm(e, &v, size);
+
+	if (ret)
+		return ret;
+	b = e->twobyte ? reg_get(e, e->reg, size) : e->imm;
+	reg_set(e, e->reg, size, shv_emu_imul(e, v, b, size));
+	return 0;
+}
+
+/* FF /6: the r/m operand is read first, the stack written last */
+static int exec_push(struct emu *e)
+{
+	unsigned int size = e->size, ss = shv_emu_stack_size(e);
+	u64 v, sp, la;
+	int ret = read_rm(e, &v, size);
+
+	if (ret)
+		return ret;
+	sp = (e->regs[SHV_EMU_RSP] - size) & size_mask(ss);
+	ret = shv_emu_lin_addr(e, SHV_EMU_SEG_SS, sp, size, true, &la);
+	if (!ret)
+		ret = shv_emu_write(e, la, &v, size);
+	if (ret)
+		return ret;
+	reg_set(e, SHV_EMU_RSP, ss, sp);
+	return 0;
+}
+
+/*
+ * 8F /0: read the stack, then write the r/m destination, whose address
+ * is computed with the incremented rSP when rSP is its base (SDM "POP").
+ */
+static int exec_pop(struct emu *e)
+{
+	unsigned int size = e->size, ss = shv_emu_stack_size(e);
+	u64 v = 0, sp, la;
+	int ret;
+
+	sp = e->regs[SHV_EMU_RSP] & size_mask(ss);
+	ret = shv_emu_lin_addr(e, SHV_EMU_SEG_SS, sp, size, false, &la);
+	if (!ret)
+		ret = shv_emu_read(e, la, &v, size);
+	if (ret)
+		return ret;
+	reg_set(e, SHV_EMU_RSP, ss, sp + size);
+	if (!e->mem) {
+		reg_set(e, e->rm, size, v);
+		return 0;
+	}
+	if (e->rsp_base)
+		e->ea = (e->ea + size) & size_mask(e->adsize);
+	ret = shv_emu_lin_addr(e, e->seg, e->ea, size, true, &e->la);
+	if (ret)
+		return ret;
+	return shv_emu_write(e, e->la, &v, size);
+}
+
+/* Does the instruction write its r/m memory operand? */
+static bool writes_rm(const struct emu *e)
+{
+	switch (e->kind) {
+	case K_MOV:
+	case K_MOVBE:
+		return !e->reg_dst;
+	case K_ALU:
+		return e->sub != ALU_CMP;
+	case K_BT:
+		return e->sub != BT_BT;
+	case K_TEST:
+	case K_MOVX:
+	case K_MULDIV:
+	case K_IMUL2:
+	case K_PUSH:
+		return false;
+	default:
+		return true;
+	}
 }
 
 static int execute(struct emu *e)
@@ -123,7 +240,7 @@ static int execute(struct emu *e)
 	s64 off;
 	int ret;
 
-	if (e->kind == K_MOVS || e->kind == K_STOS)
+	if (e->kind >= K_MOVS)
 		return shv_emu_exec_string(e);
 
 	/* source operand */
@@ -134,7 +251,8 @@ static int execute(struct emu *e)
 		if (e->reg_dst) {	/* reg op= r/m: the r/m is the source */
 			e->src = 0;
 			if (e->mem) {
-				ret = shv_emu_lin_addr(e, e->seg, e->ea, e->size, &e->la);
+				ret = shv_emu_lin_addr(e, e->seg, e->ea, e->size,
+						       false, &e->la);
 				if (!ret)
 					ret = shv_emu_read(e, e->la, &e->src, e->size);
 				if (ret)
@@ -150,6 +268,9 @@ static int execute(struct emu *e)
 			e->src = e->imm & size_mask(e->size);
 		else
 			e->src = reg_get(e, e->reg, e->size);
+		break;
+	case K_SHIFT:
+		e->src = e->src_imm ? e->imm & 0xff : e->regs[SHV_EMU_RCX] & 0xff;
 		break;
 	case K_XCHG:
 	case K_XADD:
@@ -167,9 +288,17 @@ static int execute(struct emu *e)
 		e->ea = (e->ea + (u64)(off / 8)) & size_mask(e->adsize);
 	}
 
+	if (e->kind == K_POP) {
+		ret = exec_pop(e);
+		if (ret)
+			return ret;
+		shv_emu_commit(e, true);
+		return SHV_EMU_OK;
+	}
 	if (e->mem) {
 		ret = shv_emu_lin_addr(e, e->seg, e->ea,
-				       e->kind == K_MOVX ? e->srcsize : e->size, &e->la);
+				       e->kind == K_MOVX ? e->srcsize : e->size,
+				       writes_rm(e), &e->la);
 		if (ret)
 			return ret;
 		if (e->kind == K_CMPXCHG8B && e->size == 16 && (e->la & 15))
@@ -180,10 +309,20 @@ static int execute(struct emu *e)
 
 	switch (e->kind) {
 	case K_MOV:
+	case K_MOVBE:
 		ret = exec_mov(e);
 		break;
 	case K_MOVX:
 		ret = exec_movx(e);
+		break;
+	case K_MULDIV:
+		ret = exec_muldiv(e);
+		break;
+	case K_IMUL2:
+		ret = exec_imul2(e);
+		break;
+	case K_PUSH:
+		ret = exec_push(e);
 		break;
 	default:
 		ret = exec_rmw(e);
