@@ -349,6 +349,7 @@ enum shv_emu_result shv_emulate(struct shv_emu_ctxt *c,
 	e.rflags = c->rflags;
 
 	c->insn_len = 0;
+	c->string_op = false;
 	c->insn_fetched = 0;
 	c->last_la = 0;
 	c->last_len = 0;
@@ -363,8 +364,10 @@ enum shv_emu_result shv_emulate(struct shv_emu_ctxt *c,
 		return SHV_EMU_UNHANDLED;
 
 	ret = shv_emu_decode(&e);
-	if (e.decoded)
+	if (e.decoded) {
 		c->insn_len = e.len;
+		c->string_op = e.kind >= K_MOVS;
+	}
 	if (ret)
 		return ret;
 	return execute(&e);

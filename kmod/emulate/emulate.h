@@ -185,6 +185,8 @@ struct shv_emu_ctxt {
 	/* ---- output ---- */
 	/* length of the instruction; 0 if it could not be fully decoded */
 	unsigned int insn_len;
+	/* the decoded instruction is a string instruction (for counters) */
+	bool string_op;
 	/* the instruction bytes fetched (for error reports) */
 	u8 insn[SHV_EMU_MAX_INSN_LEN];
 	unsigned int insn_fetched;

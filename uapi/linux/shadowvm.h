@@ -260,6 +260,8 @@ enum shadowvm_stat_id {
 	SHADOWVM_STAT_CR3_NOFLUSH,	/* CR3 loads with the PCID no-flush bit */
 	SHADOWVM_STAT_EMULATED_LOCKED,	/* locked RMW/XCHG done as an atomic cmpxchg */
 	SHADOWVM_STAT_LOCKED_AS_WRITE,	/* locked RMW that could not be atomic (split, MMIO) */
+	SHADOWVM_STAT_MMIO_KERNEL,	/* MMIO accesses done by an in-kernel device (LAPIC) */
+	SHADOWVM_STAT_EMULATED_STRING,	/* string instructions emulated (one REP iteration each) */
 	SHADOWVM_STAT_NR
 };
 
