@@ -72,6 +72,8 @@ const char *const shadowvm_stat_names[SHADOWVM_STAT_NR] = {
 	[SHADOWVM_STAT_LOCKED_AS_WRITE] = "locked_as_write",
 	[SHADOWVM_STAT_PF_PREFETCHED] = "pf_prefetched",
 	[SHADOWVM_STAT_PF_PREFETCH_UNUSED] = "pf_prefetch_unused",
+	[SHADOWVM_STAT_MMIO_KERNEL] = "mmio_kernel",
+	[SHADOWVM_STAT_EMULATED_STRING] = "emulated_string",
 };
 
 static int svm_open(struct backend *be, const char *path)

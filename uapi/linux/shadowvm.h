@@ -262,6 +262,8 @@ enum shadowvm_stat_id {
 	SHADOWVM_STAT_LOCKED_AS_WRITE,	/* locked RMW that could not be atomic (split, MMIO) */
 	SHADOWVM_STAT_PF_PREFETCHED,	/* shadow entries filled ahead of a fault (prefetch) */
 	SHADOWVM_STAT_PF_PREFETCH_UNUSED, /* prefetched entries dropped before any access */
+	SHADOWVM_STAT_MMIO_KERNEL,	/* MMIO accesses done by an in-kernel device (LAPIC) */
+	SHADOWVM_STAT_EMULATED_STRING,	/* string instructions emulated (one REP iteration each) */
 	SHADOWVM_STAT_NR
 };
 
