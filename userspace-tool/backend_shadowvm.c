@@ -70,6 +70,8 @@ const char *const shadowvm_stat_names[SHADOWVM_STAT_NR] = {
 	[SHADOWVM_STAT_CR3_NOFLUSH] = "cr3_noflush",
 	[SHADOWVM_STAT_EMULATED_LOCKED] = "emulated_locked",
 	[SHADOWVM_STAT_LOCKED_AS_WRITE] = "locked_as_write",
+	[SHADOWVM_STAT_EXIT_INVPCID] = "exit_invpcid",
+	[SHADOWVM_STAT_UNKNOWN_MSR] = "unknown_msr",
 };
 
 static int svm_open(struct backend *be, const char *path)

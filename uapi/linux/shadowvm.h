@@ -260,6 +260,8 @@ enum shadowvm_stat_id {
 	SHADOWVM_STAT_CR3_NOFLUSH,	/* CR3 loads with the PCID no-flush bit */
 	SHADOWVM_STAT_EMULATED_LOCKED,	/* locked RMW/XCHG done as an atomic cmpxchg */
 	SHADOWVM_STAT_LOCKED_AS_WRITE,	/* locked RMW that could not be atomic (split, MMIO) */
+	SHADOWVM_STAT_EXIT_INVPCID,	/* guest INVPCID exits (policies that intercept INVLPG) */
+	SHADOWVM_STAT_UNKNOWN_MSR,	/* RDMSR/WRMSR of an index not emulated: #GP */
 	SHADOWVM_STAT_NR
 };
 
