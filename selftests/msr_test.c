@@ -29,10 +29,12 @@
  *     limit bit does not stick;
  *   - an unknown MSR -> #GP, counted in UNKNOWN_MSR and per index in
  *     debugfs unknown_msrs;
- *   - INVPCID (every MMU policy): each type 0-3 invalidates a translation
- *     whose guest PTE was changed without INVLPG (the new frame is read
- *     after it); under vtlb and unsync the stale translation is still
- *     used before the INVPCID; type > 3, reserved descriptor bits, a PCID
+ *   - INVPCID (every MMU policy), in 32-bit paging and in long mode with
+ *     CR4.PCIDE and PCID 1: each type 0-3 invalidates a translation whose
+ *     guest PTE was changed without INVLPG (the new frame is read after
+ *     it); under vtlb and unsync the stale translation is still used
+ *     before the INVPCID, and each INVPCID exits (EXIT_INVPCID), under wp
+ *     and wp-noemu none does; type > 3, reserved descriptor bits, a PCID
  *     with CR4.PCIDE=0 (types 0 and 1) and a non-canonical address (type
  *     0) -> #GP; without the CPUID bit, #UD.
  */
@@ -674,6 +676,7 @@ TEST_F_TIMEOUT(invpcid, each_type_invalidates_the_shadow, 180)
 	bool stale_seen = variant->policy == SHADOWVM_MMU_POLICY_VTLB ||
 			  variant->policy == SHADOWVM_MMU_POLICY_UNSYNC;
 	uint64_t la0 = 0x00c10000ULL;	/* outside the identity map and user stubs */
+	uint64_t st0[SHADOWVM_STAT_NR], st1[SHADOWVM_STAT_NR];
 	int type;
 
 	if (!has) {
@@ -685,6 +688,8 @@ TEST_F_TIMEOUT(invpcid, each_type_invalidates_the_shadow, 180)
 		EXPECT_EQ(6, m->ops[type].vec) TH_LOG("INVPCID hidden but not #UD");
 		return;
 	}
+	if (svm())
+		ASSERT_EQ(0, grt_vm_stats(&m->t, st0, SHADOWVM_STAT_NR));
 	for (type = 0; type < 4; type++) {
 		uint64_t la = la0 + type * 0x1000;
 		uint64_t fa = 0x00340000ULL + type * 0x2000, fb = fa + 0x1000;
@@ -718,6 +723,81 @@ TEST_F_TIMEOUT(invpcid, each_type_invalidates_the_shadow, 180)
 		EXPECT_EQ(0xb0b0b000 + type, m->ops[fresh].eax)
 			TH_LOG("type %d: INVPCID left the old translation", type);
 	}
+	if (!svm())
+		return;
+	/* intercepted exactly under the policies that intercept INVLPG */
+	ASSERT_EQ(0, grt_vm_stats(&m->t, st1, SHADOWVM_STAT_NR));
+	EXPECT_EQ(stale_seen ? 4 : 0,
+		  st1[SHADOWVM_STAT_EXIT_INVPCID] - st0[SHADOWVM_STAT_EXIT_INVPCID]);
+}
+
+/*
+ * Long mode with CR4.PCIDE, PCID 1, a 64-bit register operand and a
+ * base + index * scale + displacement memory operand (r9-r11).
+ */
+TEST_F_TIMEOUT(invpcid, long_mode_pcid_types, 180)
+{
+	struct grt_env env = { .mode = GP_MODE_LM, .cr0_extra = GP_CR0_WP,
+			       .cr4_extra = 1ULL << 17 /* PCIDE */ };
+	bool has = guest_reg(_metadata, &self->m, 7, R_EBX) & BIT(10);
+	bool stale_seen = variant->policy == SHADOWVM_MMU_POLICY_VTLB ||
+			  variant->policy == SHADOWVM_MMU_POLICY_UNSYNC;
+	uint64_t st0[SHADOWVM_STAT_NR], st1[SHADOWVM_STAT_NR];
+	struct grt_script s;
+	struct tvm t;
+	struct gp g;
+	char err[256];
+	uint64_t *res;
+	int r, type;
+
+	if (!has)
+		SKIP(return, "INVPCID not in guest CPUID (host or VMX lacks it)");
+	mt_done(&self->m);
+	gs_init(&s);
+	r = grt_create(&t, tvm_default_kind(), MEM_SIZE, variant->policy, 0, 0);
+	ASSERT_EQ(0, r) TH_LOG("creating the VM: %s", strerror(-r));
+	ASSERT_EQ(0, gp_init(&g, t.mem, MEM_SIZE, GP_MODE_LM, GRT_POOL, GRT_POOL_SIZE));
+	r = grt_setup(&t, &g, &env);
+	ASSERT_EQ(0, r) TH_LOG("setup: %s", strerror(-r));
+	gs_op(&s, GOP_CR3, 0, gp_cr3(&g) | 1, 0, 0);
+	for (type = 0; type < 4; type++) {
+		uint64_t la = 0x00007fff00000000ULL + type * 0x1000;
+		uint64_t fa = 0x00340000ULL + type * 0x2000, fb = fa + 0x1000;
+		uint64_t pte, *d = tvm_ptr(&t, DESC_GPA + type * 16);
+
+		ASSERT_EQ(0, gp_map(&g, la, fa, 0x1000, GP_4K, GP_W | GP_A | GP_D));
+		pte = gp_entry_gpa(&g, la, 1, false);
+		ASSERT_NE(0, pte);
+		*(uint32_t *)tvm_ptr(&t, fa) = 0xa0a0a000 + type;
+		*(uint32_t *)tvm_ptr(&t, fb) = 0xb0b0b000 + type;
+		d[0] = 1;		/* PCID 1 */
+		d[1] = la;
+		gs_op(&s, GOP_R32, 0, la, 0, 4 * type);
+		gs_op(&s, GOP_WENT, 0, pte, fb | GP_P | GP_W | GP_A | GP_D, 0);
+		gs_op(&s, GOP_R32, 0, la, 0, 4 * type + 1);
+		gs_op(&s, GOP_INVPCID, 0, type, DESC_GPA + type * 16, 0);
+		gs_op(&s, GOP_R32, 0, la, 0, 4 * type + 2);
+	}
+	if (svm())
+		ASSERT_EQ(0, grt_vm_stats(&t, st0, SHADOWVM_STAT_NR));
+	r = grt_exec(&t, &s, err, sizeof(err));
+	EXPECT_EQ(0, r) TH_LOG("guest: %s", err);
+	res = grt_res(&t);
+	for (type = 0; r == 0 && type < 4; type++) {
+		EXPECT_EQ(0xa0a0a000 + type, res[4 * type]);
+		if (svm())
+			EXPECT_EQ((stale_seen ? 0xa0a0a000 : 0xb0b0b000) + type,
+				  res[4 * type + 1]) TH_LOG("type %d: read before the flush", type);
+		EXPECT_EQ(0xb0b0b000 + type, res[4 * type + 2])
+			TH_LOG("type %d: INVPCID left the old translation", type);
+	}
+	if (svm() && r == 0) {
+		ASSERT_EQ(0, grt_vm_stats(&t, st1, SHADOWVM_STAT_NR));
+		EXPECT_EQ(stale_seen ? 4 : 0,
+			  st1[SHADOWVM_STAT_EXIT_INVPCID] - st0[SHADOWVM_STAT_EXIT_INVPCID]);
+	}
+	gs_free(&s);
+	tvm_destroy(&t);
 }
 
 TEST_F_TIMEOUT(invpcid, operand_checks_gp, 120)
