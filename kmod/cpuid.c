@@ -11,28 +11,50 @@
  */
 #include <linux/kernel.h>
 #include <asm/processor.h>
+#include <asm/tsc.h>
 #include "shadowvm.h"
+#include "vmx/vmx_defs.h"
 
 #define SHV_MAX_BASIC		0x7
 #define SHV_MAX_EXT		0x80000008
 #define SHV_HV_BASE		0x40000000
 
-/* leaf 1 EDX: FPU VME- DE PSE TSC MSR PAE MCE- CX8 APIC- SEP MTRR- PGE MCA- CMOV PAT PSE36 CLFSH MMX FXSR SSE SSE2 */
-#define L1_EDX_OK  (BIT(0) | BIT(2) | BIT(3) | BIT(4) | BIT(5) | BIT(6) | BIT(8) | \
-		    BIT(11) | BIT(13) | BIT(15) | BIT(16) | BIT(17) | BIT(19) | \
-		    BIT(23) | BIT(24) | BIT(25) | BIT(26))
+/*
+ * Allow-lists: a bit reaches the guest only if the host has it and it is
+ * listed. Documentation/cpuid.rst says for every bit why it is set or not.
+ *
+ * leaf 1 EDX: FPU DE PSE TSC MSR PAE MCE CX8 SEP PGE MCA CMOV PAT PSE36
+ * CLFSH MMX FXSR SSE SSE2 SS
+ */
+#define L1_EDX_OK  (BIT(0) | BIT(2) | BIT(3) | BIT(4) | BIT(5) | BIT(6) | BIT(7) | \
+		    BIT(8) | BIT(11) | BIT(13) | BIT(14) | BIT(15) | BIT(16) | BIT(17) | \
+		    BIT(19) | BIT(23) | BIT(24) | BIT(25) | BIT(26) | BIT(27))
 /* leaf 1 ECX: SSE3 PCLMUL SSSE3 CX16 PCID SSE4.1 SSE4.2 MOVBE POPCNT AES RDRAND */
 #define L1_ECX_OK  (BIT(0) | BIT(1) | BIT(9) | BIT(13) | BIT(17) | BIT(19) | BIT(20) | \
 		    BIT(22) | BIT(23) | BIT(25) | BIT(30))
 #define L1_ECX_HYPERVISOR BIT(31)
-/* leaf 7.0 EBX: BMI1 BMI2 SMEP ERMS RDSEED ADX SMAP CLFLUSHOPT; ECX/EDX none */
-#define L7_EBX_OK  (BIT(3) | BIT(7) | BIT(8) | BIT(9) | BIT(18) | BIT(19) | BIT(20) | BIT(23))
-/* 0x80000001 EDX: SYSCALL NX PDPE1GB LM; ECX: LAHF LZCNT */
+/*
+ * leaf 7.0 EBX: TSC_ADJUST BMI1 FDP_EXCPTN_ONLY SMEP BMI2 ERMS FPU-CS/DS-
+ * deprecated RDSEED ADX SMAP CLFLUSHOPT CLWB SHA; INVPCID (10) separately
+ */
+#define L7_EBX_OK  (BIT(1) | BIT(3) | BIT(6) | BIT(7) | BIT(8) | BIT(9) | BIT(13) | \
+		    BIT(18) | BIT(19) | BIT(20) | BIT(23) | BIT(24) | BIT(29))
+#define L7_EBX_INVPCID	BIT(10)
+/* leaf 7.0 ECX: PREFETCHWT1 GFNI CLDEMOTE; RDPID (22) separately */
+#define L7_ECX_OK  (BIT(0) | BIT(8) | BIT(25))
+#define L7_ECX_RDPID	BIT(22)
+/* leaf 7.0 EDX: FSRM MD_CLEAR SERIALIZE */
+#define L7_EDX_OK  (BIT(4) | BIT(10) | BIT(14))
+/* 0x80000001 EDX: SYSCALL NX PDPE1GB LM; RDTSCP (27) separately */
 #define LX1_EDX_OK (BIT(11) | BIT(20) | BIT(26) | BIT(29))
-#define LX1_ECX_OK (BIT(0) | BIT(5))
+#define LX1_EDX_RDTSCP	BIT(27)
+/* 0x80000001 ECX: LAHF LZCNT PREFETCHW */
+#define LX1_ECX_OK (BIT(0) | BIT(5) | BIT(8))
+/* 0x80000007 EDX: invariant TSC */
+#define LX7_EDX_INVTSC	BIT(8)
 
 static u32 host_max_basic, host_max_ext;
-static bool has_nx, has_1g;
+static bool has_nx, has_1g, host_tsc_aux;
 static int guest_phys_bits;
 
 int shv_cpuid_init(void)
@@ -50,8 +72,30 @@ int shv_cpuid_init(void)
 		cpuid(0x80000001, &a, &b, &c, &d);
 		has_nx = d & BIT(20);
 		has_1g = d & BIT(26);
+		host_tsc_aux = d & BIT(27);		/* RDTSCP */
+	}
+	if (host_max_basic >= 7) {
+		cpuid_count(7, 0, &a, &b, &c, &d);
+		host_tsc_aux |= !!(c & BIT(22));	/* RDPID */
 	}
 	return 0;
+}
+
+bool shv_cpuid_host_tsc_aux(void)
+{
+	return host_tsc_aux;
+}
+
+/* RDTSCP and RDPID run natively under "enable RDTSCP" (else #UD) */
+static bool vmx_rdtscp(void)
+{
+	return shv_caps.cpu2 & CPU2_ENABLE_RDTSCP;
+}
+
+/* INVPCID runs (or exits, under INVLPG exiting) with "enable INVPCID" */
+static bool vmx_invpcid(void)
+{
+	return shv_caps.cpu2 & CPU2_ENABLE_INVPCID;
 }
 
 int shv_guest_maxphyaddr(void)
@@ -119,10 +163,16 @@ void shv_cpuid(struct shv_vcpu *vcpu, u32 leaf, u32 sub, u32 out[4])
 		break;
 	case 7:
 		if (sub == 0) {
+			u32 ebx = out[1], ecx = out[2];
+
 			out[0] = 0;
 			out[1] &= L7_EBX_OK;
-			out[2] = 0;
-			out[3] = 0;
+			if (vmx_invpcid())
+				out[1] |= ebx & L7_EBX_INVPCID;
+			out[2] &= L7_ECX_OK;
+			if (vmx_rdtscp())
+				out[2] |= ecx & L7_ECX_RDPID;
+			out[3] &= L7_EDX_OK;
 		} else {
 			out[0] = out[1] = out[2] = out[3] = 0;
 		}
@@ -130,15 +180,28 @@ void shv_cpuid(struct shv_vcpu *vcpu, u32 leaf, u32 sub, u32 out[4])
 	case 0x80000000:
 		out[0] = max_ext;
 		break;
-	case 0x80000001:
+	case 0x80000001: {
+		u32 edx = out[3];
+
 		out[0] = out[1] = 0;
 		out[2] &= LX1_ECX_OK;
 		out[3] &= LX1_EDX_OK;
+		if (vmx_rdtscp())
+			out[3] |= edx & LX1_EDX_RDTSCP;
 		break;
+	}
 	case 0x80000002: case 0x80000003: case 0x80000004:
 		break;		/* brand string */
 	case 0x80000006:
 		break;		/* L2 cache description */
+	case 0x80000007:
+		/*
+		 * The guest's TSC is the host's plus an offset: invariant
+		 * when the host's is and the kernel trusts it across CPUs.
+		 */
+		out[0] = out[1] = out[2] = 0;
+		out[3] &= check_tsc_unstable() ? 0 : LX7_EDX_INVTSC;
+		break;
 	case 0x80000008:
 		/* physical bits as we allow them; 48 linear bits (no LA57) */
 		out[0] = (out[0] & ~0xffffu) | (48 << 8) | guest_phys_bits;

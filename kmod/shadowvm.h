@@ -108,6 +108,7 @@ struct shv_vm {
 	struct shadowvm_vm_config cfg;
 	struct shv_mmu_vm *mmu;
 	u64 mmu_stats[SHADOWVM_STAT_NR];	/* VM-wide MMU counters, under mmu_lock */
+	struct shv_msr_vm *msr;		/* msr.c: unknown-MSR counters; freed with the VM */
 	atomic64_t pages_pinned;	/* SHADOWVM_STAT_PAGES_PINNED (pinned without mmu_lock) */
 	struct dentry *debugfs;
 	int id;
@@ -174,6 +175,7 @@ struct shv_vcpu {
 	u64 apic_base;
 	u64 msr_pat, msr_star, msr_lstar, msr_cstar, msr_fmask, msr_kgs_base;
 	u64 msr_misc_enable;
+	struct shv_msr_vcpu *msrs;	/* msr.c: TSC, TSC_AUX, MCE banks; freed with the vCPU */
 #define SHV_NR_SWAP_MSRS 5
 	u64 host_msrs[SHV_NR_SWAP_MSRS];
 
@@ -280,10 +282,20 @@ int shv_cpuid_init(void);
 int shv_guest_maxphyaddr(void);
 bool shv_cpuid_has_nx(void);
 bool shv_cpuid_has_1g(void);
+bool shv_cpuid_host_tsc_aux(void);	/* the host has IA32_TSC_AUX (RDTSCP or RDPID) */
 
-/* ---- msr.c ---- */
+/* ---- msr.c, msr_mce.c, invpcid.c ---- */
 int shv_get_msr(struct shv_vcpu *vcpu, u32 msr, u64 *val);
 int shv_set_msr(struct shv_vcpu *vcpu, u32 msr, u64 val);
+int shv_msr_vcpu_init(struct shv_vcpu *vcpu);	/* at vCPU creation, VMCS loaded */
+void shv_msr_vcpu_free(struct shv_vcpu *vcpu);
+int shv_msr_vm_init(struct shv_vm *vm);		/* after vm->debugfs exists */
+void shv_msr_vm_free(struct shv_vm *vm);
+/* The guest's values of the MSRs live while the vCPU is loaded (TSC_AUX). */
+void shv_msr_swap_in(struct shv_vcpu *vcpu);
+void shv_msr_swap_out(struct shv_vcpu *vcpu);
+int shv_handle_rdtsc(struct shv_vcpu *vcpu, bool rdtscp);	/* exit handlers */
+int shv_handle_invpcid(struct shv_vcpu *vcpu);
 
 /* ---- mmu/: the shadow MMU (mmu/mmu_internal.h lists its files) ---- */
 /* The policy of a uapi SHADOWVM_MMU_POLICY_* number (not DEFAULT), or NULL. */
@@ -300,6 +312,8 @@ int shv_mmu_load(struct shv_vcpu *vcpu);
 int shv_mmu_new_cr3(struct shv_vcpu *vcpu, bool noflush);
 /* Guest INVLPG: the policy's work; the caller flushes the hardware TLB entry. */
 void shv_mmu_invlpg(struct shv_vcpu *vcpu, u64 gva);
+/* Guest flush of its whole TLB without a CR3 load (INVPCID types 1-3). */
+void shv_mmu_flush_guest_tlb(struct shv_vcpu *vcpu);
 u64 shv_mmu_root_hpa(struct shv_vcpu *vcpu);
 bool shv_mmu_root_valid(struct shv_vcpu *vcpu);
 int shv_mmu_guest_write(struct shv_vcpu *vcpu, u64 gpa, const void *data, unsigned int len);

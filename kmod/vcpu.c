@@ -267,6 +267,7 @@ void shv_vcpu_free(struct shv_vcpu *vcpu)
 	shv_vmx_forget_vm(vcpu->vm);
 	shv_mmu_vcpu_destroy(vcpu);
 	shv_vpid_free(vcpu->vpid);
+	shv_msr_vcpu_free(vcpu);
 	shv_free_vmcs(vcpu->vmcs);
 	if (vcpu->run)
 		shv_free_page(virt_to_page(vcpu->run));
@@ -342,8 +343,10 @@ long shv_create_vcpu(struct shv_vm *vm, unsigned long id)
 	preempt_enable();
 	shv_vcpu_load(vcpu);
 	shv_vmcs_setup(vcpu);
+	r = shv_msr_vcpu_init(vcpu);
 	vcpu->srcu_idx = srcu_read_lock(&vm->srcu);
-	r = shv_set_sregs(vcpu, sregs);
+	if (!r)
+		r = shv_set_sregs(vcpu, sregs);
 	srcu_read_unlock(&vm->srcu, vcpu->srcu_idx);
 	shv_vcpu_put(vcpu);
 	shv_kfree(sregs);

@@ -68,6 +68,7 @@ static void shv_vm_free(struct shv_vm *vm)
 	int i;
 
 	debugfs_remove_recursive(vm->debugfs);
+	shv_msr_vm_free(vm);	/* after its debugfs file is gone */
 	shv_mmu_vm_destroy(vm);
 	for (i = 0; ms && i < SHADOWVM_MAX_MEM_SLOTS; i++)
 		slot_free(vm, ms->slot[i]);
@@ -633,6 +634,9 @@ long shv_create_vm(unsigned long arg)
 	vm->debugfs = debugfs_create_dir(name, shv_debugfs_root);
 	debugfs_create_file("stats", 0444, vm->debugfs, vm, &vm_stats_fops);
 	debugfs_create_file("address_spaces", 0444, vm->debugfs, vm, &vm_as_fops);
+	r = shv_msr_vm_init(vm);
+	if (r)
+		goto put;
 
 	fd = anon_inode_getfd("shadowvm-vm", &shv_vm_fops, vm, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {

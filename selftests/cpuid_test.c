@@ -9,7 +9,14 @@
  *     (EBX/ECX/EDX) and 0x80000001 (ECX/EDX) is also set on the host;
  *   - leaf 0x40000000 = { 0x40000000, "shad", "owvm", 0 };
  *   - a basic leaf above the guest's maximum returns the data of the
- *     guest's highest basic leaf (Intel rule).
+ *     guest's highest basic leaf (Intel rule);
+ *   - on shadowvm: leaves 1, 7.0 and 0x80000001 carry exactly the host's
+ *     bits among those Documentation/cpuid.rst lists as passed through
+ *     (CLWB, CLFLUSHOPT, SHA, MCE, MCA, RDTSCP, RDPID, INVPCID, TSC_ADJUST
+ *     ... when the host has them), every other feature bit clear; leaf
+ *     0x80000007 at most the host's invariant-TSC bit.
+ * Run with SVMTEST_BACKEND=kvm, the backend-independent checks run
+ * against KVM.
  */
 #include <cpuid.h>
 #include <errno.h>
@@ -43,8 +50,27 @@ struct cpuid_ent {
 
 enum {
 	E_L0, E_L1, E_L7, E_EXT1, E_HV, E_MAXBASIC, E_ABOVE1, E_ABOVE2,
-	E_NR
+	E_EXT7, E_NR
 };
+
+/*
+ * The bits Documentation/cpuid.rst lists as passed through when the host
+ * has them (kmod/cpuid.c's allow-lists plus the bits enabled by VMX
+ * controls every VT-x CPU with the feature has: RDTSCP, RDPID, INVPCID).
+ * Every other feature bit of these words must be clear.
+ */
+#define B(n)		(1u << (n))
+#define L1_ECX_PASS	(B(0) | B(1) | B(9) | B(13) | B(17) | B(19) | B(20) | \
+			 B(22) | B(23) | B(25) | B(30))
+#define L1_EDX_PASS	(B(0) | B(2) | B(3) | B(4) | B(5) | B(6) | B(7) | B(8) | \
+			 B(11) | B(13) | B(14) | B(15) | B(16) | B(17) | B(19) | \
+			 B(23) | B(24) | B(25) | B(26) | B(27))
+#define L7_EBX_PASS	(B(1) | B(3) | B(6) | B(7) | B(8) | B(9) | B(10) | B(13) | \
+			 B(18) | B(19) | B(20) | B(23) | B(24) | B(29))
+#define L7_ECX_PASS	(B(0) | B(8) | B(22) | B(25))
+#define L7_EDX_PASS	(B(4) | B(10) | B(14))
+#define LX1_ECX_PASS	(B(0) | B(5) | B(8))
+#define LX1_EDX_PASS	(B(11) | B(20) | B(26) | B(27) | B(29))
 
 static void host_cpuid(uint32_t leaf, uint32_t sub, struct cpuid_ent *e)
 {
@@ -85,6 +111,7 @@ static void guest_cpuid(struct __test_metadata *_metadata, uint32_t vcpu_id,
 	tab[E_MAXBASIC].leaf = max;
 	tab[E_ABOVE1].leaf = max + 1;
 	tab[E_ABOVE2].leaf = max + 0x1000;
+	tab[E_EXT7].leaf = 0x80000007;
 	TVM_LOAD(&t, cpuid_guest);
 	ASSERT_EQ(0, be_get_regs(&t.vcpu, &regs));
 	regs.rdi = E_NR;
@@ -94,9 +121,39 @@ static void guest_cpuid(struct __test_metadata *_metadata, uint32_t vcpu_id,
 	tvm_destroy(&t);
 }
 
+/* shadowvm only: exactly the documented pass-through bits of the host */
+static void check_pass_through(struct __test_metadata *_metadata,
+			       const struct cpuid_ent *g,
+			       const struct cpuid_ent *h1,
+			       const struct cpuid_ent *h7,
+			       const struct cpuid_ent *hx1,
+			       const struct cpuid_ent *hx7)
+{
+	EXPECT_EQ((h1->ecx & L1_ECX_PASS) | B(31), g[E_L1].ecx)
+		TH_LOG("leaf 1 ecx: host 0x%x", h1->ecx);
+	EXPECT_EQ(h1->edx & L1_EDX_PASS, g[E_L1].edx)
+		TH_LOG("leaf 1 edx: host 0x%x", h1->edx);
+	if (g[E_L0].eax >= 7) {
+		EXPECT_EQ(h7->ebx & L7_EBX_PASS, g[E_L7].ebx)
+			TH_LOG("leaf 7 ebx: host 0x%x", h7->ebx);
+		EXPECT_EQ(h7->ecx & L7_ECX_PASS, g[E_L7].ecx)
+			TH_LOG("leaf 7 ecx: host 0x%x", h7->ecx);
+		EXPECT_EQ(h7->edx & L7_EDX_PASS, g[E_L7].edx)
+			TH_LOG("leaf 7 edx: host 0x%x", h7->edx);
+	}
+	EXPECT_EQ(hx1->ecx & LX1_ECX_PASS, g[E_EXT1].ecx)
+		TH_LOG("leaf 0x80000001 ecx: host 0x%x", hx1->ecx);
+	EXPECT_EQ(hx1->edx & LX1_EDX_PASS, g[E_EXT1].edx)
+		TH_LOG("leaf 0x80000001 edx: host 0x%x", hx1->edx);
+	/* invariant TSC: the host's, unless its kernel distrusts its TSC */
+	EXPECT_EQ(0, g[E_EXT7].edx & ~(hx7->edx & B(8)))
+		TH_LOG("leaf 0x80000007 edx 0x%x, host 0x%x", g[E_EXT7].edx, hx7->edx);
+	EXPECT_EQ(0, g[E_EXT7].eax | g[E_EXT7].ebx | g[E_EXT7].ecx);
+}
+
 static void check_cpuid(struct __test_metadata *_metadata, uint32_t vcpu_id)
 {
-	struct cpuid_ent g[E_NR], h0, h1, h7, hx0, hx1;
+	struct cpuid_ent g[E_NR], h0, h1, h7, hx0, hx1, hx7;
 	char gv[13], hv[13];
 
 	memset(g, 0, sizeof(g));
@@ -112,6 +169,9 @@ static void check_cpuid(struct __test_metadata *_metadata, uint32_t vcpu_id)
 	memset(&hx1, 0, sizeof(hx1));
 	if (hx0.eax >= 0x80000001)
 		host_cpuid(0x80000001, 0, &hx1);
+	memset(&hx7, 0, sizeof(hx7));
+	if (hx0.eax >= 0x80000007)
+		host_cpuid(0x80000007, 0, &hx7);
 
 	/* vendor and max leaf */
 	memcpy(gv, &g[E_L0].ebx, 4);
@@ -152,6 +212,9 @@ static void check_cpuid(struct __test_metadata *_metadata, uint32_t vcpu_id)
 	EXPECT_EQ(0, g[E_EXT1].edx & ~hx1.edx)
 		TH_LOG("leaf 0x80000001 edx extra 0x%x",
 		       g[E_EXT1].edx & ~hx1.edx);
+
+	if (tvm_default_kind() == BE_SHADOWVM)
+		check_pass_through(_metadata, g, &h1, &h7, &hx1, &hx7);
 
 	/* hypervisor leaf */
 	EXPECT_EQ(0x40000000, g[E_HV].eax);

@@ -74,6 +74,8 @@ const char *const shadowvm_stat_names[SHADOWVM_STAT_NR] = {
 	[SHADOWVM_STAT_PF_PREFETCH_UNUSED] = "pf_prefetch_unused",
 	[SHADOWVM_STAT_MMIO_KERNEL] = "mmio_kernel",
 	[SHADOWVM_STAT_EMULATED_STRING] = "emulated_string",
+	[SHADOWVM_STAT_EXIT_INVPCID] = "exit_invpcid",
+	[SHADOWVM_STAT_UNKNOWN_MSR] = "unknown_msr",
 };
 
 static int svm_open(struct backend *be, const char *path)

@@ -146,6 +146,24 @@ void shv_mmu_invlpg(struct shv_vcpu *vcpu, u64 gva)
 	mutex_unlock(&vm->mmu_lock);
 }
 
+/*
+ * The guest flushes its whole TLB without loading CR3 (INVPCID types
+ * 1-3): what the policy does at a paging-context change, which is a full
+ * flush for the guest, then the VPID before the next entry.
+ */
+void shv_mmu_flush_guest_tlb(struct shv_vcpu *vcpu)
+{
+	struct shv_vm *vm = vcpu->vm;
+
+	if (policy(vm)->context_change) {
+		mutex_lock(&vm->mmu_lock);
+		policy(vm)->context_change(vcpu);
+		commit_zap(vm);
+		mutex_unlock(&vm->mmu_lock);
+	}
+	WRITE_ONCE(vcpu->flush_pending, true);
+}
+
 /* Translation for emulated accesses: 0, or -EFAULT with *fault_ec. */
 int shv_mmu_gva_to_gpa(struct shv_vcpu *vcpu, u64 la, u32 access, u64 *gpa, u32 *fault_ec)
 {

@@ -81,6 +81,44 @@ static int adjust_ctl(const char *what, u32 msr, u32 want, u32 opt, u32 *out)
 	return 0;
 }
 
+/* The allowed-1 settings of a VMX control MSR. */
+static u32 vmx_allowed1(u32 msr)
+{
+	u64 v;
+
+	rdmsrl(msr, v);
+	return v >> 32;
+}
+
+/*
+ * What msr.c and cpuid.c build on, where the CPU has it: the guest's TSC
+ * is the host's plus the VMCS TSC offset, so RDTSC needs no exit (RDTSC
+ * exiting only on a CPU without offsetting, counted in EXIT_RDTSC);
+ * RDTSCP/RDPID and INVPCID are enabled when CPUID shows them to the guest
+ * (INVPCID then exits exactly when INVLPG does).
+ */
+static void probe_tsc_rdtscp_invpcid(bool truectl)
+{
+	u32 cpu1 = vmx_allowed1(truectl ? SHV_MSR_VMX_TRUE_PROCBASED : SHV_MSR_VMX_PROCBASED);
+	u32 cpu2 = vmx_allowed1(SHV_MSR_VMX_PROCBASED2);
+	u32 a, b, c, d;
+
+	if (cpu1 & CPU_USE_TSC_OFFSETTING)
+		shv_caps.cpu |= CPU_USE_TSC_OFFSETTING;
+	else if (cpu1 & CPU_RDTSC_EXITING)
+		shv_caps.cpu |= CPU_RDTSC_EXITING;
+	if (cpuid_eax(0x80000000) >= 0x80000001) {
+		cpuid(0x80000001, &a, &b, &c, &d);
+		if ((cpu2 & CPU2_ENABLE_RDTSCP) && (d & BIT(27)))
+			shv_caps.cpu2 |= CPU2_ENABLE_RDTSCP;
+	}
+	if (cpuid_eax(0) >= 7) {
+		cpuid_count(7, 0, &a, &b, &c, &d);
+		if ((cpu2 & CPU2_ENABLE_INVPCID) && (b & BIT(10)))
+			shv_caps.cpu2 |= CPU2_ENABLE_INVPCID;
+	}
+}
+
 int shv_vmx_probe(void)
 {
 	u64 fc, basic;
@@ -136,6 +174,7 @@ int shv_vmx_probe(void)
 		       CPU2_ENABLE_VPID | CPU2_WBINVD_EXITING, &shv_caps.cpu2);
 	if (r)
 		return r;
+	probe_tsc_rdtscp_invpcid(truectl);
 	if (shv_caps.cpu2 & (CPU2_ENABLE_EPT | CPU2_UNRESTRICTED_GUEST)) {
 		pr_err(SHV_NAME ": CPU forces EPT on; shadowvm runs with EPT off\n");
 		return -EOPNOTSUPP;

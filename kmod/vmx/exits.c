@@ -442,10 +442,15 @@ int shv_handle_exit(struct shv_vcpu *vcpu, u32 reason)
 	case EXIT_REASON_VMON: case EXIT_REASON_INVEPT: case EXIT_REASON_INVVPID:
 	case EXIT_REASON_VMFUNC: case EXIT_REASON_GETSEC:
 	case EXIT_REASON_MWAIT_INSTRUCTION: case EXIT_REASON_MONITOR_INSTRUCTION:
-	case EXIT_REASON_XSETBV: case EXIT_REASON_RSM: case EXIT_REASON_INVPCID:
-	case EXIT_REASON_RDTSCP: case EXIT_REASON_XSAVES: case EXIT_REASON_XRSTORS:
+	case EXIT_REASON_XSETBV: case EXIT_REASON_RSM:
+	case EXIT_REASON_XSAVES: case EXIT_REASON_XRSTORS:
 		shv_stat_inc(vcpu, EXIT_VMX_INSN);
 		return inject_ud(vcpu);
+	case EXIT_REASON_INVPCID:	/* kmod/invpcid.c */
+		return shv_handle_invpcid(vcpu);
+	case EXIT_REASON_RDTSC:		/* kmod/msr.c: only without TSC offsetting */
+	case EXIT_REASON_RDTSCP:
+		return shv_handle_rdtsc(vcpu, basic == EXIT_REASON_RDTSCP);
 	case EXIT_REASON_MSR_LOAD_FAIL:
 	case EXIT_REASON_MCE_DURING_VMENTRY:
 		return fail_entry(vcpu, reason);

@@ -127,12 +127,14 @@ static void swap_in_msrs(struct shv_vcpu *vcpu)
 		rdmsrl(swap_msrs[i], vcpu->host_msrs[i]);
 		wrmsrl(swap_msrs[i], *guest_swap_msr(vcpu, i));
 	}
+	shv_msr_swap_in(vcpu);		/* TSC_AUX (msr.c) */
 }
 
 static void swap_out_msrs(struct shv_vcpu *vcpu)
 {
 	int i;
 
+	shv_msr_swap_out(vcpu);
 	rdmsrl(MSR_KERNEL_GS_BASE, vcpu->msr_kgs_base);	/* guest SWAPGS */
 	for (i = 0; i < SHV_NR_SWAP_MSRS; i++)
 		wrmsrl(swap_msrs[i], vcpu->host_msrs[i]);

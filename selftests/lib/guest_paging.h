@@ -266,6 +266,7 @@ enum grt_opcode {
 	GOP_HLT,
 	GOP_ADD32,	/* *(u32 *)a += b */
 	GOP_WAIT32,	/* spin (PAUSE) until *(u32 *)a == b */
+	GOP_INVPCID,	/* invpcid type a, descriptor at linear b (base+index*2+disp) */
 	GOP_NR
 };
 

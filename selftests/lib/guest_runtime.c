@@ -23,7 +23,7 @@ _Static_assert(GRT_STACK == TVM_STACK, "stack");
 _Static_assert(GRT_CB == TVM_DATA, "control block");
 _Static_assert(sizeof(struct grt_op) == 32, "op size");
 /* numbers the runtime's asm needs as literals */
-#define GRT_NR_OPS	30
+#define GRT_NR_OPS	31
 #define GRT_NR_RMW	17
 _Static_assert(GRT_NR_OPS == GOP_NR, "op table");
 _Static_assert(GRT_NR_RMW == GRT_RMW_NR, "rmw table");
@@ -78,7 +78,8 @@ _Static_assert(sizeof(struct grt_demand) == 64, "demand entry size");
 	ABS(p##_endloop) ", " ABS(p##_rdtsc) ", " ABS(lm_enter) ", "	\
 	ABS(lm_leave) ", " ABS(p##_fill) ", " ABS(p##_copy) ", "	\
 	ABS(p##_demand) ", " ABS(p##_rmw) ", " ABS(p##_cpuid) ", "	\
-	ABS(p##_hlt) ", " ABS(p##_add32) ", " ABS(p##_wait32) "\n"
+	ABS(p##_hlt) ", " ABS(p##_add32) ", " ABS(p##_wait32) ", "	\
+	ABS(p##_invpcid) "\n"
 #define OPTAB32	OPTAB(".long", g32, g32_lm_enter, grt32_badop)
 #define OPTAB64	OPTAB(".quad", g64, grt64_badop, g64_lm_leave)
 
@@ -625,6 +626,14 @@ GUEST_CODE(grt_blob,
 	"je grt32_advance\n"
 	"pause\n"
 	"jmp 1b\n"
+	/* base + index * 2 + displacement = b */
+	"g32_invpcid:\n"
+	"mov 8(%esi), %eax\n"
+	"mov 16(%esi), %ebx\n"
+	"sub $0x40, %ebx\n"
+	"mov $0x10, %ecx\n"
+	"invpcid 0x20(%ebx,%ecx,2), %eax\n"
+	"jmp grt32_advance\n"
 	".balign 8\n"
 	"grt32_optab:\n"
 	OPTAB32
@@ -1080,6 +1089,13 @@ GUEST_CODE(grt_blob,
 	"je grt64_advance\n"
 	"pause\n"
 	"jmp 1b\n"
+	"g64_invpcid:\n"
+	"mov 8(%rsi), %r10\n"
+	"mov 16(%rsi), %r11\n"
+	"sub $0x40, %r11\n"
+	"mov $0x10, %r9d\n"
+	"invpcid 0x20(%r11,%r9,2), %r10\n"
+	"jmp grt64_advance\n"
 	".balign 8\n"
 	"grt64_optab:\n"
 	OPTAB64

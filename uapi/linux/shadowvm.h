@@ -264,6 +264,8 @@ enum shadowvm_stat_id {
 	SHADOWVM_STAT_PF_PREFETCH_UNUSED, /* prefetched entries dropped before any access */
 	SHADOWVM_STAT_MMIO_KERNEL,	/* MMIO accesses done by an in-kernel device (LAPIC) */
 	SHADOWVM_STAT_EMULATED_STRING,	/* string instructions emulated (one REP iteration each) */
+	SHADOWVM_STAT_EXIT_INVPCID,	/* guest INVPCID exits (policies that intercept INVLPG) */
+	SHADOWVM_STAT_UNKNOWN_MSR,	/* RDMSR/WRMSR of an index not emulated: #GP */
 	SHADOWVM_STAT_NR
 };
 
