@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define SHADOWVM_API_VERSION	1
+#define SHADOWVM_API_VERSION	2
 
 #define SHADOWVM_IO		0xB7
 
@@ -38,6 +38,10 @@
 #define SHADOWVM_GET_SREGS		_IOR(SHADOWVM_IO, 0x23, struct shadowvm_sregs)
 #define SHADOWVM_SET_SREGS		_IOW(SHADOWVM_IO, 0x24, struct shadowvm_sregs)
 #define SHADOWVM_GET_VCPU_STATS		_IOR(SHADOWVM_IO, 0x25, struct shadowvm_stats)
+/* queue an external interrupt (KVM_INTERRUPT's meaning); any thread */
+#define SHADOWVM_INTERRUPT		_IOW(SHADOWVM_IO, 0x26, struct shadowvm_interrupt)
+/* queue an NMI; any thread */
+#define SHADOWVM_NMI			_IO(SHADOWVM_IO, 0x27)
 
 /* ---- limits ---- */
 #define SHADOWVM_MAX_VCPUS		8
@@ -60,8 +64,15 @@
 #define SHADOWVM_MMU_POLICY_ENUM_(name, nr, str) SHADOWVM_MMU_POLICY_##name = nr,
 enum { SHADOWVM_MMU_POLICIES(SHADOWVM_MMU_POLICY_ENUM_) };
 
+/* vm_config.flags */
+/* HLT always exits to userspace (SHADOWVM_EXIT_HLT), never sleeps in the kernel */
+#define SHADOWVM_VM_HLT_EXITS		(1u << 0)
+/* hypercalls in the runner's range exit with SHADOWVM_EXIT_HYPERCALL */
+#define SHADOWVM_VM_USER_HYPERCALLS	(1u << 1)
+#define SHADOWVM_VM_FLAGS_ALL		(SHADOWVM_VM_HLT_EXITS | SHADOWVM_VM_USER_HYPERCALLS)
+
 struct shadowvm_vm_config {
-	__u32 flags;			/* must be 0 */
+	__u32 flags;			/* SHADOWVM_VM_* */
 	__u32 mmu_policy;		/* SHADOWVM_MMU_POLICY_* */
 	__u32 root_cache_size;		/* 0 = default (64); max 256 */
 	__u32 max_shadow_pages;		/* 0 = default; cap on shadow page-table pages */
@@ -123,7 +134,9 @@ struct shadowvm_sregs {
 #define SHADOWVM_EXIT_FAIL_ENTRY	5
 #define SHADOWVM_EXIT_INTERNAL_ERROR	6
 #define SHADOWVM_EXIT_INTR		7
-#define SHADOWVM_EXIT_NR		8
+#define SHADOWVM_EXIT_IRQ_WINDOW_OPEN	8
+#define SHADOWVM_EXIT_HYPERCALL		9
+#define SHADOWVM_EXIT_NR		10
 
 #define SHADOWVM_EXIT_IO_IN		0
 #define SHADOWVM_EXIT_IO_OUT		1
@@ -157,9 +170,13 @@ struct shadowvm_sregs {
 
 struct shadowvm_run {
 	/* in */
-	__u8 request_interrupt_window;	/* reserved in v1, must be 0 */
+	__u8 request_interrupt_window;	/* exit IRQ_WINDOW_OPEN when one can be injected */
 	__u8 immediate_exit;		/* RUN returns -EINTR at once when set */
-	__u8 padding1[6];
+	/* out */
+	__u8 ready_for_interrupt_injection; /* SHADOWVM_INTERRUPT would be taken now */
+	__u8 if_flag;			/* guest RFLAGS.IF */
+	/* in */
+	__u8 padding1[4];		/* must be 0 */
 
 	/* out */
 	__u32 exit_reason;		/* SHADOWVM_EXIT_* */
@@ -187,6 +204,12 @@ struct shadowvm_run {
 			__u64 hardware_entry_failure_reason;	/* basic exit reason */
 			__u64 exit_qualification;
 		} fail_entry;
+		/* SHADOWVM_EXIT_HYPERCALL: fill ret; it lands in RAX at the next RUN */
+		struct {
+			__u64 nr;		/* RAX */
+			__u64 args[6];		/* RBX, RCX, RDX, RSI, RDI, R8 */
+			__u64 ret;
+		} hypercall;
 		struct {
 			__u32 suberror;		/* SHADOWVM_INTERNAL_ERROR_* */
 			__u32 ndata;
@@ -195,6 +218,23 @@ struct shadowvm_run {
 		char padding[256];
 	};
 };
+
+/* SHADOWVM_INTERRUPT argument */
+struct shadowvm_interrupt {
+	__u32 irq;			/* vector 0..255 (as an 8259's INTA may give) */
+	__u32 reserved;			/* must be 0 */
+};
+
+/*
+ * Hypercalls: VMCALL with the number in RAX, arguments in RBX, RCX, RDX,
+ * RSI, RDI, R8 (32-bit code: the low halves), the result in RAX.
+ */
+#define SHADOWVM_HC_PING		0	/* no-op in the kernel, returns 0 */
+#define SHADOWVM_HC_USER_FIRST		0x10000	/* runner range (SHADOWVM_VM_USER_HYPERCALLS) */
+#define SHADOWVM_HC_USER_LAST		0x1ffff
+/* hypercall results (RAX) */
+#define SHADOWVM_HC_ENOSYS		(-1000)	/* unknown number (KVM's value) */
+#define SHADOWVM_HC_EPERM		(-1)	/* VMCALL at CPL > 0 */
 
 /* PIO data area in the run page: starts here, up to the page end. */
 #define SHADOWVM_RUN_IO_DATA_OFFSET	1024
@@ -266,6 +306,17 @@ enum shadowvm_stat_id {
 	SHADOWVM_STAT_EMULATED_STRING,	/* string instructions emulated (one REP iteration each) */
 	SHADOWVM_STAT_EXIT_INVPCID,	/* guest INVPCID exits (policies that intercept INVLPG) */
 	SHADOWVM_STAT_UNKNOWN_MSR,	/* RDMSR/WRMSR of an index not emulated: #GP */
+	/* events (vmx/inject.c) */
+	SHADOWVM_STAT_IRQ_INJECTED,	/* external interrupts injected (runner + LAPIC) */
+	SHADOWVM_STAT_NMI_INJECTED,
+	SHADOWVM_STAT_EVENTS_REINJECTED, /* delivery cut by an exit, redone */
+	SHADOWVM_STAT_EXIT_NMI_WINDOW,
+	SHADOWVM_STAT_HALTS_IN_KERNEL,	/* HLT that slept in the kernel */
+	SHADOWVM_STAT_HALT_WAKEUPS,	/* ... and was woken by an event */
+	SHADOWVM_STAT_HALT_NS,		/* time slept in HLT, ns */
+	SHADOWVM_STAT_USER_EXIT_IRQ_WINDOW,
+	SHADOWVM_STAT_HYPERCALLS,	/* VMCALL exits */
+	SHADOWVM_STAT_USER_EXIT_HYPERCALL,
 	SHADOWVM_STAT_NR
 };
 
