@@ -143,7 +143,8 @@ bool lapic_accept(struct shv_lapic *a, int dm, int vector, bool level)
 		set_bit(vector & 31, vec_word(a, LAPIC_IRR, vector));
 		break;
 	case DM_NMI:
-		atomic_inc(&a->nmi_pending);
+		/* vmx/inject.c: one NMI in service plus one latched */
+		atomic_add_unless(&a->vcpu->evt.nmi_queued, 1, 2);
 		break;
 	default:
 		return false;
@@ -174,13 +175,6 @@ void lapic_error(struct shv_lapic *a, u32 esr_bits)
 		return;
 	}
 	lapic_accept(a, DM_FIXED, lvt & LVT_VECTOR, false);
-}
-
-bool shv_lapic_take_nmi(struct shv_vcpu *vcpu)
-{
-	struct shv_lapic *a = vcpu->lapic;
-
-	return a && atomic_add_unless(&a->nmi_pending, -1, 0);
 }
 
 /* ---- reset ---- */
@@ -483,7 +477,6 @@ int shv_lapic_create(struct shv_vcpu *vcpu)
 	a->vcpu = vcpu;
 	raw_spin_lock_init(&a->lock);
 	init_waitqueue_head(&a->wq);
-	atomic_set(&a->nmi_pending, 0);
 	lapic_timer_init(a);
 	lapic_set(a, LAPIC_ID, (u32)vcpu->id << 24);
 	lapic_reset_regs(a);

@@ -38,11 +38,8 @@ void shv_lapic_ack_irq(struct shv_vcpu *vcpu, int vector);
 int shv_lapic_mmio_read(struct shv_vcpu *vcpu, u64 gpa, void *data, unsigned int len);
 int shv_lapic_mmio_write(struct shv_vcpu *vcpu, u64 gpa, const void *data, unsigned int len);
 
-/*
- * An NMI arrived through the LAPIC (NMI IPI, NMI MSI, LINT1 in NMI mode):
- * true once per NMI; the caller queues it for injection.
- */
-bool shv_lapic_take_nmi(struct shv_vcpu *vcpu);
+/* An INIT waits for the run loop (it ends an in-kernel HLT). */
+bool shv_lapic_init_pending(struct shv_vcpu *vcpu);
 
 /*
  * IA32_APIC_BASE. Guest WRMSR: 0, or 1 for #GP (reserved bits, x2APIC

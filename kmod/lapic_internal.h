@@ -132,7 +132,6 @@ struct shv_lapic {
 	unsigned long req;		/* REQ_* */
 	u8 sipi_vector;
 	bool wait_sipi;			/* vCPU thread only */
-	atomic_t nmi_pending;		/* NMIs from LINT1, IPIs, MSIs not yet taken */
 	wait_queue_head_t wq;		/* wait-for-SIPI sleeps here */
 };
 

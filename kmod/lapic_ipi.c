@@ -8,7 +8,7 @@
  * IPI, any thread for an MSI). It finds targets in vm->vcpus[] under
  * rcu_read_lock() (shv_lapic_destroy() waits for a grace period before
  * anything is freed), reads their ID/LDR/DFR/PPR racily and changes them
- * only as lapic_internal.h allows: atomic IRR/TMR bits, nmi_pending,
+ * only as lapic_internal.h allows: atomic IRR/TMR bits, vcpu->evt.nmi_queued,
  * ->req and ->sipi_vector, then a kick and a wake-up.
  *
  * INIT/SIPI: shadowvm cannot run real mode (no unrestricted guest
@@ -25,17 +25,6 @@
 #include <linux/uaccess.h>
 #include "shadowvm.h"
 #include "lapic_internal.h"
-
-/*
- * TEMPORARY (branch lapic): shv_vcpu_kick() belongs to the events
- * engineer (vmx/). Until branch `events` is merged this weak no-op lets
- * the module link; the VMX-preemption timer still bounds every stay in
- * the guest (about 1 ms), so a pending interrupt is seen late, not lost.
- * Drop it when merging `events`.
- */
-void __weak shv_vcpu_kick(struct shv_vcpu *vcpu)
-{
-}
 
 static bool match_dest(struct shv_lapic *t, u32 dest, bool logical)
 {
@@ -200,12 +189,22 @@ long shv_lapic_signal_msi(struct shv_vm *vm, void __user *argp)
 
 /* ---- INIT / SIPI at the receiving vCPU ---- */
 
+/*
+ * INIT: the APIC resets, the CPU leaves HLT and drops the event it was
+ * delivering (vmx/inject.c's state: nothing held, not halted).
+ */
 static void do_init(struct shv_vcpu *vcpu, struct shv_lapic *a)
 {
 	lapic_reset_regs(a);
-	atomic_set(&a->nmi_pending, 0);
-	vcpu->event.valid = false;	/* INIT drops a pending event */
+	vcpu->event.valid = false;
+	vcpu->evt.held = 0;
+	vcpu->evt.halted = false;
 	WRITE_ONCE(a->wait_sipi, true);
+}
+
+bool shv_lapic_init_pending(struct shv_vcpu *vcpu)
+{
+	return vcpu->lapic && test_bit(REQ_INIT, &vcpu->lapic->req);
 }
 
 int shv_lapic_run_check(struct shv_vcpu *vcpu)

@@ -74,6 +74,7 @@ static enum exc_class exc_class(int vector)
 {
 	switch (vector) {
 	case DE_VECTOR: case TS_VECTOR: case NP_VECTOR: case SS_VECTOR: case GP_VECTOR:
+	case 21:	/* #CP */
 		return EXC_CONTRIBUTORY;
 	case PF_VECTOR:
 		return EXC_PF;
@@ -102,11 +103,14 @@ void shv_queue_exception(struct shv_vcpu *vcpu, int vector, bool has_error, u32 
 {
 	struct shv_pending_event *ev = &vcpu->event;
 
+	/* an NMI or interrupt whose delivery this exception cut waits for later */
+	shv_events_hold(vcpu);
 	if (ev->valid && ((ev->info & INTR_INFO_TYPE_MASK) == INTR_TYPE_HARD_EXCEPTION)) {
 		int prev = ev->info & INTR_INFO_VECTOR_MASK;
 		enum exc_class pc = exc_class(prev), nc = exc_class(vector);
 
-		if (prev == DF_VECTOR) {
+		/* a contributory fault or #PF while delivering #DF: shutdown */
+		if (prev == DF_VECTOR && nc != EXC_BENIGN) {
 			ev->valid = false;
 			vcpu->pending_shutdown = true;
 			return;
@@ -154,6 +158,10 @@ static long shv_vcpu_ioctl(struct file *f, unsigned int ioctl, unsigned long arg
 	case SHADOWVM_GET_SREGS:
 	case SHADOWVM_GET_VCPU_STATS:
 		break;
+	case SHADOWVM_INTERRUPT:
+	case SHADOWVM_NMI:
+		/* no vcpu->lock: a halted vCPU holds it while it sleeps */
+		return shv_events_ioctl(vcpu, ioctl, argp);
 	case SHADOWVM_SET_REGS:
 		if (copy_from_user(&u.regs, argp, sizeof(u.regs)))
 			return -EFAULT;
@@ -306,6 +314,7 @@ long shv_create_vcpu(struct shv_vm *vm, unsigned long id)
 	vcpu->cpu = -1;
 	vcpu->last_cpu = -1;
 	mutex_init(&vcpu->lock);
+	shv_events_init(vcpu);
 	r = -ENOMEM;
 	vcpu->vmcs = shv_alloc_vmcs();
 	pg = shv_alloc_page(0);

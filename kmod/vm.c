@@ -561,7 +561,7 @@ static int check_config(struct shadowvm_vm_config *c)
 {
 	int i;
 
-	if (c->flags)
+	if (c->flags & ~SHADOWVM_VM_FLAGS_ALL)
 		return -EINVAL;
 	for (i = 0; i < ARRAY_SIZE(c->reserved); i++)
 		if (c->reserved[i])
