@@ -98,6 +98,7 @@ struct shv_vcpu;
 struct shv_mmu_vm;
 struct shv_mmu_policy_ops;
 struct shv_emu_ctxt;
+struct shv_lapic;
 struct seq_file;
 
 struct shv_vm {
@@ -244,6 +245,7 @@ struct shv_vcpu {
 	int mmio_next;
 	bool mmio_rerun;
 	struct shv_emu_ctxt *emu;
+	struct shv_lapic *lapic;	/* lapic.c; freed by shv_vcpu_free() */
 
 	u64 exit_count;
 	u64 stats[SHADOWVM_STAT_NR];
@@ -409,5 +411,7 @@ int shv_emulate_mmio_complete(struct shv_vcpu *vcpu, bool write);
 /* counters are read without the vCPU lock (GET_VCPU_STATS) */
 #define shv_stat_inc(vcpu, id) \
 	WRITE_ONCE((vcpu)->stats[SHADOWVM_STAT_##id], (vcpu)->stats[SHADOWVM_STAT_##id] + 1)
+
+#include "lapic.h"	/* the local APIC's interface, used by vcpu/vm/msr/regs/vmx */
 
 #endif /* SHADOWVM_H */

@@ -150,6 +150,9 @@ static long shv_vcpu_ioctl(struct file *f, unsigned int ioctl, unsigned long arg
 	long r = 0;
 
 	switch (ioctl) {
+	case SHADOWVM_GET_LAPIC:	/* lapic.c takes the vCPU lock itself */
+	case SHADOWVM_SET_LAPIC:
+		return shv_lapic_ioctl(vcpu, ioctl, argp);
 	case SHADOWVM_RUN:
 	case SHADOWVM_GET_REGS:
 	case SHADOWVM_GET_SREGS:
@@ -272,6 +275,7 @@ static const struct file_operations shv_vcpu_fops = {
 
 void shv_vcpu_free(struct shv_vcpu *vcpu)
 {
+	shv_lapic_destroy(vcpu);	/* first: its timer and senders may still kick us */
 	shv_vmx_forget_vm(vcpu->vm);
 	shv_mmu_vcpu_destroy(vcpu);
 	shv_vpid_free(vcpu->vpid);
@@ -337,6 +341,9 @@ long shv_create_vcpu(struct shv_vm *vm, unsigned long id)
 	vcpu->vpid = shv_vpid_alloc();
 	vcpu->msr_pat = 0x0007040600070406ULL;
 	vcpu->dr7 = 0x400;
+	r = shv_lapic_create(vcpu);
+	if (r)
+		goto fail;
 	r = shv_mmu_vcpu_init(vcpu);
 	if (r)
 		goto fail;
@@ -347,6 +354,7 @@ long shv_create_vcpu(struct shv_vm *vm, unsigned long id)
 		goto fail;
 	}
 	shv_default_sregs(sregs);
+	sregs->apic_base = shv_lapic_get_base(vcpu);	/* BSP flag on vCPU 0 only */
 	preempt_disable();
 	shv_vmclear(__pa(vcpu->vmcs));	/* initialise the region, launch state clear */
 	preempt_enable();

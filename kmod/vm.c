@@ -514,6 +514,8 @@ static long shv_vm_ioctl(struct file *f, unsigned int ioctl, unsigned long arg)
 		if (copy_to_user(argp, &vm->cfg, sizeof(vm->cfg)))
 			return -EFAULT;
 		return 0;
+	case SHADOWVM_SIGNAL_MSI:
+		return shv_lapic_signal_msi(vm, argp);
 	default:
 		return -ENOTTY;
 	}

@@ -1235,7 +1235,7 @@ static void valid_change(struct fz *z, struct shadowvm_sregs *s, int mode)
 {
 	switch (rn(z, 9)) {
 	case 0: s->cr2 = rnd(z); break;
-	case 1: s->apic_base = rnd(z); break;
+	case 1: s->apic_base = (rnd(z) & 0xffff000ull) | (rnd(z) & 0x900); break;
 	case 2: s->cr8 = rn(z, 16); break;
 	case 3: s->gdt.limit = rnd(z); s->idt.limit = rnd(z); break;
 	case 4: s->gdt.base = canon(z); s->idt.base = canon(z); break;

@@ -86,6 +86,11 @@ const char *const shadowvm_stat_names[SHADOWVM_STAT_NR] = {
 	[SHADOWVM_STAT_USER_EXIT_IRQ_WINDOW] = "user_exit_irq_window",
 	[SHADOWVM_STAT_HYPERCALLS] = "hypercalls",
 	[SHADOWVM_STAT_USER_EXIT_HYPERCALL] = "user_exit_hypercall",
+	[SHADOWVM_STAT_LAPIC_IRQS_ACCEPTED] = "lapic_irqs_accepted",
+	[SHADOWVM_STAT_LAPIC_EOIS] = "lapic_eois",
+	[SHADOWVM_STAT_LAPIC_TIMER_FIRES] = "lapic_timer_fires",
+	[SHADOWVM_STAT_LAPIC_IPIS] = "lapic_ipis",
+	[SHADOWVM_STAT_LAPIC_UNSUPPORTED] = "lapic_unsupported",
 };
 
 static int svm_open(struct backend *be, const char *path)

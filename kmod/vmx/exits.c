@@ -140,7 +140,7 @@ static int handle_cr(struct shv_vcpu *vcpu)
 			if (val > 15)
 				r = 1;
 			else
-				vcpu->cr8 = val;
+				shv_lapic_set_cr8(vcpu, val);	/* TPR[7:4] */
 			break;
 		default:
 			return inject_ud(vcpu);
@@ -151,7 +151,7 @@ static int handle_cr(struct shv_vcpu *vcpu)
 			shv_stat_inc(vcpu, EXIT_CR3_STORE);
 			set_gpr(vcpu, reg, vcpu->cr3);
 		} else if (cr == 8) {
-			set_gpr(vcpu, reg, vcpu->cr8);
+			set_gpr(vcpu, reg, shv_lapic_get_cr8(vcpu));
 		} else {
 			return inject_ud(vcpu);
 		}
@@ -469,6 +469,10 @@ int shv_handle_exit(struct shv_vcpu *vcpu, u32 reason)
 		return 1;
 	case EXIT_REASON_INIT_SIGNAL:
 	case EXIT_REASON_SIPI:
+		shv_stat_inc(vcpu, EXIT_OTHER);
+		return 1;
+	case EXIT_REASON_TPR_BELOW_THRESHOLD:
+		/* lapic: the guest lowered CR8; the next entry re-evaluates IRR */
 		shv_stat_inc(vcpu, EXIT_OTHER);
 		return 1;
 	case EXIT_REASON_CPUID:

@@ -239,8 +239,8 @@ void shv_events_hold(struct shv_vcpu *vcpu)
 /* Something that ends a halt: an event the guest can take now. */
 static bool halt_wakes(struct shv_vcpu *vcpu)
 {
-	if (vcpu->event.valid || vcpu->pending_shutdown)
-		return true;
+	if (vcpu->event.valid || vcpu->pending_shutdown || shv_lapic_init_pending(vcpu))
+		return true;	/* lapic: INIT ends HLT */
 	if (nmi_waiting(vcpu) && nmi_window_open(vcpu))
 		return true;
 	return (vmcs_read(GUEST_RFLAGS) & X86_EFLAGS_IF) && irq_waiting(vcpu);

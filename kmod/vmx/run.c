@@ -416,6 +416,9 @@ static int run_loop(struct shv_vcpu *vcpu)
 			return -EINTR;
 		}
 		cond_resched();
+		r = shv_lapic_run_check(vcpu);	/* lapic: INIT/wait-for-SIPI/SIPI */
+		if (r <= 0)
+			return r;
 		if (vcpu->pending_shutdown) {
 			vcpu->pending_shutdown = false;
 			run->exit_reason = SHADOWVM_EXIT_SHUTDOWN;
@@ -483,6 +486,7 @@ static int run_loop(struct shv_vcpu *vcpu)
 			shv_flush_tlb(vcpu);
 		}
 		inject_pending_event(vcpu);
+		shv_lapic_before_entry(vcpu);	/* lapic: TPR threshold */
 		if (shv_caps.preempt_value)
 			vmcs_write(VMX_PREEMPTION_TIMER_VALUE, shv_caps.preempt_value);
 		asm volatile("fxrstor64 %0" : : "m"(*(char (*)[512])vcpu->fx_area));

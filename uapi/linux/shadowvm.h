@@ -30,6 +30,8 @@
 #define SHADOWVM_CREATE_VCPU		_IO(SHADOWVM_IO, 0x11)
 #define SHADOWVM_GET_VM_STATS		_IOR(SHADOWVM_IO, 0x12, struct shadowvm_stats)
 #define SHADOWVM_GET_VM_CONFIG		_IOR(SHADOWVM_IO, 0x13, struct shadowvm_vm_config)
+/* an MSI to the in-kernel local APICs; returns how many accepted it */
+#define SHADOWVM_SIGNAL_MSI		_IOW(SHADOWVM_IO, 0x14, struct shadowvm_msi)
 
 /* ---- vCPU fd ioctls ---- */
 #define SHADOWVM_RUN			_IO(SHADOWVM_IO, 0x20)
@@ -42,6 +44,9 @@
 #define SHADOWVM_INTERRUPT		_IOW(SHADOWVM_IO, 0x26, struct shadowvm_interrupt)
 /* queue an NMI; any thread */
 #define SHADOWVM_NMI			_IO(SHADOWVM_IO, 0x27)
+/* the local APIC's register page (xAPIC layout) */
+#define SHADOWVM_GET_LAPIC		_IOR(SHADOWVM_IO, 0x2a, struct shadowvm_lapic_state)
+#define SHADOWVM_SET_LAPIC		_IOW(SHADOWVM_IO, 0x2b, struct shadowvm_lapic_state)
 
 /* ---- limits ---- */
 #define SHADOWVM_MAX_VCPUS		8
@@ -136,7 +141,8 @@ struct shadowvm_sregs {
 #define SHADOWVM_EXIT_INTR		7
 #define SHADOWVM_EXIT_IRQ_WINDOW_OPEN	8
 #define SHADOWVM_EXIT_HYPERCALL		9
-#define SHADOWVM_EXIT_NR		10
+#define SHADOWVM_EXIT_SIPI		10	/* INIT then SIPI: set up this AP, run again */
+#define SHADOWVM_EXIT_NR		11
 
 #define SHADOWVM_EXIT_IO_IN		0
 #define SHADOWVM_EXIT_IO_OUT		1
@@ -210,6 +216,11 @@ struct shadowvm_run {
 			__u64 args[6];		/* RBX, RCX, RDX, RSI, RDI, R8 */
 			__u64 ret;
 		} hypercall;
+		/* SHADOWVM_EXIT_SIPI: the vCPU got INIT, then a SIPI with this vector */
+		struct {
+			__u32 vector;		/* start-up page: vector << 12 */
+			__u32 pad;
+		} sipi;
 		struct {
 			__u32 suberror;		/* SHADOWVM_INTERNAL_ERROR_* */
 			__u32 ndata;
@@ -317,6 +328,12 @@ enum shadowvm_stat_id {
 	SHADOWVM_STAT_USER_EXIT_IRQ_WINDOW,
 	SHADOWVM_STAT_HYPERCALLS,	/* VMCALL exits */
 	SHADOWVM_STAT_USER_EXIT_HYPERCALL,
+	/* local APIC (lapic*.c) */
+	SHADOWVM_STAT_LAPIC_IRQS_ACCEPTED, /* vectors the LAPIC moved IRR -> ISR */
+	SHADOWVM_STAT_LAPIC_EOIS,
+	SHADOWVM_STAT_LAPIC_TIMER_FIRES,
+	SHADOWVM_STAT_LAPIC_IPIS,	/* ICR writes that sent an IPI */
+	SHADOWVM_STAT_LAPIC_UNSUPPORTED, /* accesses the model refuses or ignores */
 	SHADOWVM_STAT_NR
 };
 
@@ -327,6 +344,25 @@ struct shadowvm_stats {
 	__u32 mmu_policy;		/* out */
 	__u64 reserved[3];
 	__u64 val[SHADOWVM_STATS_MAX];
+};
+
+/* ---- local APIC ---- */
+/*
+ * xAPIC MSI: address 0xFEE00000 | dest APIC ID << 12 (bits 19:12) |
+ * redirection hint (bit 3) | destination mode (bit 2, 1 = logical);
+ * data: vector (7:0), delivery mode (10:8: fixed 0, lowest priority 1,
+ * NMI 4), level (14), trigger mode (15). Other bits must be 0.
+ */
+struct shadowvm_msi {
+	__u64 address;
+	__u32 data;
+	__u32 flags;			/* must be 0 */
+	__u64 reserved[2];		/* must be 0 */
+};
+
+/* The xAPIC register page: register at offset o is regs[o .. o + 3]. */
+struct shadowvm_lapic_state {
+	__u8 regs[1024];
 };
 
 #endif /* _UAPI_LINUX_SHADOWVM_H */
