@@ -32,6 +32,8 @@
 #include <unistd.h>
 #include <sys/mman.h>
 
+#include <linux/shadowvm.h>
+
 #include "backend.h"
 #include "devices.h"
 #include "loader.h"
@@ -226,7 +228,7 @@ static int report_open_error(const struct backend_ops *ops, const char *path,
 
 	if (err == EPROTO) {
 		msg("%s: API version mismatch (runner built for %s API %d)",
-		    path, ops->name, svm ? 1 : 12);
+		    path, ops->name, svm ? SHADOWVM_API_VERSION : 12);
 	} else if (err == ENOENT || err == ENODEV || err == ENXIO) {
 		msg("cannot open %s: %s (module not loaded? %s)", path,
 		    strerror(err), svm ? "insmod kmod/shadowvm.ko" :
