@@ -4,13 +4,15 @@
  *   - demo.bin prints its greeting, the "shadowvm" signature and its OK
  *     line, and the runner exits 0;
  *   - a guest writing 7 to port 0xf4 (byte, word 0x207, dword 0x1107)
- *     makes the runner exit 7; an ELF32 image loads at p_paddr and starts
- *     at e_entry; HLT ends the run with 0;
+ *     makes the runner exit (7 << 1) | 1 = 15; an ELF32 image loads at
+ *     p_paddr and starts at e_entry; HLT ends the run with 0;
  *   - devices: LSR reads 0x60, unknown ports and MMIO read all-ones and
  *     --stats reports the counters;
  *   - every runner error is one "shadowvm: " line with the right text and
- *     exit status: unreadable image, image larger than RAM, ELF64, missing
+ *     exit status: unreadable image, image larger than RAM, missing
  *     device (with the insmod hint), bad options, guest triple fault.
+ * The platform (multiboot, ELF64, UART input and interrupts, PCI, fw_cfg,
+ * the DMA disk) is runner_platform_test's.
  * The runner is found through $SHADOWVM_RUNNER, next to this binary, or in
  * ../userspace-tool when run from the source tree; demo.bin likewise.
  */
@@ -27,117 +29,20 @@
 
 #include "kselftest_harness.h"
 #include "svmtest_ksft.h"
+#include "runner_exec.h"
 
 #define RUNNER_ERROR	125
 #define GUEST_CRASH	126
 
-struct result {
-	int status;			/* exit status, or -signal */
-	char out[16384];
-	char err[16384];
-};
-
-static int find_file(const char *env, const char *name, char *path,
-		     size_t len)
-{
-	char self[1024], *slash;
-	ssize_t n;
-	const char *e = getenv(env);
-
-	if (e && *e) {
-		snprintf(path, len, "%s", e);
-		return access(path, R_OK) ? -1 : 0;
-	}
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return -1;
-	self[n] = 0;
-	slash = strrchr(self, '/');
-	if (!slash)
-		return -1;
-	*slash = 0;
-	if ((size_t)snprintf(path, len, "%s/%s", self, name) >= len)
-		return -1;
-	if (!access(path, R_OK))
-		return 0;
-	/* selftests/bin/<test> -> userspace-tool/<name> */
-	if ((size_t)snprintf(path, len, "%s/../../userspace-tool/%s", self,
-			     name) >= len)
-		return -1;
-	return access(path, R_OK) ? -1 : 0;
-}
-
-static void slurp(int fd, char *buf, size_t len)
-{
-	size_t off = 0;
-	ssize_t n;
-
-	lseek(fd, 0, SEEK_SET);
-	while (off < len - 1 && (n = read(fd, buf + off, len - 1 - off)) > 0)
-		off += n;
-	buf[off] = 0;
-}
+#define result rx_result
+#define find_file rx_find_file
+#define write_file rx_write_file
 
 /* runs the runner with args (NULL terminated); dev overrides the device */
 static int run_runner(const char *runner, const char *const *args,
 		      const char *dev, struct result *r)
 {
-	char outp[] = "/tmp/svm_out_XXXXXX", errp[] = "/tmp/svm_err_XXXXXX";
-	const char *argv[16];
-	int ofd, efd, status, i;
-	pid_t pid;
-
-	ofd = mkstemp(outp);
-	efd = mkstemp(errp);
-	if (ofd < 0 || efd < 0)
-		return -1;
-	unlink(outp);
-	unlink(errp);
-	argv[0] = runner;
-	for (i = 0; args[i] && i < 12; i++)
-		argv[i + 1] = args[i];
-	argv[i + 1] = NULL;
-	/* developer aid: SVMTEST_BACKEND=kvm runs the runner on KVM */
-	if (tvm_default_kind() == BE_KVM && args[0] && !strcmp(args[0], "run")) {
-		memmove(argv + 4, argv + 2, (i) * sizeof(argv[0]));
-		argv[2] = "--backend";
-		argv[3] = "kvm";
-	}
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		dup2(ofd, 1);
-		dup2(efd, 2);
-		if (dev)
-			setenv("SHADOWVM_DEVICE", dev, 1);
-		else
-			unsetenv("SHADOWVM_DEVICE");
-		alarm(60);
-		execv(runner, (char *const *)argv);
-		_exit(127);
-	}
-	if (waitpid(pid, &status, 0) != pid)
-		return -1;
-	r->status = WIFEXITED(status) ? WEXITSTATUS(status) :
-		    -WTERMSIG(status);
-	slurp(ofd, r->out, sizeof(r->out));
-	slurp(efd, r->err, sizeof(r->err));
-	close(ofd);
-	close(efd);
-	return 0;
-}
-
-static int write_file(const char *path, const void *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, data, len);
-	close(fd);
-	return n == (ssize_t)len ? 0 : -1;
+	return rx_run(runner, args, dev, NULL, 0, r);
 }
 
 /* stderr is exactly one line starting "shadowvm: " containing needle */
@@ -251,74 +156,6 @@ TEST_F(runner, demo_runs_and_exits_0)
 	EXPECT_EQ(0, self->r.err[0]) TH_LOG("stderr: %s", self->r.err);
 }
 
-/*
- * Load a module NAME(.ko|.ko.xz|.ko.zst|.ko.gz) from DIR: 0, -EEXIST when
- * it is loaded already, or -errno.
- */
-static int load_from_dir(const char *dir, const char *name, const char *params)
-{
-	static const char *const ext[] = { ".ko", ".ko.xz", ".ko.zst", ".ko.gz" };
-	char path[PATH_MAX];
-	unsigned int i;
-
-	for (i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s%s", dir, name, ext[i]);
-		if (!access(path, R_OK))
-			return module_load(path, params);
-	}
-	return -ENOENT;
-}
-
-/* what kvm_load() loaded, in load order; kvm_unload() undoes it */
-static const char *const kvm_mods[][3] = {
-	{ "irqbypass", "irqbypass", "" },
-	{ "kvm", "kvm", "" },
-	{ "kvm-intel", "kvm_intel", "ept=0" },
-};
-
-/*
- * Make /dev/kvm appear by loading irqbypass, kvm and kvm-intel (ept=0, as
- * kvm_coexist_test does) from $KVM_MODULES_DIR (the test VM puts Debian's
- * there). Sets bit i of *loaded for each module it loaded. 0 or -errno.
- */
-static int kvm_load(unsigned int *loaded)
-{
-	const char *dir = getenv("KVM_MODULES_DIR");
-	unsigned int i;
-	int ret;
-
-	*loaded = 0;
-	if (!dir || !*dir)
-		return -ENOENT;
-	for (i = 0; i < 3; i++) {
-		if (module_loaded(kvm_mods[i][1]))
-			continue;
-		ret = load_from_dir(dir, kvm_mods[i][0], kvm_mods[i][2]);
-		if (ret == -EINVAL && kvm_mods[i][2][0])
-			ret = load_from_dir(dir, kvm_mods[i][0], "");
-		if (ret && ret != -EEXIST)
-			return ret;
-		if (!ret)
-			*loaded |= 1u << i;
-	}
-	for (i = 0; i < 50 && access("/dev/kvm", R_OK | W_OK); i++)
-		usleep(100 * 1000);
-	return access("/dev/kvm", R_OK | W_OK) ? -ENODEV : 0;
-}
-
-static void kvm_unload(unsigned int loaded)
-{
-	int i, j;
-
-	for (i = 2; i >= 0; i--) {
-		if (!(loaded & (1u << i)))
-			continue;
-		/* the runner's KVM fds are closed, but release can lag */
-		for (j = 0; j < 50 && module_unload(kvm_mods[i][1]); j++)
-			usleep(100 * 1000);
-	}
-}
-
 /* the KVM backend runs the same devices: same guest output */
 TEST_F(runner, kvm_backend_runs_demo)
 {
@@ -330,9 +167,9 @@ TEST_F(runner, kvm_backend_runs_demo)
 	if (!self->demo[0])
 		SKIP(return, "demo.bin not found (set SHADOWVM_DEMO)");
 	if (access("/dev/kvm", R_OK | W_OK)) {
-		ret = kvm_load(&loaded);
+		ret = rx_kvm_load(&loaded);
 		if (ret) {
-			kvm_unload(loaded);
+			rx_kvm_unload(loaded);
 			SKIP(return, "/dev/kvm not available, and kvm_intel could not be loaded from $KVM_MODULES_DIR: %s",
 			     strerror(-ret));
 		}
@@ -344,7 +181,7 @@ TEST_F(runner, kvm_backend_runs_demo)
 
 		ret = run_runner(self->runner, a, NULL, &self->r);
 	}
-	kvm_unload(loaded);
+	rx_kvm_unload(loaded);
 	ASSERT_EQ(0, ret);
 	EXPECT_EQ(0, self->r.status) TH_LOG("stderr: %s", self->r.err);
 	EXPECT_NE(NULL, strstr(self->r.out, "Hello from a shadowvm guest!\n"));
@@ -367,13 +204,13 @@ TEST_F(runner, exit_port_7_byte_word_dword)
 	NEED_DEV();
 	IMAGE(exit7_byte);
 	RUN("run", self->img);
-	EXPECT_EQ(7, self->r.status) TH_LOG("stderr: %s", self->r.err);
+	EXPECT_EQ(15, self->r.status) TH_LOG("stderr: %s", self->r.err);
 	IMAGE(exit7_word);
 	RUN("run", self->img);
-	EXPECT_EQ(7, self->r.status) TH_LOG("stderr: %s", self->r.err);
+	EXPECT_EQ(15, self->r.status) TH_LOG("stderr: %s", self->r.err);
 	IMAGE(exit7_dword);
 	RUN("run", self->img, "--mem", "4M");
-	EXPECT_EQ(7, self->r.status) TH_LOG("stderr: %s", self->r.err);
+	EXPECT_EQ(15, self->r.status) TH_LOG("stderr: %s", self->r.err);
 }
 
 TEST_F(runner, hlt_ends_run_with_0)
@@ -419,7 +256,7 @@ TEST_F(runner, elf32_loads_at_paddr)
 	img.code[17] = 9;			/* mov $9, %al */
 	ASSERT_EQ(0, write_file(self->img, &img, sizeof(img)));
 	RUN("run", self->img);
-	EXPECT_EQ(9, self->r.status) TH_LOG("stderr: %s", self->r.err);
+	EXPECT_EQ(19, self->r.status) TH_LOG("stderr: %s", self->r.err);
 }
 
 TEST_F(runner, devices_and_stats)
@@ -427,8 +264,8 @@ TEST_F(runner, devices_and_stats)
 	NEED_DEV();
 	IMAGE(devices_guest);
 	RUN("run", self->img, "--stats");
-	EXPECT_EQ(0, self->r.status)
-		TH_LOG("guest check %d failed (1 LSR, 2 port, 3 MMIO)",
+	EXPECT_EQ(1, self->r.status)	/* wrote 0: (0 << 1) | 1 */
+		TH_LOG("guest check failed: status %d (3 LSR, 5 port, 7 MMIO)",
 		       self->r.status);
 	EXPECT_STREQ("ok", self->r.out);
 	EXPECT_NE(NULL, strstr(self->r.err, "exits_total"))
@@ -450,7 +287,7 @@ TEST_F(runner, policies_accepted)
 	IMAGE(exit7_byte);
 	for (i = 0; i < 3; i++) {
 		RUN("run", "--policy", pol[i], self->img);
-		EXPECT_EQ(7, self->r.status) TH_LOG("%s: %s", pol[i],
+		EXPECT_EQ(15, self->r.status) TH_LOG("%s: %s", pol[i],
 						    self->r.err);
 	}
 }
@@ -495,24 +332,6 @@ TEST_F(runner, error_image_larger_than_ram)
 	EXPECT_EQ(NULL, strstr(self->r.err, "larger than guest RAM"));
 }
 
-TEST_F(runner, error_elf64_rejected)
-{
-	Elf64_Ehdr eh;
-
-	RETURN_IF_SETUP_SKIPPED();
-	memset(&eh, 0, sizeof(eh));
-	memcpy(eh.e_ident, ELFMAG, SELFMAG);
-	eh.e_ident[EI_CLASS] = ELFCLASS64;
-	eh.e_ident[EI_DATA] = ELFDATA2LSB;
-	eh.e_type = ET_EXEC;
-	eh.e_machine = EM_X86_64;
-	ASSERT_EQ(0, write_file(self->img, &eh, sizeof(eh)));
-	RUN("run", self->img);
-	EXPECT_EQ(RUNNER_ERROR, self->r.status);
-	EXPECT_ONE_LINE_ERROR(&self->r, "ELF64");
-	EXPECT_NE(NULL, strstr(self->r.err, "long mode"));
-}
-
 TEST_F(runner, error_missing_device_hint)
 {
 	const char *const args[] = { "run", self->img, NULL };
@@ -546,6 +365,19 @@ TEST_F(runner, error_bad_options)
 	RUN("run", "--backend", "kvm", "--policy", "vtlb", self->img);
 	EXPECT_EQ(RUNNER_ERROR, self->r.status);
 	EXPECT_ONE_LINE_ERROR(&self->r, "shadowvm backend only");
+	RUN("run", "--smp", "9", self->img);
+	EXPECT_EQ(RUNNER_ERROR, self->r.status);
+	EXPECT_ONE_LINE_ERROR(&self->r, "bad --smp");
+	RUN("run", "--disk", "/nonexistent/disk.img", self->img);
+	EXPECT_EQ(RUNNER_ERROR, self->r.status);
+	EXPECT_ONE_LINE_ERROR(&self->r, "cannot open disk image");
+	RUN("run", "--disk", "x,rw", self->img);
+	EXPECT_EQ(RUNNER_ERROR, self->r.status);
+	EXPECT_ONE_LINE_ERROR(&self->r, "bad --disk option");
+	/* --append needs a multiboot kernel; exit7_byte is flat */
+	RUN("run", "--append", "x", self->img);
+	EXPECT_EQ(RUNNER_ERROR, self->r.status);
+	EXPECT_ONE_LINE_ERROR(&self->r, "not a multiboot kernel");
 	RUN("frobnicate");
 	EXPECT_EQ(RUNNER_ERROR, self->r.status);
 	EXPECT_EQ(0, strncmp(self->r.err, "shadowvm: unknown command", 25));

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Running the runner binary from a test; contract in runner_exec.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include "runner_exec.h"
+#include "svmtest.h"
+
+int rx_find_file(const char *env, const char *name, char *path, size_t len)
+{
+	char self[1024], *slash;
+	ssize_t n;
+	const char *e = getenv(env);
+
+	if (e && *e) {
+		snprintf(path, len, "%s", e);
+		return access(path, R_OK) ? -1 : 0;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return -1;
+	self[n] = 0;
+	slash = strrchr(self, '/');
+	if (!slash)
+		return -1;
+	*slash = 0;
+	if ((size_t)snprintf(path, len, "%s/%s", self, name) >= len)
+		return -1;
+	if (!access(path, R_OK))
+		return 0;
+	/* selftests/bin/<test> -> userspace-tool/<name> */
+	if ((size_t)snprintf(path, len, "%s/../../userspace-tool/%s", self,
+			     name) >= len)
+		return -1;
+	return access(path, R_OK) ? -1 : 0;
+}
+
+static size_t slurp(int fd, char *buf, size_t len)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	lseek(fd, 0, SEEK_SET);
+	while (off < len - 1 && (n = read(fd, buf + off, len - 1 - off)) > 0)
+		off += n;
+	buf[off] = 0;
+	return off;
+}
+
+int rx_run(const char *runner, const char *const *args, const char *dev,
+	   const char *in, int force_backend, struct rx_result *r)
+{
+	char outp[] = "/tmp/svm_out_XXXXXX", errp[] = "/tmp/svm_err_XXXXXX";
+	const char *argv[32];
+	int ofd, efd, status, i;
+	pid_t pid;
+
+	ofd = mkstemp(outp);
+	efd = mkstemp(errp);
+	if (ofd < 0 || efd < 0)
+		return -1;
+	unlink(outp);
+	unlink(errp);
+	argv[0] = runner;
+	for (i = 0; args[i] && i < 24; i++)
+		argv[i + 1] = args[i];
+	argv[i + 1] = NULL;
+	/* developer aid: SVMTEST_BACKEND=kvm runs the runner on KVM */
+	if (!force_backend && tvm_default_kind() == BE_KVM && args[0] &&
+	    !strcmp(args[0], "run")) {
+		memmove(argv + 4, argv + 2, i * sizeof(argv[0]));
+		argv[2] = "--backend";
+		argv[3] = "kvm";
+	}
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int ifd = open(in ? in : "/dev/null", O_RDONLY);
+
+		if (ifd >= 0)
+			dup2(ifd, 0);
+		dup2(ofd, 1);
+		dup2(efd, 2);
+		if (dev)
+			setenv("SHADOWVM_DEVICE", dev, 1);
+		else
+			unsetenv("SHADOWVM_DEVICE");
+		alarm(120);
+		execv(runner, (char *const *)argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	r->status = WIFEXITED(status) ? WEXITSTATUS(status) :
+		    -WTERMSIG(status);
+	r->out_len = slurp(ofd, r->out, sizeof(r->out));
+	slurp(efd, r->err, sizeof(r->err));
+	close(ofd);
+	close(efd);
+	return 0;
+}
+
+int rx_write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, data, len);
+	close(fd);
+	return n == (ssize_t)len ? 0 : -1;
+}
+
+/*
+ * Load a module NAME(.ko|.ko.xz|.ko.zst|.ko.gz) from DIR: 0, -EEXIST when
+ * it is loaded already, or -errno.
+ */
+static int load_from_dir(const char *dir, const char *name, const char *params)
+{
+	static const char *const ext[] = { ".ko", ".ko.xz", ".ko.zst", ".ko.gz" };
+	char path[PATH_MAX];
+	unsigned int i;
+
+	for (i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s%s", dir, name, ext[i]);
+		if (!access(path, R_OK))
+			return module_load(path, params);
+	}
+	return -ENOENT;
+}
+
+/* what rx_kvm_load() loaded, in load order; rx_kvm_unload() undoes it */
+static const char *const kvm_mods[][3] = {
+	{ "irqbypass", "irqbypass", "" },
+	{ "kvm", "kvm", "" },
+	{ "kvm-intel", "kvm_intel", "ept=0" },
+};
+
+int rx_kvm_load(unsigned int *loaded)
+{
+	const char *dir = getenv("KVM_MODULES_DIR");
+	unsigned int i;
+	int ret;
+
+	*loaded = 0;
+	if (!access("/dev/kvm", R_OK | W_OK))
+		return 0;
+	if (!dir || !*dir)
+		return -ENOENT;
+	for (i = 0; i < 3; i++) {
+		if (module_loaded(kvm_mods[i][1]))
+			continue;
+		ret = load_from_dir(dir, kvm_mods[i][0], kvm_mods[i][2]);
+		if (ret == -EINVAL && kvm_mods[i][2][0])
+			ret = load_from_dir(dir, kvm_mods[i][0], "");
+		if (ret && ret != -EEXIST)
+			return ret;
+		if (!ret)
+			*loaded |= 1u << i;
+	}
+	for (i = 0; i < 50 && access("/dev/kvm", R_OK | W_OK); i++)
+		usleep(100 * 1000);
+	return access("/dev/kvm", R_OK | W_OK) ? -ENODEV : 0;
+}
+
+void rx_kvm_unload(unsigned int loaded)
+{
+	int i, j;
+
+	for (i = 2; i >= 0; i--) {
+		if (!(loaded & (1u << i)))
+			continue;
+		/* the runner's KVM fds are closed, but release can lag */
+		for (j = 0; j < 50 && module_unload(kvm_mods[i][1]); j++)
+			usleep(100 * 1000);
+	}
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Running the runner binary (userspace-tool's `shadowvm`) from a test:
+ * find it (and demo.bin), run it with arguments, a device override and an
+ * optional stdin file, and collect its exit status, stdout (binary safe,
+ * with its length) and stderr. Also loads Debian's kvm_intel for the KVM
+ * comparison runs. Used by runner_test and runner_platform_test.
+ */
+#ifndef SVMTEST_RUNNER_EXEC_H
+#define SVMTEST_RUNNER_EXEC_H
+
+#include <stddef.h>
+
+struct rx_result {
+	int status;			/* exit status, or -signal */
+	size_t out_len;
+	char out[65536];		/* NUL terminated too */
+	char err[16384];
+};
+
+/*
+ * $env, or name next to this test binary, or ../../userspace-tool/name
+ * (from selftests/bin). 0 or -1.
+ */
+int rx_find_file(const char *env, const char *name, char *path, size_t len);
+/*
+ * runs runner args... (NULL terminated, at most 24); dev: SHADOWVM_DEVICE
+ * or NULL; in: the file given as stdin, or NULL for /dev/null. With
+ * SVMTEST_BACKEND=kvm, "run" gets "--backend kvm" unless force_backend.
+ * 0 or -1 (could not run it at all).
+ */
+int rx_run(const char *runner, const char *const *args, const char *dev,
+	   const char *in, int force_backend, struct rx_result *r);
+int rx_write_file(const char *path, const void *data, size_t len);
+/*
+ * Make /dev/kvm appear by loading irqbypass, kvm and kvm-intel (ept=0)
+ * from $KVM_MODULES_DIR; *loaded says what to unload. 0 or -errno.
+ */
+int rx_kvm_load(unsigned int *loaded);
+void rx_kvm_unload(unsigned int loaded);
+
+#endif /* SVMTEST_RUNNER_EXEC_H */
