@@ -88,6 +88,7 @@ timeout_for() {
 	case $1 in
 	lifecycle_test) echo 2400 ;;
 	kvm_coexist_test) echo 1200 ;;
+	minios_test) echo 1800 ;;
 	ioctl_fuzz_test) echo "${SVM_FUZZ_TIMEOUT:-600}" ;;
 	*) echo 600 ;;
 	esac
