@@ -70,6 +70,8 @@ const char *be_exit_name(enum be_exit_reason reason)
 		[BE_EXIT_FAIL_ENTRY] = "fail_entry",
 		[BE_EXIT_INTERNAL] = "internal_error",
 		[BE_EXIT_INTR] = "intr",
+		[BE_EXIT_SIPI] = "sipi",
+		[BE_EXIT_HYPERCALL] = "hypercall",
 	};
 
 	if ((unsigned int)reason >= BE_EXIT_NR)

@@ -18,6 +18,7 @@
 #ifndef SHADOWVM_BACKEND_H
 #define SHADOWVM_BACKEND_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,6 +52,13 @@ struct be_vm_config {
 	uint32_t mmu_policy;		/* BE_POLICY_DEFAULT or a be_policies[].nr; KVM: 0 */
 	uint32_t root_cache_size;	/* 0 = default */
 	uint32_t max_shadow_pages;	/* 0 = default */
+	/*
+	 * KVM: create the in-kernel irqchip (LAPIC, I/O APIC, PIC) before the
+	 * vCPUs, so that device interrupts and the guest's xAPIC work; a HLT
+	 * then waits in the kernel. shadowvm: ignored (its local APIC is
+	 * always in the kernel, an I/O APIC is the runner's).
+	 */
+	bool irqchip;
 };
 
 enum be_exit_reason {
@@ -62,6 +70,8 @@ enum be_exit_reason {
 	BE_EXIT_FAIL_ENTRY,
 	BE_EXIT_INTERNAL,
 	BE_EXIT_INTR,
+	BE_EXIT_SIPI,			/* shadowvm: AP got INIT + SIPI */
+	BE_EXIT_HYPERCALL,		/* shadowvm: VMCALL for userspace */
 	BE_EXIT_NR,
 };
 
@@ -94,6 +104,14 @@ struct be_exit {
 			uint32_t ndata;
 			uint64_t data[16];
 		} internal;
+		struct {
+			uint32_t vector;	/* start at vector << 12 */
+		} sipi;
+		struct {
+			uint64_t nr;
+			uint64_t args[6];
+			uint64_t ret;		/* be_complete_hypercall() */
+		} hypercall;
 	};
 };
 
@@ -164,6 +182,21 @@ struct backend_ops {
 	/* -EOPNOTSUPP when the backend has no counters */
 	int (*vm_stats)(struct be_vm *vm, struct be_stats *st);
 	int (*vcpu_stats)(struct be_vcpu *vcpu, struct be_stats *st);
+	/*
+	 * Interrupts, from any thread; NULL or -EOPNOTSUPP when the backend
+	 * (or this build of it) cannot. signal_msi: an xAPIC-format MSI.
+	 * irq_line: drive an in-kernel irqchip's input (KVM_IRQ_LINE).
+	 */
+	int (*signal_msi)(struct be_vm *vm, uint64_t addr, uint32_t data);
+	int (*irq_line)(struct be_vm *vm, uint32_t irq, int level);
+	/* hand exit->hypercall.ret back to the guest before the next run */
+	void (*complete_hypercall)(struct be_vcpu *vcpu,
+				   const struct be_exit *exit);
+	/*
+	 * 1 when the vCPU (not running) sits in HLT waiting for an interrupt
+	 * in the kernel, 0 if not, -errno; NULL when HLT always exits.
+	 */
+	int (*halted)(struct be_vcpu *vcpu);
 };
 
 /* The objects are plain structs so tests can reach the raw fds. */
@@ -176,6 +209,7 @@ struct backend {
 struct be_vm {
 	struct backend *be;
 	int fd;
+	bool irqchip;			/* KVM: in-kernel irqchip created */
 };
 
 struct be_vcpu {
@@ -309,6 +343,35 @@ static inline int be_vm_stats(struct be_vm *vm, struct be_stats *st)
 static inline int be_vcpu_stats(struct be_vcpu *vcpu, struct be_stats *st)
 {
 	return vcpu->vm->be->ops->vcpu_stats(vcpu, st);
+}
+
+static inline int be_signal_msi(struct be_vm *vm, uint64_t addr,
+				uint32_t data)
+{
+	if (!vm->be->ops->signal_msi)
+		return -EOPNOTSUPP;
+	return vm->be->ops->signal_msi(vm, addr, data);
+}
+
+static inline int be_irq_line(struct be_vm *vm, uint32_t irq, int level)
+{
+	if (!vm->be->ops->irq_line)
+		return -EOPNOTSUPP;
+	return vm->be->ops->irq_line(vm, irq, level);
+}
+
+static inline void be_complete_hypercall(struct be_vcpu *vcpu,
+					 const struct be_exit *exit)
+{
+	if (vcpu->vm->be->ops->complete_hypercall)
+		vcpu->vm->be->ops->complete_hypercall(vcpu, exit);
+}
+
+static inline int be_halted(struct be_vcpu *vcpu)
+{
+	if (!vcpu->vm->be->ops->halted)
+		return 0;
+	return vcpu->vm->be->ops->halted(vcpu);
 }
 
 #endif /* SHADOWVM_BACKEND_H */

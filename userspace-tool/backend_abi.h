@@ -18,7 +18,7 @@
  *		prefix_seg_from() and prefix_seg_to()
  *	BE_DEFINE_GET_SREGS(prefix, sregs_type, GET)
  *		prefix_get_sregs() (set_sregs differs: KVM's reads first)
- *	BE_DEFINE_RUN_FNS(prefix, run_type, P, extra_fail_entry)
+ *	BE_DEFINE_RUN_FNS(prefix, run_type, P, extra_fail_entry, extra_default)
  *		prefix_translate_exit(vcpu, exit): the run page's exit,
  *		P_EXIT_* codes, to a struct be_exit; prefix_run() by the
  *		P_RUN ioctl; prefix_set_immediate_exit()
@@ -151,8 +151,11 @@ static int prefix##_get_sregs(struct be_vcpu *vcpu, struct be_sregs *sr) \
 /*
  * extra_fail_entry: a statement run for a FAIL_ENTRY exit with e and run
  * in scope (shadowvm also reports the exit qualification), or nothing.
+ * extra_default: a statement run for an exit code not in the common list
+ * (e->reason is BE_EXIT_UNKNOWN; it may translate backend-only exits).
  */
-#define BE_DEFINE_RUN_FNS(prefix, run_type, P, extra_fail_entry)	\
+#define BE_DEFINE_RUN_FNS(prefix, run_type, P, extra_fail_entry,	\
+			  extra_default)				\
 static void prefix##_translate_exit(struct be_vcpu *vcpu,		\
 				    struct be_exit *e)			\
 {									\
@@ -212,6 +215,7 @@ static void prefix##_translate_exit(struct be_vcpu *vcpu,		\
 		break;							\
 	default:							\
 		e->reason = BE_EXIT_UNKNOWN;				\
+		extra_default;						\
 		break;							\
 	}								\
 } \

@@ -3,9 +3,12 @@
  * KVM backend: drives /dev/kvm so the same runner, devices and tests can be
  * compared against an upstream hypervisor. KVM resets a vCPU to real mode,
  * so create_vcpu loads the common flat 32-bit state (be_flat32_sregs) and
- * the host-supported CPUID. No in-kernel irqchip is created, so HLT exits
- * to userspace like on shadowvm. KVM exposes no counters here: the stats
- * hooks return -EOPNOTSUPP.
+ * the host-supported CPUID. The in-kernel irqchip (LAPIC, I/O APIC, PIC)
+ * is created only when be_vm_config.irqchip asks for it: without it HLT
+ * exits to userspace like on shadowvm, with it HLT waits in the kernel
+ * (halted() tells the runner when a vCPU sleeps there) and device
+ * interrupts go through KVM_IRQ_LINE / KVM_SIGNAL_MSI. KVM exposes no
+ * counters here: the stats hooks return -EOPNOTSUPP.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,17 +43,20 @@ static int kvm_be_create_vm(struct backend *be, const struct be_vm_config *cfg,
 		errno = EINVAL;
 		return -EINVAL;
 	}
+	vm->irqchip = false;
 	vm->fd = ioctl(be->fd, KVM_CREATE_VM, 0);
 	if (vm->fd < 0)
 		return be_neg_errno();
 	/* Only meaningful (and required) on VMX without unrestricted guest. */
-	if (ioctl(vm->fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR) < 0) {
+	if (ioctl(vm->fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR) < 0 ||
+	    (cfg && cfg->irqchip && ioctl(vm->fd, KVM_CREATE_IRQCHIP, 0) < 0)) {
 		ret = be_neg_errno();
 		close(vm->fd);
 		vm->fd = -1;
 		errno = -ret;
 		return ret;
 	}
+	vm->irqchip = cfg && cfg->irqchip;
 	return 0;
 }
 
@@ -135,7 +141,48 @@ static int kvm_be_create_vcpu(struct be_vm *vm, uint32_t id,
 	return ret;
 }
 
-BE_DEFINE_RUN_FNS(kvm_be, struct kvm_run, KVM, )
+BE_DEFINE_RUN_FNS(kvm_be, struct kvm_run, KVM, , )
+
+static int kvm_be_signal_msi(struct be_vm *vm, uint64_t addr, uint32_t data)
+{
+	struct kvm_msi m;
+	int ret;
+
+	if (!vm->irqchip) {
+		errno = EOPNOTSUPP;
+		return -EOPNOTSUPP;
+	}
+	memset(&m, 0, sizeof(m));
+	m.address_lo = (uint32_t)addr;
+	m.address_hi = (uint32_t)(addr >> 32);
+	m.data = data;
+	ret = ioctl(vm->fd, KVM_SIGNAL_MSI, &m);
+	return ret < 0 ? be_neg_errno() : 0;
+}
+
+static int kvm_be_irq_line(struct be_vm *vm, uint32_t irq, int level)
+{
+	struct kvm_irq_level l = { .irq = irq, .level = level ? 1 : 0 };
+
+	if (!vm->irqchip) {
+		errno = EOPNOTSUPP;
+		return -EOPNOTSUPP;
+	}
+	if (ioctl(vm->fd, KVM_IRQ_LINE, &l) < 0)
+		return be_neg_errno();
+	return 0;
+}
+
+static int kvm_be_halted(struct be_vcpu *vcpu)
+{
+	struct kvm_mp_state mp;
+
+	if (!vcpu->vm->irqchip)
+		return 0;
+	if (ioctl(vcpu->fd, KVM_GET_MP_STATE, &mp) < 0)
+		return be_neg_errno();
+	return mp.mp_state == KVM_MP_STATE_HALTED;
+}
 
 static int kvm_be_vm_stats(struct be_vm *vm, struct be_stats *st)
 {
@@ -171,4 +218,7 @@ const struct backend_ops be_kvm_ops = {
 	.set_sregs = kvm_be_set_sregs,
 	.vm_stats = kvm_be_vm_stats,
 	.vcpu_stats = kvm_be_vcpu_stats,
+	.signal_msi = kvm_be_signal_msi,
+	.irq_line = kvm_be_irq_line,
+	.halted = kvm_be_halted,
 };

@@ -4,6 +4,9 @@
  * uapi/linux/shadowvm.h. A new shadowvm vCPU already starts in the common
  * flat 32-bit state, so nothing is set up at vCPU creation. Counters come
  * from GET_VM_STATS / GET_VCPU_STATS, named by shadowvm_stat_names[].
+ * Interrupts: SHADOWVM_SIGNAL_MSI to the in-kernel local APICs (there is
+ * no in-kernel I/O APIC: irq_line is absent, the runner emulates one).
+ * INIT/SIPI for an AP comes back as BE_EXIT_SIPI.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -70,6 +73,13 @@ const char *const shadowvm_stat_names[SHADOWVM_STAT_NR] = {
 	[SHADOWVM_STAT_CR3_NOFLUSH] = "cr3_noflush",
 	[SHADOWVM_STAT_EMULATED_LOCKED] = "emulated_locked",
 	[SHADOWVM_STAT_LOCKED_AS_WRITE] = "locked_as_write",
+#ifdef SHADOWVM_SIGNAL_MSI
+	[SHADOWVM_STAT_LAPIC_IRQS_ACCEPTED] = "lapic_irqs_accepted",
+	[SHADOWVM_STAT_LAPIC_EOIS] = "lapic_eois",
+	[SHADOWVM_STAT_LAPIC_TIMER_FIRES] = "lapic_timer_fires",
+	[SHADOWVM_STAT_LAPIC_IPIS] = "lapic_ipis",
+	[SHADOWVM_STAT_LAPIC_UNSUPPORTED] = "lapic_unsupported",
+#endif
 };
 
 static int svm_open(struct backend *be, const char *path)
@@ -90,6 +100,7 @@ static int svm_create_vm(struct backend *be, const struct be_vm_config *cfg,
 		c.max_shadow_pages = cfg->max_shadow_pages;
 	}
 	vm->be = be;
+	vm->irqchip = false;
 	vm->fd = ioctl(be->fd, SHADOWVM_CREATE_VM, cfg ? &c : NULL);
 	if (vm->fd < 0)
 		return be_neg_errno();
@@ -106,8 +117,69 @@ static int svm_create_vcpu(struct be_vm *vm, uint32_t id,
 					 (unsigned long)id), vcpu);
 }
 
+/* exits only shadowvm has, when this uapi header defines them */
+static void svm_translate_more(const struct shadowvm_run *run,
+			       struct be_exit *e)
+{
+	switch (run->exit_reason) {
+#ifdef SHADOWVM_EXIT_SIPI
+	case SHADOWVM_EXIT_SIPI:
+		e->reason = BE_EXIT_SIPI;
+		e->sipi.vector = run->sipi.vector;
+		break;
+#endif
+#ifdef SHADOWVM_EXIT_HYPERCALL
+	case SHADOWVM_EXIT_HYPERCALL:
+		e->reason = BE_EXIT_HYPERCALL;
+		e->hypercall.nr = run->hypercall.nr;
+		memcpy(e->hypercall.args, run->hypercall.args,
+		       sizeof(e->hypercall.args));
+		break;
+#endif
+	default:
+		(void)run;
+		(void)e;
+		break;
+	}
+}
+
 BE_DEFINE_RUN_FNS(svm, struct shadowvm_run, SHADOWVM,
-	e->fail_entry.qualification = run->fail_entry.exit_qualification)
+	e->fail_entry.qualification = run->fail_entry.exit_qualification,
+	svm_translate_more(run, e))
+
+static void svm_complete_hypercall(struct be_vcpu *vcpu,
+				   const struct be_exit *exit)
+{
+#ifdef SHADOWVM_EXIT_HYPERCALL
+	struct shadowvm_run *run = vcpu->run;
+
+	run->hypercall.ret = exit->hypercall.ret;
+#else
+	(void)vcpu;
+	(void)exit;
+#endif
+}
+
+/* SHADOWVM_SIGNAL_MSI (API 2); -EOPNOTSUPP when built without it */
+static int svm_signal_msi(struct be_vm *vm, uint64_t addr, uint32_t data)
+{
+#ifdef SHADOWVM_SIGNAL_MSI
+	struct shadowvm_msi m;
+
+	memset(&m, 0, sizeof(m));
+	m.address = addr;
+	m.data = data;
+	if (ioctl(vm->fd, SHADOWVM_SIGNAL_MSI, &m) < 0)
+		return be_neg_errno();
+	return 0;
+#else
+	(void)vm;
+	(void)addr;
+	(void)data;
+	errno = EOPNOTSUPP;
+	return -EOPNOTSUPP;
+#endif
+}
 
 BE_DEFINE_REGS_FNS(svm, struct shadowvm_regs, SHADOWVM_GET_REGS,
 		   SHADOWVM_SET_REGS)
@@ -173,4 +245,6 @@ const struct backend_ops be_shadowvm_ops = {
 	.set_sregs = svm_set_sregs,
 	.vm_stats = svm_vm_stats,
 	.vcpu_stats = svm_vcpu_stats,
+	.signal_msi = svm_signal_msi,
+	.complete_hypercall = svm_complete_hypercall,
 };

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Runner device models (UART, exit port, open bus) and the vCPU run loop;
- * see devices.h for the contract.
+ * Device registry, exit dispatch, interrupt routing and the vCPU run loop;
+ * contract in devices.h. The devices themselves are in dev_*.c.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -14,99 +14,182 @@ void devices_init(struct vm_devices *d, int uart_fd)
 {
 	memset(d, 0, sizeof(*d));
 	d->uart_fd = uart_fd;
+	d->ncpus = 1;
+	d->disk.fd = -1;
+	d->uart.in_fd = -1;
+	pthread_mutex_init(&d->lock, NULL);
+	uart_register(d);
+	exit_port_register(d);
+	pci_register(d);
+	fwcfg_register(d);
 }
 
 void devices_free(struct vm_devices *d)
 {
+	uart_stop_input(d);
+	disk_close(d);
 	free(d->out);
 	d->out = NULL;
 	d->out_len = 0;
 	d->out_cap = 0;
 }
 
-static void uart_emit(struct vm_devices *d, const char *buf, size_t len)
+void devices_attach_vm(struct vm_devices *d, struct be_vm *vm, void *ram,
+		       uint64_t ram_size, uint32_t ncpus)
 {
-	d->cnt.uart_bytes += len;
-	if (d->uart_fd >= 0) {
-		while (len) {
-			ssize_t n = write(d->uart_fd, buf, len);
+	pthread_mutex_lock(&d->lock);
+	d->vm = vm;
+	d->ram = ram;
+	d->ram_size = ram_size;
+	d->ncpus = ncpus ? ncpus : 1;
+	pthread_mutex_unlock(&d->lock);
+}
 
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				return;	/* output gone: drop like a real UART */
-			buf += n;
-			len -= n;
+int devices_add_pio(struct vm_devices *d, const struct pio_dev *dev)
+{
+	if (d->npio >= DEV_MAX_PIO)
+		return -1;
+	d->pio[d->npio++] = *dev;
+	return 0;
+}
+
+int devices_add_mmio(struct vm_devices *d, const struct mmio_dev *dev)
+{
+	if (d->nmmio >= DEV_MAX_MMIO)
+		return -1;
+	d->mmio[d->nmmio++] = *dev;
+	return 0;
+}
+
+int devices_exit_status(const struct vm_devices *d)
+{
+	return (int)(((d->exit_value << 1) | 1) & 0xff);
+}
+
+void *dev_guest_ram(struct vm_devices *d, uint64_t gpa, uint64_t len)
+{
+	if (!d->ram || gpa >= d->ram_size || len > d->ram_size - gpa)
+		return NULL;
+	return d->ram + gpa;
+}
+
+int dev_send_msi(struct vm_devices *d, uint64_t addr, uint32_t data)
+{
+	int ret = d->vm ? be_signal_msi(d->vm, addr, data) : -ENODEV;
+
+	if (ret < 0) {
+		d->cnt.irq_dropped++;
+		return ret;
+	}
+	d->cnt.msi_sent++;
+	return 0;
+}
+
+void dev_set_irq(struct vm_devices *d, unsigned int irq, int level)
+{
+	uint32_t bit = 1u << irq;
+	bool old = d->irq_lines & bit;
+
+	if (irq >= IOAPIC_PINS || old == !!level)
+		return;
+	if (level) {
+		d->irq_lines |= bit;
+		d->cnt.irq_raised++;
+	} else {
+		d->irq_lines &= ~bit;
+	}
+	if (d->ioapic.present) {
+		ioapic_set_irq(d, irq, level);
+	} else if (!d->vm || be_irq_line(d->vm, irq, level) < 0) {
+		if (level)
+			d->cnt.irq_dropped++;
+	}
+}
+
+static const struct pio_dev *find_pio(struct vm_devices *d, uint16_t port)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->npio; i++)
+		if (port >= d->pio[i].base &&
+		    port - d->pio[i].base < d->pio[i].len)
+			return &d->pio[i];
+	return NULL;
+}
+
+static const struct mmio_dev *find_mmio(struct vm_devices *d, uint64_t gpa,
+					unsigned int len)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->nmmio; i++)
+		if (gpa >= d->mmio[i].base &&
+		    gpa - d->mmio[i].base < d->mmio[i].len &&
+		    len <= d->mmio[i].len - (gpa - d->mmio[i].base))
+			return &d->mmio[i];
+	return NULL;
+}
+
+static void handle_io(struct vm_devices *d, struct be_exit *e)
+{
+	unsigned int size = e->io.size;
+	const struct pio_dev *dev = find_pio(d, e->io.port);
+	uint16_t off;
+	uint32_t i, v;
+
+	if (size != 1 && size != 2 && size != 4)
+		return;
+	if (!dev) {
+		if (e->io.direction == BE_IO_OUT) {
+			d->cnt.port_unknown_out++;
+		} else {
+			d->cnt.port_unknown_in++;
+			memset(e->io.data, 0xff, (size_t)size * e->io.count);
 		}
 		return;
 	}
-	if (d->out_len + len + 1 > d->out_cap) {
-		size_t cap = d->out_cap ? d->out_cap : 256;
-		char *p;
+	off = e->io.port - dev->base;
+	for (i = 0; i < e->io.count; i++) {
+		uint8_t *p = e->io.data + (size_t)i * size;
 
-		while (cap < d->out_len + len + 1)
-			cap *= 2;
-		p = realloc(d->out, cap);
-		if (!p)
-			return;
-		d->out = p;
-		d->out_cap = cap;
-	}
-	memcpy(d->out + d->out_len, buf, len);
-	d->out_len += len;
-	d->out[d->out_len] = 0;
-}
-
-static uint32_t item_value(const uint8_t *p, unsigned int size)
-{
-	uint32_t v = 0;
-
-	memcpy(&v, p, size > 4 ? 4 : size);	/* x86: little endian */
-	return v;
-}
-
-static void io_out(struct vm_devices *d, struct be_exit *e)
-{
-	unsigned int size = e->io.size;
-	uint32_t i;
-
-	if (e->io.port == UART_BASE) {
-		if (size == 1) {
-			uart_emit(d, (const char *)e->io.data, e->io.count);
+		if (e->io.direction == BE_IO_OUT) {
+			v = 0;
+			memcpy(&v, p, size);	/* x86: little endian */
+			if (dev->out)
+				dev->out(d, off, size, v);
 		} else {
-			for (i = 0; i < e->io.count; i++) {
-				char c = e->io.data[i * size];
-
-				uart_emit(d, &c, 1);
-			}
+			v = dev->in ? dev->in(d, off, size) : 0xffffffff;
+			memcpy(p, &v, size);
 		}
-	} else if (e->io.port > UART_BASE && e->io.port <= UART_BASE + 7) {
-		d->cnt.uart_other++;
-	} else if (e->io.port == EXIT_PORT) {
-		d->cnt.exit_port++;
-		if (!d->done) {
-			d->done = 1;
-			d->exit_value = item_value(e->io.data, size) & 0xff;
-		}
-	} else {
-		d->cnt.port_unknown_out++;
 	}
 }
 
-static void io_in(struct vm_devices *d, struct be_exit *e)
+static void handle_mmio(struct vm_devices *d, struct be_exit *e)
 {
-	unsigned int size = e->io.size;
-	size_t len = (size_t)size * e->io.count;
-	uint32_t v, i;
+	unsigned int len = e->mmio.len;
+	const struct mmio_dev *dev;
+	uint64_t v = 0;
 
-	if (e->io.port >= UART_BASE && e->io.port <= UART_BASE + 7) {
-		d->cnt.uart_other++;
-		v = e->io.port == UART_LSR ? UART_LSR_IDLE : 0;
-		for (i = 0; i < e->io.count; i++)
-			memcpy(e->io.data + (size_t)i * size, &v, size);
+	if (!len || len > 8)
+		return;
+	dev = find_mmio(d, e->mmio.phys_addr, len);
+	if (!dev) {
+		if (e->mmio.is_write) {
+			d->cnt.mmio_writes++;
+		} else {
+			d->cnt.mmio_reads++;
+			memset(e->mmio.data, 0xff, len);
+		}
+		return;
+	}
+	if (e->mmio.is_write) {
+		memcpy(&v, e->mmio.data, len);
+		if (dev->write)
+			dev->write(d, e->mmio.phys_addr - dev->base, len, v);
 	} else {
-		d->cnt.port_unknown_in++;
-		memset(e->io.data, 0xff, len);
+		v = dev->read ? dev->read(d, e->mmio.phys_addr - dev->base,
+					  len) : ~0ULL;
+		memcpy(e->mmio.data, &v, len);
 	}
 }
 
@@ -114,26 +197,48 @@ int devices_handle(struct vm_devices *d, struct be_exit *e)
 {
 	switch (e->reason) {
 	case BE_EXIT_IO:
+		pthread_mutex_lock(&d->lock);
 		d->cnt.io_items += e->io.count;
-		if (e->io.direction == BE_IO_OUT) {
+		if (e->io.direction == BE_IO_OUT)
 			d->cnt.io_out++;
-			io_out(d, e);
-		} else {
+		else
 			d->cnt.io_in++;
-			io_in(d, e);
-		}
+		handle_io(d, e);
+		uart_flush(d);
+		pthread_mutex_unlock(&d->lock);
 		return 1;
 	case BE_EXIT_MMIO:
-		if (e->mmio.is_write) {
-			d->cnt.mmio_writes++;
-		} else {
-			d->cnt.mmio_reads++;
-			memset(e->mmio.data, 0xff, e->mmio.len);
-		}
+		pthread_mutex_lock(&d->lock);
+		handle_mmio(d, e);
+		pthread_mutex_unlock(&d->lock);
 		return 1;
 	default:
 		return 0;
 	}
+}
+
+/*
+ * An AP got INIT + SIPI (shadowvm, which cannot run real mode): start it
+ * in the common flat 32-bit state at vector << 12.
+ */
+static int start_ap(struct be_vcpu *vcpu, uint32_t vector)
+{
+	struct be_sregs sr, cur;
+	struct be_regs regs;
+	int ret;
+
+	ret = be_get_sregs(vcpu, &cur);
+	if (ret)
+		return ret;
+	be_flat32_sregs(&sr);
+	sr.apic_base = cur.apic_base;	/* keep the local APIC as it is */
+	ret = be_set_sregs(vcpu, &sr);
+	if (ret)
+		return ret;
+	memset(&regs, 0, sizeof(regs));
+	regs.rip = (uint64_t)(vector & 0xff) << 12;
+	regs.rflags = 0x2;
+	return be_set_regs(vcpu, &regs);
 }
 
 enum run_result vm_run_loop(struct be_vcpu *vcpu, struct vm_devices *d,
@@ -143,19 +248,30 @@ enum run_result vm_run_loop(struct be_vcpu *vcpu, struct vm_devices *d,
 		int ret = be_run(vcpu, last);
 
 		if (ret == -EINTR) {
-			d->cnt.exits[BE_EXIT_INTR]++;
+			__atomic_add_fetch(&d->cnt.exits[BE_EXIT_INTR], 1,
+					   __ATOMIC_RELAXED);
 			return RUN_INTR;
 		}
 		if (ret < 0)
 			return RUN_ERROR;
 		if ((unsigned int)last->reason < BE_EXIT_NR)
-			d->cnt.exits[last->reason]++;
+			__atomic_add_fetch(&d->cnt.exits[last->reason], 1,
+					   __ATOMIC_RELAXED);
 		if (devices_handle(d, last)) {
-			if (d->done)
+			if (__atomic_load_n(&d->done, __ATOMIC_ACQUIRE))
 				return RUN_EXIT_PORT;
 			continue;
 		}
 		switch (last->reason) {
+		case BE_EXIT_SIPI:
+			if (start_ap(vcpu, last->sipi.vector))
+				return RUN_ERROR;
+			continue;
+		case BE_EXIT_HYPERCALL:
+			/* no hypercall is implemented in the runner */
+			last->hypercall.ret = (uint64_t)-38;	/* -ENOSYS */
+			be_complete_hypercall(vcpu, last);
+			continue;
 		case BE_EXIT_HLT:
 			return RUN_HLT;
 		case BE_EXIT_SHUTDOWN:

@@ -1,20 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * shadowvm - run a 32-bit guest image on shadowvm (or KVM for comparison).
+ * shadowvm - run a guest image on shadowvm (or KVM for comparison).
  *
  * Contract (Documentation/runner.rst has the long form):
- *   shadowvm run IMAGE [--mem SIZE] [--stats] [--backend shadowvm|kvm]
- *                      [--policy wp|unsync|vtlb]
- * Guest RAM [0, SIZE) is this process's anonymous memory in slot 0. A flat
- * image loads at 0x100000 and starts there, an ELF32 image at its p_paddrs
- * and e_entry; ESP = 0x100000 in both cases. Exit status: the value the
- * guest wrote to port 0xf4 (& 0xff); 0 when the guest halts; 125 when the
- * runner cannot run the guest; 126 when the guest crashed (triple fault,
- * entry failure, internal error); 128+N when stopped by signal N. Every
- * runner message goes to stderr as one line prefixed "shadowvm: ".
+ *   shadowvm run IMAGE [--mem SIZE] [--smp N] [--append TEXT]
+ *                      [--module FILE[,CMD]]... [--env FILE]
+ *                      [--disk IMG[,ro]] [--stats]
+ *                      [--backend shadowvm|kvm] [--policy NAME]
+ * Guest RAM [0, SIZE) is this process's anonymous memory in slot 0. The
+ * image is loaded by loader.h's rules (multiboot, ELF32, ELF64, flat);
+ * vCPU 0 starts in the image's state, the other vCPUs wait for INIT/SIPI.
+ * Each vCPU runs in its own thread; the main thread waits for the result
+ * that ends the run (or a signal), then stops them all. Exit status:
+ * (value << 1) | 1 for the value the guest wrote to port 0xf4 (& 0xff);
+ * 0 when the guest halts with interrupts off; 125 when the runner cannot
+ * run the guest; 126 when the guest crashed (triple fault, entry failure,
+ * internal error); 128+N when stopped by signal N. Every runner message
+ * goes to stderr as one line prefixed "shadowvm: ".
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 #include <sys/mman.h>
 
@@ -36,7 +43,6 @@
 #define MIN_MEM			(FLAT_LOAD_ADDR + 4096)
 #define MAX_MEM			(3ULL << 30)	/* below the 32-bit MMIO hole */
 
-static struct be_vcpu *g_vcpu;
 static volatile sig_atomic_t g_signal;
 
 static void __attribute__((format(printf, 1, 2))) msg(const char *fmt, ...)
@@ -80,15 +86,25 @@ static const char *policy_list(const char *sep)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: shadowvm run IMAGE [--mem SIZE] [--stats] [--backend shadowvm|kvm]\n"
-		"                          [--policy %s]\n"
-		"  IMAGE      flat binary (loaded and entered at 0x100000) or ELF32\n"
-		"  --mem      guest RAM size, suffix K, M or G (default 16M)\n"
-		"  --stats    print exit counters on stderr at the end\n"
-		"  --backend  hypervisor to use (default shadowvm)\n"
-		"  --policy   shadow MMU policy (shadowvm backend only)\n"
-		"exit status: guest's port 0xf4 value & 0xff; 0 on guest hlt;\n"
-		"  125 runner error; 126 guest crash; 128+N on signal N\n"
+		"usage: shadowvm run IMAGE [options]\n"
+		"  IMAGE      multiboot kernel (ELF or a.out kludge), ELF32, ELF64\n"
+		"             (entered in long mode, identity map) or flat binary\n"
+		"             (loaded and entered at 0x100000)\n"
+		"  --mem SIZE           guest RAM, suffix K, M or G (default 16M)\n"
+		"  --smp N              N vCPUs, 1-8 (default 1); APs wait for INIT/SIPI\n"
+		"  --append TEXT        multiboot command line after the image name\n"
+		"  --module FILE[,CMD]  multiboot module (repeatable; --initrd too)\n"
+		"  --env FILE           multiboot module 0: KEY=value lines\n"
+		"  --disk IMG[,ro]      DMA disk at MMIO 0xfeb00000 on a raw image\n"
+		"  --stats              print exit and device counters on stderr\n"
+		"  --backend shadowvm|kvm  hypervisor to use (default shadowvm)\n"
+		"  --policy %s  shadow MMU policy (shadowvm only)\n"
+		"devices: 16550 UART 0x3f8 (IRQ 4, input from stdin), exit port 0xf4,\n"
+		"  PCI config 0xcf8/0xcfc (no devices), fw_cfg 0x510/0x511, I/O APIC\n"
+		"  0xfec00000, DMA disk 0xfeb00000 (Documentation/runner.rst)\n"
+		"exit status: (value << 1) | 1 for a write of value to port 0xf4;\n"
+		"  0 on guest hlt with interrupts off; 125 runner error; 126 guest\n"
+		"  crash; 128+N on signal N\n"
 		"       shadowvm stat [--all]\n"
 		"  counters of every live VM and of each guest address space (debugfs)\n",
 		policy_list("|"));
@@ -132,25 +148,6 @@ static int parse_policy(const char *s, uint32_t *out)
 		return -1;
 	*out = p->nr;
 	return 0;
-}
-
-static void on_signal(int sig)
-{
-	g_signal = sig;
-	if (g_vcpu)
-		be_set_immediate_exit(g_vcpu, true);
-}
-
-static void install_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;	/* no SA_RESTART: RUN must see EINTR */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
 }
 
 static const char *vmx_basic_reason(uint64_t r)
@@ -243,6 +240,215 @@ static int report_open_error(const struct backend_ops *ops, const char *path,
 	return EXIT_RUNNER_ERROR;
 }
 
+#define MAX_VCPUS	8
+
+/* one vCPU and the thread that runs it */
+struct vcpu_thread {
+	struct be_vcpu vcpu;
+	struct run_state *rs;
+	pthread_t thread;
+	bool created, started;
+};
+
+/*
+ * Shared by the main thread and the vCPU threads. The vCPU threads report
+ * the first result that ends the run under lock; main then sets stop and
+ * kicks every vCPU out of RUN (immediate_exit + SIGUSR1) and joins them.
+ * Lifetime: lives on cmd_run()'s stack until every thread is joined.
+ */
+struct run_state {
+	struct vm_devices *devs;
+	struct vcpu_thread v[MAX_VCPUS];
+	unsigned int n;
+	bool halt_tick;			/* KVM irqchip: HLT waits in the kernel */
+	pthread_t main_thread;
+	pthread_mutex_t lock;
+	bool stop;			/* atomic */
+	bool have_result;		/* under lock, with rr, ex, who */
+	enum run_result rr;
+	struct be_exit ex;
+	unsigned int who;
+};
+
+static void on_kick(int sig)
+{
+	(void)sig;			/* only makes RUN return -EINTR */
+}
+
+static bool stopping(struct run_state *rs)
+{
+	return __atomic_load_n(&rs->stop, __ATOMIC_SEQ_CST);
+}
+
+static void report(struct run_state *rs, unsigned int who, enum run_result rr,
+		   const struct be_exit *ex)
+{
+	pthread_mutex_lock(&rs->lock);
+	if (!rs->have_result) {
+		rs->have_result = true;
+		rs->rr = rr;
+		rs->ex = *ex;
+		rs->who = who;
+	}
+	pthread_mutex_unlock(&rs->lock);
+	pthread_kill(rs->main_thread, SIGUSR2);
+}
+
+/* KVM with an in-kernel irqchip: sleeping in HLT with IF = 0 is the end */
+static bool halted_for_good(struct be_vcpu *vcpu)
+{
+	struct be_regs regs;
+
+	if (be_halted(vcpu) != 1 || be_get_regs(vcpu, &regs))
+		return false;
+	return !(regs.rflags & 0x200);
+}
+
+static void *vcpu_main(void *arg)
+{
+	struct vcpu_thread *t = arg;
+	struct run_state *rs = t->rs;
+	struct be_exit ex;
+	enum run_result rr;
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	for (;;) {
+		rr = vm_run_loop(&t->vcpu, rs->devs, &ex);
+		if (rr == RUN_INTR) {
+			/* clear first, then look at stop (main: the reverse) */
+			be_set_immediate_exit(&t->vcpu, false);
+			if (stopping(rs))
+				return NULL;
+			if (rs->halt_tick && t->vcpu.id == 0 &&
+			    halted_for_good(&t->vcpu)) {
+				report(rs, t->vcpu.id, RUN_HLT, &ex);
+				return NULL;
+			}
+			continue;
+		}
+		if (stopping(rs))
+			return NULL;
+		if (rr == RUN_HLT && t->vcpu.id != 0)
+			return NULL;	/* an AP halted for good: parked */
+		report(rs, t->vcpu.id, rr, &ex);
+		return NULL;
+	}
+}
+
+static void stop_all(struct run_state *rs)
+{
+	unsigned int i;
+
+	__atomic_store_n(&rs->stop, true, __ATOMIC_SEQ_CST);
+	for (i = 0; i < rs->n; i++) {
+		if (!rs->v[i].started)
+			continue;
+		be_set_immediate_exit(&rs->v[i].vcpu, true);
+		pthread_kill(rs->v[i].thread, SIGUSR1);
+	}
+	for (i = 0; i < rs->n; i++) {
+		if (rs->v[i].started)
+			pthread_join(rs->v[i].thread, NULL);
+		rs->v[i].started = false;
+	}
+}
+
+/* waits for a result or a signal; returns the signal or 0 */
+static int wait_run(struct run_state *rs)
+{
+	struct timespec tick = { 0, 100 * 1000 * 1000 };
+	sigset_t set;
+	bool done;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2);
+	for (;;) {
+		sig = sigtimedwait(&set, NULL, &tick);
+		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)
+			return sig;
+		pthread_mutex_lock(&rs->lock);
+		done = rs->have_result;
+		pthread_mutex_unlock(&rs->lock);
+		if (done)
+			return 0;
+		if (sig < 0 && rs->halt_tick && rs->v[0].started)
+			pthread_kill(rs->v[0].thread, SIGUSR1);
+	}
+}
+
+/* the exit status for the result that ended the run; prints its message */
+static int run_status(struct run_state *rs, const struct be_regs *regs,
+		      const struct backend_ops *ops)
+{
+	const struct be_exit *ex = &rs->ex;
+	char cpu[32] = "";
+
+	if (rs->n > 1)
+		snprintf(cpu, sizeof(cpu), " (vCPU %u)", rs->who);
+	switch (rs->rr) {
+	case RUN_EXIT_PORT:
+		return devices_exit_status(rs->devs);
+	case RUN_HLT:
+		return 0;
+	case RUN_SHUTDOWN:
+		msg("guest shutdown (triple fault)%s, RIP 0x%llx", cpu,
+		    (unsigned long long)regs->rip);
+		return EXIT_GUEST_CRASH;
+	case RUN_FAIL_ENTRY:
+		msg("VM entry failed%s: hardware reason 0x%llx (%s), qualification 0x%llx",
+		    cpu, (unsigned long long)ex->fail_entry.reason,
+		    vmx_basic_reason(ex->fail_entry.reason),
+		    (unsigned long long)ex->fail_entry.qualification);
+		return EXIT_GUEST_CRASH;
+	case RUN_INTERNAL: {
+		char data[16 * 20 + 1] = "";
+		size_t off = 0;
+		unsigned int i;
+
+		for (i = 0; i < ex->internal.ndata && i < 16; i++)
+			off += snprintf(data + off, sizeof(data) - off,
+					" 0x%llx",
+					(unsigned long long)ex->internal.data[i]);
+		msg("internal error%s: suberror %u (%s), data:%s", cpu,
+		    ex->internal.suberror, internal_name(ex->internal.suberror),
+		    off ? data : " none");
+		return EXIT_GUEST_CRASH;
+	}
+	case RUN_INTR:
+		msg("interrupted by signal %d", (int)g_signal);
+		return 128 + g_signal;
+	case RUN_ERROR:
+		msg("RUN failed%s: %s (see dmesg)", cpu, strerror(errno));
+		return EXIT_RUNNER_ERROR;
+	case RUN_UNKNOWN:
+	default:
+		msg("unexpected exit reason %u from the %s backend%s, RIP 0x%llx",
+		    ex->raw_reason, ops->name, cpu,
+		    (unsigned long long)regs->rip);
+		return EXIT_GUEST_CRASH;
+	}
+}
+
+/* "FILE[,CMDLINE]" -> module; ",ro" for --disk */
+static void split_comma(char *arg, const char **first, const char **rest)
+{
+	char *c = strchr(arg, ',');
+
+	*first = arg;
+	*rest = NULL;
+	if (c) {
+		*c = 0;
+		*rest = c + 1;
+	}
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -250,26 +456,36 @@ static int cmd_run(int argc, char **argv)
 		{ "stats", no_argument, NULL, 's' },
 		{ "backend", required_argument, NULL, 'b' },
 		{ "policy", required_argument, NULL, 'p' },
+		{ "append", required_argument, NULL, 'a' },
+		{ "module", required_argument, NULL, 'M' },
+		{ "initrd", required_argument, NULL, 'M' },
+		{ "env", required_argument, NULL, 'e' },
+		{ "smp", required_argument, NULL, 'c' },
+		{ "disk", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct backend_ops *ops = &be_shadowvm_ops;
 	struct be_vm_config cfg = { 0 };
 	uint64_t mem_size = DEFAULT_MEM;
-	bool stats = false, policy_set = false;
-	const char *image, *dev;
+	bool stats = false, policy_set = false, disk_ro = false;
+	const char *image, *dev, *disk = NULL, *rest;
+	struct boot_opts bopts;
 	struct image_info info;
 	struct vm_devices devs;
+	struct run_state rs;
 	struct backend be;
-	struct be_vcpu vcpu;
+	struct be_sregs sr, cur;
 	struct be_regs regs;
-	struct be_exit ex;
 	struct be_vm vm;
-	enum run_result rr;
-	char err[512];
+	unsigned long smp = 1;
+	sigset_t set;
+	char err[512], *end;
 	void *ram;
-	int opt, ret, status;
+	int opt, ret, status, sig;
+	unsigned int i;
 
+	memset(&bopts, 0, sizeof(bopts));
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "m:sb:p:h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -297,6 +513,41 @@ static int cmd_run(int argc, char **argv)
 				return EXIT_RUNNER_ERROR;
 			}
 			policy_set = true;
+			break;
+		case 'a':
+			bopts.append = optarg;
+			break;
+		case 'M':
+			if (bopts.nmods + 1 >= MB_MAX_MODULES) {
+				msg("too many --module options (at most %d)",
+				    MB_MAX_MODULES - 1);
+				return EXIT_RUNNER_ERROR;
+			}
+			split_comma(optarg, &bopts.mods[bopts.nmods].path,
+				    &bopts.mods[bopts.nmods].cmdline);
+			bopts.nmods++;
+			break;
+		case 'e':
+			bopts.env = optarg;
+			break;
+		case 'c':
+			errno = 0;
+			smp = strtoul(optarg, &end, 0);
+			if (errno || end == optarg || *end || smp < 1 ||
+			    smp > MAX_VCPUS) {
+				msg("bad --smp '%s' (1 to %d vCPUs)", optarg,
+				    MAX_VCPUS);
+				return EXIT_RUNNER_ERROR;
+			}
+			break;
+		case 'd':
+			split_comma(optarg, &disk, &rest);
+			if (rest && strcmp(rest, "ro")) {
+				msg("bad --disk option ',%s' (only ',ro')",
+				    rest);
+				return EXIT_RUNNER_ERROR;
+			}
+			disk_ro = rest != NULL;
 			break;
 		case 'h':
 			usage(stdout);
@@ -330,7 +581,13 @@ static int cmd_run(int argc, char **argv)
 		    (unsigned long long)mem_size, strerror(errno));
 		return EXIT_RUNNER_ERROR;
 	}
-	if (load_image(image, ram, mem_size, &info, err, sizeof(err))) {
+	if (load_image(image, ram, mem_size, &bopts, &info, err,
+		       sizeof(err))) {
+		msg("%s", err);
+		return EXIT_RUNNER_ERROR;
+	}
+	devices_init(&devs, STDOUT_FILENO);
+	if (disk && disk_register(&devs, disk, disk_ro, err, sizeof(err))) {
 		msg("%s", err);
 		return EXIT_RUNNER_ERROR;
 	}
@@ -342,6 +599,8 @@ static int cmd_run(int argc, char **argv)
 	if (ret)
 		return report_open_error(ops, dev, -ret);
 
+	/* KVM: in-kernel LAPIC + I/O APIC like shadowvm's platform */
+	cfg.irqchip = true;
 	ret = be_create_vm(&be, &cfg, &vm);
 	if (ret == -EBUSY) {
 		msg("VM creation refused: VT-x is held by another hypervisor (e.g. kvm_intel with a live VM) (%s)",
@@ -357,92 +616,98 @@ static int cmd_run(int argc, char **argv)
 		    (unsigned long long)mem_size, strerror(-ret));
 		return EXIT_RUNNER_ERROR;
 	}
-	ret = be_create_vcpu(&vm, 0, &vcpu);
-	if (ret) {
-		msg("cannot create vCPU: %s (see dmesg)", strerror(-ret));
-		return EXIT_RUNNER_ERROR;
+
+	memset(&rs, 0, sizeof(rs));
+	pthread_mutex_init(&rs.lock, NULL);
+	rs.devs = &devs;
+	rs.n = smp;
+	rs.halt_tick = vm.irqchip;
+	rs.main_thread = pthread_self();
+	for (i = 0; i < rs.n; i++) {
+		ret = be_create_vcpu(&vm, i, &rs.v[i].vcpu);
+		if (ret) {
+			msg("cannot create vCPU %u: %s (see dmesg)", i,
+			    strerror(-ret));
+			return EXIT_RUNNER_ERROR;
+		}
+		rs.v[i].created = true;
+		rs.v[i].rs = &rs;
 	}
-	memset(&regs, 0, sizeof(regs));
-	regs.rip = info.entry;
-	regs.rsp = info.stack;
-	regs.rflags = 0x2;
-	ret = be_set_regs(&vcpu, &regs);
+	/* the BSP: the image's start state; APs wait for INIT/SIPI */
+	ret = be_get_sregs(&rs.v[0].vcpu, &cur);
+	if (!ret) {
+		boot_sregs(&info, &sr);
+		sr.apic_base = cur.apic_base;
+		ret = be_set_sregs(&rs.v[0].vcpu, &sr);
+	}
+	if (!ret) {
+		memset(&regs, 0, sizeof(regs));
+		regs.rip = info.entry;
+		regs.rsp = info.stack;
+		regs.rax = info.eax;
+		regs.rbx = info.ebx;
+		regs.rflags = 0x2;
+		ret = be_set_regs(&rs.v[0].vcpu, &regs);
+	}
 	if (ret) {
 		msg("cannot set vCPU registers: %s", strerror(-ret));
 		return EXIT_RUNNER_ERROR;
 	}
 
-	devices_init(&devs, STDOUT_FILENO);
-	g_vcpu = &vcpu;
-	install_signals();
+	devices_attach_vm(&devs, &vm, ram, mem_size, smp);
+	if (!vm.irqchip)
+		ioapic_register(&devs);	/* shadowvm: the runner's I/O APIC */
 
-	for (;;) {
-		rr = vm_run_loop(&vcpu, &devs, &ex);
-		if (rr != RUN_INTR || g_signal)
-			break;
-		be_set_immediate_exit(&vcpu, false);	/* spurious EINTR */
+	/* signals: main waits for them; vCPU threads take only SIGUSR1 */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	{
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_kick;	/* no SA_RESTART */
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGUSR1, &sa, NULL);
 	}
-	be_set_immediate_exit(&vcpu, false);
+	/* stdin feeds the UART, unless it is a terminal we do not own */
+	if (!isatty(STDIN_FILENO) || tcgetpgrp(STDIN_FILENO) == getpgrp())
+		uart_start_input(&devs, STDIN_FILENO);
+
+	for (i = 0; i < rs.n; i++) {
+		ret = pthread_create(&rs.v[i].thread, NULL, vcpu_main,
+				     &rs.v[i]);
+		if (ret) {
+			msg("cannot start vCPU thread %u: %s", i,
+			    strerror(ret));
+			stop_all(&rs);
+			return EXIT_RUNNER_ERROR;
+		}
+		rs.v[i].started = true;
+	}
+	sig = wait_run(&rs);
+	stop_all(&rs);
+	if (sig) {
+		g_signal = sig;
+		rs.rr = RUN_INTR;
+	}
 
 	memset(&regs, 0, sizeof(regs));
-	be_get_regs(&vcpu, &regs);
-	switch (rr) {
-	case RUN_EXIT_PORT:
-		status = devs.exit_value;
-		break;
-	case RUN_HLT:
-		status = 0;
-		break;
-	case RUN_SHUTDOWN:
-		msg("guest shutdown (triple fault), RIP 0x%llx",
-		    (unsigned long long)regs.rip);
-		status = EXIT_GUEST_CRASH;
-		break;
-	case RUN_FAIL_ENTRY:
-		msg("VM entry failed: hardware reason 0x%llx (%s), qualification 0x%llx",
-		    (unsigned long long)ex.fail_entry.reason,
-		    vmx_basic_reason(ex.fail_entry.reason),
-		    (unsigned long long)ex.fail_entry.qualification);
-		status = EXIT_GUEST_CRASH;
-		break;
-	case RUN_INTERNAL: {
-		char data[16 * 20 + 1] = "";
-		size_t off = 0;
-		unsigned int i;
-
-		for (i = 0; i < ex.internal.ndata && i < 16; i++)
-			off += snprintf(data + off, sizeof(data) - off,
-					" 0x%llx",
-					(unsigned long long)ex.internal.data[i]);
-		msg("internal error: suberror %u (%s), data:%s",
-		    ex.internal.suberror, internal_name(ex.internal.suberror),
-		    off ? data : " none");
-		status = EXIT_GUEST_CRASH;
-		break;
-	}
-	case RUN_INTR:
-		msg("interrupted by signal %d", (int)g_signal);
-		status = 128 + g_signal;
-		break;
-	case RUN_ERROR:
-		msg("RUN failed: %s (see dmesg)", strerror(errno));
-		status = EXIT_RUNNER_ERROR;
-		break;
-	case RUN_UNKNOWN:
-	default:
-		msg("unexpected exit reason %u from the %s backend, RIP 0x%llx",
-		    ex.raw_reason, ops->name, (unsigned long long)regs.rip);
-		status = EXIT_GUEST_CRASH;
-		break;
-	}
+	be_get_regs(&rs.v[rs.who].vcpu, &regs);
+	status = run_status(&rs, &regs, ops);
 	if (stats)
 		print_stats(&vm, &devs, ops->name);
 
-	g_vcpu = NULL;
-	be_destroy_vcpu(&vcpu);
+	devices_free(&devs);
+	for (i = 0; i < rs.n; i++)
+		if (rs.v[i].created)
+			be_destroy_vcpu(&rs.v[i].vcpu);
 	be_destroy_vm(&vm);
 	be_close(&be);
-	devices_free(&devs);
 	munmap(ram, mem_size);
 	return status;
 }

@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define SHADOWVM_API_VERSION	1
+#define SHADOWVM_API_VERSION	2
 
 #define SHADOWVM_IO		0xB7
 
@@ -30,6 +30,8 @@
 #define SHADOWVM_CREATE_VCPU		_IO(SHADOWVM_IO, 0x11)
 #define SHADOWVM_GET_VM_STATS		_IOR(SHADOWVM_IO, 0x12, struct shadowvm_stats)
 #define SHADOWVM_GET_VM_CONFIG		_IOR(SHADOWVM_IO, 0x13, struct shadowvm_vm_config)
+/* an MSI to the in-kernel local APICs; returns how many accepted it */
+#define SHADOWVM_SIGNAL_MSI		_IOW(SHADOWVM_IO, 0x14, struct shadowvm_msi)
 
 /* ---- vCPU fd ioctls ---- */
 #define SHADOWVM_RUN			_IO(SHADOWVM_IO, 0x20)
@@ -38,6 +40,9 @@
 #define SHADOWVM_GET_SREGS		_IOR(SHADOWVM_IO, 0x23, struct shadowvm_sregs)
 #define SHADOWVM_SET_SREGS		_IOW(SHADOWVM_IO, 0x24, struct shadowvm_sregs)
 #define SHADOWVM_GET_VCPU_STATS		_IOR(SHADOWVM_IO, 0x25, struct shadowvm_stats)
+/* the local APIC's register page (xAPIC layout) */
+#define SHADOWVM_GET_LAPIC		_IOR(SHADOWVM_IO, 0x2a, struct shadowvm_lapic_state)
+#define SHADOWVM_SET_LAPIC		_IOW(SHADOWVM_IO, 0x2b, struct shadowvm_lapic_state)
 
 /* ---- limits ---- */
 #define SHADOWVM_MAX_VCPUS		8
@@ -123,7 +128,9 @@ struct shadowvm_sregs {
 #define SHADOWVM_EXIT_FAIL_ENTRY	5
 #define SHADOWVM_EXIT_INTERNAL_ERROR	6
 #define SHADOWVM_EXIT_INTR		7
-#define SHADOWVM_EXIT_NR		8
+/* 8, 9: interrupt window, hypercall */
+#define SHADOWVM_EXIT_SIPI		10	/* INIT then SIPI: set up this AP, run again */
+#define SHADOWVM_EXIT_NR		11
 
 #define SHADOWVM_EXIT_IO_IN		0
 #define SHADOWVM_EXIT_IO_OUT		1
@@ -187,6 +194,11 @@ struct shadowvm_run {
 			__u64 hardware_entry_failure_reason;	/* basic exit reason */
 			__u64 exit_qualification;
 		} fail_entry;
+		/* SHADOWVM_EXIT_SIPI: the vCPU got INIT, then a SIPI with this vector */
+		struct {
+			__u32 vector;		/* start-up page: vector << 12 */
+			__u32 pad;
+		} sipi;
 		struct {
 			__u32 suberror;		/* SHADOWVM_INTERNAL_ERROR_* */
 			__u32 ndata;
@@ -260,6 +272,11 @@ enum shadowvm_stat_id {
 	SHADOWVM_STAT_CR3_NOFLUSH,	/* CR3 loads with the PCID no-flush bit */
 	SHADOWVM_STAT_EMULATED_LOCKED,	/* locked RMW/XCHG done as an atomic cmpxchg */
 	SHADOWVM_STAT_LOCKED_AS_WRITE,	/* locked RMW that could not be atomic (split, MMIO) */
+	SHADOWVM_STAT_LAPIC_IRQS_ACCEPTED, /* vectors the LAPIC moved IRR -> ISR */
+	SHADOWVM_STAT_LAPIC_EOIS,
+	SHADOWVM_STAT_LAPIC_TIMER_FIRES,
+	SHADOWVM_STAT_LAPIC_IPIS,	/* ICR writes that sent an IPI */
+	SHADOWVM_STAT_LAPIC_UNSUPPORTED, /* accesses the model refuses or ignores */
 	SHADOWVM_STAT_NR
 };
 
@@ -270,6 +287,25 @@ struct shadowvm_stats {
 	__u32 mmu_policy;		/* out */
 	__u64 reserved[3];
 	__u64 val[SHADOWVM_STATS_MAX];
+};
+
+/* ---- local APIC ---- */
+/*
+ * xAPIC MSI: address 0xFEE00000 | dest APIC ID << 12 (bits 19:12) |
+ * redirection hint (bit 3) | destination mode (bit 2, 1 = logical);
+ * data: vector (7:0), delivery mode (10:8: fixed 0, lowest priority 1,
+ * NMI 4), level (14), trigger mode (15). Other bits must be 0.
+ */
+struct shadowvm_msi {
+	__u64 address;
+	__u32 data;
+	__u32 flags;			/* must be 0 */
+	__u64 reserved[2];		/* must be 0 */
+};
+
+/* The xAPIC register page: register at offset o is regs[o .. o + 3]. */
+struct shadowvm_lapic_state {
+	__u8 regs[1024];
 };
 
 #endif /* _UAPI_LINUX_SHADOWVM_H */
