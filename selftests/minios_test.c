@@ -38,7 +38,7 @@
 #include "policies.h"
 
 #define MINIOS_PROCS	8
-#define MINIOS_APPEND	"procs=8 rounds=2 pages=32 shared=16 sectors=8 timer=1000000"
+#define MINIOS_APPEND	"procs=8 rounds=2 pages=32 shared=16 sectors=8 timer=250000"
 #define EXIT_OK		1	/* exit port value 0: (0 << 1) | 1 */
 #define RUN_SECONDS	180
 #define OUT_MAX		(256 * 1024)

@@ -21,7 +21,7 @@ if [ "$st" -eq 0 ]; then
 	dd if=/dev/zero of=/tmp/minios-disk.img bs=1024 count=1024 2>/dev/null
 	/payload/shadowvm run /payload/minios.elf --mem 32M --stats \
 		--disk /tmp/minios-disk.img \
-		--append "procs=8 rounds=2 pages=32 timer=1000000"
+		--append "procs=8 rounds=2 pages=32 timer=250000"
 	st=$?
 	if [ "$st" -eq 1 ]; then
 		echo "demo: the mini-OS passed (exit port value 0)"

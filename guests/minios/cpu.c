@@ -172,6 +172,9 @@ void lapic_init(uint32_t count)
 {
 	uint32_t ver = lapic_read(LAPIC_VER);
 
+	if (ver == 0xffffffffu)		/* unclaimed MMIO: no timer, no MSIs */
+		panic("no xAPIC at 0x%x (its registers read all-ones)",
+		      LAPIC_BASE);
 	/* a BIOS may have left the 8259 PIC unmasked at vectors 8-15 */
 	outb(0x21, 0xff);
 	outb(0xa1, 0xff);

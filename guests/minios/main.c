@@ -10,7 +10,7 @@
  * defaults apply. Parameters are `key=value` words of the command line
  * (the first word, the image name, is skipped when it has no '='):
  *   procs=8 rounds=2 pages=32 shared=16 sectors=8 timer=1000000
- *   minticks=2 maxpass=20 verbose=0 bochs_shutdown=0
+ *   minticks=2 maxpass=8 verbose=0 bochs_shutdown=0
  */
 #include "kernel.h"
 
@@ -33,7 +33,7 @@ struct mb_mmap {
 
 struct params params = {
 	.procs = 8, .rounds = 2, .pages = 32, .shared = 16, .sectors = 8,
-	.timer = 1000000, .minticks = 2, .maxpass = 20,
+	.timer = 1000000, .minticks = 2, .maxpass = 8,
 };
 uint32_t mem_kb;
 uint32_t baseline_free;
