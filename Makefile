@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # shadowvm top-level build.
-#   make            module + runner + selftests (module against KDIR)
+#   make            module + runner + selftests + minios (module against KDIR)
+#   make minios     the guest mini-OS images (guests/minios/README.rst)
 #   make demo       boot the Bochs test VM and run a demo guest
 #   make check      boot the Bochs test VM and run the whole selftest suite
 #   make check-debug the same on a debug kernel (KASAN, lockdep, kmemleak, ...)
@@ -14,9 +15,9 @@
 KDIR ?= /lib/modules/$(shell uname -r)/build
 TOP := $(CURDIR)
 
-.PHONY: all module runner selftests clean demo check check-debug check-smp check-host bench
+.PHONY: all module runner selftests minios clean demo check check-debug check-smp check-host bench
 
-all: module runner selftests
+all: module runner selftests minios
 
 module:
 	$(MAKE) -C $(KDIR) M=$(TOP) modules
@@ -26,6 +27,9 @@ runner:
 
 selftests:
 	$(MAKE) -C selftests
+
+minios:
+	$(MAKE) -C guests/minios
 
 demo:
 	bash testvm/demo.sh
@@ -52,4 +56,5 @@ clean:
 	-$(MAKE) -C $(KDIR) M=$(TOP) clean
 	-$(MAKE) -C userspace-tool clean
 	-$(MAKE) -C selftests clean
+	-$(MAKE) -C guests/minios clean
 	rm -rf build

@@ -4,6 +4,7 @@
 # testvm/demo.sh - `make demo`: build the module and the runner, boot the
 # emulated VT-x test machine (Bochs) and run the demo guest in it:
 #   insmod /payload/shadowvm.ko && /payload/shadowvm run /payload/demo.bin --stats
+# then mmu_demo.bin and the mini-OS guests/minios/minios.elf (with --stats).
 #
 # Usage: testvm/demo.sh [boot.sh options, e.g. --cpu-model core2_penryn_t9600]
 #
@@ -31,7 +32,9 @@ testvm_build runner || die "build failed (see above)"
 make -C userspace-tool demo STATIC=1 || die "'make -C userspace-tool demo' failed"
 [ -f userspace-tool/demo.bin ] || die "userspace-tool/demo.bin was not built"
 testvm_payload "$OUT/payload" || die "cannot assemble the payload"
-cp userspace-tool/demo.bin userspace-tool/mmu_demo.bin testvm/guest-demo.sh "$OUT/payload/"
+make -C guests/minios || die "'make -C guests/minios' failed"
+cp userspace-tool/demo.bin userspace-tool/mmu_demo.bin testvm/guest-demo.sh \
+	guests/minios/minios.elf "$OUT/payload/"
 
 RC=0
 bash testvm/boot.sh --payload "$OUT/payload" --script guest-demo.sh \
