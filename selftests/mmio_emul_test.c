@@ -35,6 +35,7 @@
  *   - prot32: in 32-bit protected mode, MOVSB from MMIO to an ES segment
  *     that is too short, read-only or expand-down: #GP(0) from the
  *     emulator's segment checks, like the CPU's.
+ */
 #include <errno.h>
 #include <string.h>
 
@@ -533,7 +534,9 @@ static void compare(struct __test_metadata *_metadata, int prog,
 	TH_LOG("%s: %u results, %u MMIO exits (%u reads, %u writes)", prog_names[prog],
 	       a->nres, a->mmio_exits, a->mmio_reads, a->mmio_writes);
 	EXPECT_EQ(0, b->mmio_exits);
-	EXPECT_LT(0, a->mmio_exits);
+	/* pf_split faults before it touches the device */
+	if (prot32 || prog != PROG_PF_SPLIT)
+		EXPECT_LT(0, a->mmio_exits);
 	EXPECT_EQ(b->hlt, a->hlt);
 	if (!b->hlt) {
 		EXPECT_EQ(b->vec, a->vec);
@@ -625,6 +628,7 @@ TEST_F_TIMEOUT(me, page_fault_on_split_write_writes_nothing, 600)
 	EXPECT_EQ(14, oa.vec);
 	EXPECT_EQ(2, oa.ec);
 	EXPECT_EQ(0xd0005000, oa.cr2);
+	EXPECT_EQ(0, oa.mmio_exits);		/* both pages checked first */
 	EXPECT_EQ(pattern(4, 0xffe), oa.mem[4][0xffe]);
 	EXPECT_EQ(pattern(4, 0xfff), oa.mem[4][0xfff]);
 }
