@@ -532,17 +532,18 @@ static const char *const reg_names[8] = {
 static void compare(struct __test_metadata *_metadata, int prog,
 		    struct outcome *a, struct outcome *b, bool prot32)
 {
+	const char *name = prot32 ? "prot32" : prog_names[prog];
 	unsigned int i, p, bad = 0;
 	int r;
 
 	r = run_prog(_metadata, prog, false, b, prot32);
 	if (tvm_no_device(r))
 		SKIP(return, "backend device missing");
-	ASSERT_EQ(0, r) TH_LOG("%s, ram run: %s", prog_names[prog], strerror(-r));
+	ASSERT_EQ(0, r) TH_LOG("%s, ram run: %s", name, strerror(-r));
 	r = run_prog(_metadata, prog, true, a, prot32);
-	ASSERT_EQ(0, r) TH_LOG("%s, mmio run: %s", prog_names[prog], strerror(-r));
+	ASSERT_EQ(0, r) TH_LOG("%s, mmio run: %s", name, strerror(-r));
 
-	TH_LOG("%s: %u results, %u MMIO exits (%u reads, %u writes)", prog_names[prog],
+	TH_LOG("%s: %u results, %u MMIO exits (%u reads, %u writes)", name,
 	       a->nres, a->mmio_exits, a->mmio_reads, a->mmio_writes);
 	EXPECT_EQ(0, b->mmio_exits);
 	/* pf_split faults before it touches the device */
@@ -564,7 +565,7 @@ static void compare(struct __test_metadata *_metadata, int prog,
 			continue;
 		bad++;
 		TH_LOG("%s: after instruction %u, %s: cpu 0x%llx emulated 0x%llx",
-		       prog_names[prog], i / 8, reg_names[i % 8],
+		       name, i / 8, reg_names[i % 8],
 		       (unsigned long long)b->res[i], (unsigned long long)a->res[i]);
 	}
 	for (p = 0; p < NPAGES; p++)
@@ -573,7 +574,7 @@ static void compare(struct __test_metadata *_metadata, int prog,
 				continue;
 			bad++;
 			TH_LOG("%s: memory P%u+0x%x: cpu 0x%02x emulated 0x%02x",
-			       prog_names[prog], p, i, b->mem[p][i], a->mem[p][i]);
+			       name, p, i, b->mem[p][i], a->mem[p][i]);
 		}
 	EXPECT_EQ(0, bad);
 }
