@@ -31,7 +31,10 @@
  *   - pf_cmps: REPE CMPSB walking from MMIO into the missing page: #PF
  *     with the iterations before it kept (RCX/RSI/RDI);
  *   - opt: CMPXCHG16B and MOVBE on MMIO (compared only if the CPU has
- *     them: #UD in the ram run is accepted when the mmio run agrees).
+ *     them: #UD in the ram run is accepted when the mmio run agrees);
+ *   - prot32: in 32-bit protected mode, MOVSB from MMIO to an ES segment
+ *     that is too short, read-only or expand-down: #GP(0) from the
+ *     emulator's segment checks, like the CPU's.
  */
 #include <errno.h>
 #include <string.h>
@@ -318,6 +321,42 @@ GUEST_CODE(mmioemu,
 	"ret $8\n\t"
 	".code32\n");
 
+/*
+ * 32-bit protected mode, segment checks of the access that follows an
+ * MMIO read (the CPU checked the first one before it faulted): MOVSB from
+ * MMIO to ES:EDI where ES (loaded from the test's GDT) is
+ *   0x50 limited to 0x1ffe (EDI 0x1fff: #GP(0)),
+ *   0x58 read-only (#GP(0)),
+ *   0x60 expand-down above 0xfff (EDI 0x800: #GP(0); EDI 0x2000: fine).
+ */
+#define SEG_GDT		(GRT_SCRATCH + 0x3000)
+#define SEG_GDTR	(GRT_SCRATCH + 0x2ff0)
+
+GUEST_CODE(mmioemu32,
+	"lgdt " XSTR(SEG_GDTR) "\n\t"
+	"mov $0xd0001100, %esi\n\t"
+	"cld\n\t"
+	"cmp $0, %edi\n\t"
+	"jne 1f\n\t"
+	"mov $0x50, %ax\n\t"
+	"mov $0x1fff, %edi\n\t"
+	"jmp 9f\n\t"
+	"1: cmp $1, %edi\n\t"
+	"jne 2f\n\t"
+	"mov $0x58, %ax\n\t"
+	"mov $0x10, %edi\n\t"
+	"jmp 9f\n\t"
+	"2: cmp $2, %edi\n\t"
+	"jne 3f\n\t"
+	"mov $0x60, %ax\n\t"
+	"mov $0x800, %edi\n\t"
+	"jmp 9f\n\t"
+	"3: mov $0x60, %ax\n\t"
+	"mov $0x2000, %edi\n\t"
+	"9: mov %ax, %es\n\t"
+	"movsb\n\t"
+	"hlt\n\t");
+
 enum { PROG_MAIN, PROG_DE, PROG_PF_MOVS, PROG_PF_SPLIT, PROG_PF_CMPS, PROG_OPT, PROG_NR };
 static const char *const prog_names[PROG_NR] = {
 	"main", "de", "pf_movs", "pf_split", "pf_cmps", "opt",
@@ -334,6 +373,8 @@ struct outcome {
 	uint64_t res[MAX_RES * 8];
 	uint8_t mem[NPAGES][4096];
 	unsigned int mmio_exits, mmio_reads, mmio_writes;
+	bool have_stats;		/* shadowvm: the vCPU's counters */
+	uint64_t emulated_string, emulated_insns;
 };
 
 static bool is_mmio_page(unsigned int p)
@@ -346,12 +387,16 @@ static uint8_t pattern(unsigned int p, unsigned int i)
 	return (uint8_t)(i * 29 + p * 71 + (i >> 8) * 3 + 1);
 }
 
+static uint64_t seg_desc(uint32_t base, uint32_t limit, unsigned int access,
+			 unsigned int flags);
+
 /* Run program prog with P1, P2, P4 as MMIO (mmio) or in RAM; 0 or -errno. */
 static int run_prog(struct __test_metadata *_metadata, int prog, bool mmio,
-		    struct outcome *o)
+		    struct outcome *o, bool prot32)
 {
 	static uint8_t dev[NPAGES][4096];
-	struct grt_env env = { .mode = GP_MODE_LM };
+	enum gp_mode mode = prot32 ? GP_MODE_32 : GP_MODE_LM;
+	struct grt_env env = { .mode = mode };
 	enum be_kind kind = tvm_default_kind();
 	struct be_regs regs;
 	struct be_exit e;
@@ -365,7 +410,7 @@ static int run_prog(struct __test_metadata *_metadata, int prog, bool mmio,
 	if (r)
 		return r;
 	r = -EIO;
-	if (gp_init(&g, t.mem, MEM_SIZE, GP_MODE_LM, GRT_POOL, GRT_POOL_SIZE) ||
+	if (gp_init(&g, t.mem, MEM_SIZE, mode, GRT_POOL, GRT_POOL_SIZE) ||
 	    grt_setup(&t, &g, &env))
 		goto out;
 	for (p = 0; p < NPAGES; p++) {
@@ -379,7 +424,22 @@ static int run_prog(struct __test_metadata *_metadata, int prog, bool mmio,
 			*(uint8_t *)tvm_ptr(&t, RAM_FRAMES + p * GP_4K + i) = pattern(p, i);
 		}
 	}
-	memcpy(tvm_ptr(&t, CODE), mmioemu, GUEST_SIZE(mmioemu));
+	if (prot32) {
+		uint64_t *gdt = tvm_ptr(&t, SEG_GDT);
+		uint8_t *gdtr = tvm_ptr(&t, SEG_GDTR);
+		uint32_t base = SEG_GDT;
+		uint16_t limit = 0x67;
+
+		memcpy(gdt, tvm_ptr(&t, GRT_GDT), 0x50);
+		gdt[0x50 >> 3] = seg_desc(BASE, 0x1ffe, 0x93, 0x4);
+		gdt[0x58 >> 3] = seg_desc(BASE, 0xfffff, 0x91, 0xc);
+		gdt[0x60 >> 3] = seg_desc(BASE, 0xfff, 0x97, 0x4);
+		memcpy(gdtr, &limit, 2);
+		memcpy(gdtr + 2, &base, 4);
+		memcpy(tvm_ptr(&t, CODE), mmioemu32, GUEST_SIZE(mmioemu32));
+	} else {
+		memcpy(tvm_ptr(&t, CODE), mmioemu, GUEST_SIZE(mmioemu));
+	}
 	memset(tvm_ptr(&t, GRT_RES), 0, MAX_RES * 64);
 	if (be_get_regs(&t.vcpu, &regs))
 		goto out;
@@ -433,10 +493,19 @@ static int run_prog(struct __test_metadata *_metadata, int prog, bool mmio,
 	o->rcx = regs.rcx;
 	o->rsi = regs.rsi;
 	o->rdi = regs.rdi;
-	o->nres = (regs.r15 - GRT_RES) / 64;
-	if (regs.r15 < GRT_RES || o->nres > MAX_RES)
+	o->nres = prot32 ? 0 : (regs.r15 - GRT_RES) / 64;
+	if (!prot32 && (regs.r15 < GRT_RES || o->nres > MAX_RES))
 		goto out;
 	memcpy(o->res, tvm_ptr(&t, GRT_RES), o->nres * 64);
+	if (kind == BE_SHADOWVM) {
+		struct be_stats st;
+
+		if (be_vcpu_stats(&t.vcpu, &st) || st.nr <= SHADOWVM_STAT_EMULATED_STRING)
+			goto out;
+		o->have_stats = true;
+		o->emulated_string = st.val[SHADOWVM_STAT_EMULATED_STRING];
+		o->emulated_insns = st.val[SHADOWVM_STAT_EMULATED_INSNS];
+	}
 	for (p = 0; p < NPAGES; p++)
 		memcpy(o->mem[p], mmio && is_mmio_page(p) ? dev[p] :
 		       (uint8_t *)tvm_ptr(&t, RAM_FRAMES + p * GP_4K), 4096);
@@ -446,28 +515,40 @@ out:
 	return r;
 }
 
+/* a GDT entry: base, 20-bit limit, access byte, flags nibble (G, D/B, L) */
+static uint64_t seg_desc(uint32_t base, uint32_t limit, unsigned int access,
+			 unsigned int flags)
+{
+	return (limit & 0xffffULL) | ((uint64_t)(base & 0xffffff) << 16) |
+	       ((uint64_t)access << 40) | ((uint64_t)((limit >> 16) & 0xf) << 48) |
+	       ((uint64_t)flags << 52) | ((uint64_t)(base >> 24) << 56);
+}
+
 static const char *const reg_names[8] = {
 	"flags", "rax", "rcx", "rdx", "rsi", "rdi", "rbp", "r8",
 };
 
 /* Both runs of prog; the mmio run must match the CPU's ram run. */
 static void compare(struct __test_metadata *_metadata, int prog,
-		    struct outcome *a, struct outcome *b)
+		    struct outcome *a, struct outcome *b, bool prot32)
 {
+	const char *name = prot32 ? "prot32" : prog_names[prog];
 	unsigned int i, p, bad = 0;
 	int r;
 
-	r = run_prog(_metadata, prog, false, b);
+	r = run_prog(_metadata, prog, false, b, prot32);
 	if (tvm_no_device(r))
 		SKIP(return, "backend device missing");
-	ASSERT_EQ(0, r) TH_LOG("%s, ram run: %s", prog_names[prog], strerror(-r));
-	r = run_prog(_metadata, prog, true, a);
-	ASSERT_EQ(0, r) TH_LOG("%s, mmio run: %s", prog_names[prog], strerror(-r));
+	ASSERT_EQ(0, r) TH_LOG("%s, ram run: %s", name, strerror(-r));
+	r = run_prog(_metadata, prog, true, a, prot32);
+	ASSERT_EQ(0, r) TH_LOG("%s, mmio run: %s", name, strerror(-r));
 
-	TH_LOG("%s: %u results, %u MMIO exits (%u reads, %u writes)", prog_names[prog],
+	TH_LOG("%s: %u results, %u MMIO exits (%u reads, %u writes)", name,
 	       a->nres, a->mmio_exits, a->mmio_reads, a->mmio_writes);
 	EXPECT_EQ(0, b->mmio_exits);
-	EXPECT_LT(0, a->mmio_exits);
+	/* pf_split faults before it touches the device */
+	if (prot32 || prog != PROG_PF_SPLIT)
+		EXPECT_LT(0, a->mmio_exits);
 	EXPECT_EQ(b->hlt, a->hlt);
 	if (!b->hlt) {
 		EXPECT_EQ(b->vec, a->vec);
@@ -484,7 +565,7 @@ static void compare(struct __test_metadata *_metadata, int prog,
 			continue;
 		bad++;
 		TH_LOG("%s: after instruction %u, %s: cpu 0x%llx emulated 0x%llx",
-		       prog_names[prog], i / 8, reg_names[i % 8],
+		       name, i / 8, reg_names[i % 8],
 		       (unsigned long long)b->res[i], (unsigned long long)a->res[i]);
 	}
 	for (p = 0; p < NPAGES; p++)
@@ -493,7 +574,7 @@ static void compare(struct __test_metadata *_metadata, int prog,
 				continue;
 			bad++;
 			TH_LOG("%s: memory P%u+0x%x: cpu 0x%02x emulated 0x%02x",
-			       prog_names[prog], p, i, b->mem[p][i], a->mem[p][i]);
+			       name, p, i, b->mem[p][i], a->mem[p][i]);
 		}
 	EXPECT_EQ(0, bad);
 }
@@ -517,10 +598,19 @@ TEST_F_TIMEOUT(me, main_forms_match_the_cpu, 600)
 {
 	const uint64_t *res;
 
-	compare(_metadata, PROG_MAIN, &oa, &ob);
+	compare(_metadata, PROG_MAIN, &oa, &ob, false);
 	EXPECT_TRUE(oa.hlt);
 	ASSERT_LT(100, oa.nres);
 	EXPECT_LT(100, oa.mmio_reads);
+	/* counters: string instructions are counted, and only when emulated */
+	if (oa.have_stats) {
+		TH_LOG("emulated: %llu instructions, %llu string",
+		       (unsigned long long)oa.emulated_insns,
+		       (unsigned long long)oa.emulated_string);
+		EXPECT_LT(40, oa.emulated_string);
+		EXPECT_LE(oa.emulated_string, oa.emulated_insns);
+		EXPECT_EQ(0, ob.emulated_string);
+	}
 	/*
 	 * The first REPE CMPSB (MMIO vs RAM, byte 7 differs) stops after 8
 	 * bytes: RCX 8, ZF 0. Find it by its RSI/RDI.
@@ -538,14 +628,14 @@ TEST_F_TIMEOUT(me, main_forms_match_the_cpu, 600)
 
 TEST_F_TIMEOUT(me, divide_error_from_mmio, 600)
 {
-	compare(_metadata, PROG_DE, &oa, &ob);
+	compare(_metadata, PROG_DE, &oa, &ob, false);
 	EXPECT_FALSE(oa.hlt);
 	EXPECT_EQ(0, oa.vec);
 }
 
 TEST_F_TIMEOUT(me, page_fault_after_mmio_read, 600)
 {
-	compare(_metadata, PROG_PF_MOVS, &oa, &ob);
+	compare(_metadata, PROG_PF_MOVS, &oa, &ob, false);
 	EXPECT_FALSE(oa.hlt);
 	EXPECT_EQ(14, oa.vec);
 	EXPECT_EQ(2, oa.ec);			/* not present, write, CPL 0 */
@@ -554,18 +644,19 @@ TEST_F_TIMEOUT(me, page_fault_after_mmio_read, 600)
 
 TEST_F_TIMEOUT(me, page_fault_on_split_write_writes_nothing, 600)
 {
-	compare(_metadata, PROG_PF_SPLIT, &oa, &ob);
+	compare(_metadata, PROG_PF_SPLIT, &oa, &ob, false);
 	EXPECT_FALSE(oa.hlt);
 	EXPECT_EQ(14, oa.vec);
 	EXPECT_EQ(2, oa.ec);
 	EXPECT_EQ(0xd0005000, oa.cr2);
+	EXPECT_EQ(0, oa.mmio_exits);		/* both pages checked first */
 	EXPECT_EQ(pattern(4, 0xffe), oa.mem[4][0xffe]);
 	EXPECT_EQ(pattern(4, 0xfff), oa.mem[4][0xfff]);
 }
 
 TEST_F_TIMEOUT(me, page_fault_in_rep_keeps_progress, 600)
 {
-	compare(_metadata, PROG_PF_CMPS, &oa, &ob);
+	compare(_metadata, PROG_PF_CMPS, &oa, &ob, false);
 	EXPECT_FALSE(oa.hlt);
 	EXPECT_EQ(14, oa.vec);
 	EXPECT_EQ(0, oa.ec);			/* not present, read */
@@ -577,7 +668,7 @@ TEST_F_TIMEOUT(me, page_fault_in_rep_keeps_progress, 600)
 
 TEST_F_TIMEOUT(me, cmpxchg16b_and_movbe, 600)
 {
-	compare(_metadata, PROG_OPT, &oa, &ob);
+	compare(_metadata, PROG_OPT, &oa, &ob, false);
 	if (!ob.hlt) {
 		/* the CPU lacks one of them: the emulator must agree */
 		EXPECT_EQ(6, ob.vec);
@@ -587,6 +678,27 @@ TEST_F_TIMEOUT(me, cmpxchg16b_and_movbe, 600)
 	EXPECT_EQ(4, oa.nres);
 	EXPECT_EQ(0x40, oa.res[2 * 8]);	/* first compare-exchange: equal */
 	EXPECT_EQ(0, oa.res[3 * 8]);
+}
+
+TEST_F_TIMEOUT(me, segment_checks_after_mmio_read_prot32, 600)
+{
+	static const char *const what[4] = {
+		"past the limit", "read-only", "expand-down, below", "expand-down, above",
+	};
+	int prog;
+
+	for (prog = 0; prog < 4; prog++) {
+		TH_LOG("ES %s", what[prog]);
+		compare(_metadata, prog, &oa, &ob, true);
+		if (prog < 3) {
+			EXPECT_FALSE(oa.hlt);
+			EXPECT_EQ(13, oa.vec);
+			EXPECT_EQ(0, oa.ec);
+		} else {
+			EXPECT_TRUE(oa.hlt);
+			EXPECT_EQ(pattern(1, 0x100), oa.mem[2][0]);
+		}
+	}
 }
 
 TEST_HARNESS_MAIN
