@@ -574,7 +574,7 @@ TEST(single_step_dr6_bs)
 /* ---- VMCALL ---- */
 
 GUEST_CODE(g_vmcall,
-	"mov $0x12345, %eax\n"
+	"mov $0x777, %eax\n"		/* unknown, outside the runner range */
 	"vmcall\n"
 	"mov %eax, 0x9050\n"
 	"mov $0, %eax\n"		/* SHADOWVM_HC_PING */
