@@ -558,6 +558,32 @@ GUEST_CODE(g_step,
 	"cli\n"
 	"hlt\n");
 
+GUEST_CODE(g_step_exit,
+	"movl $(0x6000 + .Lstx_b - g_step_exit), 0x9040\n"
+	"xor %eax, %eax\n"
+	"pushf\n"
+	"orl $0x100, (%esp)\n"
+	"popf\n"
+	"cpuid\n"			/* exits: the module completes it */
+	".Lstx_b: nop\n"		/* the trap comes before this one */
+	"nop\n"
+	"cli\n"
+	"hlt\n");
+
+/* An instruction the module emulates still single-steps (DR6.BS, EIP). */
+TEST(single_step_over_exiting_insn)
+{
+	struct vmh h;
+
+	CREATE(&h, 0, g_step_exit);
+	RUN_EXIT(&h, SHADOWVM_EXIT_HLT);
+	ASSERT_EQ(1, *g32(&h, NLOG));
+	EXPECT_EQ(1, logent(&h, 0)->vector);
+	EXPECT_EQ(*g32(&h, EXPECT1), logent(&h, 0)->eip);
+	EXPECT_TRUE(logent(&h, 0)->dr6 & 0x4000) TH_LOG("dr6 0x%x", logent(&h, 0)->dr6);
+	vmh_destroy(&h);
+}
+
 TEST(single_step_dr6_bs)
 {
 	struct vmh h;
