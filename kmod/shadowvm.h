@@ -215,6 +215,7 @@ struct shv_vcpu {
 		u32 windows;		/* window-exiting controls currently set */
 		bool halted;		/* in HLT: sleeps before the next entry */
 		bool hypercall_pending;	/* run->hypercall.ret goes to RAX at RUN */
+		u8 delivery_unprotects;	/* in a row, by delivery faults (exits.c) */
 	} evt;
 
 	/* userspace round trip to complete at the next RUN */

@@ -29,39 +29,56 @@
 #define STK_PT		0x800000u	/* alias of a live page table */
 #define RO_PAGE		0x801000u	/* read-only page (GRT_FREE) */
 #define STK_FRESH	0x802000u	/* ordinary page (GRT_FREE + 0x1000) */
+#define STK_SELF	0x803000u	/* alias of the table that maps the code */
+#define LA16		0x1000000u	/* mapped by its own table (STK_PT) */
 #define CODE		GRT_SCRATCH
 
+/*
+ * Each guest first reads LA16, so that its page table is shadowed (and,
+ * under the strict policies, write-protected) before the event.
+ */
 GUEST_CODE(pf_on_pt_stack,
+	"mov 0x1000000, %eax\n"
 	"mov $0x800800, %esp\n"
-	"movl $0x1234, 0x801000\n"	/* CODE + 5 */
+	"movl $0x1234, 0x801000\n"	/* CODE + 10 */
 	"hlt\n");
 
 GUEST_CODE(int3_on_pt_stack,
+	"mov 0x1000000, %eax\n"
 	"mov $0x800800, %esp\n"
-	"int3\n"			/* CODE + 5 */
+	"int3\n"			/* CODE + 10 */
+	"hlt\n");
+
+GUEST_CODE(int3_on_self_stack,
+	"mov 0x1000000, %eax\n"
+	"mov $0x803800, %esp\n"
+	"int3\n"			/* CODE + 10 */
 	"hlt\n");
 
 GUEST_CODE(int3_on_fresh_stack,
+	"mov 0x1000000, %eax\n"
 	"mov $0x802800, %esp\n"
 	"int3\n"
 	"hlt\n");
 
 GUEST_CODE(int3_idt_moved,
+	"mov 0x1000000, %eax\n"
 	"mov $0x802800, %esp\n"
 	"lidt 0xc200\n"
-	"int3\n"			/* CODE + 12 */
+	"int3\n"			/* CODE + 17 */
 	"hlt\n");
 
 GUEST_CODE(int3_gdt_moved,
+	"mov 0x1000000, %eax\n"
 	"mov $0x802800, %esp\n"
 	"lgdt 0xc200\n"
-	"int3\n"			/* CODE + 12 */
+	"int3\n"			/* CODE + 17 */
 	"hlt\n");
 
 FIXTURE(delivery) {
 	struct tvm t;
 	struct gp g;
-	uint64_t pt;		/* guest-physical frame of the live page table */
+	uint64_t pt;		/* guest-physical frame of LA16's page table */
 	bool live;
 };
 
@@ -93,12 +110,18 @@ static int setup(struct __test_metadata *_metadata, struct tvm *t, struct gp *g,
 	if (gp_init(g, t->mem, MEM_SIZE, GP_MODE_32, GRT_POOL, GRT_POOL_SIZE) ||
 	    grt_setup(t, g, &env))
 		return -EIO;
-	/* the page table that maps the code: live as soon as the guest runs */
-	pt = gp_entry_gpa(g, CODE, 1, false) & ~0xfffULL;
+	/* LA16's page table (live once the guest reads LA16) at STK_PT */
+	if (gp_map(g, LA16, GRT_FREE + 0x2000, GP_4K, GP_4K, GP_W))
+		return -EIO;
+	pt = gp_entry_gpa(g, LA16, 1, false) & ~0xfffULL;
 	*ptp = pt;
 	if (!pt || gp_map(g, STK_PT, pt, GP_4K, GP_4K, GP_W | GP_A | GP_D) ||
 	    gp_map(g, RO_PAGE, GRT_FREE, GP_4K, GP_4K, GP_A | GP_D) ||
 	    gp_map(g, STK_FRESH, GRT_FREE + 0x1000, GP_4K, GP_4K, GP_W))
+		return -EIO;
+	/* the table that maps the code (and the IDT, GDT, handlers) */
+	pt = gp_entry_gpa(g, CODE, 1, false) & ~0xfffULL;
+	if (!pt || gp_map(g, STK_SELF, pt, GP_4K, GP_4K, GP_W | GP_A | GP_D))
 		return -EIO;
 	memcpy(tvm_ptr(t, CODE), code, len);
 	if (be_get_regs(&t->vcpu, &regs))
@@ -173,48 +196,77 @@ static void expect_delivered(struct __test_metadata *_metadata, struct tvm *t,
 TEST_F(delivery, pf_delivered_onto_page_table_stack)
 {
 	SETUP(pf_on_pt_stack);
-	expect_delivered(_metadata, &self->t, 14, CODE + 5);
+	expect_delivered(_metadata, &self->t, 14, CODE + 10);
 	EXPECT_EQ(0, *(uint32_t *)tvm_ptr(&self->t, GRT_FREE)) TH_LOG("the store was done");
 }
 
 TEST_F(delivery, int3_delivered_onto_page_table_stack)
 {
 	SETUP(int3_on_pt_stack);
-	expect_delivered(_metadata, &self->t, 3, CODE + 6);
+	expect_delivered(_metadata, &self->t, 3, CODE + 11);
 }
 
 TEST_F(delivery, int3_delivered_onto_fresh_stack)
 {
 	SETUP(int3_on_fresh_stack);
-	expect_delivered(_metadata, &self->t, 3, CODE + 6);
+	expect_delivered(_metadata, &self->t, 3, CODE + 11);
+}
+
+/*
+ * The stack on the very table that maps the IDT, GDT and handler: under
+ * strict write protection every fill the delivery needs re-protects the
+ * frame its pushes write, so the event cannot be delivered without
+ * emulating it: the run ends with DELIVERY (RIP unchanged, no hang).
+ * The other policies let the guest write its tables: delivered.
+ */
+TEST_F(delivery, int3_onto_self_mapping_page_table_stack)
+{
+	bool strict = variant->policy == SHADOWVM_MMU_POLICY_WRITE_PROTECT ||
+		      variant->policy == SHADOWVM_MMU_POLICY_WP_NOEMU;
+	struct be_exit e;
+	int r;
+
+	SETUP(int3_on_self_stack);
+	if (!strict || tvm_default_kind() != BE_SHADOWVM) {
+		expect_delivered(_metadata, &self->t, 3, CODE + 11);
+		return;
+	}
+	r = tvm_run(&self->t, &e);
+	ASSERT_EQ(0, r) TH_LOG("RUN: %s", strerror(-r));
+	if (e.reason == BE_EXIT_IO && e.io.port == GRT_PORT_BAD)
+		return;		/* delivered after all: fine */
+	ASSERT_EQ(BE_EXIT_INTERNAL, e.reason) TH_LOG("exit %s", be_exit_name(e.reason));
+	EXPECT_EQ(SHADOWVM_INTERNAL_ERROR_DELIVERY, e.internal.suberror);
+	EXPECT_EQ(0x80000000u | (6u << 8) | 3, e.internal.data[0] & 0x800007ffu);
+	EXPECT_EQ(CODE + 10, tvm_rip(&self->t));
 }
 
 TEST_F(delivery, idt_on_page_table)
 {
 	SETUP(int3_idt_moved);
 	ASSERT_EQ(0, move_table(&self->t, false, self->pt, STK_PT));
-	expect_delivered(_metadata, &self->t, 3, CODE + 13);
+	expect_delivered(_metadata, &self->t, 3, CODE + 18);
 }
 
 TEST_F(delivery, idt_on_fresh_page)
 {
 	SETUP(int3_idt_moved);
 	ASSERT_EQ(0, move_table(&self->t, false, GRT_FREE + 0x1000, STK_FRESH));
-	expect_delivered(_metadata, &self->t, 3, CODE + 13);
+	expect_delivered(_metadata, &self->t, 3, CODE + 18);
 }
 
 TEST_F(delivery, gdt_on_page_table)
 {
 	SETUP(int3_gdt_moved);
 	ASSERT_EQ(0, move_table(&self->t, true, self->pt, STK_PT));
-	expect_delivered(_metadata, &self->t, 3, CODE + 13);
+	expect_delivered(_metadata, &self->t, 3, CODE + 18);
 }
 
 TEST_F(delivery, gdt_on_fresh_page)
 {
 	SETUP(int3_gdt_moved);
 	ASSERT_EQ(0, move_table(&self->t, true, GRT_FREE + 0x1000, STK_FRESH));
-	expect_delivered(_metadata, &self->t, 3, CODE + 13);
+	expect_delivered(_metadata, &self->t, 3, CODE + 18);
 }
 
 TEST_HARNESS_MAIN

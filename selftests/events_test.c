@@ -112,6 +112,8 @@ static void build_runtime(uint8_t *m)
 
 	gdt[1] = 0x00cf9b000000ffffULL;	/* 0x08 code */
 	gdt[2] = 0x00cf93000000ffffULL;	/* 0x10 data */
+	gdt[3] = 0x00cffb000000ffffULL;	/* 0x1b user code */
+	gdt[4] = 0x00cff3000000ffffULL;	/* 0x23 user data */
 	for (v = 0; v < 256; v++) {
 		uint32_t stub = STUBS + v * 16, target = v == 2 ? NMIH : stub;
 		uint8_t *s = m + stub;
@@ -168,7 +170,7 @@ static int vmh_create(struct vmh *h, uint32_t flags, const uint8_t *code, size_t
 	if (ioctl(h->vcpu, SHADOWVM_GET_SREGS, &s))
 		return -errno;
 	s.gdt.base = GDT;
-	s.gdt.limit = 0x17;
+	s.gdt.limit = 0x27;
 	s.idt.base = IDT;
 	s.idt.limit = 0x7ff;
 	if (ioctl(h->vcpu, SHADOWVM_SET_SREGS, &s))
@@ -558,6 +560,32 @@ GUEST_CODE(g_step,
 	"cli\n"
 	"hlt\n");
 
+GUEST_CODE(g_step_exit,
+	"movl $(0x6000 + .Lstx_b - g_step_exit), 0x9040\n"
+	"xor %eax, %eax\n"
+	"pushf\n"
+	"orl $0x100, (%esp)\n"
+	"popf\n"
+	"cpuid\n"			/* exits: the module completes it */
+	".Lstx_b: nop\n"		/* the trap comes before this one */
+	"nop\n"
+	"cli\n"
+	"hlt\n");
+
+/* An instruction the module emulates still single-steps (DR6.BS, EIP). */
+TEST(single_step_over_exiting_insn)
+{
+	struct vmh h;
+
+	CREATE(&h, 0, g_step_exit);
+	RUN_EXIT(&h, SHADOWVM_EXIT_HLT);
+	ASSERT_EQ(1, *g32(&h, NLOG));
+	EXPECT_EQ(1, logent(&h, 0)->vector);
+	EXPECT_EQ(*g32(&h, EXPECT1), logent(&h, 0)->eip);
+	EXPECT_TRUE(logent(&h, 0)->dr6 & 0x4000) TH_LOG("dr6 0x%x", logent(&h, 0)->dr6);
+	vmh_destroy(&h);
+}
+
 TEST(single_step_dr6_bs)
 {
 	struct vmh h;
@@ -574,7 +602,7 @@ TEST(single_step_dr6_bs)
 /* ---- VMCALL ---- */
 
 GUEST_CODE(g_vmcall,
-	"mov $0x12345, %eax\n"
+	"mov $0x777, %eax\n"		/* unknown, outside the runner range */
 	"vmcall\n"
 	"mov %eax, 0x9050\n"
 	"mov $0, %eax\n"		/* SHADOWVM_HC_PING */
@@ -603,6 +631,31 @@ TEST(vmcall_unknown_enosys_ping)
 	EXPECT_EQ((uint32_t)SHADOWVM_HC_ENOSYS, *g32(&h, RES3));
 	EXPECT_EQ(0, *g32(&h, NLOG)) TH_LOG("VMCALL raised vector %u", logent(&h, 0)->vector);
 	EXPECT_EQ(3, vstat(&h, SHADOWVM_STAT_HYPERCALLS));
+	vmh_destroy(&h);
+}
+
+GUEST_CODE(g_vmcall_user,
+	"pushl $0x23\n"
+	"pushl $0x7000\n"
+	"pushl $0x3002\n"		/* IOPL 3: the OUT below works at CPL 3 */
+	"pushl $0x1b\n"
+	"pushl $(0x6000 + .Lvu - g_vmcall_user)\n"
+	"iret\n"
+	".Lvu: mov $0x23, %ebx\n"
+	"mov %ebx, %ds\n"
+	"mov $0, %eax\n"		/* PING, but from CPL 3 */
+	"vmcall\n"
+	"mov %eax, 0x9050\n"
+	"out %al, $0x84\n");
+
+TEST(vmcall_cpl3_eperm)
+{
+	struct vmh h;
+
+	CREATE(&h, SHADOWVM_VM_USER_HYPERCALLS, g_vmcall_user);
+	RUN_IO(&h, 0x84);
+	EXPECT_EQ((uint32_t)SHADOWVM_HC_EPERM, *g32(&h, RES1));
+	EXPECT_EQ(0, *g32(&h, NLOG)) TH_LOG("vector %u", logent(&h, 0)->vector);
 	vmh_destroy(&h);
 }
 

@@ -207,6 +207,8 @@ void shv_events_after_exit(struct shv_vcpu *vcpu, u32 reason)
 
 	if (vcpu->event.valid)
 		shv_stat_inc(vcpu, EVENTS_REINJECTED);
+	else
+		vcpu->evt.delivery_unprotects = 0;	/* a delivery completed */
 	if ((u16)reason != EXIT_REASON_EXCEPTION_NMI || !shv_caps.has_vnmi)
 		return;
 	info = vmcs_read(VM_EXIT_INTR_INFO);
