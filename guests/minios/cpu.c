@@ -294,7 +294,9 @@ static void page_fault(struct trapframe *tf)
 	kstats.faults++;
 	if (cur && va >= USER_BASE && va < USER_END) {
 		cur->faults++;
+		cur->in_mm++;
 		r = mm_fault(&cur->as, va, tf->err);
+		cur->in_mm--;
 		if (r > 0) {
 			/* nothing to do: a stale translation; bounded */
 			kstats.spurious++;

@@ -157,11 +157,13 @@ struct proc {
 	/* accounting (Documentation in README.rst) */
 	uint32_t faults, demand, cow, cow_reuse, disk_ops, preempted;
 	uint32_t ticks, syscalls, same_fault;
+	int in_mm;			/* inside a page-table update path */
 	uint32_t last_fault_va;
 };
 
 struct kstats {
 	uint32_t ticks, switches, preemptions, kernel_preemptions;
+	uint32_t mm_preemptions;	/* of those, in fault/fork/teardown */
 	uint32_t faults, demand, cow, cow_reuse, spurious, pt_pages;
 	uint32_t disk_ops, disk_irqs, disk_errors, syscalls, forks, exits;
 	uint32_t idle_halts;

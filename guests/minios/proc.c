@@ -158,6 +158,8 @@ void wakeup(const void *chan)
 
 void timer_tick(struct trapframe *tf)
 {
+	int in_mm;
+
 	kstats.ticks++;
 	if (cur)
 		cur->ticks++;
@@ -165,11 +167,14 @@ void timer_tick(struct trapframe *tf)
 	disk_tick();
 	if (in_sched || !cur || cur->state != P_RUNNING)
 		return;
+	in_mm = cur->in_mm;
 	if (do_schedule()) {
 		kstats.preemptions++;
 		cur->preempted++;
 		if ((tf->cs & 3) == 0)
 			kstats.kernel_preemptions++;
+		if (in_mm)
+			kstats.mm_preemptions++;
 	}
 }
 
@@ -187,9 +192,10 @@ static void __attribute__((noreturn)) finish(int status)
 	leaked = baseline_free - mm_free_pages;
 	kprintf("minios: init exited with %d; %d processes left\n", status,
 		others);
-	kprintf("minios: totals ticks=%u switches=%u preemptions=%u kernel_preemptions=%u idle_halts=%u\n",
+	kprintf("minios: totals ticks=%u switches=%u preemptions=%u kernel_preemptions=%u mm_preemptions=%u idle_halts=%u\n",
 		kstats.ticks, kstats.switches, kstats.preemptions,
-		kstats.kernel_preemptions, kstats.idle_halts);
+		kstats.kernel_preemptions, kstats.mm_preemptions,
+		kstats.idle_halts);
 	kprintf("minios: totals faults=%u demand=%u cow=%u cow_reuse=%u spurious=%u forks=%u exits=%u syscalls=%u\n",
 		kstats.faults, kstats.demand, kstats.cow, kstats.cow_reuse,
 		kstats.spurious, kstats.forks, kstats.exits, kstats.syscalls);
@@ -269,7 +275,9 @@ static int sys_wait(uint32_t status_va)
 			pid, status, z->faults, z->demand, z->cow,
 			z->cow_reuse, z->disk_ops, z->preempted, z->ticks,
 			z->syscalls);
+	cur->in_mm++;
 	as_destroy(&z->as);
+	cur->in_mm--;
 	proc_free_slot(z);
 	if (status_va) {
 		if (status_va < USER_LAZY || status_va > USER_END - 4)
@@ -284,10 +292,14 @@ static int sys_fork(struct trapframe *tf)
 	struct proc *np = proc_alloc();
 	struct trapframe ctf;
 	uint32_t fl;
+	int ret;
 
 	if (!np)
 		return -1;
-	if (as_fork(&np->as, &cur->as)) {
+	cur->in_mm++;
+	ret = as_fork(&np->as, &cur->as);
+	cur->in_mm--;
+	if (ret) {
 		proc_free_slot(np);
 		return -1;
 	}
