@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * emulator_test: userspace unit test of the instruction emulator
- * (kmod/emulate.c), which is plain C that builds here unchanged.
+ * (the freestanding files of kmod/emulate/), which is plain C that builds here unchanged.
  *
  * Expectations come from the CPU, not from a second model of x86: the
  * differential tests generate random instructions (every supported
@@ -12,10 +12,14 @@
  * come from the assembler (instruction blobs with labels). The rest is
  * targeted: faults and -EAGAIN in every callback leave state untouched,
  * REP progress, lost compare-exchange races, exceptions, unknown opcodes,
- * segment bases, 16-bit addressing.
+ * segment bases, 16-bit addressing, segment limits and rights, PUSH/POP
+ * with memory operands, and string compares (REPE/REPNE CMPS, SCAS,
+ * LODS) with one operand in a device that exits on every read, compared
+ * with the host CPU running the same instruction on the same bytes.
  *
- * Build: cc -O2 -Wall -Wextra -I <dir with kselftest_harness.h> -I kmod \
- *           -o emulator_test selftests/emulator_test.c kmod/emulate.c
+ * Build: cc -O2 -Wall -Wextra -I <dir with kselftest_harness.h> -I kmod/emulate \
+ *           -o emulator_test selftests/emulator_test.c \
+ *           kmod/emulate/{access,alu,decode,emulate,string}.c
  * Env: EMU_TEST_SEED, EMU_TEST_ITERS (random cases per differential test),
  *      EMU_TEST_NO_COMPAT=1 (skip 32-bit native runs),
  *      EMU_TEST_NO_NATIVE=1 (no native runs at all: the differential tests
@@ -526,11 +530,12 @@ static void native_setup(void)
 /* random instruction generator                                        */
 
 enum { IMM_NONE, IMM_8, IMM_V, IMM_MOFFS };
-enum { FL_ALL, FL_LOGIC, FL_BT };
-enum { T_RM, T_ACCIMM, T_MOFFS, T_STR, T_BTREG, T_CMPXCHG, T_CX8, T_MOVX };
+/* which flags are defined: FL_SHIFT depends on the count, FL_MUL is CF/OF */
+enum { FL_ALL, FL_LOGIC, FL_BT, FL_SHIFT, FL_MUL, FL_NONE };
+enum { T_RM, T_ACCIMM, T_MOFFS, T_STR, T_BTREG, T_CMPXCHG, T_CX8, T_MOVX, T_DIV };
 
 struct tmpl {
-	u8 twobyte, op;
+	u8 twobyte, esc38, op;
 	s8 ext;			/* ModRM.reg opcode extension or -1 */
 	u8 imm;			/* IMM_* */
 	u8 fl;			/* FL_*: which flags are defined */
@@ -539,7 +544,7 @@ struct tmpl {
 	bool byteop, lockable, memonly, only64, only32, regdst;
 };
 
-static struct tmpl tmpls[256];
+static struct tmpl tmpls[512];
 static unsigned int ntmpls;
 
 static void add_t(struct tmpl t)
@@ -615,6 +620,38 @@ static void tmpl_setup(void)
 		add_t((struct tmpl){ .op = 0xa5, .ext = -1, .kind = T_STR });
 		add_t((struct tmpl){ .op = 0xaa, .ext = -1, .byteop = 1, .kind = T_STR });
 		add_t((struct tmpl){ .op = 0xab, .ext = -1, .kind = T_STR });
+		add_t((struct tmpl){ .op = 0xa6, .ext = -1, .byteop = 1, .kind = T_STR });
+		add_t((struct tmpl){ .op = 0xa7, .ext = -1, .kind = T_STR });
+		add_t((struct tmpl){ .op = 0xac, .ext = -1, .byteop = 1, .kind = T_STR });
+		add_t((struct tmpl){ .op = 0xad, .ext = -1, .kind = T_STR });
+		add_t((struct tmpl){ .op = 0xae, .ext = -1, .byteop = 1, .kind = T_STR });
+		add_t((struct tmpl){ .op = 0xaf, .ext = -1, .kind = T_STR });
+	}
+	/* shifts and rotates by imm8, 1 and CL */
+	for (k = 0; k < 8; k++) {
+		add_t((struct tmpl){ .op = 0xc0, .ext = k, .fl = FL_SHIFT, .byteop = 1, .imm = IMM_8 });
+		add_t((struct tmpl){ .op = 0xc1, .ext = k, .fl = FL_SHIFT, .imm = IMM_8 });
+		add_t((struct tmpl){ .op = 0xd0, .ext = k, .fl = FL_SHIFT, .byteop = 1 });
+		add_t((struct tmpl){ .op = 0xd1, .ext = k, .fl = FL_SHIFT });
+		add_t((struct tmpl){ .op = 0xd2, .ext = k, .fl = FL_SHIFT, .byteop = 1 });
+		add_t((struct tmpl){ .op = 0xd3, .ext = k, .fl = FL_SHIFT });
+	}
+	/* MUL, IMUL, DIV, IDIV r/m; two- and three-operand IMUL; MOVBE */
+	for (i = 0; i < 4; i++)
+		for (k = 4; k < 8; k++) {
+			u8 fl = k < 6 ? FL_MUL : FL_NONE;
+			u8 kd = k < 6 ? T_RM : T_DIV;
+
+			add_t((struct tmpl){ .op = 0xf6, .ext = k, .fl = fl, .byteop = 1, .kind = kd });
+			add_t((struct tmpl){ .op = 0xf7, .ext = k, .fl = fl, .kind = kd });
+		}
+	for (i = 0; i < 3; i++) {
+		add_t((struct tmpl){ .twobyte = 1, .op = 0xaf, .ext = -1, .fl = FL_MUL, .regdst = 1 });
+		add_t((struct tmpl){ .op = 0x69, .ext = -1, .fl = FL_MUL, .imm = IMM_V, .regdst = 1 });
+		add_t((struct tmpl){ .op = 0x6b, .ext = -1, .fl = FL_MUL, .imm = IMM_8, .regdst = 1 });
+		add_t((struct tmpl){ .twobyte = 1, .esc38 = 1, .op = 0xf0, .ext = -1, .memonly = 1,
+				     .regdst = 1 });
+		add_t((struct tmpl){ .twobyte = 1, .esc38 = 1, .op = 0xf1, .ext = -1, .memonly = 1 });
 	}
 }
 
@@ -635,6 +672,7 @@ struct tcase {
 	bool lock, mem, p66;
 	unsigned int size;
 	int seg;		/* override segment or -1 */
+	u64 imm;		/* the immediate (shift counts) */
 	u8 *dirty;		/* memory the generator wrote, for the mirror */
 	unsigned int ndirty;
 };
@@ -872,6 +910,8 @@ static bool gen_case(struct tcase *tc, bool m64)
 	/* body: opcode, operands */
 	if (t->twobyte)
 		b8(tc, 0x0f);
+	if (t->esc38)
+		b8(tc, 0x38);
 	b8(tc, t->op);
 	reg = t->ext >= 0 ? (unsigned int)t->ext : rnd(8) | ((tc->rex & 4) << 1);
 	busy[4] = true;
@@ -941,6 +981,17 @@ static bool gen_case(struct tcase *tc, bool m64)
 	if (t->imm != IMM_MOFFS && immsz)
 		imm = rnd(3) ? rnd_val() : rnd64();
 	bn(tc, imm, immsz);
+	tc->imm = imm;
+	/* DIV/IDIV: mostly a dividend whose upper half leaves room */
+	if (t->kind == T_DIV && rnd(4)) {
+		u64 a = get_reg(tc->regs, 0, size == 1 ? 1 : size, 0);
+		bool neg = t->ext == 7 && (a >> (size * 8 - 1)) & 1;
+
+		if (size == 1 && !busy[0])
+			put_reg(tc->regs, 4, 1, 0, neg ? 0xff : 0);	/* AH */
+		else if (size > 1 && !busy[2])
+			put_reg(tc->regs, 2, size, 0, neg ? ~0ULL : 0);
+	}
 
 	/* memory contents at the target */
 	if (tc->mem && t->kind != T_STR) {
@@ -1053,7 +1104,42 @@ static bool vendor_specific_string(const struct tcase *tc)
 	if (i == tc->len)
 		return false;
 	b = tc->insn[i];
-	return a32 && rep && (b == 0xa4 || b == 0xa5 || b == 0xaa || b == 0xab);
+	return a32 && rep && b >= 0xa4 && b <= 0xaf && b != 0xa8 && b != 0xa9;
+}
+
+/* The arithmetic flags the SDM defines after this case. */
+static u64 defined_flags(const struct tcase *tc)
+{
+	const struct tmpl *t = tc->t;
+	unsigned int count, bits = tc->size * 8;
+
+	switch (t->fl) {
+	case FL_LOGIC:
+		return F_ARITH & ~F_AF;
+	case FL_BT:
+		return F_CF;
+	case FL_MUL:
+		return F_CF | F_OF;
+	case FL_NONE:
+		return 0;
+	case FL_SHIFT:
+		if (t->op == 0xd0 || t->op == 0xd1)
+			count = 1;
+		else if (t->op == 0xd2 || t->op == 0xd3)
+			count = tc->regs[1] & 0xff;
+		else
+			count = tc->imm & 0xff;
+		count &= tc->size == 8 ? 0x3f : 0x1f;
+		if (!count)
+			return F_ARITH;		/* all unchanged */
+		if (t->ext < 4)			/* rotates: OF for count 1 only */
+			return count == 1 ? F_ARITH : F_ARITH & ~F_OF;
+		/* shifts: AF undefined, OF for 1 only, CF for count < size */
+		return (F_ARITH & ~F_AF & ~(count == 1 ? 0 : F_OF)) &
+		       ~(count >= bits ? F_CF : 0);
+	default:
+		return F_ARITH;
+	}
 }
 
 /* the emulator's memory: a full copy of both arenas (code and data) */
@@ -1064,7 +1150,7 @@ static void arenas_sync(void)
 }
 
 struct diff_stats {
-	unsigned int cases, failures, emu_calls, locked, memops;
+	unsigned int cases, failures, emu_calls, locked, memops, divide_errors;
 };
 
 /*
@@ -1118,6 +1204,39 @@ static bool diff_one(struct __test_metadata *_metadata, struct tcase *tc,
 			nregs[i] &= 0xffffffffULL;
 	sig = native_ok ? native_run(a, !tc->m64, nregs, &nflags) : 0;
 	hexdump(hex, tc->insn, tc->len);
+	if (sig == SIGFPE && tc->t->kind == T_DIV) {
+		/* #DE natively: the emulator must raise it, changing nothing */
+		memset(&c, 0, sizeof(c));
+		guest_init(&g);
+		guest_add(&g, (u64)(unsigned long)hi_arena.base, hi_arena.mirror, A_MIRROR_SIZE);
+		guest_add(&g, (u64)(unsigned long)lo_arena.base, lo_arena.mirror, A_MIRROR_SIZE);
+		memcpy(c.regs, tc->regs, sizeof(c.regs));
+		c.rflags = tc->flags | 0x200;
+		c.mode = emu_mode;
+		if (tc->m64) {
+			c.seg_base[SHV_EMU_SEG_FS] = host_fs_base;
+			c.seg_base[SHV_EMU_SEG_GS] = host_gs_base;
+		}
+		if (emu_mode == SHV_EMU_MODE_PROT16) {
+			c.seg_base[SHV_EMU_SEG_CS] = (u64)(unsigned long)a->base;
+			c.rip = (u64)(at - a->base);
+		} else {
+			c.rip = (u64)(unsigned long)at;
+		}
+		rip0 = c.rip;
+		ret = shv_emulate(&c, &gops, &g);
+		st->divide_errors++;
+		if (ret == SHV_EMU_EXCEPTION && c.exc_vector == SHV_EMU_VEC_DE &&
+		    !c.exc_has_error_code && c.rip == rip0 &&
+		    !memcmp(c.regs, tc->regs, sizeof(c.regs)))
+			return true;
+		hexdump(hex, einsn, elen);
+		TH_LOG("emu mode %d [%s]: native #DE, emulator ret %d vector %u", emu_mode,
+		       hex, ret, c.exc_vector);
+		st->failures++;
+		arenas_sync();
+		return false;
+	}
 	if (sig) {
 		TH_LOG("native run of [%s] (%s) got signal %d", hex,
 		       tc->m64 ? "64" : "32", sig);
@@ -1170,11 +1289,7 @@ static bool diff_one(struct __test_metadata *_metadata, struct tcase *tc,
 		return true;
 	}
 
-	fmask = F_ARITH | F_DF;
-	if (tc->t->fl == FL_LOGIC)
-		fmask &= ~F_AF;
-	else if (tc->t->fl == FL_BT)
-		fmask &= ~(F_OF | F_SF | F_AF | F_PF);
+	fmask = F_DF | defined_flags(tc);
 	if ((c.rflags & fmask) != (nflags & fmask)) {
 		TH_LOG("emu mode %d [%s]: flags in %#llx native %#llx emu %#llx",
 		       emu_mode, hex, (unsigned long long)tc->flags,
@@ -1278,8 +1393,8 @@ static void run_diff(struct __test_metadata *_metadata, bool m64, int emu_mode,
 		if (!(n & 255) && time(NULL) - t0 > 15)
 			break;
 	}
-	TH_LOG("%u cases (%u with memory, %u locked), %u emulator calls, %u failures",
-	       n, st.memops, st.locked, st.emu_calls, st.failures);
+	TH_LOG("%u cases (%u with memory, %u locked, %u #DE), %u emulator calls, %u failures",
+	       n, st.memops, st.locked, st.divide_errors, st.emu_calls, st.failures);
 	ASSERT_EQ(0, st.failures);
 	ASSERT_LT(100, n);
 }
@@ -1814,16 +1929,15 @@ TEST(unknown_opcodes_are_unhandled)
 	static const struct ecase cases[] = {
 		E64("ud2", 0x0f, 0x0b), E64("hlt", 0xf4), E64("nop", 0x90),
 		E64("mov r/m,sreg", 0x8c, 0x03), E64("int", 0xcd, 0x80),
-		E64("mul", 0xf6, 0x23), E64("idiv", 0xf7, 0x3b),
+		E64("crc32", 0xf2, 0x0f, 0x38, 0xf0, 0x03), E64("0f 38 00", 0x0f, 0x38, 0x00, 0x03),
 		E64("test /1 alias", 0xf7, 0x0b, 0, 0, 0, 0),
-		E64("call [m]", 0xff, 0x13), E64("push [m]", 0xff, 0x33),
+		E64("call [m]", 0xff, 0x13), E64("jmp [m]", 0xff, 0x23),
 		E64("fe /2", 0xfe, 0x13), E64("c6 /1", 0xc6, 0x0b, 0),
 		E64("c7 /1", 0xc7, 0x0b, 0, 0, 0, 0), E64("xbegin", 0xc7, 0xf8, 0, 0, 0, 0),
 		E64("vmptrld", 0x0f, 0xc7, 0x33), E64("rdrand", 0x0f, 0xc7, 0xf0),
 		E64("0f ba /0", 0x0f, 0xba, 0x03, 1), E64("82 in 64-bit", 0x82, 0x03, 1),
-		E64("shl", 0xd1, 0x23), E64("xgetbv", 0x0f, 0x01, 0xd0),
-		E64("lea", 0x8d, 0x03), E64("cmpsb", 0xa6), E64("lodsb", 0xac),
-		E64("scasb", 0xae), E64("insb", 0x6c), E64("outsb", 0x6e),
+		E64("8f /1", 0x8f, 0x0b), E64("xgetbv", 0x0f, 0x01, 0xd0),
+		E64("lea", 0x8d, 0x03), E64("insb", 0x6c), E64("outsb", 0x6e),
 		E64("in", 0xe4, 0x10),
 		E64("vex", 0xc4, 0xe2, 0x79, 0x18, 0x03), E64("evex", 0x62, 0xf1, 0x7c, 0x48, 0x10, 0x03),
 		E64("clflush", 0x0f, 0xae, 0x3b), E64("movd", 0x66, 0x0f, 0x6e, 0x03),
@@ -2822,6 +2936,323 @@ TEST(outputs_describe_the_access)
 	EXPECT_EQ(0, u->c.rip);
 	EXPECT_EQ(U_DATA + 0x10, u->c.last_la);
 	free(u);
+}
+
+/* ------------------------------------------------------------------ */
+/* string instructions with an MMIO operand, against the host CPU      */
+
+/*
+ * A "device" at dev[]: its reads go out first (-EAGAIN) and are served
+ * on the re-run, as the kernel glue does: the k-th MMIO read of a run is
+ * served once k reads have been answered (dev_ready), and an iteration
+ * that completes resets the count.
+ */
+struct sdev {
+	u8 *dev, *ram;
+	size_t dev_len, ram_len;
+	unsigned int ready, pos, exits;
+};
+
+static bool sdev_in(const struct sdev *d, u64 la, unsigned int len)
+{
+	u64 b = (u64)(unsigned long)d->dev;
+
+	return la + len > b && la < b + d->dev_len;
+}
+
+static int sd_read(void *ctx, u64 la, void *buf, unsigned int len)
+{
+	struct sdev *d = ctx;
+
+	if (sdev_in(d, la, len)) {
+		if (d->pos >= d->ready) {
+			d->ready++;
+			d->exits++;
+			return -EAGAIN;
+		}
+		d->pos++;
+	}
+	memcpy(buf, (void *)(unsigned long)la, len);
+	return 0;
+}
+
+static int sd_write(void *ctx, u64 la, const void *buf, unsigned int len)
+{
+	memcpy((void *)(unsigned long)la, buf, len);
+	return 0;
+}
+
+static int sd_fetch(void *ctx, u64 la, void *buf, unsigned int len)
+{
+	memcpy(buf, (void *)(unsigned long)la, len);
+	return 0;
+}
+
+static const struct shv_emu_ops sdops = {
+	.fetch = sd_fetch, .read = sd_read, .write = sd_write,
+};
+
+enum { S_REPE_CMPSB, S_REPNE_CMPSB, S_REPE_CMPSW, S_REPE_CMPSL, S_REPE_CMPSQ,
+       S_CMPSB, S_REPE_SCASB, S_REPNE_SCASB, S_REPNE_SCASL, S_REP_LODSB,
+       S_REP_LODSQ, S_REPNE_CMPSQ, S_NR };
+
+static const u8 s_code[S_NR][4] = {
+	{ 0xf3, 0xa6 }, { 0xf2, 0xa6 }, { 0xf3, 0x66, 0xa7 }, { 0xf3, 0xa7 },
+	{ 0xf3, 0x48, 0xa7 }, { 0xa6 }, { 0xf3, 0xae }, { 0xf2, 0xae },
+	{ 0xf2, 0xaf }, { 0xf3, 0xac }, { 0xf3, 0x48, 0xad }, { 0xf2, 0x48, 0xa7 },
+};
+
+static const u8 s_lens[S_NR] = { 2, 2, 3, 2, 3, 1, 2, 2, 2, 2, 3, 3 };
+
+static unsigned int s_len(unsigned int k)
+{
+	return s_lens[k];
+}
+
+#define NSTR(insn)							\
+	asm volatile("pushfq\n\tandq $~0xcd5, (%%rsp)\n\torq %[fi], (%%rsp)\n\t" \
+		     "popfq\n\t" insn "\n\tpushfq\n\tpopq %[fo]\n\tcld"	\
+		     : "+S"(r[SHV_EMU_RSI]), "+D"(r[SHV_EMU_RDI]),	\
+		       "+c"(r[SHV_EMU_RCX]), "+a"(r[SHV_EMU_RAX]), [fo] "=&r"(fo) \
+		     : [fi] "r"(fi) : "memory", "cc")
+
+static u64 native_string(unsigned int k, u64 *r, u64 fi)
+{
+	u64 fo = 0;
+
+	switch (k) {
+	case S_REPE_CMPSB: NSTR("repe cmpsb"); break;
+	case S_REPNE_CMPSB: NSTR("repne cmpsb"); break;
+	case S_REPE_CMPSW: NSTR("repe cmpsw"); break;
+	case S_REPE_CMPSL: NSTR("repe cmpsl"); break;
+	case S_REPE_CMPSQ: NSTR("repe cmpsq"); break;
+	case S_CMPSB: NSTR("cmpsb"); break;
+	case S_REPE_SCASB: NSTR("repe scasb"); break;
+	case S_REPNE_SCASB: NSTR("repne scasb"); break;
+	case S_REPNE_SCASL: NSTR("repne scasl"); break;
+	case S_REP_LODSB: NSTR("rep lodsb"); break;
+	case S_REP_LODSQ: NSTR("rep lodsq"); break;
+	case S_REPNE_CMPSQ: NSTR("repne cmpsq"); break;
+	}
+	return fo;
+}
+
+/*
+ * REPE/REPNE CMPS, SCAS and REP LODS with one operand in MMIO (at rSI or
+ * at rDI), DF 0 and 1, one iteration per call and an exit for every
+ * device read, as in the kernel: the final rCX, rSI, rDI, rAX, flags and
+ * RIP equal the host CPU's for the same instruction on the same bytes.
+ */
+TEST(string_compare_mmio_vs_native)
+{
+	static u8 buf[2][256] __attribute__((aligned(64)));
+	unsigned int k, trial, calls, checked = 0;
+	u8 code[16];
+
+	rng_seed(77);
+	native_setup();
+	if (!native_ok) {
+		TH_LOG("no native oracle here (valgrind or EMU_TEST_NO_NATIVE)");
+		return;
+	}
+	for (k = 0; k < S_NR; k++) {
+		for (trial = 0; trial < 200; trial++) {
+			bool df = rnd(2), dev_at_si = rnd(2);
+			unsigned int i, n = rnd(12);
+			u64 r[16], nr[16], fi, fo, rip0;
+			struct shv_emu_ctxt c;
+			struct sdev d;
+			int ret = SHV_EMU_OK;
+
+			/* equal bytes with a few differences */
+			for (i = 0; i < 256; i++) {
+				buf[0][i] = (u8)(i * 13);
+				buf[1][i] = rnd(8) ? buf[0][i] : (u8)rnd64();
+			}
+			for (i = 0; i < 16; i++)
+				r[i] = rnd_val();
+			r[SHV_EMU_RSP] = 0;
+			r[SHV_EMU_RCX] = n;
+			r[SHV_EMU_RAX] = rnd(2) ? buf[1][128] * 0x0101010101010101ULL : rnd64();
+			r[SHV_EMU_RSI] = (u64)(unsigned long)(buf[dev_at_si ? 0 : 1] + 128);
+			r[SHV_EMU_RDI] = (u64)(unsigned long)(buf[dev_at_si ? 1 : 0] + 128);
+			fi = (rnd64() & F_ARITH) | (df ? F_DF : 0) | 2;
+			memcpy(nr, r, sizeof(nr));
+			fo = native_string(k, nr, fi);
+
+			memset(&d, 0, sizeof(d));
+			d.dev = buf[0];
+			d.dev_len = sizeof(buf[0]);
+			memset(&c, 0, sizeof(c));
+			memcpy(c.regs, r, sizeof(c.regs));
+			c.rflags = fi | 0x200;
+			c.mode = SHV_EMU_MODE_LONG64;
+			c.rep_max = 1;
+			memcpy(code, s_code[k], sizeof(s_code[k]));
+			c.rip = (u64)(unsigned long)code;
+			rip0 = c.rip;
+			for (calls = 0; calls < 200; calls++) {
+				ret = shv_emulate(&c, &sdops, &d);
+				if (ret == SHV_EMU_RETRY)
+					continue;
+				if (ret != SHV_EMU_OK || c.rip != rip0)
+					break;
+				d.ready = 0;	/* next iteration: new reads */
+				d.pos = 0;
+			}
+			d.pos = 0;
+			ASSERT_EQ(SHV_EMU_OK, ret);
+			EXPECT_EQ(rip0 + s_len(k), c.rip) TH_LOG("k %u", k);
+			EXPECT_EQ(nr[SHV_EMU_RCX], c.regs[SHV_EMU_RCX]) TH_LOG("k %u n %u", k, n);
+			EXPECT_EQ(nr[SHV_EMU_RSI], c.regs[SHV_EMU_RSI]) TH_LOG("k %u", k);
+			EXPECT_EQ(nr[SHV_EMU_RDI], c.regs[SHV_EMU_RDI]) TH_LOG("k %u", k);
+			EXPECT_EQ(nr[SHV_EMU_RAX], c.regs[SHV_EMU_RAX]) TH_LOG("k %u", k);
+			EXPECT_EQ(fo & (F_ARITH | F_DF), c.rflags & (F_ARITH | F_DF))
+				TH_LOG("k %u n %u df %d", k, n, df);
+			/* every element read from the device was an exit */
+			bool lods = k == S_REP_LODSB || k == S_REP_LODSQ;
+			bool scas = k >= S_REPE_SCASB && k <= S_REPNE_SCASL;
+
+			if ((n || k == S_CMPSB) &&
+			    (lods ? dev_at_si : scas ? !dev_at_si : true))
+				EXPECT_LT(0, d.exits) TH_LOG("k %u", k);
+			checked++;
+		}
+	}
+	TH_LOG("%u string cases against the CPU", checked);
+}
+
+/* ------------------------------------------------------------------ */
+
+TEST(push_pop_memory)
+{
+	/* push qword [rbx]; pop qword [rbx+8]; pop qword [rsp+8] (after +8) */
+	struct ut *u = ut_new(SHV_EMU_MODE_LONG64, B(0xff, 0x33));
+	u64 sp = U_DATA + 0x800;
+
+	u->c.regs[SHV_EMU_RSP] = sp;
+	*(u64 *)ut_mem(u, U_DATA + 0x100) = 0x1122334455667788ULL;
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
+	EXPECT_EQ(sp - 8, u->c.regs[SHV_EMU_RSP]);
+	EXPECT_EQ(0x1122334455667788ULL, *(u64 *)ut_mem(u, sp - 8));
+	EXPECT_EQ(U_CODE + 2, u->c.rip);
+	free(u);
+
+	u = ut_new(SHV_EMU_MODE_LONG64, B(0x8f, 0x43, 0x08));
+	u->c.regs[SHV_EMU_RSP] = sp;
+	*(u64 *)ut_mem(u, sp) = 0xa5a5a5a5deadbeefULL;
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
+	EXPECT_EQ(sp + 8, u->c.regs[SHV_EMU_RSP]);
+	EXPECT_EQ(0xa5a5a5a5deadbeefULL, *(u64 *)ut_mem(u, U_DATA + 0x108));
+	free(u);
+
+	u = ut_new(SHV_EMU_MODE_LONG64, B(0x8f, 0x44, 0x24, 0x08));
+	u->c.regs[SHV_EMU_RSP] = sp;
+	*(u64 *)ut_mem(u, sp) = 0x0badc0ffee;
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
+	EXPECT_EQ(sp + 8, u->c.regs[SHV_EMU_RSP]);
+	EXPECT_EQ(0x0badc0ffeeULL, *(u64 *)ut_mem(u, sp + 16));	/* new rSP + 8 */
+	free(u);
+
+	/* 66: 16-bit push in 64-bit mode */
+	u = ut_new(SHV_EMU_MODE_LONG64, B(0x66, 0xff, 0x33));
+	u->c.regs[SHV_EMU_RSP] = sp;
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u));
+	EXPECT_EQ(sp - 2, u->c.regs[SHV_EMU_RSP]);
+	EXPECT_EQ(*(u16 *)ut_mem(u, U_DATA + 0x100), *(u16 *)ut_mem(u, sp - 2));
+	free(u);
+
+	/*
+	 * 32-bit code, 16-bit stack (SS.B = 0): only SP moves, and wraps;
+	 * a dword that would end past SS's limit 0xffff is #SS(0)
+	 */
+	u = ut_new(SHV_EMU_MODE_PROT32, B(0x66, 0xff, 0x33, 0xff, 0x33));
+	u->c.seg_checks = true;
+	for (int i = 0; i < SHV_EMU_NR_SEGS; i++) {
+		u->c.seg_limit[i] = 0xffffffff;
+		u->c.seg_ar[i] = 0xc093;
+	}
+	u->c.seg_ar[SHV_EMU_SEG_SS] = 0x0093;
+	u->c.seg_limit[SHV_EMU_SEG_SS] = 0xffff;
+	u->c.seg_base[SHV_EMU_SEG_SS] = U_BASE + 0x2000 - 0x10000;
+	u->c.seg_ar[SHV_EMU_SEG_CS] = 0xc09b;
+	u->c.regs[SHV_EMU_RSP] = 0x12340000;
+	ASSERT_EQ(SHV_EMU_OK, ut_run(u)) TH_LOG("vector %u", u->c.exc_vector);
+	EXPECT_EQ(0x1234fffe, u->c.regs[SHV_EMU_RSP]);
+	EXPECT_EQ(*(u16 *)ut_mem(u, U_DATA + 0x100), *(u16 *)ut_mem(u, U_BASE + 0x1ffe));
+	u->c.regs[SHV_EMU_RSP] = 0x12340002;
+	EXPECT_EQ(SHV_EMU_EXCEPTION, ut_run(u));
+	EXPECT_EQ(SHV_EMU_VEC_SS, u->c.exc_vector);
+	EXPECT_EQ(0x12340002, u->c.regs[SHV_EMU_RSP]);
+	free(u);
+}
+
+/* 32-bit protected mode: limits, expand-down, rights, unusable segments */
+TEST(segment_limits_and_rights)
+{
+	static const struct {
+		const char *name;
+		u8 code[4];
+		unsigned int len;
+		unsigned int seg;	/* the segment to shape */
+		u32 limit, ar;
+		u64 ea;			/* EBX (or EBP) */
+		int want;		/* 0 ok, else vector */
+	} cases[] = {
+		{ "read in limit", { 0x8b, 0x03 }, 2, SHV_EMU_SEG_DS, 0xfff, 0xc093, 0xffc, 0 },
+		{ "read past limit", { 0x8b, 0x03 }, 2, SHV_EMU_SEG_DS, 0xfff, 0xc093, 0xffd, 13 },
+		{ "ss read past limit", { 0x8b, 0x45, 0x00 }, 3, SHV_EMU_SEG_SS, 0xfff, 0xc093, 0xffe, 12 },
+		{ "write read-only", { 0x89, 0x03 }, 2, SHV_EMU_SEG_DS, 0xfffff, 0xc091, 0x10, 13 },
+		{ "read read-only", { 0x8b, 0x03 }, 2, SHV_EMU_SEG_DS, 0xfffff, 0xc091, 0x10, 0 },
+		{ "cmp read-only", { 0x39, 0x03 }, 2, SHV_EMU_SEG_DS, 0xfffff, 0xc091, 0x10, 0 },
+		{ "add read-only", { 0x01, 0x03 }, 2, SHV_EMU_SEG_DS, 0xfffff, 0xc091, 0x10, 13 },
+		{ "unusable", { 0x8b, 0x03 }, 2, SHV_EMU_SEG_DS, 0xfffff, 0x10000, 0x10, 13 },
+		{ "expand-down below", { 0x8b, 0x03 }, 2, SHV_EMU_SEG_DS, 0xfff, 0xc097, 0xfff, 13 },
+		{ "expand-down above", { 0x8b, 0x03 }, 2, SHV_EMU_SEG_DS, 0xfff, 0xc097, 0x1000, 0 },
+		{ "expand-down 16 top", { 0x8b, 0x03 }, 2, SHV_EMU_SEG_DS, 0xfff, 0x0097, 0xfffd, 13 },
+		{ "cs write", { 0x2e, 0x89, 0x03 }, 3, SHV_EMU_SEG_CS, 0xffffff, 0xc09b, 0x10, 13 },
+		{ "cs read", { 0x2e, 0x8b, 0x03 }, 3, SHV_EMU_SEG_CS, 0xffffff, 0xc09b, 0x10, 0 },
+		{ "cs exec-only", { 0x2e, 0x8b, 0x03 }, 3, SHV_EMU_SEG_CS, 0xffffff, 0xc099, 0x10, 13 },
+		{ "movs dest es", { 0xa5 }, 1, SHV_EMU_SEG_ES, 0xfff, 0xc093, 0, 13 },
+	};
+	unsigned int i, j;
+
+	for (i = 0; i < ARRAY_LEN(cases); i++) {
+		struct ut *u = ut_new(SHV_EMU_MODE_PROT32, cases[i].code, cases[i].len);
+		int ret;
+
+		u->c.seg_checks = true;
+		for (j = 0; j < SHV_EMU_NR_SEGS; j++) {
+			u->c.seg_base[j] = U_BASE;
+			u->c.seg_limit[j] = 0xffffffff;
+			u->c.seg_ar[j] = 0xc093;
+		}
+		u->c.seg_ar[SHV_EMU_SEG_CS] = 0xc09b;
+		u->c.seg_base[SHV_EMU_SEG_CS] = 0;
+		u->c.seg_limit[cases[i].seg] = cases[i].limit;
+		u->c.seg_ar[cases[i].seg] = cases[i].ar;
+		if (cases[i].seg == SHV_EMU_SEG_CS)
+			u->c.seg_base[SHV_EMU_SEG_CS] = 0;
+		u->c.regs[SHV_EMU_RBX] = cases[i].ea;
+		u->c.regs[SHV_EMU_RBP] = cases[i].ea;
+		u->c.regs[SHV_EMU_RSI] = 0x100;
+		u->c.regs[SHV_EMU_RDI] = 0x1000;	/* past ES's limit - 3 */
+		if (cases[i].seg == SHV_EMU_SEG_CS) {
+			/* the code must stay fetchable: CS.base 0 and a big limit */
+			u->c.regs[SHV_EMU_RBX] = U_DATA + cases[i].ea;
+		}
+		ret = ut_run(u);
+		if (!cases[i].want) {
+			EXPECT_EQ(SHV_EMU_OK, ret) TH_LOG("%s", cases[i].name);
+		} else {
+			EXPECT_EQ(SHV_EMU_EXCEPTION, ret) TH_LOG("%s", cases[i].name);
+			EXPECT_EQ(cases[i].want, u->c.exc_vector) TH_LOG("%s", cases[i].name);
+			EXPECT_TRUE(u->c.exc_has_error_code);
+			EXPECT_EQ(0, u->c.exc_error_code);
+			EXPECT_EQ(0, u->g.calls[OPK_WRITE]) TH_LOG("%s", cases[i].name);
+		}
+		free(u);
+	}
 }
 
 TEST_HARNESS_MAIN

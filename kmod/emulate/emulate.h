@@ -14,9 +14,10 @@
  * callback failure (the one exception, REP string instructions, is
  * documented at SHV_EMU_FAULT).
  *
- * Not the emulator's business (the caller's): segment limits and access
- * rights, CPL/IOPL, alignment checks (EFLAGS.AC), and RFLAGS.TF/RF or
- * debug-register traps after an emulated instruction.
+ * Not the emulator's business (the caller's): page-level translation and
+ * its #PF, CPL/IOPL, alignment checks (EFLAGS.AC), and RFLAGS.TF/RF or
+ * debug-register traps after an emulated instruction. Segment limits and
+ * access rights are checked when the caller passes them (seg_checks).
  */
 #ifndef _SHADOWVM_EMULATE_H
 #define _SHADOWVM_EMULATE_H
@@ -30,13 +31,13 @@
 #include <stdbool.h>
 #include <string.h>
 #include <errno.h>
-typedef uint8_t u8;
-typedef uint16_t u16;
-typedef uint32_t u32;
+typedef unsigned char u8;
+typedef unsigned short u16;
+typedef unsigned int u32;
 typedef unsigned long long u64;	/* same type as the kernel's u64 */
-typedef int8_t s8;
-typedef int16_t s16;
-typedef int32_t s32;
+typedef signed char s8;
+typedef short s16;
+typedef int s32;
 typedef long long s64;
 #endif
 
@@ -64,7 +65,16 @@ typedef long long s64;
 #define SHV_EMU_RSI	6
 #define SHV_EMU_RDI	7
 
+/* shv_emu_ctxt.seg_ar[] bits: the VMCS guest segment access-rights format */
+#define SHV_EMU_AR_TYPE		0x0000f
+#define SHV_EMU_AR_TYPE_RW	0x00002	/* data: writable; code: readable */
+#define SHV_EMU_AR_TYPE_DOWN	0x00004	/* data: expand-down */
+#define SHV_EMU_AR_TYPE_CODE	0x00008
+#define SHV_EMU_AR_DB		0x04000
+#define SHV_EMU_AR_UNUSABLE	0x10000
+
 /* Exception vectors shv_emulate() can report with SHV_EMU_EXCEPTION */
+#define SHV_EMU_VEC_DE	0
 #define SHV_EMU_VEC_UD	6
 #define SHV_EMU_VEC_SS	12
 #define SHV_EMU_VEC_GP	13
@@ -104,9 +114,11 @@ enum shv_emu_result {
 	SHV_EMU_RETRY,
 	/*
 	 * The instruction raises an exception the emulator detected itself
-	 * (#UD: LOCK misuse, CMPXCHG8B with a register operand; #GP(0):
+	 * (#UD: LOCK misuse, CMPXCHG8B or MOVBE with a register operand;
+	 * #DE: divide error; #GP(0):
 	 * over-long instruction, misaligned CMPXCHG16B, non-canonical
-	 * address; #SS(0): non-canonical stack address): inject exc_vector
+	 * address or segment violation; #SS(0): the same for the stack
+	 * segment): inject exc_vector
 	 * with error code exc_error_code if exc_has_error_code. Nothing
 	 * committed (same REP exception as above).
 	 */
@@ -154,7 +166,16 @@ struct shv_emu_ctxt {
 	 */
 	u64 seg_base[SHV_EMU_NR_SEGS];
 	/*
-	 * Most iterations of a REP MOVS/STOS done in one call (0 counts
+	 * Outside 64-bit mode, with seg_checks: the segments' byte-granular
+	 * limits and access rights (VMCS format, SHV_EMU_AR_*) are checked
+	 * on every data access (#GP(0), or #SS(0) for SS). Without it, and
+	 * in 64-bit mode, only the canonical checks are done.
+	 */
+	u32 seg_limit[SHV_EMU_NR_SEGS];
+	u32 seg_ar[SHV_EMU_NR_SEGS];
+	bool seg_checks;
+	/*
+	 * Most iterations of a REP string instruction done in one call (0 counts
 	 * as 1). Each iteration is committed as it completes.
 	 */
 	unsigned int rep_max;
@@ -164,6 +185,8 @@ struct shv_emu_ctxt {
 	/* ---- output ---- */
 	/* length of the instruction; 0 if it could not be fully decoded */
 	unsigned int insn_len;
+	/* the decoded instruction is a string instruction (for counters) */
+	bool string_op;
 	/* the instruction bytes fetched (for error reports) */
 	u8 insn[SHV_EMU_MAX_INSN_LEN];
 	unsigned int insn_fetched;

@@ -9,7 +9,14 @@
  * completes the instruction and exits with SHADOWVM_EXIT_MMIO; a read
  * exits first and the instruction is emulated again from the start at the
  * next RUN, when the data is there. An access that straddles two MMIO
- * pages exits once per page (both for reads and writes). Returns like an
+ * pages exits once per page (both for reads and writes). Before an MMIO
+ * access goes to userspace it is offered to the in-kernel devices
+ * (mmio_devs[]: the local APIC); one that takes it completes it without
+ * an exit. A write that crosses a page is translated on both pages before
+ * either is written, so a #PF on the second page writes nothing. In
+ * 16/32-bit modes the emulator checks segment limits and rights (from
+ * the VMCS); a linear address that does not translate raises #PF with
+ * the walker's error code and CR2 = that address. Returns like an
  * exit handler (>0 resume, 0 user exit, <0 error), or -ENOEXEC when a
  * page-table write could not be decoded (the MMU then unprotects the
  * frame).
@@ -35,15 +42,55 @@
 #include <linux/mm.h>
 #include "shadowvm.h"
 #include "vmx/vmx_defs.h"
+#include "lapic.h"
 #include "emulate.h"
 
 #define CACHE_LINE	64
+
+/*
+ * In-kernel MMIO devices, asked in order before an access goes to
+ * userspace. Each returns 0 if it handled the access (a read filled
+ * data), -ENOENT if the address is not its own. Accesses never cross a
+ * page. Adding a device = one line here. The table is constant; the
+ * devices' state belongs to the vCPU or VM and lives as long as they do.
+ */
+struct shv_mmio_dev {
+	const char *name;
+	int (*read)(struct shv_vcpu *vcpu, u64 gpa, void *data, unsigned int len);
+	int (*write)(struct shv_vcpu *vcpu, u64 gpa, const void *data, unsigned int len);
+};
+
+static const struct shv_mmio_dev mmio_devs[] = {
+	{ "lapic", shv_lapic_mmio_read, shv_lapic_mmio_write },
+};
+
+/* 0: an in-kernel device did the access; -ENOENT: none did; else error */
+static int mmio_dev_access(struct shv_vcpu *vcpu, u64 gpa, void *buf,
+			   unsigned int len, bool write)
+{
+	unsigned int i;
+	int r;
+
+	for (i = 0; i < ARRAY_SIZE(mmio_devs); i++) {
+		if (write)
+			r = mmio_devs[i].write(vcpu, gpa, buf, len);
+		else
+			r = mmio_devs[i].read(vcpu, gpa, buf, len);
+		if (r == -ENOENT)
+			continue;
+		if (!r)
+			shv_stat_inc(vcpu, MMIO_KERNEL);
+		return r;
+	}
+	return -ENOENT;
+}
 
 struct glue {
 	struct shv_vcpu *vcpu;
 	bool is_mmio;
 	bool mmio_write;	/* a write went to MMIO: exit after commit */
 	bool faulted;
+	int next_frag;		/* MMIO reads consume the fragments in order */
 	u64 fault_la;
 	u32 fault_ec;
 };
@@ -90,19 +137,18 @@ static int mmio_access(struct glue *g, u64 gpa, void *buf, unsigned int len, boo
 	struct shv_mmio_frag *f;
 	int i;
 
-	if (len > 8)
-		return -EIO;
-	/*
-	 * TEMPORARY (branch lapic): the in-kernel LAPIC first. The emu
-	 * engineer's in-kernel MMIO dispatch replaces these lines.
-	 */
-	i = write ? shv_lapic_mmio_write(vcpu, gpa, buf, len) :
-		    shv_lapic_mmio_read(vcpu, gpa, buf, len);
+	i = mmio_dev_access(vcpu, gpa, buf, len, write);
 	if (i != -ENOENT)
-		return i;
-	for (i = 0; i < vcpu->mmio_nr_frags && !write; i++) {
-		f = &vcpu->mmio_frag[i];
+		return i ? -EIO : 0;
+	/*
+	 * A re-run issues the same accesses in the same order, so the k-th
+	 * MMIO read gets the k-th fragment (two reads of one register get
+	 * two device reads).
+	 */
+	if (!write && g->next_frag < vcpu->mmio_nr_frags) {
+		f = &vcpu->mmio_frag[g->next_frag];
 		if (f->done && f->gpa == gpa && f->len == len) {
+			g->next_frag++;
 			memcpy(buf, f->data, len);
 			return 0;
 		}
@@ -165,16 +211,12 @@ int shv_emulate_mmio_complete(struct shv_vcpu *vcpu, bool write)
 	return r;
 }
 
-/* One access that does not cross a page. */
-static int access_one(struct glue *g, u64 la, void *buf, unsigned int len, bool write)
+/* One access that does not cross a page, at gpa (translated from la). */
+static int access_one(struct glue *g, u64 gpa, void *buf, unsigned int len, bool write)
 {
 	struct shv_vcpu *vcpu = g->vcpu;
-	u64 gpa;
 	int r;
 
-	r = translate(g, la, write ? PFERR_WRITE : 0, &gpa);
-	if (r)
-		return r;
 	if (write)
 		r = shv_mmu_guest_write(vcpu, gpa, buf, len);
 	else
@@ -182,18 +224,39 @@ static int access_one(struct glue *g, u64 la, void *buf, unsigned int len, bool 
 	if (r != -ENOENT && r != -EROFS)
 		return r;
 
-	/* MMIO */
+	/* MMIO, in fragments of at most 8 bytes (CMPXCHG16B: 2 x 8) */
+	while (len > 8) {
+		r = mmio_access(g, gpa, buf, 8, write);
+		if (r)
+			return r;
+		gpa += 8;
+		buf += 8;
+		len -= 8;
+	}
 	return mmio_access(g, gpa, buf, len, write);
 }
 
+/*
+ * An access that may cross a page: both pages are translated (and so
+ * checked) before either is accessed, as the CPU does, so a #PF on the
+ * second page leaves the first unwritten.
+ */
 static int access_split(struct glue *g, u64 la, void *buf, unsigned int len, bool write)
 {
 	unsigned int first = min_t(unsigned int, len, PAGE_SIZE - offset_in_page(la));
-	int r = access_one(g, la, buf, first, write);
+	u32 access = write ? PFERR_WRITE : 0;
+	u64 gpa0, gpa1 = 0;
+	int r;
 
+	r = translate(g, la, access, &gpa0);
+	if (!r && first < len)
+		r = translate(g, la + first, access, &gpa1);
+	if (r)
+		return r;
+	r = access_one(g, gpa0, buf, first, write);
 	if (r || first == len)
 		return r;
-	return access_one(g, la + first, buf + first, len - first, write);
+	return access_one(g, gpa1, buf + first, len - first, write);
 }
 
 static int op_read(void *ctx, u64 la, void *buf, unsigned int len)
@@ -311,6 +374,14 @@ int shv_emulate_insn(struct shv_vcpu *vcpu, u64 fault_la, bool is_mmio)
 		GUEST_ES_BASE, GUEST_CS_BASE, GUEST_SS_BASE, GUEST_DS_BASE,
 		GUEST_FS_BASE, GUEST_GS_BASE,
 	};
+	static const u32 seg_limit[SHV_EMU_NR_SEGS] = {
+		GUEST_ES_LIMIT, GUEST_CS_LIMIT, GUEST_SS_LIMIT, GUEST_DS_LIMIT,
+		GUEST_FS_LIMIT, GUEST_GS_LIMIT,
+	};
+	static const u32 seg_ar[SHV_EMU_NR_SEGS] = {
+		GUEST_ES_AR_BYTES, GUEST_CS_AR_BYTES, GUEST_SS_AR_BYTES,
+		GUEST_DS_AR_BYTES, GUEST_FS_AR_BYTES, GUEST_GS_AR_BYTES,
+	};
 	struct shv_emu_ctxt *c = vcpu->emu;
 	struct glue g = { .vcpu = vcpu, .is_mmio = is_mmio };
 	u32 cs_ar = vmcs_read(GUEST_CS_AR_BYTES);
@@ -338,6 +409,15 @@ int shv_emulate_insn(struct shv_vcpu *vcpu, u64 fault_la, bool is_mmio)
 		c->mode = SHV_EMU_MODE_PROT16;
 	for (i = 0; i < SHV_EMU_NR_SEGS; i++)
 		c->seg_base[i] = vmcs_read(seg_base[i]);
+	if (c->mode != SHV_EMU_MODE_LONG64) {
+		/* the CPU checked CS when it fetched; data segments are ours */
+		c->seg_checks = true;
+		for (i = 0; i < SHV_EMU_NR_SEGS; i++) {
+			c->seg_limit[i] = vmcs_read(seg_limit[i]);
+			c->seg_ar[i] = vmcs_read(seg_ar[i]);
+		}
+	}
+	c->la57 = !!(vcpu->cr4 & X86_CR4_LA57);
 	/*
 	 * One REP iteration per emulation: after a flood of writes the MMU
 	 * stops shadowing the frame, and the rest of the REP then runs
@@ -347,6 +427,8 @@ int shv_emulate_insn(struct shv_vcpu *vcpu, u64 fault_la, bool is_mmio)
 
 	shv_stat_inc(vcpu, EMULATED_INSNS);
 	res = shv_emulate(c, &glue_ops, &g);
+	if (c->string_op)
+		shv_stat_inc(vcpu, EMULATED_STRING);
 
 	if (res != SHV_EMU_UNHANDLED) {
 		/* REP string progress is kept even on FAULT/RETRY/EXCEPTION */
@@ -406,7 +488,8 @@ int shv_emulate_insn(struct shv_vcpu *vcpu, u64 fault_la, bool is_mmio)
 
 		memcpy(&d[2], c->insn, min_t(unsigned int, c->insn_fetched, 15));
 		shv_info_rl("cannot emulate instruction at rip 0x%llx (la 0x%llx, %*ph)\n",
-			    c->rip, fault_la, (int)min_t(unsigned int, c->insn_fetched, 15), c->insn);
+			    c->rip, fault_la, (int)min_t(unsigned int, c->insn_fetched, 15),
+			    c->insn);
 		shv_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_EMULATION, 4, d);
 		return 0;
 	}

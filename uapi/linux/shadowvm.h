@@ -322,6 +322,9 @@ enum shadowvm_stat_id {
 	SHADOWVM_STAT_USER_EXIT_IRQ_WINDOW,
 	SHADOWVM_STAT_HYPERCALLS,	/* VMCALL exits */
 	SHADOWVM_STAT_USER_EXIT_HYPERCALL,
+	/* emulator */
+	SHADOWVM_STAT_MMIO_KERNEL,	/* MMIO accesses done by an in-kernel device (LAPIC) */
+	SHADOWVM_STAT_EMULATED_STRING,	/* string instructions emulated (one REP iteration each) */
 	/* local APIC (lapic*.c) */
 	SHADOWVM_STAT_LAPIC_IRQS_ACCEPTED, /* vectors the LAPIC moved IRR -> ISR */
 	SHADOWVM_STAT_LAPIC_EOIS,
