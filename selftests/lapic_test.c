@@ -889,7 +889,7 @@ TEST(cr8_is_tpr_in_64bit_mode)
 	pdpt[0] = 0x22000 | 3;
 	pdpt[3] = 0x23000 | 3;
 	pd0[0] = 0x83;					/* 0-2 MiB */
-	pd3[(0xfee00000u - 0xc0000000u) >> 21] = 0xfec00000u | 0x93;	/* APIC, PCD */
+	pd3[(0xfee00000u - 0xc0000000u) >> 21] = 0xfee00000u | 0x93;	/* APIC, PCD */
 	gdt = tvm_ptr(&t, 0);
 	gdt[1] = 0x00af9b000000ffffull;			/* 64-bit code */
 	gdt[2] = 0x00cf93000000ffffull;
