@@ -89,8 +89,9 @@ typedef long long s64;
 enum shv_emu_result {
 	/*
 	 * Done: regs, rip and rflags updated (rip is left unchanged by a REP
-	 * string instruction whose count has not yet reached zero: the
-	 * caller re-enters the guest, which executes it again).
+	 * string instruction that is not finished: count not yet zero and,
+	 * for REPE/REPNE CMPS/SCAS, the condition still holds; the caller
+	 * re-enters the guest, which executes it again).
 	 */
 	SHV_EMU_OK = 0,
 	/* Opcode not emulated (insn_len = 0): report an internal error. */

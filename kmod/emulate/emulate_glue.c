@@ -276,11 +276,36 @@ static int op_write(void *ctx, u64 la, const void *buf, unsigned int len)
  * vCPUs; counted. MMIO is written without a compare: the emulator has
  * just read the old value from the device.
  */
+/* Does [la, la + len) touch MMIO (a page outside every memory slot)? */
+static int touches_mmio(struct glue *g, u64 la, unsigned int len, bool *mmio)
+{
+	u64 end = la + len, gpa;
+	u8 probe;
+	int r;
+
+	*mmio = false;
+	for (; la < end; la = (la & PAGE_MASK) + PAGE_SIZE) {
+		r = translate(g, la, PFERR_WRITE, &gpa);
+		if (r)
+			return r;
+		if (shv_read_gpa(g->vcpu->vm, gpa, &probe, 1) == -ENOENT)
+			*mmio = true;
+	}
+	return 0;
+}
+
 static int cmpxchg_as_write(struct glue *g, u64 la, const void *old, const void *new,
 			    unsigned int len, bool *swapped, bool mmio)
 {
 	u8 cur[16];
 	int r;
+
+	/* a device is not read twice (and the fragments would not suffice) */
+	if (!mmio) {
+		r = touches_mmio(g, la, len, &mmio);
+		if (r)
+			return r;
+	}
 
 	shv_stat_inc(g->vcpu, LOCKED_AS_WRITE);
 	shv_warn_rl("locked access at 0x%llx (%u bytes) emulated as a plain write\n",
