@@ -51,7 +51,10 @@ int shv_cpl(struct shv_vcpu *vcpu)
 	return (vmcs_read(GUEST_SS_AR_BYTES) >> 5) & 3;
 }
 
-/* Advance RIP past the instruction that exited; it completed. */
+/*
+ * Advance RIP past the instruction that exited; it completed (with
+ * RFLAGS.TF set, a single-step #DB follows it, as on the CPU).
+ */
 void shv_skip_insn(struct shv_vcpu *vcpu)
 {
 	unsigned long rip = shv_rip(vcpu) + vmcs_read(VM_EXIT_INSTRUCTION_LEN);
@@ -64,6 +67,11 @@ void shv_skip_insn(struct shv_vcpu *vcpu)
 	if (intr & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS))
 		vmcs_write(GUEST_INTERRUPTIBILITY_INFO,
 			   intr & ~(GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS));
+	/* TF: the single-step trap the CPU would have raised after it */
+	if (vmcs_read(GUEST_RFLAGS) & X86_EFLAGS_TF) {
+		vcpu->dr6 |= 1ULL << 14;	/* DR6.BS */
+		shv_queue_exception(vcpu, DB_VECTOR, false, 0);
+	}
 }
 
 /* ---- exceptions ---- */

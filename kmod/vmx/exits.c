@@ -277,8 +277,15 @@ static int handle_pf(struct shv_vcpu *vcpu)
 	 * The fault hit the delivery of an event (IDT, GDT, TSS or stack
 	 * access; the event is back in vcpu->event). Nothing at RIP may be
 	 * emulated: a write-protected guest table is unprotected and the
-	 * event delivered again; only MMIO there is beyond repair.
+	 * event delivered again. Beyond repair: MMIO there, and a guest table
+	 * the delivery itself needs shadowed (it maps the IDT, GDT or stack
+	 * as well as being written by the delivery): under strict write
+	 * protection the fill re-protects what was unprotected, so after a
+	 * few rounds with no delivery completed the run ends with DELIVERY.
 	 */
+	if (r == SHV_PF_EMULATE_PT && vcpu->event.valid &&
+	    ++vcpu->evt.delivery_unprotects > 4)
+		r = SHV_PF_EMULATE_MMIO;	/* reported as a delivery error below */
 	if (r == SHV_PF_EMULATE_PT && vcpu->event.valid) {
 		if (!shv_mmu_unprotect(vcpu, pf.gfn))
 			return 1;
@@ -462,6 +469,7 @@ int shv_handle_exit(struct shv_vcpu *vcpu, u32 reason)
 		vcpu->run->exit_reason = SHADOWVM_EXIT_SHUTDOWN;
 		vcpu->event.valid = false;
 		vcpu->evt.held = 0;
+		vcpu->evt.held_nmi = false;
 		return 0;
 	case EXIT_REASON_PREEMPTION_TIMER:
 		shv_stat_inc(vcpu, EXIT_PREEMPT_TIMER);

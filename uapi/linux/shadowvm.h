@@ -155,8 +155,10 @@ struct shadowvm_sregs {
  * UNHANDLED_EXIT: data[0]=VMX basic exit reason, data[1]=exit
  *   qualification, data[2]=rip.
  * DELIVERY: a #PF hit the delivery of an event (interrupt or exception)
- *   and handling it would need the emulator (the guest's IDT, GDT or
- *   stack is on MMIO or on a write-protected guest page table):
+ *   and the shadow MMU cannot fix it without the emulator (the guest's
+ *   IDT, GDT or stack is on MMIO, or on a write-protected guest page table
+ *   that the delivery also needs shadowed; other write-protected tables
+ *   are unprotected and the event delivered again):
  *   data[0]=IDT-vectoring information, data[1]=VMX exit reason,
  *   data[2]=faulting linear address, data[3]=rip.
  * NO_MEMORY: guest memory or shadow state could not be had: data[0]=the
