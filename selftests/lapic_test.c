@@ -673,4 +673,255 @@ TEST(init_sipi)
 	tvm_destroy(&t);
 }
 
+/* ---- delivery into the guest (needs vmx/inject.c) ---- */
+
+#define CNT(v)		(0x400 + (v) * 4)	/* DATA offsets: per-vector counts */
+#define LOGN		0x800			/* number of logged vectors */
+#define LOG(i)		(0x804 + (i) * 4)	/* vectors in delivery order */
+#define PPRSEEN(v)	(0xa00 + (v) * 4)	/* PPR inside the handler */
+#define IDT_GPA		0x6000u
+
+/*
+ * Handlers: each stub pushes its vector and jumps to common, which counts
+ * it, logs it, records PPR and sends EOI. The 0x40 handler also sends a
+ * self-IPI 0x80 and opens a window with STI: 0x80 (higher class) must
+ * preempt it before its own EOI.
+ */
+#define STUB(v)	".globl g_h" #v "\n g_h" #v ": push $0x" #v "\n jmp 9f\n"
+GUEST_CODE(g_handlers,
+	STUB(31) STUB(32) STUB(33) STUB(40) STUB(50) STUB(55) STUB(80) STUB(90)
+	"9: push %eax\n push %ebx\n"
+	"mov 8(%esp), %eax\n"
+	"incl 0x9400(,%eax,4)\n"
+	"mov 0x9800, %ebx\n mov %eax, 0x9804(,%ebx,4)\n incl 0x9800\n"
+	"cmp $0x40, %eax\n jne 1f\n"
+	"movl $0x40080, 0xfee00300\n sti\n nop\n nop\n nop\n cli\n"
+	"1: mov 0xfee000a0, %ebx\n mov %ebx, 0x9a00(,%eax,4)\n"
+	"movl $0, 0xfee000b0\n"
+	"pop %ebx\n pop %eax\n add $4, %esp\n iret\n");
+
+extern const uint8_t g_h31[], g_h32[], g_h33[], g_h40[], g_h50[], g_h55[], g_h80[], g_h90[];
+
+#define HANDLERS_GPA	0x3000u
+
+/* GDT at 0 (the default sregs' base), an IDT, the handlers; IF stays 0. */
+static void setup_idt(struct __test_metadata *_metadata, struct tvm *t)
+{
+	static const struct { int v; const uint8_t *h; } hs[] = {
+		{ 0x31, g_h31 }, { 0x32, g_h32 }, { 0x33, g_h33 }, { 0x40, g_h40 },
+		{ 0x50, g_h50 }, { 0x55, g_h55 }, { 0x80, g_h80 }, { 0x90, g_h90 },
+	};
+	uint64_t *gdt = tvm_ptr(t, 0), *idt = tvm_ptr(t, IDT_GPA);
+	struct be_sregs sr;
+	unsigned int i;
+
+	gdt[1] = 0x00cf9b000000ffffull;		/* 0x08: flat code */
+	gdt[2] = 0x00cf93000000ffffull;		/* 0x10: flat data */
+	gdt[3] = 0x00008b0000000067ull;		/* 0x18: busy TSS */
+	memcpy(tvm_ptr(t, HANDLERS_GPA), g_handlers, GUEST_SIZE(g_handlers));
+	memset(idt, 0, 256 * 8);
+	for (i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {
+		uint32_t a = HANDLERS_GPA + (uint32_t)(hs[i].h - g_handlers);
+
+		/* 32-bit interrupt gate, DPL 0, present, selector 0x08 */
+		idt[hs[i].v] = (a & 0xffff) | (0x08ull << 16) | (0x8eull << 40) |
+			       ((uint64_t)(a >> 16) << 48);
+	}
+	ASSERT_EQ(0, be_get_sregs(&t->vcpu, &sr));
+	sr.idt.base = IDT_GPA;
+	sr.idt.limit = 256 * 8 - 1;
+	ASSERT_EQ(0, be_set_sregs(&t->vcpu, &sr));
+}
+
+GUEST_CODE(g_prio,
+	"mov $0xfee00000, %esi\n"
+	"movl $0x1ff, 0xf0(%esi)\n"
+	"sti\n"
+	"movl $0x40040, 0x300(%esi)\n"		/* self IPI 0x40: preempted by 0x80 */
+	"nop\n nop\n"
+	"cli\n"
+	"movl $0x40050, 0x300(%esi)\n"		/* with IF=0: 0x50, then 0x90 */
+	"movl $0x40090, 0x300(%esi)\n"
+	"mov 0x220(%esi), %eax\n mov %eax, 0x9000\n"	/* IRR 64-95 */
+	"mov 0x240(%esi), %eax\n mov %eax, 0x9004\n"	/* IRR 128-159 */
+	"sti\n nop\n nop\n cli\n"			/* 0x90 first, then 0x50 */
+	"mov 0x100(%esi), %eax\n or 0x120(%esi), %eax\n or 0x140(%esi), %eax\n"
+	"mov %eax, 0x9008\n"				/* ISR empty again */
+	"mov 0xa0(%esi), %eax\n mov %eax, 0x900c\n"
+	DONE);
+
+TEST(self_ipi_priority_and_eoi_order)
+{
+	struct tvm t;
+
+	CREATE(&t);
+	setup_idt(_metadata, &t);
+	TVM_LOAD(&t, g_prio);
+	RUN_TO_DONE(&t);
+	ASSERT_EQ(4, d32(&t, LOGN));
+	EXPECT_EQ(0x40, d32(&t, LOG(0)));
+	EXPECT_EQ(0x80, d32(&t, LOG(1)));	/* higher class preempted 0x40 */
+	EXPECT_EQ(0x90, d32(&t, LOG(2)));	/* highest IRR first */
+	EXPECT_EQ(0x50, d32(&t, LOG(3)));
+	EXPECT_EQ(0x80, d32(&t, PPRSEEN(0x80)));
+	/* the 0x80 handler's EOI cleared 0x80, not 0x40 */
+	EXPECT_EQ(0x40, d32(&t, PPRSEEN(0x40)));
+	EXPECT_EQ(1u << 16, d32(&t, 0x00));	/* IRR 0x50 while IF=0 */
+	EXPECT_EQ(1u << 16, d32(&t, 0x04));	/* IRR 0x90 */
+	EXPECT_EQ(0, d32(&t, 0x08));
+	EXPECT_EQ(0, d32(&t, 0x0c));
+	EXPECT_EQ(4, vstat(t.vcpu.fd, SHADOWVM_STAT_LAPIC_IRQS_ACCEPTED));
+	EXPECT_EQ(4, vstat(t.vcpu.fd, SHADOWVM_STAT_LAPIC_EOIS));
+	tvm_destroy(&t);
+}
+
+GUEST_CODE(g_tpr,
+	"mov $0xfee00000, %esi\n"
+	"movl $0x1ff, 0xf0(%esi)\n"
+	"movl $0x60, 0x80(%esi)\n"		/* TPR class 6 */
+	"sti\n"
+	"movl $0x40055, 0x300(%esi)\n"		/* class 5: held */
+	"mov $1000, %ecx\n 1: dec %ecx\n jnz 1b\n"
+	"mov 0x9554, %eax\n mov %eax, 0x9000\n"	/* count[0x55] */
+	"mov 0xa0(%esi), %eax\n mov %eax, 0x9004\n"
+	"movl $0x50, 0x80(%esi)\n"		/* class 5: still held */
+	"mov 0x9554, %eax\n mov %eax, 0x9008\n"
+	"movl $0x40, 0x80(%esi)\n"		/* below: delivered */
+	"nop\n"
+	"mov 0x9554, %eax\n mov %eax, 0x900c\n"
+	"cli\n"
+	DONE);
+
+TEST(tpr_blocks_lower_classes)
+{
+	struct tvm t;
+
+	CREATE(&t);
+	setup_idt(_metadata, &t);
+	TVM_LOAD(&t, g_tpr);
+	RUN_TO_DONE(&t);
+	EXPECT_EQ(0, d32(&t, 0x00));
+	EXPECT_EQ(0x60, d32(&t, 0x04));
+	EXPECT_EQ(0, d32(&t, 0x08));
+	EXPECT_EQ(1, d32(&t, 0x0c));
+	EXPECT_EQ(0x50, d32(&t, PPRSEEN(0x55)));	/* ISR class 5 over TPR 0x40 */
+	tvm_destroy(&t);
+}
+
+GUEST_CODE(g_timers,
+	"mov $0xfee00000, %esi\n"
+	"movl $0x1ff, 0xf0(%esi)\n"
+	"movl $0xb, 0x3e0(%esi)\n"
+	/* one-shot, 1 ms: HLT sleeps until it */
+	"movl $0x31, 0x320(%esi)\n movl $1000000, 0x380(%esi)\n"
+	"1: sti\n hlt\n cli\n cmpl $1, 0x94c4\n jb 1b\n"
+	"mov 0x94c4, %eax\n mov %eax, 0x9000\n"		/* count[0x31] */
+	/* periodic, 1 ms: five interrupts */
+	"movl $0x20032, 0x320(%esi)\n movl $1000000, 0x380(%esi)\n"
+	"2: sti\n hlt\n cli\n cmpl $5, 0x94c8\n jb 2b\n"
+	"movl $0x10032, 0x320(%esi)\n"			/* mask, stop */
+	"movl $0, 0x380(%esi)\n"
+	"mov 0x94c8, %eax\n mov %eax, 0x9004\n"
+	/* TSC-deadline 1 ms ahead (at most; the host TSC rate) */
+	"movl $0x40033, 0x320(%esi)\n"
+	"rdtsc\n add $1000000, %eax\n adc $0, %edx\n mov $0x6e0, %ecx\n wrmsr\n"
+	"3: sti\n hlt\n cli\n cmpl $1, 0x94cc\n jb 3b\n"
+	"mov 0x94cc, %eax\n mov %eax, 0x9008\n"
+	"mov $0x6e0, %ecx\n rdmsr\n mov %eax, 0x900c\n"
+	DONE);
+
+TEST(timer_interrupts_delivered)
+{
+	struct tvm t;
+
+	CREATE(&t);
+	setup_idt(_metadata, &t);
+	TVM_LOAD(&t, g_timers);
+	RUN_TO_DONE(&t);
+	EXPECT_EQ(1, d32(&t, 0x00));		/* one-shot: once */
+	EXPECT_LE(5, d32(&t, 0x04));		/* periodic: five or more, then masked */
+	EXPECT_GE(7, d32(&t, 0x04));
+	EXPECT_EQ(1, d32(&t, 0x08));		/* deadline: once */
+	EXPECT_EQ(0, d32(&t, 0x0c));		/* and the MSR cleared */
+	EXPECT_LE(7, vstat(t.vcpu.fd, SHADOWVM_STAT_LAPIC_TIMER_FIRES));
+	tvm_destroy(&t);
+}
+
+/* 64-bit: CR8 is the TPR, and with the TPR shadow MOV CR8 does not exit */
+GUEST_CODE(g_cr8,
+	".code64\n"
+	"mov $0xfee00000, %esi\n"
+	"movl $0x1ff, 0xf0(%rsi)\n"
+	"mov $6, %eax\n mov %rax, %cr8\n"
+	"movl $0x40055, 0x300(%rsi)\n"
+	"mov 0x80(%rsi), %eax\n mov %eax, 0x9000\n"
+	"mov %cr8, %rax\n mov %eax, 0x9004\n"
+	"sti\n"
+	"mov $5, %eax\n mov %rax, %cr8\n"
+	"nop\n"
+	"mov 0x9554, %eax\n mov %eax, 0x9008\n"
+	"mov $4, %eax\n mov %rax, %cr8\n"		/* below the threshold */
+	"nop\n"
+	"mov 0x9554, %eax\n mov %eax, 0x900c\n"
+	"cli\n"
+	"mov 0xa0(%rsi), %eax\n mov %eax, 0x9010\n"
+	"out %al, $0x10\n"
+	".globl g_cr8_h55\n g_cr8_h55:\n"
+	"push %rax\n incl 0x9554\n mov $0xfee000b0, %eax\n movl $0, (%rax)\n pop %rax\n iretq\n"
+	".code32\n");
+
+extern const uint8_t g_cr8_h55[];
+
+TEST(cr8_is_tpr_in_64bit_mode)
+{
+	uint64_t *pml4, *pdpt, *pd0, *pd3, *gdt, *idt;
+	uint64_t cr_exits;
+	struct be_sregs sr;
+	struct tvm t;
+	uint32_t h;
+
+	CREATE(&t);
+	pml4 = tvm_ptr(&t, 0x20000);
+	pdpt = tvm_ptr(&t, 0x21000);
+	pd0 = tvm_ptr(&t, 0x22000);
+	pd3 = tvm_ptr(&t, 0x23000);
+	pml4[0] = 0x21000 | 3;
+	pdpt[0] = 0x22000 | 3;
+	pdpt[3] = 0x23000 | 3;
+	pd0[0] = 0x83;					/* 0-2 MiB */
+	pd3[(0xfee00000u - 0xc0000000u) >> 21] = 0xfee00000u | 0x93;	/* APIC, PCD */
+	gdt = tvm_ptr(&t, 0);
+	gdt[1] = 0x00af9b000000ffffull;			/* 64-bit code */
+	gdt[2] = 0x00cf93000000ffffull;
+	gdt[3] = 0x00008b0000000067ull;
+	idt = tvm_ptr(&t, IDT_GPA);
+	memset(idt, 0, 0x1000);
+	h = TVM_CODE + (uint32_t)(g_cr8_h55 - g_cr8);
+	idt[0x55 * 2] = (h & 0xffff) | (0x08ull << 16) | (0x8eull << 40) |
+			((uint64_t)(h >> 16) << 48);
+	TVM_LOAD(&t, g_cr8);
+	ASSERT_EQ(0, be_get_sregs(&t.vcpu, &sr));
+	sr.cr3 = 0x20000;
+	sr.cr4 = 0x20;					/* PAE */
+	sr.efer = 0x500;				/* LME, LMA */
+	sr.cr0 = 0x80000011;
+	sr.cs.l = 1;
+	sr.cs.db = 0;
+	sr.idt.base = IDT_GPA;
+	sr.idt.limit = 0xfff;
+	ASSERT_EQ(0, be_set_sregs(&t.vcpu, &sr));
+	cr_exits = vstat(t.vcpu.fd, SHADOWVM_STAT_EXIT_CR_ACCESS);
+	RUN_TO_DONE(&t);
+	EXPECT_EQ(0x60, d32(&t, 0x00));			/* CR8 6 = TPR 0x60 */
+	EXPECT_EQ(6, d32(&t, 0x04));
+	EXPECT_EQ(0, d32(&t, 0x08));			/* class 5 held by CR8 5 */
+	EXPECT_EQ(1, d32(&t, 0x0c));			/* CR8 4: delivered */
+	EXPECT_EQ(0x40, d32(&t, 0x10));			/* PPR = TPR after EOI */
+	ASSERT_EQ(0, be_get_sregs(&t.vcpu, &sr));
+	EXPECT_EQ(4, sr.cr8);
+	/* the TPR shadow: no MOV CR8 exit (the CPU has the control) */
+	EXPECT_EQ(0, vstat(t.vcpu.fd, SHADOWVM_STAT_EXIT_CR_ACCESS) - cr_exits);
+	tvm_destroy(&t);
+}
+
 TEST_HARNESS_MAIN
