@@ -268,8 +268,11 @@ enum run_result vm_run_loop(struct be_vcpu *vcpu, struct vm_devices *d,
 				return RUN_ERROR;
 			continue;
 		case BE_EXIT_HYPERCALL:
-			/* no hypercall is implemented in the runner */
-			last->hypercall.ret = (uint64_t)-38;	/* -ENOSYS */
+			/*
+			 * the runner implements none (and does not ask for
+			 * them): SHADOWVM_HC_ENOSYS, KVM's -1000
+			 */
+			last->hypercall.ret = (uint64_t)-1000;
 			be_complete_hypercall(vcpu, last);
 			continue;
 		case BE_EXIT_HLT:

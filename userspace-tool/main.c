@@ -601,7 +601,7 @@ static int cmd_run(int argc, char **argv)
 	if (ret)
 		return report_open_error(ops, dev, -ret);
 
-	/* KVM: in-kernel LAPIC + I/O APIC like shadowvm's platform */
+	/* KVM: in-kernel LAPICs like shadowvm's platform */
 	cfg.irqchip = true;
 	ret = be_create_vm(&be, &cfg, &vm);
 	if (ret == -EBUSY) {
@@ -657,8 +657,7 @@ static int cmd_run(int argc, char **argv)
 	}
 
 	devices_attach_vm(&devs, &vm, ram, mem_size, smp);
-	if (!vm.irqchip)
-		ioapic_register(&devs);	/* shadowvm: the runner's I/O APIC */
+	ioapic_register(&devs);		/* neither backend has one in the kernel */
 
 	/* signals: main waits for them; vCPU threads take only SIGUSR1 */
 	sigemptyset(&set);
