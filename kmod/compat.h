@@ -145,6 +145,19 @@ static inline void shv_vma_set_flags(struct vm_area_struct *vma, unsigned long f
 #endif
 }
 
+/*
+ * The reschedule IPI, usable with interrupts off (shv_vcpu_kick()): 6.3
+ * made smp_send_reschedule() a tracing macro around the arch function.
+ */
+static inline void shv_send_reschedule(int cpu)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	arch_smp_send_reschedule(cpu);
+#else
+	smp_send_reschedule(cpu);
+#endif
+}
+
 #endif /* __ASSEMBLY__ */
 
 #endif /* SHADOWVM_COMPAT_H */

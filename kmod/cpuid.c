@@ -110,6 +110,9 @@ void shv_cpuid(struct shv_vcpu *vcpu, u32 leaf, u32 sub, u32 out[4])
 		out[1] = (out[1] & 0xff00) | (1u << 16) | ((u32)vcpu->id << 24);
 		out[2] = (out[2] & L1_ECX_OK) | L1_ECX_HYPERVISOR;
 		out[3] &= L1_EDX_OK;
+		/* lapic.c: xAPIC (while IA32_APIC_BASE.EN), TSC-deadline timer; no x2APIC */
+		out[2] = (out[2] & ~(BIT(21) | BIT(24))) | BIT(24);
+		out[3] = (out[3] & ~BIT(9)) | (shv_lapic_hw_enabled(vcpu) ? BIT(9) : 0);
 		break;
 	case 2:
 		break;

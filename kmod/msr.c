@@ -71,7 +71,10 @@ int shv_get_msr(struct shv_vcpu *vcpu, u32 msr, u64 *val)
 		*val = rdtsc();
 		return 0;
 	case MSR_IA32_APICBASE:
-		*val = vcpu->apic_base;
+		*val = shv_lapic_get_base(vcpu);
+		return 0;
+	case MSR_IA32_TSC_DEADLINE:	/* lapic_timer.c */
+		*val = shv_lapic_get_tsc_deadline(vcpu);
 		return 0;
 	case MSR_IA32_MISC_ENABLE:
 		*val = vcpu->msr_misc_enable | MSR_IA32_MISC_ENABLE_FAST_STRING;
@@ -158,7 +161,9 @@ int shv_set_msr(struct shv_vcpu *vcpu, u32 msr, u64 val)
 	case MSR_IA32_TSC:
 		return 0;		/* TSC writes are ignored */
 	case MSR_IA32_APICBASE:
-		vcpu->apic_base = val;
+		return shv_lapic_set_base(vcpu, val, false);
+	case MSR_IA32_TSC_DEADLINE:	/* lapic_timer.c */
+		shv_lapic_set_tsc_deadline(vcpu, val);
 		return 0;
 	case MSR_IA32_MISC_ENABLE:
 		vcpu->msr_misc_enable = val;

@@ -124,6 +124,8 @@ static int check_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s, const ch
 		BAD("CR3 above MAXPHYADDR");
 	if (s->cr8 > 15)
 		BAD("CR8 > 15");
+	if (s->apic_base & (~0ULL << shv_guest_maxphyaddr() | 0x6ff))
+		BAD("APIC base has a reserved bit or x2APIC enable");
 	if ((s->cr4 & X86_CR4_PCIDE) && !lma)
 		BAD("CR4.PCIDE outside long mode");
 
@@ -217,9 +219,9 @@ void shv_get_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s)
 	s->cr2 = vcpu->cr2;
 	s->cr3 = vcpu->cr3;
 	s->cr4 = vcpu->cr4;
-	s->cr8 = vcpu->cr8;
+	s->cr8 = shv_lapic_get_cr8(vcpu);
 	s->efer = vcpu->efer;
-	s->apic_base = vcpu->apic_base;
+	s->apic_base = shv_lapic_get_base(vcpu);
 }
 
 int shv_set_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s)
@@ -265,9 +267,9 @@ int shv_set_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s)
 	vcpu->cr2 = s->cr2;
 	vcpu->cr3 = s->cr3;
 	vcpu->cr4 = s->cr4;
-	vcpu->cr8 = s->cr8;
+	shv_lapic_set_cr8(vcpu, s->cr8);
 	vcpu->efer = s->efer;
-	vcpu->apic_base = s->apic_base;
+	shv_lapic_set_base(vcpu, s->apic_base, true);	/* checked in check_sregs() */
 	memcpy(vcpu->pdptrs, pdpte, sizeof(pdpte));	/* checked above */
 	shv_update_hw_cr(vcpu);
 	return shv_mmu_reset_context(vcpu);

@@ -14,6 +14,8 @@
 #include <linux/mm_types.h>
 #include <linux/printk.h>
 #include <linux/srcu.h>
+#include <linux/wait.h>
+#include <linux/atomic.h>
 #include "../uapi/linux/shadowvm.h"
 
 #define SHV_NAME "shadowvm"
@@ -31,6 +33,7 @@ struct shv_vmx_caps {
 	bool has_vpid;
 	bool inout_info;	/* exit instruction info for INS/OUTS */
 	u32 preempt_value;	/* VMX-preemption timer reload, 0 if unused */
+	bool has_vnmi;		/* virtual NMIs and NMI-window exiting */
 };
 extern struct shv_vmx_caps shv_caps;
 
@@ -95,6 +98,7 @@ struct shv_vcpu;
 struct shv_mmu_vm;
 struct shv_mmu_policy_ops;
 struct shv_emu_ctxt;
+struct shv_lapic;
 struct seq_file;
 
 struct shv_vm {
@@ -192,6 +196,24 @@ struct shv_vcpu {
 
 	struct shv_pending_event event;	/* to inject at next entry */
 
+	/*
+	 * Interrupts, NMIs, HLT (vmx/inject.c). Embedded in the vCPU: lives
+	 * and dies with it; other threads reach it only through an open vCPU
+	 * fd or the VM's vcpus[] (both keep the vCPU alive).
+	 */
+	struct shv_events {
+		/* any thread sets these, then calls shv_vcpu_kick() */
+		atomic_t ext_irq;	/* SHV_EXT_IRQ_QUEUED | vector, or 0 */
+		atomic_t nmi_queued;	/* NMIs not yet injected (0..2) */
+		bool kicked;		/* something changed since the vCPU looked */
+		wait_queue_head_t wq;	/* the vCPU sleeps here in HLT */
+		/* the vCPU's thread only (under vcpu->lock) */
+		u32 held;		/* an NMI/interrupt pre-empted by an exception */
+		u32 windows;		/* window-exiting controls currently set */
+		bool halted;		/* in HLT: sleeps before the next entry */
+		bool hypercall_pending;	/* run->hypercall.ret goes to RAX at RUN */
+	} evt;
+
 	/* userspace round trip to complete at the next RUN */
 	enum { SHV_PENDING_NONE, SHV_PENDING_PIO_IN, SHV_PENDING_PIO_STRING_IN,
 	       SHV_PENDING_MMIO, SHV_PENDING_MMIO_WRITE } pending;
@@ -220,6 +242,7 @@ struct shv_vcpu {
 	int mmio_next;
 	bool mmio_rerun;
 	struct shv_emu_ctxt *emu;
+	struct shv_lapic *lapic;	/* lapic.c; freed by shv_vcpu_free() */
 
 	u64 exit_count;
 	u64 stats[SHADOWVM_STAT_NR];
@@ -253,6 +276,28 @@ u64 shv_guest_cr4_allowed(void);
  * from hrtimer callbacks.
  */
 void shv_vcpu_kick(struct shv_vcpu *vcpu);
+
+/* ---- vmx/inject.c: interrupts, NMIs, HLT ---- */
+#define SHV_EXT_IRQ_QUEUED	0x100
+void shv_events_init(struct shv_vcpu *vcpu);
+/* SHADOWVM_INTERRUPT / SHADOWVM_NMI: any thread, without vcpu->lock */
+long shv_events_ioctl(struct shv_vcpu *vcpu, unsigned int ioctl, void __user *argp);
+/* Before each entry (preemptible): choose the event to inject, set windows. */
+void shv_events_prepare(struct shv_vcpu *vcpu);
+/* With interrupts off, in_guest set: true if a kick came since prepare. */
+bool shv_events_kicked(struct shv_vcpu *vcpu);
+/* The exit recorded an interrupted delivery; NMI blocking fix-ups. */
+void shv_events_after_exit(struct shv_vcpu *vcpu, u32 reason);
+/* An exception is queued over a pending NMI/interrupt: keep the latter. */
+void shv_events_hold(struct shv_vcpu *vcpu);
+/* HLT exit: >0 resume (maybe halted), 0 exit HLT to userspace. */
+int shv_handle_hlt(struct shv_vcpu *vcpu);
+/* Halted: sleep until an event; 1 go on, -EINTR (exit INTR filled). */
+int shv_halt_wait(struct shv_vcpu *vcpu);
+/* After an exit: the runner asked for the window and it is open (0) or not (1). */
+int shv_events_window_check(struct shv_vcpu *vcpu);
+/* Fill run->if_flag and ready_for_interrupt_injection. */
+void shv_events_to_user(struct shv_vcpu *vcpu);
 
 /* ---- regs.c: register-state ioctls ---- */
 void shv_get_regs(struct shv_vcpu *vcpu, struct shadowvm_regs *r);
@@ -351,5 +396,7 @@ int shv_emulate_mmio_complete(struct shv_vcpu *vcpu, bool write);
 /* counters are read without the vCPU lock (GET_VCPU_STATS) */
 #define shv_stat_inc(vcpu, id) \
 	WRITE_ONCE((vcpu)->stats[SHADOWVM_STAT_##id], (vcpu)->stats[SHADOWVM_STAT_##id] + 1)
+
+#include "lapic.h"	/* the local APIC's interface, used by vcpu/vm/msr/regs/vmx */
 
 #endif /* SHADOWVM_H */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * shadowvm tracepoints (events/shadowvm/): fault classification, shadow
- * page create/zap, page-table write emulation and root switches.
+ * page create/zap, page-table write emulation, root switches and event
+ * injections.
  */
 #undef TRACE_SYSTEM
 #define TRACE_SYSTEM shadowvm
@@ -78,6 +79,23 @@ TRACE_EVENT(root_switch,
 		__entry->hit = hit;
 	),
 	TP_printk("cr3 0x%llx %s", __entry->cr3, __entry->hit ? "hit" : "miss")
+);
+
+/* an event written into the VM-entry interruption information */
+TRACE_EVENT(inject,
+	TP_PROTO(u32 info, u32 error_code),
+	TP_ARGS(info, error_code),
+	TP_STRUCT__entry(
+		__field(u32, info)
+		__field(u32, error_code)
+	),
+	TP_fast_assign(
+		__entry->info = info;
+		__entry->error_code = error_code;
+	),
+	TP_printk("type %u vector %u%s error 0x%x", (__entry->info >> 8) & 7,
+		  __entry->info & 0xff, __entry->info & (1u << 11) ? " with" : " no",
+		  __entry->error_code)
 );
 
 #endif /* _SHADOWVM_TRACE_H */

@@ -74,6 +74,7 @@ static enum exc_class exc_class(int vector)
 {
 	switch (vector) {
 	case DE_VECTOR: case TS_VECTOR: case NP_VECTOR: case SS_VECTOR: case GP_VECTOR:
+	case 21:	/* #CP */
 		return EXC_CONTRIBUTORY;
 	case PF_VECTOR:
 		return EXC_PF;
@@ -102,11 +103,14 @@ void shv_queue_exception(struct shv_vcpu *vcpu, int vector, bool has_error, u32 
 {
 	struct shv_pending_event *ev = &vcpu->event;
 
+	/* an NMI or interrupt whose delivery this exception cut waits for later */
+	shv_events_hold(vcpu);
 	if (ev->valid && ((ev->info & INTR_INFO_TYPE_MASK) == INTR_TYPE_HARD_EXCEPTION)) {
 		int prev = ev->info & INTR_INFO_VECTOR_MASK;
 		enum exc_class pc = exc_class(prev), nc = exc_class(vector);
 
-		if (prev == DF_VECTOR) {
+		/* a contributory fault or #PF while delivering #DF: shutdown */
+		if (prev == DF_VECTOR && nc != EXC_BENIGN) {
 			ev->valid = false;
 			vcpu->pending_shutdown = true;
 			return;
@@ -146,11 +150,18 @@ static long shv_vcpu_ioctl(struct file *f, unsigned int ioctl, unsigned long arg
 	long r = 0;
 
 	switch (ioctl) {
+	case SHADOWVM_GET_LAPIC:	/* lapic.c takes the vCPU lock itself */
+	case SHADOWVM_SET_LAPIC:
+		return shv_lapic_ioctl(vcpu, ioctl, argp);
 	case SHADOWVM_RUN:
 	case SHADOWVM_GET_REGS:
 	case SHADOWVM_GET_SREGS:
 	case SHADOWVM_GET_VCPU_STATS:
 		break;
+	case SHADOWVM_INTERRUPT:
+	case SHADOWVM_NMI:
+		/* no vcpu->lock: a halted vCPU holds it while it sleeps */
+		return shv_events_ioctl(vcpu, ioctl, argp);
 	case SHADOWVM_SET_REGS:
 		if (copy_from_user(&u.regs, argp, sizeof(u.regs)))
 			return -EFAULT;
@@ -264,6 +275,7 @@ static const struct file_operations shv_vcpu_fops = {
 
 void shv_vcpu_free(struct shv_vcpu *vcpu)
 {
+	shv_lapic_destroy(vcpu);	/* first: its timer and senders may still kick us */
 	shv_vmx_forget_vm(vcpu->vm);
 	shv_mmu_vcpu_destroy(vcpu);
 	shv_vpid_free(vcpu->vpid);
@@ -302,6 +314,7 @@ long shv_create_vcpu(struct shv_vm *vm, unsigned long id)
 	vcpu->cpu = -1;
 	vcpu->last_cpu = -1;
 	mutex_init(&vcpu->lock);
+	shv_events_init(vcpu);
 	r = -ENOMEM;
 	vcpu->vmcs = shv_alloc_vmcs();
 	pg = shv_alloc_page(0);
@@ -327,6 +340,9 @@ long shv_create_vcpu(struct shv_vm *vm, unsigned long id)
 	vcpu->vpid = shv_vpid_alloc();
 	vcpu->msr_pat = 0x0007040600070406ULL;
 	vcpu->dr7 = 0x400;
+	r = shv_lapic_create(vcpu);
+	if (r)
+		goto fail;
 	r = shv_mmu_vcpu_init(vcpu);
 	if (r)
 		goto fail;
@@ -337,6 +353,7 @@ long shv_create_vcpu(struct shv_vm *vm, unsigned long id)
 		goto fail;
 	}
 	shv_default_sregs(sregs);
+	sregs->apic_base = shv_lapic_get_base(vcpu);	/* BSP flag on vCPU 0 only */
 	preempt_disable();
 	shv_vmclear(__pa(vcpu->vmcs));	/* initialise the region, launch state clear */
 	preempt_enable();

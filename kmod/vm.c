@@ -513,6 +513,8 @@ static long shv_vm_ioctl(struct file *f, unsigned int ioctl, unsigned long arg)
 		if (copy_to_user(argp, &vm->cfg, sizeof(vm->cfg)))
 			return -EFAULT;
 		return 0;
+	case SHADOWVM_SIGNAL_MSI:
+		return shv_lapic_signal_msi(vm, argp);
 	default:
 		return -ENOTTY;
 	}
@@ -559,7 +561,7 @@ static int check_config(struct shadowvm_vm_config *c)
 {
 	int i;
 
-	if (c->flags)
+	if (c->flags & ~SHADOWVM_VM_FLAGS_ALL)
 		return -EINVAL;
 	for (i = 0; i < ARRAY_SIZE(c->reserved); i++)
 		if (c->reserved[i])

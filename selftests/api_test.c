@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * api_test: /dev/shadowvm level ABI.
- * Asserts GET_API_VERSION == 1, GET_VCPU_MMAP_SIZE == 4096, CREATE_VM with
+ * Asserts GET_API_VERSION == 2, GET_VCPU_MMAP_SIZE == 4096, CREATE_VM with
  * no config and with every valid policy works (and GET_VM_CONFIG reports
  * the policy), CREATE_VM refuses each bad config with EINVAL, and the stats
  * ioctls report SHADOWVM_STAT_NR counters.
@@ -16,13 +16,13 @@
 #include "kselftest_harness.h"
 #include "svmtest_ksft.h"
 
-TEST(api_version_is_1)
+TEST(api_version_is_2)
 {
 	int fd;
 
 	OPEN_DEV_OR_SKIP(fd);
 	EXPECT_EQ(SHADOWVM_API_VERSION, ioctl(fd, SHADOWVM_GET_API_VERSION, 0));
-	EXPECT_EQ(1, SHADOWVM_API_VERSION);
+	EXPECT_EQ(2, SHADOWVM_API_VERSION);
 	close(fd);
 }
 
@@ -111,7 +111,7 @@ struct bad_cfg {
 TEST(create_vm_bad_config_einval)
 {
 	static const struct bad_cfg cases[] = {
-		{ "flags != 0", { .flags = 1 } },
+		{ "unknown flag bit 2", { .flags = 1u << 2 } },
 		{ "flags bit 31", { .flags = 1u << 31 } },
 		{ "reserved[0] != 0", { .reserved = { 1 } } },
 		{ "reserved[5] != 0", { .reserved = { 0, 0, 0, 0, 0, 1 } } },

@@ -540,7 +540,7 @@ static bool config_valid(const struct shadowvm_vm_config *c)
 {
 	int i;
 
-	if (c->flags || c->mmu_policy > 3 || c->root_cache_size > 256 ||
+	if ((c->flags & ~SHADOWVM_VM_FLAGS_ALL) || c->mmu_policy > 3 || c->root_cache_size > 256 ||
 	    (c->max_shadow_pages >= 1 && c->max_shadow_pages <= 63) ||
 	    c->max_shadow_pages > SHADOWVM_MAX_SHADOW_PAGES)
 		return false;
@@ -670,7 +670,7 @@ static void op_vm_config(struct fz *z)
 	desc(z, "GET_VM_CONFIG(vm %d)", vms[v].fd);
 	r = xioctl(z, vms[v].fd, SHADOWVM_GET_VM_CONFIG, (unsigned long)&c, &err);
 	expect(z, r, err, true, 0, 0);
-	if (r == 0 && (c.flags || c.reserved[0] || c.reserved[5] ||
+	if (r == 0 && ((c.flags & ~SHADOWVM_VM_FLAGS_ALL) || c.reserved[0] || c.reserved[5] ||
 		       c.mmu_policy != vms[v].policy ||
 		       c.root_cache_size != vms[v].rcs ||
 		       c.max_shadow_pages != vms[v].msp))
@@ -1229,7 +1229,7 @@ static void valid_change(struct fz *z, struct shadowvm_sregs *s, int mode)
 {
 	switch (rn(z, 9)) {
 	case 0: s->cr2 = rnd(z); break;
-	case 1: s->apic_base = rnd(z); break;
+	case 1: s->apic_base = (rnd(z) & 0xffff000ull) | (rnd(z) & 0x900); break;
 	case 2: s->cr8 = rn(z, 16); break;
 	case 3: s->gdt.limit = rnd(z); s->idt.limit = rnd(z); break;
 	case 4: s->gdt.base = canon(z); s->idt.base = canon(z); break;
@@ -1565,10 +1565,8 @@ static void op_run(struct fz *z, int c, bool foreign)
 			run->request_interrupt_window = 0;
 			memset(run->padding1, 0, sizeof(run->padding1));
 			if (chance(z, 3)) {
-				if (chance(z, 50))
-					run->request_interrupt_window = 1 + rn(z, 255);
-				else
-					run->padding1[rn(z, 6)] = 1 + rn(z, 255);
+				/* request_interrupt_window is an input since API v2 */
+				run->padding1[rn(z, sizeof(run->padding1))] = 1 + rn(z, 255);
 				bad_in = true;
 				imm = false;
 				run->immediate_exit = 0;

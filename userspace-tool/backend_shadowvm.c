@@ -73,13 +73,11 @@ const char *const shadowvm_stat_names[SHADOWVM_STAT_NR] = {
 	[SHADOWVM_STAT_CR3_NOFLUSH] = "cr3_noflush",
 	[SHADOWVM_STAT_EMULATED_LOCKED] = "emulated_locked",
 	[SHADOWVM_STAT_LOCKED_AS_WRITE] = "locked_as_write",
-#ifdef SHADOWVM_SIGNAL_MSI
 	[SHADOWVM_STAT_LAPIC_IRQS_ACCEPTED] = "lapic_irqs_accepted",
 	[SHADOWVM_STAT_LAPIC_EOIS] = "lapic_eois",
 	[SHADOWVM_STAT_LAPIC_TIMER_FIRES] = "lapic_timer_fires",
 	[SHADOWVM_STAT_LAPIC_IPIS] = "lapic_ipis",
 	[SHADOWVM_STAT_LAPIC_UNSUPPORTED] = "lapic_unsupported",
-#endif
 };
 
 static int svm_open(struct backend *be, const char *path)

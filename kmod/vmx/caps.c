@@ -117,7 +117,8 @@ int shv_vmx_probe(void)
 	shv_caps.inout_info = basic & SHV_BASIC_INOUT_INFO;
 
 	r = adjust_ctl("pin-based", truectl ? SHV_MSR_VMX_TRUE_PINBASED : SHV_MSR_VMX_PINBASED,
-		       PIN_EXT_INTR_EXITING | PIN_NMI_EXITING, PIN_PREEMPT_TIMER, &shv_caps.pin);
+		       PIN_EXT_INTR_EXITING | PIN_NMI_EXITING, PIN_PREEMPT_TIMER | PIN_VIRTUAL_NMIS,
+		       &shv_caps.pin);
 	if (r)
 		return r;
 	r = adjust_ctl("processor-based",
@@ -126,11 +127,17 @@ int shv_vmx_probe(void)
 		       CPU_RDPMC_EXITING | CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING |
 		       CPU_CR8_LOAD_EXITING | CPU_CR8_STORE_EXITING | CPU_MOV_DR_EXITING |
 		       CPU_USE_IO_BITMAPS | CPU_USE_MSR_BITMAPS | CPU_MONITOR_EXITING |
-		       CPU_ACTIVATE_SECONDARY, 0, &shv_caps.cpu);
+		       CPU_ACTIVATE_SECONDARY, CPU_NMI_WINDOW_EXITING | CPU_TPR_SHADOW,
+		       &shv_caps.cpu);
 	if (r)
 		return r;
+	/* NMI injection needs virtual NMIs and NMI-window exiting (vmx/inject.c) */
+	shv_caps.has_vnmi = (shv_caps.pin & PIN_VIRTUAL_NMIS) &&
+			    (shv_caps.cpu & CPU_NMI_WINDOW_EXITING);
+	if (!shv_caps.has_vnmi)
+		shv_caps.pin &= ~PIN_VIRTUAL_NMIS;
 	shv_caps.cpu &= ~(CPU_INTR_WINDOW_EXITING | CPU_NMI_WINDOW_EXITING |
-			  CPU_RDTSC_EXITING | CPU_USE_TSC_OFFSETTING | CPU_TPR_SHADOW |
+			  CPU_RDTSC_EXITING | CPU_USE_TSC_OFFSETTING |
 			  CPU_MONITOR_TRAP_FLAG | CPU_PAUSE_EXITING | CPU_UNCOND_IO_EXITING);
 	r = adjust_ctl("secondary", SHV_MSR_VMX_PROCBASED2, 0,
 		       CPU2_ENABLE_VPID | CPU2_WBINVD_EXITING, &shv_caps.cpu2);

@@ -61,12 +61,46 @@ static int handle_cpuid(struct shv_vcpu *vcpu)
 	return 1;
 }
 
-static int handle_hlt(struct shv_vcpu *vcpu)
+/*
+ * VMCALL (Documentation/uapi.rst, "Hypercalls"): never #UD. The number is
+ * in RAX, the result goes to RAX; CPL > 0 gets SHADOWVM_HC_EPERM, an
+ * unknown number SHADOWVM_HC_ENOSYS; PING is answered here, the runner's
+ * range exits to userspace when the VM asked for it.
+ */
+static int handle_vmcall(struct shv_vcpu *vcpu)
 {
-	shv_stat_inc(vcpu, EXIT_HLT);
+	static const int arg_reg[6] = { SHV_RBX, SHV_RCX, SHV_RDX, SHV_RSI, SHV_RDI, SHV_R8 };
+	bool l64 = cs_64bit(vcpu);
+	u64 nr = vcpu->regs[SHV_RAX];
+	s64 ret = SHADOWVM_HC_ENOSYS;
+	int i;
+
+	shv_stat_inc(vcpu, HYPERCALLS);
+	if (!l64)
+		nr = (u32)nr;
 	shv_skip_insn(vcpu);
-	vcpu->run->exit_reason = SHADOWVM_EXIT_HLT;
-	return 0;
+	if (shv_cpl(vcpu)) {
+		ret = SHADOWVM_HC_EPERM;
+	} else if (nr == SHADOWVM_HC_PING) {
+		ret = 0;
+	} else if (nr >= SHADOWVM_HC_USER_FIRST && nr <= SHADOWVM_HC_USER_LAST &&
+		   (vcpu->vm->cfg.flags & SHADOWVM_VM_USER_HYPERCALLS)) {
+		struct shadowvm_run *run = vcpu->run;
+
+		run->exit_reason = SHADOWVM_EXIT_HYPERCALL;
+		run->hypercall.nr = nr;
+		for (i = 0; i < 6; i++)
+			run->hypercall.args[i] = l64 ? vcpu->regs[arg_reg[i]] :
+						 (u32)vcpu->regs[arg_reg[i]];
+		if (!l64)
+			run->hypercall.args[5] = 0;	/* no R8 outside 64-bit code */
+		run->hypercall.ret = (u64)(s64)SHADOWVM_HC_ENOSYS;
+		vcpu->evt.hypercall_pending = true;
+		shv_stat_inc(vcpu, USER_EXIT_HYPERCALL);
+		return 0;
+	}
+	vcpu->regs[SHV_RAX] = l64 ? (u64)ret : (u32)ret;
+	return 1;
 }
 
 static int inject_gp(struct shv_vcpu *vcpu)
@@ -106,7 +140,7 @@ static int handle_cr(struct shv_vcpu *vcpu)
 			if (val > 15)
 				r = 1;
 			else
-				vcpu->cr8 = val;
+				shv_lapic_set_cr8(vcpu, val);	/* TPR[7:4] */
 			break;
 		default:
 			return inject_ud(vcpu);
@@ -117,7 +151,7 @@ static int handle_cr(struct shv_vcpu *vcpu)
 			shv_stat_inc(vcpu, EXIT_CR3_STORE);
 			set_gpr(vcpu, reg, vcpu->cr3);
 		} else if (cr == 8) {
-			set_gpr(vcpu, reg, vcpu->cr8);
+			set_gpr(vcpu, reg, shv_lapic_get_cr8(vcpu));
 		} else {
 			return inject_ud(vcpu);
 		}
@@ -171,7 +205,7 @@ static int handle_dr(struct shv_vcpu *vcpu)
 	} else {
 		val = get_gpr(vcpu, reg);
 		if (dr < 4) {
-			vcpu->dr[dr] = val;	/* kept in software: no guest breakpoints */
+			vcpu->dr[dr] = val;	/* loaded before entry when DR7 arms one */
 		} else if (dr == 6) {
 			if (val >> 32)
 				return inject_gp(vcpu);
@@ -179,8 +213,9 @@ static int handle_dr(struct shv_vcpu *vcpu)
 		} else {
 			if (val >> 32)
 				return inject_gp(vcpu);
-			/* kept in software like DR0-3: no guest breakpoint arms */
+			/* loaded at entry (VMCS); DR0-3 by run.c when armed */
 			vcpu->dr7 = (val & 0xffff2bff) | 0x400;
+			vmcs_write(GUEST_DR7, vcpu->dr7);
 		}
 	}
 	shv_skip_insn(vcpu);
@@ -238,6 +273,22 @@ static int handle_pf(struct shv_vcpu *vcpu)
 	int r;
 
 	r = shv_mmu_page_fault(vcpu, la, vmcs_read(VM_EXIT_INTR_ERROR_CODE), &pf);
+	/*
+	 * The fault hit the delivery of an event (IDT, GDT, TSS or stack
+	 * access; the event is back in vcpu->event). Nothing at RIP may be
+	 * emulated: a write-protected guest table is unprotected and the
+	 * event delivered again; only MMIO there is beyond repair.
+	 */
+	if (r == SHV_PF_EMULATE_PT && vcpu->event.valid) {
+		if (!shv_mmu_unprotect(vcpu, pf.gfn))
+			return 1;
+		mutex_lock(&vcpu->vm->mmu_lock);
+		shv_mmu_zap_all(vcpu->vm);
+		mutex_unlock(&vcpu->vm->mmu_lock);
+		if (!shv_mmu_unprotect(vcpu, pf.gfn))
+			return 1;
+		r = SHV_PF_EMULATE_MMIO;	/* reported as a delivery error below */
+	}
 	switch (r) {
 	case SHV_PF_EMULATE_MMIO:
 		return shv_emulate_insn(vcpu, la, true);
@@ -306,6 +357,11 @@ static int handle_db(struct shv_vcpu *vcpu, u32 info)
 	shv_stat_inc(vcpu, EXIT_EXCEPTION);
 	vcpu->dr6 &= ~DR6_TRAP_BITS;
 	vcpu->dr6 |= q & (DR6_TRAP_BITS | DR6_BD_BIT | DR6_BS_BIT);
+	/* delivery of a general-detect #DB clears DR7.GD (a #DB exit does not) */
+	if (q & DR6_BD_BIT) {
+		vcpu->dr7 &= ~(1ULL << 13);
+		vmcs_write(GUEST_DR7, vcpu->dr7);
+	}
 	if ((info & INTR_INFO_TYPE_MASK) == INTR_TYPE_PRIV_SW_EXCEPTION) {
 		/* INT1 (ICEBP): re-inject as the same event, past the insn */
 		shv_stat_inc(vcpu, INJECTED_EXCEPTIONS);
@@ -395,10 +451,17 @@ int shv_handle_exit(struct shv_vcpu *vcpu, u32 reason)
 	case EXIT_REASON_EXTERNAL_INTERRUPT:
 		shv_stat_inc(vcpu, EXIT_EXTINT);
 		return 1;
+	case EXIT_REASON_INTERRUPT_WINDOW:
+		shv_stat_inc(vcpu, EXIT_INTR_WINDOW);
+		return 1;	/* vmx/inject.c injects at the next entry */
+	case EXIT_REASON_NMI_WINDOW:
+		shv_stat_inc(vcpu, EXIT_NMI_WINDOW);
+		return 1;
 	case EXIT_REASON_TRIPLE_FAULT:
 		shv_stat_inc(vcpu, EXIT_TRIPLE_FAULT);
 		vcpu->run->exit_reason = SHADOWVM_EXIT_SHUTDOWN;
 		vcpu->event.valid = false;
+		vcpu->evt.held = 0;
 		return 0;
 	case EXIT_REASON_PREEMPTION_TIMER:
 		shv_stat_inc(vcpu, EXIT_PREEMPT_TIMER);
@@ -407,10 +470,16 @@ int shv_handle_exit(struct shv_vcpu *vcpu, u32 reason)
 	case EXIT_REASON_SIPI:
 		shv_stat_inc(vcpu, EXIT_OTHER);
 		return 1;
+	case EXIT_REASON_TPR_BELOW_THRESHOLD:
+		/* lapic: the guest lowered CR8; the next entry re-evaluates IRR */
+		shv_stat_inc(vcpu, EXIT_OTHER);
+		return 1;
 	case EXIT_REASON_CPUID:
 		return handle_cpuid(vcpu);
 	case EXIT_REASON_HLT:
-		return handle_hlt(vcpu);
+		return shv_handle_hlt(vcpu);
+	case EXIT_REASON_VMCALL:
+		return handle_vmcall(vcpu);
 	case EXIT_REASON_INVLPG:
 		shv_stat_inc(vcpu, EXIT_INVLPG);
 		shv_stat_inc(vcpu, INVLPG);
@@ -436,7 +505,7 @@ int shv_handle_exit(struct shv_vcpu *vcpu, u32 reason)
 	case EXIT_REASON_RDPMC:
 		shv_stat_inc(vcpu, EXIT_OTHER);
 		return inject_gp(vcpu);
-	case EXIT_REASON_VMCALL: case EXIT_REASON_VMCLEAR: case EXIT_REASON_VMLAUNCH:
+	case EXIT_REASON_VMCLEAR: case EXIT_REASON_VMLAUNCH:
 	case EXIT_REASON_VMPTRLD: case EXIT_REASON_VMPTRST: case EXIT_REASON_VMREAD:
 	case EXIT_REASON_VMRESUME: case EXIT_REASON_VMWRITE: case EXIT_REASON_VMOFF:
 	case EXIT_REASON_VMON: case EXIT_REASON_INVEPT: case EXIT_REASON_INVVPID:

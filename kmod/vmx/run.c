@@ -30,6 +30,8 @@
 #include "compat.h"
 #include "emulate/emulate.h"
 #include "mmu/walker.h"
+#include "vmx/exits.h"
+#include "trace.h"
 
 static inline struct shv_vcpu *pn_to_vcpu(struct preempt_notifier *pn)
 {
@@ -284,12 +286,31 @@ void shv_flush_tlb_gva(struct shv_vcpu *vcpu, u64 gva)
 
 /* ---- run loop ---- */
 
+/* Fault-class exceptions: the CPU pushes RFLAGS.RF=1 for them (SDM 6.13) */
+static bool is_fault(int vector)
+{
+	switch (vector) {
+	case DE_VECTOR: case BR_VECTOR: case UD_VECTOR: case NM_VECTOR:
+	case TS_VECTOR: case NP_VECTOR: case SS_VECTOR: case GP_VECTOR:
+	case PF_VECTOR: case MF_VECTOR: case AC_VECTOR: case XM_VECTOR:
+	case 20: case 21:	/* #VE, #CP */
+		return true;
+	default:
+		return false;	/* #DB (instruction breakpoints excepted), traps, aborts */
+	}
+}
+
 static void inject_pending_event(struct shv_vcpu *vcpu)
 {
 	struct shv_pending_event *ev = &vcpu->event;
 
 	if (!ev->valid)
 		return;
+	/* event injection pushes the RFLAGS of the VMCS as they are */
+	if ((ev->info & INTR_INFO_TYPE_MASK) == INTR_TYPE_HARD_EXCEPTION &&
+	    is_fault(ev->info & INTR_INFO_VECTOR_MASK))
+		vmcs_write(GUEST_RFLAGS, vmcs_read(GUEST_RFLAGS) | X86_EFLAGS_RF);
+	trace_inject(ev->info, ev->error_code);
 	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, ev->info);
 	if (ev->info & INTR_INFO_DELIVER_CODE)
 		vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE, ev->error_code);
@@ -317,16 +338,41 @@ static void record_vectoring(struct shv_vcpu *vcpu)
 		vcpu->event.insn_len = vmcs_read(VM_EXIT_INSTRUCTION_LEN);
 }
 
+/*
+ * Guest debug registers: DR7 (and DEBUGCTL) come from the VMCS at entry;
+ * DR0-3 are loaded by hand when the guest arms a breakpoint and the
+ * host's are put back after the exit when the host uses them (as KVM).
+ * DR6 stays in software: every #DB exits and MOV DR is intercepted.
+ */
+static void guest_debug_before_entry(struct shv_vcpu *vcpu)
+{
+	if (!(vcpu->dr7 & 0xff))
+		return;
+	set_debugreg(vcpu->dr[0], 0);
+	set_debugreg(vcpu->dr[1], 1);
+	set_debugreg(vcpu->dr[2], 2);
+	set_debugreg(vcpu->dr[3], 3);
+}
+
+static int run_loop(struct shv_vcpu *vcpu);
+
 int shv_vcpu_run(struct shv_vcpu *vcpu)
+{
+	int r = run_loop(vcpu);
+
+	shv_events_to_user(vcpu);
+	return r;
+}
+
+static int run_loop(struct shv_vcpu *vcpu)
 {
 	struct shadowvm_run *run = vcpu->run;
 	int r;
 
 	if (current->mm != vcpu->vm->mm)
 		return -EIO;
-	if (READ_ONCE(run->request_interrupt_window) ||
-	    memchr_inv(run->padding1, 0, sizeof(run->padding1))) {
-		shv_info_rl("RUN: request_interrupt_window and padding1 are reserved in API v1\n");
+	if (memchr_inv(run->padding1, 0, sizeof(run->padding1))) {
+		shv_info_rl("RUN: padding1 is reserved\n");
 		return -EINVAL;
 	}
 	/*
@@ -338,6 +384,12 @@ int shv_vcpu_run(struct shv_vcpu *vcpu)
 		shv_info_rl("RUN: RIP 0x%lx is above 4 GiB outside 64-bit mode\n",
 			    vmcs_read(GUEST_RIP));
 		return -EINVAL;
+	}
+	if (vcpu->evt.hypercall_pending) {
+		u64 ret = READ_ONCE(run->hypercall.ret);
+
+		vcpu->evt.hypercall_pending = false;
+		vcpu->regs[SHV_RAX] = cs_64bit(vcpu) ? ret : (u32)ret;
 	}
 	r = shv_complete_user_exit(vcpu);
 	if (r <= 0)
@@ -362,10 +414,19 @@ int shv_vcpu_run(struct shv_vcpu *vcpu)
 			return -EINTR;
 		}
 		cond_resched();
+		r = shv_lapic_run_check(vcpu);	/* lapic: INIT/wait-for-SIPI/SIPI */
+		if (r <= 0)
+			return r;
 		if (vcpu->pending_shutdown) {
 			vcpu->pending_shutdown = false;
 			run->exit_reason = SHADOWVM_EXIT_SHUTDOWN;
 			return 0;
+		}
+		if (vcpu->evt.halted) {
+			r = shv_halt_wait(vcpu);
+			if (r <= 0)
+				return r;
+			continue;	/* slots may have changed while asleep */
 		}
 		r = shv_mmu_load(vcpu);
 		if (r == -ENOMEM) {
@@ -378,6 +439,7 @@ int shv_vcpu_run(struct shv_vcpu *vcpu)
 			return r;
 		if (r > 0)
 			return 0;
+		shv_events_prepare(vcpu);
 
 		preempt_disable();
 		kernel_fpu_begin();
@@ -394,7 +456,9 @@ int shv_vcpu_run(struct shv_vcpu *vcpu)
 			shv_info_rl("RUN: VMX is off on this CPU (reboot or CPU hotplug)\n");
 			return -EIO;
 		}
-		if (!root || need_resched() || signal_pending(current)) {
+		/* a kick after prepare: look again (shv_vcpu_kick()) */
+		if (!root || need_resched() || signal_pending(current) ||
+		    shv_events_kicked(vcpu)) {
 			WRITE_ONCE(vcpu->in_guest, false);
 			local_irq_enable();
 			kernel_fpu_end();
@@ -420,12 +484,14 @@ int shv_vcpu_run(struct shv_vcpu *vcpu)
 			shv_flush_tlb(vcpu);
 		}
 		inject_pending_event(vcpu);
+		shv_lapic_before_entry(vcpu);	/* lapic: TPR threshold */
 		if (shv_caps.preempt_value)
 			vmcs_write(VMX_PREEMPTION_TIMER_VALUE, shv_caps.preempt_value);
 		asm volatile("fxrstor64 %0" : : "m"(*(char (*)[512])vcpu->fx_area));
 		if (native_read_cr2() != vcpu->cr2)
 			native_write_cr2(vcpu->cr2);
 		host_debug_before_entry();
+		guest_debug_before_entry(vcpu);
 
 		r = shv_vmx_enter(vcpu->regs, vcpu->launched);
 
@@ -458,9 +524,13 @@ int shv_vcpu_run(struct shv_vcpu *vcpu)
 		vcpu->exit_count++;
 		run->exit_count = vcpu->exit_count;
 		shv_stat_inc(vcpu, EXITS_TOTAL);
-		if (!(reason & EXIT_REASON_FAILED_VMENTRY))
+		if (!(reason & EXIT_REASON_FAILED_VMENTRY)) {
 			record_vectoring(vcpu);
+			shv_events_after_exit(vcpu, reason);
+		}
 		r = shv_handle_exit(vcpu, reason);
+		if (r > 0)
+			r = shv_events_window_check(vcpu);
 		if (r <= 0)
 			return r;
 	}

@@ -45,6 +45,16 @@ void shv_vmcs_setup(struct shv_vcpu *vcpu)
 		vmcs_write(CPU_BASED_VM_EXEC_CONTROL, shv_caps.cpu & ~CPU_INVLPG_EXITING);
 	else
 		vmcs_write(CPU_BASED_VM_EXEC_CONTROL, shv_caps.cpu);
+	/*
+	 * lapic: with the TPR shadow, MOV to/from CR8 use the LAPIC register
+	 * page as the virtual-APIC page (VTPR is the TPR) and do not exit.
+	 */
+	if (shv_caps.cpu & CPU_TPR_SHADOW) {
+		vmcs_write(CPU_BASED_VM_EXEC_CONTROL, vmcs_read(CPU_BASED_VM_EXEC_CONTROL) &
+			   ~(CPU_CR8_LOAD_EXITING | CPU_CR8_STORE_EXITING));
+		vmcs_write(VIRTUAL_APIC_PAGE_ADDR, shv_lapic_vapic_page(vcpu));
+		vmcs_write(TPR_THRESHOLD, 0);
+	}
 	vmcs_write(SECONDARY_VM_EXEC_CONTROL,
 		   vcpu->vpid ? shv_caps.cpu2 : shv_caps.cpu2 & ~CPU2_ENABLE_VPID);
 	if (vcpu->vpid)

@@ -40,6 +40,10 @@
 #define SHADOWVM_GET_SREGS		_IOR(SHADOWVM_IO, 0x23, struct shadowvm_sregs)
 #define SHADOWVM_SET_SREGS		_IOW(SHADOWVM_IO, 0x24, struct shadowvm_sregs)
 #define SHADOWVM_GET_VCPU_STATS		_IOR(SHADOWVM_IO, 0x25, struct shadowvm_stats)
+/* queue an external interrupt (KVM_INTERRUPT's meaning); any thread */
+#define SHADOWVM_INTERRUPT		_IOW(SHADOWVM_IO, 0x26, struct shadowvm_interrupt)
+/* queue an NMI; any thread */
+#define SHADOWVM_NMI			_IO(SHADOWVM_IO, 0x27)
 /* the local APIC's register page (xAPIC layout) */
 #define SHADOWVM_GET_LAPIC		_IOR(SHADOWVM_IO, 0x2a, struct shadowvm_lapic_state)
 #define SHADOWVM_SET_LAPIC		_IOW(SHADOWVM_IO, 0x2b, struct shadowvm_lapic_state)
@@ -65,8 +69,15 @@
 #define SHADOWVM_MMU_POLICY_ENUM_(name, nr, str) SHADOWVM_MMU_POLICY_##name = nr,
 enum { SHADOWVM_MMU_POLICIES(SHADOWVM_MMU_POLICY_ENUM_) };
 
+/* vm_config.flags */
+/* HLT always exits to userspace (SHADOWVM_EXIT_HLT), never sleeps in the kernel */
+#define SHADOWVM_VM_HLT_EXITS		(1u << 0)
+/* hypercalls in the runner's range exit with SHADOWVM_EXIT_HYPERCALL */
+#define SHADOWVM_VM_USER_HYPERCALLS	(1u << 1)
+#define SHADOWVM_VM_FLAGS_ALL		(SHADOWVM_VM_HLT_EXITS | SHADOWVM_VM_USER_HYPERCALLS)
+
 struct shadowvm_vm_config {
-	__u32 flags;			/* must be 0 */
+	__u32 flags;			/* SHADOWVM_VM_* */
 	__u32 mmu_policy;		/* SHADOWVM_MMU_POLICY_* */
 	__u32 root_cache_size;		/* 0 = default (64); max 256 */
 	__u32 max_shadow_pages;		/* 0 = default; cap on shadow page-table pages */
@@ -128,7 +139,8 @@ struct shadowvm_sregs {
 #define SHADOWVM_EXIT_FAIL_ENTRY	5
 #define SHADOWVM_EXIT_INTERNAL_ERROR	6
 #define SHADOWVM_EXIT_INTR		7
-/* 8, 9: interrupt window, hypercall */
+#define SHADOWVM_EXIT_IRQ_WINDOW_OPEN	8
+#define SHADOWVM_EXIT_HYPERCALL		9
 #define SHADOWVM_EXIT_SIPI		10	/* INIT then SIPI: set up this AP, run again */
 #define SHADOWVM_EXIT_NR		11
 
@@ -164,9 +176,13 @@ struct shadowvm_sregs {
 
 struct shadowvm_run {
 	/* in */
-	__u8 request_interrupt_window;	/* reserved in v1, must be 0 */
+	__u8 request_interrupt_window;	/* exit IRQ_WINDOW_OPEN when one can be injected */
 	__u8 immediate_exit;		/* RUN returns -EINTR at once when set */
-	__u8 padding1[6];
+	/* out */
+	__u8 ready_for_interrupt_injection; /* SHADOWVM_INTERRUPT would be taken now */
+	__u8 if_flag;			/* guest RFLAGS.IF */
+	/* in */
+	__u8 padding1[4];		/* must be 0 */
 
 	/* out */
 	__u32 exit_reason;		/* SHADOWVM_EXIT_* */
@@ -194,6 +210,12 @@ struct shadowvm_run {
 			__u64 hardware_entry_failure_reason;	/* basic exit reason */
 			__u64 exit_qualification;
 		} fail_entry;
+		/* SHADOWVM_EXIT_HYPERCALL: fill ret; it lands in RAX at the next RUN */
+		struct {
+			__u64 nr;		/* RAX */
+			__u64 args[6];		/* RBX, RCX, RDX, RSI, RDI, R8 */
+			__u64 ret;
+		} hypercall;
 		/* SHADOWVM_EXIT_SIPI: the vCPU got INIT, then a SIPI with this vector */
 		struct {
 			__u32 vector;		/* start-up page: vector << 12 */
@@ -207,6 +229,23 @@ struct shadowvm_run {
 		char padding[256];
 	};
 };
+
+/* SHADOWVM_INTERRUPT argument */
+struct shadowvm_interrupt {
+	__u32 irq;			/* vector 0..255 (as an 8259's INTA may give) */
+	__u32 reserved;			/* must be 0 */
+};
+
+/*
+ * Hypercalls: VMCALL with the number in RAX, arguments in RBX, RCX, RDX,
+ * RSI, RDI, R8 (32-bit code: the low halves), the result in RAX.
+ */
+#define SHADOWVM_HC_PING		0	/* no-op in the kernel, returns 0 */
+#define SHADOWVM_HC_USER_FIRST		0x10000	/* runner range (SHADOWVM_VM_USER_HYPERCALLS) */
+#define SHADOWVM_HC_USER_LAST		0x1ffff
+/* hypercall results (RAX) */
+#define SHADOWVM_HC_ENOSYS		(-1000)	/* unknown number (KVM's value) */
+#define SHADOWVM_HC_EPERM		(-1)	/* VMCALL at CPL > 0 */
 
 /* PIO data area in the run page: starts here, up to the page end. */
 #define SHADOWVM_RUN_IO_DATA_OFFSET	1024
@@ -272,6 +311,18 @@ enum shadowvm_stat_id {
 	SHADOWVM_STAT_CR3_NOFLUSH,	/* CR3 loads with the PCID no-flush bit */
 	SHADOWVM_STAT_EMULATED_LOCKED,	/* locked RMW/XCHG done as an atomic cmpxchg */
 	SHADOWVM_STAT_LOCKED_AS_WRITE,	/* locked RMW that could not be atomic (split, MMIO) */
+	/* events (vmx/inject.c) */
+	SHADOWVM_STAT_IRQ_INJECTED,	/* external interrupts injected (runner + LAPIC) */
+	SHADOWVM_STAT_NMI_INJECTED,
+	SHADOWVM_STAT_EVENTS_REINJECTED, /* delivery cut by an exit, redone */
+	SHADOWVM_STAT_EXIT_NMI_WINDOW,
+	SHADOWVM_STAT_HALTS_IN_KERNEL,	/* HLT that slept in the kernel */
+	SHADOWVM_STAT_HALT_WAKEUPS,	/* ... and was woken by an event */
+	SHADOWVM_STAT_HALT_NS,		/* time slept in HLT, ns */
+	SHADOWVM_STAT_USER_EXIT_IRQ_WINDOW,
+	SHADOWVM_STAT_HYPERCALLS,	/* VMCALL exits */
+	SHADOWVM_STAT_USER_EXIT_HYPERCALL,
+	/* local APIC (lapic*.c) */
 	SHADOWVM_STAT_LAPIC_IRQS_ACCEPTED, /* vectors the LAPIC moved IRR -> ISR */
 	SHADOWVM_STAT_LAPIC_EOIS,
 	SHADOWVM_STAT_LAPIC_TIMER_FIRES,

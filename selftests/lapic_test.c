@@ -1,0 +1,676 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * lapic_test: the in-kernel xAPIC (kmod/lapic*.c, Documentation/lapic.rst).
+ *
+ * Guests are flat 32-bit code with paging off that reach the APIC page by
+ * MMIO, record what they read at DATA and end with OUT to port 0x10; the
+ * host also inspects and programs the APIC with GET/SET_LAPIC and sends
+ * MSIs with SIGNAL_MSI. These tests need no interrupt injection: a guest
+ * with IF=0 watches IRR. The delivery tests (IF=1, handlers, EOI order,
+ * TPR/CR8 blocking, timer interrupts counted by the guest) are in the
+ * second half and need the event-injection code.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+
+#include <linux/shadowvm.h>
+
+#include "kselftest_harness.h"
+#include "svmtest_ksft.h"
+
+#define DATA		TVM_DATA
+#define DONE_PORT	0x10
+#define APIC		0xfee00000u
+
+#define DONE		"out %al, $0x10\n"
+
+static uint32_t d32(struct tvm *t, unsigned int off)
+{
+	return *(uint32_t *)tvm_ptr(t, DATA + off);
+}
+
+static uint32_t reg(const struct shadowvm_lapic_state *s, unsigned int off)
+{
+	uint32_t v;
+
+	memcpy(&v, s->regs + off, 4);
+	return v;
+}
+
+static void set_reg(struct shadowvm_lapic_state *s, unsigned int off, uint32_t v)
+{
+	memcpy(s->regs + off, &v, 4);
+}
+
+static bool vec_set(const struct shadowvm_lapic_state *s, unsigned int base, int v)
+{
+	return reg(s, base + (v >> 5) * 16) & (1u << (v & 31));
+}
+
+static uint64_t vstat(int fd, int id)
+{
+	struct shadowvm_stats st;
+
+	memset(&st, 0, sizeof(st));
+	if (ioctl(fd, SHADOWVM_GET_VCPU_STATS, &st))
+		return ~0ull;
+	return st.val[id];
+}
+
+#define CREATE(t) TVM_CREATE_EX_OR_SKIP(t, BE_SHADOWVM, TVM_MEM_DEFAULT, NULL, 0)
+
+#define RUN_TO_DONE(t) do {						\
+	struct be_exit __e;						\
+	TVM_RUN_EXPECT(t, &__e, BE_EXIT_IO);				\
+	ASSERT_EQ(DONE_PORT, __e.io.port);				\
+} while (0)
+
+#define GET(fd, s) ASSERT_EQ(0, ioctl(fd, SHADOWVM_GET_LAPIC, s))
+#define SET(fd, s) ASSERT_EQ(0, ioctl(fd, SHADOWVM_SET_LAPIC, s))
+
+/* ---- register model ---- */
+
+GUEST_CODE(g_reset,
+	"mov $0xfee00000, %esi\n"
+	"mov 0x20(%esi), %eax\n mov %eax, 0x9000\n"
+	"mov 0x30(%esi), %eax\n mov %eax, 0x9004\n"
+	"mov 0x80(%esi), %eax\n mov %eax, 0x9008\n"
+	"mov 0xa0(%esi), %eax\n mov %eax, 0x900c\n"
+	"mov 0xd0(%esi), %eax\n mov %eax, 0x9010\n"
+	"mov 0xe0(%esi), %eax\n mov %eax, 0x9014\n"
+	"mov 0xf0(%esi), %eax\n mov %eax, 0x9018\n"
+	"mov 0x320(%esi), %eax\n mov %eax, 0x901c\n"
+	"mov 0x350(%esi), %eax\n mov %eax, 0x9020\n"
+	"mov 0x370(%esi), %eax\n mov %eax, 0x9024\n"
+	"mov 0x3e0(%esi), %eax\n mov %eax, 0x9028\n"
+	"mov 0x390(%esi), %eax\n mov %eax, 0x902c\n"
+	"mov $0x1b, %ecx\n rdmsr\n mov %eax, 0x9030\n mov %edx, 0x9034\n"
+	"mov $1, %eax\n cpuid\n mov %ecx, 0x9038\n mov %edx, 0x903c\n"
+	DONE);
+
+TEST(reset_values)
+{
+	struct shadowvm_lapic_state s;
+	struct tvm t;
+
+	CREATE(&t);
+	TVM_LOAD(&t, g_reset);
+	RUN_TO_DONE(&t);
+	EXPECT_EQ(0, d32(&t, 0x00));			/* ID of vCPU 0 */
+	EXPECT_EQ(0x50014, d32(&t, 0x04));		/* version 0x14, max LVT 5 */
+	EXPECT_EQ(0, d32(&t, 0x08));			/* TPR */
+	EXPECT_EQ(0, d32(&t, 0x0c));			/* PPR */
+	EXPECT_EQ(0, d32(&t, 0x10));			/* LDR */
+	EXPECT_EQ(0xffffffff, d32(&t, 0x14));		/* DFR */
+	EXPECT_EQ(0xff, d32(&t, 0x18));			/* SVR: disabled */
+	EXPECT_EQ(0x10000, d32(&t, 0x1c));		/* LVT timer masked */
+	EXPECT_EQ(0x10000, d32(&t, 0x20));		/* LINT0 */
+	EXPECT_EQ(0x10000, d32(&t, 0x24));		/* error */
+	EXPECT_EQ(0, d32(&t, 0x28));			/* divide */
+	EXPECT_EQ(0, d32(&t, 0x2c));			/* current count */
+	EXPECT_EQ(0xfee00900, d32(&t, 0x30));		/* APIC_BASE: EN, BSP */
+	EXPECT_EQ(0, d32(&t, 0x34));
+	EXPECT_TRUE(d32(&t, 0x38) & (1u << 24));	/* TSC-deadline */
+	EXPECT_FALSE(d32(&t, 0x38) & (1u << 21));	/* no x2APIC */
+	EXPECT_TRUE(d32(&t, 0x3c) & (1u << 9));		/* APIC */
+	GET(t.vcpu.fd, &s);
+	EXPECT_EQ(0x50014, reg(&s, 0x30));
+	EXPECT_EQ(0xffffffff, reg(&s, 0xe0));
+	tvm_destroy(&t);
+}
+
+GUEST_CODE(g_rorw,
+	"mov $0xfee00000, %esi\n"
+	"movl $0xffffffff, 0x30(%esi)\n"	/* LVR: read-only */
+	"movl $0xffffffff, 0xa0(%esi)\n"	/* PPR */
+	"movl $0xffffffff, 0x200(%esi)\n"	/* IRR */
+	"movl $0xffffffff, 0x390(%esi)\n"	/* current count */
+	"mov 0x30(%esi), %eax\n mov %eax, 0x9000\n"
+	"mov 0xa0(%esi), %eax\n mov %eax, 0x9004\n"
+	"mov 0x200(%esi), %eax\n mov %eax, 0x9008\n"
+	"mov 0xb0(%esi), %eax\n mov %eax, 0x900c\n"	/* EOI: write-only */
+	"movl $0x12345678, 0x80(%esi)\n"
+	"mov 0x80(%esi), %eax\n mov %eax, 0x9010\n"
+	"movl $0xffffffff, 0xd0(%esi)\n"
+	"mov 0xd0(%esi), %eax\n mov %eax, 0x9014\n"
+	"movl $0, 0xe0(%esi)\n"
+	"mov 0xe0(%esi), %eax\n mov %eax, 0x9018\n"
+	"mov 0x30(%esi), %al\n mov %eax, 0x901c\n"	/* narrow read */
+	"movl $0x1ff, 0x0f1(%esi)\n"			/* misaligned write */
+	"mov 0xf0(%esi), %eax\n mov %eax, 0x9020\n"
+	DONE);
+
+TEST(read_only_and_write_only)
+{
+	struct tvm t;
+	uint64_t before;
+
+	CREATE(&t);
+	TVM_LOAD(&t, g_rorw);
+	before = vstat(t.vcpu.fd, SHADOWVM_STAT_LAPIC_UNSUPPORTED);
+	RUN_TO_DONE(&t);
+	EXPECT_EQ(0x50014, d32(&t, 0x00));
+	EXPECT_EQ(0, d32(&t, 0x04));
+	EXPECT_EQ(0, d32(&t, 0x08));
+	EXPECT_EQ(0, d32(&t, 0x0c));
+	EXPECT_EQ(0x78, d32(&t, 0x10));			/* TPR: bits 7:0 */
+	EXPECT_EQ(0xff000000, d32(&t, 0x14));		/* LDR: bits 31:24 */
+	EXPECT_EQ(0x0fffffff, d32(&t, 0x18));		/* DFR: 27:0 read 1 */
+	EXPECT_EQ(0x14, d32(&t, 0x1c) & 0xff);		/* narrow read: the byte */
+	EXPECT_EQ(0xff, d32(&t, 0x20));			/* misaligned write dropped */
+	/* 4 read-only writes, the EOI read, the narrow read, the misaligned write */
+	EXPECT_EQ(7, vstat(t.vcpu.fd, SHADOWVM_STAT_LAPIC_UNSUPPORTED) - before);
+	tvm_destroy(&t);
+}
+
+GUEST_CODE(g_svr,
+	"mov $0xfee00000, %esi\n"
+	"movl $0x1ff, 0xf0(%esi)\n"
+	"movl $0x20, 0x350(%esi)\n"
+	"mov 0x350(%esi), %eax\n mov %eax, 0x9000\n"
+	"movl $0xff, 0xf0(%esi)\n"
+	"mov 0x350(%esi), %eax\n mov %eax, 0x9004\n"
+	"movl $0x21, 0x350(%esi)\n"
+	"mov 0x350(%esi), %eax\n mov %eax, 0x9008\n"
+	"mov 0x320(%esi), %eax\n mov %eax, 0x900c\n"
+	DONE);
+
+TEST(svr_disable_masks_lvts)
+{
+	struct tvm t;
+
+	CREATE(&t);
+	TVM_LOAD(&t, g_svr);
+	RUN_TO_DONE(&t);
+	EXPECT_EQ(0x20, d32(&t, 0x00));		/* enabled: unmasked LINT0 */
+	EXPECT_EQ(0x10020, d32(&t, 0x04));	/* disabling masks it */
+	EXPECT_EQ(0x10021, d32(&t, 0x08));	/* and it stays masked */
+	EXPECT_EQ(0x10000, d32(&t, 0x0c));
+	tvm_destroy(&t);
+}
+
+GUEST_CODE(g_selfipi_poll,
+	"mov $0xfee00000, %esi\n"
+	"movl $0x1ff, 0xf0(%esi)\n"
+	"movl $0x40045, 0x300(%esi)\n"		/* self, fixed, vector 0x45 */
+	"mov 0x220(%esi), %eax\n mov %eax, 0x9000\n"
+	"mov 0x300(%esi), %eax\n mov %eax, 0x9004\n"
+	"movl $0x50, 0x80(%esi)\n"
+	"mov 0xa0(%esi), %eax\n mov %eax, 0x9008\n"
+	"mov 0x90(%esi), %eax\n mov %eax, 0x900c\n"
+	"movl $0x30, 0x80(%esi)\n"
+	"mov 0x90(%esi), %eax\n mov %eax, 0x9010\n"
+	DONE);
+
+TEST(self_ipi_sets_irr)
+{
+	struct shadowvm_lapic_state s;
+	struct tvm t;
+
+	CREATE(&t);
+	TVM_LOAD(&t, g_selfipi_poll);
+	RUN_TO_DONE(&t);
+	EXPECT_EQ(1u << 5, d32(&t, 0x00));	/* IRR bit 0x45 */
+	EXPECT_EQ(0x40045, d32(&t, 0x04));	/* delivery status idle */
+	EXPECT_EQ(0x50, d32(&t, 0x08));		/* PPR = TPR */
+	EXPECT_EQ(0x50, d32(&t, 0x0c));		/* APR = TPR (TPR >= IRR class) */
+	EXPECT_EQ(0x40, d32(&t, 0x10));		/* APR = IRR class above TPR */
+	EXPECT_EQ(1, vstat(t.vcpu.fd, SHADOWVM_STAT_LAPIC_IPIS));
+	GET(t.vcpu.fd, &s);
+	EXPECT_TRUE(vec_set(&s, 0x200, 0x45));
+	EXPECT_FALSE(vec_set(&s, 0x100, 0x45));
+	tvm_destroy(&t);
+}
+
+GUEST_CODE(g_esr,
+	"mov $0xfee00000, %esi\n"
+	"movl $0x1ff, 0xf0(%esi)\n"
+	"movl $0xfe, 0x370(%esi)\n"		/* error LVT: vector 0xfe */
+	"movl $0x40005, 0x300(%esi)\n"		/* self IPI, illegal vector 5 */
+	"mov 0x280(%esi), %eax\n mov %eax, 0x9000\n"	/* before the write: 0 */
+	"movl $0, 0x280(%esi)\n"
+	"mov 0x280(%esi), %eax\n mov %eax, 0x9004\n"
+	"movl $0, 0x280(%esi)\n"
+	"mov 0x280(%esi), %eax\n mov %eax, 0x9008\n"
+	"mov 0x270(%esi), %eax\n mov %eax, 0x900c\n"
+	"mov 0x220(%esi), %eax\n mov %eax, 0x9010\n"
+	DONE);
+
+TEST(esr_illegal_vector)
+{
+	struct tvm t;
+
+	CREATE(&t);
+	TVM_LOAD(&t, g_esr);
+	RUN_TO_DONE(&t);
+	EXPECT_EQ(0, d32(&t, 0x00));
+	EXPECT_EQ(0x20, d32(&t, 0x04));		/* send illegal vector */
+	EXPECT_EQ(0, d32(&t, 0x08));		/* cleared by the next write */
+	EXPECT_EQ(1u << 30, d32(&t, 0x0c));	/* error LVT raised 0xfe */
+	EXPECT_EQ(0, d32(&t, 0x10));		/* vector 5 never reached IRR */
+	tvm_destroy(&t);
+}
+
+/* ---- timer ---- */
+
+GUEST_CODE(g_oneshot,
+	"mov $0xfee00000, %esi\n"
+	"movl $0x1ff, 0xf0(%esi)\n"
+	"movl $0xb, 0x3e0(%esi)\n"		/* divide by 1 */
+	"movl $0x31, 0x320(%esi)\n"		/* one-shot, vector 0x31 */
+	"movl $2000000, 0x380(%esi)\n"		/* 2 ms */
+	"mov 0x390(%esi), %eax\n mov %eax, 0x9000\n"
+	"mov $100000, %edi\n"
+	"1: mov 0x210(%esi), %eax\n test $0x20000, %eax\n jnz 2f\n dec %edi\n jnz 1b\n"
+	"2: mov %edi, 0x9004\n"
+	"mov 0x390(%esi), %eax\n mov %eax, 0x9008\n"
+	"mov 0x380(%esi), %eax\n mov %eax, 0x900c\n"
+	DONE);
+
+TEST(timer_oneshot)
+{
+	struct tvm t;
+
+	CREATE(&t);
+	TVM_LOAD(&t, g_oneshot);
+	RUN_TO_DONE(&t);
+	EXPECT_LT(0, d32(&t, 0x00));
+	EXPECT_GE(2000000, d32(&t, 0x00));
+	EXPECT_LT(0, d32(&t, 0x04)) TH_LOG("the timer never set IRR");
+	EXPECT_EQ(0, d32(&t, 0x08));		/* expired: current count 0 */
+	EXPECT_EQ(2000000, d32(&t, 0x0c));	/* initial count kept */
+	EXPECT_EQ(1, vstat(t.vcpu.fd, SHADOWVM_STAT_LAPIC_TIMER_FIRES));
+	tvm_destroy(&t);
+}
+
+TEST(timer_periodic_and_masked)
+{
+	struct shadowvm_lapic_state s;
+	uint64_t f0, f1, f2;
+	struct tvm t;
+
+	CREATE(&t);
+	GET(t.vcpu.fd, &s);
+	set_reg(&s, 0xf0, 0x1ff);
+	set_reg(&s, 0x3e0, 0xb);
+	set_reg(&s, 0x320, 0x32 | (1u << 17));		/* periodic, 0x32 */
+	set_reg(&s, 0x380, 1000000);			/* 1 ms */
+	f0 = vstat(t.vcpu.fd, SHADOWVM_STAT_LAPIC_TIMER_FIRES);
+	SET(t.vcpu.fd, &s);
+	usleep(30000);
+	GET(t.vcpu.fd, &s);
+	f1 = vstat(t.vcpu.fd, SHADOWVM_STAT_LAPIC_TIMER_FIRES);
+	EXPECT_LE(5, f1 - f0) TH_LOG("%llu periods in 30 ms", (unsigned long long)(f1 - f0));
+	EXPECT_TRUE(vec_set(&s, 0x200, 0x32));
+	EXPECT_GE(1000000, reg(&s, 0x390));		/* reloaded, still counting */
+	EXPECT_LT(0, reg(&s, 0x390));
+	/* masked: keeps counting and expiring, IRR stays clear */
+	set_reg(&s, 0x320, 0x32 | (1u << 17) | (1u << 16));
+	set_reg(&s, 0x200 + 16, 0);
+	SET(t.vcpu.fd, &s);
+	usleep(20000);
+	GET(t.vcpu.fd, &s);
+	f2 = vstat(t.vcpu.fd, SHADOWVM_STAT_LAPIC_TIMER_FIRES);
+	EXPECT_LE(3, f2 - f1);
+	EXPECT_FALSE(vec_set(&s, 0x200, 0x32));
+	EXPECT_LT(0, reg(&s, 0x390));
+	tvm_destroy(&t);
+}
+
+TEST(timer_divide_config)
+{
+	struct shadowvm_lapic_state s;
+	struct tvm t;
+
+	CREATE(&t);
+	GET(t.vcpu.fd, &s);
+	set_reg(&s, 0xf0, 0x1ff);
+	set_reg(&s, 0x320, 0x34 | (1u << 16));		/* one-shot, masked */
+	set_reg(&s, 0x3e0, 0xa);			/* divide by 128 */
+	set_reg(&s, 0x380, 1000000);			/* 128 ms */
+	SET(t.vcpu.fd, &s);
+	usleep(10000);
+	GET(t.vcpu.fd, &s);
+	EXPECT_EQ(0xa, reg(&s, 0x3e0));
+	EXPECT_GT(1000000, reg(&s, 0x390));
+	EXPECT_LT(500000, reg(&s, 0x390)) TH_LOG("count %u", reg(&s, 0x390));
+	/* control: the same count divided by 1 is over after 1 ms */
+	set_reg(&s, 0x3e0, 0xb);
+	SET(t.vcpu.fd, &s);
+	usleep(10000);
+	GET(t.vcpu.fd, &s);
+	EXPECT_EQ(0, reg(&s, 0x390));
+	tvm_destroy(&t);
+}
+
+GUEST_CODE(g_deadline,
+	"mov $0xfee00000, %esi\n"
+	"movl $0x1ff, 0xf0(%esi)\n"
+	"movl $0x40033, 0x320(%esi)\n"		/* TSC-deadline, vector 0x33 */
+	"movl $12345, 0x380(%esi)\n"		/* ignored in this mode */
+	"mov 0x380(%esi), %eax\n mov %eax, 0x9000\n"
+	"rdtsc\n add $2000000, %eax\n adc $0, %edx\n"
+	"mov $0x6e0, %ecx\n wrmsr\n"
+	"mov %eax, 0x9004\n mov %edx, 0x9008\n"
+	"rdmsr\n mov %eax, 0x900c\n mov %edx, 0x9010\n"
+	"mov 0x390(%esi), %eax\n mov %eax, 0x9014\n"
+	"mov $100000, %edi\n"
+	"1: mov 0x210(%esi), %eax\n test $0x80000, %eax\n jnz 2f\n dec %edi\n jnz 1b\n"
+	"2: mov %edi, 0x9018\n"
+	"mov $0x6e0, %ecx\n rdmsr\n mov %eax, 0x901c\n mov %edx, 0x9020\n"
+	DONE);
+
+TEST(timer_tsc_deadline)
+{
+	struct tvm t;
+
+	CREATE(&t);
+	TVM_LOAD(&t, g_deadline);
+	RUN_TO_DONE(&t);
+	EXPECT_EQ(0, d32(&t, 0x00));
+	EXPECT_EQ(d32(&t, 0x04), d32(&t, 0x0c));	/* the deadline reads back */
+	EXPECT_EQ(d32(&t, 0x08), d32(&t, 0x10));
+	EXPECT_EQ(0, d32(&t, 0x14));			/* current count: 0 */
+	EXPECT_LT(0, d32(&t, 0x18)) TH_LOG("the deadline never set IRR");
+	EXPECT_EQ(0, d32(&t, 0x1c) | d32(&t, 0x20));	/* cleared when it fired */
+	EXPECT_EQ(1, vstat(t.vcpu.fd, SHADOWVM_STAT_LAPIC_TIMER_FIRES));
+	tvm_destroy(&t);
+}
+
+/* ---- APIC base ---- */
+
+GUEST_CODE(g_reloc,
+	"mov $0x1b, %ecx\n rdmsr\n and $0xfff, %eax\n or $0xfed00000, %eax\n wrmsr\n"
+	"mov $0xfed00000, %esi\n"
+	"mov 0x30(%esi), %eax\n mov %eax, 0x9000\n"
+	"mov $0xfee00030, %eax\n mov (%eax), %ebx\n mov %ebx, 0x9004\n"
+	"mov $0x1b, %ecx\n rdmsr\n and $0xfffff7ff, %eax\n wrmsr\n"	/* EN = 0 */
+	"mov $1, %eax\n cpuid\n mov %edx, 0x9008\n"
+	"mov 0x30(%esi), %eax\n mov %eax, 0x900c\n"
+	DONE);
+
+TEST(apic_base_relocation_and_disable)
+{
+	struct shadowvm_msi msi = { .address = APIC, .data = 0x40 };
+	struct be_exit e;
+	struct tvm t;
+
+	CREATE(&t);
+	TVM_LOAD(&t, g_reloc);
+	/* the old address is no APIC any more: an MMIO exit */
+	TVM_RUN_EXPECT(&t, &e, BE_EXIT_MMIO);
+	EXPECT_EQ(0xfee00030, e.mmio.phys_addr);
+	memcpy(e.mmio.data, "\xef\xbe\xad\xde", 4);
+	/* disabled: the relocated page is gone too */
+	TVM_RUN_EXPECT(&t, &e, BE_EXIT_MMIO);
+	EXPECT_EQ(0xfed00030, e.mmio.phys_addr);
+	memset(e.mmio.data, 0, 4);
+	RUN_TO_DONE(&t);
+	EXPECT_EQ(0x50014, d32(&t, 0x00));
+	EXPECT_EQ(0xdeadbeef, d32(&t, 0x04));
+	EXPECT_FALSE(d32(&t, 0x08) & (1u << 9));	/* CPUID: no APIC */
+	/* nobody accepts an MSI */
+	EXPECT_EQ(0, ioctl(t.vm.fd, SHADOWVM_SIGNAL_MSI, &msi));
+	tvm_destroy(&t);
+}
+
+TEST(sregs_apic_base_and_cr8)
+{
+	struct shadowvm_lapic_state s;
+	struct be_sregs sr;
+	struct be_vcpu v1;
+	struct tvm t;
+
+	CREATE(&t);
+	ASSERT_EQ(0, be_create_vcpu(&t.vm, 1, &v1));
+	ASSERT_EQ(0, be_get_sregs(&t.vcpu, &sr));
+	EXPECT_EQ(0xfee00900, sr.apic_base);
+	ASSERT_EQ(0, be_get_sregs(&v1, &sr));
+	EXPECT_EQ(0xfee00800, sr.apic_base);		/* AP: no BSP flag */
+	sr.cr8 = 5;
+	ASSERT_EQ(0, be_set_sregs(&v1, &sr));
+	GET(v1.fd, &s);
+	EXPECT_EQ(0x50, reg(&s, 0x80));			/* CR8 = TPR[7:4] */
+	EXPECT_EQ(1u << 24, reg(&s, 0x20));		/* APIC ID 1 */
+	sr.apic_base = 0xfee00c00;			/* x2APIC enable */
+	EXPECT_EQ(-EINVAL, be_set_sregs(&v1, &sr));
+	sr.apic_base = 0xfee00801;			/* reserved bit */
+	EXPECT_EQ(-EINVAL, be_set_sregs(&v1, &sr));
+	be_destroy_vcpu(&v1);
+	tvm_destroy(&t);
+}
+
+/* ---- MSIs ---- */
+
+TEST(signal_msi)
+{
+	struct shadowvm_lapic_state s;
+	struct shadowvm_msi m;
+	struct be_vcpu v1;
+	struct tvm t;
+	int i;
+	static const struct { uint64_t address; uint32_t data, flags; uint64_t rsvd; } bad[] = {
+		{ 0xfed00000, 0x40, 0, 0 },		/* not the MSI window */
+		{ 0x1fee00000ull, 0x40, 0, 0 },	/* bits 63:32 */
+		{ 0xfee00010, 0x40, 0, 0 },		/* address bits 11:4 */
+		{ 0xfee00001, 0x40, 0, 0 },		/* address bits 1:0 */
+		{ APIC, 0x10040, 0, 0 },		/* data bits 31:16 */
+		{ APIC, 0x740, 0, 0 },			/* ExtINT */
+		{ APIC, 0x540, 0, 0 },			/* INIT */
+		{ APIC, 0x5, 0, 0 },			/* illegal vector */
+		{ APIC, 0x40, 1, 0 },			/* flags */
+		{ APIC, 0x40, 0, 1 },			/* reserved */
+	};
+
+	CREATE(&t);
+	ASSERT_EQ(0, be_create_vcpu(&t.vm, 1, &v1));
+	for (i = 0; i < 2; i++) {
+		int fd = i ? v1.fd : t.vcpu.fd;
+
+		GET(fd, &s);
+		set_reg(&s, 0xf0, 0x1ff);
+		set_reg(&s, 0xd0, (i ? 0x02u : 0x01u) << 24);	/* flat logical IDs */
+		SET(fd, &s);
+	}
+	for (i = 0; i < (int)(sizeof(bad) / sizeof(bad[0])); i++) {
+		memset(&m, 0, sizeof(m));
+		m.address = bad[i].address;
+		m.data = bad[i].data;
+		m.flags = bad[i].flags;
+		m.reserved[1] = bad[i].rsvd;
+		errno = 0;
+		EXPECT_EQ(-1, ioctl(t.vm.fd, SHADOWVM_SIGNAL_MSI, &m)) TH_LOG("case %d", i);
+		EXPECT_EQ(EINVAL, errno) TH_LOG("case %d", i);
+	}
+	EXPECT_EQ(-1, ioctl(t.vm.fd, SHADOWVM_SIGNAL_MSI, NULL));
+	EXPECT_EQ(EFAULT, errno);
+
+	memset(&m, 0, sizeof(m));
+	m.address = APIC | (1 << 12);			/* physical, APIC ID 1 */
+	m.data = 0x46;
+	EXPECT_EQ(1, ioctl(t.vm.fd, SHADOWVM_SIGNAL_MSI, &m));
+	m.address = APIC | (7 << 12);			/* no such APIC */
+	EXPECT_EQ(0, ioctl(t.vm.fd, SHADOWVM_SIGNAL_MSI, &m));
+	m.address = APIC | (1 << 12) | 4;		/* logical 0x01: vCPU 0 */
+	m.data = 0x47 | (1u << 15);			/* level triggered */
+	EXPECT_EQ(1, ioctl(t.vm.fd, SHADOWVM_SIGNAL_MSI, &m));
+	m.address = APIC | (0xff << 12);		/* broadcast */
+	m.data = 0x48;
+	EXPECT_EQ(2, ioctl(t.vm.fd, SHADOWVM_SIGNAL_MSI, &m));
+	m.data = 0x400;					/* NMI: vector ignored */
+	EXPECT_EQ(2, ioctl(t.vm.fd, SHADOWVM_SIGNAL_MSI, &m));
+
+	GET(t.vcpu.fd, &s);
+	EXPECT_FALSE(vec_set(&s, 0x200, 0x46));
+	EXPECT_TRUE(vec_set(&s, 0x200, 0x47));
+	EXPECT_TRUE(vec_set(&s, 0x180, 0x47));		/* TMR: level */
+	EXPECT_TRUE(vec_set(&s, 0x200, 0x48));
+	GET(v1.fd, &s);
+	EXPECT_TRUE(vec_set(&s, 0x200, 0x46));
+	EXPECT_FALSE(vec_set(&s, 0x200, 0x47));
+	EXPECT_TRUE(vec_set(&s, 0x200, 0x48));
+	be_destroy_vcpu(&v1);
+	tvm_destroy(&t);
+}
+
+/* ---- IPIs between two vCPUs ---- */
+
+GUEST_CODE(g_ipis,
+	"mov $0xfee00000, %esi\n"
+	"movl $0x1ff, 0xf0(%esi)\n"
+	"movl $0x01000000, 0x310(%esi)\n movl $0x50, 0x300(%esi)\n"	/* phys 1 */
+	"movl $0x02000000, 0x310(%esi)\n movl $0x851, 0x300(%esi)\n"	/* logical 0x02 */
+	"movl $0xc0052, 0x300(%esi)\n"					/* all but self */
+	"movl $0x80053, 0x300(%esi)\n"					/* all */
+	"movl $0x01000000, 0x310(%esi)\n movl $0x154, 0x300(%esi)\n"	/* lowest prio */
+	DONE);
+
+TEST(ipi_between_two_vcpus)
+{
+	struct shadowvm_lapic_state s;
+	struct be_vcpu v1;
+	struct tvm t;
+
+	CREATE(&t);
+	ASSERT_EQ(0, be_create_vcpu(&t.vm, 1, &v1));
+	GET(v1.fd, &s);
+	set_reg(&s, 0xf0, 0x1ff);
+	set_reg(&s, 0xd0, 0x02000000);
+	set_reg(&s, 0x80, 0x00);
+	SET(v1.fd, &s);
+	TVM_LOAD(&t, g_ipis);
+	RUN_TO_DONE(&t);
+	GET(v1.fd, &s);
+	EXPECT_TRUE(vec_set(&s, 0x200, 0x50));
+	EXPECT_TRUE(vec_set(&s, 0x200, 0x51));
+	EXPECT_TRUE(vec_set(&s, 0x200, 0x52));
+	EXPECT_TRUE(vec_set(&s, 0x200, 0x53));
+	GET(t.vcpu.fd, &s);
+	EXPECT_FALSE(vec_set(&s, 0x200, 0x50));
+	EXPECT_FALSE(vec_set(&s, 0x200, 0x51));
+	EXPECT_FALSE(vec_set(&s, 0x200, 0x52));
+	EXPECT_TRUE(vec_set(&s, 0x200, 0x53));
+	/* lowest priority, physical 1: only vCPU 1 matches */
+	GET(v1.fd, &s);
+	EXPECT_TRUE(vec_set(&s, 0x200, 0x54));
+	EXPECT_EQ(5, vstat(t.vcpu.fd, SHADOWVM_STAT_LAPIC_IPIS));
+	be_destroy_vcpu(&v1);
+	tvm_destroy(&t);
+}
+
+/* ---- INIT / SIPI ---- */
+
+GUEST_CODE(g_init,
+	"mov $0xfee00000, %esi\n"
+	"movl $0x1ff, 0xf0(%esi)\n"
+	"movl $0x01000000, 0x310(%esi)\n movl $0x4500, 0x300(%esi)\n"	/* INIT */
+	DONE);
+
+GUEST_CODE(g_sipi,
+	"mov $0xfee00000, %esi\n"
+	"movl $0x01000000, 0x310(%esi)\n movl $0x4603, 0x300(%esi)\n"	/* SIPI 3 */
+	DONE);
+
+/* the AP's start-up code at 0x3000 */
+GUEST_CODE(g_ap,
+	"movl $0xa9a9a9a9, 0x9100\n"
+	"mov $0xfee00000, %esi\n"
+	"mov 0x20(%esi), %eax\n mov %eax, 0x9104\n"
+	DONE);
+
+struct ap_run {
+	struct be_vcpu *v;
+	int r;
+	uint32_t reason, vector;
+	volatile int done;
+};
+
+static void *ap_thread(void *arg)
+{
+	struct ap_run *a = arg;
+	struct shadowvm_run *run = a->v->run;
+
+	a->r = ioctl(a->v->fd, SHADOWVM_RUN, 0) ? -errno : 0;
+	a->reason = run->exit_reason;
+	a->vector = run->sipi.vector;
+	a->done = 1;
+	return NULL;
+}
+
+static void noop(int sig)
+{
+}
+
+TEST(init_sipi)
+{
+	struct shadowvm_lapic_state s;
+	struct ap_run ap = { 0 };
+	struct be_regs regs;
+	struct be_exit e;
+	struct be_vcpu v1;
+	pthread_t th;
+	struct tvm t;
+	int i;
+
+	CREATE(&t);
+	ASSERT_EQ(0, be_create_vcpu(&t.vm, 1, &v1));
+	GET(v1.fd, &s);
+	set_reg(&s, 0xf0, 0x1ff);
+	set_reg(&s, 0x200 + 0x10, 1u << 5);		/* something to reset */
+	SET(v1.fd, &s);
+	/* a SIPI before INIT is ignored */
+	TVM_LOAD(&t, g_sipi);
+	RUN_TO_DONE(&t);
+	TVM_LOAD(&t, g_init);
+	RUN_TO_DONE(&t);
+	ap.v = &v1;
+	{
+		struct sigaction sa = { .sa_handler = noop };	/* no SA_RESTART */
+
+		sigaction(SIGUSR1, &sa, NULL);
+	}
+	ASSERT_EQ(0, pthread_create(&th, NULL, ap_thread, &ap));
+	usleep(100000);
+	EXPECT_EQ(0, ap.done) TH_LOG("the AP left wait-for-SIPI without a SIPI");
+	/* a signal ends the wait with EINTR; RUN again waits again */
+	pthread_kill(th, SIGUSR1);
+	pthread_join(th, NULL);
+	EXPECT_EQ(-EINTR, ap.r);
+	EXPECT_EQ(SHADOWVM_EXIT_INTR, ap.reason);
+	GET(v1.fd, &s);
+	EXPECT_EQ(0xff, reg(&s, 0xf0));			/* INIT reset the APIC */
+	EXPECT_FALSE(vec_set(&s, 0x200, 0x25));
+	EXPECT_EQ(1u << 24, reg(&s, 0x20));		/* but not its ID */
+	ap.done = 0;
+	ASSERT_EQ(0, pthread_create(&th, NULL, ap_thread, &ap));
+	usleep(50000);
+	EXPECT_EQ(0, ap.done);
+	TVM_LOAD(&t, g_sipi);
+	RUN_TO_DONE(&t);
+	for (i = 0; i < 500 && !ap.done; i++)
+		usleep(10000);
+	pthread_join(th, NULL);
+	ASSERT_EQ(0, ap.r);
+	ASSERT_EQ(SHADOWVM_EXIT_SIPI, ap.reason);
+	EXPECT_EQ(3, ap.vector);
+	/* the runner's part: start the AP in protected mode at vector << 12 */
+	memcpy(tvm_ptr(&t, ap.vector << 12), g_ap, GUEST_SIZE(g_ap));
+	ASSERT_EQ(0, be_get_regs(&v1, &regs));
+	regs.rip = ap.vector << 12;
+	regs.rsp = 0x7000;
+	regs.rflags = 2;
+	ASSERT_EQ(0, be_set_regs(&v1, &regs));
+	ASSERT_EQ(0, be_run(&v1, &e));
+	ASSERT_EQ(BE_EXIT_IO, e.reason);
+	EXPECT_EQ(DONE_PORT, e.io.port);
+	EXPECT_EQ(0xa9a9a9a9, d32(&t, 0x100));
+	EXPECT_EQ(1u << 24, d32(&t, 0x104));
+	be_destroy_vcpu(&v1);
+	tvm_destroy(&t);
+}
+
+TEST_HARNESS_MAIN
