@@ -208,7 +208,8 @@ struct shv_vcpu {
 		bool kicked;		/* something changed since the vCPU looked */
 		wait_queue_head_t wq;	/* the vCPU sleeps here in HLT */
 		/* the vCPU's thread only (under vcpu->lock) */
-		u32 held;		/* an NMI/interrupt pre-empted by an exception */
+		u32 held;		/* an interrupt pre-empted by an exception: info */
+		bool held_nmi;		/* the same for an NMI */
 		u32 windows;		/* window-exiting controls currently set */
 		bool halted;		/* in HLT: sleeps before the next entry */
 		bool hypercall_pending;	/* run->hypercall.ret goes to RAX at RUN */

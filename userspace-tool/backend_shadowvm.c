@@ -78,6 +78,16 @@ const char *const shadowvm_stat_names[SHADOWVM_STAT_NR] = {
 	[SHADOWVM_STAT_LAPIC_TIMER_FIRES] = "lapic_timer_fires",
 	[SHADOWVM_STAT_LAPIC_IPIS] = "lapic_ipis",
 	[SHADOWVM_STAT_LAPIC_UNSUPPORTED] = "lapic_unsupported",
+	[SHADOWVM_STAT_IRQ_INJECTED] = "irq_injected",
+	[SHADOWVM_STAT_NMI_INJECTED] = "nmi_injected",
+	[SHADOWVM_STAT_EVENTS_REINJECTED] = "events_reinjected",
+	[SHADOWVM_STAT_EXIT_NMI_WINDOW] = "exit_nmi_window",
+	[SHADOWVM_STAT_HALTS_IN_KERNEL] = "halts_in_kernel",
+	[SHADOWVM_STAT_HALT_WAKEUPS] = "halt_wakeups",
+	[SHADOWVM_STAT_HALT_NS] = "halt_ns",
+	[SHADOWVM_STAT_USER_EXIT_IRQ_WINDOW] = "user_exit_irq_window",
+	[SHADOWVM_STAT_HYPERCALLS] = "hypercalls",
+	[SHADOWVM_STAT_USER_EXIT_HYPERCALL] = "user_exit_hypercall",
 };
 
 static int svm_open(struct backend *be, const char *path)

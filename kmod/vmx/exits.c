@@ -462,6 +462,7 @@ int shv_handle_exit(struct shv_vcpu *vcpu, u32 reason)
 		vcpu->run->exit_reason = SHADOWVM_EXIT_SHUTDOWN;
 		vcpu->event.valid = false;
 		vcpu->evt.held = 0;
+		vcpu->evt.held_nmi = false;
 		return 0;
 	case EXIT_REASON_PREEMPTION_TIMER:
 		shv_stat_inc(vcpu, EXIT_PREEMPT_TIMER);

@@ -130,16 +130,12 @@ static void set_windows(struct shv_vcpu *vcpu, u32 want)
 /* An interrupt may be waiting for the window (any source). */
 static bool irq_waiting(struct shv_vcpu *vcpu)
 {
-	u32 h = vcpu->evt.held & INTR_INFO_TYPE_MASK;
-
-	return (vcpu->evt.held && h == INTR_TYPE_EXT_INTR) ||
-	       atomic_read(&vcpu->evt.ext_irq) || shv_lapic_pending_irq(vcpu) >= 0;
+	return vcpu->evt.held || atomic_read(&vcpu->evt.ext_irq) || shv_lapic_pending_irq(vcpu) >= 0;
 }
 
 static bool nmi_waiting(struct shv_vcpu *vcpu)
 {
-	return (vcpu->evt.held && (vcpu->evt.held & INTR_INFO_TYPE_MASK) == INTR_TYPE_NMI) ||
-	       atomic_read(&vcpu->evt.nmi_queued);
+	return vcpu->evt.held_nmi || atomic_read(&vcpu->evt.nmi_queued);
 }
 
 static void inject_nmi(struct shv_vcpu *vcpu)
@@ -168,15 +164,13 @@ void shv_events_prepare(struct shv_vcpu *vcpu)
 	WRITE_ONCE(e->kicked, false);
 	smp_mb();	/* clear kicked before reading the requests */
 
-	if (!vcpu->event.valid && e->held) {
-		bool nmi = (e->held & INTR_INFO_TYPE_MASK) == INTR_TYPE_NMI;
-
-		if (nmi ? nmi_window_open(vcpu) : irq_window_open(vcpu)) {
-			set_event(vcpu, e->held);
-			if (nmi)
-				inject_nmi(vcpu);
-			e->held = 0;
-		}
+	if (!vcpu->event.valid && e->held_nmi && nmi_window_open(vcpu)) {
+		inject_nmi(vcpu);
+		e->held_nmi = false;
+	}
+	if (!vcpu->event.valid && e->held && irq_window_open(vcpu)) {
+		set_event(vcpu, e->held);
+		e->held = 0;
 	}
 	if (!vcpu->event.valid && atomic_read(&e->nmi_queued) && nmi_window_open(vcpu)) {
 		atomic_dec(&e->nmi_queued);
@@ -226,11 +220,19 @@ void shv_events_hold(struct shv_vcpu *vcpu)
 {
 	u32 type = vcpu->event.info & INTR_INFO_TYPE_MASK;
 
-	if (!vcpu->event.valid || (type != INTR_TYPE_EXT_INTR && type != INTR_TYPE_NMI))
+	if (!vcpu->event.valid)
 		return;
-	/* at most one event is ever being delivered: nothing is held yet */
-	WARN_ON_ONCE(vcpu->evt.held);
-	vcpu->evt.held = vcpu->event.info & ~(INTR_INFO_DELIVER_CODE | INTR_INFO_NMI_UNBLOCK_IRET);
+	/*
+	 * An interrupt is held only while none is (it is injected only when
+	 * nothing is held); an NMI likewise.
+	 */
+	if (type == INTR_TYPE_NMI)
+		vcpu->evt.held_nmi = true;
+	else if (type == INTR_TYPE_EXT_INTR)
+		vcpu->evt.held = vcpu->event.info & (INTR_INFO_VALID | INTR_INFO_TYPE_MASK |
+						     INTR_INFO_VECTOR_MASK);
+	else
+		return;
 	vcpu->event.valid = false;
 }
 
@@ -308,7 +310,7 @@ int shv_halt_wait(struct shv_vcpu *vcpu)
 static bool ready_for_injection(struct shv_vcpu *vcpu)
 {
 	return irq_window_open(vcpu) && !atomic_read(&vcpu->evt.ext_irq) &&
-	       !vcpu->event.valid && !vcpu->evt.held;
+	       !vcpu->event.valid && !vcpu->evt.held && !vcpu->evt.held_nmi;
 }
 
 int shv_events_window_check(struct shv_vcpu *vcpu)
