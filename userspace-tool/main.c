@@ -209,16 +209,30 @@ static void print_stats(struct be_vm *vm, const struct vm_devices *d,
 		if (c->exits[i] || i == BE_EXIT_IO || i == BE_EXIT_MMIO)
 			fprintf(stderr, "  user_%-19s %" PRIu64 "\n",
 				be_exit_name(i), c->exits[i]);
-	fprintf(stderr, "  %-24s %" PRIu64 "\n", "io_in", c->io_in);
-	fprintf(stderr, "  %-24s %" PRIu64 "\n", "io_out", c->io_out);
-	fprintf(stderr, "  %-24s %" PRIu64 "\n", "uart_bytes", c->uart_bytes);
-	fprintf(stderr, "  %-24s %" PRIu64 "\n", "exit_port", c->exit_port);
-	fprintf(stderr, "  %-24s %" PRIu64 "\n", "port_unknown_in",
-		c->port_unknown_in);
-	fprintf(stderr, "  %-24s %" PRIu64 "\n", "port_unknown_out",
-		c->port_unknown_out);
-	fprintf(stderr, "  %-24s %" PRIu64 "\n", "mmio_reads", c->mmio_reads);
-	fprintf(stderr, "  %-24s %" PRIu64 "\n", "mmio_writes", c->mmio_writes);
+#define C(name) fprintf(stderr, "  %-24s %" PRIu64 "\n", #name, c->name)
+	C(io_in);
+	C(io_out);
+	C(uart_bytes);
+	C(uart_rx_bytes);
+	C(exit_port);
+	C(pci_config);
+	C(fw_cfg);
+	C(port_unknown_in);
+	C(port_unknown_out);
+	C(mmio_reads);
+	C(mmio_writes);
+	C(ioapic);
+	C(irq_raised);
+	C(msi_sent);
+	C(irq_dropped);
+	if (d->disk.present) {
+		C(disk_requests);
+		C(disk_sectors_read);
+		C(disk_sectors_written);
+		C(disk_errors);
+		C(disk_bad_access);
+	}
+#undef C
 }
 
 static int report_open_error(const struct backend_ops *ops, const char *path,
