@@ -252,6 +252,9 @@ enum run_result vm_run_loop(struct be_vcpu *vcpu, struct vm_devices *d,
 					   __ATOMIC_RELAXED);
 			return RUN_INTR;
 		}
+		/* KVM: an AP woken in wait-for-SIPI without starting */
+		if (ret == -EAGAIN)
+			continue;
 		if (ret < 0)
 			return RUN_ERROR;
 		if ((unsigned int)last->reason < BE_EXIT_NR)

@@ -284,6 +284,7 @@ struct run_state {
 	enum run_result rr;
 	struct be_exit ex;
 	unsigned int who;
+	int err;			/* errno of a RUN_ERROR, in its thread */
 };
 
 static void on_kick(int sig)
@@ -299,12 +300,15 @@ static bool stopping(struct run_state *rs)
 static void report(struct run_state *rs, unsigned int who, enum run_result rr,
 		   const struct be_exit *ex)
 {
+	int err = errno;
+
 	pthread_mutex_lock(&rs->lock);
 	if (!rs->have_result) {
 		rs->have_result = true;
 		rs->rr = rr;
 		rs->ex = *ex;
 		rs->who = who;
+		rs->err = err;
 	}
 	pthread_mutex_unlock(&rs->lock);
 	pthread_kill(rs->main_thread, SIGUSR2);
@@ -441,7 +445,7 @@ static int run_status(struct run_state *rs, const struct be_regs *regs,
 		msg("interrupted by signal %d", (int)g_signal);
 		return 128 + g_signal;
 	case RUN_ERROR:
-		msg("RUN failed%s: %s (see dmesg)", cpu, strerror(errno));
+		msg("RUN failed%s: %s (see dmesg)", cpu, strerror(rs->err));
 		return EXIT_RUNNER_ERROR;
 	case RUN_UNKNOWN:
 	default:
