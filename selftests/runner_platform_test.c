@@ -22,6 +22,9 @@
  *     (bad buffer, LBA, length, flags, list address, no LAST, read-only),
  *     status/completed/INT_STATUS/ack, checked in the guest and in the
  *     image file afterwards;
+ *   - --smp 2: an AP started by the guest's INIT/SIPI runs (KVM: real
+ *     mode trampoline; shadowvm: the runner's 32-bit start at the SIPI
+ *     page);
  *   - interrupts: the UART's THR-empty interrupt through the I/O APIC
  *     (IRQ 4) and the disk's completion MSI reach the guest's IDT
  *     (skipped when the VM has no local APIC, i.e. a module without the
@@ -357,6 +360,23 @@ GUEST_CODE(irq_guest,
 	"irq_disk:\n"
 	"movl $1, 0xfeb0002c\n" "incl 0x82008\n" "movl $0, 0xfee000b0\n"
 	"iret\n");
+
+/*
+ * --smp 2: the BSP copies the AP trampoline the test put at 0x100800 to
+ * 0x10000, enables its local APIC and sends INIT then a SIPI (vector
+ * 0x10) to APIC ID 1; the AP writes 0x600d to 0x20000 and halts. Exits 0
+ * when the AP ran, 1 when it never did.
+ */
+GUEST_CODE(smp_guest,
+	"mov $0x100800, %esi\n" "mov $0x10000, %edi\n" "mov $16, %ecx\n"
+	"rep movsb\n" "movl $0, 0x20000\n"
+	"movl $0x1ff, 0xfee000f0\n"
+	"movl $0x01000000, 0xfee00310\n" "movl $0x4500, 0xfee00300\n"
+	"movl $0x01000000, 0xfee00310\n" "movl $0x4610, 0xfee00300\n"
+	"mov $50000000, %ecx\n"
+	"1: cmpw $0x600d, 0x20000\n" "je 2f\n" "loop 1b\n"
+	EXIT(1)
+	"2: " EXIT(0) "hlt\n");
 
 FIXTURE(plat) {
 	char runner[PATH_MAX];
@@ -767,6 +787,41 @@ TEST_F(plat, uart_and_disk_interrupts)
 	EXPECT_EQ(ST(0), self->r.status)
 		TH_LOG("guest step %d failed (2 no UART interrupt, 3 IIR, 4 no disk MSI); stderr: %s",
 		       self->r.status >> 1, self->r.err);
+}
+
+/*
+ * An AP started by INIT/SIPI: on KVM in real mode at 0x10000 (the
+ * trampoline is 16-bit code), on shadowvm by the runner in flat 32-bit
+ * protected mode at 0x10000 (SHADOWVM_EXIT_SIPI; 32-bit code).
+ */
+TEST_F(plat, smp_ap_started_by_sipi)
+{
+	static const uint8_t real16[] = {
+		0xb8, 0x00, 0x20,		/* mov $0x2000, %ax */
+		0x8e, 0xd8,			/* mov %ax, %ds */
+		0xc7, 0x06, 0x00, 0x00, 0x0d, 0x60, /* movw $0x600d, (0) */
+		0xfa, 0xf4,			/* cli; hlt */
+	};
+	static const uint8_t prot32[] = {
+		0xc7, 0x05, 0x00, 0x00, 0x02, 0x00, /* movl $0x600d, 0x20000 */
+		0x0d, 0x60, 0x00, 0x00,
+		0xfa, 0xf4,			/* cli; hlt */
+	};
+	static uint8_t img[0x810];
+
+	RETURN_IF_SETUP_SKIPPED();
+	ASSERT_LE(GUEST_SIZE(smp_guest), 0x800U);
+	memset(img, 0, sizeof(img));
+	memcpy(img, smp_guest, GUEST_SIZE(smp_guest));
+	if (variant->kvm)
+		memcpy(img + 0x800, real16, sizeof(real16));
+	else
+		memcpy(img + 0x800, prot32, sizeof(prot32));
+	ASSERT_EQ(0, rx_write_file(self->img, img, sizeof(img)));
+	RUN("--smp", "2", self->img);
+	EXPECT_EQ(ST(0), self->r.status)
+		TH_LOG("status %d (3: the AP never ran); stderr: %s",
+		       self->r.status, self->r.err);
 }
 
 /* ---- the loaders on a buffer, no VM ---- */

@@ -53,10 +53,11 @@ struct be_vm_config {
 	uint32_t root_cache_size;	/* 0 = default */
 	uint32_t max_shadow_pages;	/* 0 = default */
 	/*
-	 * KVM: create the in-kernel irqchip (LAPIC, I/O APIC, PIC) before the
-	 * vCPUs, so that device interrupts and the guest's xAPIC work; a HLT
-	 * then waits in the kernel. shadowvm: ignored (its local APIC is
-	 * always in the kernel, an I/O APIC is the runner's).
+	 * KVM: create the in-kernel local APICs (KVM_CAP_SPLIT_IRQCHIP: no
+	 * in-kernel I/O APIC or PIC) before the vCPUs, so that the guest has
+	 * its xAPIC and MSIs work; a HLT then waits in the kernel. shadowvm:
+	 * ignored (its local APIC is always in the kernel). On both, the
+	 * I/O APIC is the runner's.
 	 */
 	bool irqchip;
 };
@@ -185,7 +186,8 @@ struct backend_ops {
 	/*
 	 * Interrupts, from any thread; NULL or -EOPNOTSUPP when the backend
 	 * (or this build of it) cannot. signal_msi: an xAPIC-format MSI.
-	 * irq_line: drive an in-kernel irqchip's input (KVM_IRQ_LINE).
+	 * irq_line: drive an in-kernel irqchip's input pin (no backend has
+	 * one now: both leave the I/O APIC to the runner).
 	 */
 	int (*signal_msi)(struct be_vm *vm, uint64_t addr, uint32_t data);
 	int (*irq_line)(struct be_vm *vm, uint32_t irq, int level);
@@ -209,7 +211,7 @@ struct backend {
 struct be_vm {
 	struct backend *be;
 	int fd;
-	bool irqchip;			/* KVM: in-kernel irqchip created */
+	bool irqchip;			/* KVM: in-kernel LAPICs created */
 };
 
 struct be_vcpu {

@@ -3,12 +3,13 @@
  * KVM backend: drives /dev/kvm so the same runner, devices and tests can be
  * compared against an upstream hypervisor. KVM resets a vCPU to real mode,
  * so create_vcpu loads the common flat 32-bit state (be_flat32_sregs) and
- * the host-supported CPUID. The in-kernel irqchip (LAPIC, I/O APIC, PIC)
- * is created only when be_vm_config.irqchip asks for it: without it HLT
- * exits to userspace like on shadowvm, with it HLT waits in the kernel
- * (halted() tells the runner when a vCPU sleeps there) and device
- * interrupts go through KVM_IRQ_LINE / KVM_SIGNAL_MSI. KVM exposes no
- * counters here: the stats hooks return -EOPNOTSUPP.
+ * the host-supported CPUID. The in-kernel local APICs (a split irqchip:
+ * no in-kernel I/O APIC or PIC, as on shadowvm) are created only when
+ * be_vm_config.irqchip asks for them: without them HLT exits to userspace
+ * like on shadowvm, with them HLT waits in the kernel (halted() tells the
+ * runner when a vCPU sleeps there) and device interrupts are MSIs
+ * (KVM_SIGNAL_MSI). KVM exposes no counters here: the stats hooks return
+ * -EOPNOTSUPP.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +32,22 @@ static int kvm_be_open(struct backend *be, const char *path)
 			   KVM_GET_VCPU_MMAP_SIZE);
 }
 
+/*
+ * The local APICs in the kernel, no in-kernel I/O APIC or PIC
+ * (KVM_CAP_SPLIT_IRQCHIP): the guest gets the same platform as on
+ * shadowvm, with the runner's I/O APIC, and no 8259 whose unprogrammed
+ * vectors could surprise a guest.
+ */
+static int kvm_be_split_irqchip(struct be_vm *vm)
+{
+	struct kvm_enable_cap cap;
+
+	memset(&cap, 0, sizeof(cap));
+	cap.cap = KVM_CAP_SPLIT_IRQCHIP;
+	cap.args[0] = 24;		/* IOAPIC routes reserved */
+	return ioctl(vm->fd, KVM_ENABLE_CAP, &cap);
+}
+
 static int kvm_be_create_vm(struct backend *be, const struct be_vm_config *cfg,
 			    struct be_vm *vm)
 {
@@ -49,7 +66,7 @@ static int kvm_be_create_vm(struct backend *be, const struct be_vm_config *cfg,
 		return be_neg_errno();
 	/* Only meaningful (and required) on VMX without unrestricted guest. */
 	if (ioctl(vm->fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR) < 0 ||
-	    (cfg && cfg->irqchip && ioctl(vm->fd, KVM_CREATE_IRQCHIP, 0) < 0)) {
+	    (cfg && cfg->irqchip && kvm_be_split_irqchip(vm) < 0)) {
 		ret = be_neg_errno();
 		close(vm->fd);
 		vm->fd = -1;
@@ -160,19 +177,6 @@ static int kvm_be_signal_msi(struct be_vm *vm, uint64_t addr, uint32_t data)
 	return ret < 0 ? be_neg_errno() : 0;
 }
 
-static int kvm_be_irq_line(struct be_vm *vm, uint32_t irq, int level)
-{
-	struct kvm_irq_level l = { .irq = irq, .level = level ? 1 : 0 };
-
-	if (!vm->irqchip) {
-		errno = EOPNOTSUPP;
-		return -EOPNOTSUPP;
-	}
-	if (ioctl(vm->fd, KVM_IRQ_LINE, &l) < 0)
-		return be_neg_errno();
-	return 0;
-}
-
 static int kvm_be_halted(struct be_vcpu *vcpu)
 {
 	struct kvm_mp_state mp;
@@ -219,6 +223,5 @@ const struct backend_ops be_kvm_ops = {
 	.vm_stats = kvm_be_vm_stats,
 	.vcpu_stats = kvm_be_vcpu_stats,
 	.signal_msi = kvm_be_signal_msi,
-	.irq_line = kvm_be_irq_line,
 	.halted = kvm_be_halted,
 };

@@ -79,6 +79,11 @@ const char *const shadowvm_stat_names[SHADOWVM_STAT_NR] = {
 	[SHADOWVM_STAT_EMULATED_STRING] = "emulated_string",
 	[SHADOWVM_STAT_EXIT_INVPCID] = "exit_invpcid",
 	[SHADOWVM_STAT_UNKNOWN_MSR] = "unknown_msr",
+	[SHADOWVM_STAT_LAPIC_IRQS_ACCEPTED] = "lapic_irqs_accepted",
+	[SHADOWVM_STAT_LAPIC_EOIS] = "lapic_eois",
+	[SHADOWVM_STAT_LAPIC_TIMER_FIRES] = "lapic_timer_fires",
+	[SHADOWVM_STAT_LAPIC_IPIS] = "lapic_ipis",
+	[SHADOWVM_STAT_LAPIC_UNSUPPORTED] = "lapic_unsupported",
 	[SHADOWVM_STAT_IRQ_INJECTED] = "irq_injected",
 	[SHADOWVM_STAT_NMI_INJECTED] = "nmi_injected",
 	[SHADOWVM_STAT_EVENTS_REINJECTED] = "events_reinjected",
@@ -89,11 +94,6 @@ const char *const shadowvm_stat_names[SHADOWVM_STAT_NR] = {
 	[SHADOWVM_STAT_USER_EXIT_IRQ_WINDOW] = "user_exit_irq_window",
 	[SHADOWVM_STAT_HYPERCALLS] = "hypercalls",
 	[SHADOWVM_STAT_USER_EXIT_HYPERCALL] = "user_exit_hypercall",
-	[SHADOWVM_STAT_LAPIC_IRQS_ACCEPTED] = "lapic_irqs_accepted",
-	[SHADOWVM_STAT_LAPIC_EOIS] = "lapic_eois",
-	[SHADOWVM_STAT_LAPIC_TIMER_FIRES] = "lapic_timer_fires",
-	[SHADOWVM_STAT_LAPIC_IPIS] = "lapic_ipis",
-	[SHADOWVM_STAT_LAPIC_UNSUPPORTED] = "lapic_unsupported",
 };
 
 static int svm_open(struct backend *be, const char *path)

@@ -252,6 +252,9 @@ enum run_result vm_run_loop(struct be_vcpu *vcpu, struct vm_devices *d,
 					   __ATOMIC_RELAXED);
 			return RUN_INTR;
 		}
+		/* KVM: an AP woken in wait-for-SIPI without starting */
+		if (ret == -EAGAIN)
+			continue;
 		if (ret < 0)
 			return RUN_ERROR;
 		if ((unsigned int)last->reason < BE_EXIT_NR)
@@ -268,8 +271,11 @@ enum run_result vm_run_loop(struct be_vcpu *vcpu, struct vm_devices *d,
 				return RUN_ERROR;
 			continue;
 		case BE_EXIT_HYPERCALL:
-			/* no hypercall is implemented in the runner */
-			last->hypercall.ret = (uint64_t)-38;	/* -ENOSYS */
+			/*
+			 * the runner implements none (and does not ask for
+			 * them): SHADOWVM_HC_ENOSYS, KVM's -1000
+			 */
+			last->hypercall.ret = (uint64_t)-1000;
 			be_complete_hypercall(vcpu, last);
 			continue;
 		case BE_EXIT_HLT:

@@ -209,16 +209,30 @@ static void print_stats(struct be_vm *vm, const struct vm_devices *d,
 		if (c->exits[i] || i == BE_EXIT_IO || i == BE_EXIT_MMIO)
 			fprintf(stderr, "  user_%-19s %" PRIu64 "\n",
 				be_exit_name(i), c->exits[i]);
-	fprintf(stderr, "  %-24s %" PRIu64 "\n", "io_in", c->io_in);
-	fprintf(stderr, "  %-24s %" PRIu64 "\n", "io_out", c->io_out);
-	fprintf(stderr, "  %-24s %" PRIu64 "\n", "uart_bytes", c->uart_bytes);
-	fprintf(stderr, "  %-24s %" PRIu64 "\n", "exit_port", c->exit_port);
-	fprintf(stderr, "  %-24s %" PRIu64 "\n", "port_unknown_in",
-		c->port_unknown_in);
-	fprintf(stderr, "  %-24s %" PRIu64 "\n", "port_unknown_out",
-		c->port_unknown_out);
-	fprintf(stderr, "  %-24s %" PRIu64 "\n", "mmio_reads", c->mmio_reads);
-	fprintf(stderr, "  %-24s %" PRIu64 "\n", "mmio_writes", c->mmio_writes);
+#define C(name) fprintf(stderr, "  %-24s %" PRIu64 "\n", #name, c->name)
+	C(io_in);
+	C(io_out);
+	C(uart_bytes);
+	C(uart_rx_bytes);
+	C(exit_port);
+	C(pci_config);
+	C(fw_cfg);
+	C(port_unknown_in);
+	C(port_unknown_out);
+	C(mmio_reads);
+	C(mmio_writes);
+	C(ioapic);
+	C(irq_raised);
+	C(msi_sent);
+	C(irq_dropped);
+	if (d->disk.present) {
+		C(disk_requests);
+		C(disk_sectors_read);
+		C(disk_sectors_written);
+		C(disk_errors);
+		C(disk_bad_access);
+	}
+#undef C
 }
 
 static int report_open_error(const struct backend_ops *ops, const char *path,
@@ -270,6 +284,7 @@ struct run_state {
 	enum run_result rr;
 	struct be_exit ex;
 	unsigned int who;
+	int err;			/* errno of a RUN_ERROR, in its thread */
 };
 
 static void on_kick(int sig)
@@ -285,12 +300,15 @@ static bool stopping(struct run_state *rs)
 static void report(struct run_state *rs, unsigned int who, enum run_result rr,
 		   const struct be_exit *ex)
 {
+	int err = errno;
+
 	pthread_mutex_lock(&rs->lock);
 	if (!rs->have_result) {
 		rs->have_result = true;
 		rs->rr = rr;
 		rs->ex = *ex;
 		rs->who = who;
+		rs->err = err;
 	}
 	pthread_mutex_unlock(&rs->lock);
 	pthread_kill(rs->main_thread, SIGUSR2);
@@ -427,7 +445,7 @@ static int run_status(struct run_state *rs, const struct be_regs *regs,
 		msg("interrupted by signal %d", (int)g_signal);
 		return 128 + g_signal;
 	case RUN_ERROR:
-		msg("RUN failed%s: %s (see dmesg)", cpu, strerror(errno));
+		msg("RUN failed%s: %s (see dmesg)", cpu, strerror(rs->err));
 		return EXIT_RUNNER_ERROR;
 	case RUN_UNKNOWN:
 	default:
@@ -601,7 +619,7 @@ static int cmd_run(int argc, char **argv)
 	if (ret)
 		return report_open_error(ops, dev, -ret);
 
-	/* KVM: in-kernel LAPIC + I/O APIC like shadowvm's platform */
+	/* KVM: in-kernel LAPICs like shadowvm's platform */
 	cfg.irqchip = true;
 	ret = be_create_vm(&be, &cfg, &vm);
 	if (ret == -EBUSY) {
@@ -657,8 +675,7 @@ static int cmd_run(int argc, char **argv)
 	}
 
 	devices_attach_vm(&devs, &vm, ram, mem_size, smp);
-	if (!vm.irqchip)
-		ioapic_register(&devs);	/* shadowvm: the runner's I/O APIC */
+	ioapic_register(&devs);		/* neither backend has one in the kernel */
 
 	/* signals: main waits for them; vCPU threads take only SIGUSR1 */
 	sigemptyset(&set);
