@@ -274,7 +274,7 @@ static int g_cmpxchg(void *ctx, u64 la, const void *old, const void *new,
 }
 
 static const struct shv_emu_ops gops = {
-	.fetch = g_fetch, .read = g_read, .write = g_write, .cmpxchg = g_cmpxchg,
+	.fetch = g_fetch, .read = g_read, .write = g_write, .cmpxchg_op = g_cmpxchg,
 };
 
 static const struct shv_emu_ops gops_nocx = {

@@ -143,7 +143,7 @@ int shv_emu_cmpxchg(struct emu *e, u64 la, const void *old,
 
 	note_access(e, la, len, true);
 	*swapped = false;
-	ret = e->ops->cmpxchg(e->ctx, la, old, new, len, swapped);
+	ret = e->ops->cmpxchg_op(e->ctx, la, old, new, len, swapped);
 	return ret ? shv_emu_op_failed(e, ret) : 0;
 }
 

@@ -41,7 +41,7 @@ static int exec_rmw(struct emu *e)
 		return 0;
 	}
 
-	if (!(e->lock || e->kind == K_XCHG) || !e->ops->cmpxchg) {
+	if (!(e->lock || e->kind == K_XCHG) || !e->ops->cmpxchg_op) {
 		old[0] = 0;
 		old[1] = 0;
 		ret = shv_emu_read(e, e->la, old, size);

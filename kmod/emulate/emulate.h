@@ -150,7 +150,7 @@ struct shv_emu_ops {
 	 * instructions. May be NULL: locked instructions are then done as a
 	 * plain read and write (fine for a single vCPU).
 	 */
-	int (*cmpxchg)(void *ctx, u64 la, const void *old, const void *new,
+	int (*cmpxchg_op)(void *ctx, u64 la, const void *old, const void *new,
 		       unsigned int len, bool *swapped);
 };
 

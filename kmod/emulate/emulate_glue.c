@@ -378,7 +378,7 @@ static const struct shv_emu_ops glue_ops = {
 	.fetch = op_fetch,
 	.read = op_read,
 	.write = op_write,
-	.cmpxchg = op_cmpxchg,
+	.cmpxchg_op = op_cmpxchg,
 };
 
 /* The #PF that led here interrupted an event delivery (not the insn). */
