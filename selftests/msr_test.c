@@ -28,8 +28,7 @@
  *   - MISC_ENABLE reads fast strings, BTS/PEBS unavailable; the CPUID
  *     limit bit does not stick;
  *   - an unknown MSR -> #GP, counted in UNKNOWN_MSR and per index in
- *     debugfs unknown_msrs; the table keeps 64 indexes, the rest are
- *     summed on its "other" line;
+ *     debugfs unknown_msrs;
  *   - INVPCID (every MMU policy), in 32-bit paging and in long mode with
  *     CR4.PCIDE and PCID 1: each type 0-3 invalidates a translation whose
  *     guest PTE was changed without INVLPG (the new frame is read after
@@ -608,12 +607,7 @@ static int unknown_counts(uint32_t index, uint64_t *reads, uint64_t *writes)
 	while (fgets(buf, sizeof(buf), f)) {
 		unsigned long long i, r, w;
 
-		if (!strncmp(buf, "other ", 6) &&
-		    sscanf(buf + 6, "%llu %llu", &r, &w) == 2 && index == ~0u) {
-			*reads = r;
-			*writes = w;
-			found = 0;
-		} else if (sscanf(buf, "%llx %llu %llu", &i, &r, &w) == 3 && i == index) {
+		if (sscanf(buf, "%llx %llu %llu", &i, &r, &w) == 3 && i == index) {
 			*reads = r;
 			*writes = w;
 			found = 0;
@@ -647,31 +641,6 @@ TEST_F_TIMEOUT(msr, unknown_msr_gp_and_counted, 120)
 	ASSERT_EQ(0, unknown_counts(0x4b564d99, &r, &w));
 	EXPECT_EQ(1, r);
 	EXPECT_EQ(2, w);
-}
-
-/* The per-VM table is bounded: indexes past 64 are summed as "other". */
-TEST_F_TIMEOUT(msr, unknown_msr_table_bounded, 120)
-{
-	struct mt *m = &self->m;
-	uint64_t r, w;
-	int i, n = 80;
-
-	if (!svm())
-		SKIP(return, "debugfs counters are shadowvm's");
-	m->n = 0;
-	for (i = 0; i < n; i++)
-		RD(m, 0x4b560000 + i);
-	MT_RUN(m);
-	for (i = 0; i < n; i++)
-		EXPECT_GP(m, i);
-	ASSERT_EQ(0, svm_debugfs_ready());
-	ASSERT_EQ(0, unknown_counts(0x4b560000, &r, &w));
-	EXPECT_EQ(1, r);
-	EXPECT_EQ(-ESRCH, unknown_counts(0x4b560000 + n - 1, &r, &w))
-		TH_LOG("index %d has a line of its own", n - 1);
-	EXPECT_EQ(0, unknown_counts(~0u, &r, &w));	/* "other" */
-	EXPECT_EQ(n - 64, r);
-	EXPECT_EQ(0, w);
 }
 
 /* ---- INVPCID, under every MMU policy ---- */
