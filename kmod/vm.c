@@ -141,7 +141,7 @@ static int charge_pin(struct shv_vm *vm)
  * with -EFAULT instead of waiting for its handler): fault the page in
  * first with a GUP that may wait (killably) and retry.
  */
-static int pin_page(unsigned long hva, unsigned int foll, struct page **pg)
+static int pin_page(unsigned long hva, unsigned int foll, bool may_wait, struct page **pg)
 {
 	int tries, r;
 
@@ -149,7 +149,7 @@ static int pin_page(unsigned long hva, unsigned int foll, struct page **pg)
 		struct page *tmp;
 
 		r = pin_user_pages_fast(hva, 1, foll, pg);
-		if (r != -EFAULT || tries == 3)
+		if (r != -EFAULT || tries == 3 || !may_wait)
 			return r;
 		r = get_user_pages_unlocked(hva, 1, &tmp, foll & FOLL_WRITE);
 		if (r != 1)
@@ -160,8 +160,12 @@ static int pin_page(unsigned long hva, unsigned int foll, struct page **pg)
 	}
 }
 
-/* Pin page idx of slot s; slot pin_lock held (killable wait already done). */
-static int pin_one(struct shv_vm *vm, struct shv_slot *s, u64 idx, struct page **page)
+/*
+ * Pin page idx of slot s; slot pin_lock held (killable wait already done).
+ * may_wait: the page may be faulted in, waiting for a userfaultfd handler.
+ */
+static int pin_one(struct shv_vm *vm, struct shv_slot *s, u64 idx, bool may_wait,
+		   struct page **page)
 {
 	unsigned int foll = FOLL_LONGTERM;
 	struct page **pages = s->pages;
@@ -184,7 +188,7 @@ static int pin_one(struct shv_vm *vm, struct shv_slot *s, u64 idx, struct page *
 	r = charge_pin(vm);
 	if (r)
 		return r;
-	r = pin_page(s->hva + idx * PAGE_SIZE, foll, &pg);
+	r = pin_page(s->hva + idx * PAGE_SIZE, foll, may_wait, &pg);
 	if (r != 1) {
 		atomic64_dec(&vm->mm->pinned_vm);
 		shv_warn_rl("gfn 0x%llx: cannot pin guest memory at hva 0x%llx (%d)\n",
@@ -233,8 +237,42 @@ int shv_gfn_to_page(struct shv_vm *vm, u64 gfn, bool write, bool nopin, struct p
 		return -EFAULT;
 	if (mutex_lock_killable(&s->pin_lock))
 		return -EINTR;
-	r = pin_one(vm, s, idx, page);
+	r = pin_one(vm, s, idx, true, page);
 	mutex_unlock(&s->pin_lock);
+	return r;
+}
+
+/*
+ * The page of gfn if it is pinned already or present in the runner's page
+ * tables; never faults memory in and never waits for a userfaultfd handler
+ * (-EAGAIN instead). For speculative users (prefetch): a page the guest
+ * never touched stays untouched in the host, as with KVM's prefetch.
+ */
+int shv_gfn_to_page_present(struct shv_vm *vm, u64 gfn, struct page **page)
+{
+	struct shv_slot *s;
+	struct page *tmp;
+	unsigned long hva;
+	int r;
+
+	r = shv_gfn_to_page(vm, gfn, false, true, page);
+	if (r != -EAGAIN)
+		return r;
+	if (current->mm != vm->mm)
+		return -EFAULT;
+	s = shv_gfn_to_slot(vm, gfn);
+	hva = s->hva + (gfn - s->base_gfn) * PAGE_SIZE;
+	/* a reference only while present; the pin below then takes no fault */
+	if (get_user_pages_fast_only(hva, 1,
+				     s->flags & SHADOWVM_MEM_READONLY ? 0 : FOLL_WRITE,
+				     &tmp) != 1)
+		return -EAGAIN;
+	r = -EINTR;
+	if (!mutex_lock_killable(&s->pin_lock)) {
+		r = pin_one(vm, s, gfn - s->base_gfn, false, page);
+		mutex_unlock(&s->pin_lock);
+	}
+	put_page(tmp);
 	return r;
 }
 

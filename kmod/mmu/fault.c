@@ -66,8 +66,10 @@ static int spte_index(union shv_role role, u64 la, int level)
  * fills the not-present neighbours in the aligned window of
  * `prefetch` entries around i (KVM fills 8) whose guest entries are
  * present, accessed and valid (indirect pages), or that lie in the same
- * guest huge page or unpaged range (direct pages). Their host pages are
- * pinned before mmu_lock (pinning may sleep); under the lock each guest
+ * guest huge page or unpaged range (direct pages), and whose host pages
+ * are present already (prefetch never faults runner memory in, nor waits
+ * for a userfaultfd handler). Those pages are pinned before mmu_lock
+ * (pinning may sleep); under the lock each guest
  * entry is read again and used only if it did not change. A prefetched
  * entry is made with SPTE_A clear and SPTE_PREFETCHED set, so that
  * drop_spte() can count the ones the guest never touched.
@@ -154,7 +156,7 @@ static void prefetch_prepare(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w,
 		if (!slot)
 			continue;	/* MMIO: emulated on its own fault */
 		e->ro_slot = slot->flags & SHADOWVM_MEM_READONLY;
-		if (shv_gfn_to_page(vm, e->gfn, false, false, &e->pg))
+		if (shv_gfn_to_page_present(vm, e->gfn, &e->pg))
 			continue;
 		p->n++;
 	}
