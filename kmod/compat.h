@@ -22,18 +22,15 @@
  * RFDS: what KVM's VMX entry uses in 6.1 and 6.12), or, where the kernel
  * has it, X86_FEATURE_CLEAR_CPU_BUF_VM (VERW before entering a guest only:
  * AMD TSA in 6.1/6.12, every VM-only VERW mitigation in later kernels).
- * One VERW when either is set, none otherwise.
+ * One VERW when either is set, none otherwise: vmenter.S skips its VERW
+ * unless X86_FEATURE_CLEAR_CPU_BUF or SHV_FEATURE_CLEAR_CPU_BUF_VM is set
+ * (the same flag twice on kernels without the VM-only one).
  */
-.macro SHV_VMENTRY_CLEAR_CPU_BUFFERS
 #ifdef X86_FEATURE_CLEAR_CPU_BUF_VM
-	ALTERNATIVE_2 "jmp .Lshv_skip_verw_\@", "", X86_FEATURE_CLEAR_CPU_BUF, \
-		      "", X86_FEATURE_CLEAR_CPU_BUF_VM
+#define SHV_FEATURE_CLEAR_CPU_BUF_VM	X86_FEATURE_CLEAR_CPU_BUF_VM
 #else
-	ALTERNATIVE "jmp .Lshv_skip_verw_\@", "", X86_FEATURE_CLEAR_CPU_BUF
+#define SHV_FEATURE_CLEAR_CPU_BUF_VM	X86_FEATURE_CLEAR_CPU_BUF
 #endif
-	verw	x86_verw_sel(%rip)
-.Lshv_skip_verw_\@:
-.endm
 
 /*
  * Branch history clearing after VM exit (BHI): the kernel's own macro,
@@ -42,6 +39,13 @@
 #define SHV_VMEXIT_CLEAR_BHB	CLEAR_BRANCH_HISTORY_VMEXIT
 
 #else /* !__ASSEMBLY__ */
+
+/*
+ * The version of the kernel built against: SHV_KERNEL_VERSION comes from
+ * Kbuild (VERSION, PATCHLEVEL, SUBLEVEL of its Makefile, encoded as
+ * KERNEL_VERSION() does), so that the version tests below stay here.
+ */
+#define SHV_KERNEL_AT_LEAST(a, b, c)	(KERNEL_VERSION(a, b, c) <= SHV_KERNEL_VERSION)
 
 #include <linux/percpu.h>
 #include <linux/mm.h>
@@ -55,7 +59,7 @@
 /* Re-raise an NMI that arrived while the guest ran, as a real NMI. */
 static inline void shv_self_nmi(void)
 {
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
+#if SHV_KERNEL_AT_LEAST(6, 6, 0)
 	__apic_send_IPI_self(NMI_VECTOR);
 #else
 	apic->send_IPI_self(NMI_VECTOR);
@@ -69,9 +73,8 @@ static inline void shv_self_nmi(void)
  * ran VMXOFF itself on those paths (cpu_emergency_vmxoff() on any CPU with
  * CR4.VMXE set), so there is nothing to register.
  */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0) || \
-	(LINUX_VERSION_CODE >= KERNEL_VERSION(6, 1, 149) && \
-	 LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0))
+#if SHV_KERNEL_AT_LEAST(6, 5, 0) || \
+	(SHV_KERNEL_AT_LEAST(6, 1, 149) && !SHV_KERNEL_AT_LEAST(6, 2, 0))
 static inline void shv_emergency_register(cpu_emergency_virt_cb *cb)
 {
 	cpu_emergency_register_virt_callback(cb);
@@ -138,7 +141,7 @@ static inline void shv_host_machine_check(void)
 /* vm_flags became read-only in 6.3: vm_flags_set() */
 static inline void shv_vma_set_flags(struct vm_area_struct *vma, unsigned long flags)
 {
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+#if SHV_KERNEL_AT_LEAST(6, 3, 0)
 	vm_flags_set(vma, flags);
 #else
 	vma->vm_flags |= flags;
@@ -151,7 +154,7 @@ static inline void shv_vma_set_flags(struct vm_area_struct *vma, unsigned long f
  */
 static inline void shv_send_reschedule(int cpu)
 {
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+#if SHV_KERNEL_AT_LEAST(6, 3, 0)
 	arch_smp_send_reschedule(cpu);
 #else
 	smp_send_reschedule(cpu);

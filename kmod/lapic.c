@@ -139,6 +139,7 @@ bool lapic_accept(struct shv_lapic *a, int dm, int vector, bool level)
 			set_bit(vector & 31, vec_word(a, LAPIC_TMR, vector));
 		else
 			clear_bit(vector & 31, vec_word(a, LAPIC_TMR, vector));
+		/* the trigger mode is set before the vCPU can see the request */
 		smp_mb__before_atomic();
 		set_bit(vector & 31, vec_word(a, LAPIC_IRR, vector));
 		break;

@@ -219,6 +219,7 @@ int shv_lapic_run_check(struct shv_vcpu *vcpu)
 		if (test_bit(REQ_INIT, &a->req)) {
 			/* waiting before the bit clears: a SIPI sent now is kept */
 			WRITE_ONCE(a->wait_sipi, true);
+			/* pairs with the sender's test of wait_sipi, then REQ_INIT */
 			smp_mb__before_atomic();
 			clear_bit(REQ_INIT, &a->req);
 			do_init(vcpu, a);

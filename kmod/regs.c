@@ -88,73 +88,78 @@ static bool limit_g_ok(const struct shadowvm_segment *s)
 	return true;
 }
 
+static int bad_sregs(const char **why, const char *msg)
+{
+	*why = msg;
+	return -EINVAL;
+}
+
 /* VMX guest-state checks (SDM 27.3.1) for a protected-mode, non-VM86 guest. */
 static int check_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s, const char **why)
 {
 	bool lma = s->efer & EFER_LMA;
 	int i;
 
-#define BAD(msg) do { *why = msg; return -EINVAL; } while (0)
 	for (i = 0; i < ARRAY_SIZE(s->reserved); i++)
 		if (s->reserved[i])
-			BAD("reserved field not zero");
+			return bad_sregs(why, "reserved field not zero");
 	for (i = 0; i < ARRAY_SIZE(seg_field); i++)
 		if (sregs_seg(s, i)->padding)
-			BAD("segment padding not zero");
+			return bad_sregs(why, "segment padding not zero");
 	for (i = 0; i < ARRAY_SIZE(s->gdt.padding); i++)
 		if (s->gdt.padding[i] || s->idt.padding[i])
-			BAD("descriptor-table padding not zero");
+			return bad_sregs(why, "descriptor-table padding not zero");
 	if (s->cr0 & CR0_RESERVED_HI)
-		BAD("CR0 bits 63:32 set");
+		return bad_sregs(why, "CR0 bits 63:32 set");
 	if (!(s->cr0 & X86_CR0_PE))
-		BAD("CR0.PE=0: real mode is not supported");
+		return bad_sregs(why, "CR0.PE=0: real mode is not supported");
 	if ((s->cr0 & X86_CR0_NW) && !(s->cr0 & X86_CR0_CD))
-		BAD("CR0.NW=1 with CR0.CD=0");
+		return bad_sregs(why, "CR0.NW=1 with CR0.CD=0");
 	if (s->cr4 & ~shv_guest_cr4_allowed())
-		BAD("CR4 has a reserved or unsupported bit");
+		return bad_sregs(why, "CR4 has a reserved or unsupported bit");
 	if (s->efer & ~EFER_ALLOWED)
-		BAD("EFER has a reserved bit");
+		return bad_sregs(why, "EFER has a reserved bit");
 	if ((s->efer & EFER_NX) && !shv_cpuid_has_nx())
-		BAD("EFER.NXE without NX");
+		return bad_sregs(why, "EFER.NXE without NX");
 	if ((s->efer & EFER_LME) && (s->cr0 & X86_CR0_PG) && !(s->cr4 & X86_CR4_PAE))
-		BAD("EFER.LME with paging and CR4.PAE=0");
+		return bad_sregs(why, "EFER.LME with paging and CR4.PAE=0");
 	if (lma != ((s->efer & EFER_LME) && (s->cr0 & X86_CR0_PG)))
-		BAD("EFER.LMA != EFER.LME && CR0.PG");
+		return bad_sregs(why, "EFER.LMA != EFER.LME && CR0.PG");
 	if (s->cr3 >> shv_guest_maxphyaddr())
-		BAD("CR3 above MAXPHYADDR");
+		return bad_sregs(why, "CR3 above MAXPHYADDR");
 	if (s->cr8 > 15)
-		BAD("CR8 > 15");
+		return bad_sregs(why, "CR8 > 15");
 	if (s->apic_base & (~0ULL << shv_guest_maxphyaddr() | 0x6ff))
-		BAD("APIC base has a reserved bit or x2APIC enable");
+		return bad_sregs(why, "APIC base has a reserved bit or x2APIC enable");
 	if ((s->cr4 & X86_CR4_PCIDE) && !lma)
-		BAD("CR4.PCIDE outside long mode");
+		return bad_sregs(why, "CR4.PCIDE outside long mode");
 
 	/* CS */
 	if (s->cs.unusable || !s->cs.present)
-		BAD("CS unusable");
+		return bad_sregs(why, "CS unusable");
 	if (!(s->cs.type & 8) || !s->cs.s)
-		BAD("CS is not a code segment");
+		return bad_sregs(why, "CS is not a code segment");
 	if (lma && s->cs.l && s->cs.db)
-		BAD("CS.L and CS.D both set");
+		return bad_sregs(why, "CS.L and CS.D both set");
 	if (!lma && s->cs.l)
-		BAD("CS.L outside long mode");
+		return bad_sregs(why, "CS.L outside long mode");
 	if (s->cs.type & 4) {		/* conforming */
 		if (s->cs.dpl > s->ss.dpl && !s->ss.unusable)
-			BAD("conforming CS.DPL > SS.DPL");
+			return bad_sregs(why, "conforming CS.DPL > SS.DPL");
 	} else if (!s->ss.unusable && s->cs.dpl != s->ss.dpl) {
-		BAD("SS.DPL != CS.DPL");
+		return bad_sregs(why, "SS.DPL != CS.DPL");
 	}
 	/* SS (SDM 26.3.1.2: selector RPLs agree even when SS is unusable) */
 	if ((s->ss.selector & 3) != (s->cs.selector & 3))
-		BAD("SS.RPL != CS.RPL");
+		return bad_sregs(why, "SS.RPL != CS.RPL");
 	if (!s->ss.unusable && s->ss.present) {
 		if ((s->ss.type != 3 && s->ss.type != 7 && s->ss.type != 2 && s->ss.type != 6) ||
 		    !s->ss.s)
-			BAD("SS is not a writable data segment");
+			return bad_sregs(why, "SS is not a writable data segment");
 		if (s->ss.dpl != (s->ss.selector & 3))
-			BAD("SS.DPL != SS.RPL");
+			return bad_sregs(why, "SS.DPL != SS.RPL");
 	} else if (!lma) {
-		BAD("SS unusable outside long mode");
+		return bad_sregs(why, "SS unusable outside long mode");
 	}
 	/* data segments */
 	for (i = 1; i <= 5; i++) {
@@ -163,39 +168,38 @@ static int check_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s, const ch
 		if (g->unusable || !g->present)
 			continue;
 		if (!g->s)
-			BAD("data segment with S=0");
+			return bad_sregs(why, "data segment with S=0");
 		if ((g->type & 8) && !(g->type & 2))
-			BAD("execute-only code segment in a data register");
+			return bad_sregs(why, "execute-only code segment in a data register");
 		if (i != 5 && g->type < 12 && g->dpl < (g->selector & 3))
-			BAD("data segment DPL < RPL");
+			return bad_sregs(why, "data segment DPL < RPL");
 		if (!limit_g_ok(g))
-			BAD("segment limit inconsistent with G");
+			return bad_sregs(why, "segment limit inconsistent with G");
 	}
 	if (!limit_g_ok(&s->cs))
-		BAD("CS limit inconsistent with G");
+		return bad_sregs(why, "CS limit inconsistent with G");
 	if (!is_canonical(s->fs.base) || !is_canonical(s->gs.base))
-		BAD("FS/GS base not canonical");
+		return bad_sregs(why, "FS/GS base not canonical");
 	if ((s->cs.base | s->ss.base | s->ds.base | s->es.base) >> 32)
-		BAD("CS/SS/DS/ES base above 4 GiB");
+		return bad_sregs(why, "CS/SS/DS/ES base above 4 GiB");
 	/* TR */
 	if (s->tr.unusable || !s->tr.present || s->tr.s)
-		BAD("TR unusable");
+		return bad_sregs(why, "TR unusable");
 	if (s->tr.type != 11 && (lma || s->tr.type != 3))
-		BAD("TR is not a busy TSS");
+		return bad_sregs(why, "TR is not a busy TSS");
 	if (s->tr.selector & 4)
-		BAD("TR selector has TI=1");
+		return bad_sregs(why, "TR selector has TI=1");
 	if (!limit_g_ok(&s->tr) || !is_canonical(s->tr.base))
-		BAD("TR limit/base invalid");
+		return bad_sregs(why, "TR limit/base invalid");
 	/* LDTR */
 	if (!s->ldt.unusable && s->ldt.present) {
 		if (s->ldt.type != 2 || s->ldt.s || (s->ldt.selector & 4))
-			BAD("LDTR is not an LDT");
+			return bad_sregs(why, "LDTR is not an LDT");
 		if (!limit_g_ok(&s->ldt) || !is_canonical(s->ldt.base))
-			BAD("LDTR limit/base invalid");
+			return bad_sregs(why, "LDTR limit/base invalid");
 	}
 	if (!is_canonical(s->gdt.base) || !is_canonical(s->idt.base))
-		BAD("GDTR/IDTR base not canonical");
-#undef BAD
+		return bad_sregs(why, "GDTR/IDTR base not canonical");
 	return 0;
 }
 

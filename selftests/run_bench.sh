@@ -4,8 +4,10 @@
 # run_bench.sh - the shadow-MMU benchmark (POSIX sh; busybox sh in the test
 # VM, where testvm/guest-bench.sh runs it for `make bench`).
 #
-# Runs mmu_bench's workloads on shadowvm under each MMU policy (wp, unsync,
-# vtlb), then on KVM with kvm_intel ept=0 from the same guest code, and
+# Runs mmu_bench's workloads on shadowvm under each MMU policy (every one
+# mmu_bench knows), then the default policy again with other prefetch
+# windows (configs wp-pfN), then on KVM with kvm_intel ept=0 from the same
+# guest code, and
 # prints one aligned table (guest cycles, wall time, exits, true and hidden
 # page faults, and each configuration's ratio to KVM). VMXON is exclusive:
 # shadowvm is unloaded before KVM runs (if this script loaded it) and KVM is
@@ -16,12 +18,17 @@
 #   KVM_MODULES_DIR   irqbypass.ko, kvm.ko, kvm-intel.ko (.ko.xz/.zst too);
 #                     without it KVM is skipped unless modprobe finds it
 #                     and MMU_BENCH_MODPROBE=1
-#   MMU_BENCH_POLICIES  default "wp unsync vtlb"
+#   MMU_BENCH_POLICIES  default: every policy ("mmu_bench policies")
+#   MMU_BENCH_PREFETCH  prefetch windows for the extra wp-pfN configs,
+#                       default "0 16" ("" for none); the other configs run
+#                       with the module's default window
 # Exit status: 0 when every configuration ran, 1 otherwise.
 
 cd "$(dirname "$0")" || exit 1
 RES=${TMPDIR:-/tmp}/mmu-bench.$$
-POLICIES=${MMU_BENCH_POLICIES:-wp unsync vtlb}
+POLICIES=${MMU_BENCH_POLICIES:-$(./mmu_bench policies)}
+PREFETCH=${MMU_BENCH_PREFETCH-0 16}
+PF_PARAM=/sys/module/shadowvm/parameters/prefetch
 status=0
 : >"$RES"
 
@@ -49,6 +56,15 @@ if [ -c /dev/shadowvm ]; then
 		echo "# mmu_bench: shadowvm, $p policy"
 		./mmu_bench run shadowvm "$p" >>"$RES" || status=1
 	done
+	if [ -n "$PREFETCH" ] && [ -w "$PF_PARAM" ]; then
+		pf_default=$(cat "$PF_PARAM")
+		for w in $PREFETCH; do
+			echo "# mmu_bench: shadowvm, wp policy, prefetch $w"
+			echo "$w" >"$PF_PARAM"
+			./mmu_bench run shadowvm wp "wp-pf$w" >>"$RES" || status=1
+		done
+		echo "$pf_default" >"$PF_PARAM"
+	fi
 else
 	echo "# mmu_bench: no /dev/shadowvm: shadowvm skipped"
 	status=1

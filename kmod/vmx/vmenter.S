@@ -91,7 +91,10 @@ SYM_FUNC_START(shv_vmx_enter)
 	mov	R_R15(%rax), %r15
 	mov	R_RAX(%rax), %rax
 
-	SHV_VMENTRY_CLEAR_CPU_BUFFERS
+	/* VERW (clobbers ZF) when the kernel clears CPU buffers (compat.h) */
+	ALTERNATIVE_2 "jmp .Lshv_skip_verw", "", X86_FEATURE_CLEAR_CPU_BUF, "", SHV_FEATURE_CLEAR_CPU_BUF_VM
+	verw	x86_verw_sel(%rip)
+.Lshv_skip_verw:
 
 	/*
 	 * A successful entry comes back at shv_vmx_exit_target through

@@ -3,8 +3,11 @@
  * mmu_bench: shadow-paging workloads, the same guest code on shadowvm (per
  * MMU policy) and on KVM (run by run_bench.sh with kvm_intel ept=0).
  *
- *   mmu_bench run shadowvm wp|unsync|vtlb   one RESULT line per workload
+ *   mmu_bench run shadowvm POLICY [LABEL]   one RESULT line per workload
+ *                                            (LABEL names the config,
+ *                                            default the policy's name)
  *   mmu_bench run kvm
+ *   mmu_bench policies                       the policies this build knows
  *   mmu_bench report FILE...                 the table, from RESULT lines
  *
  * Workloads (long-mode guest, each in a fresh VM, a warm-up first, then a
@@ -33,7 +36,8 @@
  * faults: shadowvm's counters, KVM's binary stats (exits, pf_guest,
  * pf_taken - pf_guest) when the kernel has them, else "-". For shadowvm
  * a second table has root-cache hits and misses, shadow pages created,
- * emulated instructions, emulated page-table writes and unsync events.
+ * emulated instructions, emulated page-table writes, unsync events,
+ * prefetched entries and prefetched entries dropped unused.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -59,18 +63,22 @@
 #define STORM_FRAMES	0x400000ULL	/* 2 x 512 frames */
 #define SWITCHES	512
 
+#define NDET 8
+
 struct sample {
 	uint64_t tsc, wall_ns, exits, pf_true, pf_hidden;
 	bool have_pf;
 	/* shadowvm only: root hits, misses, shadow pages created, emulated
-	 * instructions, emulated page-table writes, unsync events */
-	uint64_t det[6];
+	 * instructions, emulated page-table writes, unsync events,
+	 * prefetched entries, prefetched entries never used */
+	uint64_t det[NDET];
 };
 
-static const int det_ids[6] = {
+static const int det_ids[NDET] = {
 	SHADOWVM_STAT_ROOT_HITS, SHADOWVM_STAT_ROOT_MISSES,
 	SHADOWVM_STAT_SP_CREATED, SHADOWVM_STAT_EMULATED_INSNS,
 	SHADOWVM_STAT_PF_HIDDEN_PT_WRITE, SHADOWVM_STAT_PF_HIDDEN_UNSYNC,
+	SHADOWVM_STAT_PF_PREFETCHED, SHADOWVM_STAT_PF_PREFETCH_UNUSED,
 };
 
 struct bench {
@@ -143,7 +151,7 @@ static void snapshot(struct bench *b, struct sample *s)
 		if (!grt_vm_stats(&b->t, v, SHADOWVM_STAT_NR)) {
 			int i;
 
-			for (i = 0; i < 6; i++)
+			for (i = 0; i < NDET; i++)
 				s->det[i] = v[det_ids[i]];
 			s->exits = v[SHADOWVM_STAT_EXITS_TOTAL];
 			s->pf_true = v[SHADOWVM_STAT_PF_TRUE];
@@ -482,7 +490,7 @@ static int cmd_run(int argc, char **argv)
 		if (!p)
 			return 2;
 		b.policy = p->nr;
-		config = argv[1];
+		config = argc >= 3 ? argv[2] : argv[1];
 	} else {
 		return 2;
 	}
@@ -511,15 +519,14 @@ static int cmd_run(int argc, char **argv)
 			       config, (unsigned long long)s.tsc,
 			       (unsigned long long)s.wall_ns,
 			       (unsigned long long)s.exits);
-		if (b.kind == BE_SHADOWVM)
-			printf("DETAIL %s %s %llu %llu %llu %llu %llu %llu\n",
-			       workloads[w], config,
-			       (unsigned long long)s.det[0],
-			       (unsigned long long)s.det[1],
-			       (unsigned long long)s.det[2],
-			       (unsigned long long)s.det[3],
-			       (unsigned long long)s.det[4],
-			       (unsigned long long)s.det[5]);
+		if (b.kind == BE_SHADOWVM) {
+			int i;
+
+			printf("DETAIL %s %s", workloads[w], config);
+			for (i = 0; i < NDET; i++)
+				printf(" %llu", (unsigned long long)s.det[i]);
+			printf("\n");
+		}
 		fflush(stdout);
 	}
 	return fails ? 1 : 0;
@@ -535,16 +542,38 @@ struct row {
 
 struct detail {
 	char work[32], config[32];
-	unsigned long long v[6];
+	unsigned long long v[NDET];
 };
+
+/* the configs in order of first appearance, kvm-ept0 last */
+static int report_configs(const struct row *rows, int n, char cfg[][32], int max)
+{
+	int nc = 0, i, c;
+	bool kvm = false;
+
+	for (i = 0; i < n; i++) {
+		if (!strcmp(rows[i].config, "kvm-ept0")) {
+			kvm = true;
+			continue;
+		}
+		for (c = 0; c < nc; c++)
+			if (!strcmp(cfg[c], rows[i].config))
+				break;
+		if (c == nc && nc < max - 1)
+			snprintf(cfg[nc++], 32, "%s", rows[i].config);
+	}
+	if (kvm)
+		snprintf(cfg[nc++], 32, "kvm-ept0");
+	return nc;
+}
 
 static int cmd_report(int argc, char **argv)
 {
-	static const char *const configs[] = { "wp", "unsync", "vtlb", "kvm-ept0" };
-	static struct row rows[256];
-	static struct detail det[256];
-	int n = 0, nd = 0, i, a;
-	unsigned int w, c;
+	static struct row rows[512];
+	static struct detail det[512];
+	static char configs[32][32];
+	int n = 0, nd = 0, nc, i, a, c, k, got;
+	unsigned int w;
 	char line[512];
 
 	for (a = 0; a < argc; a++) {
@@ -552,15 +581,19 @@ static int cmd_report(int argc, char **argv)
 
 		if (!f)
 			continue;
-		while (fgets(line, sizeof(line), f) && n < 256) {
+		while (fgets(line, sizeof(line), f) && n < 512) {
 			struct row *r = &rows[n];
 			struct detail *d = &det[nd];
 
-			if (nd < 256 && !strncmp(line, "DETAIL ", 7) &&
-			    sscanf(line + 7, "%31s %31s %llu %llu %llu %llu %llu %llu",
-				   d->work, d->config, &d->v[0], &d->v[1],
-				   &d->v[2], &d->v[3], &d->v[4], &d->v[5]) == 8)
+			if (nd < 512 && !strncmp(line, "DETAIL ", 7) &&
+			    sscanf(line + 7, "%31s %31s%n", d->work, d->config,
+				   &got) == 2) {
+				char *q = line + 7 + got;
+
+				for (k = 0; k < NDET; k++)
+					d->v[k] = strtoull(q, &q, 10);
 				nd++;
+			}
 			memset(r, 0, sizeof(*r));
 			if (strncmp(line, "RESULT ", 7))
 				continue;
@@ -576,6 +609,7 @@ static int cmd_report(int argc, char **argv)
 		}
 		fclose(f);
 	}
+	nc = report_configs(rows, n, configs, 32);
 	printf("%-12s %-9s %14s %10s %9s %9s %10s %10s\n", "workload",
 	       "config", "guest-cycles", "vm-ms", "exits", "true-pf",
 	       "hidden-pf", "vs-kvm");
@@ -586,7 +620,7 @@ static int cmd_report(int argc, char **argv)
 			if (!strcmp(rows[i].work, workloads[w]) &&
 			    !strcmp(rows[i].config, "kvm-ept0") && !rows[i].failed)
 				kvm = &rows[i];
-		for (c = 0; c < 4; c++) {
+		for (c = 0; c < nc; c++) {
 			for (i = 0; i < n; i++) {
 				const struct row *r = &rows[i];
 				char ratio[16] = "-";
@@ -610,13 +644,15 @@ static int cmd_report(int argc, char **argv)
 		}
 	}
 	printf("\nshadowvm detail (same sections):\n");
-	printf("%-12s %-9s %10s %10s %10s %10s %10s %10s\n", "workload",
+	printf("%-12s %-9s %10s %10s %10s %10s %10s %10s %10s %10s\n", "workload",
 	       "config", "root-hits", "root-miss", "sp-created", "emulated",
-	       "pt-writes", "unsync");
-	for (i = 0; i < nd; i++)
-		printf("%-12s %-9s %10llu %10llu %10llu %10llu %10llu %10llu\n",
-		       det[i].work, det[i].config, det[i].v[0], det[i].v[1],
-		       det[i].v[2], det[i].v[3], det[i].v[4], det[i].v[5]);
+	       "pt-writes", "unsync", "prefetched", "pf-unused");
+	for (i = 0; i < nd; i++) {
+		printf("%-12s %-9s", det[i].work, det[i].config);
+		for (k = 0; k < NDET; k++)
+			printf(" %10llu", det[i].v[k]);
+		printf("\n");
+	}
 	printf("guest-cycles: TSC read by the guest (Bochs sync=none: instructions, the hypervisor's included); vm-ms: the runner's clock in the test VM\n");
 	printf("mmu-bench: %d results, %u workloads; vs-kvm = guest cycles / kvm-ept0's\n",
 	       n, (unsigned int)NWORK);
@@ -629,8 +665,17 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 2, argv + 2);
 	if (argc >= 2 && !strcmp(argv[1], "report"))
 		return cmd_report(argc - 2, argv + 2);
+	if (argc >= 2 && !strcmp(argv[1], "policies")) {
+		unsigned int i;
+
+		for (i = 0; i < be_npolicies; i++)
+			printf("%s%s", i ? " " : "", be_policies[i].name);
+		printf("\n");
+		return 0;
+	}
 	fprintf(stderr,
-		"usage: mmu_bench run shadowvm wp|unsync|vtlb\n"
+		"usage: mmu_bench run shadowvm POLICY [LABEL]\n"
+		"       mmu_bench policies\n"
 		"       mmu_bench run kvm\n"
 		"       mmu_bench report FILE...\n");
 	return 2;
