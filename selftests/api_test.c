@@ -57,20 +57,21 @@ TEST(create_vm_default_config)
 	close(fd);
 }
 
-/* every policy of SHADOWVM_MMU_POLICIES() is accepted, the next number is not */
-#define POLICY_NR_(name, nr, str) nr,
+/* every policy uapi names is accepted, the next number is not */
 TEST(create_vm_each_policy)
 {
-	static const __u32 policies[] = {
-		SHADOWVM_MMU_POLICIES(POLICY_NR_)
-	};
+	static const char *const names[] = SHADOWVM_MMU_POLICY_NAMES;
+	__u32 policies[sizeof(names) / sizeof(names[0])];
 	struct shadowvm_vm_config cfg, got;
 	__u32 unlisted = 1;
-	unsigned int i, j;
+	unsigned int i, j, n = 0;
 	int fd, vm;
 
+	for (i = 1; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i])
+			policies[n++] = i;
 	OPEN_DEV_OR_SKIP(fd);
-	for (i = 0; i < sizeof(policies) / sizeof(policies[0]); i++) {
+	for (i = 0; i < n; i++) {
 		memset(&cfg, 0, sizeof(cfg));
 		cfg.mmu_policy = policies[i];
 		cfg.root_cache_size = 256;
@@ -83,7 +84,7 @@ TEST(create_vm_each_policy)
 		close(vm);
 	}
 	/* the first number above 0 (the default) that the list does not name */
-	for (j = 0; j < sizeof(policies) / sizeof(policies[0]); j++)
+	for (j = 0; j < n; j++)
 		if (policies[j] == unlisted) {
 			unlisted++;
 			j = -1u;	/* start over */
@@ -99,9 +100,9 @@ TEST(create_vm_each_policy)
 	close(fd);
 }
 
-/* one past the highest policy number uapi lists (they are 1..N) */
-#define POLICY_COUNT_(name, nr, str) + 1
-#define UNKNOWN_POLICY (0 SHADOWVM_MMU_POLICIES(POLICY_COUNT_) + 1)
+/* one past the highest policy number uapi lists */
+#define UNKNOWN_POLICY							\
+	(sizeof((const char *[])SHADOWVM_MMU_POLICY_NAMES) / sizeof(const char *))
 
 struct bad_cfg {
 	const char *what;

@@ -17,11 +17,21 @@
 
 #include "backend.h"
 
-#define BE_POLICY_ENTRY_(name, nr, str) { nr, str },
-const struct be_policy be_policies[] = {
-	SHADOWVM_MMU_POLICIES(BE_POLICY_ENTRY_)
-};
-const unsigned int be_npolicies = sizeof(be_policies) / sizeof(be_policies[0]);
+static const char *const uapi_policy_names[] = SHADOWVM_MMU_POLICY_NAMES;
+static struct be_policy policy_table[BE_NPOLICIES];
+const struct be_policy *const be_policies = policy_table;
+const unsigned int be_npolicies = BE_NPOLICIES;
+
+/* before any other constructor (the selftests' policy variants use it) */
+static void __attribute__((constructor(101))) be_policies_init(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < BE_NPOLICIES; i++) {
+		policy_table[i].nr = i + 1;
+		policy_table[i].name = uapi_policy_names[i + 1];
+	}
+}
 
 const struct be_policy *be_policy_by_name(const char *name)
 {

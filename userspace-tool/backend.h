@@ -30,18 +30,21 @@ enum be_kind {
 
 /*
  * Values of be_vm_config.mmu_policy: 0 = the default, else one of the
- * numbers of the shadowvm uapi's SHADOWVM_MMU_POLICIES() list, which
- * be_policies[] mirrors.
+ * numbers 1..N that the shadowvm uapi's SHADOWVM_MMU_POLICY_NAMES names,
+ * which be_policies[] mirrors.
  */
 #define BE_POLICY_DEFAULT	0
+/* N, a constant expression */
+#define BE_NPOLICIES							\
+	(sizeof((const char *[])SHADOWVM_MMU_POLICY_NAMES) / sizeof(const char *) - 1)
 
 struct be_policy {
 	uint32_t nr;			/* SHADOWVM_MMU_POLICY_<NAME> */
 	const char *name;		/* its short name: "wp", "unsync", ... */
 };
 
-/* every policy of SHADOWVM_MMU_POLICIES(), in list order */
-extern const struct be_policy be_policies[];
+/* every policy, by number (filled before main() and other constructors) */
+extern const struct be_policy *const be_policies;
 extern const unsigned int be_npolicies;
 /* NULL when no policy has that short name */
 const struct be_policy *be_policy_by_name(const char *name);

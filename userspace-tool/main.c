@@ -71,7 +71,7 @@ static void __attribute__((format(printf, 1, 2))) msg(const char *fmt, ...)
 
 int cmd_stat(int argc, char **argv);
 
-/* the short names of SHADOWVM_MMU_POLICIES(), joined with sep */
+/* the policies' short names, joined with sep */
 static const char *policy_list(const char *sep)
 {
 	static char buf[256];

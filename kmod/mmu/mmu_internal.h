@@ -200,7 +200,7 @@ enum shv_pt_write_action {
  * nothing, and then INVLPG does not even take the lock.
  */
 struct shv_mmu_policy_ops {
-	const char *name;	/* its short name in uapi's SHADOWVM_MMU_POLICIES() */
+	const char *name;	/* its short name in uapi's SHADOWVM_MMU_POLICY_NAMES */
 	/* a guest table frame shadowed by a synced shadow page is read-only */
 	bool write_protect;
 	/* the guest's INVLPG exits (else it runs natively, VPID-flushed) */

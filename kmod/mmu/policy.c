@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The registry of MMU policies. Contract: shv_mmu_policy_find() returns
- * the ops of a policy number that uapi's SHADOWVM_MMU_POLICIES() lists
+ * the ops of a policy number that uapi's SHADOWVM_MMU_POLICY_NAMES names
  * and this file registers, NULL for any other number; vm.c accepts
  * exactly those. Adding a policy: one policy_*.c implementing struct
  * shv_mmu_policy_ops (see mmu_internal.h), its line below and its
- * extern in mmu_internal.h, its object in Kbuild, its X() in uapi.
+ * extern in mmu_internal.h, its object in Kbuild, its number and name
+ * in uapi.
  */
 #include <linux/string.h>
 #include "mmu_internal.h"
@@ -18,8 +19,7 @@ static const struct shv_mmu_policy_ops *const policies[] = {
 };
 
 /* uapi's short name of each policy number it lists */
-#define POLICY_NAME(name, nr, str)[nr] = str,
-static const char *const uapi_names[] = { SHADOWVM_MMU_POLICIES(POLICY_NAME) };
+static const char *const uapi_names[] = SHADOWVM_MMU_POLICY_NAMES;
 
 static const char *uapi_name(u32 nr)
 {

@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * policies.h - one kselftest variant per shadow MMU policy, generated from
- * the uapi list SHADOWVM_MMU_POLICIES() (through be_policies[]), so that
+ * the uapi list SHADOWVM_MMU_POLICY_NAMES (through be_policies[]), so that
  * every per-policy test runs every policy the module registers:
  *
  *	FIXTURE(foo) { ... };
  *	POLICY_VARIANTS(foo);
  *
  * declares FIXTURE_VARIANT(foo) { uint32_t policy; } and registers, for
- * each X() entry, the variant that FIXTURE_VARIANT_ADD(foo, <short name>)
+ * each policy, the variant that FIXTURE_VARIANT_ADD(foo, <short name>)
  * { .policy = <number> } would (the short name with '-' turned into '_':
  * tests are named foo.wp.case, foo.unsync.case, ...).
  *
@@ -25,9 +25,8 @@
 
 #include "backend.h"
 
-#define POLICY_COUNT_(name, nr, str) + 1
-/* how many policies SHADOWVM_MMU_POLICIES() lists */
-#define POLICY_NR (0 SHADOWVM_MMU_POLICIES(POLICY_COUNT_))
+/* how many policies uapi lists */
+#define POLICY_NR BE_NPOLICIES
 
 /* be_policies[i].name with '-' turned into '_' (a static buffer) */
 const char *policy_variant_name(unsigned int i);

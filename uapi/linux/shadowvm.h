@@ -59,15 +59,22 @@
 #define SHADOWVM_GPA_BITS		46
 
 /* ---- VM creation ---- */
-#define SHADOWVM_MMU_POLICY_DEFAULT	0	/* = WRITE_PROTECT */
-/* X(NAME, number, "short name"): every policy the module implements */
-#define SHADOWVM_MMU_POLICIES(X)					\
-	X(WRITE_PROTECT, 1, "wp")	/* emulate every guest PT write */	\
-	X(UNSYNC, 2, "unsync")		/* leaf tables may go out of sync */	\
-	X(VTLB, 3, "vtlb")		/* no write-protection, flush on CR3/INVLPG */	\
-	X(WP_NOEMU, 4, "wp-noemu")	/* write-protect, never emulate: unprotect */
-#define SHADOWVM_MMU_POLICY_ENUM_(name, nr, str) SHADOWVM_MMU_POLICY_##name = nr,
-enum { SHADOWVM_MMU_POLICIES(SHADOWVM_MMU_POLICY_ENUM_) };
+/* vm_config.mmu_policy: every policy the module implements, numbered 1..N */
+#define SHADOWVM_MMU_POLICY_DEFAULT		0	/* = WRITE_PROTECT */
+#define SHADOWVM_MMU_POLICY_WRITE_PROTECT	1	/* emulate every guest PT write */
+#define SHADOWVM_MMU_POLICY_UNSYNC		2	/* leaf tables may go out of sync */
+#define SHADOWVM_MMU_POLICY_VTLB		3	/* no write-protection, flush on CR3/INVLPG */
+#define SHADOWVM_MMU_POLICY_WP_NOEMU		4	/* write-protect, never emulate: unprotect */
+/*
+ * The short name of each policy (the runner's --policy), indexed by its
+ * number: an initializer for a const char *[] whose length is N + 1.
+ */
+#define SHADOWVM_MMU_POLICY_NAMES {				\
+	[SHADOWVM_MMU_POLICY_WRITE_PROTECT]	= "wp",		\
+	[SHADOWVM_MMU_POLICY_UNSYNC]		= "unsync",	\
+	[SHADOWVM_MMU_POLICY_VTLB]		= "vtlb",	\
+	[SHADOWVM_MMU_POLICY_WP_NOEMU]		= "wp-noemu",	\
+}
 
 /* vm_config.flags */
 /* HLT always exits to userspace (SHADOWVM_EXIT_HLT), never sleeps in the kernel */
