@@ -188,6 +188,7 @@ struct shv_vcpu {
 	int cpu;			/* where the VMCS is current, or -1 */
 	int last_cpu;
 	bool launched;
+	bool pf_filter_on;		/* VMCS #PF mask/match: P=0 faults skip the exit */
 	struct preempt_notifier pn;
 	bool flush_pending;		/* flush this VPID before the next entry */
 	bool pending_shutdown;		/* triple fault made by event merging */
@@ -364,6 +365,8 @@ void shv_mmu_invlpg(struct shv_vcpu *vcpu, u64 gva);
 void shv_mmu_flush_guest_tlb(struct shv_vcpu *vcpu);
 u64 shv_mmu_root_hpa(struct shv_vcpu *vcpu);
 bool shv_mmu_root_valid(struct shv_vcpu *vcpu);
+bool shv_mmu_pf_bypass(struct shv_vcpu *vcpu);
+int shv_mmu_pf_bypass_check(u32 policy_nr);
 int shv_mmu_guest_write(struct shv_vcpu *vcpu, u64 gpa, const void *data, unsigned int len);
 /* Atomic 4/8-byte compare-exchange of guest RAM (LOCK'd RMW, XCHG). */
 int shv_mmu_guest_cmpxchg(struct shv_vcpu *vcpu, u64 gpa, u64 old, u64 new,

@@ -611,6 +611,16 @@ static int check_config(struct shadowvm_vm_config *c)
 		return -EINVAL;
 	if (c->mmu_policy == SHADOWVM_MMU_POLICY_DEFAULT)
 		c->mmu_policy = SHADOWVM_MMU_POLICY_WRITE_PROTECT;
+	if (c->flags & SHADOWVM_VM_GUEST_PF_BYPASS) {
+		int r = shv_mmu_pf_bypass_check(c->mmu_policy);
+
+		if (r) {
+			shv_warn_rl("SHADOWVM_VM_GUEST_PF_BYPASS: %s\n",
+				    r == -EINVAL ? "the policy lets guest tables go out of sync" :
+				    "no reserved physical-address bit on this host");
+			return r;
+		}
+	}
 	if (!c->root_cache_size)
 		c->root_cache_size = 64;
 	if (!c->max_shadow_pages)

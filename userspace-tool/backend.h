@@ -55,6 +55,7 @@ struct be_vm_config {
 	uint32_t mmu_policy;		/* BE_POLICY_DEFAULT or a be_policies[].nr; KVM: 0 */
 	uint32_t root_cache_size;	/* 0 = default */
 	uint32_t max_shadow_pages;	/* 0 = default */
+	uint32_t shadowvm_flags;	/* shadowvm: vm_config.flags (SHADOWVM_VM_*); KVM: 0 */
 	/*
 	 * KVM: create the in-kernel local APICs (KVM_CAP_SPLIT_IRQCHIP: no
 	 * in-kernel I/O APIC or PIC) before the vCPUs, so that the guest has

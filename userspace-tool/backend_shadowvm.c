@@ -84,6 +84,7 @@ const char *const shadowvm_stat_names[SHADOWVM_STAT_NR] = {
 	[SHADOWVM_STAT_LAPIC_TIMER_FIRES] = "lapic_timer_fires",
 	[SHADOWVM_STAT_LAPIC_IPIS] = "lapic_ipis",
 	[SHADOWVM_STAT_LAPIC_UNSUPPORTED] = "lapic_unsupported",
+	[SHADOWVM_STAT_PF_NOTRAP] = "pf_notrap",
 	[SHADOWVM_STAT_IRQ_INJECTED] = "irq_injected",
 	[SHADOWVM_STAT_NMI_INJECTED] = "nmi_injected",
 	[SHADOWVM_STAT_EVENTS_REINJECTED] = "events_reinjected",
@@ -112,6 +113,7 @@ static int svm_create_vm(struct backend *be, const struct be_vm_config *cfg,
 		c.mmu_policy = cfg->mmu_policy;
 		c.root_cache_size = cfg->root_cache_size;
 		c.max_shadow_pages = cfg->max_shadow_pages;
+		c.flags = cfg->shadowvm_flags;
 	}
 	vm->be = be;
 	vm->irqchip = false;

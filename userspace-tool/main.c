@@ -101,6 +101,8 @@ static void usage(FILE *f)
 		"  --stats              print exit and device counters on stderr\n"
 		"  --backend shadowvm|kvm  hypervisor to use (default shadowvm)\n"
 		"  --policy %s  shadow MMU policy (shadowvm only)\n"
+		"  --pf-bypass          guest not-present #PFs skip the exit (shadowvm;\n"
+		"                       policies wp and wp-noemu; long-mode guests)\n"
 		"devices: 16550 UART 0x3f8 (IRQ 4, input from stdin), exit port 0xf4,\n"
 		"  PCI config 0xcf8/0xcfc (no devices), fw_cfg 0x510/0x511, I/O APIC\n"
 		"  0xfec00000, DMA disk 0xfeb00000 (Documentation/runner.rst)\n"
@@ -476,6 +478,7 @@ static int cmd_run(int argc, char **argv)
 		{ "stats", no_argument, NULL, 's' },
 		{ "backend", required_argument, NULL, 'b' },
 		{ "policy", required_argument, NULL, 'p' },
+		{ "pf-bypass", no_argument, NULL, 'P' },
 		{ "append", required_argument, NULL, 'a' },
 		{ "module", required_argument, NULL, 'M' },
 		{ "initrd", required_argument, NULL, 'M' },
@@ -534,6 +537,9 @@ static int cmd_run(int argc, char **argv)
 			}
 			policy_set = true;
 			break;
+		case 'P':
+			cfg.shadowvm_flags |= SHADOWVM_VM_GUEST_PF_BYPASS;
+			break;
 		case 'a':
 			bopts.append = optarg;
 			break;
@@ -584,8 +590,8 @@ static int cmd_run(int argc, char **argv)
 		return EXIT_RUNNER_ERROR;
 	}
 	image = argv[optind];
-	if (policy_set && ops != &be_shadowvm_ops) {
-		msg("--policy applies to the shadowvm backend only");
+	if ((policy_set || cfg.shadowvm_flags) && ops != &be_shadowvm_ops) {
+		msg("--policy and --pf-bypass apply to the shadowvm backend only");
 		return EXIT_RUNNER_ERROR;
 	}
 	if (mem_size < MIN_MEM || mem_size > MAX_MEM || mem_size % 4096) {

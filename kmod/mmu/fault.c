@@ -174,7 +174,7 @@ static void prefetch_install(struct shv_vcpu *vcpu, struct shv_sp *sp, struct sh
 		typeof(p->e[0]) *e = &p->e[k];
 		u64 *sptep = &sp->spt[e->idx];
 
-		if (*sptep & SPTE_P)
+		if (spte_present(*sptep))
 			continue;
 		if (!sp->role.direct) {
 			u64 cur = 0;
@@ -269,7 +269,7 @@ static int fetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, struct page 
 			if (base.gpte4)
 				cr.quadrant = glevel == 1 ? (la >> 21) & 1 : 0;
 		}
-		if (*sptep & SPTE_P) {
+		if (spte_present(*sptep)) {
 			child = spte_child(*sptep);
 			if (child->gfn == gfn && child->role.word == cr.word) {
 				sp = child;
@@ -300,7 +300,7 @@ static int fetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, struct page 
 			return 1;	/* re-execute: the next fault walks again */
 	}
 	sptep = &sp->spt[spte_index(sp->role, la, 1)];
-	if (*sptep & SPTE_P) {
+	if (spte_present(*sptep)) {
 		*sptep &= ~SPTE_PREFETCHED;	/* it faulted: it was used */
 		drop_spte(vm, sptep);
 	}
@@ -328,6 +328,47 @@ static void count_fault(struct shv_vcpu *vcpu, bool true_fault)
 		if (as)
 			as->pf_hidden++;
 	}
+}
+
+/*
+ * Guest #PF bypass: a true fault on a guest PTE that is not present, in a
+ * context whose shadow traps. If the shadow path down to the leaf page
+ * for la exists, that page shadows the very guest table (synced, hence
+ * write-protected), and the guest entry is still not present, make the
+ * shadow entry "notrap" (0): the next faults on it reach the guest
+ * without an exit, until a guest write to the table drops it again.
+ */
+static void set_notrap(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w)
+{
+	struct shv_vm *vm = vcpu->vm;
+	struct shv_sp *sp;
+	u64 *sptep = NULL, cur = 0;
+	int level;
+
+	if (w->fault_level != 1 || (w->error_code & PFERR_PRESENT) ||
+	    !role_traps(vm->mmu, vcpu->mmu->base_role))
+		return;
+	mutex_lock(&vm->mmu_lock);
+	if (!shv_mmu_root_valid(vcpu))
+		goto out;
+	sp = vcpu->mmu->cur->sp;
+	for (level = sp->role.level; level >= 1; level--) {
+		sptep = &sp->spt[spte_index(sp->role, la, level)];
+		if (level == 1)
+			break;
+		if (!spte_present(*sptep))
+			goto out;
+		sp = spte_child(*sptep);
+	}
+	if (sp->role.direct || sp->unsync || sp->zapped || sp->gfn != w->table_gfn[1] ||
+	    *sptep != SPTE_TRAP || !gfn_write_protected(vm, sp->gfn))
+		goto out;
+	if (shv_read_gpa_pinned(vm, w->pte_gpa[1], &cur, 8) || cur != w->pte[1])
+		goto out;
+	*sptep = 0;
+	(*vm_stat(vm, SHADOWVM_STAT_PF_NOTRAP))++;
+out:
+	mutex_unlock(&vm->mmu_lock);
 }
 
 /* A failure to get memory for the guest: an internal-error exit (RUN may retry). */
@@ -371,6 +412,7 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 	if (r == -EFAULT) {
 		count_fault(vcpu, true);
 		trace_fault(la, hw_ec, w.error_code, 1);
+		set_notrap(vcpu, la, &w);
 		shv_queue_pf(vcpu, la, w.error_code);
 		return SHV_PF_RESUME;
 	}

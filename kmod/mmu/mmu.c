@@ -31,7 +31,35 @@ int shv_mmu_vm_init(struct shv_vm *vm)
 		vm->mmu = NULL;
 		return -EINVAL;
 	}
+	vm->mmu->pf_bypass = vm->cfg.flags & SHADOWVM_VM_GUEST_PF_BYPASS;
 	return 0;
+}
+
+/*
+ * May a VM with this policy leave guest not-present faults to the
+ * hardware (SHADOWVM_VM_GUEST_PF_BYPASS)? -EINVAL for a policy that lets
+ * guest tables go out of sync, -EOPNOTSUPP when the host's physical
+ * address width leaves no reserved bit for SPTE_TRAP.
+ */
+int shv_mmu_pf_bypass_check(u32 policy_nr)
+{
+	const struct shv_mmu_policy_ops *ops = shv_mmu_policy_find(policy_nr);
+
+	if (!ops || !ops->pf_bypass_ok)
+		return -EINVAL;
+	if (boot_cpu_data.x86_phys_bits > 51)
+		return -EOPNOTSUPP;
+	return 0;
+}
+
+/*
+ * Is the vCPU's paging context one whose guest not-present faults go to
+ * the guest without an exit? The exit code sets the #PF error-code
+ * mask/match filter from this before each entry.
+ */
+bool shv_mmu_pf_bypass(struct shv_vcpu *vcpu)
+{
+	return role_traps(vcpu->vm->mmu, vcpu->mmu->base_role);
 }
 
 void shv_mmu_vm_destroy(struct shv_vm *vm)

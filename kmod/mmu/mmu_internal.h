@@ -41,6 +41,15 @@
 #define SPTE_PREFETCHED	BIT_ULL(9)	/* ignored by the CPU: filled by prefetch */
 #define SPTE_NX		BIT_ULL(63)
 #define SPTE_ADDR_MASK	0x000ffffffffff000ULL
+/*
+ * Guest #PF bypass (SHADOWVM_VM_GUEST_PF_BYPASS, long-mode contexts): an
+ * entry not filled yet is SPTE_TRAP, present with a reserved bit, so the
+ * fault it causes has P=1 and exits; 0 ("notrap") stands for a guest
+ * entry that is not present, whose P=0 fault the hardware delivers to the
+ * guest without an exit (the #PF error-code mask/match filter).
+ */
+#define SPTE_TRAP_RSVD	BIT_ULL(51)
+#define SPTE_TRAP	(SPTE_P | SPTE_TRAP_RSVD)
 
 #define SP_HASH_BITS	10
 
@@ -113,8 +122,21 @@ struct shv_mmu_vm {
 	int nr_as;
 	u64 clock;
 	bool need_kick;			/* shadow entries lost rights */
+	bool pf_bypass;			/* SHADOWVM_VM_GUEST_PF_BYPASS */
 	const struct shv_mmu_policy_ops *policy;	/* vm->cfg.mmu_policy's */
 };
+
+/* a shadow entry the hardware uses (not 0, not SPTE_TRAP) */
+static inline bool spte_present(u64 spte)
+{
+	return (spte & (SPTE_P | SPTE_TRAP_RSVD)) == SPTE_P;
+}
+
+/* do the not-filled entries of a page of this role trap (SPTE_TRAP)? */
+static inline bool role_traps(const struct shv_mmu_vm *mmu, union shv_role role)
+{
+	return mmu->pf_bypass && role.guest_levels == 4;
+}
 
 struct shv_mmu_vcpu {
 	union shv_role base_role;	/* role of the root for this context */
@@ -205,6 +227,13 @@ struct shv_mmu_policy_ops {
 	bool write_protect;
 	/* the guest's INVLPG exits (else it runs natively, VPID-flushed) */
 	bool intercept_invlpg;
+	/*
+	 * Every guest table a shadow page reads stays write-protected and in
+	 * sync, so a guest entry that is not present cannot become present
+	 * unseen: SHADOWVM_VM_GUEST_PF_BYPASS may leave its faults to the
+	 * hardware.
+	 */
+	bool pf_bypass_ok;
 	/* a guest write faulted on a write-protected table frame; NULL: emulate */
 	enum shv_pt_write_action (*pt_write)(struct shv_vcpu *vcpu, u64 gfn);
 	/* guest CR3 load, before the new root is looked up (noflush: CR3 bit 63) */

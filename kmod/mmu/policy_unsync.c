@@ -43,7 +43,7 @@ static void sp_resync(struct shv_vcpu *vcpu, struct shv_sp *sp)
 		rm->unsync_count--;
 	sp_account_wp(vm, sp, +1);
 	for (i = 0; i < 512; i++)
-		if ((sp->spt[i] & SPTE_P) && !spte_matches_guest(vcpu, sp, i))
+		if (spte_present(sp->spt[i]) && !spte_matches_guest(vcpu, sp, i))
 			drop_spte(vm, &sp->spt[i]);
 	shv_stat_inc(vcpu, PF_HIDDEN_RESYNC);
 	kick_flush_all(vm);

@@ -13,4 +13,5 @@ const struct shv_mmu_policy_ops shv_policy_wp = {
 	.name			= "wp",
 	.write_protect		= true,
 	.intercept_invlpg	= false,
+	.pf_bypass_ok		= true,
 };

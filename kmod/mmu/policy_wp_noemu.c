@@ -33,5 +33,6 @@ const struct shv_mmu_policy_ops shv_policy_wp_noemu = {
 	.name			= "wp-noemu",
 	.write_protect		= true,
 	.intercept_invlpg	= false,
+	.pf_bypass_ok		= true,	/* an unprotect zaps the frame's pages */
 	.pt_write		= noemu_pt_write,
 };

@@ -109,11 +109,11 @@ void sp_zap(struct shv_vm *vm, struct shv_sp *sp)
 	while (sp->nr_parents) {
 		u64 *p = sp->parents[sp->nr_parents - 1];
 
-		*p = 0;
+		*p = role_traps(vm->mmu, page_sp(p)->role) ? SPTE_TRAP : 0;
 		sp->nr_parents--;
 	}
 	for (i = 0; i < 512; i++)
-		if (sp->spt[i] & SPTE_P)
+		if (spte_present(sp->spt[i]))
 			drop_spte(vm, &sp->spt[i]);
 	if (sp->unsync) {
 		struct shv_rmap *rm = gfn_rmap(vm, sp->gfn, false);
@@ -130,16 +130,23 @@ void sp_zap(struct shv_vm *vm, struct shv_sp *sp)
 	kick_flush_all(vm);
 }
 
-/* Clear one shadow entry, updating the reverse map or the child page. */
+/*
+ * Clear one shadow entry, updating the reverse map or the child page. A
+ * "notrap" entry (guest #PF bypass) becomes SPTE_TRAP: the guest entry
+ * it stood for may have changed.
+ */
 void drop_spte(struct shv_vm *vm, u64 *sptep)
 {
 	u64 spte = *sptep;
 	struct shv_sp *sp = page_sp(sptep);
+	u64 empty = role_traps(vm->mmu, sp->role) ? SPTE_TRAP : 0;
 
 	lockdep_assert_held(&vm->mmu_lock);
-	if (!(spte & SPTE_P))
+	if (!spte_present(spte)) {
+		*sptep = empty;
 		return;
-	*sptep = 0;
+	}
+	*sptep = empty;
 	if (sp->role.level == 1) {
 		if ((spte & (SPTE_PREFETCHED | SPTE_A)) == SPTE_PREFETCHED)
 			(*vm_stat(vm, SHADOWVM_STAT_PF_PREFETCH_UNUSED))++;
@@ -265,6 +272,8 @@ struct shv_sp *sp_get(struct shv_vm *vm, u64 gfn, union shv_role role, bool *cre
 		}
 	}
 	sp->spt = page_address(sp->page);
+	if (role_traps(vm->mmu, role))
+		memset64(sp->spt, SPTE_TRAP, 512);
 	set_page_private(sp->page, (unsigned long)sp);
 	sp->gfn = gfn;
 	sp->role = role;

@@ -289,6 +289,7 @@ retry:
 	return 0;
 
 not_present:
+	w->fault_level = level;
 	w->error_code = fault_ec(vcpu, access, false, false);
 	return -EFAULT;
 }

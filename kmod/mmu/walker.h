@@ -25,6 +25,7 @@ struct shv_walk {
 	unsigned int access;	/* rights of the whole walk (ACC_*) */
 	bool dirty, global, ad_set;
 	u32 error_code;		/* on -EFAULT */
+	int fault_level;	/* on -EFAULT for a not-present entry: its level */
 };
 
 struct shv_vcpu;

@@ -480,6 +480,14 @@ static int run_loop(struct shv_vcpu *vcpu)
 		if (vcpu->cr4 & X86_CR4_PCIDE)
 			root |= vcpu->cr3 & 0xfff;
 		vmcs_write(GUEST_CR3, root);
+		if (shv_mmu_pf_bypass(vcpu) != vcpu->pf_filter_on) {
+			/* exit only for #PFs with P=1 (SDM 25.2: mask/match) */
+			u32 p = vcpu->pf_filter_on ? 0 : PFERR_PRESENT;
+
+			vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, p);
+			vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, p);
+			vcpu->pf_filter_on = !vcpu->pf_filter_on;
+		}
 		/* set by other vCPUs' MMU work before their kick (mmu.c) */
 		if (READ_ONCE(vcpu->flush_pending)) {
 			WRITE_ONCE(vcpu->flush_pending, false);

@@ -67,8 +67,9 @@ void shv_vmcs_setup(struct shv_vcpu *vcpu)
 	 */
 	vmcs_write(EXCEPTION_BITMAP, (1u << PF_VECTOR) | (1u << MC_VECTOR) |
 		   (1u << DB_VECTOR) | (1u << AC_VECTOR));
-	vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, 0);
+	vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, 0);	/* every #PF exits ... */
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
+	vcpu->pf_filter_on = false;			/* ... until run.c says */
 	vmcs_write(CR3_TARGET_COUNT, 0);
 	vmcs_write(VM_EXIT_MSR_STORE_COUNT, 0);
 	vmcs_write(VM_EXIT_MSR_LOAD_COUNT, 0);

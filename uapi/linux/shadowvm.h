@@ -81,7 +81,14 @@
 #define SHADOWVM_VM_HLT_EXITS		(1u << 0)
 /* hypercalls in the runner's range exit with SHADOWVM_EXIT_HYPERCALL */
 #define SHADOWVM_VM_USER_HYPERCALLS	(1u << 1)
-#define SHADOWVM_VM_FLAGS_ALL		(SHADOWVM_VM_HLT_EXITS | SHADOWVM_VM_USER_HYPERCALLS)
+/*
+ * Guest page faults on entries the guest made not present reach the
+ * guest without an exit (policies that keep guest tables in sync: wp,
+ * wp-noemu; long-mode guests); they are then not counted in PF_TRUE.
+ */
+#define SHADOWVM_VM_GUEST_PF_BYPASS	(1u << 2)
+#define SHADOWVM_VM_FLAGS_ALL		(SHADOWVM_VM_HLT_EXITS | SHADOWVM_VM_USER_HYPERCALLS | \
+					 SHADOWVM_VM_GUEST_PF_BYPASS)
 
 struct shadowvm_vm_config {
 	__u32 flags;			/* SHADOWVM_VM_* */
@@ -343,6 +350,8 @@ enum shadowvm_stat_id {
 	SHADOWVM_STAT_LAPIC_TIMER_FIRES,
 	SHADOWVM_STAT_LAPIC_IPIS,	/* ICR writes that sent an IPI */
 	SHADOWVM_STAT_LAPIC_UNSUPPORTED, /* accesses the model refuses or ignores */
+	/* guest #PF bypass (SHADOWVM_VM_GUEST_PF_BYPASS) */
+	SHADOWVM_STAT_PF_NOTRAP,	/* shadow entries left to the guest's own P=0 faults */
 	SHADOWVM_STAT_NR
 };
 

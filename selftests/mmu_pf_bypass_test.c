@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mmu_pf_bypass_test: SHADOWVM_VM_GUEST_PF_BYPASS, under each MMU policy.
+ *
+ * Policies that let guest tables go out of sync (unsync, vtlb) must refuse
+ * the flag with EINVAL. The others run a long-mode guest that reads a
+ * page whose guest PTE is not present:
+ *   - the first fault exits (a true fault: PF_TRUE +1) and leaves the
+ *     shadow entry not present for the guest (PF_NOTRAP +1);
+ *   - the next faults on it (a read and a write) reach the guest's handler
+ *     with the architectural error code and CR2, and no #PF exit at all;
+ *   - after the guest makes the PTE present (a write to its own table,
+ *     which traps), the page reads its new data with no fault: the
+ *     not-present shadow entry did not outlive the guest entry;
+ *   - made not present again (write + INVLPG), it faults once through an
+ *     exit, then again without one.
+ * A 32-bit guest in a VM with the flag keeps every #PF exiting.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/shadowvm.h>
+
+#include "kselftest_harness.h"
+#include "svmtest_ksft.h"
+#include "policies.h"
+#include "guest_paging.h"
+
+#define MEM_SIZE	(8u << 20)
+#define XB		0x40000000ULL
+#define X_DATA		(XB + 0x0000)	/* present: fills the leaf table's shadow */
+#define X_NP		(XB + 0x1000)	/* not present, then present, then not */
+#define X_NP_WARM	(XB + 0x2000)	/* not present: warms the #PF path */
+#define D_BASE		0x300000ULL
+#define D_NEW		0x308000ULL
+#define NEW_WORD	0x0b1e55edU
+
+FIXTURE(bypass) {
+	struct tvm t;
+	struct gp g;
+	struct grt_script s;
+	bool live, refused;
+	uint64_t prev[SHADOWVM_STAT_NR], d[SHADOWVM_STAT_NR];
+	char err[512];
+};
+
+POLICY_VARIANTS(bypass);
+
+FIXTURE_SETUP(bypass)
+{
+	const char *name = be_policy_name(variant->policy);
+	struct be_vm_config cfg = {
+		.mmu_policy = variant->policy,
+		.shadowvm_flags = SHADOWVM_VM_GUEST_PF_BYPASS,
+	};
+	int r;
+
+	memset(self, 0, sizeof(*self));
+	gs_init(&self->s);
+	if (tvm_default_kind() != BE_SHADOWVM)
+		SKIP(return, "a shadowvm VM flag");
+	r = tvm_create_ex(&self->t, BE_SHADOWVM, MEM_SIZE, &cfg, 0);
+	if (tvm_no_device(r))
+		SKIP(return, SKIP_REASON_NODEV);
+	if (!strcmp(name, "unsync") || !strcmp(name, "vtlb")) {
+		/* guest tables may go out of sync: the flag is refused */
+		ASSERT_EQ(-EINVAL, r) TH_LOG("policy %s accepted the bypass", name);
+		self->refused = true;
+		return;
+	}
+	ASSERT_EQ(0, r) TH_LOG("creating the VM (%s, bypass): %s", name, strerror(-r));
+	self->live = true;
+}
+
+FIXTURE_TEARDOWN(bypass)
+{
+	if (self->live)
+		tvm_destroy(&self->t);
+	gs_free(&self->s);
+}
+
+/* runs to the next OUT (value want), then d = counters - prev */
+#define PHASE(self, want) do {						\
+	struct grt_stopinfo __st;					\
+	uint64_t __now[SHADOWVM_STAT_NR];				\
+	int __i;							\
+	grt_run(&(self)->t, &__st);					\
+	ASSERT_EQ(GRT_STOP_OUT, __st.why) TH_LOG("guest: %s",		\
+		grt_describe(&(self)->t, &__st, (self)->err,		\
+			     sizeof((self)->err)));			\
+	ASSERT_EQ(want, __st.value);					\
+	ASSERT_EQ(0, grt_vm_stats(&(self)->t, __now, SHADOWVM_STAT_NR)); \
+	for (__i = 0; __i < SHADOWVM_STAT_NR; __i++) {			\
+		(self)->d[__i] = __now[__i] - (self)->prev[__i];	\
+		(self)->prev[__i] = __now[__i];				\
+	}								\
+} while (0)
+
+#define EXPECT_D(self, phase, name, val) do {				\
+	EXPECT_EQ((uint64_t)(val), (self)->d[SHADOWVM_STAT_##name])	\
+		TH_LOG("phase \"%s\": %s", phase, #name);		\
+} while (0)
+
+/* the guest's ACCESS record at slot: #PF count, error code, CR2 */
+#define EXPECT_ACCESS(self, slot, count, ec, cr2) do {			\
+	const uint64_t *__r = grt_res(&(self)->t) + (slot);		\
+	EXPECT_EQ((uint32_t)(count), (uint32_t)__r[0])			\
+		TH_LOG("slot %d: #PF count", slot);			\
+	if ((count) == 1) {						\
+		EXPECT_EQ((uint32_t)(ec), (uint32_t)(__r[0] >> 32))	\
+			TH_LOG("slot %d: error code", slot);		\
+		EXPECT_EQ((uint64_t)(cr2), __r[1])			\
+			TH_LOG("slot %d: CR2", slot);			\
+	}								\
+} while (0)
+
+enum { P_WARM = 1, P_FIRST, P_AGAIN, P_PRESENT, P_GONE, P_GONE_AGAIN, P_END };
+
+/* map the test pages and warm what the measured phases touch */
+static void prepare(struct __test_metadata *_metadata,
+		    struct _test_data_bypass *self, enum gp_mode mode)
+{
+	struct grt_env env = { .mode = mode, .cr0_extra = GP_CR0_WP };
+	struct grt_script *s = &self->s;
+
+	ASSERT_EQ(0, gp_init(&self->g, self->t.mem, MEM_SIZE, mode, GRT_POOL,
+			     GRT_POOL_SIZE));
+	ASSERT_EQ(0, gp_map(&self->g, X_DATA, D_BASE, GP_4K, GP_4K,
+			    GP_W | GP_A | GP_D));
+	ASSERT_EQ(0, gp_get(&self->g, gp_entry_gpa(&self->g, X_NP, 1, false)));
+	*(uint32_t *)tvm_ptr(&self->t, D_NEW) = NEW_WORD;
+	ASSERT_EQ(0, grt_setup(&self->t, &self->g, &env));
+
+	gs_op(s, GOP_TOUCH, 0, GRT_SCRIPT, 2, 0);
+	gs_op(s, GOP_TOUCH, 1, GRT_RES, 1, 0);
+	gs_op(s, GOP_TOUCH, 0, GRT_CODE, 6, 0);
+	gs_op(s, GOP_TOUCH, 1, 0x7000, 1, 0);		/* stack */
+	gs_op(s, GOP_W32, 0, GRT_CB + CB_SIZE - 4, 0, 0);
+	gs_access(s, X_DATA, GRT_ACC_READ, 0, 40);
+	gs_access(s, X_NP_WARM, GRT_ACC_READ, 0, 44);	/* the #PF path */
+	gs_out(s, P_WARM);
+}
+
+TEST_F(bypass, long_mode)
+{
+	struct grt_script *s = &self->s;
+	uint64_t pte;
+
+	RETURN_IF_SETUP_SKIPPED();
+	if (self->refused)
+		return;
+	prepare(_metadata, self, GP_MODE_LM);
+	pte = gp_entry_gpa(&self->g, X_NP, 1, false);
+	gs_access(s, X_NP, GRT_ACC_READ, 0, 0);
+	gs_out(s, P_FIRST);
+	gs_access(s, X_NP, GRT_ACC_READ, 0, 4);
+	gs_access(s, X_NP, GRT_ACC_WRITE, 7, 8);
+	gs_out(s, P_AGAIN);
+	gs_op(s, GOP_WENT, 0, pte, D_NEW | GP_P | GP_W | GP_A | GP_D, 0);
+	gs_access(s, X_NP, GRT_ACC_READ, 0, 12);
+	gs_out(s, P_PRESENT);
+	gs_op(s, GOP_WENT, 0, pte, 0, 0);
+	gs_op(s, GOP_INVLPG, 0, X_NP, 0, 0);
+	gs_access(s, X_NP, GRT_ACC_READ, 0, 16);
+	gs_out(s, P_GONE);
+	gs_access(s, X_NP, GRT_ACC_WRITE, 9, 20);
+	gs_out(s, P_GONE_AGAIN);
+	gs_out(s, P_END);
+	ASSERT_EQ(0, grt_load(&self->t, s));
+	ASSERT_EQ(0, grt_vm_stats(&self->t, self->prev, SHADOWVM_STAT_NR));
+
+	PHASE(self, P_WARM);
+	EXPECT_ACCESS(self, 44, 1, 0, X_NP_WARM);
+
+	PHASE(self, P_FIRST);
+	EXPECT_ACCESS(self, 0, 1, 0, X_NP);
+	EXPECT_D(self, "first fault", EXIT_PF, 1);
+	EXPECT_D(self, "first fault", PF_TRUE, 1);
+	EXPECT_D(self, "first fault", PF_NOTRAP, 1);
+
+	PHASE(self, P_AGAIN);
+	EXPECT_ACCESS(self, 4, 1, 0, X_NP);
+	EXPECT_ACCESS(self, 8, 1, PFEC_W, X_NP);
+	EXPECT_D(self, "faults again", EXIT_PF, 0);
+	EXPECT_D(self, "faults again", PF_TRUE, 0);
+	EXPECT_D(self, "faults again", INJECTED_EXCEPTIONS, 0);
+
+	PHASE(self, P_PRESENT);
+	EXPECT_ACCESS(self, 12, 0, 0, 0);	/* no stale not-present entry */
+	EXPECT_EQ(NEW_WORD, (uint32_t)grt_res(&self->t)[14]);
+	EXPECT_D(self, "made present", PF_TRUE, 0);
+
+	PHASE(self, P_GONE);
+	EXPECT_ACCESS(self, 16, 1, 0, X_NP);
+	EXPECT_D(self, "not present again", PF_TRUE, 1);
+	EXPECT_D(self, "not present again", PF_NOTRAP, 1);
+
+	PHASE(self, P_GONE_AGAIN);
+	EXPECT_ACCESS(self, 20, 1, PFEC_W, X_NP);
+	EXPECT_D(self, "not present, again", EXIT_PF, 0);
+	PHASE(self, P_END);
+}
+
+TEST_F(bypass, paging32_keeps_exits)
+{
+	struct grt_script *s = &self->s;
+
+	RETURN_IF_SETUP_SKIPPED();
+	if (self->refused)
+		return;
+	prepare(_metadata, self, GP_MODE_32);
+	gs_access(s, X_NP, GRT_ACC_READ, 0, 0);
+	gs_out(s, P_FIRST);
+	gs_access(s, X_NP, GRT_ACC_READ, 0, 4);
+	gs_out(s, P_AGAIN);
+	gs_out(s, P_END);
+	ASSERT_EQ(0, grt_load(&self->t, s));
+	ASSERT_EQ(0, grt_vm_stats(&self->t, self->prev, SHADOWVM_STAT_NR));
+
+	PHASE(self, P_WARM);
+	PHASE(self, P_FIRST);
+	EXPECT_ACCESS(self, 0, 1, 0, X_NP);
+	EXPECT_D(self, "32-bit first fault", PF_TRUE, 1);
+	EXPECT_D(self, "32-bit first fault", PF_NOTRAP, 0);
+	PHASE(self, P_AGAIN);
+	EXPECT_ACCESS(self, 4, 1, 0, X_NP);
+	EXPECT_D(self, "32-bit second fault", EXIT_PF, 1);
+	EXPECT_D(self, "32-bit second fault", PF_TRUE, 1);
+	PHASE(self, P_END);
+}
+
+TEST_HARNESS_MAIN
