@@ -14,7 +14,8 @@
  *     not-present shadow entry did not outlive the guest entry;
  *   - made not present again (write + INVLPG), it faults once through an
  *     exit, then again without one.
- * A 32-bit guest in a VM with the flag keeps every #PF exiting.
+ * A 32-bit guest, or a long-mode one without EFER.NXE (the processor
+ * would report the I/D bit it must not see), keeps every #PF exiting.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -120,9 +121,9 @@ enum { P_WARM = 1, P_FIRST, P_AGAIN, P_PRESENT, P_GONE, P_GONE_AGAIN, P_END };
 
 /* map the test pages and warm what the measured phases touch */
 static void prepare(struct __test_metadata *_metadata,
-		    struct _test_data_bypass *self, enum gp_mode mode)
+		    struct _test_data_bypass *self, enum gp_mode mode, uint64_t efer)
 {
-	struct grt_env env = { .mode = mode, .cr0_extra = GP_CR0_WP };
+	struct grt_env env = { .mode = mode, .cr0_extra = GP_CR0_WP, .efer_extra = efer };
 	struct grt_script *s = &self->s;
 
 	ASSERT_EQ(0, gp_init(&self->g, self->t.mem, MEM_SIZE, mode, GRT_POOL,
@@ -151,7 +152,7 @@ TEST_F(bypass, long_mode)
 	RETURN_IF_SETUP_SKIPPED();
 	if (self->refused)
 		return;
-	prepare(_metadata, self, GP_MODE_LM);
+	prepare(_metadata, self, GP_MODE_LM, GP_EFER_NXE);
 	pte = gp_entry_gpa(&self->g, X_NP, 1, false);
 	gs_access(s, X_NP, GRT_ACC_READ, 0, 0);
 	gs_out(s, P_FIRST);
@@ -203,14 +204,13 @@ TEST_F(bypass, long_mode)
 	PHASE(self, P_END);
 }
 
-TEST_F(bypass, paging32_keeps_exits)
+/* every #PF still exits: 32-bit paging, or long mode without NXE/SMEP */
+static void keeps_exits(struct __test_metadata *_metadata,
+			struct _test_data_bypass *self, enum gp_mode mode)
 {
 	struct grt_script *s = &self->s;
 
-	RETURN_IF_SETUP_SKIPPED();
-	if (self->refused)
-		return;
-	prepare(_metadata, self, GP_MODE_32);
+	prepare(_metadata, self, mode, 0);
 	gs_access(s, X_NP, GRT_ACC_READ, 0, 0);
 	gs_out(s, P_FIRST);
 	gs_access(s, X_NP, GRT_ACC_READ, 0, 4);
@@ -222,13 +222,29 @@ TEST_F(bypass, paging32_keeps_exits)
 	PHASE(self, P_WARM);
 	PHASE(self, P_FIRST);
 	EXPECT_ACCESS(self, 0, 1, 0, X_NP);
-	EXPECT_D(self, "32-bit first fault", PF_TRUE, 1);
-	EXPECT_D(self, "32-bit first fault", PF_NOTRAP, 0);
+	EXPECT_D(self, "first fault", PF_TRUE, 1);
+	EXPECT_D(self, "first fault", PF_NOTRAP, 0);
 	PHASE(self, P_AGAIN);
 	EXPECT_ACCESS(self, 4, 1, 0, X_NP);
-	EXPECT_D(self, "32-bit second fault", EXIT_PF, 1);
-	EXPECT_D(self, "32-bit second fault", PF_TRUE, 1);
+	EXPECT_D(self, "second fault", EXIT_PF, 1);
+	EXPECT_D(self, "second fault", PF_TRUE, 1);
 	PHASE(self, P_END);
+}
+
+TEST_F(bypass, paging32_keeps_exits)
+{
+	RETURN_IF_SETUP_SKIPPED();
+	if (self->refused)
+		return;
+	keeps_exits(_metadata, self, GP_MODE_32);
+}
+
+TEST_F(bypass, long_mode_without_nxe_keeps_exits)
+{
+	RETURN_IF_SETUP_SKIPPED();
+	if (self->refused)
+		return;
+	keeps_exits(_metadata, self, GP_MODE_LM);
 }
 
 TEST_HARNESS_MAIN

@@ -346,7 +346,7 @@ static void set_notrap(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w)
 	int level;
 
 	if (w->fault_level != 1 || (w->error_code & PFERR_PRESENT) ||
-	    !role_traps(vm->mmu, vcpu->mmu->base_role))
+	    !shv_mmu_pf_bypass(vcpu))
 		return;
 	mutex_lock(&vm->mmu_lock);
 	if (!shv_mmu_root_valid(vcpu))

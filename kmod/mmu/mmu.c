@@ -55,11 +55,14 @@ int shv_mmu_pf_bypass_check(u32 policy_nr)
 /*
  * Is the vCPU's paging context one whose guest not-present faults go to
  * the guest without an exit? The exit code sets the #PF error-code
- * mask/match filter from this before each entry.
+ * mask/match filter from this before each entry. The hardware runs with
+ * EFER.NXE=1, so it reports the I/D bit of a fetch fault as a guest with
+ * NXE or SMEP does, and only such a guest may take it from the hardware.
  */
 bool shv_mmu_pf_bypass(struct shv_vcpu *vcpu)
 {
-	return role_traps(vcpu->vm->mmu, vcpu->mmu->base_role);
+	return role_traps(vcpu->vm->mmu, vcpu->mmu->base_role) &&
+	       ((vcpu->efer & EFER_NX) || (vcpu->cr4 & X86_CR4_SMEP));
 }
 
 void shv_mmu_vm_destroy(struct shv_vm *vm)
