@@ -333,17 +333,18 @@ static void count_fault(struct shv_vcpu *vcpu, bool true_fault)
 /*
  * Guest #PF bypass: a true fault on a guest PTE that is not present, in a
  * context whose shadow traps. If the shadow path down to the leaf page
- * for la exists, that page shadows the very guest table (synced, hence
- * write-protected), and the guest entry is still not present, make the
- * shadow entry "notrap" (0): the next faults on it reach the guest
- * without an exit, until a guest write to the table drops it again.
+ * for la exists and that page shadows the very guest table (synced, hence
+ * write-protected), make every trapping entry of it whose guest entry is
+ * not present "notrap" (0): the guest's next faults on them, this one's
+ * and its neighbours' (a demand-paging guest's next pages), reach the
+ * guest without an exit, until a guest write to the table drops them.
  */
 static void set_notrap(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w)
 {
 	struct shv_vm *vm = vcpu->vm;
 	struct shv_sp *sp;
-	u64 *sptep = NULL, cur = 0;
-	int level;
+	u64 *sptep = NULL, g[64];
+	int level, base, k, n = 0;
 
 	if (w->fault_level != 1 || (w->error_code & PFERR_PRESENT) ||
 	    !shv_mmu_pf_bypass(vcpu))
@@ -352,21 +353,26 @@ static void set_notrap(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w)
 	if (!shv_mmu_root_valid(vcpu))
 		goto out;
 	sp = vcpu->mmu->cur->sp;
-	for (level = sp->role.level; level >= 1; level--) {
+	for (level = sp->role.level; level > 1; level--) {
 		sptep = &sp->spt[spte_index(sp->role, la, level)];
-		if (level == 1)
-			break;
 		if (!spte_present(*sptep))
 			goto out;
 		sp = spte_child(*sptep);
 	}
-	if (sp->role.direct || sp->unsync || sp->zapped || sp->gfn != w->table_gfn[1] ||
-	    *sptep != SPTE_TRAP || !gfn_write_protected(vm, sp->gfn))
+	if (sp->role.level != 1 || sp->role.direct || sp->role.gpte4 || sp->unsync ||
+	    sp->zapped || sp->gfn != w->table_gfn[1] || !gfn_write_protected(vm, sp->gfn))
 		goto out;
-	if (shv_read_gpa_pinned(vm, w->pte_gpa[1], &cur, 8) || cur != w->pte[1])
-		goto out;
-	*sptep = 0;
-	(*vm_stat(vm, SHADOWVM_STAT_PF_NOTRAP))++;
+	for (base = 0; base < 512; base += ARRAY_SIZE(g)) {
+		if (shv_read_gpa_pinned(vm, (sp->gfn << PAGE_SHIFT) + base * 8, g, sizeof(g)))
+			break;
+		for (k = 0; k < ARRAY_SIZE(g); k++) {
+			if ((g[k] & _PAGE_PRESENT) || sp->spt[base + k] != SPTE_TRAP)
+				continue;
+			sp->spt[base + k] = 0;
+			n++;
+		}
+	}
+	*vm_stat(vm, SHADOWVM_STAT_PF_NOTRAP) += n;
 out:
 	mutex_unlock(&vm->mmu_lock);
 }
