@@ -112,7 +112,10 @@ struct bad_cfg {
 TEST(create_vm_bad_config_einval)
 {
 	static const struct bad_cfg cases[] = {
-		{ "unknown flag bit 2", { .flags = 1u << 2 } },
+		{ "lowest unknown flag", { .flags = SHADOWVM_VM_FLAGS_ALL + 1 } },
+		{ "bypass with the unsync policy",
+		  { .flags = SHADOWVM_VM_GUEST_PF_BYPASS,
+		    .mmu_policy = SHADOWVM_MMU_POLICY_UNSYNC } },
 		{ "flags bit 31", { .flags = 1u << 31 } },
 		{ "reserved[0] != 0", { .reserved = { 1 } } },
 		{ "reserved[5] != 0", { .reserved = { 0, 0, 0, 0, 0, 1 } } },

@@ -705,7 +705,8 @@ TEST(bad_event_ioctl_args)
 	h.run->padding1[0] = 0;
 	/* and the VM config flags beyond the known ones */
 	{
-		struct shadowvm_vm_config cfg = { .flags = 1u << 2 };
+		/* the lowest bit above the defined ones */
+		struct shadowvm_vm_config cfg = { .flags = SHADOWVM_VM_FLAGS_ALL + 1 };
 
 		EXPECT_EQ(-1, ioctl(h.dev, SHADOWVM_CREATE_VM, &cfg));
 		EXPECT_EQ(EINVAL, errno);

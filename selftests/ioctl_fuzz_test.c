@@ -544,9 +544,17 @@ static void op_dev_misc(struct fz *z)
 
 static bool config_valid(const struct shadowvm_vm_config *c)
 {
+	static const char *const names[] = SHADOWVM_MMU_POLICY_NAMES;
+	uint32_t pol = c->mmu_policy ? c->mmu_policy : SHADOWVM_MMU_POLICY_WRITE_PROTECT;
 	int i;
 
-	if ((c->flags & ~SHADOWVM_VM_FLAGS_ALL) || c->mmu_policy > 3 || c->root_cache_size > 256 ||
+	if (pol >= sizeof(names) / sizeof(names[0]) || !names[pol])
+		return false;
+	/* the bypass needs a policy that keeps guest tables in sync (uapi.rst) */
+	if ((c->flags & SHADOWVM_VM_GUEST_PF_BYPASS) && strcmp(names[pol], "wp") &&
+	    strcmp(names[pol], "wp-noemu"))
+		return false;
+	if ((c->flags & ~SHADOWVM_VM_FLAGS_ALL) || c->root_cache_size > 256 ||
 	    (c->max_shadow_pages >= 1 && c->max_shadow_pages <= 63) ||
 	    c->max_shadow_pages > SHADOWVM_MAX_SHADOW_PAGES)
 		return false;
@@ -558,8 +566,13 @@ static bool config_valid(const struct shadowvm_vm_config *c)
 
 static void random_config(struct fz *z, struct shadowvm_vm_config *c)
 {
+	static const char *const names[] = SHADOWVM_MMU_POLICY_NAMES;
+	const uint32_t npol = sizeof(names) / sizeof(names[0]);	/* N + 1 */
+
 	memset(c, 0, sizeof(*c));
-	c->mmu_policy = rn(z, 4);
+	c->mmu_policy = rn(z, npol);
+	if (chance(z, 10))
+		c->flags |= SHADOWVM_VM_GUEST_PF_BYPASS;
 	if (chance(z, 30))
 		c->root_cache_size = chance(z, 50) ? rn(z, 257) : 1 + rn(z, 8);
 	if (chance(z, 30))
@@ -567,7 +580,7 @@ static void random_config(struct fz *z, struct shadowvm_vm_config *c)
 	if (chance(z, 25)) {
 		switch (rn(z, 6)) {
 		case 0: c->flags = 1u << rn(z, 32); break;
-		case 1: c->mmu_policy = 4 + rn(z, 100); break;
+		case 1: c->mmu_policy = npol + rn(z, 100); break;
 		case 2: c->root_cache_size = 257 + rn(z, 1000); break;
 		case 3: c->max_shadow_pages = 1 + rn(z, 63); break;
 		case 4: c->max_shadow_pages = SHADOWVM_MAX_SHADOW_PAGES + 1 + rn(z, 1000); break;
