@@ -2198,13 +2198,6 @@ TEST_F_TIMEOUT(fz, ioctl_fuzz, 24 * 3600)
 		SKIP(return, SKIP_REASON_NODEV);
 	if (access(SHADOWVM_DEV, F_OK))
 		SKIP(return, SKIP_REASON_NODEV);
-	/*
-	 * Not part of `make check` yet: seed 1 still finds open ABI
-	 * mismatches in phase 2 (see Findings at the end of this file).
-	 * make check-debug and standalone runs set SVM_FUZZ_CALLS.
-	 */
-	if (!getenv("SVM_FUZZ_CALLS"))
-		SKIP(return, "SVM_FUZZ_CALLS not set: the fuzzer runs in make check-debug and standalone (open findings listed in the test)");
 	ASSERT_EQ(0, r) TH_LOG("shadowvm debugfs: %s", strerror(-r));
 	ASSERT_EQ(0, svm_read_counters(&base));
 	kfd = kmsg_open();
@@ -2406,10 +2399,12 @@ int main(int argc, char **argv)
  * Status: 1, 2, 4 and 5 are fixed in the module (slot deletion checks the
  * user range; the run page is VM_DONTEXPAND; RUN refuses a RIP >= 4 GiB
  * outside 64-bit code with EINVAL; SET_REGS refuses while the guest is in
- * virtual-8086 mode, SET_SREGS leaves it). Still open with seed 1 and
- * 20,000 calls: 3 (tolerated), one phase-2 RUN that failed with EINTR
- * while another thread's RUN had set exit_reason INTERNAL_ERROR on the
- * shared run page (two threads running one vCPU), and one phase-2
- * FAIL_ENTRY 33. Until they are resolved, fz.ioctl_fuzz runs only when
- * SVM_FUZZ_CALLS is set (make check-debug, standalone).
+ * virtual-8086 mode, SET_SREGS leaves it). The two phase-2 findings
+ * of seed 1 with 20,000 calls were resolved: a RUN that failed with EINTR
+ * while another thread's RUN had set exit_reason on the shared run page
+ * was the oracle's (a checked RUN now never overlaps another thread's RUN
+ * of that vCPU), and the FAIL_ENTRY 33 was SET_SREGS accepting SS.RPL !=
+ * CS.RPL (now EINVAL). With them fixed, seed 1 and 20,000 calls report
+ * no failure (0 FAIL_ENTRY exits), and fz.ioctl_fuzz runs in make check
+ * with the defaults; 3 stays tolerated.
  */
