@@ -109,7 +109,8 @@ void sp_zap(struct shv_vm *vm, struct shv_sp *sp)
 	while (sp->nr_parents) {
 		u64 *p = sp->parents[sp->nr_parents - 1];
 
-		*p = role_traps(vm->mmu, page_sp(p)->role) ? SPTE_TRAP : 0;
+		*p = vm->mmu->pf_bypass && role_traps(vm->mmu, page_sp(p)->role) ?
+		     SPTE_TRAP : 0;
 		sp->nr_parents--;
 	}
 	for (i = 0; i < 512; i++)
