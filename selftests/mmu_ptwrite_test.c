@@ -259,9 +259,16 @@ static void ptwrite(struct __test_metadata *_metadata,
 		if (policy == SHADOWVM_MMU_POLICY_WRITE_PROTECT)
 			EXPECT_LE(n, st1[SHADOWVM_STAT_PF_HIDDEN_PT_WRITE] -
 				     st0[SHADOWVM_STAT_PF_HIDDEN_PT_WRITE]);
-		EXPECT_EQ(*grt_cb32(&self->t, CB_PF_TOTAL),
-			  st1[SHADOWVM_STAT_PF_TRUE] - st0[SHADOWVM_STAT_PF_TRUE])
-			TH_LOG("true faults and the guest's #PFs disagree");
+		/* with the guest #PF bypass, some of them skip the module */
+		if (grt_pf_bypass(policy)) {
+			EXPECT_GE(*grt_cb32(&self->t, CB_PF_TOTAL),
+				  st1[SHADOWVM_STAT_PF_TRUE] - st0[SHADOWVM_STAT_PF_TRUE])
+				TH_LOG("more true faults than the guest's #PFs");
+		} else {
+			EXPECT_EQ(*grt_cb32(&self->t, CB_PF_TOTAL),
+				  st1[SHADOWVM_STAT_PF_TRUE] - st0[SHADOWVM_STAT_PF_TRUE])
+				TH_LOG("true faults and the guest's #PFs disagree");
+		}
 		TH_LOG("%s, %s policy: %d forms: %llu page-table writes, %llu emulated, %llu unprotected, %llu flooded",
 		       gp_mode_name(mode), grt_policy_name(policy), n,
 		       (unsigned long long)(st1[SHADOWVM_STAT_PF_HIDDEN_PT_WRITE] -

@@ -437,6 +437,8 @@ struct grt_cpu {
 int grt_create(struct tvm *t, enum be_kind kind, size_t mem_size,
 	       uint32_t policy, uint32_t root_cache_size,
 	       uint32_t max_shadow_pages);
+/* SVMTEST_PF_BYPASS=1 and a policy that allows it: grt_create() sets the flag */
+bool grt_pf_bypass(uint32_t policy);
 /* Runs a CPUID script on a set-up VM (any mode) and decodes it. */
 int grt_probe_cpu(struct tvm *t, struct grt_cpu *c, char *err, size_t len);
 const char *grt_policy_name(uint32_t policy);

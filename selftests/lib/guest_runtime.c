@@ -1547,20 +1547,25 @@ int grt_create(struct tvm *t, enum be_kind kind, size_t mem_size,
 		.max_shadow_pages = max_shadow_pages,
 	};
 
+	if (kind == BE_KVM)
+		return tvm_create_ex(t, kind, mem_size, NULL, 0);
+	if (grt_pf_bypass(policy))
+		cfg.shadowvm_flags |= SHADOWVM_VM_GUEST_PF_BYPASS;
+	return tvm_create_ex(t, kind, mem_size, &cfg, 0);
+}
+
+/*
+ * SVMTEST_PF_BYPASS=1: a validation run of the model-checking tests
+ * (mmu_perm, mmu_alias, ...) with the guest #PF bypass, for the policies
+ * that allow it (Documentation/uapi.rst): grt_create() sets the flag.
+ */
+bool grt_pf_bypass(uint32_t policy)
+{
 	const char *bypass = getenv("SVMTEST_PF_BYPASS");
 	const char *name = be_policy_name(policy);
 
-	if (kind == BE_KVM)
-		return tvm_create_ex(t, kind, mem_size, NULL, 0);
-	/*
-	 * SVMTEST_PF_BYPASS=1: a validation run of the model-checking tests
-	 * (mmu_perm, mmu_alias, ...) with guest #PF bypass, for the policies
-	 * that allow it (Documentation/uapi.rst).
-	 */
-	if (bypass && !strcmp(bypass, "1") &&
-	    (policy == BE_POLICY_DEFAULT || !strcmp(name, "wp") || !strcmp(name, "wp-noemu")))
-		cfg.shadowvm_flags |= SHADOWVM_VM_GUEST_PF_BYPASS;
-	return tvm_create_ex(t, kind, mem_size, &cfg, 0);
+	return bypass && !strcmp(bypass, "1") &&
+	       (policy == BE_POLICY_DEFAULT || !strcmp(name, "wp") || !strcmp(name, "wp-noemu"));
 }
 
 int grt_probe_cpu(struct tvm *t, struct grt_cpu *c, char *err, size_t len)
