@@ -143,6 +143,7 @@ struct shv_mmu_vcpu {
 	struct shv_root *cur;
 	struct shv_root *roots;		/* root cache, vm->cfg.root_cache_size */
 	int nr_roots;
+	int nr_used;			/* roots[nr_used..] were never used */
 	u64 noemu_gfn;		/* wp-noemu: last frame unprotected, */
 	unsigned long noemu_rip;	/* and by which instruction */
 };

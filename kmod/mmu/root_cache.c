@@ -52,7 +52,7 @@ void vcpu_drop_roots(struct shv_vcpu *vcpu)
 	int i;
 
 	lockdep_assert_held(&vm->mmu_lock);
-	for (i = 0; i < vcpu->mmu->nr_roots; i++)
+	for (i = 0; i < vcpu->mmu->nr_used; i++)	/* the others were never used */
 		root_release(vm, &vcpu->mmu->roots[i]);
 	vcpu->mmu->cur = NULL;
 }
@@ -72,7 +72,7 @@ void sp_evict_roots(struct shv_vm *vm, struct shv_sp *sp)
 
 		if (!v || !v->mmu)
 			continue;
-		for (j = 0; j < v->mmu->nr_roots; j++) {
+		for (j = 0; j < v->mmu->nr_used; j++) {
 			struct shv_root *r = &v->mmu->roots[j];
 
 			if (r->sp != sp)
@@ -211,7 +211,13 @@ int switch_root(struct shv_vcpu *vcpu, bool count)
 		as = as_lookup(vm, key);
 	if (as && count)
 		as->loads++;
-	for (i = 0; i < m->nr_roots; i++) {
+	/*
+	 * Only the slots ever used are scanned, so a CR3 load costs what the
+	 * guest's address-space count asks, not the cache size; the victim of
+	 * a miss is the first free slot, else a never-used one, else the
+	 * least recently used root.
+	 */
+	for (i = 0; i < m->nr_used; i++) {
 		struct shv_root *r = &m->roots[i];
 
 		if (r->sp && r->sp->zapped)
@@ -230,9 +236,11 @@ int switch_root(struct shv_vcpu *vcpu, bool count)
 			trace_root_switch(key, 1);
 			return 0;
 		}
-		if (!victim || !r->sp || (victim->sp && r->last_used < victim->last_used))
+		if (!victim || (victim->sp && (!r->sp || r->last_used < victim->last_used)))
 			victim = r;
 	}
+	if ((!victim || victim->sp) && m->nr_used < m->nr_roots)
+		victim = &m->roots[m->nr_used++];
 	if (count) {
 		shv_stat_inc(vcpu, ROOT_MISSES);
 		if (as)
