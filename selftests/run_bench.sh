@@ -33,6 +33,11 @@
 #   MMU_BENCH_PREFETCH  prefetch windows for the extra wp-pfN configs,
 #                       default "0 16" ("" for none); the other configs run
 #                       with the module's default window
+#   MMU_BENCH_ROOT_CACHES  root-cache sizes for extra wp-rcN configs,
+#                       default "256" ("" for none)
+#   MMU_BENCH_CAPS      shadow-page caps for extra wp-capN configs, default
+#                       "kvm" (KVM's default cap for the bench's VMs, config
+#                       wp-capkvm; "" for none)
 #   MMU_BENCH_NO_KVM=1  skip KVM on purpose (no reference, no failure)
 #   MMU_BENCH_RUNS, MMU_BENCH_ONLY, MMU_BENCH_SHADOW_PAGES,
 #   MMU_BENCH_ROOT_CACHE: passed to mmu_bench (see its header)
@@ -43,6 +48,8 @@ cd "$(dirname "$0")" || exit 1
 RES=${TMPDIR:-/tmp}/mmu-bench.$$
 POLICIES=${MMU_BENCH_POLICIES:-$(./mmu_bench policies)}
 PREFETCH=${MMU_BENCH_PREFETCH-0 16}
+ROOT_CACHES=${MMU_BENCH_ROOT_CACHES-256}
+CAPS=${MMU_BENCH_CAPS-kvm}
 PF_PARAM=/sys/module/shadowvm/parameters/prefetch
 EPT_PARAM=/sys/module/kvm_intel/parameters/ept
 status=0
@@ -91,6 +98,16 @@ if [ -c /dev/shadowvm ]; then
 		done
 		echo "$pf_default" >"$PF_PARAM"
 	fi
+	for n in $ROOT_CACHES; do
+		echo "# mmu_bench: shadowvm, wp policy, root cache $n"
+		MMU_BENCH_ROOT_CACHE=$n ./mmu_bench run shadowvm wp "wp-rc$n" >>"$RES" ||
+			fail "shadowvm wp-rc$n: some runs failed (see above)"
+	done
+	for n in $CAPS; do
+		echo "# mmu_bench: shadowvm, wp policy, shadow-page cap $n"
+		MMU_BENCH_SHADOW_PAGES=$n ./mmu_bench run shadowvm wp "wp-cap$n" >>"$RES" ||
+			fail "shadowvm wp-cap$n: some runs failed (see above)"
+	done
 else
 	fail "no /dev/shadowvm: shadowvm skipped"
 fi

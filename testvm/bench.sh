@@ -11,10 +11,10 @@
 # run_bench.sh, kernel lines removed) and bench.svg (drawn here, on the
 # host, from bench.csv by selftests/bench/bench-svg.py when python3 is
 # there). Environment: TESTVM_TIMEOUT (seconds, default 5400), those of
-# boot.sh, and MMU_BENCH_* (RUNS, ONLY, POLICIES, PREFETCH, SHADOW_PAGES,
-# ROOT_CACHE, NO_KVM: see selftests/run_bench.sh), passed into the VM
-# through payload/bench.env. Exit status: boot.sh's, or 1 when it was 0
-# but no CSV came back.
+# boot.sh, and MMU_BENCH_* (RUNS, ONLY, POLICIES, PREFETCH, ROOT_CACHES,
+# CAPS, SHADOW_PAGES, ROOT_CACHE, NO_KVM: see selftests/run_bench.sh),
+# passed into the VM through payload/bench.env. Exit status: boot.sh's, or
+# 1 when it was 0 but no CSV came back.
 # Wall time in Bochs is not host time: compare runs of the same kernel,
 # command line and Bochs settings only (see testvm-notes).
 
@@ -41,7 +41,8 @@ fi
 cp testvm/guest-bench.sh "$OUT/payload/"
 : >"$OUT/payload/bench.env"
 for v in MMU_BENCH_RUNS MMU_BENCH_ONLY MMU_BENCH_POLICIES MMU_BENCH_PREFETCH \
-	 MMU_BENCH_SHADOW_PAGES MMU_BENCH_ROOT_CACHE MMU_BENCH_NO_KVM; do
+	 MMU_BENCH_SHADOW_PAGES MMU_BENCH_ROOT_CACHE MMU_BENCH_NO_KVM \
+	 MMU_BENCH_ROOT_CACHES MMU_BENCH_CAPS; do
 	if [ -n "${!v+set}" ]; then
 		printf "export %s='%s'\n" "$v" "${!v//\'/}" >>"$OUT/payload/bench.env"
 	fi

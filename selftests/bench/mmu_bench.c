@@ -23,7 +23,9 @@
  *   MMU_BENCH_SHADOW_PAGES  shadow-page cap of every VM but recycle's: ours
  *                           through vm_config.max_shadow_pages, KVM's through
  *                           KVM_SET_NR_MMU_PAGES (default: each side's own
- *                           default; both are reported)
+ *                           default; both are reported); "kvm": KVM's default
+ *                           for the bench's VMs (20 per mille of the guest's
+ *                           pages, at least 64: 163)
  *   MMU_BENCH_ROOT_CACHE    vm_config.root_cache_size (shadowvm; 0: default)
  *
  * Workloads (a fresh VM each, 32 MiB of RAM; warm-up ops, then a measured
@@ -105,6 +107,9 @@
 #define AD_PAGES	1024
 #define MAX_PROCS	256
 #define NONE		(~0ULL)
+/* KVM's default n_max_mmu_pages for MEM_SIZE: 20 per mille of the pages */
+#define KVM_PERMILLE	((MEM_SIZE >> 12) * 20 / 1000)
+#define KVM_DEFAULT_CAP	(KVM_PERMILLE > 64 ? KVM_PERMILLE : 64)
 
 #define NDET 9
 
@@ -238,6 +243,8 @@ static void snapshot(struct bench *b, struct sample *s)
 /* the VM's shadow-page cap as the hypervisor reports it, 0 if unknown */
 static uint64_t vm_cap(struct bench *b)
 {
+	int r;
+
 	if (b->kind == BE_SHADOWVM) {
 		struct shadowvm_vm_config c;
 
@@ -245,11 +252,9 @@ static uint64_t vm_cap(struct bench *b)
 		if (ioctl(b->t.vm.fd, SHADOWVM_GET_VM_CONFIG, &c))
 			return 0;
 		return c.max_shadow_pages;
-	} else {
-		int r = ioctl(b->t.vm.fd, KVM_GET_NR_MMU_PAGES, 0);
-
-		return r > 0 ? (uint64_t)r : 0;
 	}
+	r = ioctl(b->t.vm.fd, KVM_GET_NR_MMU_PAGES, 0);
+	return r > 0 ? (uint64_t)r : 0;
 }
 
 /* ---- VM and processes ---- */
@@ -398,10 +403,13 @@ static void went(struct bench *b, uint64_t table, unsigned int idx, uint64_t v)
 	gs_op(&b->s, GOP_WENT, 0, table + idx * gp_esize(b->mode), v, 0);
 }
 
-/* a locked AND or OR of a page-table entry, as wide as the mode's entries */
+/*
+ * A locked AND or OR of a page-table entry: 64-bit in long mode, else of
+ * its low dword (as 32-bit PAE Linux does: lock btr of one bit)
+ */
 static void pte_rmw(struct bench *b, uint64_t gpa, bool or, uint64_t v)
 {
-	bool e32 = b->mode == GP_MODE_32;
+	bool e32 = b->mode != GP_MODE_LM;
 
 	gs_op(&b->s, GOP_RMW, or ? (e32 ? GRT_RMW_OR32 : GRT_RMW_OR64) :
 	      (e32 ? GRT_RMW_AND32 : GRT_RMW_AND64), gpa,
@@ -480,6 +488,8 @@ static int w_touch(struct bench *b, const struct wdef *w, struct sample *res)
 			   ps, GP_W | GP_A | GP_D);
 	if (r)
 		return r;
+	/* PAE: the new PDPTE is loaded by a CR3 load */
+	gs_op(&b->s, GOP_CR3, 0, gp_cr3(&b->kern), 0, 0);
 	if (w->arg < 0)
 		gs_op(&b->s, GOP_TOUCH, 1, TOUCH_LA, TOUCH_PAGES, 0);
 	begin(&b->s);
@@ -760,6 +770,7 @@ static const struct wdef workloads[] = {
 	{ "munmap-large", w_munmap, GP_MODE_LM, 0, "pte" },
 	{ "fork-large", w_fork_large, GP_MODE_LM, 0, "pte" },
 };
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define NWORK ARRAY_SIZE(workloads)
 
@@ -840,17 +851,21 @@ static int cmd_run(int argc, char **argv)
 	if (!runs)
 		runs = 1;
 	b.cap = env_ul("MMU_BENCH_SHADOW_PAGES", 0);
+	if (getenv("MMU_BENCH_SHADOW_PAGES") &&
+	    !strcmp(getenv("MMU_BENCH_SHADOW_PAGES"), "kvm"))
+		b.cap = KVM_DEFAULT_CAP;
 	if (!strcmp(argv[0], "kvm")) {
 		b.kind = BE_KVM;
 		config = kvm_label();
 		if (!config) {
-			printf("# mmu_bench: FAIL: kvm_intel is not loaded or its ept parameter is unreadable: no KVM reference\n");
+			printf("# mmu_bench: FAIL: kvm_intel not loaded or its ept parameter %s\n",
+			       "is unreadable: no KVM reference");
 			fprintf(stderr, "mmu_bench: FAIL: no kvm_intel ept parameter\n");
 			return 1;
 		}
 		if (strcmp(config, "kvm-ept0")) {
-			printf("# mmu_bench: FAIL: kvm_intel is loaded with ept=1: its rows (%s) are not a shadow-paging reference\n",
-			       config);
+			printf("# mmu_bench: FAIL: kvm_intel has ept=1: its rows (%s) %s\n",
+			       config, "are not a shadow-paging reference");
 			fprintf(stderr, "mmu_bench: FAIL: kvm_intel has ept=1\n");
 			fails++;
 		}
@@ -1174,7 +1189,8 @@ static void report_table(void)
 		       per_op(g, sizeof(g), ce->med[F_PFH], ce->med[F_OPS]),
 		       num(cap, sizeof(cap), ce->med[F_CAP]), h);
 	}
-	printf("\ndetail (medians of the same sections; KVM: its VM stats of a close meaning, - where none):\n");
+	printf("\ndetail (medians of the same sections; KVM: its VM stats of a close meaning, ");
+	printf("- where none):\n");
 	printf("%-15s %-9s", "workload", "config");
 	for (k = 0; k < NDET; k++)
 		printf(" %10s", det_heads[k]);
@@ -1191,13 +1207,19 @@ static void report_table(void)
 	for (k = 0; k < NWORK; k++)
 		printf(" %s=%s", workloads[k].name, workloads[k].op);
 	printf("\n");
-	printf("cycles: TSC read by the guest, median (lower median for an even count) of the runs, each in a fresh VM (Bochs sync=none: instructions, the hypervisor's included); vm-ms: the runner's clock in the test VM; exits, true-pf (injected), hidden-pf: medians, per operation; cap: the VM's shadow-page cap as the hypervisor reports it (shadowvm: vm_config.max_shadow_pages, KVM: KVM_GET_NR_MMU_PAGES)\n");
+	printf("cycles: TSC read by the guest, median (lower median for an even count) of\n"
+	       "  the runs, each in a fresh VM (Bochs sync=none: instructions, the\n"
+	       "  hypervisor's included); vm-ms: the runner's clock in the test VM;\n"
+	       "  exits, tpf (true page faults, injected), hpf (hidden): medians, per op;\n"
+	       "  cap: the VM's shadow-page cap as the hypervisor reports it (shadowvm:\n"
+	       "  vm_config.max_shadow_pages, KVM: KVM_GET_NR_MMU_PAGES)\n");
 	if (!reference)
 		printf("mmu-bench: NOTE: no kvm-ept0 rows: vs-kvm not computed%s\n",
 		       nconfigs && is_kvm(configs[nconfigs - 1]) ?
 		       " (the KVM rows are not ept=0: not a shadow-paging reference)" : "");
-	printf("mmu-bench: %u cells (%u with failures), %u samples, %u configs; vs-kvm = median guest cycles / %s's\n",
-	       good, bad, nrs, nconfigs, reference ? reference : "kvm-ept0");
+	printf("mmu-bench: %u cells (%u with failures), %u samples, %u configs; ",
+	       good, bad, nrs, nconfigs);
+	printf("vs-kvm = median guest cycles / %s's\n", reference ? reference : "kvm-ept0");
 }
 
 /* a CSV field: "" for "-" */
@@ -1211,7 +1233,9 @@ static void report_csv(void)
 	unsigned int i, k;
 	char a[32];
 
-	printf("workload,config,op,runs,ok,ops,cap,cycles_median,cycles_min,cycles_max,vm_ms_median,exits_median,true_pf_median,hidden_pf_median,exits_per_op,true_pf_per_op,hidden_pf_per_op,vs_kvm");
+	printf("workload,config,op,runs,ok,ops,cap,cycles_median,cycles_min,cycles_max,");
+	printf("vm_ms_median,exits_median,true_pf_median,hidden_pf_median,");
+	printf("exits_per_op,true_pf_per_op,hidden_pf_per_op,vs_kvm");
 	for (k = 0; k < NDET; k++)
 		printf(",%s", det_heads[k]);
 	printf("\n");
