@@ -19,7 +19,8 @@
  * Environment of "run":
  *   MMU_BENCH_RUNS          runs per workload, each in a fresh VM (default 3)
  *   MMU_BENCH_ONLY          workloads to run, separated by spaces or commas;
- *                           "name*" matches a prefix (default: all)
+ *                           "name*" matches a prefix, "*name" a suffix
+ *                           (default: all)
  *   MMU_BENCH_SHADOW_PAGES  shadow-page cap of every VM but recycle's: ours
  *                           through vm_config.max_shadow_pages, KVM's through
  *                           KVM_SET_NR_MMU_PAGES (default: each side's own
@@ -784,7 +785,9 @@ static int work_index(const char *name)
 	return -1;
 }
 
-/* MMU_BENCH_ONLY: names separated by spaces or commas, "x*" a prefix */
+/* MMU_BENCH_ONLY: names separated by spaces or commas, "x*" a prefix,
+ * "*x" a suffix
+ */
 static bool selected(const char *name)
 {
 	const char *only = getenv("MMU_BENCH_ONLY");
@@ -794,9 +797,11 @@ static bool selected(const char *name)
 		return true;
 	snprintf(buf, sizeof(buf), "%s", only);
 	for (tok = strtok_r(buf, " ,", &save); tok; tok = strtok_r(NULL, " ,", &save)) {
-		size_t n = strlen(tok);
+		size_t n = strlen(tok), l = strlen(name);
 
 		if (n && tok[n - 1] == '*' && !strncmp(name, tok, n - 1))
+			return true;
+		if (n && tok[0] == '*' && l >= n - 1 && !strcmp(name + l - (n - 1), tok + 1))
 			return true;
 		if (!strcmp(name, tok))
 			return true;
