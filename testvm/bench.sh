@@ -12,7 +12,7 @@
 # host, from bench.csv by selftests/bench/bench-svg.py when python3 is
 # there). Environment: TESTVM_TIMEOUT (seconds, default 5400), those of
 # boot.sh, and MMU_BENCH_* (RUNS, ONLY, POLICIES, PREFETCH, ROOT_CACHES,
-# CAPS, SHADOW_PAGES, ROOT_CACHE, NO_KVM: see selftests/run_bench.sh),
+# CAPS, SHADOW_PAGES, ROOT_CACHE, NO_KVM, KVM_EPT: see run_bench.sh),
 # passed into the VM through payload/bench.env. Exit status: boot.sh's, or
 # 1 when it was 0 but no CSV came back.
 # Wall time in Bochs is not host time: compare runs of the same kernel,
@@ -42,7 +42,7 @@ cp testvm/guest-bench.sh "$OUT/payload/"
 : >"$OUT/payload/bench.env"
 for v in MMU_BENCH_RUNS MMU_BENCH_ONLY MMU_BENCH_POLICIES MMU_BENCH_PREFETCH \
 	 MMU_BENCH_SHADOW_PAGES MMU_BENCH_ROOT_CACHE MMU_BENCH_NO_KVM \
-	 MMU_BENCH_ROOT_CACHES MMU_BENCH_CAPS; do
+	 MMU_BENCH_ROOT_CACHES MMU_BENCH_CAPS MMU_BENCH_KVM_EPT; do
 	if [ -n "${!v+set}" ]; then
 		printf "export %s='%s'\n" "$v" "${!v//\'/}" >>"$OUT/payload/bench.env"
 	fi
