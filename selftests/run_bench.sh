@@ -119,6 +119,7 @@ fi
 load_ko() {
 	for ext in ko ko.xz ko.zst ko.gz; do
 		if [ -f "$KVM_MODULES_DIR/$1.$ext" ]; then
+			# shellcheck disable=SC2086 # $2: no parameter when empty
 			insmod "$KVM_MODULES_DIR/$1.$ext" $2
 			return
 		fi

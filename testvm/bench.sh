@@ -10,7 +10,7 @@
 # the CSV and JSON blocks), bench.csv and bench.json (the blocks of
 # run_bench.sh, kernel lines removed) and bench.svg (drawn here, on the
 # host, from bench.csv by selftests/bench/bench-svg.py when python3 is
-# there). Environment: TESTVM_TIMEOUT (seconds, default 5400), those of
+# there). Environment: TESTVM_TIMEOUT (seconds, default 3600), those of
 # boot.sh, and MMU_BENCH_* (RUNS, ONLY, POLICIES, PREFETCH, ROOT_CACHES,
 # CAPS, SHADOW_PAGES, ROOT_CACHE, NO_KVM, KVM_EPT: see run_bench.sh),
 # passed into the VM through payload/bench.env. Exit status: boot.sh's, or
@@ -51,7 +51,7 @@ rm -f "$OUT/bench.txt" "$OUT/bench.csv" "$OUT/bench.json" "$OUT/bench.svg"
 
 RC=0
 bash testvm/boot.sh --payload "$OUT/payload" --script guest-bench.sh \
-	--timeout "${TESTVM_TIMEOUT:-5400}" --out "$OUT/vm" \
+	--timeout "${TESTVM_TIMEOUT:-3600}" --out "$OUT/vm" \
 	--no-echo MMU-BENCH-CSV-BEGIN:MMU-BENCH-JSON-END "$@" || RC=$?
 # bench.txt: the bench section without the data blocks
 awk 'index($0, "TESTVM-BENCH-END") == 1 { exit }
