@@ -9,7 +9,8 @@
 #                   built once into build/debug-kernel/
 #   make check-smp  the concurrency tests in a 2-CPU test VM (Documentation/testvm.rst)
 #   make check-host run the suite on this machine (real VT-x, as root)
-#   make bench      benchmarks in the test VM
+#   make bench      the MMU benchmark in the test VM, shadowvm vs KVM ept=0; results
+#                   in build/bench/ (Documentation/performance.rst; MMU_BENCH_* env)
 #   make W=1        extra module warnings
 
 KDIR ?= /lib/modules/$(shell uname -r)/build

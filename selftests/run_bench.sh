@@ -6,36 +6,70 @@
 #
 # Runs mmu_bench's workloads on shadowvm under each MMU policy (every one
 # mmu_bench knows), then the default policy again with other prefetch
-# windows (configs wp-pfN), then on KVM with kvm_intel ept=0 from the same
-# guest code, and
-# prints one aligned table (guest cycles, wall time, exits, true and hidden
-# page faults, and each configuration's ratio to KVM). VMXON is exclusive:
-# shadowvm is unloaded before KVM runs (if this script loaded it) and KVM is
-# unloaded afterwards (if this script loaded it).
-# The last line starts with "mmu-bench: " (the harness's marker).
+# windows (configs wp-pfN), then on KVM from the same guest code, with
+# kvm_intel loaded with ept=0 by this script when it can. Each cell is
+# MMU_BENCH_RUNS runs (fresh VMs); the report gives their median, min and
+# max. VMXON is exclusive: shadowvm is unloaded before KVM runs (if this
+# script loaded it) and KVM is unloaded afterwards (if this script loaded
+# it).
+#
+# KVM honesty: the KVM rows are labelled by the ept parameter kvm_intel
+# actually has (kvm-ept0, kvm-ept1). When kvm_intel is already loaded with
+# ept=1, the script unloads it and loads it with ept=0 if it can (no KVM VM
+# alive, modules at hand); if KVM is missing or stays at ept=1, a line
+# "mmu-bench: FAIL: ..." says so and the exit status is 1. Only kvm-ept0
+# rows are used for the vs-kvm ratios.
+#
+# Output: progress lines ("# ..."), then the CSV between the lines
+# MMU-BENCH-CSV-BEGIN and MMU-BENCH-CSV-END, the JSON between
+# MMU-BENCH-JSON-BEGIN and MMU-BENCH-JSON-END (testvm/bench.sh copies both
+# to build/bench/), then the table; the last line starts with "mmu-bench: ".
 # Environment:
 #   SHADOWVM_KO       shadowvm.ko to insmod when the module is not loaded
 #   KVM_MODULES_DIR   irqbypass.ko, kvm.ko, kvm-intel.ko (.ko.xz/.zst too);
-#                     without it KVM is skipped unless modprobe finds it
-#                     and MMU_BENCH_MODPROBE=1
+#                     without it KVM is loaded by modprobe when
+#                     MMU_BENCH_MODPROBE=1, else it fails as missing
 #   MMU_BENCH_POLICIES  default: every policy ("mmu_bench policies")
 #   MMU_BENCH_PREFETCH  prefetch windows for the extra wp-pfN configs,
 #                       default "0 16" ("" for none); the other configs run
 #                       with the module's default window
-# Exit status: 0 when every configuration ran, 1 otherwise.
+#   MMU_BENCH_ROOT_CACHES  root-cache sizes for extra wp-rcN configs,
+#                       default "256" ("" for none)
+#   MMU_BENCH_CAPS      shadow-page caps for extra wp-capN configs, default
+#                       "kvm" (KVM's default cap for the bench's VMs, config
+#                       wp-capkvm; "" for none)
+#   MMU_BENCH_NO_KVM=1  skip KVM on purpose (no reference, no failure)
+#   MMU_BENCH_KVM_EPT=1 load kvm_intel with ept=1 instead (and keep an ept=1
+#                       one): rows kvm-ept1, no vs-kvm, and the FAIL above
+#   MMU_BENCH_RUNS, MMU_BENCH_ONLY, MMU_BENCH_SHADOW_PAGES,
+#   MMU_BENCH_ROOT_CACHE: passed to mmu_bench (see its header)
+# Exit status: 0 when every configuration ran on every workload and KVM ran
+# with ept=0, 1 otherwise.
 
 cd "$(dirname "$0")" || exit 1
 RES=${TMPDIR:-/tmp}/mmu-bench.$$
 POLICIES=${MMU_BENCH_POLICIES:-$(./mmu_bench policies)}
 PREFETCH=${MMU_BENCH_PREFETCH-0 16}
+ROOT_CACHES=${MMU_BENCH_ROOT_CACHES-256}
+CAPS=${MMU_BENCH_CAPS-kvm}
 PF_PARAM=/sys/module/shadowvm/parameters/prefetch
+EPT_PARAM=/sys/module/kvm_intel/parameters/ept
 status=0
+fails=""
 : >"$RES"
+
+fail() {
+	echo "mmu-bench: FAIL: $*"
+	fails="$fails
+mmu-bench: FAIL: $*"
+	status=1
+}
 
 if [ ! -e /sys/kernel/debug/shadowvm ] && [ -d /sys/kernel/debug ] &&
    ! grep -q " /sys/kernel/debug debugfs" /proc/mounts 2>/dev/null; then
 	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 fi
+echo "# mmu_bench: runs per cell: ${MMU_BENCH_RUNS:-3}; workloads: ${MMU_BENCH_ONLY:-all}"
 
 # ---- shadowvm ----
 loaded_svm=0
@@ -54,20 +88,30 @@ fi
 if [ -c /dev/shadowvm ]; then
 	for p in $POLICIES; do
 		echo "# mmu_bench: shadowvm, $p policy"
-		./mmu_bench run shadowvm "$p" >>"$RES" || status=1
+		./mmu_bench run shadowvm "$p" >>"$RES" || fail "shadowvm $p: some runs failed (see above)"
 	done
 	if [ -n "$PREFETCH" ] && [ -w "$PF_PARAM" ]; then
 		pf_default=$(cat "$PF_PARAM")
 		for w in $PREFETCH; do
 			echo "# mmu_bench: shadowvm, wp policy, prefetch $w"
 			echo "$w" >"$PF_PARAM"
-			./mmu_bench run shadowvm wp "wp-pf$w" >>"$RES" || status=1
+			./mmu_bench run shadowvm wp "wp-pf$w" >>"$RES" ||
+				fail "shadowvm wp-pf$w: some runs failed (see above)"
 		done
 		echo "$pf_default" >"$PF_PARAM"
 	fi
+	for n in $ROOT_CACHES; do
+		echo "# mmu_bench: shadowvm, wp policy, root cache $n"
+		MMU_BENCH_ROOT_CACHE=$n ./mmu_bench run shadowvm wp "wp-rc$n" >>"$RES" ||
+			fail "shadowvm wp-rc$n: some runs failed (see above)"
+	done
+	for n in $CAPS; do
+		echo "# mmu_bench: shadowvm, wp policy, shadow-page cap $n"
+		MMU_BENCH_SHADOW_PAGES=$n ./mmu_bench run shadowvm wp "wp-cap$n" >>"$RES" ||
+			fail "shadowvm wp-cap$n: some runs failed (see above)"
+	done
 else
-	echo "# mmu_bench: no /dev/shadowvm: shadowvm skipped"
-	status=1
+	fail "no /dev/shadowvm: shadowvm skipped"
 fi
 [ $loaded_svm -eq 1 ] && rmmod shadowvm
 
@@ -75,6 +119,7 @@ fi
 load_ko() {
 	for ext in ko ko.xz ko.zst ko.gz; do
 		if [ -f "$KVM_MODULES_DIR/$1.$ext" ]; then
+			# shellcheck disable=SC2086 # $2: no parameter when empty
 			insmod "$KVM_MODULES_DIR/$1.$ext" $2
 			return
 		fi
@@ -82,28 +127,68 @@ load_ko() {
 	return 1
 }
 
+KVM_EPT=0
+[ "$MMU_BENCH_KVM_EPT" = 1 ] && KVM_EPT=1
+
+load_kvm() {
+	if [ -n "$KVM_MODULES_DIR" ]; then
+		[ -e /sys/module/irqbypass ] || load_ko irqbypass
+		[ -e /sys/module/kvm ] || load_ko kvm
+		load_ko kvm-intel ept=$KVM_EPT
+	elif [ "$MMU_BENCH_MODPROBE" = 1 ]; then
+		modprobe kvm_intel ept=$KVM_EPT
+	else
+		return 1
+	fi
+}
+
+ept_is_on() {
+	case "$(cat "$EPT_PARAM" 2>/dev/null)" in
+	Y | y | 1) return 0 ;;
+	esac
+	return 1
+}
+
 loaded_kvm=0
-if [ -e /sys/module/kvm_intel ]; then
-	echo "# mmu_bench: kvm_intel already loaded (ept=$(cat /sys/module/kvm_intel/parameters/ept 2>/dev/null))"
-elif [ -n "$KVM_MODULES_DIR" ]; then
-	[ -e /sys/module/irqbypass ] || load_ko irqbypass
-	[ -e /sys/module/kvm ] || load_ko kvm
-	load_ko kvm-intel ept=0 && loaded_kvm=1
-elif [ "$MMU_BENCH_MODPROBE" = 1 ]; then
-	modprobe kvm_intel ept=0 && loaded_kvm=1
-fi
-if [ -e /sys/module/kvm_intel ] && [ -c /dev/kvm ]; then
-	echo "# mmu_bench: KVM, ept=$(cat /sys/module/kvm_intel/parameters/ept 2>/dev/null)"
-	./mmu_bench run kvm >>"$RES" || status=1
+if [ "$MMU_BENCH_NO_KVM" = 1 ]; then
+	echo "# mmu_bench: KVM skipped (MMU_BENCH_NO_KVM=1): no reference"
 else
-	echo "# mmu_bench: KVM not available: skipped"
-fi
-if [ $loaded_kvm -eq 1 ]; then
-	rmmod kvm_intel
-	rmmod kvm 2>/dev/null
-	rmmod irqbypass 2>/dev/null
+	if [ -e /sys/module/kvm_intel ] && ept_is_on && [ $KVM_EPT = 0 ]; then
+		echo "# mmu_bench: kvm_intel is loaded with ept=1: reloading it with ept=0"
+		if rmmod kvm_intel 2>/dev/null; then
+			load_kvm && loaded_kvm=1
+		else
+			echo "# mmu_bench: cannot unload kvm_intel (in use?)"
+		fi
+	elif [ ! -e /sys/module/kvm_intel ]; then
+		load_kvm && loaded_kvm=1
+	fi
+	if [ -e /sys/module/kvm_intel ] && [ -c /dev/kvm ]; then
+		echo "# mmu_bench: KVM, kvm_intel ept=$(cat "$EPT_PARAM" 2>/dev/null)"
+		ept_is_on && fail "kvm_intel has ept=1: the KVM rows are labelled kvm-ept1 and are no shadow-paging reference"
+		./mmu_bench run kvm >>"$RES" || fail "KVM: some runs failed or not ept=0 (see above)"
+	else
+		fail "KVM not available (no kvm_intel module or no /dev/kvm; set KVM_MODULES_DIR or MMU_BENCH_MODPROBE=1): no reference rows"
+	fi
+	if [ $loaded_kvm -eq 1 ]; then
+		rmmod kvm_intel
+		rmmod kvm 2>/dev/null
+		rmmod irqbypass 2>/dev/null
+	fi
 fi
 
-./mmu_bench report "$RES"
+echo "MMU-BENCH-CSV-BEGIN"
+./mmu_bench report --csv "$RES"
+echo "MMU-BENCH-CSV-END"
+echo "MMU-BENCH-JSON-BEGIN"
+./mmu_bench report --json "$RES"
+echo "MMU-BENCH-JSON-END"
+if [ -n "$fails" ]; then
+	./mmu_bench report "$RES" | sed '$d'
+	echo "$fails" | sed '1d'
+	./mmu_bench report "$RES" | sed -n '$p'
+else
+	./mmu_bench report "$RES"
+fi
 rm -f "$RES"
 exit $status

@@ -3,13 +3,16 @@
 #
 # testvm/guest-bench.sh - the `make bench` script run INSIDE the test VM
 # (busybox sh): runs /payload/selftests/run_bench.sh with the same
-# environment as guest-check.sh, output between "TESTVM-BENCH-BEGIN" and
+# environment as guest-check.sh plus the MMU_BENCH_* settings bench.sh
+# wrote into /payload/bench.env, output between "TESTVM-BENCH-BEGIN" and
 # "TESTVM-BENCH-END status=N".
 
 export SHADOWVM_KO=/payload/shadowvm.ko
 export KVM_MODULES_DIR=/payload/kvm
 export SHADOWVM_RUNNER=/payload/shadowvm
 export PATH="/payload:$PATH"
+# shellcheck disable=SC1091
+[ -f /payload/bench.env ] && . /payload/bench.env
 
 cd /payload/selftests || exit 1
 echo "TESTVM-BENCH-BEGIN"
