@@ -37,7 +37,8 @@
 #
 # Boot path (env TESTVM_BOOT): "pvh" (default) boots from an ISO through
 # isolinux + mboot.c32 + testvm/pvhboot, which starts an LZ4 copy of the
-# kernel's vmlinux at its PVH entry point (saves the ~45 s the emulated CPU
+# kernel's vmlinux at startup_64 (x86-64 boot protocol; the name "pvh" is
+# historical: see testvm/pvhboot/pvhboot.c) (saves the ~45 s the emulated CPU
 # spends in the bzImage's XZ decompressor); "bios" has isolinux boot the
 # Debian bzImage itself. Kernel command line: console=ttyS0,115200 quiet
 # loglevel=5 printk.time=1 mitigations=off nokaslr panic=-1 reboot=t
@@ -121,7 +122,7 @@ LDLINUX_C32=$SYSLINUX_BIOS/ldlinux.c32
 [ -f "$LDLINUX_C32" ] || die "$LDLINUX_C32 is missing: install syslinux-common"
 
 # Boot path: "pvh" (default) has syslinux's mboot.c32 load testvm/pvhboot,
-# which unpacks an LZ4 copy of vmlinux and enters Linux's PVH entry point:
+# which unpacks an LZ4 copy of vmlinux and enters Linux's startup_64:
 # this skips the kernel's XZ self-decompression (~45 s of emulated CPU).
 # "bios" boots the Debian bzImage directly with isolinux.
 BOOT_MODE=${TESTVM_BOOT:-pvh}
