@@ -37,8 +37,21 @@ bash "$TESTVM_TOP/testvm/prepare-debug.sh" || {
 . "$TESTVM_BUILD/debug-kernel/env.sh"
 export TESTVM_CHECK_OUT=$TESTVM_BUILD/check-debug
 export TESTVM_TIMEOUT=${TESTVM_TIMEOUT:-5400}
+# Boot with preempt=none, then guest-check.sh restores Debian's (and
+# debug.config's) voluntary preemption before the tests. Linux 6.1.192
+# deadlocks at boot otherwise: the PROVE_RCU self-test of RCU Tasks
+# (rcu_init_tasks_generic) calls synchronize_rcu_tasks() before the
+# rcu_tasks_kthread it just created has run, so it takes the "midboot" path,
+# rcu_tasks_one_gp(), which locks tasks_gp_mutex; the might_sleep() of that
+# mutex_lock() is a voluntary preemption point, the new kthread runs there,
+# takes tasks_gp_mutex first and sleeps waiting for callbacks while holding
+# it, and kernel_init waits for the mutex forever (idle CPU, no console
+# output after "Running RCU-tasks wait API self tests"). Bochs's
+# instruction-count clock makes this deterministic. With preempt=none
+# might_sleep() does not reschedule, kernel_init gets the mutex first, and
+# the kthread only runs once the boot-time grace period is under way.
 RC=0
-bash "$TESTVM_TOP/testvm/check.sh" "$@" || RC=$?
+bash "$TESTVM_TOP/testvm/check.sh" --append "preempt=none svmtest.preempt=voluntary" "$@" || RC=$?
 OUT=$TESTVM_CHECK_OUT
 if [ -s "$OUT/dmesg.txt" ]; then
 	# The whole of each report, not only its first line (check.sh quoted those).

@@ -20,6 +20,7 @@
 # "svmtest.fuzz_seed=N", "svmtest.fuzz_threads=N" and "svmtest.fuzz_timeout=S"
 # become SVM_FUZZ_CALLS, SVM_FUZZ_SEED, SVM_FUZZ_THREADS and
 # SVM_FUZZ_TIMEOUT for ioctl_fuzz_test (make check-debug sets them).
+# "svmtest.preempt=MODE" sets the preemption model (PREEMPT_DYNAMIC) first.
 
 export SHADOWVM_KO=/payload/shadowvm.ko
 export KVM_MODULES_DIR=/payload/kvm
@@ -40,8 +41,20 @@ for arg in $(cat /proc/cmdline); do
 	svmtest.fuzz_seed=*) export SVM_FUZZ_SEED="${arg#*=}" ;;
 	svmtest.fuzz_threads=*) export SVM_FUZZ_THREADS="${arg#*=}" ;;
 	svmtest.fuzz_timeout=*) export SVM_FUZZ_TIMEOUT="${arg#*=}" ;;
+	svmtest.preempt=*) SVMTEST_PREEMPT=${arg#*=} ;;
 	esac
 done
+
+# "svmtest.preempt=MODE": switch the PREEMPT_DYNAMIC preemption model to MODE
+# (none, voluntary, full) before the tests. make check-debug boots with
+# "preempt=none svmtest.preempt=voluntary": see testvm/check-debug.sh.
+if [ -n "${SVMTEST_PREEMPT:-}" ]; then
+	if echo "$SVMTEST_PREEMPT" >/sys/kernel/debug/sched/preempt 2>/dev/null; then
+		echo "guest-check: preemption model: $(cat /sys/kernel/debug/sched/preempt)"
+	else
+		echo "guest-check: warning: cannot set the preemption model to $SVMTEST_PREEMPT"
+	fi
+fi
 
 # A kernel with kmemleak (the debug kernel of `make check-debug`): scan
 # after the suite and after unloading the module (TAP cases of run_tests.sh).

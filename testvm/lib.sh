@@ -146,7 +146,8 @@ testvm_strip_debug() {
 }
 
 # testvm_pvhboot: build (once) build/testvm/pvhboot.elf, the Multiboot image
-# that starts vmlinux through its PVH entry point, and print its path.
+# that starts vmlinux at startup_64 (x86-64 boot protocol), and print its
+# path.
 testvm_pvhboot() {
 	local src=$TESTVM_TOP/testvm/pvhboot out=$TESTVM_BUILD/testvm/pvhboot.elf f
 

@@ -1,15 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * pvhboot - boot an uncompressed Linux vmlinux through its PVH entry point.
+ * pvhboot - boot an uncompressed Linux vmlinux without its decompressor.
  *
  * Used by testvm/boot.sh to skip the kernel's own XZ decompression, which
  * costs the emulated CPU about 45 s in Bochs. syslinux's mboot.c32 loads
  * this Multiboot image with two modules: vmlinux compressed with LZ4 (frame
  * format) and the initramfs. pvhboot moves both out of the way, decompresses
- * vmlinux, copies its PT_LOAD segments to their physical addresses, builds a
- * struct hvm_start_info (version 1: command line, the initramfs as module 0,
- * the BIOS memory map, the ACPI RSDP) and jumps to the kernel's
- * XEN_ELFNOTE_PHYS32_ENTRY in 32-bit protected mode with paging off.
+ * vmlinux, copies its PT_LOAD segments to their physical addresses, fills a
+ * struct boot_params (the "zero page": command line, the initramfs, the
+ * BIOS memory map, the ACPI RSDP) and enters the kernel's startup_64 (the
+ * ELF entry point) by the x86-64 boot protocol (Documentation/x86/boot.rst,
+ * "64-bit Boot Protocol"): long mode, the first 4 GiB identity-mapped,
+ * %rsi = the boot_params. This is how the bzImage's decompressor enters
+ * vmlinux.
+ *
+ * The name is historical: pvhboot used to enter the PVH entry point
+ * (XEN_ELFNOTE_PHYS32_ENTRY, pvh_start_xen). That path calls the C function
+ * xen_prepare_pvh() before startup_64 has set up anything, which cannot
+ * work in a kernel built with KASAN (inline, with stack instrumentation):
+ * the function's prologue poisons its stack redzones in the KASAN shadow,
+ * which kasan_early_init() has not mapped yet, and the non-canonical shadow
+ * address of the physical boot stack triple-faults the CPU before the
+ * kernel prints anything. startup_64 has no such dependency: the same entry
+ * boots the Debian and the debug kernels.
  *
  * Errors are printed on COM1 and stop the CPU.
  */
@@ -28,11 +41,7 @@ typedef unsigned long long u64;
 #define UNPACK_TO		0x08000000u	/* 128 MiB: vmlinux ELF */
 #define UNPACK_MAX		(MOVE_TO - UNPACK_TO)
 
-#define XEN_HVM_START_MAGIC	0x336ec578
-#define XEN_ELFNOTE_PHYS32_ENTRY 18
 #define PT_LOAD			1
-#define PT_NOTE			4
-#define MAX_MMAP		64
 
 struct mb_info {
 	u32 flags, mem_lower, mem_upper, boot_device, cmdline;
@@ -51,22 +60,6 @@ struct mb_mmap {
 	u32 type;
 } __attribute__((packed));
 
-struct hvm_start_info {
-	u32 magic, version, flags, nr_modules;
-	u64 modlist_paddr, cmdline_paddr, rsdp_paddr;
-	u64 memmap_paddr;
-	u32 memmap_entries, reserved;
-};
-
-struct hvm_modlist_entry {
-	u64 paddr, size, cmdline_paddr, reserved;
-};
-
-struct hvm_memmap_table_entry {
-	u64 addr, size;
-	u32 type, reserved;
-};
-
 struct elf64_ehdr {
 	u8 ident[16];
 	u16 type, machine;
@@ -81,11 +74,31 @@ struct elf64_phdr {
 	u64 offset, vaddr, paddr, filesz, memsz, align;
 };
 
-static struct hvm_start_info start_info;
-static struct hvm_modlist_entry modlist[1];
-static struct hvm_memmap_table_entry memmap[MAX_MMAP];
+/* struct boot_params, by offset (Documentation/x86/zero-page.rst, boot.rst) */
+#define BP_ACPI_RSDP_ADDR	0x070	/* u64 */
+#define BP_E820_ENTRIES		0x1e8	/* u8 */
+#define BP_BOOT_FLAG		0x1fe	/* u16: 0xaa55 */
+#define BP_HEADER		0x202	/* u32: "HdrS" */
+#define BP_VERSION		0x206	/* u16: boot protocol version */
+#define BP_TYPE_OF_LOADER	0x210	/* u8 */
+#define BP_LOADFLAGS		0x211	/* u8 */
+#define BP_RAMDISK_IMAGE	0x218	/* u32 */
+#define BP_RAMDISK_SIZE		0x21c	/* u32 */
+#define BP_CMD_LINE_PTR		0x228	/* u32 */
+#define BP_E820_TABLE		0x2d0	/* 128 x { u64 addr, size; u32 type } */
+#define BP_E820_MAX		128
+#define E820_TYPE_RESERVED	2
+#define LOADED_HIGH		0x01
+
+static u8 boot_params[4096] __attribute__((aligned(4096)));
+/* Identity map of 0..4 GiB: PML4, PDPT, 4 page directories of 2 MiB pages. */
+static u64 pml4[512] __attribute__((aligned(4096)));
+static u64 pdpt[512] __attribute__((aligned(4096)));
+static u64 pd[4][512] __attribute__((aligned(4096)));
+/* COMMAND_LINE_SIZE on x86: the kernel copies that much from cmd_line_ptr. */
 static char cmdline[2048];
-u32 pvh_start_info_addr;
+/* For head.S: CR3 for long mode, the boot_params for %rsi. */
+u32 boot_cr3, boot_params_addr;
 
 static inline void outb(u16 port, u8 v)
 {
@@ -243,29 +256,34 @@ static u32 lz4_frame(const u8 *ip, u32 size, u8 *out, u32 max)
 	return op - out;
 }
 
-static u32 pvh_entry(const u8 *elf, const struct elf64_ehdr *eh)
+static void put16(u32 off, u16 v)
 {
-	const struct elf64_phdr *ph = (const void *)(elf + (u32)eh->phoff);
-	u32 i;
+	boot_params[off] = v;
+	boot_params[off + 1] = v >> 8;
+}
 
-	for (i = 0; i < eh->phnum; i++, ph++) {
-		const u8 *p = elf + (u32)ph->offset, *end = p + (u32)ph->filesz;
+static void put32(u32 off, u32 v)
+{
+	put16(off, v);
+	put16(off + 2, v >> 16);
+}
 
-		if (ph->type != PT_NOTE)
-			continue;
-		while (p + 12 <= end) {
-			u32 namesz = get32(p), descsz = get32(p + 4);
-			u32 type = get32(p + 8);
-			const u8 *name = p + 12;
-			const u8 *desc = name + ((namesz + 3) & ~3u);
+static void put64(u32 off, u64 v)
+{
+	put32(off, v);
+	put32(off + 4, v >> 32);
+}
 
-			if (type == XEN_ELFNOTE_PHYS32_ENTRY && namesz == 4 &&
-			    name[0] == 'X' && name[1] == 'e' && name[2] == 'n')
-				return get32(desc);
-			p = desc + ((descsz + 3) & ~3u);
-		}
-	}
-	fail("no XEN_ELFNOTE_PHYS32_ENTRY (CONFIG_PVH) in vmlinux", 0);
+static void e820_add(u64 addr, u64 size, u32 type)
+{
+	u32 n = boot_params[BP_E820_ENTRIES], off = BP_E820_TABLE + n * 20;
+
+	if (n >= BP_E820_MAX)
+		fail("too many memory map entries", n);
+	put64(off, addr);
+	put64(off + 8, size);
+	put32(off + 16, type);
+	boot_params[BP_E820_ENTRIES] = n + 1;
 }
 
 static u32 rd32(u32 addr)
@@ -305,6 +323,9 @@ u32 pvhboot_main(u32 magic, struct mb_info *mbi)
 		fail("need 2 modules (vmlinux.lz4, initramfs), got", mbi->mods_count);
 	if (!(mbi->flags & MB_INFO_MMAP))
 		fail("no memory map, flags", mbi->flags);
+	memzero(boot_params, sizeof(boot_params));
+	memzero(pml4, sizeof(pml4));
+	memzero(pdpt, sizeof(pdpt));
 
 	/* Command line: Multiboot's, less its first word (our file name). */
 	if (mbi->flags & MB_INFO_CMDLINE) {
@@ -334,9 +355,12 @@ u32 pvhboot_main(u32 magic, struct mb_info *mbi)
 	size = lz4_frame((u8 *)mods[0].start, mods[0].end - mods[0].start,
 			 elf, UNPACK_MAX);
 	eh = (const void *)elf;
-	if (get32(elf) != 0x464c457f || elf[4] != 2)
-		fail("vmlinux is not an ELF64 file, size", size);
-	entry = pvh_entry(elf, eh);
+	if (get32(elf) != 0x464c457f || elf[4] != 2 || eh->machine != 62)
+		fail("vmlinux is not an x86-64 ELF file, size", size);
+	/* startup_64's physical address (LOAD_PHYSICAL_ADDR, nokaslr). */
+	entry = (u32)eh->entry;
+	if (eh->entry >> 32 || entry < 0x100000)
+		fail("vmlinux entry point is not a physical address", entry);
 
 	ph = (const void *)(elf + (u32)eh->phoff);
 	for (i = 0; i < eh->phnum; i++, ph++) {
@@ -350,26 +374,32 @@ u32 pvhboot_main(u32 magic, struct mb_info *mbi)
 			(u32)(ph->memsz - ph->filesz));
 	}
 
-	n = 0;
-	for (i = 0; i < mbi->mmap_length && n < MAX_MMAP; n++) {
+	/* The BIOS memory map, then the ISA hole as reserved (as PVH does). */
+	for (i = 0; i < mbi->mmap_length; ) {
 		struct mb_mmap *m = (struct mb_mmap *)(mbi->mmap_addr + i);
 
-		memmap[n].addr = m->addr;
-		memmap[n].size = m->len;
-		memmap[n].type = m->type;
+		e820_add(m->addr, m->len, m->type);
 		i += m->size + 4;
 	}
+	e820_add(0xa0000, 0x100000 - 0xa0000, E820_TYPE_RESERVED);
 
-	modlist[0].paddr = mods[1].start;
-	modlist[0].size = mods[1].end - mods[1].start;
-	start_info.magic = XEN_HVM_START_MAGIC;
-	start_info.version = 1;
-	start_info.nr_modules = 1;
-	start_info.modlist_paddr = (u32)modlist;
-	start_info.cmdline_paddr = (u32)cmdline;
-	start_info.rsdp_paddr = find_rsdp();
-	start_info.memmap_paddr = (u32)memmap;
-	start_info.memmap_entries = n;
-	pvh_start_info_addr = (u32)&start_info;
+	put16(BP_BOOT_FLAG, 0xaa55);
+	put32(BP_HEADER, 0x53726448);		/* "HdrS" */
+	put16(BP_VERSION, 0x020c);		/* 2.12 */
+	boot_params[BP_TYPE_OF_LOADER] = 0xff;	/* undefined loader */
+	boot_params[BP_LOADFLAGS] = LOADED_HIGH;
+	put32(BP_RAMDISK_IMAGE, mods[1].start);
+	put32(BP_RAMDISK_SIZE, mods[1].end - mods[1].start);
+	put32(BP_CMD_LINE_PTR, (u32)cmdline);
+	put64(BP_ACPI_RSDP_ADDR, find_rsdp());
+
+	pml4[0] = (u32)pdpt | 3;
+	for (i = 0; i < 4; i++) {
+		pdpt[i] = (u32)pd[i] | 3;
+		for (n = 0; n < 512; n++)	/* present, writable, 2 MiB */
+			pd[i][n] = ((u64)(i * 512 + n) << 21) | 0x83;
+	}
+	boot_cr3 = (u32)pml4;
+	boot_params_addr = (u32)boot_params;
 	return entry;
 }
