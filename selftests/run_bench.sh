@@ -35,6 +35,8 @@
 #                       with the module's default window
 #   MMU_BENCH_ROOT_CACHES  root-cache sizes for extra wp-rcN configs,
 #                       default "256" ("" for none)
+#   MMU_BENCH_BYPASS    1 (default): an extra wp-bypass config, VMs with
+#                       SHADOWVM_VM_GUEST_PF_BYPASS; 0: none
 #   MMU_BENCH_CAPS      shadow-page caps for extra wp-capN configs, default
 #                       "kvm" (KVM's default cap for the bench's VMs, config
 #                       wp-capkvm; "" for none)
@@ -110,6 +112,11 @@ if [ -c /dev/shadowvm ]; then
 		MMU_BENCH_SHADOW_PAGES=$n ./mmu_bench run shadowvm wp "wp-cap$n" >>"$RES" ||
 			fail "shadowvm wp-cap$n: some runs failed (see above)"
 	done
+	if [ "${MMU_BENCH_BYPASS:-1}" = 1 ]; then
+		echo "# mmu_bench: shadowvm, wp policy, guest #PF bypass"
+		SVMTEST_PF_BYPASS=1 ./mmu_bench run shadowvm wp wp-bypass >>"$RES" ||
+			fail "shadowvm wp-bypass: some runs failed (see above)"
+	fi
 else
 	fail "no /dev/shadowvm: shadowvm skipped"
 fi

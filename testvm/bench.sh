@@ -42,7 +42,7 @@ cp testvm/guest-bench.sh "$OUT/payload/"
 : >"$OUT/payload/bench.env"
 for v in MMU_BENCH_RUNS MMU_BENCH_ONLY MMU_BENCH_POLICIES MMU_BENCH_PREFETCH \
 	 MMU_BENCH_SHADOW_PAGES MMU_BENCH_ROOT_CACHE MMU_BENCH_NO_KVM \
-	 MMU_BENCH_ROOT_CACHES MMU_BENCH_CAPS MMU_BENCH_KVM_EPT; do
+	 MMU_BENCH_ROOT_CACHES MMU_BENCH_CAPS MMU_BENCH_KVM_EPT MMU_BENCH_BYPASS; do
 	if [ -n "${!v+set}" ]; then
 		printf "export %s='%s'\n" "$v" "${!v//\'/}" >>"$OUT/payload/bench.env"
 	fi

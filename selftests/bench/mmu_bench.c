@@ -55,6 +55,9 @@
  *                   tables (one page used in each), read round-robin 4
  *                   times, in a VM capped at 64 shadow pages (KVM too,
  *                   KVM_SET_NR_MMU_PAGES); op: a read
+ *   demand          demand paging: 256 pages not present; the guest's #PF
+ *                   handler zeroes a frame, maps it, INVLPGs, retries;
+ *                   op: a page
  *   ad-harvest      a reclaim scan: 4 rounds of clearing the Accessed bit
  *                   of 1024 PTEs (lock btr) with an INVLPG each, then
  *                   reading the 1024 pages; op: a PTE scanned
@@ -149,6 +152,7 @@ struct bench {
 	uint32_t policy;
 	uint32_t root_cache;
 	uint32_t cap;			/* requested shadow-page cap, 0: default */
+	uint64_t efer;			/* EFER bits for the next VM (long mode) */
 	enum gp_mode mode;
 	struct gp kern;
 	struct gp as[MAX_PROCS];
@@ -268,7 +272,7 @@ static uint64_t proc_la(const struct bench *b)
 /* a fresh VM in b->mode with nproc processes of 4 written pages each */
 static int bench_vm_cap(struct bench *b, enum gp_mode mode, int nproc, uint32_t cap)
 {
-	struct grt_env env = { .mode = mode, .cr0_extra = GP_CR0_WP };
+	struct grt_env env = { .mode = mode, .cr0_extra = GP_CR0_WP, .efer_extra = b->efer };
 	uint64_t ula;
 	int i, k, r;
 
@@ -749,6 +753,49 @@ static int w_fork_large(struct bench *b, const struct wdef *w, struct sample *re
 	return measure(b, res);
 }
 
+/*
+ * Demand paging: DEMAND_PAGES pages whose PTEs are not present; at each
+ * first touch the guest's #PF handler zeroes a frame, writes the PTE,
+ * INVLPGs and retries (the runtime's demand table). EFER.NXE on, as an OS
+ * has it (the guest #PF bypass needs it). op: a page.
+ */
+#define DEMAND_LA	0xc0000000ULL
+#define DEMAND_FRAMES	0x700000ULL	/* below the 8 MiB identity map */
+#define DEMAND_PAGES	256
+
+static int w_demand(struct bench *b, const struct wdef *w, struct sample *res)
+{
+	int r, k;
+
+	b->efer = GP_EFER_NXE;
+	r = bench_vm(b, w->mode, 0);
+	b->efer = 0;
+	if (r)
+		return r;
+	for (k = 0; k < DEMAND_PAGES; k++) {
+		uint64_t la = DEMAND_LA + k * 0x1000ULL, f = DEMAND_FRAMES + k * 0x1000ULL;
+		uint64_t pte = gp_entry_gpa(&b->kern, la, 1, true);
+		struct grt_demand *d = (struct grt_demand *)tvm_ptr(&b->t, GRT_TABLES) + k;
+
+		if (!pte)
+			return -ENOMEM;
+		gp_set(&b->kern, pte, 0);
+		memset(d, 0, sizeof(*d));
+		d->page_la = la;
+		d->pte_la = pte;
+		d->pte_val = f | GP_P | GP_W | GP_A | GP_D;
+		d->dst_la = f;
+		d->flags = GRT_DEM_PTE8;
+	}
+	gs_op(&b->s, GOP_DEMAND, 0, GRT_TABLES, DEMAND_PAGES, 0);
+	begin(&b->s);
+	gs_op(&b->s, GOP_TOUCH, 1, DEMAND_LA, DEMAND_PAGES, 0);
+	end(&b->s);
+	gs_op(&b->s, GOP_DEMAND, 0, 0, 0, 0);
+	b->ops = DEMAND_PAGES;
+	return measure(b, res);
+}
+
 static const struct wdef workloads[] = {
 	{ "switch-2", w_switch, GP_MODE_LM, 2, "switch" },
 	{ "switch-8", w_switch, GP_MODE_LM, 8, "switch" },
@@ -770,6 +817,7 @@ static const struct wdef workloads[] = {
 	{ "ad-harvest", w_ad, GP_MODE_LM, 0, "pte" },
 	{ "munmap-large", w_munmap, GP_MODE_LM, 0, "pte" },
 	{ "fork-large", w_fork_large, GP_MODE_LM, 0, "pte" },
+	{ "demand", w_demand, GP_MODE_LM, 0, "page" },
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
