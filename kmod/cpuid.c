@@ -15,7 +15,8 @@
 #include "shadowvm.h"
 #include "vmx/vmx_defs.h"
 
-#define SHV_MAX_BASIC		0x7
+#define SHV_MAX_BASIC		0x16
+#define SHV_LAPIC_BUS_HZ	1000000000u	/* lapic_timer.c's timer clock */
 #define SHV_MAX_EXT		0x80000008
 #define SHV_HV_BASE		0x40000000
 
@@ -50,6 +51,8 @@
 #define LX1_EDX_RDTSCP	BIT(27)
 /* 0x80000001 ECX: LAHF LZCNT PREFETCHW */
 #define LX1_ECX_OK (BIT(0) | BIT(5) | BIT(8))
+/* leaf 6 EAX: ARAT (the LAPIC timer runs in every C-state: there are none) */
+#define L6_EAX_ARAT	BIT(2)
 /* 0x80000007 EDX: invariant TSC */
 #define LX7_EDX_INVTSC	BIT(8)
 
@@ -124,6 +127,29 @@ static void host_cpuid(u32 leaf, u32 sub, u32 out[4])
 	cpuid_count(leaf, sub, &out[0], &out[1], &out[2], &out[3]);
 }
 
+/*
+ * Leaf 0x15, TSC and core crystal clock: the "crystal" is the LAPIC
+ * timer's 1 GHz bus clock (ECX, Hz), TSC = crystal * EBX / EAX. Linux
+ * computes crystal_khz * EBX in 32 bits, so EBX stays below 4295: the
+ * ratio is the TSC in MHz over 1000, exact to 1 MHz. Linux then knows the
+ * TSC frequency (X86_FEATURE_TSC_KNOWN_FREQ) and the LAPIC timer period
+ * without a PIT or HPET to calibrate against. No TSC frequency known (a
+ * host kernel without tsc_khz): all zero, "not enumerated".
+ */
+static void shv_cpuid_tsc_leaf(u32 out[4])
+{
+	u32 mhz = DIV_ROUND_CLOSEST(tsc_khz, 1000);
+
+	out[3] = 0;
+	if (!mhz || mhz >= 4295) {
+		out[0] = out[1] = out[2] = 0;
+		return;
+	}
+	out[0] = 1000;
+	out[1] = mhz;
+	out[2] = SHV_LAPIC_BUS_HZ;
+}
+
 void shv_cpuid(struct shv_vcpu *vcpu, u32 leaf, u32 sub, u32 out[4])
 {
 	u32 max_basic = min_t(u32, SHV_MAX_BASIC, host_max_basic);
@@ -164,6 +190,11 @@ void shv_cpuid(struct shv_vcpu *vcpu, u32 leaf, u32 sub, u32 out[4])
 		/* cache topology: report one core, one thread per cache */
 		out[0] &= 0x3ff;
 		break;
+	case 6:
+		/* thermal and power: only ARAT (guest timers never stop) */
+		out[0] = L6_EAX_ARAT;
+		out[1] = out[2] = out[3] = 0;
+		break;
 	case 7:
 		if (sub == 0) {
 			u32 ebx = out[1], ecx = out[2];
@@ -179,6 +210,15 @@ void shv_cpuid(struct shv_vcpu *vcpu, u32 leaf, u32 sub, u32 out[4])
 		} else {
 			out[0] = out[1] = out[2] = out[3] = 0;
 		}
+		break;
+	case 0x15:
+		shv_cpuid_tsc_leaf(out);
+		break;
+	case 0x16:
+		/* base and maximum MHz = the TSC's; bus MHz = the APIC bus */
+		out[0] = out[1] = DIV_ROUND_CLOSEST(tsc_khz, 1000);
+		out[2] = SHV_LAPIC_BUS_HZ / 1000000;
+		out[3] = 0;
 		break;
 	case 0x80000000:
 		out[0] = max_ext;

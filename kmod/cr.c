@@ -36,6 +36,9 @@ u64 shv_guest_cr4_allowed(void)
 	u64 ok = X86_CR4_PSE | X86_CR4_PAE | X86_CR4_PGE | X86_CR4_DE | X86_CR4_TSD |
 		 X86_CR4_PCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT;
 
+	/* CPUID shows MCE when the host has it (cpuid.c) */
+	if (boot_cpu_has(X86_FEATURE_MCE))
+		ok |= X86_CR4_MCE;
 	if (boot_cpu_has(X86_FEATURE_SMEP))
 		ok |= X86_CR4_SMEP;
 	if (boot_cpu_has(X86_FEATURE_SMAP))
@@ -74,6 +77,12 @@ void shv_update_hw_cr(struct shv_vcpu *vcpu)
 	/* guest PCIDs tag the hardware TLB: a no-flush CR3 load keeps them */
 	if (vcpu->efer & EFER_LMA)
 		cr4 |= vcpu->cr4 & X86_CR4_PCIDE;
+	/*
+	 * CR4.MCE: the host's, whatever the guest's (the guest sees its own
+	 * in the read shadow): a machine check while the guest runs must
+	 * reach the host as an exception (a VM exit), not shut the CPU down.
+	 */
+	cr4 |= cr4_read_shadow() & X86_CR4_MCE;
 	cr4 |= X86_CR4_PAE | X86_CR4_VMXE | shv_caps.cr4_fixed0;
 	cr4 &= shv_caps.cr4_fixed1;
 

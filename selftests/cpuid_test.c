@@ -50,7 +50,7 @@ struct cpuid_ent {
 
 enum {
 	E_L0, E_L1, E_L7, E_EXT1, E_HV, E_MAXBASIC, E_ABOVE1, E_ABOVE2,
-	E_EXT7, E_NR
+	E_EXT7, E_L6, E_L15, E_L16, E_NR
 };
 
 /*
@@ -112,6 +112,9 @@ static void guest_cpuid(struct __test_metadata *_metadata, uint32_t vcpu_id,
 	tab[E_ABOVE1].leaf = max + 1;
 	tab[E_ABOVE2].leaf = max + 0x1000;
 	tab[E_EXT7].leaf = 0x80000007;
+	tab[E_L6].leaf = 6;
+	tab[E_L15].leaf = 0x15;
+	tab[E_L16].leaf = 0x16;
 	TVM_LOAD(&t, cpuid_guest);
 	ASSERT_EQ(0, be_get_regs(&t.vcpu, &regs));
 	regs.rdi = E_NR;
@@ -151,6 +154,31 @@ static void check_pass_through(struct __test_metadata *_metadata,
 	EXPECT_EQ(0, g[E_EXT7].edx & ~(hx7->edx & B(8)))
 		TH_LOG("leaf 0x80000007 edx 0x%x, host 0x%x", g[E_EXT7].edx, hx7->edx);
 	EXPECT_EQ(0, g[E_EXT7].eax | g[E_EXT7].ebx | g[E_EXT7].ecx);
+}
+
+/*
+ * shadowvm only: leaf 6 is ARAT alone; leaf 0x15 names the 1 GHz LAPIC
+ * clock as the crystal and the TSC in MHz (EBX/EAX), consistent with leaf
+ * 0x16 (Documentation/cpuid.rst): what a guest kernel calibrates with.
+ */
+static void check_timing_leaves(struct __test_metadata *_metadata,
+				const struct cpuid_ent *g)
+{
+	if (g[E_L0].eax < 0x16) {
+		TH_LOG("max basic leaf 0x%x: no leaves 0x15/0x16 (host has none)",
+		       g[E_L0].eax);
+		return;
+	}
+	EXPECT_EQ(B(2), g[E_L6].eax);
+	EXPECT_EQ(0, g[E_L6].ebx | g[E_L6].ecx | g[E_L6].edx);
+	EXPECT_EQ(1000, g[E_L15].eax);
+	EXPECT_EQ(1000000000u, g[E_L15].ecx);
+	EXPECT_LT(0, g[E_L15].ebx);
+	EXPECT_GT(4295, g[E_L15].ebx);
+	EXPECT_EQ(g[E_L15].ebx, g[E_L16].eax);
+	EXPECT_EQ(g[E_L16].eax, g[E_L16].ebx);
+	EXPECT_EQ(1000, g[E_L16].ecx);
+	TH_LOG("TSC %u MHz by leaf 0x15", g[E_L15].ebx);
 }
 
 static void check_cpuid(struct __test_metadata *_metadata, uint32_t vcpu_id)
@@ -215,8 +243,10 @@ static void check_cpuid(struct __test_metadata *_metadata, uint32_t vcpu_id)
 		TH_LOG("leaf 0x80000001 edx extra 0x%x",
 		       g[E_EXT1].edx & ~hx1.edx);
 
-	if (tvm_default_kind() == BE_SHADOWVM)
+	if (tvm_default_kind() == BE_SHADOWVM) {
 		check_pass_through(_metadata, g, &h1, &h7, &hx1, &hx7);
+		check_timing_leaves(_metadata, g);
+	}
 
 	/* hypervisor leaf */
 	EXPECT_EQ(0x40000000, g[E_HV].eax);

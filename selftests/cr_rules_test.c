@@ -16,6 +16,7 @@
  * one. WRMSR(EFER) does not give back a CR0.TS that the guest cleared with
  * CLTS.
  */
+#include <cpuid.h>
 #include <errno.h>
 #include <string.h>
 
@@ -43,6 +44,7 @@ FIXTURE_TEARDOWN(cr)
 #define CR0_TS		(1ULL << 3)
 #define CR4_PCIDE	(1ULL << 17)
 #define CR4_LA57	(1ULL << 12)
+#define CR4_MCE		(1ULL << 6)
 #define EFER_SCE	(1ULL << 0)
 
 struct crt {
@@ -187,6 +189,34 @@ TEST(cr4_reserved_bit_is_gp)
 	CRT_SETUP(&c, GP_MODE_LM, 0);
 	gs_op(&c.s, GOP_CR4, 0, c.before.cr4 | CR4_LA57, 0, 0);
 	expect_gp(_metadata, &c);
+	crt_done(&c);
+}
+
+/*
+ * CR4.MCE is allowed when CPUID shows MCE (leaf 1 EDX bit 7), as on the
+ * hardware: a kernel enables machine checks before anything else (Linux's
+ * mcheck_cpu_init() does, and dies of the #GP otherwise). The guest reads
+ * its value back.
+ */
+TEST(cr4_mce_follows_cpuid)
+{
+	unsigned int a, b, cx, d;
+	struct grt_stopinfo st;
+	struct be_sregs now;
+	struct crt c;
+
+	__cpuid(1, a, b, cx, d);
+	if (!(d & (1u << 7)))
+		SKIP(return, "the host has no MCE (CPUID.1:EDX bit 7)");
+	CRT_SETUP(&c, GP_MODE_LM, 0);
+	gs_op(&c.s, GOP_CR4, 0, c.before.cr4 | CR4_MCE, 0, 0);
+	gs_op(&c.s, GOP_END, 0, 0, 0, 0);
+	ASSERT_EQ(0, grt_load(&c.t, &c.s));
+	grt_run(&c.t, &st);
+	ASSERT_EQ(GRT_STOP_DONE, st.why)
+		TH_LOG("%s", grt_describe(&c.t, &st, c.err, sizeof(c.err)));
+	ASSERT_EQ(0, be_get_sregs(&c.t.vcpu, &now));
+	EXPECT_EQ(c.before.cr4 | CR4_MCE, now.cr4);
 	crt_done(&c);
 }
 

@@ -90,6 +90,7 @@ timeout_for() {
 	kvm_coexist_test) echo 1200 ;;
 	runner_platform_test) echo 1200 ;;
 	minios_test) echo 1800 ;;
+	linux_guest_test) echo 2400 ;;
 	ioctl_fuzz_test) echo "${SVM_FUZZ_TIMEOUT:-600}" ;;
 	*) echo 600 ;;
 	esac

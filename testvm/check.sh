@@ -11,7 +11,8 @@
 # (`make -C tools/testing/selftests TARGETS=shadowvm` in build/ksft-tree,
 # log in build/check/ksft-tree.log); `dkms build` for the 6.1 and 6.12
 # kernels (private trees in build/dkms/, nothing installed); payload build/check/payload/ =
-# shadowvm.ko, shadowvm, selftests/ (`make -C selftests install DESTDIR=...`)
+# shadowvm.ko, shadowvm, selftests/ (`make -C selftests install DESTDIR=...`,
+# plus the test kernel's bzImage as selftests/vmlinuz for linux_guest_test)
 # and guest-check.sh; testvm/boot.sh runs guest-check.sh in the VM (console
 # streamed live, kept in build/check/vm/console.log). Afterwards:
 #   build/check/tap.txt    the TAP of run_tests.sh (kernel lines removed)
@@ -101,6 +102,8 @@ testvm_payload "$OUT/payload" selftests || die "cannot assemble the payload"
 [ -f "$OUT/payload/selftests/run_tests.sh" ] ||
 	die "'make -C selftests install' did not install run_tests.sh"
 cp testvm/guest-check.sh "$OUT/payload/"
+# linux_guest_test boots the test machine's own kernel as a guest
+cp "$TESTVM_VMLINUZ" "$OUT/payload/selftests/vmlinuz"
 T_BUILD=$SECONDS
 
 rm -f "$OUT/tap.txt" "$OUT/dmesg.txt"

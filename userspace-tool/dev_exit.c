@@ -25,7 +25,7 @@ static void exit_out(struct vm_devices *d, uint16_t off, unsigned int size,
 	d->cnt.exit_port++;
 	if (!d->done) {
 		d->exit_value = val;
-		__atomic_store_n(&d->done, 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&d->done, DONE_EXIT_PORT, __ATOMIC_RELEASE);
 	}
 }
 

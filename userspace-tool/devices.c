@@ -22,6 +22,8 @@ void devices_init(struct vm_devices *d, int uart_fd)
 	exit_port_register(d);
 	pci_register(d);
 	fwcfg_register(d);
+	i8042_register(d);
+	rtc_register(d);
 }
 
 void devices_free(struct vm_devices *d)
@@ -261,8 +263,12 @@ enum run_result vm_run_loop(struct be_vcpu *vcpu, struct vm_devices *d,
 			__atomic_add_fetch(&d->cnt.exits[last->reason], 1,
 					   __ATOMIC_RELAXED);
 		if (devices_handle(d, last)) {
-			if (__atomic_load_n(&d->done, __ATOMIC_ACQUIRE))
+			switch (__atomic_load_n(&d->done, __ATOMIC_ACQUIRE)) {
+			case DONE_EXIT_PORT:
 				return RUN_EXIT_PORT;
+			case DONE_RESET:
+				return RUN_RESET;
+			}
 			continue;
 		}
 		switch (last->reason) {

@@ -17,7 +17,9 @@
  *   dev_fwcfg.c   QEMU fw_cfg subset at 0x510/0x511
  *   dev_ioapic.c  I/O APIC at 0xfec00000 (when the backend has none)
  *   dev_disk.c    DMA disk, MMIO page at 0xfeb00000
- * devices_init() registers UART, exit port, PCI and fw_cfg; the runner
+ *   dev_i8042.c   i8042 reset line (0x64 command 0xfe) at 0x60/0x64
+ *   dev_rtc.c     CMOS real-time clock at 0x70/0x71 (the host's UTC)
+ * devices_init() registers UART, exit port, PCI, fw_cfg, i8042 and RTC; the runner
  * adds the I/O APIC and the disk when it wants them.
  *
  * Interrupts: dev_set_irq() drives an IRQ line (the I/O APIC in the runner
@@ -72,6 +74,8 @@ struct dev_counters {
 	uint64_t exit_port;		/* writes to the exit port */
 	uint64_t pci_config;		/* accesses to 0xcf8-0xcff */
 	uint64_t fw_cfg;		/* accesses to 0x510/0x511 */
+	uint64_t i8042;			/* accesses to 0x60/0x64 */
+	uint64_t rtc;			/* accesses to 0x70/0x71 */
 	uint64_t port_unknown_in;	/* IN from unknown ports */
 	uint64_t port_unknown_out;	/* OUT to unknown ports */
 	uint64_t mmio_reads;		/* unclaimed MMIO reads */
@@ -127,6 +131,11 @@ struct fwcfg_state {
 	uint32_t off;
 };
 
+struct rtc_state {
+	uint8_t index;			/* last write to 0x70, less bit 7 */
+	uint8_t ram[128];		/* CMOS RAM beyond the clock */
+};
+
 struct ioapic_state {
 	bool present;
 	uint32_t sel;			/* IOREGSEL */
@@ -147,12 +156,15 @@ struct disk_state {
 #define DEV_MAX_PIO	16
 #define DEV_MAX_MMIO	8
 
+#define DONE_EXIT_PORT	1		/* the exit port was written */
+#define DONE_RESET	2		/* the guest reset the machine */
+
 struct vm_devices {
 	int uart_fd;			/* < 0: capture into out[] */
 	char *out;			/* capture buffer, NUL terminated */
 	size_t out_len;
 	size_t out_cap;
-	int done;			/* the exit port was written */
+	int done;			/* DONE_*: the run is over */
 	uint32_t exit_value;		/* value written there (its width) */
 	struct dev_counters cnt;
 
@@ -174,10 +186,12 @@ struct vm_devices {
 	uint32_t pci_addr;		/* last value written to 0xcf8 */
 	struct ioapic_state ioapic;
 	struct disk_state disk;
+	struct rtc_state rtc;
 };
 
 enum run_result {
 	RUN_EXIT_PORT,			/* guest wrote the exit port */
+	RUN_RESET,			/* guest reset (i8042 command 0xfe) */
 	RUN_HLT,
 	RUN_SHUTDOWN,
 	RUN_FAIL_ENTRY,
@@ -222,6 +236,8 @@ void uart_stop_input(struct vm_devices *d);
 void uart_flush(struct vm_devices *d);
 void exit_port_register(struct vm_devices *d);
 void pci_register(struct vm_devices *d);
+void i8042_register(struct vm_devices *d);
+void rtc_register(struct vm_devices *d);
 void fwcfg_register(struct vm_devices *d);
 void ioapic_register(struct vm_devices *d);
 /* I/O APIC input pin irq changed level; sends the MSI on a rising edge */

@@ -236,23 +236,11 @@ static void put64(uint8_t *ram, uint64_t gpa, uint64_t v)
 	memcpy(ram + gpa, &v, 8);
 }
 
-/*
- * Long mode: identity map of [0, 4 GiB) with 2 MiB pages (PML4 -> one
- * PDPT -> four PDs, all present, writable, supervisor), and a GDT:
- * 0x08 64-bit code, 0x10 data, 0x18 64-bit TSS (busy, at BOOT_TSS).
- */
-static void build_long_mode(uint8_t *ram)
+void loader_identity_map(uint8_t *ram)
 {
-	uint64_t i, tss_lo;
+	uint64_t i;
 
-	memset(ram + BOOT_GDT, 0, BOOT_AREA_END - BOOT_GDT < 0x7000 ?
-	       BOOT_AREA_END - BOOT_GDT : 0x7000);
-	put64(ram, BOOT_GDT + 0x08, 0x00af9b000000ffffULL);	/* code64 */
-	put64(ram, BOOT_GDT + 0x10, 0x00cf93000000ffffULL);	/* data */
-	tss_lo = 0x67 | ((BOOT_TSS & 0xffffff) << 16) | (0x8bULL << 40) |
-		 ((BOOT_TSS >> 24) & 0xff) << 56;
-	put64(ram, BOOT_GDT + 0x18, tss_lo);
-	put64(ram, BOOT_GDT + 0x20, BOOT_TSS >> 32);
+	memset(ram + BOOT_PML4, 0, BOOT_PD + 0x4000 - BOOT_PML4);
 	put64(ram, BOOT_PML4, BOOT_PDPT | 0x3);
 	for (i = 0; i < 4; i++)
 		put64(ram, BOOT_PDPT + i * 8, (BOOT_PD + i * 0x1000) | 0x3);
@@ -260,10 +248,29 @@ static void build_long_mode(uint8_t *ram)
 		put64(ram, BOOT_PD + i * 8, (i << 21) | 0x83);	/* P RW PS */
 }
 
+/*
+ * Long mode: identity map of [0, 4 GiB) with 2 MiB pages (PML4 -> one
+ * PDPT -> four PDs, all present, writable, supervisor), and a GDT:
+ * 0x08 64-bit code, 0x10 data, 0x18 64-bit TSS (busy, at BOOT_TSS).
+ */
+static void build_long_mode(uint8_t *ram)
+{
+	uint64_t tss_lo;
+
+	memset(ram + BOOT_GDT, 0, BOOT_PML4 - BOOT_GDT);
+	put64(ram, BOOT_GDT + 0x08, 0x00af9b000000ffffULL);	/* code64 */
+	put64(ram, BOOT_GDT + 0x10, 0x00cf93000000ffffULL);	/* data */
+	tss_lo = 0x67 | ((BOOT_TSS & 0xffffff) << 16) | (0x8bULL << 40) |
+		 ((BOOT_TSS >> 24) & 0xff) << 56;
+	put64(ram, BOOT_GDT + 0x18, tss_lo);
+	put64(ram, BOOT_GDT + 0x20, BOOT_TSS >> 32);
+	loader_identity_map(ram);
+}
+
 void boot_sregs(const struct image_info *info, struct be_sregs *sr)
 {
 	be_flat32_sregs(sr);
-	if (info->mode != BOOT_LONG64)
+	if (info->mode == BOOT_FLAT32)
 		return;
 	sr->cs.l = 1;
 	sr->cs.db = 0;
@@ -275,6 +282,17 @@ void boot_sregs(const struct image_info *info, struct be_sregs *sr)
 	sr->cr3 = BOOT_PML4;
 	sr->cr4 = 0x20;			/* PAE */
 	sr->efer = 0x500;		/* LME | LMA */
+	if (info->mode != BOOT_LINUX64)
+		return;
+	/* __BOOT_CS, __BOOT_DS (linux_boot.c's GDT); TSS at 0x20 */
+	sr->cs.selector = 0x10;
+	sr->ds.selector = 0x18;
+	sr->es = sr->ds;
+	sr->fs = sr->ds;
+	sr->gs = sr->ds;
+	sr->ss = sr->ds;
+	sr->tr.selector = 0x20;
+	sr->gdt.limit = 0x2f;
 }
 
 int load_image(const char *path, void *ram, uint64_t ram_size,

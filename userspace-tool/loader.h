@@ -16,6 +16,13 @@
  *   - anything else is a flat binary copied to FLAT_LOAD_ADDR (1 MiB);
  *     entry = FLAT_LOAD_ADDR.
  *   - all: initial ESP/RSP = INITIAL_ESP (1 MiB).
+ *   - Linux (linux_load(), the runner's --kernel; linux_boot.c): a bzImage
+ *     or an ELF vmlinux by the 64-bit boot protocol: boot_params at
+ *     LINUX_ZERO_PAGE, the command line at LINUX_CMDLINE, the initrd at
+ *     the top of the RAM the kernel accepts, the MP table at
+ *     LINUX_BIOS_AREA (mptable.c), long mode as for ELF64 but with the
+ *     GDT the protocol names (__BOOT_CS 0x10, __BOOT_DS 0x18), RSI = the
+ *     boot_params.
  * The boot area [BOOT_AREA_START, BOOT_AREA_END) holds what the runner
  * builds (page tables, GDT, MBI); an ELF64 or multiboot image must not
  * load there. Guest RAM is [0, ram_size) backed by ram. On error a
@@ -45,7 +52,15 @@
 #define BOOT_MODS	0x8400ULL	/* its module list */
 #define BOOT_NAME	0x8800ULL	/* boot loader name */
 #define BOOT_STRINGS	0x9000ULL	/* command lines */
+#define LINUX_ZERO_PAGE	0x10000ULL	/* Linux: struct boot_params */
+#define LINUX_CMDLINE	0x11000ULL	/* Linux: its command line */
+#define LINUX_CMDLINE_MAX 4096ULL
 #define BOOT_AREA_END	0x20000ULL
+
+/* Linux guests: the e820 map's reserved areas, the MP table, minimum RAM */
+#define LINUX_EBDA	0x9fc00ULL	/* reserved up to 640 KiB */
+#define LINUX_BIOS_AREA	0xf0000ULL	/* reserved up to 1 MiB; MP table */
+#define LINUX_MIN_RAM	(32ULL << 20)
 
 #define MB_MAGIC	0x1badb002u	/* in the image's header */
 #define MB_BOOT_MAGIC	0x2badb002u	/* EAX at entry */
@@ -54,6 +69,7 @@
 enum boot_mode {
 	BOOT_FLAT32,			/* flat 32-bit protected mode */
 	BOOT_LONG64,			/* long mode, identity map */
+	BOOT_LINUX64,			/* the same, Linux's selectors */
 };
 
 struct boot_module {
@@ -73,7 +89,7 @@ struct image_info {
 	enum boot_mode mode;
 	uint64_t entry;
 	uint64_t stack;
-	uint64_t eax, ebx;		/* initial EAX, EBX */
+	uint64_t eax, ebx, rsi;		/* initial EAX, EBX, RSI */
 	uint64_t load_start;		/* lowest guest byte of the image */
 	uint64_t load_end;		/* one past the highest */
 	unsigned int nmods;		/* multiboot modules loaded */
@@ -84,6 +100,17 @@ struct image_info {
 int load_image(const char *path, void *ram, uint64_t ram_size,
 	       const struct boot_opts *opts, struct image_info *info,
 	       char *err, size_t errlen);
+/*
+ * Linux by the 64-bit boot protocol (bzImage or vmlinux at path; initrd
+ * and cmdline may be NULL; the MP table lists ncpus processors)
+ */
+int linux_load(const char *path, const char *initrd, const char *cmdline,
+	       unsigned int ncpus, void *ram, uint64_t ram_size,
+	       struct image_info *info, char *err, size_t errlen);
+/* the MP floating pointer and table at LINUX_BIOS_AREA (mptable.c) */
+void mptable_build(void *ram, unsigned int ncpus);
+/* page tables at BOOT_PML4: [0, 4 GiB) identity-mapped with 2 MiB pages */
+void loader_identity_map(uint8_t *ram);
 /* the vCPU's special registers for info->mode */
 void boot_sregs(const struct image_info *info, struct be_sregs *sr);
 

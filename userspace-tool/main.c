@@ -40,6 +40,7 @@
 
 #define EXIT_RUNNER_ERROR	125
 #define EXIT_GUEST_CRASH	126
+#define EXIT_GUEST_RESET	124
 
 #define DEFAULT_MEM		(16ULL << 20)
 #define MIN_MEM			(FLAT_LOAD_ADDR + 4096)
@@ -89,13 +90,19 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: shadowvm run IMAGE [options]\n"
+		"       shadowvm run --kernel BZIMAGE|VMLINUX [--initrd FILE] [--append TEXT] [options]\n"
 		"  IMAGE      multiboot kernel (ELF or a.out kludge), ELF32, ELF64\n"
 		"             (entered in long mode, identity map) or flat binary\n"
 		"             (loaded and entered at 0x100000)\n"
 		"  --mem SIZE           guest RAM, suffix K, M or G (default 16M)\n"
 		"  --smp N              N vCPUs, 1-8 (default 1); APs wait for INIT/SIPI\n"
-		"  --append TEXT        multiboot command line after the image name\n"
-		"  --module FILE[,CMD]  multiboot module (repeatable; --initrd too)\n"
+		"  --kernel FILE        boot Linux (bzImage or vmlinux) by the 64-bit boot\n"
+		"                       protocol, with e820 and an MP table\n"
+		"                       (Documentation/linux.rst)\n"
+		"  --append TEXT        multiboot command line after the image name;\n"
+		"                       with --kernel, the kernel command line\n"
+		"  --initrd FILE        with --kernel, the initramfs; else a module\n"
+		"  --module FILE[,CMD]  multiboot module (repeatable)\n"
 		"  --env FILE           multiboot module 0: KEY=value lines\n"
 		"  --disk IMG[,ro]      DMA disk at MMIO 0xfeb00000 on a raw image\n"
 		"  --stats              print exit and device counters on stderr\n"
@@ -105,10 +112,11 @@ static void usage(FILE *f)
 		"                       policies wp and wp-noemu; long-mode guests)\n"
 		"devices: 16550 UART 0x3f8 (IRQ 4, input from stdin), exit port 0xf4,\n"
 		"  PCI config 0xcf8/0xcfc (no devices), fw_cfg 0x510/0x511, I/O APIC\n"
-		"  0xfec00000, DMA disk 0xfeb00000 (Documentation/runner.rst)\n"
+		"  0xfec00000, DMA disk 0xfeb00000, i8042 reset 0x64, CMOS clock\n"
+		"  0x70/0x71 (Documentation/runner.rst)\n"
 		"exit status: (value << 1) | 1 for a write of value to port 0xf4;\n"
-		"  0 on guest hlt with interrupts off; 125 runner error; 126 guest\n"
-		"  crash; 128+N on signal N\n"
+		"  0 on guest hlt with interrupts off; 124 guest reset (i8042 0xfe);\n"
+		"  125 runner error; 126 guest crash; 128+N on signal N\n"
 		"       shadowvm stat [--all]\n"
 		"  counters of every live VM and of each guest address space (debugfs)\n",
 		policy_list("|"));
@@ -219,6 +227,8 @@ static void print_stats(struct be_vm *vm, const struct vm_devices *d,
 	C(exit_port);
 	C(pci_config);
 	C(fw_cfg);
+	C(i8042);
+	C(rtc);
 	C(port_unknown_in);
 	C(port_unknown_out);
 	C(mmio_reads);
@@ -419,6 +429,9 @@ static int run_status(struct run_state *rs, const struct be_regs *regs,
 		return devices_exit_status(rs->devs);
 	case RUN_HLT:
 		return 0;
+	case RUN_RESET:
+		msg("guest reset (i8042 command 0xfe)%s", cpu);
+		return EXIT_GUEST_RESET;
 	case RUN_SHUTDOWN:
 		msg("guest shutdown (triple fault)%s, RIP 0x%llx", cpu,
 		    (unsigned long long)regs->rip);
@@ -481,7 +494,8 @@ static int cmd_run(int argc, char **argv)
 		{ "pf-bypass", no_argument, NULL, 'P' },
 		{ "append", required_argument, NULL, 'a' },
 		{ "module", required_argument, NULL, 'M' },
-		{ "initrd", required_argument, NULL, 'M' },
+		{ "initrd", required_argument, NULL, 'I' },
+		{ "kernel", required_argument, NULL, 'K' },
 		{ "env", required_argument, NULL, 'e' },
 		{ "smp", required_argument, NULL, 'c' },
 		{ "disk", required_argument, NULL, 'd' },
@@ -493,6 +507,8 @@ static int cmd_run(int argc, char **argv)
 	uint64_t mem_size = DEFAULT_MEM;
 	bool stats = false, policy_set = false, disk_ro = false;
 	const char *image, *dev, *disk = NULL, *rest;
+	const char *kernel = NULL, *initrd = NULL;
+	unsigned int ninitrd = 0, nmodule = 0;
 	struct boot_opts bopts;
 	struct image_info info;
 	struct vm_devices devs;
@@ -543,7 +559,13 @@ static int cmd_run(int argc, char **argv)
 		case 'a':
 			bopts.append = optarg;
 			break;
+		case 'I':
+			/* a module too: what it is depends on --kernel */
+			initrd = optarg;
+			ninitrd++;
+			/* fall through */
 		case 'M':
+			nmodule += opt == 'M';
 			if (bopts.nmods + 1 >= MB_MAX_MODULES) {
 				msg("too many --module options (at most %d)",
 				    MB_MAX_MODULES - 1);
@@ -555,6 +577,9 @@ static int cmd_run(int argc, char **argv)
 			break;
 		case 'e':
 			bopts.env = optarg;
+			break;
+		case 'K':
+			kernel = optarg;
 			break;
 		case 'c':
 			errno = 0;
@@ -583,13 +608,22 @@ static int cmd_run(int argc, char **argv)
 			return EXIT_RUNNER_ERROR;
 		}
 	}
-	if (optind != argc - 1) {
+	if (kernel && (optind != argc || nmodule || ninitrd > 1 || bopts.env)) {
+		msg(optind != argc ? "run: --kernel takes no IMAGE" :
+		    ninitrd > 1 ? "run: one --initrd with --kernel" :
+		    "run: --module and --env are for multiboot images, not --kernel");
+		usage(stderr);
+		return EXIT_RUNNER_ERROR;
+	}
+	if (!kernel && optind != argc - 1) {
 		msg(optind >= argc ? "run: missing IMAGE" :
 		    "run: exactly one IMAGE expected");
 		usage(stderr);
 		return EXIT_RUNNER_ERROR;
 	}
-	image = argv[optind];
+	image = kernel ? kernel : argv[optind];
+	if (kernel)
+		bopts.nmods = 0;	/* the --initrd, not a module */
 	if ((policy_set || cfg.shadowvm_flags) && ops != &be_shadowvm_ops) {
 		msg("--policy and --pf-bypass apply to the shadowvm backend only");
 		return EXIT_RUNNER_ERROR;
@@ -607,8 +641,13 @@ static int cmd_run(int argc, char **argv)
 		    (unsigned long long)mem_size, strerror(errno));
 		return EXIT_RUNNER_ERROR;
 	}
-	if (load_image(image, ram, mem_size, &bopts, &info, err,
-		       sizeof(err))) {
+	if (kernel)
+		ret = linux_load(kernel, initrd, bopts.append, smp, ram,
+				 mem_size, &info, err, sizeof(err));
+	else
+		ret = load_image(image, ram, mem_size, &bopts, &info, err,
+				 sizeof(err));
+	if (ret) {
 		msg("%s", err);
 		return EXIT_RUNNER_ERROR;
 	}
@@ -672,6 +711,7 @@ static int cmd_run(int argc, char **argv)
 		regs.rsp = info.stack;
 		regs.rax = info.eax;
 		regs.rbx = info.ebx;
+		regs.rsi = info.rsi;
 		regs.rflags = 0x2;
 		ret = be_set_regs(&rs.v[0].vcpu, &regs);
 	}

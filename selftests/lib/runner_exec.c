@@ -58,6 +58,14 @@ static size_t slurp(int fd, char *buf, size_t len)
 int rx_run(const char *runner, const char *const *args, const char *dev,
 	   const char *in, int force_backend, struct rx_result *r)
 {
+	return rx_run_for(RX_DEFAULT_SECONDS, runner, args, dev, in,
+			  force_backend, r);
+}
+
+int rx_run_for(unsigned int seconds, const char *runner,
+	       const char *const *args, const char *dev, const char *in,
+	       int force_backend, struct rx_result *r)
+{
 	char outp[] = "/tmp/svm_out_XXXXXX", errp[] = "/tmp/svm_err_XXXXXX";
 	const char *argv[32];
 	int ofd, efd, status, i;
@@ -94,7 +102,7 @@ int rx_run(const char *runner, const char *const *args, const char *dev,
 			setenv("SHADOWVM_DEVICE", dev, 1);
 		else
 			unsetenv("SHADOWVM_DEVICE");
-		alarm(120);
+		alarm(seconds);
 		execv(runner, (char *const *)argv);
 		_exit(127);
 	}

@@ -31,6 +31,11 @@ int rx_find_file(const char *env, const char *name, char *path, size_t len);
  */
 int rx_run(const char *runner, const char *const *args, const char *dev,
 	   const char *in, int force_backend, struct rx_result *r);
+/* the same, killed by SIGALRM after seconds (rx_run: RX_DEFAULT_SECONDS) */
+#define RX_DEFAULT_SECONDS 120
+int rx_run_for(unsigned int seconds, const char *runner,
+	       const char *const *args, const char *dev, const char *in,
+	       int force_backend, struct rx_result *r);
 int rx_write_file(const char *path, const void *data, size_t len);
 /*
  * Make /dev/kvm appear by loading irqbypass, kvm and kvm-intel (ept=0)
