@@ -134,6 +134,49 @@ GUEST_CODE64(elf64_guest,
 	"3: mov $3, %al\n" "out %al, $0xf4\n" "hlt\n");
 
 GUEST_CODE(exit_dword, "mov $0x12345621, %eax\n" "out %eax, $0xf4\n" "hlt\n");
+
+/*
+ * i8042: status 0x05 (IBF clear), data 0xff, then command 0xfe resets:
+ * the runner exits 124; a failed check exits through the port instead.
+ */
+GUEST_CODE(i8042_reset,
+	"in $0x64, %al\n" "cmp $0x05, %al\n" "jne 1f\n"
+	"in $0x60, %al\n" "cmp $0xff, %al\n" "jne 2f\n"
+	"mov $0xfe, %al\n" "out %al, $0x64\n"
+	"mov $9, %al\n" "out %al, $0xf4\n" "hlt\n"	/* not reset */
+	"1: mov $1, %al\n" "out %al, $0xf4\n" "hlt\n"
+	"2: mov $2, %al\n" "out %al, $0xf4\n" "hlt\n");
+
+/*
+ * CMOS clock: A = 0x26 (no update in progress), B = 0x02 (24 h, BCD),
+ * D = 0x80; seconds..year valid BCD in range (1: A/B/D, 2: not BCD or out
+ * of range); a CMOS RAM byte keeps a write (3); a write to the seconds
+ * does not stick as written (4: it reads back as the host's clock, so the
+ * test writes 0x99, not a valid second). Exits 0.
+ */
+#define RTC_READ(reg) "mov $" #reg ", %al\n" "out %al, $0x70\n" "in $0x71, %al\n"
+#define RTC_BCD_MAX(max) \
+	"mov %al, %ah\n" "and $0x0f, %ah\n" "cmp $9, %ah\n" "ja 2f\n" \
+	"cmp $" #max ", %al\n" "ja 2f\n"
+GUEST_CODE(rtc_guest,
+	RTC_READ(0x0a) "cmp $0x26, %al\n" "jne 1f\n"
+	RTC_READ(0x0b) "cmp $0x02, %al\n" "jne 1f\n"
+	RTC_READ(0x0d) "cmp $0x80, %al\n" "jne 1f\n"
+	RTC_READ(0x00) RTC_BCD_MAX(0x59)
+	RTC_READ(0x02) RTC_BCD_MAX(0x59)
+	RTC_READ(0x04) RTC_BCD_MAX(0x23)
+	RTC_READ(0x07) RTC_BCD_MAX(0x31) "cmp $0, %al\n" "je 2f\n"
+	RTC_READ(0x08) RTC_BCD_MAX(0x12) "cmp $0, %al\n" "je 2f\n"
+	RTC_READ(0x09) RTC_BCD_MAX(0x99)
+	"mov $0x40, %al\n" "out %al, $0x70\n" "mov $0x5a, %al\n" "out %al, $0x71\n"
+	RTC_READ(0x40) "cmp $0x5a, %al\n" "jne 3f\n"
+	"mov $0x00, %al\n" "out %al, $0x70\n" "mov $0x99, %al\n" "out %al, $0x71\n"
+	RTC_READ(0x00) "cmp $0x99, %al\n" "je 4f\n"
+	"mov $0, %al\n" "out %al, $0xf4\n" "hlt\n"
+	"1: mov $1, %al\n" "out %al, $0xf4\n" "hlt\n"
+	"2: mov $2, %al\n" "out %al, $0xf4\n" "hlt\n"
+	"3: mov $3, %al\n" "out %al, $0xf4\n" "hlt\n"
+	"4: mov $4, %al\n" "out %al, $0xf4\n" "hlt\n");
 GUEST_CODE(exit_byte, "mov $0x21, %al\n" "out %al, $0xf4\n" "hlt\n");
 
 /*
@@ -650,6 +693,29 @@ TEST_F(plat, exit_port_status_convention)
 	FLAT(exit_dword);
 	RUN(self->img);
 	EXPECT_EQ(0x43, self->r.status) TH_LOG("stderr: %s", self->r.err);
+}
+
+TEST_F(plat, i8042_reset_ends_the_run_with_124)
+{
+	RETURN_IF_SETUP_SKIPPED();
+	FLAT(i8042_reset);
+	RUN("--stats", self->img);
+	EXPECT_EQ(124, self->r.status)
+		TH_LOG("status %d (3: status register, 5: data port, 19: no reset); stderr: %s",
+		       self->r.status, self->r.err);
+	EXPECT_NE(NULL, strstr(self->r.err, "guest reset (i8042"));
+	EXPECT_NE(NULL, strstr(self->r.err, "i8042                    3"))
+		TH_LOG("stderr: %s", self->r.err);
+}
+
+TEST_F(plat, cmos_clock_reads_bcd_time)
+{
+	RETURN_IF_SETUP_SKIPPED();
+	FLAT(rtc_guest);
+	RUN(self->img);
+	EXPECT_EQ(ST(0), self->r.status)
+		TH_LOG("guest step %d failed (1 A/B/D, 2 time not BCD in range, 3 CMOS RAM, 4 time written); stderr: %s",
+		       self->r.status >> 1, self->r.err);
 }
 
 TEST_F(plat, pci_fwcfg_unknown_ports)
