@@ -16,7 +16,7 @@
 KDIR ?= /lib/modules/$(shell uname -r)/build
 TOP := $(CURDIR)
 
-.PHONY: all module runner selftests minios clean demo check check-debug check-smp check-host bench
+.PHONY: all module runner selftests minios clean demo linux-demo check check-debug check-smp check-host bench
 
 all: module runner selftests minios
 
@@ -34,6 +34,9 @@ minios:
 
 demo:
 	bash testvm/demo.sh
+
+linux-demo:
+	bash testvm/linux-demo.sh
 
 check:
 	bash testvm/check.sh
