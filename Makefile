@@ -4,6 +4,8 @@
 #   make            module + runner + selftests + minios (module against KDIR)
 #   make minios     the guest mini-OS images (guests/minios/README.rst)
 #   make demo       boot the Bochs test VM and run a demo guest
+#   make linux-demo boot the Bochs test VM and, in it, Debian's kernel as a shadowvm
+#                   guest running guests/linux/workload (Documentation/linux.rst)
 #   make check      boot the Bochs test VM and run the whole selftest suite
 #   make check-debug the same on a debug kernel (KASAN, lockdep, kmemleak, ...)
 #                   built once into build/debug-kernel/

@@ -10,7 +10,9 @@
 # the CSV and JSON blocks), bench.csv and bench.json (the blocks of
 # run_bench.sh, kernel lines removed) and bench.svg (drawn here, on the
 # host, from bench.csv by selftests/bench/bench-svg.py when python3 is
-# there). Environment: TESTVM_TIMEOUT (seconds, default 3600), those of
+# there), linux.csv (the Linux guest rows of selftests/bench/linux_bench.sh:
+# the test machine's kernel booted under every policy and KVM ept=0/ept=1;
+# LINUX_BENCH=0 leaves them out, LINUX_BENCH_CONFIGS picks configs). Environment: TESTVM_TIMEOUT (seconds, default 3600), those of
 # boot.sh, and MMU_BENCH_* (RUNS, ONLY, POLICIES, PREFETCH, ROOT_CACHES,
 # CAPS, SHADOW_PAGES, ROOT_CACHE, NO_KVM, KVM_EPT: see run_bench.sh),
 # passed into the VM through payload/bench.env. Exit status: boot.sh's, or
@@ -39,10 +41,13 @@ if [ ! -f "$OUT/payload/selftests/run_bench.sh" ]; then
 	exit 0
 fi
 cp testvm/guest-bench.sh "$OUT/payload/"
+# the Linux guest rows boot the test machine's own kernel (linux_bench.sh)
+cp "$TESTVM_VMLINUZ" "$OUT/payload/selftests/vmlinuz"
 : >"$OUT/payload/bench.env"
 for v in MMU_BENCH_RUNS MMU_BENCH_ONLY MMU_BENCH_POLICIES MMU_BENCH_PREFETCH \
 	 MMU_BENCH_SHADOW_PAGES MMU_BENCH_ROOT_CACHE MMU_BENCH_NO_KVM \
-	 MMU_BENCH_ROOT_CACHES MMU_BENCH_CAPS MMU_BENCH_KVM_EPT MMU_BENCH_BYPASS; do
+	 MMU_BENCH_ROOT_CACHES MMU_BENCH_CAPS MMU_BENCH_KVM_EPT MMU_BENCH_BYPASS \
+	 LINUX_BENCH LINUX_BENCH_CONFIGS LINUX_BENCH_APPEND LINUX_BENCH_MEM; do
 	if [ -n "${!v+set}" ]; then
 		printf "export %s='%s'\n" "$v" "${!v//\'/}" >>"$OUT/payload/bench.env"
 	fi
@@ -69,6 +74,11 @@ extract() {
 		 index($0, b) == 1 { on = 1 }' "$OUT/vm/console.log" 2>/dev/null
 }
 extract CSV >"$OUT/bench.csv" || true
+awk 'index($0, "LINUX-BENCH-CSV-END") == 1 { exit }
+     on && $0 !~ /^\[ *[0-9]+\.[0-9]+\]/ { print }
+     index($0, "LINUX-BENCH-CSV-BEGIN") == 1 { on = 1 }' \
+	"$OUT/vm/console.log" >"$OUT/linux.csv" 2>/dev/null || true
+[ -s "$OUT/linux.csv" ] || rm -f "$OUT/linux.csv"
 extract JSON >"$OUT/bench.json" || true
 [ -s "$OUT/bench.csv" ] || rm -f "$OUT/bench.csv"
 [ -s "$OUT/bench.json" ] || rm -f "$OUT/bench.json"
@@ -77,7 +87,7 @@ if [ -f "$OUT/bench.csv" ] && command -v python3 >/dev/null; then
 		echo "bench: could not draw bench.svg"
 fi
 files=bench.txt
-for f in bench.csv bench.json bench.svg; do
+for f in bench.csv bench.json bench.svg linux.csv; do
 	[ -f "$OUT/$f" ] && files="$files, $f"
 done
 echo "bench: results in ${OUT#"$TESTVM_TOP"/}/: $files; wall time $(testvm_fmt_secs $((SECONDS - T0)))"
