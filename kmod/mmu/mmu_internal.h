@@ -67,6 +67,12 @@ union shv_role {
 		u32 nxe:1;
 		u32 pae_root:1;		/* the 4-entry PDPT of a PAE shadow */
 		u32 guest_levels:3;
+		/*
+		 * 32-bit paging with CR4.PSE: a PDE with PS=1 maps 4 MiB (else
+		 * it points to a page table), so shadows of one guest table
+		 * under both meanings must not be shared
+		 */
+		u32 cr4_pse:1;
 	};
 };
 

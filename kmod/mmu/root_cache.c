@@ -21,6 +21,7 @@ union shv_role context_role(struct shv_vcpu *vcpu)
 
 	r.guest_levels = levels;
 	r.gpte4 = levels == 2;
+	r.cr4_pse = levels == 2 && (vcpu->cr4 & X86_CR4_PSE);
 	r.direct = levels == 0;
 	r.cr0_wp = !!(vcpu->cr0 & X86_CR0_WP);
 	r.smep_andnot_wp = (vcpu->cr4 & X86_CR4_SMEP) && !(vcpu->cr0 & X86_CR0_WP);
