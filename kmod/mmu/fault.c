@@ -35,22 +35,6 @@ static unsigned int leaf_access(union shv_role base, struct shv_walk *w, u32 ec)
 	return acc;
 }
 
-static u64 make_leaf(struct shv_vcpu *vcpu, struct page *pg, unsigned int acc,
-		     bool global, bool wp, bool ro_slot)
-{
-	u64 spte = page_to_phys(pg) | SPTE_P | SPTE_A;
-
-	if (acc & ACC_U)
-		spte |= SPTE_US;
-	if (!(acc & ACC_X))
-		spte |= SPTE_NX;
-	if ((acc & ACC_W) && !wp && !ro_slot)
-		spte |= SPTE_RW | SPTE_D;
-	if (global && (vcpu->cr4 & X86_CR4_PGE))
-		spte |= SPTE_G;
-	return spte;
-}
-
 /* Index of la in a shadow page of @level, given the page's role. */
 static int spte_index(union shv_role role, u64 la, int level)
 {
@@ -69,8 +53,9 @@ static int spte_index(union shv_role role, u64 la, int level)
  * guest huge page or unpaged range (direct pages), and whose host pages
  * are present already (prefetch never faults runner memory in, nor waits
  * for a userfaultfd handler). Those pages are pinned before mmu_lock
- * (pinning may sleep); under the lock each guest
- * entry is read again and used only if it did not change. A prefetched
+ * (pinning may sleep), each run of consecutive frames with one probe and
+ * one pin call; under the lock the window of guest entries is read again
+ * and each is used only if it did not change. A prefetched
  * entry is made with SPTE_A clear and SPTE_PREFETCHED set, so that
  * drop_spte() can count the ones the guest never touched.
  */
@@ -82,12 +67,14 @@ MODULE_PARM_DESC(prefetch,
 
 struct shv_prefetch {
 	int n;
+	int first, win;		/* the aligned window, in leaf-page indexes */
 	struct {
 		int idx;		/* index in the leaf shadow page */
 		u64 gpte;		/* the guest entry pinned for (indirect) */
 		u64 gfn;
 		unsigned int acc;
 		bool global, ro_slot;
+		struct shv_slot *slot;
 		struct page *pg;
 	} e[SHV_PREFETCH_MAX - 1];
 };
@@ -97,6 +84,47 @@ static unsigned int prefetch_window(void)
 	unsigned int win = min_t(unsigned int, READ_ONCE(prefetch_entries), SHV_PREFETCH_MAX);
 
 	return win < 2 ? 0 : rounddown_pow_of_two(win);
+}
+
+/* Read the window's guest entries, widened to u64 (esize 4 or 8). */
+static int read_window(struct shv_vm *vm, u64 gpa, int esize, int win, u64 *gptes, bool pinned)
+{
+	u32 g32[SHV_PREFETCH_MAX];
+	void *buf = esize == 4 ? (void *)g32 : (void *)gptes;
+	int k, r;
+
+	r = pinned ? shv_read_gpa_pinned(vm, gpa, buf, win * esize) :
+		     shv_read_gpa(vm, gpa, buf, win * esize);
+	if (r || esize == 8)
+		return r;
+	for (k = win - 1; k >= 0; k--)
+		gptes[k] = g32[k];
+	return 0;
+}
+
+/*
+ * Pin the prefetch candidates' pages, each run of consecutive frames of
+ * one slot with one call, and keep only the candidates whose page is
+ * present.
+ */
+static void prefetch_pin(struct shv_vm *vm, struct shv_prefetch *p)
+{
+	struct page *pgs[SHV_PREFETCH_MAX];
+	int k, j, m, n = 0;
+
+	for (k = 0; k < p->n; k = j) {
+		for (j = k + 1; j < p->n; j++)
+			if (p->e[j].gfn != p->e[j - 1].gfn + 1 || p->e[j].slot != p->e[k].slot)
+				break;
+		shv_gfns_to_pages_present(vm, p->e[k].gfn, j - k, pgs);
+		for (m = k; m < j; m++) {
+			if (!pgs[m - k])
+				continue;
+			p->e[n] = p->e[m];
+			p->e[n++].pg = pgs[m - k];
+		}
+	}
+	p->n = n;
 }
 
 /*
@@ -118,19 +146,11 @@ static void prefetch_prepare(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w,
 	if (!win)
 		return;
 	first = i & ~(win - 1);
-	if (!direct) {
-		memset(gptes, 0, sizeof(gptes));
-		if (esize == 4) {
-			u32 g32[SHV_PREFETCH_MAX];
-
-			if (shv_read_gpa(vm, w->pte_gpa[1] - (i - first) * 4, g32, win * 4))
-				return;
-			for (k = 0; k < win; k++)
-				gptes[k] = g32[k];
-		} else if (shv_read_gpa(vm, w->pte_gpa[1] - (i - first) * 8, gptes, win * 8)) {
-			return;
-		}
-	}
+	p->first = first;
+	p->win = win;
+	if (!direct && read_window(vm, w->pte_gpa[1] - (i - first) * esize, esize, win, gptes,
+				   false))
+		return;
 	for (k = 0; k < win; k++) {
 		typeof(p->e[0]) *e = &p->e[p->n];
 		struct shv_slot *slot;
@@ -155,11 +175,11 @@ static void prefetch_prepare(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w,
 		slot = shv_gfn_to_slot(vm, e->gfn);
 		if (!slot)
 			continue;	/* MMIO: emulated on its own fault */
+		e->slot = slot;
 		e->ro_slot = slot->flags & SHADOWVM_MEM_READONLY;
-		if (shv_gfn_to_page_present(vm, e->gfn, &e->pg))
-			continue;
 		p->n++;
 	}
+	prefetch_pin(vm, p);
 }
 
 /* Under mmu_lock, after the faulting entry of leaf page sp was filled. */
@@ -169,20 +189,19 @@ static void prefetch_install(struct shv_vcpu *vcpu, struct shv_sp *sp, struct sh
 	struct shv_vm *vm = vcpu->vm;
 	int esize = sp->role.gpte4 ? 4 : 8;
 	int i = (la >> PAGE_SHIFT) & 511, k, done = 0;
+	u64 gptes[SHV_PREFETCH_MAX];
 
+	if (!sp->role.direct &&
+	    read_window(vm, w->pte_gpa[1] - (i - p->first) * esize, esize, p->win, gptes, true))
+		return;
 	for (k = 0; k < p->n; k++) {
 		typeof(p->e[0]) *e = &p->e[k];
 		u64 *sptep = &sp->spt[e->idx];
 
 		if (spte_present(*sptep))
 			continue;
-		if (!sp->role.direct) {
-			u64 cur = 0;
-
-			if (shv_read_gpa_pinned(vm, w->pte_gpa[1] + (e->idx - i) * esize,
-						&cur, esize) || cur != e->gpte)
-				continue;
-		}
+		if (!sp->role.direct && gptes[e->idx - p->first] != e->gpte)
+			continue;
 		sp->gfns[e->idx] = e->gfn;
 		if (sp->gptes)
 			sp->gptes[e->idx] = e->gpte;
@@ -439,7 +458,11 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 	r = shv_gfn_to_page(vm, w.gfn, write, false, &pg);
 	if (r)
 		return fault_failed(pf, w.gpa, r);
-	prefetch_prepare(vcpu, la, &w, leaf_access(vcpu->mmu->base_role, &w, access), &pfx);
+	pfx.n = 0;
+	/* no prefetch for a write to a guest table: it is emulated, not filled */
+	if (!write || !gfn_write_protected_hint(vm, w.gfn))
+		prefetch_prepare(vcpu, la, &w, leaf_access(vcpu->mmu->base_role, &w, access),
+				 &pfx);
 
 	mutex_lock(&vm->mmu_lock);
 	if (!shv_mmu_root_valid(vcpu)) {

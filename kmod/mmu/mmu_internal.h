@@ -90,6 +90,7 @@ struct shv_sp {
 	int nr_parents, max_parents;
 	int root_count;			/* root caches holding this page */
 	int write_count;		/* emulated writes since last used by a fill */
+	int last_prefill;		/* 1 + index of the entry last prefilled, or 0 */
 	struct list_head gfn_link;	/* on a gfn_sps() list, under mmu_lock */
 	bool unsync;
 	bool zapped;
@@ -111,8 +112,12 @@ struct shv_as {
 	u64 loads, root_hits, root_misses, pf_true, pf_hidden, pt_writes;
 };
 
+/* the shadow entries mapping a frame: one inline, more in an array */
 struct shv_rmap {
-	u64 **sptes;
+	union {
+		u64 **sptes;		/* max > 0: an array of max */
+		u64 *one;		/* max == 0: room for one */
+	};
 	u32 nr, max;
 	u32 wp_count;			/* synced indirect shadow pages of this frame */
 	u32 unsync_count;
@@ -183,17 +188,40 @@ static inline const struct shv_mmu_policy_ops *policy(struct shv_vm *vm)
 	return vm->mmu->policy;
 }
 
+/* A leaf shadow entry mapping pg with the rights acc (ACC_*). */
+static inline u64 make_leaf(struct shv_vcpu *vcpu, struct page *pg, unsigned int acc,
+			    bool global, bool wp, bool ro_slot)
+{
+	u64 spte = page_to_phys(pg) | SPTE_P | SPTE_A;
+
+	if (acc & ACC_U)
+		spte |= SPTE_US;
+	if (!(acc & ACC_X))
+		spte |= SPTE_NX;
+	if ((acc & ACC_W) && !wp && !ro_slot)
+		spte |= SPTE_RW | SPTE_D;
+	if (global && (vcpu->cr4 & X86_CR4_PGE))
+		spte |= SPTE_G;
+	return spte;
+}
+
 /* ---- tlb.c ---- */
 void kick_flush_all(struct shv_vm *vm);
 void kick_others_sync(struct shv_vm *vm);
 void flush_remote(struct shv_vm *vm);
 
 /* ---- wp_track.c ---- */
+static inline u64 **rmap_sptes(struct shv_rmap *rm)
+{
+	return rm->max ? rm->sptes : &rm->one;
+}
+
 struct shv_rmap *gfn_rmap(struct shv_vm *vm, u64 gfn, bool create);
 int rmap_add(struct shv_vm *vm, u64 gfn, u64 *sptep);
 void rmap_remove(struct shv_vm *vm, u64 gfn, u64 *sptep);
 void write_protect_gfn(struct shv_vm *vm, u64 gfn);
 bool gfn_write_protected(struct shv_vm *vm, u64 gfn);
+bool gfn_write_protected_hint(struct shv_vm *vm, u64 gfn);
 
 /* ---- sp_cache.c ---- */
 int gfn_sps(struct shv_vm *vm, u64 gfn, struct list_head *out);

@@ -91,7 +91,7 @@ static bool try_unsync(struct shv_vcpu *vcpu, u64 gfn)
 	}
 	/* read-only mappings of the frame refault as writable ones */
 	while (rm->nr)
-		drop_spte(vm, rm->sptes[rm->nr - 1]);
+		drop_spte(vm, rmap_sptes(rm)[rm->nr - 1]);
 	kick_flush_all(vm);
 	shv_stat_inc(vcpu, PF_HIDDEN_UNSYNC);
 	return true;

@@ -4,9 +4,11 @@
  * (shv_mmu_guest_write(), shv_mmu_guest_cmpxchg()) is applied under
  * mmu_lock, and if it hit a frame shadowed as a page table the shadow
  * entries derived from the bytes written are dropped, so every cached
- * root stays coherent. Heuristics: a misaligned or partial write, or a
- * third write to one shadow page without a fill in between (a flood: the
- * frame is probably no page table any more), zaps the page instead;
+ * root stays coherent; a whole leaf entry written that maps a present
+ * page is installed at once (prefill). Heuristics: a misaligned or
+ * partial write, or a third write to one shadow page without a fill or a
+ * use of its last prefilled entry in between (a flood: the frame is
+ * probably no page table any more), zaps the page instead;
  * unprotect_gfn() stops shadowing a frame altogether.
  */
 #include "mmu_internal.h"
@@ -14,10 +16,68 @@
 /* ---- guest page-table writes ---- */
 
 /*
+ * A guest entry written by an emulated write of one whole entry: when it
+ * maps a page that is present (pinned before mmu_lock), pte_written()
+ * installs it in the leaf shadow pages of the table at once, as a
+ * prefetched entry (what KVM's mmu_pte_write_new_pte did), instead of
+ * leaving it to a fill fault: the guest maps a page to use it.
+ */
+struct shv_prefill {
+	u64 gpte;
+	struct page *pg;	/* NULL: nothing to install */
+};
+
+static void prefill_prepare(struct shv_vcpu *vcpu, u64 gpa, u64 val, unsigned int len,
+			    struct shv_prefill *pf)
+{
+	int levels = shv_guest_levels(vcpu);
+	unsigned int acc;
+	bool global;
+	u64 gfn;
+
+	pf->pg = NULL;
+	pf->gpte = val;
+	if (!levels || len != (levels == 2 ? 4 : 8) || (gpa & (len - 1)) ||
+	    !shv_gpte_leaf_prefetchable(vcpu, levels, val, &gfn, &acc, &global))
+		return;
+	shv_gfns_to_pages_present(vcpu->vm, gfn, 1, &pf->pg);
+}
+
+/* Install pf's entry at sptep, just dropped, of the leaf page sp. */
+static void prefill(struct shv_vcpu *vcpu, struct shv_sp *sp, u64 *sptep,
+		    const struct shv_prefill *pf)
+{
+	struct shv_vm *vm = vcpu->vm;
+	int levels = sp->role.guest_levels;
+	struct shv_slot *slot;
+	unsigned int acc;
+	bool global;
+	u64 gfn;
+
+	if (!pf || !pf->pg || sp->role.level != 1 || sp->role.direct ||
+	    levels != shv_guest_levels(vcpu) || sp->role.nxe != !!(vcpu->efer & EFER_NX) ||
+	    !shv_gpte_leaf_prefetchable(vcpu, levels, pf->gpte, &gfn, &acc, &global))
+		return;
+	slot = shv_gfn_to_slot(vm, gfn);
+	if (!slot || rmap_add(vm, gfn, sptep))
+		return;
+	acc &= sp->role.access;
+	if (!(pf->gpte & SPTE_D))	/* the guest's D bit, same position */
+		acc &= ~ACC_W;
+	sp->gfns[sptep - sp->spt] = gfn;
+	sp->gptes[sptep - sp->spt] = pf->gpte;
+	*sptep = (make_leaf(vcpu, pf->pg, acc, global, gfn_write_protected(vm, gfn),
+			    slot->flags & SHADOWVM_MEM_READONLY) & ~SPTE_A) | SPTE_PREFETCHED;
+	sp->last_prefill = sptep - sp->spt + 1;
+	(*vm_stat(vm, SHADOWVM_STAT_PF_PREFETCHED))++;
+}
+
+/*
  * The guest wrote [gpa, gpa+len) of a frame shadowed as a page table:
  * drop the shadow entries derived from the bytes written. mmu_lock held.
  */
-static void pte_written(struct shv_vcpu *vcpu, u64 gpa, unsigned int len)
+static void pte_written(struct shv_vcpu *vcpu, u64 gpa, unsigned int len,
+			const struct shv_prefill *pf)
 {
 	struct shv_vm *vm = vcpu->vm;
 	u64 gfn = gpa >> PAGE_SHIFT;
@@ -34,6 +94,9 @@ static void pte_written(struct shv_vcpu *vcpu, u64 gpa, unsigned int len)
 		if (sp->zapped || sp->unsync)
 			continue;	/* zapped by an earlier one of this loop */
 		esize = sp->role.gpte4 ? 4 : 8;
+		/* the guest used the entry last prefilled: a use, as by a fill */
+		if (sp->last_prefill && (sp->spt[sp->last_prefill - 1] & SPTE_A))
+			sp->write_count = 0;
 		/* misaligned or partial writes, or a flood: drop the page */
 		if ((off & (esize - 1)) || (len % esize) || ++sp->write_count >= 3) {
 			if (sp->write_count >= 3)
@@ -50,6 +113,7 @@ static void pte_written(struct shv_vcpu *vcpu, u64 gpa, unsigned int len)
 				if (e / 512 != sp->role.quadrant)
 					continue;
 				drop_spte(vm, &sp->spt[e % 512]);
+				prefill(vcpu, sp, &sp->spt[e % 512], pf);
 			} else if (sp->role.gpte4 && sp->role.level == 2) {
 				if (e / 256 != sp->role.quadrant)
 					continue;
@@ -57,6 +121,7 @@ static void pte_written(struct shv_vcpu *vcpu, u64 gpa, unsigned int len)
 				drop_spte(vm, &sp->spt[(e % 256) * 2 + 1]);
 			} else {
 				drop_spte(vm, &sp->spt[e]);
+				prefill(vcpu, sp, &sp->spt[e], pf);
 			}
 		}
 	}
@@ -83,7 +148,8 @@ static int prepin(struct shv_vm *vm, u64 gpa, unsigned int len, bool write)
 }
 
 /* A guest write of [gpa, gpa+len) hit frames shadowed as page tables. */
-static void count_pt_write(struct shv_vcpu *vcpu, u64 gpa, unsigned int len)
+static void count_pt_write(struct shv_vcpu *vcpu, u64 gpa, unsigned int len,
+			   const struct shv_prefill *pf)
 {
 	struct shv_vm *vm = vcpu->vm;
 	u64 gfn, last = (gpa + len - 1) >> PAGE_SHIFT;
@@ -96,7 +162,7 @@ static void count_pt_write(struct shv_vcpu *vcpu, u64 gpa, unsigned int len)
 
 		if (!gfn_write_protected(vm, gfn))
 			continue;
-		pte_written(vcpu, start, end - start);
+		pte_written(vcpu, start, end - start, pf);
 		pt = true;
 	}
 	if (!pt)
@@ -110,15 +176,19 @@ static void count_pt_write(struct shv_vcpu *vcpu, u64 gpa, unsigned int len)
 int shv_mmu_guest_write(struct shv_vcpu *vcpu, u64 gpa, const void *data, unsigned int len)
 {
 	struct shv_vm *vm = vcpu->vm;
+	struct shv_prefill pf;
+	u64 val = 0;
 	int r;
 
 	r = prepin(vm, gpa, len, true);
 	if (r)
 		return r;
+	memcpy(&val, data, min_t(unsigned int, len, sizeof(val)));
+	prefill_prepare(vcpu, gpa, val, len, &pf);
 	mutex_lock(&vm->mmu_lock);
 	r = shv_write_gpa_pinned(vm, gpa, data, len);
 	if (!r)
-		count_pt_write(vcpu, gpa, len);
+		count_pt_write(vcpu, gpa, len, &pf);
 	commit_zap(vm);
 	mutex_unlock(&vm->mmu_lock);
 	return r;
@@ -134,6 +204,7 @@ int shv_mmu_guest_cmpxchg(struct shv_vcpu *vcpu, u64 gpa, u64 old, u64 new,
 			  unsigned int len, bool *swapped)
 {
 	struct shv_vm *vm = vcpu->vm;
+	struct shv_prefill pf;
 	int r;
 
 	if ((len != 4 && len != 8) || (gpa & (len - 1)))
@@ -141,10 +212,11 @@ int shv_mmu_guest_cmpxchg(struct shv_vcpu *vcpu, u64 gpa, u64 old, u64 new,
 	r = prepin(vm, gpa, len, true);
 	if (r)
 		return r;
+	prefill_prepare(vcpu, gpa, new, len, &pf);
 	mutex_lock(&vm->mmu_lock);
 	r = shv_cmpxchg_gpa(vm, gpa, old, new, len, true, swapped);
 	if (!r && *swapped)
-		count_pt_write(vcpu, gpa, len);
+		count_pt_write(vcpu, gpa, len, &pf);
 	commit_zap(vm);
 	mutex_unlock(&vm->mmu_lock);
 	return r;

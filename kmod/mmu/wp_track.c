@@ -34,10 +34,12 @@ struct shv_rmap *gfn_rmap(struct shv_vm *vm, u64 gfn, bool create)
 }
 
 /*
- * The reverse map of a frame is an unordered array of shadow entries;
- * each leaf shadow page remembers where its entries sit in it
- * (sp->rmap_idx), so adding and removing are O(1) however many times the
- * frame is mapped (teardown is linear in the number of shadow entries).
+ * The reverse map of a frame is an unordered array of shadow entries
+ * (inline while there is one: most frames are mapped once, and their
+ * fill allocates nothing); each leaf shadow page remembers where its
+ * entries sit in it (sp->rmap_idx), so adding and removing are O(1)
+ * however many times the frame is mapped (teardown is linear in the
+ * number of shadow entries).
  */
 static inline u32 *spte_rmap_idx(u64 *sptep)
 {
@@ -53,20 +55,20 @@ int rmap_add(struct shv_vm *vm, u64 gfn, u64 *sptep)
 	lockdep_assert_held(&vm->mmu_lock);
 	if (!rm)
 		return -ENOMEM;
-	if (rm->nr == rm->max) {
+	if (rm->nr == (rm->max ? rm->max : 1)) {
 		u32 nmax = rm->max ? rm->max * 2 : 4;
 		u64 **n = shv_zalloc(nmax * sizeof(*n));
 
 		if (!n)
 			return -ENOMEM;
-		if (rm->sptes)
-			memcpy(n, rm->sptes, rm->nr * sizeof(*n));
-		shv_kfree(rm->sptes);
+		memcpy(n, rmap_sptes(rm), rm->nr * sizeof(*n));
+		if (rm->max)
+			shv_kfree(rm->sptes);
 		rm->sptes = n;
 		rm->max = nmax;
 	}
 	*spte_rmap_idx(sptep) = rm->nr;
-	rm->sptes[rm->nr++] = sptep;
+	rmap_sptes(rm)[rm->nr++] = sptep;
 	return 0;
 }
 
@@ -74,15 +76,16 @@ void rmap_remove(struct shv_vm *vm, u64 gfn, u64 *sptep)
 {
 	struct shv_rmap *rm = gfn_rmap(vm, gfn, false);
 	u32 i, *idx = spte_rmap_idx(sptep);
-	u64 *last;
+	u64 *last, **sptes;
 
 	if (!rm)
 		return;
 	i = *idx;
-	if (WARN_ON_ONCE(i >= rm->nr || rm->sptes[i] != sptep))
+	sptes = rmap_sptes(rm);
+	if (WARN_ON_ONCE(i >= rm->nr || sptes[i] != sptep))
 		return;
-	last = rm->sptes[--rm->nr];
-	rm->sptes[i] = last;
+	last = sptes[--rm->nr];
+	sptes[i] = last;
 	*spte_rmap_idx(last) = i;
 }
 
@@ -91,14 +94,16 @@ void write_protect_gfn(struct shv_vm *vm, u64 gfn)
 {
 	struct shv_rmap *rm = gfn_rmap(vm, gfn, false);
 	bool flushed = false;
+	u64 **sptes;
 	u32 i;
 
 	lockdep_assert_held(&vm->mmu_lock);
 	if (!rm)
 		return;
+	sptes = rmap_sptes(rm);
 	for (i = 0; i < rm->nr; i++) {
-		if (*rm->sptes[i] & SPTE_RW) {
-			*rm->sptes[i] &= ~(SPTE_RW);
+		if (*sptes[i] & SPTE_RW) {
+			*sptes[i] &= ~(SPTE_RW);
 			flushed = true;
 		}
 	}
@@ -114,6 +119,19 @@ bool gfn_write_protected(struct shv_vm *vm, u64 gfn)
 }
 
 /*
+ * The same as a hint, without mmu_lock: for skipping work that only a
+ * fill needs (the caller asks gfn_write_protected() again under the lock).
+ * The slot and its reverse map stay while the caller holds vm->srcu.
+ */
+bool gfn_write_protected_hint(struct shv_vm *vm, u64 gfn)
+{
+	struct shv_slot *s = shv_gfn_to_slot(vm, gfn);
+	struct shv_rmap *rm = s ? READ_ONCE(s->rmap) : NULL;
+
+	return rm && READ_ONCE(rm[gfn - s->base_gfn].wp_count);
+}
+
+/*
  * A slot is being freed: no shadow entry maps its frames any more
  * (zapped after it was unpublished), so its reverse map goes with it.
  */
@@ -125,7 +143,8 @@ void shv_mmu_slot_removed(struct shv_vm *vm, struct shv_slot *slot)
 	if (!rm)
 		return;
 	for (j = 0; j < slot->npages; j++)
-		shv_kfree(rm[j].sptes);
+		if (rm[j].max)
+			shv_kfree(rm[j].sptes);
 	shv_kfree(rm);
 	slot->rmap = NULL;
 }

@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Pinning of guest RAM. Contract: a slot's page is pinned long-term
+ * (FOLL_LONGTERM) on first use, charged to the VM owner's
+ * RLIMIT_MEMLOCK and published in the slot's pages[] (written once
+ * under the slot's pin_lock, read locklessly); it stays pinned until the
+ * slot is freed (vm.c). shv_gfn_to_page() may fault the page in and wait
+ * for a userfaultfd handler; shv_gfns_to_pages_present(), for prefetch,
+ * takes only pages already present in the runner's page tables.
+ */
+#include <linux/mm.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/shmem_fs.h>
+#include <linux/hugetlb.h>
+#include "shadowvm.h"
+
+/*
+ * May this page back guest RAM for a long time? Anonymous memory, shmem
+ * and hugetlbfs can; a writable long-term pin of a regular file's page
+ * cache cannot (the file system may write the page back or truncate it
+ * under the guest).
+ */
+static bool pin_backing_ok(struct shv_slot *s, struct page *pg)
+{
+	struct folio *f = page_folio(pg);
+
+	if (s->flags & SHADOWVM_MEM_READONLY)
+		return true;
+	if (folio_test_anon(f) || folio_test_hugetlb(f))
+		return true;
+	return f->mapping && shmem_mapping(f->mapping);
+}
+
+/* Charge one pinned page to the VM owner's RLIMIT_MEMLOCK (like RDMA/io_uring). */
+static int charge_pin(struct shv_vm *vm)
+{
+	unsigned long limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+
+	if (atomic64_add_return(1, &vm->mm->pinned_vm) > limit &&
+	    !capable(CAP_IPC_LOCK)) {
+		atomic64_dec(&vm->mm->pinned_vm);
+		shv_warn_rl("cannot pin more guest memory: RLIMIT_MEMLOCK (%lu pages) reached\n",
+			    limit);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * Pin one user page long-term. A long-term pin does not wait for the
+ * page to be supplied on every kernel (6.1's FOLL_LONGTERM GUP cannot
+ * drop mmap_lock, so a userfaultfd-registered page that is missing fails
+ * with -EFAULT instead of waiting for its handler): fault the page in
+ * first with a GUP that may wait (killably) and retry.
+ */
+static int pin_page(unsigned long hva, unsigned int foll, bool may_wait, struct page **pg)
+{
+	int tries, r;
+
+	for (tries = 0; ; tries++) {
+		struct page *tmp;
+
+		r = pin_user_pages_fast(hva, 1, foll, pg);
+		if (r != -EFAULT || tries == 3 || !may_wait)
+			return r;
+		r = get_user_pages_unlocked(hva, 1, &tmp, foll & FOLL_WRITE);
+		if (r != 1)
+			return r < 0 ? r : -EFAULT;
+		put_page(tmp);
+		if (fatal_signal_pending(current))
+			return -EINTR;
+	}
+}
+
+/* The slot's array of pinned pages, allocated on first use; pin_lock held. */
+static struct page **slot_pages(struct shv_slot *s)
+{
+	struct page **pages = s->pages;
+
+	if (!pages) {
+		pages = shv_zalloc(s->npages * sizeof(*pages));
+		if (pages)
+			smp_store_release(&s->pages, pages);	/* zeroed array first */
+	}
+	return pages;
+}
+
+/* A pin taken for page idx becomes the slot's (pin_lock held, charged). */
+static void pin_publish(struct shv_vm *vm, struct shv_slot *s, u64 idx, struct page *pg)
+{
+	atomic_long_inc(&shv_global.pinned_pages);
+	atomic64_inc(&vm->pages_pinned);
+	smp_store_release(&s->pages[idx], pg);	/* pinned before seen */
+}
+
+static int pin_backing_check(struct shv_slot *s, u64 idx, struct page *pg)
+{
+	if (pin_backing_ok(s, pg))
+		return 0;
+	shv_warn_rl("gfn 0x%llx: hva 0x%llx is a shared file mapping: only anonymous, shmem and hugetlbfs memory can back guest RAM\n",
+		    s->base_gfn + idx, s->hva + idx * PAGE_SIZE);
+	return -EOPNOTSUPP;
+}
+
+/*
+ * Pin page idx of slot s; slot pin_lock held (killable wait already done).
+ * may_wait: the page may be faulted in, waiting for a userfaultfd handler.
+ */
+static int pin_one(struct shv_vm *vm, struct shv_slot *s, u64 idx, bool may_wait,
+		   struct page **page)
+{
+	unsigned int foll = FOLL_LONGTERM;
+	struct page **pages = slot_pages(s);
+	struct page *pg;
+	int r;
+
+	if (!pages)
+		return -ENOMEM;
+	pg = READ_ONCE(pages[idx]);
+	if (pg) {
+		*page = pg;
+		return 0;
+	}
+	if (!(s->flags & SHADOWVM_MEM_READONLY))
+		foll |= FOLL_WRITE;
+	r = charge_pin(vm);
+	if (r)
+		return r;
+	r = pin_page(s->hva + idx * PAGE_SIZE, foll, may_wait, &pg);
+	if (r != 1) {
+		atomic64_dec(&vm->mm->pinned_vm);
+		shv_warn_rl("gfn 0x%llx: cannot pin guest memory at hva 0x%llx (%d)\n",
+			    s->base_gfn + idx, s->hva + idx * PAGE_SIZE, r);
+		return r < 0 ? r : -EFAULT;
+	}
+	r = pin_backing_check(s, idx, pg);
+	if (r) {
+		unpin_user_page(pg);
+		atomic64_dec(&vm->mm->pinned_vm);
+		return r;
+	}
+	pin_publish(vm, s, idx, pg);
+	*page = pg;
+	return 0;
+}
+
+int shv_gfn_to_page(struct shv_vm *vm, u64 gfn, bool write, bool nopin, struct page **page)
+{
+	struct shv_slot *s = shv_gfn_to_slot(vm, gfn);
+	struct page **pages;
+	u64 idx;
+	int r;
+
+	if (!s)
+		return -ENOENT;
+	if (write && (s->flags & SHADOWVM_MEM_READONLY))
+		return -EROFS;
+	idx = gfn - s->base_gfn;
+	pages = smp_load_acquire(&s->pages);	/* pairs with pin_one() */
+	if (pages) {
+		struct page *pg = smp_load_acquire(&pages[idx]);	/* pairs with pin_one() */
+
+		if (pg) {
+			*page = pg;
+			return 0;
+		}
+	}
+	if (nopin)
+		return -EAGAIN;
+	might_sleep();
+	if (current->mm != vm->mm)
+		return -EFAULT;
+	if (mutex_lock_killable(&s->pin_lock))
+		return -EINTR;
+	r = pin_one(vm, s, idx, true, page);
+	mutex_unlock(&s->pin_lock);
+	return r;
+}
+
+/*
+ * The pages of the n (at most SHV_PRESENT_MAX) frames from gfn, all in one
+ * slot, that are pinned already or present in the runner's page tables;
+ * pages[k] is NULL for the others. Never faults memory in and never waits
+ * for a userfaultfd handler. For speculative users (prefetch): a page the
+ * guest never touched stays untouched in the host, as with KVM's
+ * prefetch. One lockless probe and one pin call cover the whole run.
+ */
+void shv_gfns_to_pages_present(struct shv_vm *vm, u64 gfn, int n, struct page **pages)
+{
+	struct shv_slot *s = shv_gfn_to_slot(vm, gfn);
+	struct page *ref[SHV_PRESENT_MAX], *pin[SHV_PRESENT_MAX], **pp;
+	unsigned int foll = FOLL_LONGTERM | FOLL_NOFAULT;
+	int k, got, missing = 0;
+	u64 idx;
+
+	memset(pages, 0, n * sizeof(*pages));
+	if (!s || n > SHV_PRESENT_MAX || gfn - s->base_gfn + n > s->npages)
+		return;
+	idx = gfn - s->base_gfn;
+	pp = smp_load_acquire(&s->pages);	/* pairs with slot_pages() */
+	for (k = 0; k < n; k++) {
+		if (pp)
+			pages[k] = smp_load_acquire(&pp[idx + k]);	/* and pin_publish() */
+		missing += !pages[k];
+	}
+	if (!missing || current->mm != vm->mm)
+		return;
+	if (!(s->flags & SHADOWVM_MEM_READONLY))
+		foll |= FOLL_WRITE;
+	/* references to the leading present pages: the pin below takes no fault */
+	got = get_user_pages_fast_only(s->hva + idx * PAGE_SIZE, n, foll & FOLL_WRITE, ref);
+	if (got <= 0)
+		return;
+	if (mutex_lock_killable(&s->pin_lock))
+		goto put;
+	pp = slot_pages(s);
+	k = pp ? pin_user_pages_fast(s->hva + idx * PAGE_SIZE, got, foll, pin) : 0;
+	while (--k >= 0) {
+		if (READ_ONCE(pp[idx + k]) || pin_backing_check(s, idx + k, pin[k]) ||
+		    charge_pin(vm)) {
+			unpin_user_page(pin[k]);	/* pinned already, or refused */
+			continue;
+		}
+		pin_publish(vm, s, idx + k, pin[k]);
+		pages[k] = pin[k];
+	}
+	mutex_unlock(&s->pin_lock);
+put:
+	for (k = 0; k < got; k++)
+		put_page(ref[k]);
+}
