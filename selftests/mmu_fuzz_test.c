@@ -39,9 +39,10 @@
  * shadowvm differing from the model fails, KVM's own differences (it is
  * nested in Bochs and has known ones) are only printed.
  *
- * Known failures with CR4.SMAP=1 (Documentation/testvm.rst, "The
- * shadow-MMU fuzzer") are guarded: the generator sets SMAP neither with
- * CR0.WP=0 nor in 32-bit paging unless SVM_MMU_FUZZ_KNOWN=1.
+ * Known failures (Documentation/testvm.rst, "The shadow-MMU fuzzer") are
+ * guarded: unless SVM_MMU_FUZZ_KNOWN=1, the generator does not set
+ * CR4.SMAP while CR0.WP=0, and changes no CR0/CR4 bit in 32-bit paging
+ * (CR3 loads, EFER.NXE and everything else stay).
  *
  * Environment (or argv: --seed N --steps N):
  *   SVM_MMU_FUZZ_SEED   seed (default 1; 0: from the clock, printed)
@@ -592,17 +593,17 @@ static void gen_step(struct fz *f, struct grt_script *s, long i,
 		}
 		/*
 		 * Known failures (Documentation/testvm.rst, "The shadow-MMU
-		 * fuzzer"): with CR4.SMAP=1, the wp, unsync and wp-noemu
-		 * policies (and KVM) differ from the SDM when CR0.WP=0 (no
-		 * SMAP fault after a supervisor write), and in 32-bit paging
-		 * (wrong frames read). Left out unless SVM_MMU_FUZZ_KNOWN=1.
+		 * fuzzer"): the wp, unsync and wp-noemu policies (and KVM)
+		 * differ from the SDM with CR4.SMAP=1 and CR0.WP=0 (no SMAP
+		 * fault after a supervisor write), and in 32-bit paging once
+		 * control bits change (CR4.PSE, CR0.WP, CR4.SMEP, CR4.SMAP:
+		 * wrong frames read, faults and Accessed bits missing). Left
+		 * out unless SVM_MMU_FUZZ_KNOWN=1.
 		 */
-		if (!opt_known && (cr4 & GP_CR4_SMAP) &&
-		    (!(cr0 & GP_CR0_WP) || f->mode == GP_MODE_32)) {
+		if ((!opt_known && f->mode == GP_MODE_32) ||
+		    (!opt_known && (cr4 & GP_CR4_SMAP) && !(cr0 & GP_CR0_WP))) {
 			cr0 = f->cur.cr0;
 			cr4 = f->cur.cr4;
-			if (f->mode == GP_MODE_32)
-				cr4 &= ~GP_CR4_SMAP;
 		}
 		d += snprintf(d, end - d, " cr0=0x%llx cr4=0x%llx efer=0x%llx;",
 			      (unsigned long long)cr0, (unsigned long long)cr4,
