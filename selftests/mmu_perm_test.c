@@ -15,8 +15,9 @@
  * ch. 4: present, reserved bits for the mode and MAXPHYADDR, U/S, R/W with
  * CR0.WP, XD with EFER.NXE, SMEP, SMAP with EFLAGS.AC; the I/D bit of the
  * error code; Accessed on every level used and Dirty on the leaf of a
- * write) with its own small reference model of the page walk, run on a
- * copy of guest memory, and compares every field. A/D after a faulting
+ * write) with the suite's reference model of the page walk
+ * (lib/pt_model.c, shared with mmu_fuzz_test), run on a copy of guest
+ * memory, and compares every field. A/D after a faulting
  * access are not architecturally fixed and are not compared.
  */
 #include <errno.h>
@@ -30,6 +31,7 @@
 #include "svmtest_ksft.h"
 #include "policies.h"
 #include "guest_paging.h"
+#include "pt_model.h"
 
 #define MEM_SIZE	(8u << 20)
 #define T_LA		0x40401000ULL		/* the target page */
@@ -73,156 +75,25 @@ struct pm {
 
 static uint64_t mread(const uint8_t *m, uint64_t gpa, int size)
 {
-	uint64_t v = 0;
-
-	if (gpa + size <= MEM_SIZE)
-		memcpy(&v, m + gpa, size);
-	return v;
+	return ptm_read(m, MEM_SIZE, gpa, size);
 }
 
 static void mwrite(uint8_t *m, uint64_t gpa, uint64_t v, int size)
 {
-	if (gpa + size <= MEM_SIZE)
-		memcpy(m + gpa, &v, size);
+	ptm_write(m, MEM_SIZE, gpa, v, size);
 }
 
-static uint64_t bits(int hi, int lo)
-{
-	if (hi < lo)
-		return 0;
-	return (hi == 63 ? ~0ULL : ((1ULL << (hi + 1)) - 1)) & ~((1ULL << lo) - 1);
-}
-
-struct model_out {
-	bool fault;
-	uint32_t ec;
-	uint64_t gpa;
-};
-
-/*
- * One access, from the SDM: walk, reserved bits, rights; on success set
- * Accessed on every entry used and Dirty on the leaf of a write in m.
- */
+/* One access of a case, by the model of lib/pt_model.c. */
 static void model_access(uint8_t *m, const struct pm *pm, const struct pm_case *c,
-			 struct model_out *o, bool lax)
+			 struct ptm_out *o, bool lax)
 {
-	bool lma = c->efer & GP_EFER_LMA, pae = c->cr4 & GP_CR4_PAE;
-	bool nxe = c->efer & GP_EFER_NXE, wp = c->cr0 & GP_CR0_WP;
-	bool pse = c->cr4 & GP_CR4_PSE, smep = c->cr4 & GP_CR4_SMEP;
-	bool smap = c->cr4 & GP_CR4_SMAP;
-	bool user = c->kind & GRT_ACC_USER, ac = c->kind & GRT_ACC_AC;
-	bool write = (c->kind & 3) == GRT_ACC_WRITE;
-	bool fetch = (c->kind & 3) == GRT_ACC_FETCH;
-	int levels = lma ? 4 : pae ? 3 : 2, esize = levels == 2 ? 4 : 8;
-	int maxphy = pm->cpu.maxphy;
-	uint64_t la = c->target, table, used[5] = { 0 };
-	uint64_t amask = levels == 2 ? 0xfffff000ULL : bits(51, 12);
-	bool w = true, u = true, x = true;
-	uint32_t ec = (write ? PFEC_W : 0) | (user ? PFEC_U : 0);
-	int l, leaf_level = 1;
+	struct ptm_regs r = {
+		.cr0 = c->cr0, .cr3 = pm->cr3, .cr4 = c->cr4, .efer = c->efer,
+		.maxphy = pm->cpu.maxphy, .gbpages = pm->cpu.gbpages,
+	};
 
-	if (fetch && (smep || (pae && nxe)))
-		ec |= PFEC_I;
-	memset(o, 0, sizeof(*o));
-	if (!lma)
-		la &= 0xffffffffULL;
-	table = levels == 2 ? pm->cr3 & 0xfffff000ULL : pm->cr3 & bits(51, 12);
-	for (l = levels; l >= 1; l--) {
-		int shift = levels == 2 ? (l == 1 ? 12 : 22) : 12 + 9 * (l - 1);
-		uint64_t idx, e, rsvd = 0;
-		bool leaf;
-
-		if (levels == 3 && l == 3) {
-			e = pm->pdptr[(la >> 30) & 3];
-			if (!(e & GP_P))
-				goto fault;
-			table = e & bits(51, 12);
-			continue;
-		}
-		idx = (la >> shift) & (levels == 2 ? 0x3ff : 0x1ff);
-		used[l] = table + idx * esize;
-		e = mread(m, used[l], esize);
-		if (!(e & GP_P))
-			goto fault;
-		leaf = l == 1 || ((e & GP_PS) &&
-				  ((l == 2 && (levels != 2 || pse)) ||
-				   (l == 3 && levels == 4)));
-		if (levels == 2) {
-			if (l == 2 && leaf) {
-				int m32 = maxphy < 40 ? maxphy : 40;
-
-				rsvd = bits(21, 13 + (m32 > 32 ? m32 - 32 : 0));
-			}
-		} else {
-			rsvd = levels == 3 ? bits(62, maxphy) : bits(51, maxphy);
-			if (!nxe)
-				rsvd |= GP_NX;
-			if (l == 4)
-				rsvd |= GP_PS;
-			if (l == 3 && leaf)
-				rsvd |= pm->cpu.gbpages ? bits(29, 13) : GP_PS;
-			if (l == 2 && leaf)
-				rsvd |= bits(20, 13);
-		}
-		/* (the address is noted even for a faulting leaf: if the
-		 * access wrongly succeeds, the test follows where it went)
-		 */
-		if (leaf) {
-			if (levels == 2 && l == 2)
-				o->gpa = (e & 0xffc00000ULL) |
-					 (((e >> 13) & 0xff) << 32) |
-					 (la & 0x3fffff);
-			else
-				o->gpa = (e & amask & ~bits(shift - 1, 0)) |
-					 (la & bits(shift - 1, 0));
-		}
-		if (lax)
-			rsvd = 0;	/* only where it would go */
-		if (e & rsvd) {
-			ec |= PFEC_P | PFEC_RSVD;
-			goto fault;
-		}
-		w &= !!(e & GP_W);
-		u &= !!(e & GP_U);
-		if (levels > 2 && nxe && (e & GP_NX))
-			x = false;
-		if (leaf) {
-			leaf_level = l;
-			break;
-		}
-		table = e & amask;
-	}
-	if (lax)
-		return;
-	/* rights (SDM 4.6) */
-	if (user) {
-		if (!u || (write && !w) || (fetch && !x))
-			goto prot;
-	} else if (fetch) {
-		if (!x || (smep && u))
-			goto prot;
-	} else {
-		if (write && !w && wp)
-			goto prot;
-		if (smap && u && !ac)
-			goto prot;
-	}
-	for (l = levels; l >= leaf_level; l--) {
-		uint64_t v;
-
-		if (!used[l])
-			continue;
-		v = mread(m, used[l], esize) | GP_A;
-		if (l == leaf_level && write)
-			v |= GP_D;
-		mwrite(m, used[l], v, esize);
-	}
-	return;
-prot:
-	ec |= PFEC_P;
-fault:
-	o->fault = true;
-	o->ec = ec;
+	memcpy(r.pdptr, pm->pdptr, sizeof(r.pdptr));
+	ptm_access(m, MEM_SIZE, &r, c->target, c->kind, lax, o);
 }
 
 /* ---- building the cases ---- */
@@ -633,7 +504,7 @@ static void run_batch(struct __test_metadata *_metadata, struct tvm *t,
 		const uint64_t *r = res + i * SLOTS;
 		uint32_t count = (uint32_t)r[0], ec = r[0] >> 32;
 		uint32_t wval = (uint32_t)((first + i) << 8) | 0xc3;
-		struct model_out o;
+		struct ptm_out o;
 		uint64_t want_after[3], want_val = 0;
 		bool bad = false;
 		char why[256] = "";
@@ -654,7 +525,7 @@ static void run_batch(struct __test_metadata *_metadata, struct tvm *t,
 			 * there: follow it, so later reads are judged alone
 			 */
 			if (count == 0 && (c->kind & 3) == GRT_ACC_WRITE) {
-				struct model_out lax;
+				struct ptm_out lax;
 
 				model_access(pm->model, pm, c, &lax, true);
 				if (!lax.fault)

@@ -32,6 +32,9 @@
 #   SVM_FUZZ_CALLS, SVM_FUZZ_SEED, SVM_FUZZ_THREADS, SVM_FUZZ_VERBOSE
 #                     ioctl_fuzz_test's options (inherited by it as they are)
 #   SVM_FUZZ_TIMEOUT  ioctl_fuzz_test's timeout in seconds (default 600)
+#   SVM_MMU_FUZZ_SEED, SVM_MMU_FUZZ_STEPS, SVM_MMU_FUZZ_TIMEOUT
+#                     mmu_fuzz_test's options (inherited as they are); its
+#                     binary gets 1800 s (SVMTEST_TIMEOUT overrides it)
 
 cd "$(dirname "$0")" || exit 1
 HERE=$(pwd)
@@ -92,6 +95,7 @@ timeout_for() {
 	minios_test) echo 1800 ;;
 	linux_guest_test) echo 2400 ;;
 	ioctl_fuzz_test) echo "${SVM_FUZZ_TIMEOUT:-600}" ;;
+	mmu_fuzz_test) echo 1800 ;;
 	*) echo 600 ;;
 	esac
 }

@@ -428,6 +428,7 @@ int grt_read_address_spaces(struct grt_as_line *lines, int max);
 /* ---- test helpers ---- */
 struct grt_cpu {
 	bool nx, pse, pae, pge, smep, smap, gbpages, lm;
+	bool pcid, invpcid;	/* CR4.PCIDE allowed, INVPCID */
 	int maxphy;		/* guest MAXPHYADDR */
 };
 

@@ -1572,7 +1572,7 @@ int grt_probe_cpu(struct tvm *t, struct grt_cpu *c, char *err, size_t len)
 {
 	struct grt_script s;
 	uint64_t *r = grt_res(t);
-	uint32_t l1d, l7b, x1d;
+	uint32_t l1c, l1d, l7b, x1d;
 	int ret;
 
 	gs_init(&s);
@@ -1584,6 +1584,7 @@ int grt_probe_cpu(struct tvm *t, struct grt_cpu *c, char *err, size_t len)
 	gs_free(&s);
 	if (ret)
 		return ret;
+	l1c = (uint32_t)r[1];
 	l1d = r[1] >> 32;
 	l7b = r[2] >> 32;
 	x1d = r[5] >> 32;
@@ -1591,7 +1592,9 @@ int grt_probe_cpu(struct tvm *t, struct grt_cpu *c, char *err, size_t len)
 	c->pse = l1d & (1u << 3);
 	c->pae = l1d & (1u << 6);
 	c->pge = l1d & (1u << 13);
+	c->pcid = l1c & (1u << 17);
 	c->smep = l7b & (1u << 7);
+	c->invpcid = l7b & (1u << 10);
 	c->smap = l7b & (1u << 20);
 	c->nx = x1d & (1u << 20);
 	c->gbpages = x1d & (1u << 26);
