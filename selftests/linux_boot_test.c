@@ -21,7 +21,6 @@
  *     not fit, a command line longer than the kernel takes, an empty
  *     initrd, a missing file.
  */
-#include <elf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +29,7 @@
 
 #include "kselftest_harness.h"
 #include "loader.h"
+#include "runner_exec.h"
 
 #define RAM		(64ULL << 20)
 #define PREF		(16ULL << 20)
@@ -189,32 +189,13 @@ TEST_F(lb, bzimage_boot_state)
 
 TEST_F(lb, vmlinux_elf64)
 {
-	static uint8_t img[4096 + 256];
-	Elf64_Ehdr *eh = (Elf64_Ehdr *)img;
-	Elf64_Phdr *ph = (Elf64_Phdr *)(img + sizeof(*eh));
+	static uint8_t code[4096], img[sizeof(code) + 256];
 	uint8_t *zp = self->ram + LINUX_ZERO_PAGE;
+	size_t len;
 
-	memset(img, 0, sizeof(img));
-	memcpy(eh->e_ident, ELFMAG, SELFMAG);
-	eh->e_ident[EI_CLASS] = ELFCLASS64;
-	eh->e_ident[EI_DATA] = ELFDATA2LSB;
-	eh->e_ident[EI_VERSION] = EV_CURRENT;
-	eh->e_type = ET_EXEC;
-	eh->e_machine = EM_X86_64;
-	eh->e_version = EV_CURRENT;
-	eh->e_entry = 0x1000000;
-	eh->e_phoff = sizeof(*eh);
-	eh->e_ehsize = sizeof(*eh);
-	eh->e_phentsize = sizeof(*ph);
-	eh->e_phnum = 1;
-	ph->p_type = PT_LOAD;
-	ph->p_offset = 256;
-	ph->p_vaddr = 0xffffffff81000000ULL;
-	ph->p_paddr = 0x1000000;
-	ph->p_filesz = 4096;
-	ph->p_memsz = 8192;
-	memset(img + 256, 0x5c, 4096);
-	ASSERT_EQ(0, write_file(self->kernel, img, sizeof(img)));
+	memset(code, 0x5c, sizeof(code));
+	len = rx_elf_image(img, true, 0x1000000, NULL, 0, code, sizeof(code));
+	ASSERT_EQ(0, write_file(self->kernel, img, len));
 	ASSERT_EQ(0, LOAD(NULL, NULL, 1, RAM)) TH_LOG("%s", self->err);
 	EXPECT_STREQ("vmlinux", self->info.format);
 	EXPECT_EQ(0x1000000, self->info.entry);

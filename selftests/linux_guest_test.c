@@ -125,19 +125,6 @@ FIXTURE_TEARDOWN(linux_guest_kvm)
 {
 }
 
-/* each line of text into the test log */
-static void log_text(struct __test_metadata *_metadata, const char *what,
-		     const char *text)
-{
-	const char *p = text, *eol;
-
-	while (*p) {
-		eol = strchrnul(p, '\n');
-		TH_LOG("%s| %.*s", what, (int)(eol - p), p);
-		p = *eol ? eol + 1 : eol;
-	}
-}
-
 /* the value of a "  name   N" line of the runner's --stats, or -1 */
 static long long stat_value(const char *err, const char *name)
 {
@@ -180,8 +167,8 @@ static void boot_hello(struct __test_metadata *_metadata, struct lx *self,
 				1, &self->r));
 	ok = self->r.status == STATUS_OK && strstr(out, "init: hello done");
 	if (!ok) {
-		log_text(_metadata, "guest", out);
-		log_text(_metadata, "runner", self->r.err);
+		svmtest_log_lines(_metadata, "guest", out);
+		svmtest_log_lines(_metadata, "runner", self->r.err);
 	}
 	ASSERT_EQ(STATUS_OK, self->r.status);
 	EXPECT_NE(NULL, strstr(out, "init: hello done"));

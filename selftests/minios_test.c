@@ -158,19 +158,6 @@ static int count(const char *hay, const char *needle)
 	return n;
 }
 
-/* line by line into the test log (TH_LOG truncates long messages) */
-static void log_lines(struct __test_metadata *_metadata, const char *what,
-		      const char *text)
-{
-	const char *p = text, *eol;
-
-	while (*p) {
-		eol = strchrnul(p, '\n');
-		TH_LOG("%s| %.*s", what, (int)(eol - p), p);
-		p = *eol ? eol + 1 : eol;
-	}
-}
-
 /* boots image on the backend (policy 0 = default), asserts the results */
 static void minios_check(struct __test_metadata *_metadata, const char *image,
 			 const char *backend, uint32_t policy)
@@ -212,8 +199,8 @@ static void minios_check(struct __test_metadata *_metadata, const char *image,
 
 	ASSERT_EQ(0, run_capture(argv, &r));
 	unlink(disk);
-	log_lines(_metadata, "guest", r.out);
-	log_lines(_metadata, "runner", r.err);
+	svmtest_log_lines(_metadata, "guest", r.out);
+	svmtest_log_lines(_metadata, "runner", r.err);
 
 	EXPECT_EQ(EXIT_OK, r.status)
 		TH_LOG("runner exit status %d (1 = the guest wrote 0 to port 0xf4)",

@@ -508,67 +508,6 @@ static size_t mb_aout_image(uint8_t *buf, const uint8_t *code, size_t len)
 	return 32 + len;
 }
 
-/* an ELF32 or ELF64 executable: one PT_LOAD at paddr of head + code */
-static size_t elf_image(uint8_t *buf, bool is64, uint64_t paddr,
-			const void *head, size_t hlen, const uint8_t *code,
-			size_t len)
-{
-	size_t off = is64 ? sizeof(Elf64_Ehdr) + sizeof(Elf64_Phdr) :
-		     sizeof(Elf32_Ehdr) + sizeof(Elf32_Phdr);
-
-	memset(buf, 0, off);
-	memcpy(buf + off, head, hlen);
-	memcpy(buf + off + hlen, code, len);
-	if (is64) {
-		Elf64_Ehdr *eh = (Elf64_Ehdr *)buf;
-		Elf64_Phdr *ph = (Elf64_Phdr *)(eh + 1);
-
-		memcpy(eh->e_ident, ELFMAG, SELFMAG);
-		eh->e_ident[EI_CLASS] = ELFCLASS64;
-		eh->e_ident[EI_DATA] = ELFDATA2LSB;
-		eh->e_ident[EI_VERSION] = EV_CURRENT;
-		eh->e_type = ET_EXEC;
-		eh->e_machine = EM_X86_64;
-		eh->e_version = EV_CURRENT;
-		eh->e_entry = paddr + hlen;
-		eh->e_phoff = sizeof(*eh);
-		eh->e_ehsize = sizeof(*eh);
-		eh->e_phentsize = sizeof(*ph);
-		eh->e_phnum = 1;
-		ph->p_type = PT_LOAD;
-		ph->p_offset = off;
-		ph->p_vaddr = paddr;
-		ph->p_paddr = paddr;
-		ph->p_filesz = hlen + len;
-		ph->p_memsz = hlen + len + 0x1000;
-		ph->p_flags = PF_R | PF_W | PF_X;
-	} else {
-		Elf32_Ehdr *eh = (Elf32_Ehdr *)buf;
-		Elf32_Phdr *ph = (Elf32_Phdr *)(eh + 1);
-
-		memcpy(eh->e_ident, ELFMAG, SELFMAG);
-		eh->e_ident[EI_CLASS] = ELFCLASS32;
-		eh->e_ident[EI_DATA] = ELFDATA2LSB;
-		eh->e_ident[EI_VERSION] = EV_CURRENT;
-		eh->e_type = ET_EXEC;
-		eh->e_machine = EM_386;
-		eh->e_version = EV_CURRENT;
-		eh->e_entry = paddr + hlen;
-		eh->e_phoff = sizeof(*eh);
-		eh->e_ehsize = sizeof(*eh);
-		eh->e_phentsize = sizeof(*ph);
-		eh->e_phnum = 1;
-		ph->p_type = PT_LOAD;
-		ph->p_offset = off;
-		ph->p_vaddr = 0xc0000000 + paddr;	/* ignored */
-		ph->p_paddr = paddr;
-		ph->p_filesz = hlen + len;
-		ph->p_memsz = hlen + len + 0x1000;
-		ph->p_flags = PF_R | PF_W | PF_X;
-	}
-	return off + hlen + len;
-}
-
 /* the text after "\n<tag>" (or at the start), up to the newline */
 static const char *line_of(const char *out, char tag, char *buf, size_t len)
 {
@@ -657,7 +596,7 @@ TEST_F(plat, multiboot_elf_entry_state)
 
 	RETURN_IF_SETUP_SKIPPED();
 	h[2] = -(h[0] + h[1]);
-	len = elf_image(img, false, 0x200000, h, sizeof(h), mb_info,
+	len = rx_elf_image(img, false, 0x200000, h, sizeof(h), mb_info,
 			GUEST_SIZE(mb_info));
 	ASSERT_EQ(0, rx_write_file(self->img, img, len));
 	RUN("--mem", "16M", self->img);
@@ -675,7 +614,7 @@ TEST_F(plat, elf64_long_mode_entry)
 	size_t len;
 
 	RETURN_IF_SETUP_SKIPPED();
-	len = elf_image(img, true, 0x200000, NULL, 0, elf64_guest,
+	len = rx_elf_image(img, true, 0x200000, NULL, 0, elf64_guest,
 			GUEST_SIZE(elf64_guest));
 	ASSERT_EQ(0, rx_write_file(self->img, img, len));
 	RUN(self->img);
@@ -1050,7 +989,7 @@ TEST_F(ld, elf64_identity_map)
 	struct be_sregs sr;
 	size_t len;
 
-	len = elf_image(img, true, 0x200000, NULL, 0, elf64_guest,
+	len = rx_elf_image(img, true, 0x200000, NULL, 0, elf64_guest,
 			GUEST_SIZE(elf64_guest));
 	ASSERT_EQ(0, rx_write_file(self->img, img, len));
 	ASSERT_EQ(0, load_image(self->img, self->ram, RAM_SIZE, NULL,
@@ -1069,7 +1008,7 @@ TEST_F(ld, elf64_identity_map)
 	EXPECT_EQ(0x2000ULL, sr.cr3);
 	EXPECT_EQ(0x80000011ULL, sr.cr0);
 	/* the same code linked over the boot area is refused */
-	len = elf_image(img, true, 0x1000, NULL, 0, elf64_guest,
+	len = rx_elf_image(img, true, 0x1000, NULL, 0, elf64_guest,
 			GUEST_SIZE(elf64_guest));
 	ASSERT_EQ(0, rx_write_file(self->img, img, len));
 	EXPECT_EQ(-1, load_image(self->img, self->ram, RAM_SIZE, NULL,

@@ -2,6 +2,7 @@
 /*
  * Running the runner binary from a test; contract in runner_exec.h.
  */
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -192,4 +193,64 @@ void rx_kvm_unload(unsigned int loaded)
 		for (j = 0; j < 50 && module_unload(kvm_mods[i][1]); j++)
 			usleep(100 * 1000);
 	}
+}
+
+size_t rx_elf_image(uint8_t *buf, bool is64, uint64_t paddr,
+		    const void *head, size_t hlen, const uint8_t *code,
+		    size_t len)
+{
+	size_t off = is64 ? sizeof(Elf64_Ehdr) + sizeof(Elf64_Phdr) :
+		     sizeof(Elf32_Ehdr) + sizeof(Elf32_Phdr);
+
+	memset(buf, 0, off);
+	memcpy(buf + off, head, hlen);
+	memcpy(buf + off + hlen, code, len);
+	if (is64) {
+		Elf64_Ehdr *eh = (Elf64_Ehdr *)buf;
+		Elf64_Phdr *ph = (Elf64_Phdr *)(eh + 1);
+
+		memcpy(eh->e_ident, ELFMAG, SELFMAG);
+		eh->e_ident[EI_CLASS] = ELFCLASS64;
+		eh->e_ident[EI_DATA] = ELFDATA2LSB;
+		eh->e_ident[EI_VERSION] = EV_CURRENT;
+		eh->e_type = ET_EXEC;
+		eh->e_machine = EM_X86_64;
+		eh->e_version = EV_CURRENT;
+		eh->e_entry = paddr + hlen;
+		eh->e_phoff = sizeof(*eh);
+		eh->e_ehsize = sizeof(*eh);
+		eh->e_phentsize = sizeof(*ph);
+		eh->e_phnum = 1;
+		ph->p_type = PT_LOAD;
+		ph->p_offset = off;
+		ph->p_vaddr = paddr;
+		ph->p_paddr = paddr;
+		ph->p_filesz = hlen + len;
+		ph->p_memsz = hlen + len + 0x1000;
+		ph->p_flags = PF_R | PF_W | PF_X;
+	} else {
+		Elf32_Ehdr *eh = (Elf32_Ehdr *)buf;
+		Elf32_Phdr *ph = (Elf32_Phdr *)(eh + 1);
+
+		memcpy(eh->e_ident, ELFMAG, SELFMAG);
+		eh->e_ident[EI_CLASS] = ELFCLASS32;
+		eh->e_ident[EI_DATA] = ELFDATA2LSB;
+		eh->e_ident[EI_VERSION] = EV_CURRENT;
+		eh->e_type = ET_EXEC;
+		eh->e_machine = EM_386;
+		eh->e_version = EV_CURRENT;
+		eh->e_entry = paddr + hlen;
+		eh->e_phoff = sizeof(*eh);
+		eh->e_ehsize = sizeof(*eh);
+		eh->e_phentsize = sizeof(*ph);
+		eh->e_phnum = 1;
+		ph->p_type = PT_LOAD;
+		ph->p_offset = off;
+		ph->p_vaddr = 0xc0000000 + paddr;	/* ignored */
+		ph->p_paddr = paddr;
+		ph->p_filesz = hlen + len;
+		ph->p_memsz = hlen + len + 0x1000;
+		ph->p_flags = PF_R | PF_W | PF_X;
+	}
+	return off + hlen + len;
 }

@@ -4,12 +4,15 @@
  * find it (and demo.bin), run it with arguments, a device override and an
  * optional stdin file, and collect its exit status, stdout (binary safe,
  * with its length) and stderr. Also loads Debian's kvm_intel for the KVM
- * comparison runs. Used by runner_test and runner_platform_test.
+ * comparison runs, and builds small ELF images for it. Used by
+ * runner_test, runner_platform_test and linux_boot_test.
  */
 #ifndef SVMTEST_RUNNER_EXEC_H
 #define SVMTEST_RUNNER_EXEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct rx_result {
 	int status;			/* exit status, or -signal */
@@ -37,6 +40,15 @@ int rx_run_for(unsigned int seconds, const char *runner,
 	       const char *const *args, const char *dev, const char *in,
 	       int force_backend, struct rx_result *r);
 int rx_write_file(const char *path, const void *data, size_t len);
+/*
+ * An ELF32 (EM_386) or ELF64 (EM_X86_64) executable in buf: one PT_LOAD
+ * at paddr holding head (hlen bytes, may be NULL with 0) then code (len
+ * bytes), 4 KiB of bss after them, entry = paddr + hlen. Returns the file
+ * size; buf needs room for the headers, head and code.
+ */
+size_t rx_elf_image(uint8_t *buf, bool is64, uint64_t paddr,
+		    const void *head, size_t hlen, const uint8_t *code,
+		    size_t len);
 /*
  * Make /dev/kvm appear by loading irqbypass, kvm and kvm-intel (ept=0)
  * from $KVM_MODULES_DIR; *loaded says what to unload. 0 or -errno.

@@ -10,6 +10,7 @@
 #define SVMTEST_KSFT_H
 
 #include <fcntl.h>
+#include <string.h>
 
 #include "svmtest.h"
 
@@ -67,5 +68,21 @@
 		       be_exit_name(why),				\
 		       (unsigned long long)tvm_rip(t));			\
 } while (0)
+
+/*
+ * text into the test log line by line, each as "what| line" (TH_LOG
+ * truncates long messages): a guest's console, a runner's stderr
+ */
+static inline void svmtest_log_lines(struct __test_metadata *_metadata,
+				     const char *what, const char *text)
+{
+	const char *p = text, *eol;
+
+	while (*p) {
+		eol = strchrnul(p, '\n');
+		TH_LOG("%s| %.*s", what, (int)(eol - p), p);
+		p = *eol ? eol + 1 : eol;
+	}
+}
 
 #endif /* SVMTEST_KSFT_H */
