@@ -70,6 +70,9 @@ void shv_update_hw_cr(struct shv_vcpu *vcpu)
 	 * read-only guest pages as writable supervisor-only entries, so the
 	 * hardware always runs with WP=1.
 	 */
+	/* real mode runs at CPL 3 in v86 mode: no alignment checks there */
+	if (vcpu->rmode.active)
+		cr0 &= ~(u64)X86_CR0_AM;
 	cr4 = vcpu->cr4 & (X86_CR4_DE | X86_CR4_TSD | X86_CR4_PCE | X86_CR4_OSFXSR |
 			   X86_CR4_OSXMMEXCPT);
 	if (paging)
@@ -151,6 +154,9 @@ static void restore_cr(struct shv_vcpu *vcpu, u64 cr0, u64 cr4, u64 efer,
 	vcpu->cr4 = cr4;
 	vcpu->efer = efer;
 	memcpy(vcpu->pdptrs, pdptrs, sizeof(vcpu->pdptrs));
+	/* a refused MOV that had set PE from real mode: back to v86 form */
+	if (!(cr0 & X86_CR0_PE))
+		shv_rmode_enter(vcpu);
 	mmu_context_changed(vcpu, false);
 }
 
@@ -178,8 +184,14 @@ int shv_set_cr0(struct shv_vcpu *vcpu, u64 val)
 	/* SDM MOV CR0: clearing PG while CR4.PCIDE=1 is #GP(0) */
 	if (!(val & X86_CR0_PG) && (vcpu->cr4 & X86_CR4_PCIDE))
 		return 1;
-	if (!(val & X86_CR0_PE))
-		return -EOPNOTSUPP;	/* real mode: not virtualized */
+	if ((val & X86_CR0_PG) && !(old & X86_CR0_PG) && (vcpu->efer & EFER_LME) &&
+	    !(vcpu->cr4 & X86_CR4_PAE))
+		return 1;
+	/* real mode runs in v86 mode (vmx/rmode.c); it refuses what it cannot hold */
+	if (!(val & X86_CR0_PE) && (old & X86_CR0_PE) && shv_rmode_enter(vcpu))
+		return -EOPNOTSUPP;
+	if ((val & X86_CR0_PE) && !(old & X86_CR0_PE) && shv_rmode_leave(vcpu))
+		return -EOPNOTSUPP;
 	if ((val & X86_CR0_PG) && !(old & X86_CR0_PG) && (vcpu->efer & EFER_LME)) {
 		if (!(vcpu->cr4 & X86_CR4_PAE))
 			return 1;

@@ -11,13 +11,13 @@
  * only as lapic_internal.h allows: atomic IRR/TMR bits, vcpu->evt.nmi_queued,
  * ->req and ->sipi_vector, then a kick and a wake-up.
  *
- * INIT/SIPI: shadowvm cannot run real mode (no unrestricted guest
- * without EPT), so an AP cannot start at vector << 12 in real mode. An
- * INIT resets the target's LAPIC and puts the vCPU in wait-for-SIPI: its
- * RUN sleeps in the kernel (interruptibly) until a SIPI arrives, then
- * returns SHADOWVM_EXIT_SIPI with the vector; the runner sets up the
- * AP's registers (for example flat protected mode at vector << 12) and
- * calls RUN again. A SIPI to a vCPU not waiting for one is ignored.
+ * INIT/SIPI: an INIT resets the target's LAPIC and puts the vCPU in
+ * wait-for-SIPI: its RUN sleeps in the kernel (interruptibly) until a
+ * SIPI arrives. The SIPI puts the vCPU in the architectural start state,
+ * real mode at vector:0000 (vmx/rmode.c, shv_rmode_sipi()), and RUN
+ * returns SHADOWVM_EXIT_SIPI with the vector as a notice: the next RUN
+ * starts the AP there (a runner may set other state first). A SIPI to a
+ * vCPU not waiting for one is ignored.
  */
 #include <linux/kernel.h>
 #include <linux/rcupdate.h>
@@ -236,6 +236,9 @@ int shv_lapic_run_check(struct shv_vcpu *vcpu)
 			run->sipi.vector = a->sipi_vector;
 			raw_spin_unlock_irqrestore(&a->lock, flags);
 			run->sipi.pad = 0;
+			r = shv_rmode_sipi(vcpu, run->sipi.vector);
+			if (r)
+				return r;
 			run->exit_reason = SHADOWVM_EXIT_SIPI;
 			return 0;
 		}

@@ -3,7 +3,9 @@
  * Register state ioctls: GET/SET_REGS and GET/SET_SREGS, and the reset
  * state of a new vCPU. Contract: SET_SREGS refuses every state VMX could
  * not enter with -EINVAL (Documentation/uapi.rst lists them) and leaves
- * the vCPU unchanged then; accepted state resets the MMU context.
+ * the vCPU unchanged then; accepted state resets the MMU context. Real
+ * mode (CR0.PE=0) is accepted when v86 mode can hold it (vmx/rmode.c);
+ * both ioctls then show and take the guest's RFLAGS, TR and IDTR.
  */
 #include <linux/module.h>
 #include <linux/anon_inodes.h>
@@ -111,8 +113,6 @@ static int check_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s, const ch
 			return bad_sregs(why, "descriptor-table padding not zero");
 	if (s->cr0 & CR0_RESERVED_HI)
 		return bad_sregs(why, "CR0 bits 63:32 set");
-	if (!(s->cr0 & X86_CR0_PE))
-		return bad_sregs(why, "CR0.PE=0: real mode is not supported");
 	if ((s->cr0 & X86_CR0_NW) && !(s->cr0 & X86_CR0_CD))
 		return bad_sregs(why, "CR0.NW=1 with CR0.CD=0");
 	if (s->cr4 & ~shv_guest_cr4_allowed())
@@ -133,6 +133,12 @@ static int check_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s, const ch
 		return bad_sregs(why, "APIC base has a reserved bit or x2APIC enable");
 	if ((s->cr4 & X86_CR4_PCIDE) && !lma)
 		return bad_sregs(why, "CR4.PCIDE outside long mode");
+	if (!(s->cr0 & X86_CR0_PE)) {
+		/* real mode (vmx/rmode.c): its segments, then TR and LDTR */
+		if (shv_rmode_check_sregs(s, why))
+			return -EINVAL;
+		goto tr_ldtr;
+	}
 
 	/* CS */
 	if (s->cs.unusable || !s->cs.present)
@@ -182,6 +188,7 @@ static int check_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s, const ch
 		return bad_sregs(why, "FS/GS base not canonical");
 	if ((s->cs.base | s->ss.base | s->ds.base | s->es.base) >> 32)
 		return bad_sregs(why, "CS/SS/DS/ES base above 4 GiB");
+tr_ldtr:
 	/* TR */
 	if (s->tr.unusable || !s->tr.present || s->tr.s)
 		return bad_sregs(why, "TR unusable");
@@ -221,6 +228,7 @@ void shv_get_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s)
 	s->gdt.limit = vmcs_read(GUEST_GDTR_LIMIT);
 	s->idt.base = vmcs_read(GUEST_IDTR_BASE);
 	s->idt.limit = vmcs_read(GUEST_IDTR_LIMIT);
+	shv_rmode_get_sregs(vcpu, s);	/* real mode: the guest's TR, IDTR */
 	s->cr0 = vcpu->cr0;
 	s->cr2 = vcpu->cr2;
 	s->cr3 = vcpu->cr3;
@@ -251,6 +259,7 @@ int shv_set_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s)
 		shv_info_rl("SET_SREGS refused: %s\n", why);
 		return r;
 	}
+	shv_rmode_drop(vcpu);	/* whatever comes, from its v86 form */
 	for (i = 0; i < ARRAY_SIZE(seg_field); i++) {
 		struct shadowvm_segment *g = sregs_seg(s, i);
 		u32 ar = seg_to_ar(g);
@@ -277,6 +286,8 @@ int shv_set_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s)
 	vcpu->efer = s->efer;
 	shv_lapic_set_base(vcpu, s->apic_base, true);	/* checked in check_sregs() */
 	memcpy(vcpu->pdptrs, pdpte, sizeof(pdpte));	/* checked above */
+	if (!(s->cr0 & X86_CR0_PE))
+		shv_rmode_enter(vcpu);	/* cannot fail: checked in check_sregs() */
 	shv_update_hw_cr(vcpu);
 	return shv_mmu_reset_context(vcpu);
 }
@@ -300,7 +311,7 @@ void shv_get_regs(struct shv_vcpu *vcpu, struct shadowvm_regs *r)
 	r->r14 = vcpu->regs[SHV_R14];
 	r->r15 = vcpu->regs[SHV_R15];
 	r->rip = vmcs_read(GUEST_RIP);
-	r->rflags = vmcs_read(GUEST_RFLAGS);
+	r->rflags = shv_rmode_guest_rflags(vcpu, vmcs_read(GUEST_RFLAGS));
 }
 
 #define RFLAGS_RESERVED (~0x3f7fd7ULL)	/* bits 3, 5, 15, 22-63 */
@@ -320,7 +331,7 @@ int shv_set_regs(struct shv_vcpu *vcpu, struct shadowvm_regs *r)
 	 * then v86 segments, which VM entry refuses with RFLAGS.VM clear.
 	 * Leaving it takes SET_SREGS (which clears RFLAGS.VM) first.
 	 */
-	if (vmcs_read(GUEST_RFLAGS) & X86_EFLAGS_VM) {
+	if ((vmcs_read(GUEST_RFLAGS) & X86_EFLAGS_VM) && !vcpu->rmode.active) {
 		shv_info_rl("SET_REGS refused: the vCPU is in virtual-8086 mode; SET_SREGS first\n");
 		return -EINVAL;
 	}
@@ -341,7 +352,7 @@ int shv_set_regs(struct shv_vcpu *vcpu, struct shadowvm_regs *r)
 	vcpu->regs[SHV_R15] = r->r15;
 	vmcs_write(GUEST_RSP, r->rsp);
 	vmcs_write(GUEST_RIP, r->rip);
-	vmcs_write(GUEST_RFLAGS, r->rflags | X86_EFLAGS_FIXED);
+	vmcs_write(GUEST_RFLAGS, shv_rmode_hw_rflags(vcpu, r->rflags | X86_EFLAGS_FIXED));
 	/* a new context: any half-done event or user exit is void */
 	vcpu->event.valid = false;
 	vcpu->pending = SHV_PENDING_NONE;

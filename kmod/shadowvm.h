@@ -202,6 +202,23 @@ struct shv_vcpu {
 	struct shv_pending_event event;	/* to inject at next entry */
 
 	/*
+	 * Real mode run in v86 mode (vmx/rmode.c); the vCPU's thread only.
+	 * While active: the guest's IOPL, TR and IDTR live here, the VMCS
+	 * holds their v86 stand-ins.
+	 */
+	struct shv_rmode {
+		bool active;
+		u32 insn_len;		/* an instruction decoded from a #GP */
+		unsigned long iopl;	/* RFLAGS.IOPL bits */
+		u16 tr_sel;
+		u64 tr_base;
+		u32 tr_limit, tr_ar;
+		u64 idt_base;		/* the interrupt vector table */
+		u32 idt_limit;
+		u32 exc_bitmap;		/* the protected-mode exception bitmap */
+	} rmode;
+
+	/*
 	 * Interrupts, NMIs, HLT (vmx/inject.c). Embedded in the vCPU: lives
 	 * and dies with it; other threads reach it only through an open vCPU
 	 * fd or the VM's vcpus[] (both keep the vCPU alive).
@@ -324,6 +341,20 @@ void shv_flush_tlb_gva(struct shv_vcpu *vcpu, u64 gva);
 int shv_handle_exit(struct shv_vcpu *vcpu, u32 reason);
 int shv_complete_user_exit(struct shv_vcpu *vcpu);	/* vmx/io.c */
 int shv_handle_io(struct shv_vcpu *vcpu);		/* vmx/io.c: I/O instruction exit */
+int shv_handle_io_q(struct shv_vcpu *vcpu, unsigned long q, int asize, int seg);
+int shv_dr_access(struct shv_vcpu *vcpu, int dr, bool from, int reg);
+
+/* ---- vmx/rmode.c: real mode in v86 mode ---- */
+int shv_rmode_check_sregs(const struct shadowvm_sregs *s, const char **why);
+int shv_rmode_enter(struct shv_vcpu *vcpu);	/* guest CR0.PE became 0 */
+int shv_rmode_leave(struct shv_vcpu *vcpu);	/* guest CR0.PE became 1 */
+void shv_rmode_drop(struct shv_vcpu *vcpu);	/* SET_SREGS replaces everything */
+unsigned long shv_rmode_guest_rflags(struct shv_vcpu *vcpu, unsigned long hw);
+unsigned long shv_rmode_hw_rflags(struct shv_vcpu *vcpu, unsigned long guest);
+void shv_rmode_get_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s);
+int shv_rmode_exception(struct shv_vcpu *vcpu, u32 info);	/* -ENOENT: not ours */
+int shv_rmode_deliver(struct shv_vcpu *vcpu);	/* before entry: vcpu->event */
+int shv_rmode_sipi(struct shv_vcpu *vcpu, u8 vector);
 void shv_internal_error(struct shv_vcpu *vcpu, u32 sub, int n, const u64 *data);
 
 /* ---- cpuid.c ---- */

@@ -48,6 +48,8 @@ bool shv_long_mode(struct shv_vcpu *vcpu)
 
 int shv_cpl(struct shv_vcpu *vcpu)
 {
+	if (vcpu->rmode.active)
+		return 0;	/* real mode, run in v86 mode (vmx/rmode.c) */
 	return (vmcs_read(GUEST_SS_AR_BYTES) >> 5) & 3;
 }
 
@@ -57,9 +59,14 @@ int shv_cpl(struct shv_vcpu *vcpu)
  */
 void shv_skip_insn(struct shv_vcpu *vcpu)
 {
-	unsigned long rip = shv_rip(vcpu) + vmcs_read(VM_EXIT_INSTRUCTION_LEN);
+	unsigned long rip;
 	u32 intr;
 
+	/* real mode: the instruction came as a #GP, vmx/rmode.c decoded it */
+	if (vcpu->rmode.insn_len)
+		rip = (shv_rip(vcpu) + vcpu->rmode.insn_len) & 0xffff;
+	else
+		rip = shv_rip(vcpu) + vmcs_read(VM_EXIT_INSTRUCTION_LEN);
 	if (!shv_long_mode(vcpu) || !((vmcs_read(GUEST_CS_AR_BYTES) >> 13) & 1))
 		rip = (u32)rip;
 	shv_set_rip(vcpu, rip);

@@ -575,11 +575,16 @@ GUEST_CODE(g_sipi,
 	"movl $0x01000000, 0x310(%esi)\n movl $0x4603, 0x300(%esi)\n"	/* SIPI 3 */
 	DONE);
 
-/* the AP's start-up code at 0x3000 */
+/*
+ * The AP's start-up code at 0x3000, entered in real mode at 0300:0000:
+ * it records CS and its start EDX (the processor signature) and reports
+ * through a port (real-mode I/O, vmx/rmode.c).
+ */
 GUEST_CODE(g_ap,
+	".code16\n"
 	"movl $0xa9a9a9a9, 0x9100\n"
-	"mov $0xfee00000, %esi\n"
-	"mov 0x20(%esi), %eax\n mov %eax, 0x9104\n"
+	"mov %cs, %ax\n mov %ax, 0x9104\n"
+	"mov %edx, 0x9108\n"
 	DONE);
 
 struct ap_run {
@@ -609,6 +614,7 @@ TEST(init_sipi)
 {
 	struct shadowvm_lapic_state s;
 	struct ap_run ap = { 0 };
+	struct be_sregs sr;
 	struct be_regs regs;
 	struct be_exit e;
 	struct be_vcpu v1;
@@ -657,18 +663,26 @@ TEST(init_sipi)
 	ASSERT_EQ(0, ap.r);
 	ASSERT_EQ(SHADOWVM_EXIT_SIPI, ap.reason);
 	EXPECT_EQ(3, ap.vector);
-	/* the runner's part: start the AP in protected mode at vector << 12 */
-	memcpy(tvm_ptr(&t, ap.vector << 12), g_ap, GUEST_SIZE(g_ap));
+	/* the SIPI left the AP in the INIT state, real mode at 0300:0000 */
+	ASSERT_EQ(0, be_get_sregs(&v1, &sr));
+	EXPECT_EQ(0, sr.cr0 & 1);
+	EXPECT_EQ(0x60000010, sr.cr0);
+	EXPECT_EQ(0x300, sr.cs.selector);
+	EXPECT_EQ(0x3000, sr.cs.base);
+	EXPECT_EQ(0xffff, sr.cs.limit);
+	EXPECT_EQ(0, sr.ds.selector);
+	EXPECT_EQ(0, sr.efer);
+	EXPECT_EQ(0, sr.cr4);
 	ASSERT_EQ(0, be_get_regs(&v1, &regs));
-	regs.rip = ap.vector << 12;
-	regs.rsp = 0x7000;
-	regs.rflags = 2;
-	ASSERT_EQ(0, be_set_regs(&v1, &regs));
+	EXPECT_EQ(0, regs.rip);
+	EXPECT_EQ(2, regs.rflags);
+	memcpy(tvm_ptr(&t, ap.vector << 12), g_ap, GUEST_SIZE(g_ap));
 	ASSERT_EQ(0, be_run(&v1, &e));
 	ASSERT_EQ(BE_EXIT_IO, e.reason);
 	EXPECT_EQ(DONE_PORT, e.io.port);
 	EXPECT_EQ(0xa9a9a9a9, d32(&t, 0x100));
-	EXPECT_EQ(1u << 24, d32(&t, 0x104));
+	EXPECT_EQ(0x300, d32(&t, 0x104) & 0xffff);
+	EXPECT_NE(0, d32(&t, 0x108)) TH_LOG("EDX at start: the processor signature");
 	be_destroy_vcpu(&v1);
 	tvm_destroy(&t);
 }

@@ -22,8 +22,8 @@
  *     (bad buffer, LBA, length, flags, list address, no LAST, read-only),
  *     status/completed/INT_STATUS/ack, checked in the guest and in the
  *     image file afterwards;
- *   - --smp 2: an AP started by the guest's INIT/SIPI runs (KVM: real
- *     mode trampoline; shadowvm: the runner's 32-bit start at the SIPI
+ *   - --smp 2: an AP started by the guest's INIT/SIPI runs its real-mode
+ *     trampoline (shadowvm and KVM start it the same way at the SIPI
  *     page);
  *   - interrupts: the UART's THR-empty interrupt through the I/O APIC
  *     (IRQ 4) and the disk's completion MSI reach the guest's IDT
@@ -795,9 +795,8 @@ TEST_F(plat, uart_and_disk_interrupts)
 }
 
 /*
- * An AP started by INIT/SIPI: on KVM in real mode at 0x10000 (the
- * trampoline is 16-bit code), on shadowvm by the runner in flat 32-bit
- * protected mode at 0x10000 (SHADOWVM_EXIT_SIPI; 32-bit code).
+ * An AP started by INIT/SIPI, in real mode at 1000:0000 on both backends
+ * (the trampoline is 16-bit code; shadowvm runs it in v86 mode).
  */
 TEST_F(plat, smp_ap_started_by_sipi)
 {
@@ -805,11 +804,6 @@ TEST_F(plat, smp_ap_started_by_sipi)
 		0xb8, 0x00, 0x20,		/* mov $0x2000, %ax */
 		0x8e, 0xd8,			/* mov %ax, %ds */
 		0xc7, 0x06, 0x00, 0x00, 0x0d, 0x60, /* movw $0x600d, (0) */
-		0xfa, 0xf4,			/* cli; hlt */
-	};
-	static const uint8_t prot32[] = {
-		0xc7, 0x05, 0x00, 0x00, 0x02, 0x00, /* movl $0x600d, 0x20000 */
-		0x0d, 0x60, 0x00, 0x00,
 		0xfa, 0xf4,			/* cli; hlt */
 	};
 	static uint8_t img[0x810];
@@ -825,10 +819,7 @@ TEST_F(plat, smp_ap_started_by_sipi)
 	ASSERT_LE(GUEST_SIZE(smp_guest), 0x800U);
 	memset(img, 0, sizeof(img));
 	memcpy(img, smp_guest, GUEST_SIZE(smp_guest));
-	if (variant->kvm)
-		memcpy(img + 0x800, real16, sizeof(real16));
-	else
-		memcpy(img + 0x800, prot32, sizeof(prot32));
+	memcpy(img + 0x800, real16, sizeof(real16));
 	ASSERT_EQ(0, rx_write_file(self->img, img, sizeof(img)));
 	RUN("--smp", "2", self->img);
 	EXPECT_EQ(ST(0), self->r.status)

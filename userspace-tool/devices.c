@@ -219,30 +219,6 @@ int devices_handle(struct vm_devices *d, struct be_exit *e)
 	}
 }
 
-/*
- * An AP got INIT + SIPI (shadowvm, which cannot run real mode): start it
- * in the common flat 32-bit state at vector << 12.
- */
-static int start_ap(struct be_vcpu *vcpu, uint32_t vector)
-{
-	struct be_sregs sr, cur;
-	struct be_regs regs;
-	int ret;
-
-	ret = be_get_sregs(vcpu, &cur);
-	if (ret)
-		return ret;
-	be_flat32_sregs(&sr);
-	sr.apic_base = cur.apic_base;	/* keep the local APIC as it is */
-	ret = be_set_sregs(vcpu, &sr);
-	if (ret)
-		return ret;
-	memset(&regs, 0, sizeof(regs));
-	regs.rip = (uint64_t)(vector & 0xff) << 12;
-	regs.rflags = 0x2;
-	return be_set_regs(vcpu, &regs);
-}
-
 enum run_result vm_run_loop(struct be_vcpu *vcpu, struct vm_devices *d,
 			    struct be_exit *last)
 {
@@ -273,8 +249,10 @@ enum run_result vm_run_loop(struct be_vcpu *vcpu, struct vm_devices *d,
 		}
 		switch (last->reason) {
 		case BE_EXIT_SIPI:
-			if (start_ap(vcpu, last->sipi.vector))
-				return RUN_ERROR;
+			/*
+			 * shadowvm put the AP in real mode at vector:0000, as
+			 * the CPU does; KVM does the same without an exit
+			 */
 			continue;
 		case BE_EXIT_HYPERCALL:
 			/*

@@ -30,21 +30,6 @@ void shv_internal_error(struct shv_vcpu *vcpu, u32 sub, int n, const u64 *data)
 		run->internal.data[i] = data[i];
 }
 
-static unsigned long get_gpr(struct shv_vcpu *vcpu, int reg)
-{
-	if (reg == SHV_RSP)
-		return vmcs_read(GUEST_RSP);
-	return vcpu->regs[reg];
-}
-
-static void set_gpr(struct shv_vcpu *vcpu, int reg, unsigned long val)
-{
-	if (reg == SHV_RSP)
-		vmcs_write(GUEST_RSP, val);
-	else
-		vcpu->regs[reg] = val;
-}
-
 /* ---- CPUID, HLT, simple instructions ---- */
 
 static int handle_cpuid(struct shv_vcpu *vcpu)
@@ -168,7 +153,7 @@ static int handle_cr(struct shv_vcpu *vcpu)
 	if (r == -EOPNOTSUPP) {
 		u64 d[2] = { shv_rip(vcpu), vcpu->cr0 };
 
-		shv_info_rl("guest left protected mode (real mode is not supported)\n");
+		shv_info_rl("guest left protected mode with segments real mode cannot hold\n");
 		shv_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_BAD_STATE, 2, d);
 		return 0;
 	}
@@ -180,10 +165,9 @@ static int handle_cr(struct shv_vcpu *vcpu)
 	return 1;
 }
 
-static int handle_dr(struct shv_vcpu *vcpu)
+/* MOV from (from) or to DRn, GPR reg; also real mode's (vmx/rmode.c) */
+int shv_dr_access(struct shv_vcpu *vcpu, int dr, bool from, int reg)
 {
-	unsigned long q = vmcs_read(EXIT_QUALIFICATION);
-	int dr = q & 7, from = (q >> 4) & 1, reg = (q >> 8) & 15;
 	unsigned long val;
 
 	shv_stat_inc(vcpu, EXIT_DR_ACCESS);
@@ -220,6 +204,13 @@ static int handle_dr(struct shv_vcpu *vcpu)
 	}
 	shv_skip_insn(vcpu);
 	return 1;
+}
+
+static int handle_dr(struct shv_vcpu *vcpu)
+{
+	unsigned long q = vmcs_read(EXIT_QUALIFICATION);
+
+	return shv_dr_access(vcpu, q & 7, (q >> 4) & 1, (q >> 8) & 15);
 }
 
 /* ---- MSRs ---- */
@@ -449,7 +440,12 @@ int shv_handle_exit(struct shv_vcpu *vcpu, u32 reason)
 
 	switch (basic) {
 	case EXIT_REASON_EXCEPTION_NMI: {
-		int r = handle_db_ac(vcpu);
+		int r = -ENOENT;
+
+		if (vcpu->rmode.active)		/* vmx/rmode.c */
+			r = shv_rmode_exception(vcpu, vmcs_read(VM_EXIT_INTR_INFO));
+		if (r == -ENOENT)
+			r = handle_db_ac(vcpu);
 
 		if (r != -ENOENT)
 			return r;

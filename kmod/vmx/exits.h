@@ -12,6 +12,21 @@ static inline bool cs_64bit(struct shv_vcpu *vcpu)
 	return shv_long_mode(vcpu) && ((vmcs_read(GUEST_CS_AR_BYTES) >> 13) & 1);
 }
 
+static inline unsigned long get_gpr(struct shv_vcpu *vcpu, int reg)
+{
+	if (reg == SHV_RSP)
+		return vmcs_read(GUEST_RSP);
+	return vcpu->regs[reg];
+}
+
+static inline void set_gpr(struct shv_vcpu *vcpu, int reg, unsigned long val)
+{
+	if (reg == SHV_RSP)
+		vmcs_write(GUEST_RSP, val);
+	else
+		vcpu->regs[reg] = val;
+}
+
 static inline int inject_ud(struct shv_vcpu *vcpu)
 {
 	shv_queue_exception(vcpu, UD_VECTOR, false, 0);

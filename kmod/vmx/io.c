@@ -222,6 +222,22 @@ static bool string_io_advance(struct shv_vcpu *vcpu, bool in, bool rep, int asiz
 int shv_handle_io(struct shv_vcpu *vcpu)
 {
 	unsigned long q = vmcs_read(EXIT_QUALIFICATION);
+	u32 info = shv_caps.inout_info ? vmcs_read(VMX_INSTRUCTION_INFO) : 0;
+	int asize = shv_caps.inout_info ? (info >> 7) & 7 :
+		    (cs_64bit(vcpu) ? 2 : ((vmcs_read(GUEST_CS_AR_BYTES) >> 14) & 1));
+	int seg = (q & 8) ? 0 /* ES, no override */ :
+		  (shv_caps.inout_info ? (info >> 15) & 7 : 3);
+
+	return shv_handle_io_q(vcpu, q, asize, seg);
+}
+
+/*
+ * An I/O instruction given by its exit qualification (SDM table 28-5), its
+ * address size (0 16-bit, 1 32-bit, 2 64-bit) and, for INS/OUTS, the data
+ * segment (ES for INS): from the exit above, or decoded by vmx/rmode.c.
+ */
+int shv_handle_io_q(struct shv_vcpu *vcpu, unsigned long q, int asize, int seg)
+{
 	struct shadowvm_run *run = vcpu->run;
 	u32 size = (q & 7) + 1, port = q >> 16;
 	bool in = q & 8, string = q & 16, rep = q & 32;
@@ -246,11 +262,6 @@ int shv_handle_io(struct shv_vcpu *vcpu)
 		}
 		shv_skip_insn(vcpu);
 	} else {
-		u32 info = shv_caps.inout_info ? vmcs_read(VMX_INSTRUCTION_INFO) : 0;
-		int asize = shv_caps.inout_info ? (info >> 7) & 7 :
-			    (cs_64bit(vcpu) ? 2 : ((vmcs_read(GUEST_CS_AR_BYTES) >> 14) & 1));
-		int seg = in ? 0 /* ES, no override */ :
-			  (shv_caps.inout_info ? (info >> 15) & 7 : 3);
 		u64 mask = addr_mask(asize), base, la, off;
 		unsigned long rflags = vmcs_read(GUEST_RFLAGS);
 		int r, vector;

@@ -387,6 +387,10 @@ static int run_loop(struct shv_vcpu *vcpu)
 			    vmcs_read(GUEST_RIP));
 		return -EINVAL;
 	}
+	if (vcpu->rmode.active && vmcs_read(GUEST_RIP) > 0xffff) {
+		shv_info_rl("RUN: IP 0x%lx is above 0xffff in real mode\n", vmcs_read(GUEST_RIP));
+		return -EINVAL;
+	}
 	if (vcpu->evt.hypercall_pending) {
 		u64 ret = READ_ONCE(run->hypercall.ret);
 
@@ -442,6 +446,12 @@ static int run_loop(struct shv_vcpu *vcpu)
 		if (r > 0)
 			return 0;
 		shv_events_prepare(vcpu);
+		if (vcpu->rmode.active) {
+			/* real mode: through the vector table, now (vmx/rmode.c) */
+			r = shv_rmode_deliver(vcpu);
+			if (r <= 0)
+				return r;
+		}
 
 		preempt_disable();
 		kernel_fpu_begin();

@@ -155,7 +155,7 @@ struct shadowvm_sregs {
 #define SHADOWVM_EXIT_INTR		7
 #define SHADOWVM_EXIT_IRQ_WINDOW_OPEN	8
 #define SHADOWVM_EXIT_HYPERCALL		9
-#define SHADOWVM_EXIT_SIPI		10	/* INIT then SIPI: set up this AP, run again */
+#define SHADOWVM_EXIT_SIPI		10	/* INIT then SIPI: the AP is at vector:0 in real mode */
 #define SHADOWVM_EXIT_NR		11
 
 #define SHADOWVM_EXIT_IO_IN		0
@@ -352,6 +352,9 @@ enum shadowvm_stat_id {
 	SHADOWVM_STAT_LAPIC_UNSUPPORTED, /* accesses the model refuses or ignores */
 	/* guest #PF bypass (SHADOWVM_VM_GUEST_PF_BYPASS) */
 	SHADOWVM_STAT_PF_NOTRAP,	/* shadow entries left to the guest's own P=0 faults */
+	SHADOWVM_STAT_REALMODE_ENTRIES,	/* the guest entered real mode (v86 form) */
+	SHADOWVM_STAT_REALMODE_EMULATED, /* real-mode instructions done after a #GP */
+	SHADOWVM_STAT_REALMODE_INTS,	/* deliveries through the vector table */
 	SHADOWVM_STAT_NR
 };
 
