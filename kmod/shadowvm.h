@@ -246,6 +246,7 @@ struct shv_vcpu {
 		bool rep;
 		int asize;		/* address size: 0 16-bit, 1 32-bit, 2 64-bit */
 		u64 addr;		/* INS destination linear address */
+		u32 rm_insn_len;	/* real mode: the INS decoded from a #GP */
 	} pio;
 
 	/*

@@ -297,6 +297,7 @@ int shv_handle_io_q(struct shv_vcpu *vcpu, unsigned long q, int asize, int seg)
 			vcpu->pio.rep = rep;
 			vcpu->pio.asize = asize;
 			vcpu->pio.addr = la;
+			vcpu->pio.rm_insn_len = vcpu->rmode.insn_len;
 		} else {
 			r = string_io_copy(vcpu, la, io_data(vcpu), count * size, false);
 			if (r != SIO_DONE)
@@ -344,8 +345,11 @@ int shv_complete_user_exit(struct shv_vcpu *vcpu)
 		r = string_io_copy(vcpu, vcpu->pio.addr, d, count * size, true);
 		if (r != SIO_DONE)
 			return sio_handler_result(r);
-		if (string_io_advance(vcpu, true, vcpu->pio.rep, vcpu->pio.asize, size, count))
+		if (string_io_advance(vcpu, true, vcpu->pio.rep, vcpu->pio.asize, size, count)) {
+			vcpu->rmode.insn_len = vcpu->pio.rm_insn_len;
 			shv_skip_insn(vcpu);
+			vcpu->rmode.insn_len = 0;
+		}
 		return 1;
 	}
 	case SHV_PENDING_MMIO:
