@@ -55,6 +55,7 @@ FIXTURE_TEARDOWN(sregs)
 		close(self->vm);
 }
 
+/* real mode with the flat 4 GiB segments: "unreal" mode, refused */
 static void m_real_mode(struct shadowvm_sregs *s)
 {
 	s->cr0 &= ~X86_CR0_PE;
@@ -156,7 +157,7 @@ static void m_reserved_last(struct shadowvm_sregs *s)
 #define BAD(name, fn) \
 	FIXTURE_VARIANT_ADD(sregs, name) { .what = #name, .mutate = fn }
 
-BAD(cr0_pe_clear_real_mode, m_real_mode);
+BAD(cr0_pe_clear_unreal_mode, m_real_mode);
 BAD(cr0_pg_without_pe, m_pg_without_pe);
 BAD(cr0_bits_63_32_set, m_cr0_high_bits);
 BAD(cr0_nw_without_cd, m_nw_without_cd);
