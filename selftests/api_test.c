@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * api_test: /dev/shadowvm level ABI.
- * Asserts GET_API_VERSION == 2, GET_VCPU_MMAP_SIZE == 4096, CREATE_VM with
+ * Asserts GET_API_VERSION == 3, GET_VCPU_MMAP_SIZE == 4096, CREATE_VM with
  * no config and with every valid policy works (and GET_VM_CONFIG reports
  * the policy), CREATE_VM refuses each bad config with EINVAL, and the stats
  * ioctls report SHADOWVM_STAT_NR counters.
@@ -22,7 +22,7 @@ TEST(api_version_is_2)
 
 	OPEN_DEV_OR_SKIP(fd);
 	EXPECT_EQ(SHADOWVM_API_VERSION, ioctl(fd, SHADOWVM_GET_API_VERSION, 0));
-	EXPECT_EQ(2, SHADOWVM_API_VERSION);
+	EXPECT_EQ(3, SHADOWVM_API_VERSION);
 	close(fd);
 }
 

@@ -17,7 +17,7 @@ t0=$(cut -d' ' -f1 /proc/uptime)
 {
 	/payload/shadowvm run --kernel /payload/vmlinuz \
 		--initrd /payload/linux-initramfs.cpio --mem 256M --stats \
-		--policy "$LINUX_DEMO_POLICY" \
+		--policy "$LINUX_DEMO_POLICY" --smp "${LINUX_DEMO_SMP:-1}" \
 		--append "console=ttyS0 panic=-1 shadowvm.run=$LINUX_DEMO_RUN"
 	echo $? >/tmp/linux-demo.status
 } | sed 's/^/guest| /'

@@ -11,7 +11,8 @@
 # anonymous memory, tmpfs, a pipeline; each phase's guest time printed) and
 # powers off through the exit port; the runner prints the shadow MMU's
 # counters. LINUX_DEMO_POLICY (default wp) picks the policy,
-# LINUX_DEMO_RUN=hello only boots and runs uname.
+# LINUX_DEMO_RUN=hello only boots and runs uname, LINUX_DEMO_SMP=N gives
+# the guest N vCPUs (default 1).
 #
 # Usage: testvm/linux-demo.sh [boot.sh options]
 # Output streamed live and kept in build/linux-demo/vm/console.log.
@@ -41,6 +42,7 @@ cp testvm/guest-linux-demo.sh "$OUT/payload/"
 {
 	echo "LINUX_DEMO_POLICY='${LINUX_DEMO_POLICY:-wp}'"
 	echo "LINUX_DEMO_RUN='${LINUX_DEMO_RUN:-workload}'"
+	echo "LINUX_DEMO_SMP='${LINUX_DEMO_SMP:-1}'"
 } >"$OUT/payload/linux-demo.env"
 
 # the guest kernel's own messages ("guest| [ ...] ...") are not the test

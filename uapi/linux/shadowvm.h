@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define SHADOWVM_API_VERSION	2
+#define SHADOWVM_API_VERSION	3
 
 #define SHADOWVM_IO		0xB7
 
