@@ -76,7 +76,7 @@ GUEST_CODE(rm_guest,
 	"hde: push %bp\n mov %sp, %bp\n addw $2, 2(%bp)\n pop %bp\n"
 	"incw 0x900a\n iret\n"
 	"hud: push %bp\n mov %sp, %bp\n addw $2, 2(%bp)\n pop %bp\n"
-	"incw 0x900e\n iret\n"
+	"incw 0x9028\n iret\n"
 	"hirq: cmpw $1, 0x9016\n jne 3f\n incw 0x9014\n 3: iret\n"
 	"msg: .ascii \"rm!\"\n"
 	".balign 8\n"
@@ -229,7 +229,7 @@ TEST_F(rm, runs_to_protected_mode)
 	EXPECT_EQ(0xfee00000, d32(&self->t, 0xc) & 0xfffff000) TH_LOG("RDMSR APIC_BASE");
 	EXPECT_NE(0, d32(&self->t, 0x10)) TH_LOG("CPUID vendor");
 	EXPECT_EQ(1, d16(&self->t, 0xa)) TH_LOG("#DE through the vector table");
-	EXPECT_EQ(1, d16(&self->t, 0xe)) TH_LOG("#UD through the vector table");
+	EXPECT_EQ(1, d16(&self->t, 0x28)) TH_LOG("#UD through the vector table");
 	EXPECT_EQ(1, d16(&self->t, 0x14)) TH_LOG("the interrupt, after STI, once");
 	EXPECT_EQ(0x80b, d16(&self->t, 0x18)) TH_LOG("LIDT moved the vector table");
 	EXPECT_EQ(0x10, d32(&self->t, 0x1c)) TH_LOG("MOV from CR0 in real mode");
