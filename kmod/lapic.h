@@ -71,5 +71,6 @@ phys_addr_t shv_lapic_vapic_page(struct shv_vcpu *vcpu);
 /* VM ioctl SHADOWVM_SIGNAL_MSI; vCPU ioctls SHADOWVM_GET/SET_LAPIC. */
 long shv_lapic_signal_msi(struct shv_vm *vm, void __user *argp);
 long shv_lapic_ioctl(struct shv_vcpu *vcpu, unsigned int ioctl, void __user *argp);
+long shv_lapic_mp_state_ioctl(struct shv_vcpu *vcpu, unsigned int ioctl, void __user *argp);
 
 #endif /* SHV_LAPIC_H */

@@ -59,6 +59,7 @@ static bool deliver_one(struct shv_lapic *t, int dm, int vector, bool level)
 		return false;
 	switch (dm) {
 	case DM_INIT:
+		clear_bit(REQ_SIPI, &t->req);	/* a SIPI before the INIT is void */
 		set_bit(REQ_INIT, &t->req);
 		break;
 	case DM_SIPI:
@@ -188,6 +189,47 @@ long shv_lapic_signal_msi(struct shv_vm *vm, void __user *argp)
 }
 
 /* ---- INIT / SIPI at the receiving vCPU ---- */
+
+/*
+ * SHADOWVM_GET/SET_MP_STATE: a runner parks its APs in wait-for-SIPI, as
+ * an AP is after power-on (SDM vol. 3 9.4), or starts a vCPU itself.
+ * Under vcpu->lock, so never while RUN is in progress: wait_sipi stays
+ * the vCPU thread's. ENXIO without a LAPIC (no SIPI could ever come).
+ */
+long shv_lapic_mp_state_ioctl(struct shv_vcpu *vcpu, unsigned int ioctl, void __user *argp)
+{
+	struct shadowvm_mp_state st;
+	struct shv_lapic *a = vcpu->lapic;
+
+	if (ioctl == SHADOWVM_SET_MP_STATE) {
+		if (copy_from_user(&st, argp, sizeof(st)))
+			return -EFAULT;
+		if (st.reserved || st.mp_state > SHADOWVM_MP_STATE_WAIT_SIPI) {
+			shv_info_rl("SET_MP_STATE: unknown state %u or reserved field set\n",
+				    st.mp_state);
+			return -EINVAL;
+		}
+	}
+	if (!a)
+		return -ENXIO;
+	if (mutex_lock_killable(&vcpu->lock))
+		return -EINTR;
+	if (ioctl == SHADOWVM_SET_MP_STATE) {
+		WRITE_ONCE(a->wait_sipi, st.mp_state == SHADOWVM_MP_STATE_WAIT_SIPI);
+		if (st.mp_state == SHADOWVM_MP_STATE_WAIT_SIPI) {
+			vcpu->event.valid = false;
+			vcpu->evt.halted = false;
+		}
+	} else {
+		st.mp_state = READ_ONCE(a->wait_sipi) || test_bit(REQ_INIT, &a->req) ?
+			      SHADOWVM_MP_STATE_WAIT_SIPI : SHADOWVM_MP_STATE_RUNNABLE;
+		st.reserved = 0;
+	}
+	mutex_unlock(&vcpu->lock);
+	if (ioctl == SHADOWVM_GET_MP_STATE && copy_to_user(argp, &st, sizeof(st)))
+		return -EFAULT;
+	return 0;
+}
 
 /*
  * INIT: the APIC resets, the CPU leaves HLT and drops the event it was

@@ -168,6 +168,9 @@ static long shv_vcpu_ioctl(struct file *f, unsigned int ioctl, unsigned long arg
 	case SHADOWVM_GET_LAPIC:	/* lapic.c takes the vCPU lock itself */
 	case SHADOWVM_SET_LAPIC:
 		return shv_lapic_ioctl(vcpu, ioctl, argp);
+	case SHADOWVM_GET_MP_STATE:	/* lapic_ipi.c, the same */
+	case SHADOWVM_SET_MP_STATE:
+		return shv_lapic_mp_state_ioctl(vcpu, ioctl, argp);
 	case SHADOWVM_RUN:
 	case SHADOWVM_GET_REGS:
 	case SHADOWVM_GET_SREGS:

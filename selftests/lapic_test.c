@@ -687,6 +687,61 @@ TEST(init_sipi)
 	tvm_destroy(&t);
 }
 
+/*
+ * SHADOWVM_SET_MP_STATE parks an AP in wait-for-SIPI, as after power-on:
+ * RUN sleeps until a SIPI (no INIT needed), which starts it in real mode;
+ * GET_MP_STATE follows; bad states and the reserved field are EINVAL.
+ */
+TEST(mp_state_wait_sipi)
+{
+	struct shadowvm_mp_state st = { .mp_state = 7 };
+	struct ap_run ap = { 0 };
+	struct be_exit e;
+	struct be_vcpu v1;
+	pthread_t th;
+	struct tvm t;
+	int i;
+
+	CREATE(&t);
+	ASSERT_EQ(0, be_create_vcpu(&t.vm, 1, &v1));
+	ASSERT_EQ(0, ioctl(v1.fd, SHADOWVM_GET_MP_STATE, &st));
+	EXPECT_EQ(SHADOWVM_MP_STATE_RUNNABLE, st.mp_state);
+	st.mp_state = 2;
+	EXPECT_EQ(-1, ioctl(v1.fd, SHADOWVM_SET_MP_STATE, &st));
+	EXPECT_EQ(EINVAL, errno);
+	st.mp_state = SHADOWVM_MP_STATE_WAIT_SIPI;
+	st.reserved = 1;
+	EXPECT_EQ(-1, ioctl(v1.fd, SHADOWVM_SET_MP_STATE, &st));
+	EXPECT_EQ(EINVAL, errno);
+	st.reserved = 0;
+	ASSERT_EQ(0, ioctl(v1.fd, SHADOWVM_SET_MP_STATE, &st));
+	memset(&st, 0xff, sizeof(st));
+	ASSERT_EQ(0, ioctl(v1.fd, SHADOWVM_GET_MP_STATE, &st));
+	EXPECT_EQ(SHADOWVM_MP_STATE_WAIT_SIPI, st.mp_state);
+	EXPECT_EQ(0, st.reserved);
+	memcpy(tvm_ptr(&t, 0x3000), g_ap, GUEST_SIZE(g_ap));
+	ap.v = &v1;
+	ASSERT_EQ(0, pthread_create(&th, NULL, ap_thread, &ap));
+	usleep(100000);
+	EXPECT_EQ(0, ap.done) TH_LOG("a parked AP ran without a SIPI");
+	TVM_LOAD(&t, g_sipi);
+	RUN_TO_DONE(&t);
+	for (i = 0; i < 500 && !ap.done; i++)
+		usleep(10000);
+	pthread_join(th, NULL);
+	ASSERT_EQ(0, ap.r);
+	ASSERT_EQ(SHADOWVM_EXIT_SIPI, ap.reason);
+	EXPECT_EQ(3, ap.vector);
+	ASSERT_EQ(0, ioctl(v1.fd, SHADOWVM_GET_MP_STATE, &st));
+	EXPECT_EQ(SHADOWVM_MP_STATE_RUNNABLE, st.mp_state);
+	ASSERT_EQ(0, be_run(&v1, &e));
+	ASSERT_EQ(BE_EXIT_IO, e.reason);
+	EXPECT_EQ(DONE_PORT, e.io.port);
+	EXPECT_EQ(0xa9a9a9a9, d32(&t, 0x100)) TH_LOG("the real-mode start code ran");
+	be_destroy_vcpu(&v1);
+	tvm_destroy(&t);
+}
+
 /* ---- delivery into the guest (needs vmx/inject.c) ---- */
 
 #define CNT(v)		(0x400 + (v) * 4)	/* DATA offsets: per-vector counts */

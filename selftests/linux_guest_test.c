@@ -12,6 +12,8 @@
  *     Detected ... MHz", no "calibration failed", the delay loop not
  *     calibrated), the TSC-deadline timer, no legacy PIC, symmetric I/O
  *     mode with the I/O APIC, the CMOS clock;
+ *   - with --smp 2, the second vCPU boots ("smp: Brought up 1 node, 2
+ *     CPUs"): its INIT/SIPI start and real-mode trampoline (v86 mode);
  *   - no panic, oops, BUG or warning backtrace in the guest's log;
  *   - on shadowvm, the --stats counters show the shadow MMU at work (true
  *     and hidden page faults, shadow pages built, CR3 loads).
@@ -142,7 +144,7 @@ static long long stat_value(const char *err, const char *name)
 static void boot_hello(struct __test_metadata *_metadata, struct lx *self,
 		       const char *backend, const char *policy)
 {
-	const char *args[16];
+	const char *args[24];
 	const char *out = self->r.out;
 	int n = 0, ok;
 
@@ -153,6 +155,8 @@ static void boot_hello(struct __test_metadata *_metadata, struct lx *self,
 	args[n++] = self->initrd;
 	args[n++] = "--mem";
 	args[n++] = LINUX_MEM;
+	args[n++] = "--smp";		/* the AP starts in real mode (rmode_test) */
+	args[n++] = "2";
 	args[n++] = "--append";
 	args[n++] = APPEND;
 	args[n++] = "--stats";
@@ -182,6 +186,9 @@ static void boot_hello(struct __test_metadata *_metadata, struct lx *self,
 	EXPECT_NE(NULL, strstr(out, "Using NULL legacy PIC"));
 	EXPECT_NE(NULL, strstr(out, "APIC: Switch to symmetric I/O mode"));
 	EXPECT_NE(NULL, strstr(out, "rtc_cmos rtc_cmos: registered as rtc0"));
+	EXPECT_NE(NULL, strstr(out, "smp: Brought up 1 node, 2 CPUs"))
+		TH_LOG("the second vCPU did not come up (INIT/SIPI, real-mode trampoline)");
+	EXPECT_EQ(NULL, strstr(out, "failed to boot"));
 	EXPECT_EQ(NULL, strstr(out, "Kernel panic"));
 	EXPECT_EQ(NULL, strstr(out, "Oops"));
 	EXPECT_EQ(NULL, strstr(out, "BUG:"));

@@ -203,6 +203,11 @@ struct backend_ops {
 	 * in the kernel, 0 if not, -errno; NULL when HLT always exits.
 	 */
 	int (*halted)(struct be_vcpu *vcpu);
+	/*
+	 * Park an AP in wait-for-SIPI (as after power-on) before its first
+	 * run; NULL when the backend's APs start that way already.
+	 */
+	int (*wait_sipi)(struct be_vcpu *vcpu);
 };
 
 /* The objects are plain structs so tests can reach the raw fds. */
@@ -378,6 +383,13 @@ static inline int be_halted(struct be_vcpu *vcpu)
 	if (!vcpu->vm->be->ops->halted)
 		return 0;
 	return vcpu->vm->be->ops->halted(vcpu);
+}
+
+static inline int be_wait_sipi(struct be_vcpu *vcpu)
+{
+	if (!vcpu->vm->be->ops->wait_sipi)
+		return 0;
+	return vcpu->vm->be->ops->wait_sipi(vcpu);
 }
 
 #endif /* SHADOWVM_BACKEND_H */

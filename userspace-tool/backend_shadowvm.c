@@ -246,6 +246,13 @@ static int svm_vcpu_stats(struct be_vcpu *vcpu, struct be_stats *st)
 	return svm_stats(vcpu->fd, SHADOWVM_GET_VCPU_STATS, st);
 }
 
+static int svm_wait_sipi(struct be_vcpu *vcpu)
+{
+	struct shadowvm_mp_state st = { .mp_state = SHADOWVM_MP_STATE_WAIT_SIPI };
+
+	return ioctl(vcpu->fd, SHADOWVM_SET_MP_STATE, &st) < 0 ? be_neg_errno() : 0;
+}
+
 const struct backend_ops be_shadowvm_ops = {
 	.name = "shadowvm",
 	.dev_path = "/dev/shadowvm",
@@ -266,4 +273,5 @@ const struct backend_ops be_shadowvm_ops = {
 	.vcpu_stats = svm_vcpu_stats,
 	.signal_msi = svm_signal_msi,
 	.complete_hypercall = svm_complete_hypercall,
+	.wait_sipi = svm_wait_sipi,
 };

@@ -697,6 +697,13 @@ static int cmd_run(int argc, char **argv)
 		}
 		rs.v[i].created = true;
 		rs.v[i].rs = &rs;
+		/* an AP waits for INIT/SIPI from the BSP, as after power-on */
+		ret = i ? be_wait_sipi(&rs.v[i].vcpu) : 0;
+		if (ret) {
+			msg("cannot park vCPU %u in wait-for-SIPI: %s", i,
+			    strerror(-ret));
+			return EXIT_RUNNER_ERROR;
+		}
 	}
 	/* the BSP: the image's start state; APs wait for INIT/SIPI */
 	ret = be_get_sregs(&rs.v[0].vcpu, &cur);

@@ -47,6 +47,9 @@
 /* the local APIC's register page (xAPIC layout) */
 #define SHADOWVM_GET_LAPIC		_IOR(SHADOWVM_IO, 0x2a, struct shadowvm_lapic_state)
 #define SHADOWVM_SET_LAPIC		_IOW(SHADOWVM_IO, 0x2b, struct shadowvm_lapic_state)
+/* vCPU: runnable, or waiting for a SIPI (an AP after power-on or INIT) */
+#define SHADOWVM_GET_MP_STATE		_IOR(SHADOWVM_IO, 0x2c, struct shadowvm_mp_state)
+#define SHADOWVM_SET_MP_STATE		_IOW(SHADOWVM_IO, 0x2d, struct shadowvm_mp_state)
 
 /* ---- limits ---- */
 #define SHADOWVM_MAX_VCPUS		8
@@ -384,6 +387,14 @@ struct shadowvm_msi {
 /* The xAPIC register page: register at offset o is regs[o .. o + 3]. */
 struct shadowvm_lapic_state {
 	__u8 regs[1024];
+};
+
+/* SHADOWVM_GET/SET_MP_STATE */
+#define SHADOWVM_MP_STATE_RUNNABLE	0	/* runs at the next RUN (maybe halted) */
+#define SHADOWVM_MP_STATE_WAIT_SIPI	1	/* RUN sleeps until INIT/SIPI */
+struct shadowvm_mp_state {
+	__u32 mp_state;			/* SHADOWVM_MP_STATE_* */
+	__u32 reserved;			/* must be 0 */
 };
 
 #endif /* _UAPI_LINUX_SHADOWVM_H */
