@@ -266,11 +266,12 @@ static void disk_verify(struct __test_metadata *_metadata, struct lx *self)
 	EXPECT_EQ(0, stat_value(err, "vblk_errors"));
 	EXPECT_EQ(0, stat_value(err, "vblk_bad_chains"));
 	EXPECT_EQ(0, stat_value(err, "vblk_bad_ring"));
-	TH_LOG("disk: mounted, read, wrote, read back (nonce %08x; %lld requests, %lld sectors read, %lld written, %lld flushes)",
+	TH_LOG("disk: mounted, read, wrote, read back (nonce %08x; %lld requests, %lld sectors read, %lld written, %lld flushes; console %zu of %zu bytes kept)",
 	       self->nonce, stat_value(err, "vblk_requests"),
 	       stat_value(err, "vblk_sectors_read"),
 	       stat_value(err, "vblk_sectors_written"),
-	       stat_value(err, "vblk_flushes"));
+	       stat_value(err, "vblk_flushes"), self->r.out_len,
+	       sizeof(self->r.out) - 1);
 }
 
 static void boot_hello(struct __test_metadata *_metadata, struct lx *self,
