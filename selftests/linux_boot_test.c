@@ -16,6 +16,9 @@
  *     configuration table with a valid checksum, one processor entry per
  *     vCPU (APIC id = number, only vCPU 0 the BSP), the I/O APIC at
  *     0xfec00000 with id = number of vCPUs, ISA IRQ 0 on pin 2, no IRQ 2;
+ *     PCI bus 0 and ISA bus 1 (Linux looks PCI interrupts up by the PCI
+ *     bus number), INTA of PCI device 1 (virtio-blk) on pin 16, edge and
+ *     active high, every ISA entry on the ISA bus;
  *   - refused, with a message: an old bzImage (no 64-bit entry), a file
  *     that is neither, RAM too small for the kernel, an initrd that does
  *     not fit, a command line longer than the kernel takes, an empty
@@ -221,6 +224,7 @@ TEST_F(lb, mp_table)
 {
 	const uint8_t *mpf = self->ram + LINUX_BIOS_AREA, *mpc, *e;
 	unsigned int i, n, cpus = 0, ioapics = 0, irq0_pin = 99, irq2 = 0;
+	unsigned int pci_bus = 0, isa_bus = 0, pci_ints = 0, isa_ints = 0;
 
 	mptable_build(self->ram, 3);
 	ASSERT_EQ(0, memcmp(mpf, "_MP_", 4));
@@ -243,12 +247,33 @@ TEST_F(lb, mp_table)
 			cpus++;
 			e += 20;
 			continue;
+		case 1:
+			if (!memcmp(e + 2, "PCI   ", 6)) {
+				EXPECT_EQ(0, e[1]);
+				pci_bus++;
+			} else {
+				EXPECT_EQ(0, memcmp(e + 2, "ISA   ", 6));
+				EXPECT_EQ(1, e[1]);
+				isa_bus++;
+			}
+			break;
 		case 2:
 			EXPECT_EQ(3, e[1]);
 			EXPECT_EQ(0xfec00000, get32(e + 4));
 			ioapics++;
 			break;
 		case 3:
+			EXPECT_EQ(3, e[6]);		/* the I/O APIC */
+			if (e[4] == 0) {		/* PCI */
+				EXPECT_EQ(1 << 2 | 0, e[5]);	/* dev 1, INTA */
+				EXPECT_EQ(16, e[7]);
+				EXPECT_EQ(0x5, e[2]);	/* edge, high */
+				pci_ints++;
+				break;
+			}
+			EXPECT_EQ(1, e[4]);
+			EXPECT_EQ(0, e[2]);		/* as the ISA bus */
+			isa_ints++;
 			if (e[5] == 0)
 				irq0_pin = e[7];
 			irq2 += e[5] == 2;
@@ -261,6 +286,10 @@ TEST_F(lb, mp_table)
 	EXPECT_EQ(1, ioapics);
 	EXPECT_EQ(2, irq0_pin);
 	EXPECT_EQ(0, irq2);
+	EXPECT_EQ(1, pci_bus);
+	EXPECT_EQ(1, isa_bus);
+	EXPECT_EQ(1, pci_ints);
+	EXPECT_EQ(15, isa_ints);
 }
 
 TEST_F(lb, refusals)

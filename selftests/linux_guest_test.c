@@ -16,7 +16,22 @@
  *     CPUs"): its INIT/SIPI start and real-mode trampoline (v86 mode);
  *   - no panic, oops, BUG or warning backtrace in the guest's log;
  *   - on shadowvm, the --stats counters show the shadow MMU at work (true
- *     and hidden page faults, shadow pages built, CR3 loads).
+ *     and hidden page faults, shadow pages built, CR3 loads);
+ *   - the disk (folded into the same boot, to keep the number of boots
+ *     down; disk_*() below): a copy of linux-disk.img (guests/linux/
+ *     mkdisk.sh: ext4 + 64 KiB raw tail) is the runner's --disk, which a
+ *     Linux boot gets as virtio-blk at PCI 00:01.0; init's
+ *     shadowvm.disk=check (guests/linux/init) loads Debian's virtio_pci,
+ *     virtio_blk and ext4 modules, mounts /dev/vda, reads /hello.txt,
+ *     writes /guest.txt and a raw marker with a per-run nonce, remounts
+ *     and reads guest.txt back. Asserted: the kernel routed INTA through
+ *     the MP table ("PCI->APIC IRQ transform: INT A -> IRQ 16") and sized
+ *     the disk from the config space ("[vda] N 512-byte logical blocks");
+ *     init read the host's text and printed "init: disk ok"; afterwards,
+ *     from the host side, the image holds guest.txt's contents (in a data
+ *     block of the file system) and the raw marker at exactly the offset
+ *     of the last 64 KiB; the runner counted requests, sectors read and
+ *     written, and no failed request or malformed chain.
  * One case per shadow MMU policy, plus the same kernel on KVM (ept=0) for
  * reference. One boot costs about 2 s of the test machine's instruction
  * clock but 3 to 12 minutes of Bochs on a 2-core machine (every VM exit is
@@ -29,14 +44,19 @@
  * "vmlinuz" next to this binary (the test machine's payload has its own
  * kernel there), or /boot/vmlinuz-$(uname -r); the initramfs from
  * $SHADOWVM_LINUX_INITRD or "linux-initramfs.cpio" next to this binary
- * (guests/linux/mkinitramfs.sh). A missing kernel or initramfs skips.
+ * (guests/linux/mkinitramfs.sh); the disk image from $SHADOWVM_LINUX_DISK
+ * or "linux-disk.img" next to this binary (guests/linux/mkdisk.sh), copied
+ * to /tmp for each boot. A missing kernel, initramfs or disk image skips.
  * SVMTEST_LINUX_POLICIES: a comma-separated list of policy names and
  * "kvm" (default "wp"), or "all": the other cases skip.
  */
+#include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/utsname.h>
 
@@ -49,9 +69,16 @@
 #define LINUX_SECONDS	1500
 #define STATUS_OK	1	/* exit port value 0: (0 << 1) | 1 */
 #define APPEND		"console=ttyS0 panic=-1 shadowvm.run=hello"
+/* guests/linux/mkdisk.sh writes this to /hello.txt; init prints it */
+#define DISK_HELLO	"shadowvm disk: hello from the host"
+#define DISK_RAW_TAIL	65536		/* the raw area after the ext4 */
 
 struct lx {
 	char runner[PATH_MAX], kernel[PATH_MAX], initrd[PATH_MAX];
+	char disk[PATH_MAX];		/* the pristine image */
+	char copy[64];			/* this boot's copy */
+	char append[256];
+	unsigned int nonce;
 	struct rx_result r;
 };
 
@@ -106,6 +133,9 @@ static int lx_setup(struct __test_metadata *_metadata, struct lx *lx)
 	if (rx_find_file("SHADOWVM_LINUX_INITRD", "linux-initramfs.cpio",
 			 lx->initrd, sizeof(lx->initrd)))
 		SKIP(return -1, "no initramfs (guests/linux/mkinitramfs.sh; set SHADOWVM_LINUX_INITRD)");
+	if (rx_find_file("SHADOWVM_LINUX_DISK", "linux-disk.img", lx->disk,
+			 sizeof(lx->disk)))
+		SKIP(return -1, "no disk image (guests/linux/mkdisk.sh; set SHADOWVM_LINUX_DISK)");
 	return 0;
 }
 
@@ -141,6 +171,111 @@ static long long stat_value(const char *err, const char *name)
 	return -1;
 }
 
+/* ---- the disk, checked in the hello boot ---- */
+
+/* the whole file into a malloc'ed buffer; NULL on failure */
+static uint8_t *read_all(const char *path, size_t *len)
+{
+	uint8_t *buf = NULL, *nb;
+	size_t cap = 0, n = 0;
+	ssize_t r;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return NULL;
+	for (;;) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 1 << 20;
+			nb = realloc(buf, cap);
+			if (!nb)
+				break;
+			buf = nb;
+		}
+		r = read(fd, buf + n, cap - n);
+		if (r <= 0) {
+			close(fd);
+			if (r < 0)
+				break;
+			*len = n;
+			return buf;
+		}
+		n += r;
+	}
+	close(fd);
+	free(buf);
+	return NULL;
+}
+
+/* a fresh copy of the image for this boot, and the nonce of its markers */
+static int disk_prepare(struct lx *self)
+{
+	uint8_t *buf;
+	size_t len;
+	int fd, ok;
+
+	buf = read_all(self->disk, &len);
+	if (!buf)
+		return -1;
+	snprintf(self->copy, sizeof(self->copy), "/tmp/svm_disk_XXXXXX");
+	fd = mkstemp(self->copy);
+	ok = fd >= 0 && write(fd, buf, len) == (ssize_t)len;
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	self->nonce = (unsigned int)getpid() * 2654435761u ^
+		      (unsigned int)time(NULL);
+	snprintf(self->append, sizeof(self->append),
+		 "%s shadowvm.disk=check shadowvm.nonce=%08x", APPEND,
+		 self->nonce);
+	return ok ? 0 : -1;
+}
+
+static const void *find_bytes(const uint8_t *h, size_t hlen, const char *s)
+{
+	return memmem(h, hlen, s, strlen(s));
+}
+
+/* what the guest printed, and what it left in the image */
+static void disk_verify(struct __test_metadata *_metadata, struct lx *self)
+{
+	const char *out = self->r.out, *err = self->r.err;
+	char want[128];
+	uint8_t *img;
+	size_t len = 0;
+
+	EXPECT_NE(NULL, strstr(out, "PCI->APIC IRQ transform: INT A -> IRQ 16"));
+	img = read_all(self->copy, &len);
+	ASSERT_NE(NULL, img);
+	snprintf(want, sizeof(want), "[vda] %zu 512-byte logical blocks",
+		 len / 512);
+	EXPECT_NE(NULL, strstr(out, want)) TH_LOG("no \"%s\"", want);
+	EXPECT_NE(NULL, strstr(out, "init: disk read: " DISK_HELLO));
+	EXPECT_NE(NULL, strstr(out, "init: disk ok: "));
+	EXPECT_EQ(NULL, strstr(out, "init: disk FAILED"));
+	/* guest.txt's contents reached the file system's blocks */
+	snprintf(want, sizeof(want), "shadowvm-guest-wrote-%08x\n",
+		 self->nonce);
+	EXPECT_NE(NULL, find_bytes(img, len - DISK_RAW_TAIL, want));
+	/* the raw marker at the start of the last 64 KiB */
+	snprintf(want, sizeof(want), "SHADOWVM-RAW-%08x\n", self->nonce);
+	ASSERT_LT(DISK_RAW_TAIL, len);
+	EXPECT_EQ(0, memcmp(img + len - DISK_RAW_TAIL, want, strlen(want)));
+	free(img);
+	EXPECT_LT(0, stat_value(err, "vblk_requests"));
+	EXPECT_LT(0, stat_value(err, "vblk_sectors_read"));
+	EXPECT_LT(0, stat_value(err, "vblk_sectors_written"));
+	EXPECT_LT(0, stat_value(err, "vblk_flushes"));
+	EXPECT_EQ(0, stat_value(err, "vblk_errors"));
+	EXPECT_EQ(0, stat_value(err, "vblk_bad_chains"));
+	EXPECT_EQ(0, stat_value(err, "vblk_bad_ring"));
+	TH_LOG("disk: mounted, read, wrote, read back (nonce %08x; %lld requests, %lld sectors read, %lld written, %lld flushes; console %zu of %zu bytes kept)",
+	       self->nonce, stat_value(err, "vblk_requests"),
+	       stat_value(err, "vblk_sectors_read"),
+	       stat_value(err, "vblk_sectors_written"),
+	       stat_value(err, "vblk_flushes"), self->r.out_len,
+	       sizeof(self->r.out) - 1);
+}
+
 static void boot_hello(struct __test_metadata *_metadata, struct lx *self,
 		       const char *backend, const char *policy)
 {
@@ -157,8 +292,11 @@ static void boot_hello(struct __test_metadata *_metadata, struct lx *self,
 	args[n++] = LINUX_MEM;
 	args[n++] = "--smp";		/* the AP starts in real mode (rmode_test) */
 	args[n++] = "2";
+	ASSERT_EQ(0, disk_prepare(self));
+	args[n++] = "--disk";
+	args[n++] = self->copy;
 	args[n++] = "--append";
-	args[n++] = APPEND;
+	args[n++] = self->append;
 	args[n++] = "--stats";
 	args[n++] = "--backend";
 	args[n++] = backend;
@@ -167,13 +305,18 @@ static void boot_hello(struct __test_metadata *_metadata, struct lx *self,
 		args[n++] = policy;
 	}
 	args[n] = NULL;
-	ASSERT_EQ(0, rx_run_for(LINUX_SECONDS, self->runner, args, NULL, NULL,
-				1, &self->r));
+	ok = rx_run_for(LINUX_SECONDS, self->runner, args, NULL, NULL, 1,
+			&self->r);
+	if (ok)
+		unlink(self->copy);
+	ASSERT_EQ(0, ok);
 	ok = self->r.status == STATUS_OK && strstr(out, "init: hello done");
 	if (!ok) {
 		svmtest_log_lines(_metadata, "guest", out);
 		svmtest_log_lines(_metadata, "runner", self->r.err);
 	}
+	if (self->r.status != STATUS_OK)
+		unlink(self->copy);
 	ASSERT_EQ(STATUS_OK, self->r.status);
 	EXPECT_NE(NULL, strstr(out, "init: hello done"));
 	EXPECT_NE(NULL, strstr(out, "Linux "));
@@ -199,6 +342,8 @@ static void boot_hello(struct __test_metadata *_metadata, struct lx *self,
 		EXPECT_LT(0, stat_value(self->r.err, "sp_created"));
 		EXPECT_LT(0, stat_value(self->r.err, "cr3_loads"));
 	}
+	disk_verify(_metadata, self);
+	unlink(self->copy);
 	TH_LOG("%s%s%s: booted, ran uname, powered off", backend,
 	       policy ? " " : "", policy ? policy : "");
 }

@@ -14,7 +14,8 @@
 #
 # What it does (each step is skipped when its result is already there):
 #   - installs the host packages (Bochs with the term display, busybox-static,
-#     cpio, ISO tools, gcc, make, python3), running `apt-get update` first
+#     cpio, ISO tools, gcc, make, python3, e2fsprogs and kmod for the Linux
+#     guest's disk and modules), running `apt-get update` first
 #     only when something must be installed;
 #   - reads the kernel ABI from the apt lists (never hard-coded), installs
 #     linux-headers-<abi> (kbuild tree in /usr/src/linux-headers-<abi>); for
@@ -49,7 +50,7 @@ SERIES=${TESTVM_KERNEL:-6.1}
 
 HOST_PKGS=(bochs bochsbios vgabios bochs-term busybox-static cpio gzip
 	   xz-utils isolinux syslinux-common xorriso gcc make libc6-dev
-	   python3 lz4 zstd procps dkms)
+	   python3 lz4 zstd procps dkms e2fsprogs kmod)
 
 msg() { echo "prepare: $*"; }
 die() { echo "prepare: error: $*" >&2; exit 1; }

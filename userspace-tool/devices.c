@@ -16,6 +16,7 @@ void devices_init(struct vm_devices *d, int uart_fd)
 	d->uart_fd = uart_fd;
 	d->ncpus = 1;
 	d->disk.fd = -1;
+	d->vblk.fd = -1;
 	d->uart.in_fd = -1;
 	pthread_mutex_init(&d->lock, NULL);
 	uart_register(d);
@@ -30,6 +31,7 @@ void devices_free(struct vm_devices *d)
 {
 	uart_stop_input(d);
 	disk_close(d);
+	vblk_close(d);
 	free(d->out);
 	d->out = NULL;
 	d->out_len = 0;
@@ -53,6 +55,21 @@ int devices_add_pio(struct vm_devices *d, const struct pio_dev *dev)
 		return -1;
 	d->pio[d->npio++] = *dev;
 	return 0;
+}
+
+int devices_move_pio(struct vm_devices *d, const char *name, uint16_t base,
+		     uint16_t len)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->npio; i++) {
+		if (strcmp(d->pio[i].name, name))
+			continue;
+		d->pio[i].base = base;
+		d->pio[i].len = len;
+		return 0;
+	}
+	return -1;
 }
 
 int devices_add_mmio(struct vm_devices *d, const struct mmio_dev *dev)

@@ -13,14 +13,19 @@
  * Devices, one file each (their state is in struct vm_devices):
  *   dev_uart.c    16550 UART at 0x3f8, IRQ 4, input from an fd
  *   dev_exit.c    exit port 0xf4
- *   dev_pci.c     PCI configuration ports 0xcf8/0xcfc: no device
+ *   dev_pci.c     PCI configuration ports 0xcf8/0xcfc: bus 0 with a
+ *                 host bridge and its functions once pci_enable_bus()
+ *                 ran (Linux boots), else no device
+ *   dev_virtio_blk.c  virtio-blk (legacy virtio-pci) at PCI 00:01.0,
+ *                 I/O BAR0, INTx on I/O APIC pin 16 (--kernel --disk)
  *   dev_fwcfg.c   QEMU fw_cfg subset at 0x510/0x511
  *   dev_ioapic.c  I/O APIC at 0xfec00000 (when the backend has none)
  *   dev_disk.c    DMA disk, MMIO page at 0xfeb00000
  *   dev_i8042.c   i8042 reset line (0x64 command 0xfe) at 0x60/0x64
  *   dev_rtc.c     CMOS real-time clock at 0x70/0x71 (the host's UTC)
  * devices_init() registers UART, exit port, PCI, fw_cfg, i8042 and RTC; the runner
- * adds the I/O APIC and the disk when it wants them.
+ * adds the I/O APIC and the disk (DMA disk, or virtio-blk) when it wants
+ * them.
  *
  * Interrupts: dev_set_irq() drives an IRQ line (the I/O APIC in the runner
  * turns a rising edge on an unmasked pin into an MSI; with KVM's in-kernel
@@ -62,6 +67,12 @@
 #define IOAPIC_PINS	24
 #define DISK_BASE	0xfeb00000ULL
 #define DISK_MMIO_SIZE	0x1000ULL
+#define PCI_MAX_FUNCS	4
+#define VBLK_DEVFN	(1 << 3)	/* PCI 00:01.0 */
+#define VBLK_IRQ	16		/* I/O APIC pin of its INTA */
+#define VBLK_IO_BASE	0xc000		/* BAR0 as the runner programs it */
+#define VBLK_IO_SIZE	0x40
+#define VBLK_QUEUE_SIZE	128
 
 struct dev_counters {
 	uint64_t exits[BE_EXIT_NR];	/* userspace exits by reason */
@@ -89,6 +100,16 @@ struct dev_counters {
 	uint64_t disk_sectors_written;
 	uint64_t disk_errors;		/* requests that ended with ERROR */
 	uint64_t disk_bad_access;	/* non-32-bit register accesses */
+	uint64_t vblk_notify;		/* queue notifications */
+	uint64_t vblk_requests;		/* requests completed */
+	uint64_t vblk_sectors_read;
+	uint64_t vblk_sectors_written;
+	uint64_t vblk_flushes;
+	uint64_t vblk_errors;		/* requests with IOERR or UNSUPP */
+	uint64_t vblk_bad_chains;	/* malformed chains (used len 0) */
+	uint64_t vblk_bad_ring;		/* notifies refused: ring not in RAM,
+					   or an avail index beyond the ring */
+	uint64_t vblk_bad_access;	/* ignored register writes */
 };
 
 struct vm_devices;
@@ -153,6 +174,40 @@ struct disk_state {
 	uint32_t msi_addr_lo, msi_addr_hi, msi_data, msi_ctrl;
 };
 
+/*
+ * A PCI function of bus 0: 256 bytes of configuration space (type 0
+ * header), the bits the guest may write, and a callback run after a
+ * write that touched the command register or a BAR.
+ */
+struct pci_func {
+	uint8_t devfn;
+	uint8_t cfg[256];
+	uint8_t wmask[256];
+	void (*changed)(struct vm_devices *d, struct pci_func *f);
+};
+
+struct pci_bus {
+	bool enabled;			/* else: "no device" everywhere */
+	unsigned int nfuncs;
+	struct pci_func func[PCI_MAX_FUNCS];
+};
+
+struct vblk_state {
+	bool present;
+	bool ro;
+	int fd;
+	uint64_t sectors;
+	uint16_t io_base;		/* decoded BAR0, 0: not decoded */
+	uint32_t guest_features;
+	uint32_t pfn;			/* queue 0's page frame, 0: none */
+	uint16_t queue_sel;
+	uint8_t status;			/* device status register */
+	uint8_t isr;			/* bit 0: used ring updated */
+	uint16_t last_avail;		/* next avail ring slot to take */
+	uint16_t used_idx;		/* our copy of used->idx */
+	bool intx_disabled;		/* PCI command bit 10 */
+};
+
 #define DEV_MAX_PIO	16
 #define DEV_MAX_MMIO	8
 
@@ -184,6 +239,8 @@ struct vm_devices {
 	struct uart_state uart;
 	struct fwcfg_state fwcfg;
 	uint32_t pci_addr;		/* last value written to 0xcf8 */
+	struct pci_bus pci;
+	struct vblk_state vblk;
 	struct ioapic_state ioapic;
 	struct disk_state disk;
 	struct rtc_state rtc;
@@ -211,6 +268,12 @@ void devices_attach_vm(struct vm_devices *d, struct be_vm *vm, void *ram,
 		       uint64_t ram_size, uint32_t ncpus);
 /* 0, or -1 when the table is full */
 int devices_add_pio(struct vm_devices *d, const struct pio_dev *dev);
+/*
+ * the port range of the registered device named name moves to
+ * [base, base + len) (len 0: no ports; for PCI BARs); 0 or -1
+ */
+int devices_move_pio(struct vm_devices *d, const char *name, uint16_t base,
+		     uint16_t len);
 int devices_add_mmio(struct vm_devices *d, const struct mmio_dev *dev);
 /* Returns 1 if the exit was an I/O or MMIO exit and has been handled. */
 int devices_handle(struct vm_devices *d, struct be_exit *e);
@@ -236,6 +299,10 @@ void uart_stop_input(struct vm_devices *d);
 void uart_flush(struct vm_devices *d);
 void exit_port_register(struct vm_devices *d);
 void pci_register(struct vm_devices *d);
+/* PCI bus 0 answers, with the host bridge at 00:00.0 (Linux boots) */
+void pci_enable_bus(struct vm_devices *d);
+/* a function on bus 0 (cfg filled by the caller); NULL when full */
+struct pci_func *pci_add_func(struct vm_devices *d, const struct pci_func *f);
 void i8042_register(struct vm_devices *d);
 void rtc_register(struct vm_devices *d);
 void fwcfg_register(struct vm_devices *d);
@@ -246,5 +313,16 @@ void ioapic_set_irq(struct vm_devices *d, unsigned int irq, int level);
 int disk_register(struct vm_devices *d, const char *path, bool ro,
 		  char *err, size_t errlen);
 void disk_close(struct vm_devices *d);
+/*
+ * virtio-blk on the raw image path (read-only with ro) at PCI 00:01.0,
+ * after pci_enable_bus(); 0 or -1 with a message in err
+ */
+int vblk_register(struct vm_devices *d, const char *path, bool ro,
+		  char *err, size_t errlen);
+void vblk_close(struct vm_devices *d);
+/* for unit tests: the register file of BAR0 (off < VBLK_IO_SIZE) */
+uint32_t vblk_io_in(struct vm_devices *d, uint16_t off, unsigned int size);
+void vblk_io_out(struct vm_devices *d, uint16_t off, unsigned int size,
+		 uint32_t val);
 
 #endif /* SHADOWVM_DEVICES_H */

@@ -5,7 +5,7 @@
  * Contract (Documentation/runner.rst has the long form):
  *   shadowvm run IMAGE [--mem SIZE] [--smp N] [--append TEXT]
  *                      [--module FILE[,CMD]]... [--env FILE]
- *                      [--disk IMG[,ro]] [--stats]
+ *                      [--disk IMG[,ro]] [--stats]  (--kernel: virtio-blk)
  *                      [--backend shadowvm|kvm] [--policy NAME]
  * Guest RAM [0, SIZE) is this process's anonymous memory in slot 0. The
  * image is loaded by loader.h's rules (multiboot, ELF32, ELF64, flat);
@@ -104,15 +104,17 @@ static void usage(FILE *f)
 		"  --initrd FILE        with --kernel, the initramfs; else a module\n"
 		"  --module FILE[,CMD]  multiboot module (repeatable)\n"
 		"  --env FILE           multiboot module 0: KEY=value lines\n"
-		"  --disk IMG[,ro]      DMA disk at MMIO 0xfeb00000 on a raw image\n"
+		"  --disk IMG[,ro]      a raw image as the DMA disk at MMIO 0xfeb00000;\n"
+		"                       with --kernel, as virtio-blk at PCI 00:01.0\n"
 		"  --stats              print exit and device counters on stderr\n"
 		"  --backend shadowvm|kvm  hypervisor to use (default shadowvm)\n"
 		"  --policy %s  shadow MMU policy (shadowvm only)\n"
 		"  --pf-bypass          guest not-present #PFs skip the exit (shadowvm;\n"
 		"                       policies wp and wp-noemu; long-mode guests)\n"
 		"devices: 16550 UART 0x3f8 (IRQ 4, input from stdin), exit port 0xf4,\n"
-		"  PCI config 0xcf8/0xcfc (no devices), fw_cfg 0x510/0x511, I/O APIC\n"
-		"  0xfec00000, DMA disk 0xfeb00000, i8042 reset 0x64, CMOS clock\n"
+		"  PCI config 0xcf8/0xcfc (no devices; with --kernel a host bridge and\n"
+		"  virtio-blk), fw_cfg 0x510/0x511, I/O APIC 0xfec00000, DMA disk\n"
+		"  0xfeb00000, i8042 reset 0x64, CMOS clock\n"
 		"  0x70/0x71 (Documentation/runner.rst)\n"
 		"exit status: (value << 1) | 1 for a write of value to port 0xf4;\n"
 		"  0 on guest hlt with interrupts off; 124 guest reset (i8042 0xfe);\n"
@@ -237,6 +239,17 @@ static void print_stats(struct be_vm *vm, const struct vm_devices *d,
 	C(irq_raised);
 	C(msi_sent);
 	C(irq_dropped);
+	if (d->vblk.present) {
+		C(vblk_notify);
+		C(vblk_requests);
+		C(vblk_sectors_read);
+		C(vblk_sectors_written);
+		C(vblk_flushes);
+		C(vblk_errors);
+		C(vblk_bad_chains);
+		C(vblk_bad_ring);
+		C(vblk_bad_access);
+	}
 	if (d->disk.present) {
 		C(disk_requests);
 		C(disk_sectors_read);
@@ -652,7 +665,12 @@ static int cmd_run(int argc, char **argv)
 		return EXIT_RUNNER_ERROR;
 	}
 	devices_init(&devs, STDOUT_FILENO);
-	if (disk && disk_register(&devs, disk, disk_ro, err, sizeof(err))) {
+	/* Linux: PCI bus 0, the disk as virtio-blk; others: the DMA disk */
+	if (kernel)
+		pci_enable_bus(&devs);
+	if (disk && (kernel ? vblk_register(&devs, disk, disk_ro, err,
+					    sizeof(err)) :
+		     disk_register(&devs, disk, disk_ro, err, sizeof(err)))) {
 		msg("%s", err);
 		return EXIT_RUNNER_ERROR;
 	}

@@ -5,10 +5,14 @@
  * the floating pointer at LINUX_BIOS_AREA (0xf0000, where a kernel scans
  * for it) and the configuration table right after it, with one processor
  * entry per vCPU (local APIC id = vCPU number, vCPU 0 the bootstrap
- * processor), one ISA bus, the runner's I/O APIC (id = ncpus, at
- * IOAPIC_BASE, 24 pins), ISA IRQ n on I/O APIC pin n except IRQ 0 on pin 2
- * and no IRQ 2 (the usual wiring), ExtINT on LINT0 and NMI on LINT1. Contract in
- * loader.h (mptable_build()); Documentation/linux.rst lists the entries.
+ * processor), PCI bus 0 and ISA bus 1, the runner's I/O APIC (id = ncpus,
+ * at IOAPIC_BASE, 24 pins), ISA IRQ n on I/O APIC pin n except IRQ 0 on
+ * pin 2 and no IRQ 2 (the usual wiring), INTA of PCI device 1 (virtio-blk,
+ * dev_virtio_blk.c) on pin VBLK_IRQ, edge-triggered and active high (the
+ * runner's I/O APIC models edges only: see Documentation/linux.rst),
+ * ExtINT on LINT0 and NMI on LINT1. The PCI entries are there whether or
+ * not the device is. Contract in loader.h (mptable_build());
+ * Documentation/linux.rst lists the entries.
  */
 #include <cpuid.h>
 #include <string.h>
@@ -26,6 +30,11 @@
 enum { MP_PROCESSOR, MP_BUS, MP_IOAPIC, MP_INTSRC, MP_LINTSRC };
 enum { MP_INT, MP_NMI, MP_SMI, MP_EXTINT };
 
+#define BUS_PCI		0	/* = the PCI bus number, as Linux looks it up */
+#define BUS_ISA		1
+#define MP_FLAGS_BUS	0x0	/* polarity and trigger as the bus says */
+#define MP_FLAGS_EDGE_HIGH 0x5	/* active high (01), edge (01 << 2) */
+
 static uint8_t checksum(const uint8_t *p, size_t n)
 {
 	uint8_t sum = 0;
@@ -35,13 +44,14 @@ static uint8_t checksum(const uint8_t *p, size_t n)
 	return (uint8_t)-sum;
 }
 
-static uint8_t *put_int(uint8_t *e, uint8_t type, uint8_t kind, uint8_t irq,
-			uint8_t dst_id, uint8_t dst_pin)
+static uint8_t *put_int(uint8_t *e, uint8_t type, uint8_t kind, uint8_t flags,
+			uint8_t bus, uint8_t irq, uint8_t dst_id, uint8_t dst_pin)
 {
 	e[0] = type;
 	e[1] = kind;
-	e[2] = e[3] = 0;	/* polarity and trigger: as the bus (ISA: edge, high) */
-	e[4] = 0;		/* source bus 0 */
+	e[2] = flags;		/* polarity bits 1:0, trigger bits 3:2 */
+	e[3] = 0;
+	e[4] = bus;
 	e[5] = irq;
 	e[6] = dst_id;
 	e[7] = dst_pin;
@@ -69,7 +79,12 @@ void mptable_build(void *ramp, unsigned int ncpus)
 		e += 20;
 	}
 	e[0] = MP_BUS;
-	e[1] = 0;
+	e[1] = BUS_PCI;
+	memcpy(e + 2, "PCI   ", 6);
+	e += 8;
+	n++;
+	e[0] = MP_BUS;
+	e[1] = BUS_ISA;
 	memcpy(e + 2, "ISA   ", 6);
 	e += 8;
 	n++;
@@ -84,11 +99,17 @@ void mptable_build(void *ramp, unsigned int ncpus)
 	for (i = 0; i < 16; i++) {
 		if (i == 2)		/* the cascade: IRQ 0 takes its pin */
 			continue;
-		e = put_int(e, MP_INTSRC, MP_INT, i, ncpus, i ? i : 2);
+		/* ISA: edge, active high */
+		e = put_int(e, MP_INTSRC, MP_INT, MP_FLAGS_BUS, BUS_ISA, i,
+			    ncpus, i ? i : 2);
 		n++;
 	}
-	e = put_int(e, MP_LINTSRC, MP_EXTINT, 0, 0xff, 0);
-	e = put_int(e, MP_LINTSRC, MP_NMI, 0, 0xff, 1);
+	/* PCI: source "IRQ" = device << 2 | (pin - 1), INTA = 0 */
+	e = put_int(e, MP_INTSRC, MP_INT, MP_FLAGS_EDGE_HIGH, BUS_PCI,
+		    (VBLK_DEVFN >> 3) << 2, ncpus, VBLK_IRQ);
+	n++;
+	e = put_int(e, MP_LINTSRC, MP_EXTINT, MP_FLAGS_BUS, BUS_ISA, 0, 0xff, 0);
+	e = put_int(e, MP_LINTSRC, MP_NMI, MP_FLAGS_BUS, BUS_ISA, 0, 0xff, 1);
 	n += 2;
 
 	memcpy(mpc, "PCMP", 4);
