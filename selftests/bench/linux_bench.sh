@@ -69,21 +69,19 @@ phase_of() {
 	awk -v n="$2" 'index($0, "workload: " n) == 1 { v = $(NF - 1) } END { print v == "" ? "-" : v }' "$1"
 }
 
-kvm_unload() {
-	rmmod kvm_intel 2>/dev/null
-	rmmod kvm 2>/dev/null
-	rmmod irqbypass 2>/dev/null
-}
+# kvm_load, kvm_unload (shared with run_bench.sh)
+if [ -f ./kvm_modules.sh ]; then
+	# shellcheck disable=SC1091
+	. ./kvm_modules.sh
+else
+	# shellcheck disable=SC1091
+	. ./bench/kvm_modules.sh
+fi
 
-# kvm_load EPT: kvm_intel with ept=EPT, nothing else holding VT-x
-kvm_load() {
+# kvm_config_load EPT: kvm_intel with ept=EPT, nothing else holding VT-x
+kvm_config_load() {
 	rmmod shadowvm 2>/dev/null
-	kvm_unload
-	for m in irqbypass kvm; do
-		insmod "$KVM_MODULES_DIR/$m.ko" 2>/dev/null
-	done
-	insmod "$KVM_MODULES_DIR/kvm-intel.ko" ept="$1" 2>/dev/null &&
-		[ "$(cat /sys/module/kvm_intel/parameters/ept)" = "$([ "$1" = 1 ] && echo Y || echo N)" ]
+	kvm_load "$1"
 }
 
 shadowvm_load() {
@@ -100,7 +98,7 @@ echo "config,total_s,init_s,fork_exec_s,anon_s,tmpfs_s,pipeline_s,exits,pf_true,
 for c in $CONFIGS; do
 	case $c in
 	kvm-ept0|kvm-ept1)
-		if ! kvm_load "${c#kvm-ept}"; then
+		if ! kvm_config_load "${c#kvm-ept}"; then
 			say "FAIL: cannot load kvm_intel with ept=${c#kvm-ept}"
 			status=1
 			continue
