@@ -6,7 +6,7 @@
 # as a guest with the guests/linux initramfs, under LINUX_DEMO_POLICY,
 # running LINUX_DEMO_RUN (workload or hello), with the runner's counters;
 # LINUX_DEMO_BACKEND=kvm: on KVM instead (kvm_intel ept=LINUX_DEMO_EPT),
-# LINUX_DEMO_APPEND: more guest command line.
+# LINUX_DEMO_APPEND: more guest command line; LINUX_DEMO_SMP: vCPUs.
 # The guest ends through the exit port with its workload's status: the
 # runner's status 1 means it passed ((0 << 1) | 1).
 
@@ -43,6 +43,7 @@ t0=$(cut -d' ' -f1 /proc/uptime)
 {
 	/payload/shadowvm run --kernel /payload/vmlinuz \
 		--initrd /payload/linux-initramfs.cpio --mem 256M --stats \
+		--smp "${LINUX_DEMO_SMP:-1}" \
 		"$@" --append "console=ttyS0 panic=-1 shadowvm.run=$LINUX_DEMO_RUN $LINUX_DEMO_APPEND" </dev/null
 	echo $? >/tmp/linux-demo.status
 } | sed 's/^/guest| /'

@@ -16,7 +16,8 @@
 # kvm_intel loaded with ept=LINUX_DEMO_EPT, default 0); LINUX_DEMO_APPEND
 # adds to the guest's command line (e.g. "earlyprintk=serial
 # ignore_loglevel" to see where a boot stops: the guest's console is
-# streamed live, line by line, to the test machine's).
+# streamed live, line by line, to the test machine's); LINUX_DEMO_SMP=N
+# gives the guest N vCPUs (default 1).
 #
 # Usage: testvm/linux-demo.sh [boot.sh options]
 # Output streamed live and kept in build/linux-demo/vm/console.log.
@@ -48,6 +49,7 @@ cp testvm/guest-linux-demo.sh "$OUT/payload/"
 	echo "LINUX_DEMO_RUN='${LINUX_DEMO_RUN:-workload}'"
 	echo "LINUX_DEMO_BACKEND='${LINUX_DEMO_BACKEND:-shadowvm}'"
 	echo "LINUX_DEMO_EPT='${LINUX_DEMO_EPT:-0}'"
+	echo "LINUX_DEMO_SMP='${LINUX_DEMO_SMP:-1}'"
 	echo "LINUX_DEMO_APPEND='${LINUX_DEMO_APPEND//\'/}'"
 } >"$OUT/payload/linux-demo.env"
 
