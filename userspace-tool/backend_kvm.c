@@ -8,11 +8,14 @@
  * be_vm_config.irqchip asks for them: without them HLT exits to userspace
  * like on shadowvm, with them HLT waits in the kernel (halted() tells the
  * runner when a vCPU sleeps there) and device interrupts are MSIs
- * (KVM_SIGNAL_MSI). KVM exposes no counters here: the stats hooks return
- * -EOPNOTSUPP.
+ * (KVM_SIGNAL_MSI). The guest gets shadowvm's CPUID, not KVM's paravirt
+ * one (kvm_be_setup_cpuid). vm_stats reads KVM's per-VM debugfs counters
+ * (exits, pf_fixed, ...); vcpu_stats returns -EOPNOTSUPP.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -375,12 +378,62 @@ static int kvm_be_halted(struct be_vcpu *vcpu)
 	return mp.mp_state == KVM_MP_STATE_HALTED;
 }
 
+/*
+ * The VM's counters, summed over its vCPUs by KVM, from its debugfs
+ * directory /sys/kernel/debug/kvm/PID-FD (one file per counter: exits,
+ * pf_fixed, pf_guest, mmu_pte_write, mmu_cache_miss, ...). KVM keeps them
+ * only while the VM lives (the global files sum the live VMs), so they are
+ * read here, before the VM is destroyed. -EOPNOTSUPP without debugfs.
+ */
+#define KB_STAT_NAME	32
+static char kvm_be_stat_names[BE_STATS_MAX][KB_STAT_NAME];
+static const char *kvm_be_stat_ptrs[BE_STATS_MAX];
+
+static int kvm_be_read_u64(int dirfd, const char *name, uint64_t *val)
+{
+	char buf[32], *end;
+	ssize_t n;
+	int fd;
+
+	fd = openat(dirfd, name, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	*val = strtoull(buf, &end, 10);
+	return end == buf ? -1 : 0;
+}
+
 static int kvm_be_vm_stats(struct be_vm *vm, struct be_stats *st)
 {
-	(void)vm;
-	(void)st;
-	errno = EOPNOTSUPP;
-	return -EOPNOTSUPP;
+	char path[64];
+	struct dirent *de;
+	DIR *dir;
+
+	memset(st, 0, sizeof(*st));
+	snprintf(path, sizeof(path), "/sys/kernel/debug/kvm/%d-%d",
+		 (int)getpid(), vm->fd);
+	dir = opendir(path);
+	if (!dir) {
+		errno = EOPNOTSUPP;
+		return -EOPNOTSUPP;
+	}
+	while ((de = readdir(dir)) != NULL && st->nr < BE_STATS_MAX) {
+		uint64_t v;
+
+		if (de->d_name[0] == '.' || strlen(de->d_name) >= KB_STAT_NAME ||
+		    kvm_be_read_u64(dirfd(dir), de->d_name, &v))
+			continue;	/* also the vcpuN directories */
+		strcpy(kvm_be_stat_names[st->nr], de->d_name);
+		kvm_be_stat_ptrs[st->nr] = kvm_be_stat_names[st->nr];
+		st->val[st->nr++] = v;
+	}
+	closedir(dir);
+	st->names = kvm_be_stat_ptrs;
+	return 0;
 }
 
 static int kvm_be_vcpu_stats(struct be_vcpu *vcpu, struct be_stats *st)
