@@ -147,8 +147,10 @@ for c in $CONFIGS; do
 		tail -n 5 "$RES/$c.err"
 		status=1
 	fi
-	echo "$c,$total,${init:--},$(phase_of "$RES/$c.out" fork-exec),$(phase_of "$RES/$c.out" anon),$(phase_of "$RES/$c.out" tmpfs),$(phase_of "$RES/$c.out" pipeline),$exits,$pft,$pfh,$ptw,$sp,$hit,$st" >>"$RES/csv"
-	echo "# $c: ${total} s, status $st"
+	row="$c,$total,${init:--},$(phase_of "$RES/$c.out" fork-exec),$(phase_of "$RES/$c.out" anon),$(phase_of "$RES/$c.out" tmpfs),$(phase_of "$RES/$c.out" pipeline),$exits,$pft,$pfh,$ptw,$sp,$hit,$st"
+	echo "$row" >>"$RES/csv"
+	# the row at once too: a run cut short keeps the configs done
+	echo "# $c: ${total} s, status $st, row $row"
 done
 kvm_unload
 shadowvm_load
