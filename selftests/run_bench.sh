@@ -55,7 +55,6 @@ PREFETCH=${MMU_BENCH_PREFETCH-0 16}
 ROOT_CACHES=${MMU_BENCH_ROOT_CACHES-256}
 CAPS=${MMU_BENCH_CAPS-kvm}
 PF_PARAM=/sys/module/shadowvm/parameters/prefetch
-EPT_PARAM=/sys/module/kvm_intel/parameters/ept
 status=0
 fails=""
 : >"$RES"
@@ -123,65 +122,31 @@ fi
 [ $loaded_svm -eq 1 ] && rmmod shadowvm
 
 # ---- KVM, ept=0 ----
-load_ko() {
-	for ext in ko ko.xz ko.zst ko.gz; do
-		if [ -f "$KVM_MODULES_DIR/$1.$ext" ]; then
-			# shellcheck disable=SC2086 # $2: no parameter when empty
-			insmod "$KVM_MODULES_DIR/$1.$ext" $2
-			return
-		fi
-	done
-	return 1
-}
-
+# kvm_load, kvm_ept_is_on, kvm_unload (shared with linux_bench.sh)
+if [ -f ./kvm_modules.sh ]; then
+	# shellcheck disable=SC1091
+	. ./kvm_modules.sh
+else
+	# shellcheck disable=SC1091
+	. ./bench/kvm_modules.sh
+fi
 KVM_EPT=0
 [ "$MMU_BENCH_KVM_EPT" = 1 ] && KVM_EPT=1
 
-load_kvm() {
-	if [ -n "$KVM_MODULES_DIR" ]; then
-		[ -e /sys/module/irqbypass ] || load_ko irqbypass
-		[ -e /sys/module/kvm ] || load_ko kvm
-		load_ko kvm-intel ept=$KVM_EPT
-	elif [ "$MMU_BENCH_MODPROBE" = 1 ]; then
-		modprobe kvm_intel ept=$KVM_EPT
-	else
-		return 1
-	fi
-}
-
-ept_is_on() {
-	case "$(cat "$EPT_PARAM" 2>/dev/null)" in
-	Y | y | 1) return 0 ;;
-	esac
-	return 1
-}
-
-loaded_kvm=0
 if [ "$MMU_BENCH_NO_KVM" = 1 ]; then
 	echo "# mmu_bench: KVM skipped (MMU_BENCH_NO_KVM=1): no reference"
 else
-	if [ -e /sys/module/kvm_intel ] && ept_is_on && [ $KVM_EPT = 0 ]; then
-		echo "# mmu_bench: kvm_intel is loaded with ept=1: reloading it with ept=0"
-		if rmmod kvm_intel 2>/dev/null; then
-			load_kvm && loaded_kvm=1
-		else
-			echo "# mmu_bench: cannot unload kvm_intel (in use?)"
-		fi
-	elif [ ! -e /sys/module/kvm_intel ]; then
-		load_kvm && loaded_kvm=1
-	fi
+	[ -e /sys/module/kvm_intel ] && ! kvm_has_ept $KVM_EPT &&
+		echo "# mmu_bench: kvm_intel is loaded with another ept value: reloading it with ept=$KVM_EPT"
+	kvm_load $KVM_EPT || echo "# mmu_bench: cannot load kvm_intel with ept=$KVM_EPT (in use? no modules?)"
 	if [ -e /sys/module/kvm_intel ] && [ -c /dev/kvm ]; then
-		echo "# mmu_bench: KVM, kvm_intel ept=$(cat "$EPT_PARAM" 2>/dev/null)"
-		ept_is_on && fail "kvm_intel has ept=1: the KVM rows are labelled kvm-ept1 and are no shadow-paging reference"
+		echo "# mmu_bench: KVM, kvm_intel ept=$(cat "$KVM_EPT_PARAM" 2>/dev/null)"
+		kvm_ept_is_on && fail "kvm_intel has ept=1: the KVM rows are labelled kvm-ept1 and are no shadow-paging reference"
 		./mmu_bench run kvm >>"$RES" || fail "KVM: some runs failed or not ept=0 (see above)"
 	else
 		fail "KVM not available (no kvm_intel module or no /dev/kvm; set KVM_MODULES_DIR or MMU_BENCH_MODPROBE=1): no reference rows"
 	fi
-	if [ $loaded_kvm -eq 1 ]; then
-		rmmod kvm_intel
-		rmmod kvm 2>/dev/null
-		rmmod irqbypass 2>/dev/null
-	fi
+	[ "$KVM_LOADED" = 1 ] && kvm_unload
 fi
 
 echo "MMU-BENCH-CSV-BEGIN"

@@ -11,8 +11,13 @@
 # anonymous memory, tmpfs, a pipeline; each phase's guest time printed) and
 # powers off through the exit port; the runner prints the shadow MMU's
 # counters. LINUX_DEMO_POLICY (default wp) picks the policy,
-# LINUX_DEMO_RUN=hello only boots and runs uname, LINUX_DEMO_SMP=N gives
-# the guest N vCPUs (default 1).
+# LINUX_DEMO_RUN=hello only boots and runs uname. LINUX_DEMO_BACKEND=kvm
+# boots the same image with the same runner on KVM instead (Debian's
+# kvm_intel loaded with ept=LINUX_DEMO_EPT, default 0); LINUX_DEMO_APPEND
+# adds to the guest's command line (e.g. "earlyprintk=serial
+# ignore_loglevel" to see where a boot stops: the guest's console is
+# streamed live, line by line, to the test machine's); LINUX_DEMO_SMP=N
+# gives the guest N vCPUs (default 1).
 #
 # Usage: testvm/linux-demo.sh [boot.sh options]
 # Output streamed live and kept in build/linux-demo/vm/console.log.
@@ -42,7 +47,10 @@ cp testvm/guest-linux-demo.sh "$OUT/payload/"
 {
 	echo "LINUX_DEMO_POLICY='${LINUX_DEMO_POLICY:-wp}'"
 	echo "LINUX_DEMO_RUN='${LINUX_DEMO_RUN:-workload}'"
+	echo "LINUX_DEMO_BACKEND='${LINUX_DEMO_BACKEND:-shadowvm}'"
+	echo "LINUX_DEMO_EPT='${LINUX_DEMO_EPT:-0}'"
 	echo "LINUX_DEMO_SMP='${LINUX_DEMO_SMP:-1}'"
+	echo "LINUX_DEMO_APPEND='${LINUX_DEMO_APPEND//\'/}'"
 } >"$OUT/payload/linux-demo.env"
 
 # the guest kernel's own messages ("guest| [ ...] ...") are not the test

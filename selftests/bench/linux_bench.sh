@@ -15,7 +15,8 @@
 #              sync=none this is an instruction count, deterministic
 #   init       the guest's own uptime when its init started (boot-to-init)
 #   fork-exec, anon, tmpfs, pipeline: the workload's phases (guest clock)
-#   exits      VM exits (shadowvm: its counters; KVM: debugfs "exits")
+#   exits      VM exits (shadowvm: its counters; KVM: its per-VM debugfs
+#              "exits", which the runner's --stats prints)
 #   pf_true, pf_hidden  guest page faults that were the guest's own /
 #              shadowing artifacts (KVM: pf_guest / pf_fixed)
 #   ptw        emulated guest page-table writes (KVM: mmu_pte_write)
@@ -42,7 +43,6 @@ KERNEL=${LINUX_BENCH_KERNEL:-./vmlinuz}
 INITRD=${LINUX_BENCH_INITRD:-./linux-initramfs.cpio}
 MEM=${LINUX_BENCH_MEM:-256M}
 CONFIGS=${LINUX_BENCH_CONFIGS:-$(./mmu_bench policies) kvm-ept0 kvm-ept1}
-KVM_DBG=/sys/kernel/debug/kvm
 RES=${TMPDIR:-/tmp}/linux-bench.$$
 status=0
 
@@ -69,21 +69,19 @@ phase_of() {
 	awk -v n="$2" 'index($0, "workload: " n) == 1 { v = $(NF - 1) } END { print v == "" ? "-" : v }' "$1"
 }
 
-kvm_unload() {
-	rmmod kvm_intel 2>/dev/null
-	rmmod kvm 2>/dev/null
-	rmmod irqbypass 2>/dev/null
-}
+# kvm_load, kvm_unload (shared with run_bench.sh)
+if [ -f ./kvm_modules.sh ]; then
+	# shellcheck disable=SC1091
+	. ./kvm_modules.sh
+else
+	# shellcheck disable=SC1091
+	. ./bench/kvm_modules.sh
+fi
 
-# kvm_load EPT: kvm_intel with ept=EPT, nothing else holding VT-x
-kvm_load() {
+# kvm_config_load EPT: kvm_intel with ept=EPT, nothing else holding VT-x
+kvm_config_load() {
 	rmmod shadowvm 2>/dev/null
-	kvm_unload
-	for m in irqbypass kvm; do
-		insmod "$KVM_MODULES_DIR/$m.ko" 2>/dev/null
-	done
-	insmod "$KVM_MODULES_DIR/kvm-intel.ko" ept="$1" 2>/dev/null &&
-		[ "$(cat /sys/module/kvm_intel/parameters/ept)" = "$([ "$1" = 1 ] && echo Y || echo N)" ]
+	kvm_load "$1"
 }
 
 shadowvm_load() {
@@ -91,22 +89,17 @@ shadowvm_load() {
 	[ -e /dev/shadowvm ] || insmod "${SHADOWVM_KO:-/payload/shadowvm.ko}"
 }
 
-kvm_counter() {
-	cat "$KVM_DBG/$1" 2>/dev/null || echo 0
-}
-
 echo "LINUX-BENCH-CSV-BEGIN" >"$RES/csv"
 echo "config,total_s,init_s,fork_exec_s,anon_s,tmpfs_s,pipeline_s,exits,pf_true,pf_hidden,ptw,sp,root_hit_pct,status" >>"$RES/csv"
 for c in $CONFIGS; do
 	case $c in
 	kvm-ept0|kvm-ept1)
-		if ! kvm_load "${c#kvm-ept}"; then
+		if ! kvm_config_load "${c#kvm-ept}"; then
 			say "FAIL: cannot load kvm_intel with ept=${c#kvm-ept}"
 			status=1
 			continue
 		fi
 		set -- --backend kvm
-		k0="$(kvm_counter exits) $(kvm_counter pf_guest) $(kvm_counter pf_fixed) $(kvm_counter mmu_pte_write) $(kvm_counter mmu_cache_miss)"
 		;;
 	*)
 		if ! shadowvm_load; then
@@ -129,13 +122,13 @@ for c in $CONFIGS; do
 	init=$(awk '/^init: up at/ { print $4; exit }' "$RES/$c.out")
 	case $c in
 	kvm-*)
-		# shellcheck disable=SC2086
-		set -- $k0
-		exits=$(($(kvm_counter exits) - $1))
-		pft=$(($(kvm_counter pf_guest) - $2))
-		pfh=$(($(kvm_counter pf_fixed) - $3))
-		ptw=$(($(kvm_counter mmu_pte_write) - $4))
-		sp=$(($(kvm_counter mmu_cache_miss) - $5))
+		# KVM's per-VM counters, read by the runner before the VM
+		# goes (the global debugfs files only sum live VMs)
+		exits=$(stat_of "$RES/$c.err" exits)
+		pft=$(stat_of "$RES/$c.err" pf_guest)
+		pfh=$(stat_of "$RES/$c.err" pf_fixed)
+		ptw=$(stat_of "$RES/$c.err" mmu_pte_write)
+		sp=$(stat_of "$RES/$c.err" mmu_cache_miss)
 		hit=-
 		;;
 	*)
@@ -154,8 +147,10 @@ for c in $CONFIGS; do
 		tail -n 5 "$RES/$c.err"
 		status=1
 	fi
-	echo "$c,$total,${init:--},$(phase_of "$RES/$c.out" fork-exec),$(phase_of "$RES/$c.out" anon),$(phase_of "$RES/$c.out" tmpfs),$(phase_of "$RES/$c.out" pipeline),$exits,$pft,$pfh,$ptw,$sp,$hit,$st" >>"$RES/csv"
-	echo "# $c: ${total} s, status $st"
+	row="$c,$total,${init:--},$(phase_of "$RES/$c.out" fork-exec),$(phase_of "$RES/$c.out" anon),$(phase_of "$RES/$c.out" tmpfs),$(phase_of "$RES/$c.out" pipeline),$exits,$pft,$pfh,$ptw,$sp,$hit,$st"
+	echo "$row" >>"$RES/csv"
+	# the row at once too: a run cut short keeps the configs done
+	echo "# $c: ${total} s, status $st, row $row"
 done
 kvm_unload
 shadowvm_load
