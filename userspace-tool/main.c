@@ -6,8 +6,9 @@
  *   shadowvm run IMAGE [--mem SIZE] [--smp N] [--append TEXT]
  *                      [--module FILE[,CMD]]... [--env FILE]
  *                      [--disk IMG[,ro]] [--stats]  (--kernel: virtio-blk)
- *                      [--backend shadowvm|kvm] [--policy NAME]
- * Guest RAM [0, SIZE) is this process's anonymous memory in slot 0. The
+ *                      [--backend shadowvm|kvm] [--policy NAME] [--no-thp]
+ * Guest RAM [0, SIZE) is this process's anonymous memory in slot 0
+ * (2 MiB aligned, MADV_HUGEPAGE unless --no-thp). The
  * image is loaded by loader.h's rules (multiboot, ELF32, ELF64, flat);
  * vCPU 0 starts in the image's state, the other vCPUs wait for INIT/SIPI.
  * Each vCPU runs in its own thread; the main thread waits for the result
@@ -111,6 +112,7 @@ static void usage(FILE *f)
 		"  --policy %s  shadow MMU policy (shadowvm only)\n"
 		"  --pf-bypass          guest not-present #PFs skip the exit (shadowvm;\n"
 		"                       policies wp and wp-noemu; long-mode guests)\n"
+		"  --no-thp             guest RAM without transparent huge pages\n"
 		"devices: 16550 UART 0x3f8 (IRQ 4, input from stdin), exit port 0xf4,\n"
 		"  PCI config 0xcf8/0xcfc (no devices; with --kernel a host bridge and\n"
 		"  virtio-blk), fw_cfg 0x510/0x511, I/O APIC 0xfec00000, DMA disk\n"
@@ -484,6 +486,34 @@ static int run_status(struct run_state *rs, const struct be_regs *regs,
 	}
 }
 
+/*
+ * Guest RAM: anonymous memory aligned to 2 MiB, so that guest-physical and
+ * host addresses share their 2 MiB alignment and transparent huge pages
+ * can back the guest's large pages (madvise MADV_HUGEPAGE; --no-thp:
+ * MADV_NOHUGEPAGE, 4 KiB pages only). MAP_FAILED on failure.
+ */
+#define RAM_ALIGN (2ULL << 20)
+static void *alloc_guest_ram(uint64_t size, bool thp)
+{
+	uint64_t len = size + RAM_ALIGN;
+	uintptr_t p, a;
+	void *m;
+
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED)
+		return m;
+	p = (uintptr_t)m;
+	a = (p + RAM_ALIGN - 1) & ~(uintptr_t)(RAM_ALIGN - 1);
+	if (a > p)
+		munmap(m, a - p);
+	if (p + len > a + size)
+		munmap((void *)(a + size), p + len - (a + size));
+	/* advice only: a kernel without THP refuses it, and that is fine */
+	madvise((void *)a, size, thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+	return (void *)a;
+}
+
 /* "FILE[,CMDLINE]" -> module; ",ro" for --disk */
 static void split_comma(char *arg, const char **first, const char **rest)
 {
@@ -505,6 +535,7 @@ static int cmd_run(int argc, char **argv)
 		{ "backend", required_argument, NULL, 'b' },
 		{ "policy", required_argument, NULL, 'p' },
 		{ "pf-bypass", no_argument, NULL, 'P' },
+		{ "no-thp", no_argument, NULL, 'T' },
 		{ "append", required_argument, NULL, 'a' },
 		{ "module", required_argument, NULL, 'M' },
 		{ "initrd", required_argument, NULL, 'I' },
@@ -518,7 +549,7 @@ static int cmd_run(int argc, char **argv)
 	const struct backend_ops *ops = &be_shadowvm_ops;
 	struct be_vm_config cfg = { 0 };
 	uint64_t mem_size = DEFAULT_MEM;
-	bool stats = false, policy_set = false, disk_ro = false;
+	bool stats = false, policy_set = false, disk_ro = false, thp = true;
 	const char *image, *dev, *disk = NULL, *rest;
 	const char *kernel = NULL, *initrd = NULL;
 	unsigned int ninitrd = 0, nmodule = 0;
@@ -549,6 +580,9 @@ static int cmd_run(int argc, char **argv)
 			break;
 		case 's':
 			stats = true;
+			break;
+		case 'T':
+			thp = false;
 			break;
 		case 'b':
 			ops = be_ops_by_name(optarg);
@@ -647,8 +681,7 @@ static int cmd_run(int argc, char **argv)
 		return EXIT_RUNNER_ERROR;
 	}
 
-	ram = mmap(NULL, mem_size, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ram = alloc_guest_ram(mem_size, thp);
 	if (ram == MAP_FAILED) {
 		msg("cannot allocate %llu bytes of guest RAM: %s",
 		    (unsigned long long)mem_size, strerror(errno));

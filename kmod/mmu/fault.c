@@ -215,6 +215,118 @@ static void prefetch_install(struct shv_vcpu *vcpu, struct shv_sp *sp, struct sh
 	*vm_stat(vm, SHADOWVM_STAT_PF_PREFETCHED) += done;
 }
 
+/* ---- 2 MiB shadow leaves ---- */
+
+/*
+ * Large guest pages. The part of a guest page of 2 MiB or more (a PDE or
+ * PDPTE with PS; 32-bit paging's 4 MiB pages too: the shadow is PAE-
+ * format, so a 4 MiB page is two 2 MiB halves, each filled on its own
+ * fault) that holds the faulting frame is mapped by one 2 MiB shadow
+ * leaf (SPTE_PS in a level-2 shadow page) when
+ *   - its naturally aligned 2 MiB region lies in one slot, with the same
+ *     2 MiB alignment of guest-physical and host address;
+ *   - the faulting frame's host page is in a folio (THP or hugetlb) that
+ *     covers the aligned 2 MiB of host memory, and the pages of all 512
+ *     frames, pinned or present in the runner (then pinned here, never
+ *     faulted in), are exactly that physically contiguous 2 MiB;
+ *   - no frame of the region is write-tracked (a guest page table): asked
+ *     under mmu_lock once the walk's own tables are shadowed, so a guest
+ *     table inside the page it maps keeps the page split.
+ * Otherwise the page is split into 4 KiB entries (a direct shadow page)
+ * as before, and the fill counts why (LARGE_NO_HOST, LARGE_NO_WP). A
+ * frame of the region that becomes a guest table later zaps the large
+ * leaves over it (sp_cache.c, LARGE_ZAPPED). A large leaf replaces a
+ * present entry at its place (an older leaf, or a split direct page).
+ *
+ * Pins: a large leaf owns none. Each of its 512 pages is pinned once in
+ * the slot's pages[] like a 4 KiB entry's and stays pinned until the
+ * slot goes (PAGES_PINNED counts all 512), so zapping a large leaf
+ * releases nothing and the accounting stays per 4 KiB page.
+ */
+static bool large_pages = true;
+module_param(large_pages, bool, 0644);
+MODULE_PARM_DESC(large_pages,
+		 "map guest 2/4 MiB and 1 GiB pages with 2 MiB shadow entries when the host memory allows (default Y)");
+
+enum shv_large_why {
+	LARGE_NONE,		/* no guest large page: nothing to count */
+	LARGE_OK,
+	LARGE_NO_HOST,		/* slot, alignment or host pages */
+	LARGE_NO_WP,		/* a frame of the region is a guest table */
+};
+
+/*
+ * Before mmu_lock: the first of the 512 pinned, physically contiguous
+ * host pages of w->gfn's 2 MiB region, or NULL with *why set.
+ */
+static struct page *large_prepare(struct shv_vm *vm, struct shv_walk *w, struct shv_slot *s,
+				  struct page *pg, enum shv_large_why *why)
+{
+	u64 base = w->gfn & ~511ULL, k;
+	unsigned long hpfn = page_to_pfn(pg) - (w->gfn & 511);
+	struct folio *f = page_folio(pg);
+	struct page *pgs[SHV_PRESENT_MAX];
+	int j;
+
+	*why = LARGE_NONE;
+	if (!w->levels || w->leaf_level < 2 || !READ_ONCE(large_pages))
+		return NULL;
+	*why = LARGE_NO_HOST;
+	if (base < s->base_gfn || base + 512 > s->base_gfn + s->npages ||
+	    !IS_ALIGNED(s->hva + (base - s->base_gfn) * PAGE_SIZE, SZ_2M))
+		return NULL;
+	/* cheap first: no pinning of 512 pages for a region of 4 KiB pages */
+	if (!IS_ALIGNED(hpfn, 512) || folio_nr_pages(f) < 512 || hpfn < folio_pfn(f) ||
+	    hpfn + 512 > folio_pfn(f) + folio_nr_pages(f))
+		return NULL;
+	*why = LARGE_NO_WP;
+	if (region_tracked_hint(vm, base))
+		return NULL;
+	*why = LARGE_NO_HOST;
+	for (k = 0; k < 512; k += SHV_PRESENT_MAX) {
+		shv_gfns_to_pages_present(vm, base + k, SHV_PRESENT_MAX, pgs);
+		for (j = 0; j < SHV_PRESENT_MAX; j++)
+			if (!pgs[j] || page_to_pfn(pgs[j]) != hpfn + k + j)
+				return NULL;
+	}
+	*why = LARGE_OK;
+	return pfn_to_page(hpfn);
+}
+
+/* Under mmu_lock: may the region of gfn be mapped large now? */
+static bool large_allowed(struct shv_vm *vm, u64 gfn)
+{
+	struct shv_lpage *lp = gfn_lpage(vm, gfn, false);
+
+	return !lp || !lp->tracked;
+}
+
+/* Install a 2 MiB leaf at sptep of the level-2 shadow page sp. */
+static int install_large(struct shv_vcpu *vcpu, struct shv_sp *sp, u64 *sptep,
+			 struct shv_walk *w, struct page *huge, unsigned int acc, bool ro_slot)
+{
+	struct shv_vm *vm = vcpu->vm;
+	u64 base = w->gfn & ~511ULL;
+
+	if (spte_present(*sptep)) {
+		bool split = !spte_is_large(*sptep, 2);
+
+		drop_spte(vm, sptep);	/* an older leaf, or a split page */
+		/* whose 4 KiB translations go before the 2 MiB one comes */
+		if (split) {
+			kick_flush_all(vm);
+			flush_remote(vm);
+		}
+	}
+	sp->gfns[sptep - sp->spt] = base;
+	if (large_rmap_add(vm, base, sptep))
+		return -ENOMEM;
+	/* no frame of the region is write-tracked (large_allowed()) */
+	*sptep = make_leaf(vcpu, huge, acc, w->global, false, ro_slot) | SPTE_PS;
+	(*vm_stat(vm, SHADOWVM_STAT_LARGE_MAPPED))++;
+	return 0;
+}
+
 /*
  * Is every guest entry the walk used still as it was? Called once every
  * table of the walk is write-protected and no vCPU can write it through
@@ -242,7 +354,8 @@ static bool walk_still_valid(struct shv_vm *vm, struct shv_walk *w, int esize)
  * 1 the guest changed its tables meanwhile (re-execute), -ENOMEM.
  */
 static int fetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, struct page *pg,
-		 u32 ec, bool ro_slot, struct shv_prefetch *p)
+		 u32 ec, bool ro_slot, struct shv_prefetch *p, struct page *huge,
+		 enum shv_large_why *why)
 {
 	struct shv_vm *vm = vcpu->vm;
 	struct shv_sp *sp = vcpu->mmu->cur->sp;
@@ -261,6 +374,12 @@ static int fetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, struct page 
 		int glevel = level - 1;	/* guest level the child shadows */
 
 		sptep = &sp->spt[spte_index(sp->role, la, level)];
+		if (level == 2 && huge) {
+			if (large_allowed(vm, w->gfn))
+				break;	/* a 2 MiB leaf here */
+			*why = LARGE_NO_WP;
+			huge = NULL;
+		}
 		cr.level = glevel;
 		cr.quadrant = 0;
 		if (sp->role.pae_root && w->levels == 2) {
@@ -287,6 +406,11 @@ static int fetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, struct page 
 			gfn = w->table_gfn[glevel];
 			if (base.gpte4)
 				cr.quadrant = glevel == 1 ? (la >> 21) & 1 : 0;
+		}
+		if (spte_is_large(*sptep, level)) {
+			/* split below: no 2 MiB translation may outlive it */
+			drop_spte(vm, sptep);
+			kick_flush_all(vm);
 		}
 		if (spte_present(*sptep)) {
 			child = spte_child(*sptep);
@@ -318,6 +442,8 @@ static int fetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, struct page 
 		if (!walk_still_valid(vm, w, esize))
 			return 1;	/* re-execute: the next fault walks again */
 	}
+	if (level == 2)
+		return install_large(vcpu, sp, sptep, w, huge, acc, ro_slot);
 	sptep = &sp->spt[spte_index(sp->role, la, 1)];
 	if (spte_present(*sptep)) {
 		*sptep &= ~SPTE_PREFETCHED;	/* it faulted: it was used */
@@ -374,7 +500,7 @@ static void set_notrap(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w)
 	sp = vcpu->mmu->cur->sp;
 	for (level = sp->role.level; level > 1; level--) {
 		sptep = &sp->spt[spte_index(sp->role, la, level)];
-		if (!spte_present(*sptep))
+		if (!spte_present(*sptep) || spte_is_large(*sptep, level))
 			goto out;
 		sp = spte_child(*sptep);
 	}
@@ -427,6 +553,8 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 	struct page *pg;
 	struct shv_prefetch pfx;
 	bool write = access & PFERR_WRITE;
+	enum shv_large_why why;
+	struct page *huge;
 	int r;
 
 	if (!shv_guest_levels(vcpu))
@@ -458,9 +586,10 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 	r = shv_gfn_to_page(vm, w.gfn, write, false, &pg);
 	if (r)
 		return fault_failed(pf, w.gpa, r);
+	huge = large_prepare(vm, &w, slot, pg, &why);
 	pfx.n = 0;
 	/* no prefetch for a write to a guest table: it is emulated, not filled */
-	if (!write || !gfn_write_protected_hint(vm, w.gfn))
+	if (!huge && (!write || !gfn_write_protected_hint(vm, w.gfn)))
 		prefetch_prepare(vcpu, la, &w, leaf_access(vcpu->mmu->base_role, &w, access),
 				 &pfx);
 
@@ -483,9 +612,15 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 		pf->gfn = w.gfn;
 		return SHV_PF_EMULATE_PT;
 	}
-	r = fetch(vcpu, la, &w, pg, access, slot->flags & SHADOWVM_MEM_READONLY, &pfx);
-	if (!r)
+	r = fetch(vcpu, la, &w, pg, access, slot->flags & SHADOWVM_MEM_READONLY, &pfx, huge,
+		  &why);
+	if (!r) {
 		shv_stat_inc(vcpu, PF_HIDDEN_FILL);
+		if (why == LARGE_NO_HOST)
+			(*vm_stat(vm, SHADOWVM_STAT_LARGE_NO_HOST))++;
+		else if (why == LARGE_NO_WP)
+			(*vm_stat(vm, SHADOWVM_STAT_LARGE_NO_WP))++;
+	}
 	commit_zap(vm);
 	mutex_unlock(&vm->mmu_lock);
 	if (r < 0)

@@ -7,7 +7,8 @@
  *
  *   walker.c      the guest page-table walker (reads guest memory only)
  *   tlb.c         kicks: make vCPUs in the guest drop stale translations
- *   wp_track.c    per-frame reverse map and write-protection
+ *   wp_track.c    per-frame reverse map and write-protection, per-2 MiB
+ *                 region reverse map of large leaves and tracked count
  *   sp_cache.c    shadow pages: hash, create, link, zap, cap/recycling
  *   root_cache.c  per-vCPU root cache, address spaces, the zap-all
  *   pt_write.c    emulated writes to shadowed guest tables; unprotect
@@ -37,6 +38,7 @@
 #define SPTE_US		BIT_ULL(2)
 #define SPTE_A		BIT_ULL(5)
 #define SPTE_D		BIT_ULL(6)
+#define SPTE_PS		BIT_ULL(7)	/* level 2: a 2 MiB leaf (fault.c) */
 #define SPTE_G		BIT_ULL(8)
 #define SPTE_PREFETCHED	BIT_ULL(9)	/* ignored by the CPU: filled by prefetch */
 #define SPTE_NX		BIT_ULL(63)
@@ -83,8 +85,8 @@ struct shv_sp {
 	union shv_role role;
 	u64 *spt;
 	struct page *page;
-	u64 *gfns;			/* leaf pages: guest frame of each entry */
-	u32 *rmap_idx;			/* leaf pages: each entry's slot in its frame's rmap */
+	u64 *gfns;			/* levels 1-2: guest frame of each leaf entry */
+	u32 *rmap_idx;			/* levels 1-2: each leaf entry's slot in its rmap */
 	u64 *gptes;			/* indirect leaf pages: guest entry as used */
 	u64 **parents;			/* shadow entries pointing here */
 	int nr_parents, max_parents;
@@ -122,6 +124,24 @@ struct shv_rmap {
 	u32 wp_count;			/* synced indirect shadow pages of this frame */
 	u32 unsync_count;
 };
+
+/*
+ * A 2 MiB-aligned guest-physical region of a slot (gfn >> 9): the 2 MiB
+ * shadow leaves that map it (large), and how many of its frames are
+ * write-tracked (wp_count > 0). While tracked is non-zero no large leaf
+ * maps the region (what KVM's disallow_lpage counts). Allocated with the
+ * slot's reverse map, right after its per-frame entries.
+ */
+struct shv_lpage {
+	struct shv_rmap large;
+	u32 tracked;
+};
+
+/* is this present entry of a level-@level shadow page a 2 MiB leaf? */
+static inline bool spte_is_large(u64 spte, int level)
+{
+	return level == 2 && (spte & SPTE_PS);
+}
 
 struct shv_mmu_vm {
 	struct hlist_head hash[1 << SP_HASH_BITS];
@@ -171,6 +191,7 @@ static inline struct shv_sp *page_sp(void *p)
 	return (struct shv_sp *)page_private(virt_to_page(p));
 }
 
+/* the page a present non-leaf entry links (never a large leaf: spte_is_large()) */
 static inline struct shv_sp *spte_child(u64 spte)
 {
 	return (struct shv_sp *)page_private(pfn_to_page((spte & SPTE_ADDR_MASK) >> PAGE_SHIFT));
@@ -217,8 +238,13 @@ static inline u64 **rmap_sptes(struct shv_rmap *rm)
 }
 
 struct shv_rmap *gfn_rmap(struct shv_vm *vm, u64 gfn, bool create);
+struct shv_lpage *gfn_lpage(struct shv_vm *vm, u64 gfn, bool create);
 int rmap_add(struct shv_vm *vm, u64 gfn, u64 *sptep);
 void rmap_remove(struct shv_vm *vm, u64 gfn, u64 *sptep);
+int large_rmap_add(struct shv_vm *vm, u64 gfn, u64 *sptep);
+void large_rmap_remove(struct shv_vm *vm, u64 gfn, u64 *sptep);
+void wp_track_region(struct shv_vm *vm, u64 gfn, int delta);
+bool region_tracked_hint(struct shv_vm *vm, u64 gfn);
 void write_protect_gfn(struct shv_vm *vm, u64 gfn);
 bool gfn_write_protected(struct shv_vm *vm, u64 gfn);
 bool gfn_write_protected_hint(struct shv_vm *vm, u64 gfn);
@@ -229,6 +255,7 @@ int __must_check sp_add_parent(struct shv_sp *sp, u64 *sptep);
 void sp_account_wp(struct shv_vm *vm, struct shv_sp *sp, int delta);
 void sp_zap(struct shv_vm *vm, struct shv_sp *sp);
 void drop_spte(struct shv_vm *vm, u64 *sptep);
+void zap_large_over(struct shv_vm *vm, u64 gfn);
 void commit_zap(struct shv_vm *vm);
 void make_room(struct shv_vm *vm, int need);
 struct shv_sp *sp_get(struct shv_vm *vm, u64 gfn, union shv_role role, bool *created);

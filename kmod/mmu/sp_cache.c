@@ -3,11 +3,13 @@
  * Shadow pages. Contract: a shadow page is keyed by (guest table frame,
  * role) in a hash and shared by every table that reaches that guest table
  * with the same role; sp_get() finds or creates it (write-protecting the
- * frame through wp_track.c), sp_add_parent() records each shadow entry
- * that points at it, sp_zap() unlinks it from all of them and queues it,
- * and commit_zap() frees the queue once no vCPU can still run on it. The
- * VM's count of shadow pages is capped (max_shadow_pages): make_room()
- * recycles the oldest pages that no root cache holds. mmu_lock held.
+ * frame through wp_track.c and zapping the 2 MiB shadow leaves over it:
+ * no large leaf maps a write-tracked frame), sp_add_parent() records
+ * each shadow entry that points at it, sp_zap() unlinks it from all of
+ * them and queues it, and commit_zap() frees the queue once no vCPU can
+ * still run on it. The VM's count of shadow pages is capped
+ * (max_shadow_pages): make_room() recycles the oldest pages that no root
+ * cache holds. mmu_lock held.
  */
 #include "mmu_internal.h"
 
@@ -89,11 +91,35 @@ void sp_account_wp(struct shv_vm *vm, struct shv_sp *sp, int delta)
 	if (!rm)
 		return;
 	if (delta > 0) {
-		if (rm->wp_count++ == 0)
+		if (rm->wp_count++ == 0) {
+			/* a large leaf would map this table writable: break it up */
+			wp_track_region(vm, sp->gfn, 1);
+			zap_large_over(vm, sp->gfn);
 			write_protect_gfn(vm, sp->gfn);
+		}
 	} else {
-		rm->wp_count--;
+		if (--rm->wp_count == 0)
+			wp_track_region(vm, sp->gfn, -1);
 	}
+}
+
+/*
+ * Drop every 2 MiB shadow leaf over gfn's region: a frame in it became
+ * a guest page table (KVM's disallow_lpage). The next access refaults
+ * and maps the region with 4 KiB entries, that frame read-only.
+ */
+void zap_large_over(struct shv_vm *vm, u64 gfn)
+{
+	struct shv_lpage *lp = gfn_lpage(vm, gfn, false);
+
+	lockdep_assert_held(&vm->mmu_lock);
+	if (!lp || !lp->large.nr)
+		return;
+	while (lp->large.nr) {
+		drop_spte(vm, rmap_sptes(&lp->large)[lp->large.nr - 1]);
+		(*vm_stat(vm, SHADOWVM_STAT_LARGE_ZAPPED))++;
+	}
+	kick_flush_all(vm);
 }
 
 /* Unlink a shadow page from everything and queue it for freeing. */
@@ -152,6 +178,10 @@ void drop_spte(struct shv_vm *vm, u64 *sptep)
 		if ((spte & (SPTE_PREFETCHED | SPTE_A)) == SPTE_PREFETCHED)
 			(*vm_stat(vm, SHADOWVM_STAT_PF_PREFETCH_UNUSED))++;
 		rmap_remove(vm, sp->gfns[sptep - sp->spt], sptep);
+		return;
+	}
+	if (spte_is_large(spte, sp->role.level)) {
+		large_rmap_remove(vm, sp->gfns[sptep - sp->spt], sptep);
 		return;
 	}
 	{
@@ -260,12 +290,14 @@ struct shv_sp *sp_get(struct shv_vm *vm, u64 gfn, union shv_role role, bool *cre
 	sp->page = shv_alloc_page(role.pae_root ? __GFP_DMA32 : 0);
 	if (!sp->page)
 		goto fail;
-	if (role.level == 1) {
-		/* gfns[512] then rmap_idx[512], one allocation */
+	if (role.level <= 2 && !role.pae_root) {
+		/* leaves (2 MiB ones at level 2): gfns[512] then rmap_idx[512] */
 		sp->gfns = shv_zalloc(512 * (sizeof(u64) + sizeof(u32)));
 		if (!sp->gfns)
 			goto fail;
 		sp->rmap_idx = (u32 *)(sp->gfns + 512);
+	}
+	if (role.level == 1) {
 		if (!role.direct) {
 			sp->gptes = shv_zalloc(512 * sizeof(u64));
 			if (!sp->gptes)

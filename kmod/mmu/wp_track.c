@@ -5,8 +5,14 @@
  * the synced shadow pages that shadow it as a guest table (wp_count, kept
  * by sp_cache.c). While the count is non-zero no shadow entry maps the
  * frame writable: write_protect_gfn() clears W in every mapping, and the
- * fill path asks gfn_write_protected() before granting W. Reverse maps
- * are allocated on first use and freed with their slot. mmu_lock held.
+ * fill path asks gfn_write_protected() before granting W. Each 2 MiB
+ * region of a slot also has a reverse map of the 2 MiB shadow leaves that
+ * map it and the number of its frames whose count is non-zero
+ * (wp_track_region(), called by sp_cache.c on each 0 <-> 1 change): a
+ * large leaf is only built over a region whose number is 0, and
+ * sp_cache.c zaps the region's large leaves when it becomes non-zero.
+ * Reverse maps are allocated on first use and freed with their slot.
+ * mmu_lock held.
  */
 #include "mmu_internal.h"
 
@@ -14,23 +20,77 @@
 
 /*
  * The reverse map of a guest frame lives in its slot (allocated on first
- * use, under mmu_lock). Frames outside every slot have none. The caller
+ * use, under mmu_lock), followed by one struct shv_lpage per 2 MiB region
+ * the slot touches. Frames outside every slot have none. The caller
  * holds vm->srcu or vm->lock, so the slot cannot go away meanwhile.
  */
+static u64 slot_nr_lpages(const struct shv_slot *s)
+{
+	return ((s->base_gfn + s->npages - 1) >> 9) - (s->base_gfn >> 9) + 1;
+}
+
+static struct shv_lpage *slot_lpages(const struct shv_slot *s, struct shv_rmap *rmap)
+{
+	return (struct shv_lpage *)(rmap + s->npages);
+}
+
+static struct shv_rmap *slot_rmap(struct shv_slot *s, bool create)
+{
+	struct shv_rmap *rm = s->rmap;
+
+	if (!rm && create) {
+		rm = shv_zalloc(s->npages * sizeof(struct shv_rmap) +
+				slot_nr_lpages(s) * sizeof(struct shv_lpage));
+		/* zeroed before seen: pairs with gfn_write_protected_hint() */
+		smp_store_release(&s->rmap, rm);
+	}
+	return rm;
+}
+
 struct shv_rmap *gfn_rmap(struct shv_vm *vm, u64 gfn, bool create)
 {
 	struct shv_slot *s = shv_gfn_to_slot(vm, gfn);
+	struct shv_rmap *rm = s ? slot_rmap(s, create) : NULL;
 
-	if (!s)
-		return NULL;
-	if (!s->rmap) {
-		if (!create)
-			return NULL;
-		s->rmap = shv_zalloc(s->npages * sizeof(struct shv_rmap));
-		if (!s->rmap)
-			return NULL;
-	}
-	return &s->rmap[gfn - s->base_gfn];
+	return rm ? &rm[gfn - s->base_gfn] : NULL;
+}
+
+/* The 2 MiB region of gfn (in its slot), or NULL. */
+struct shv_lpage *gfn_lpage(struct shv_vm *vm, u64 gfn, bool create)
+{
+	struct shv_slot *s = shv_gfn_to_slot(vm, gfn);
+	struct shv_rmap *rm = s ? slot_rmap(s, create) : NULL;
+
+	return rm ? &slot_lpages(s, rm)[(gfn >> 9) - (s->base_gfn >> 9)] : NULL;
+}
+
+/*
+ * A frame of gfn's region became write-tracked (delta +1) or stopped
+ * being so (-1). The caller (sp_cache.c) holds the frame's reverse map,
+ * so the region's exists.
+ */
+void wp_track_region(struct shv_vm *vm, u64 gfn, int delta)
+{
+	struct shv_lpage *lp = gfn_lpage(vm, gfn, false);
+
+	lockdep_assert_held(&vm->mmu_lock);
+	if (WARN_ON_ONCE(!lp))
+		return;
+	WRITE_ONCE(lp->tracked, lp->tracked + delta);
+}
+
+/*
+ * Is a frame of gfn's 2 MiB region write-tracked? A hint without
+ * mmu_lock, for skipping the pinning a large leaf needs; the fill asks
+ * again under the lock.
+ */
+bool region_tracked_hint(struct shv_vm *vm, u64 gfn)
+{
+	struct shv_slot *s = shv_gfn_to_slot(vm, gfn);
+	/* the array zeroed before seen: pairs with slot_rmap() */
+	struct shv_rmap *rm = s ? smp_load_acquire(&s->rmap) : NULL;
+
+	return rm && READ_ONCE(slot_lpages(s, rm)[(gfn >> 9) - (s->base_gfn >> 9)].tracked);
 }
 
 /*
@@ -48,11 +108,8 @@ static inline u32 *spte_rmap_idx(u64 *sptep)
 	return &sp->rmap_idx[sptep - sp->spt];
 }
 
-int rmap_add(struct shv_vm *vm, u64 gfn, u64 *sptep)
+static int rmap_push(struct shv_rmap *rm, u64 *sptep)
 {
-	struct shv_rmap *rm = gfn_rmap(vm, gfn, true);
-
-	lockdep_assert_held(&vm->mmu_lock);
 	if (!rm)
 		return -ENOMEM;
 	if (rm->nr == (rm->max ? rm->max : 1)) {
@@ -72,9 +129,8 @@ int rmap_add(struct shv_vm *vm, u64 gfn, u64 *sptep)
 	return 0;
 }
 
-void rmap_remove(struct shv_vm *vm, u64 gfn, u64 *sptep)
+static void rmap_del(struct shv_rmap *rm, u64 *sptep)
 {
-	struct shv_rmap *rm = gfn_rmap(vm, gfn, false);
 	u32 i, *idx = spte_rmap_idx(sptep);
 	u64 *last, **sptes;
 
@@ -87,6 +143,33 @@ void rmap_remove(struct shv_vm *vm, u64 gfn, u64 *sptep)
 	last = sptes[--rm->nr];
 	sptes[i] = last;
 	*spte_rmap_idx(last) = i;
+}
+
+int rmap_add(struct shv_vm *vm, u64 gfn, u64 *sptep)
+{
+	lockdep_assert_held(&vm->mmu_lock);
+	return rmap_push(gfn_rmap(vm, gfn, true), sptep);
+}
+
+void rmap_remove(struct shv_vm *vm, u64 gfn, u64 *sptep)
+{
+	rmap_del(gfn_rmap(vm, gfn, false), sptep);
+}
+
+/* A 2 MiB leaf at sptep maps the region of gfn / stops mapping it. */
+int large_rmap_add(struct shv_vm *vm, u64 gfn, u64 *sptep)
+{
+	struct shv_lpage *lp = gfn_lpage(vm, gfn, true);
+
+	lockdep_assert_held(&vm->mmu_lock);
+	return rmap_push(lp ? &lp->large : NULL, sptep);
+}
+
+void large_rmap_remove(struct shv_vm *vm, u64 gfn, u64 *sptep)
+{
+	struct shv_lpage *lp = gfn_lpage(vm, gfn, false);
+
+	rmap_del(lp ? &lp->large : NULL, sptep);
 }
 
 /* Clear W in every shadow entry mapping gfn (it became a page table). */
@@ -126,7 +209,8 @@ bool gfn_write_protected(struct shv_vm *vm, u64 gfn)
 bool gfn_write_protected_hint(struct shv_vm *vm, u64 gfn)
 {
 	struct shv_slot *s = shv_gfn_to_slot(vm, gfn);
-	struct shv_rmap *rm = s ? READ_ONCE(s->rmap) : NULL;
+	/* the array zeroed before seen: pairs with slot_rmap() */
+	struct shv_rmap *rm = s ? smp_load_acquire(&s->rmap) : NULL;
 
 	return rm && READ_ONCE(rm[gfn - s->base_gfn].wp_count);
 }
@@ -138,6 +222,7 @@ bool gfn_write_protected_hint(struct shv_vm *vm, u64 gfn)
 void shv_mmu_slot_removed(struct shv_vm *vm, struct shv_slot *slot)
 {
 	struct shv_rmap *rm = slot->rmap;
+	struct shv_lpage *lp;
 	u64 j;
 
 	if (!rm)
@@ -145,6 +230,10 @@ void shv_mmu_slot_removed(struct shv_vm *vm, struct shv_slot *slot)
 	for (j = 0; j < slot->npages; j++)
 		if (rm[j].max)
 			shv_kfree(rm[j].sptes);
+	lp = slot_lpages(slot, rm);
+	for (j = 0; j < slot_nr_lpages(slot); j++)
+		if (lp[j].large.max)
+			shv_kfree(lp[j].large.sptes);
 	shv_kfree(rm);
 	slot->rmap = NULL;
 }

@@ -17,6 +17,34 @@
 
 #include "svmtest.h"
 
+/*
+ * Guest RAM as the runner allocates it: 2 MiB aligned, so that guest-
+ * physical and host addresses share their 2 MiB alignment, and
+ * MADV_HUGEPAGE; SVMTEST_GUEST_THP=0 asks MADV_NOHUGEPAGE instead.
+ */
+static void *alloc_guest_ram(size_t size)
+{
+	const size_t align = 2u << 20;
+	const char *thp = getenv("SVMTEST_GUEST_THP");
+	size_t len = size + align;
+	uintptr_t p, a;
+	void *m;
+
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	if (m == MAP_FAILED)
+		return m;
+	p = (uintptr_t)m;
+	a = (p + align - 1) & ~(uintptr_t)(align - 1);
+	if (a > p)
+		munmap(m, a - p);
+	if (p + len > a + size)
+		munmap((void *)(a + size), p + len - (a + size));
+	madvise((void *)a, size, thp && !strcmp(thp, "0") ? MADV_NOHUGEPAGE :
+			       MADV_HUGEPAGE);
+	return (void *)a;
+}
+
 int tvm_create_ex(struct tvm *t, enum be_kind kind, size_t mem_size,
 		  const struct be_vm_config *cfg, uint32_t vcpu_id)
 {
@@ -25,8 +53,7 @@ int tvm_create_ex(struct tvm *t, enum be_kind kind, size_t mem_size,
 	memset(t, 0, sizeof(*t));
 	devices_init(&t->dev, -1);
 	t->mem_size = mem_size;
-	t->mem = mmap(NULL, mem_size, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	t->mem = alloc_guest_ram(mem_size);
 	if (t->mem == MAP_FAILED) {
 		t->mem = NULL;
 		return -errno;

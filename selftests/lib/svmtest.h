@@ -4,7 +4,8 @@
  *
  * Contract: a struct tvm is one test VM on a chosen backend (shadowvm or
  * KVM, through userspace-tool/backend.h): guest RAM [0, mem_size) is
- * anonymous memory of the test in slot 0, vCPU 0 starts in the common flat
+ * anonymous memory of the test in slot 0 (2 MiB aligned, MADV_HUGEPAGE;
+ * SVMTEST_GUEST_THP=0: MADV_NOHUGEPAGE), vCPU 0 starts in the common flat
  * 32-bit state. Guest code is an asm blob inside the test binary (see
  * GUEST_CODE), copied to TVM_CODE and entered with ESP = TVM_STACK. Helpers
  * also read the module's debugfs counters, /proc/meminfo and module state,

@@ -355,6 +355,11 @@ enum shadowvm_stat_id {
 	SHADOWVM_STAT_LAPIC_UNSUPPORTED, /* accesses the model refuses or ignores */
 	/* guest #PF bypass (SHADOWVM_VM_GUEST_PF_BYPASS) */
 	SHADOWVM_STAT_PF_NOTRAP,	/* shadow entries left to the guest's own P=0 faults */
+	/* large guest pages (2/4 MiB, 1 GiB) and 2 MiB shadow entries */
+	SHADOWVM_STAT_LARGE_MAPPED,	/* 2 MiB shadow leaves built */
+	SHADOWVM_STAT_LARGE_NO_HOST,	/* 4 KiB fills in a large page: no 2 MiB host page */
+	SHADOWVM_STAT_LARGE_NO_WP,	/* 4 KiB fills in a large page: a guest table inside */
+	SHADOWVM_STAT_LARGE_ZAPPED,	/* 2 MiB leaves zapped: a frame became a guest table */
 	SHADOWVM_STAT_REALMODE_ENTRIES,	/* the guest entered real mode (v86 form) */
 	SHADOWVM_STAT_REALMODE_EMULATED, /* real-mode instructions done after a #GP */
 	SHADOWVM_STAT_REALMODE_INTS,	/* deliveries through the vector table */

@@ -1,0 +1,344 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mmu_hugepage_test: guest large pages over host transparent huge pages
+ * map as 2 MiB shadow entries, in long mode and PAE (2 MiB pages), 32-bit
+ * paging with CR4.PSE (a 4 MiB page: two 2 MiB shadow halves) and long
+ * mode with a 1 GiB page, under each MMU policy.
+ *
+ * Guest RAM is 2 MiB aligned and MADV_HUGEPAGE (lib/svmtest.c); the test
+ * writes a signature into every 4 KiB frame of the 4 MiB under the big
+ * page(s) and needs the host to have backed it with huge pages
+ * (AnonHugePages in /proc/self/smaps): if it did not (THP disabled or no
+ * huge page free), the case skips, an environment skip. Each case checks:
+ *   1. reads at four offsets of the first 2 MiB and one of the second see
+ *      the right frames; on shadowvm exactly two hidden fills, both built
+ *      as 2 MiB shadow leaves (LARGE_MAPPED +2, no LARGE_NO_* fallback),
+ *      no true fault; the guest's big-page entry has A set, D clear;
+ *   2. a write through the page sets D in the guest entry (one hidden
+ *      fault, the leaf rebuilt writable) and lands in the right frame;
+ *   3. a frame X inside the first 2 MiB becomes a guest page table (its
+ *      entry written through the big page, then linked by a new PDE): the
+ *      2 MiB leaf over it is zapped (LARGE_ZAPPED; exactly one under wp),
+ *      another page of that 2 MiB then fills as 4 KiB (LARGE_NO_WP), a
+ *      guest write to X through the big page is intercepted (emulated
+ *      under wp, unsync under unsync, unprotected under wp-noemu; vtlb
+ *      tracks nothing and drops its shadow at INVLPG), and the new
+ *      mapping translates as the guest edited it.
+ * no_thp: with SVMTEST_GUEST_THP=0 (MADV_NOHUGEPAGE) the same reads and
+ * writes are right, no large leaf is built and the fills count
+ * LARGE_NO_HOST.
+ * The exact counts are for the phases after a warm-up that ran the same
+ * ops elsewhere (runtime pages mapped, prefetch done; no CR3 load or
+ * INVLPG after it, after which vtlb would start again from nothing).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/shadowvm.h>
+
+#include "kselftest_harness.h"
+#include "svmtest_ksft.h"
+#include "policies.h"
+#include "guest_paging.h"
+
+#define MEM_SIZE	(16u << 20)
+#define BIG		0x40000000ULL	/* linear address of the big page(s) */
+#define HB		0x800000ULL	/* guest-physical: 4 MiB, 4 MiB aligned */
+#define HB_SIZE		0x400000ULL
+#define X_OFF		0x10000ULL	/* the frame that becomes a page table */
+#define NEWLA		(BIG + 0x800000ULL)	/* mapped through X */
+#define NEWLA_1G	0x80000000ULL	/* the same, outside the 1 GiB page */
+#define FA		0x300000ULL	/* GRT_FREE: what X's entry maps first */
+#define FB		0x301000ULL	/* ... then */
+#define WVAL		0x5eed1234u
+
+static uint32_t sig(uint64_t gpa)
+{
+	return 0xa0000000u | (uint32_t)(gpa >> 12);
+}
+
+/* kB of AnonHugePages in the mapping holding addr, or -1 */
+static long anon_huge_kb(const void *addr)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	unsigned long a = (unsigned long)addr, lo, hi;
+	char line[256];
+	bool in = false;
+	long kb = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+			in = a >= lo && a < hi;
+			continue;
+		}
+		if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}
+
+FIXTURE(huge) {
+	struct tvm t;
+	struct gp g;
+	struct grt_script s;
+	bool live;
+	char err[512];
+};
+
+POLICY_VARIANTS(huge);
+
+FIXTURE_SETUP(huge)
+{
+	memset(self, 0, sizeof(*self));
+	gs_init(&self->s);
+}
+
+FIXTURE_TEARDOWN(huge)
+{
+	if (self->live)
+		tvm_destroy(&self->t);
+	gs_free(&self->s);
+	unsetenv("SVMTEST_GUEST_THP");
+}
+
+enum big_kind { BIG_2M, BIG_4M, BIG_1G };
+
+#define D(st1, st0, id) ((st1)[SHADOWVM_STAT_##id] - (st0)[SHADOWVM_STAT_##id])
+
+/* the guest's entry that maps BIG (the PDE; the PDPTE of a 1 GiB page) */
+static uint64_t big_entry(struct gp *g, enum big_kind k)
+{
+	return gp_entry_gpa(g, BIG, k == BIG_1G ? 3 : 2, false);
+}
+
+static int run(struct _test_data_huge *self)
+{
+	int r = grt_exec(&self->t, &self->s, self->err, sizeof(self->err));
+
+	gs_reset(&self->s);
+	return r;
+}
+
+static void huge_case(struct __test_metadata *_metadata,
+		      struct _test_data_huge *self, uint32_t policy,
+		      enum gp_mode mode, enum big_kind k, bool thp)
+{
+	struct grt_env env = { .mode = mode, .cr0_extra = GP_CR0_WP,
+			       .cr4_extra = mode == GP_MODE_32 ? GP_CR4_PSE : 0 };
+	enum be_kind kind = tvm_default_kind();
+	bool svm = kind == BE_SHADOWVM;
+	bool wprot = policy != SHADOWVM_MMU_POLICY_VTLB;
+	uint64_t st0[SHADOWVM_STAT_NR], st1[SHADOWVM_STAT_NR];
+	uint64_t *res, e, pde_new, x_gpa = HB + X_OFF, la_x = BIG + X_OFF;
+	uint64_t big_la = BIG, newla = k == BIG_1G ? NEWLA_1G : NEWLA, gpa, off;
+	int esize = gp_esize(mode), r;
+	struct grt_cpu cpu;
+	long kb;
+
+	if (!thp)
+		setenv("SVMTEST_GUEST_THP", "0", 1);
+	r = grt_create(&self->t, kind, MEM_SIZE, policy, 0, 0);
+	if (tvm_no_device(r))
+		SKIP(return, "%s backend device missing", be_ops_by_kind(kind)->name);
+	ASSERT_EQ(0, r) TH_LOG("creating the VM: %s", strerror(-r));
+	self->live = true;
+	ASSERT_EQ(0, gp_init(&self->g, self->t.mem, MEM_SIZE, mode, GRT_POOL,
+			     GRT_POOL_SIZE));
+	if (k == BIG_1G) {
+		/* 1 GiB at BIG maps guest-physical [0, 1 GiB): HB is inside */
+		ASSERT_EQ(0, grt_setup(&self->t, &self->g, &env));
+		ASSERT_EQ(0, grt_probe_cpu(&self->t, &cpu, self->err, sizeof(self->err)))
+			TH_LOG("%s", self->err);
+		if (!cpu.gbpages)
+			SKIP(return, "the guest CPU has no 1 GiB pages (CPUID.80000001H:EDX.Page1GB)");
+		ASSERT_EQ(0, gp_map(&self->g, BIG, 0, GP_1G, GP_1G, GP_W));
+		big_la = BIG + HB;	/* HB seen through the 1 GiB page */
+		la_x = big_la + X_OFF;
+	} else {
+		ASSERT_EQ(0, gp_map(&self->g, BIG, HB, HB_SIZE,
+				    k == BIG_4M ? GP_4M : GP_2M, GP_W));
+		ASSERT_EQ(0, grt_setup(&self->t, &self->g, &env));
+	}
+	/* X's entry 0 will map NEWLA; its PDE is in the pool (identity mapped) */
+	pde_new = gp_entry_gpa(&self->g, newla, 2, true);
+	ASSERT_NE(0, pde_new);
+	/* signatures in every frame: the host faults its huge pages in here */
+	for (off = 0; off < HB_SIZE; off += 0x1000)
+		*(uint32_t *)tvm_ptr(&self->t, HB + off) = sig(HB + off);
+	*(uint32_t *)tvm_ptr(&self->t, FA) = sig(FA);
+	*(uint32_t *)tvm_ptr(&self->t, FB) = sig(FB);
+	*(uint32_t *)tvm_ptr(&self->t, GRT_SCRATCH) = sig(GRT_SCRATCH);
+	kb = anon_huge_kb(tvm_ptr(&self->t, HB));
+	if (thp && kb < (long)(HB_SIZE >> 10))
+		SKIP(return, "no transparent huge pages behind guest RAM (AnonHugePages %ld kB; /sys/kernel/mm/transparent_hugepage/enabled)",
+		     kb);
+
+	/* warm-up: the same ops on the identity map */
+	gs_op(&self->s, GOP_CR3, 0, gp_cr3(&self->g), 0, 0);
+	gs_access(&self->s, GRT_SCRATCH, GRT_ACC_READ, 0, 0);
+	gs_access(&self->s, GRT_SCRATCH, GRT_ACC_WRITE, sig(GRT_SCRATCH), 4);
+	gs_op(&self->s, GOP_R64, 0, GRT_SCRATCH, 0, 8);
+	ASSERT_EQ(0, run(self)) TH_LOG("warm-up: %s", self->err);
+	res = grt_res(&self->t);
+
+	/* 1: reads */
+	if (svm)
+		ASSERT_EQ(0, grt_vm_stats(&self->t, st0, SHADOWVM_STAT_NR));
+	gs_access(&self->s, big_la, GRT_ACC_READ, 0, 0);
+	gs_access(&self->s, big_la + 0x1000, GRT_ACC_READ, 0, 4);
+	gs_access(&self->s, big_la + 0x123000, GRT_ACC_READ, 0, 8);
+	gs_access(&self->s, big_la + 0x1ff000, GRT_ACC_READ, 0, 12);
+	gs_access(&self->s, big_la + 0x205000, GRT_ACC_READ, 0, 16);
+	ASSERT_EQ(0, run(self)) TH_LOG("reads: %s", self->err);
+	if (svm)
+		ASSERT_EQ(0, grt_vm_stats(&self->t, st1, SHADOWVM_STAT_NR));
+	EXPECT_EQ(0, (uint32_t)res[0]);
+	EXPECT_EQ(sig(HB), (uint32_t)res[2]);
+	EXPECT_EQ(sig(HB + 0x1000), (uint32_t)res[6]);
+	EXPECT_EQ(sig(HB + 0x123000), (uint32_t)res[10]);
+	EXPECT_EQ(sig(HB + 0x1ff000), (uint32_t)res[14]);
+	EXPECT_EQ(sig(HB + 0x205000), (uint32_t)res[18]);
+	EXPECT_EQ(0, (uint32_t)(res[4] | res[8] | res[12] | res[16]));
+	e = gp_get(&self->g, big_entry(&self->g, k));
+	EXPECT_TRUE(e & GP_A) TH_LOG("the big page's entry 0x%llx: A not set",
+				     (unsigned long long)e);
+	EXPECT_FALSE(e & GP_D) TH_LOG("reads set D in 0x%llx", (unsigned long long)e);
+	if (svm) {
+		TH_LOG("reads: %llu fills, %llu large, %llu no-host, %llu no-wp",
+		       (unsigned long long)D(st1, st0, PF_HIDDEN_FILL),
+		       (unsigned long long)D(st1, st0, LARGE_MAPPED),
+		       (unsigned long long)D(st1, st0, LARGE_NO_HOST),
+		       (unsigned long long)D(st1, st0, LARGE_NO_WP));
+		EXPECT_EQ(0, D(st1, st0, PF_TRUE));
+		EXPECT_EQ(0, D(st1, st0, LARGE_NO_WP));
+		if (thp) {
+			EXPECT_EQ(2, D(st1, st0, PF_HIDDEN_FILL));
+			EXPECT_EQ(2, D(st1, st0, LARGE_MAPPED));
+			EXPECT_EQ(0, D(st1, st0, LARGE_NO_HOST));
+		} else {
+			EXPECT_EQ(0, D(st1, st0, LARGE_MAPPED));
+			EXPECT_LE(2, D(st1, st0, LARGE_NO_HOST));
+			EXPECT_EQ(D(st1, st0, PF_HIDDEN_FILL), D(st1, st0, LARGE_NO_HOST));
+		}
+	}
+
+	/* 2: a write sets D and lands */
+	memcpy(st0, st1, sizeof(st0));
+	gs_access(&self->s, big_la + 0x3000, GRT_ACC_WRITE, WVAL, 20);
+	gs_access(&self->s, big_la + 0x4000, GRT_ACC_WRITE, WVAL + 1, 24);
+	ASSERT_EQ(0, run(self)) TH_LOG("writes: %s", self->err);
+	if (svm)
+		ASSERT_EQ(0, grt_vm_stats(&self->t, st1, SHADOWVM_STAT_NR));
+	EXPECT_EQ(0, (uint32_t)(res[20] | res[24]));
+	EXPECT_EQ(WVAL, *(uint32_t *)tvm_ptr(&self->t, HB + 0x3000));
+	EXPECT_EQ(WVAL + 1, *(uint32_t *)tvm_ptr(&self->t, HB + 0x4000));
+	EXPECT_EQ(sig(HB + 0x5000), *(uint32_t *)tvm_ptr(&self->t, HB + 0x5000));
+	e = gp_get(&self->g, big_entry(&self->g, k));
+	EXPECT_TRUE((e & (GP_A | GP_D)) == (GP_A | GP_D))
+		TH_LOG("after a write the big page's entry is 0x%llx", (unsigned long long)e);
+	if (svm && thp) {
+		EXPECT_EQ(1, D(st1, st0, PF_HIDDEN_FILL));
+		EXPECT_EQ(1, D(st1, st0, LARGE_MAPPED));
+	}
+
+	/* 3: X, inside the first 2 MiB, becomes a page table */
+	memcpy(st0, st1, sizeof(st0));
+	gs_op(&self->s, GOP_WENT, 0, la_x, FA | GP_P | GP_W | GP_A | GP_D, 0);
+	gs_op(&self->s, GOP_WENT, 0, pde_new, x_gpa | GP_P | GP_W | GP_A, 0);
+	gs_op(&self->s, GOP_INVLPG, 0, newla, 0, 0);
+	gs_access(&self->s, newla, GRT_ACC_READ, 0, 28);
+	/* another page of that 2 MiB, and the second 2 MiB, still right */
+	gs_access(&self->s, big_la + 0x20000, GRT_ACC_READ, 0, 32);
+	gs_access(&self->s, big_la + 0x206000, GRT_ACC_READ, 0, 36);
+	/* the guest edits its new table through the big page */
+	gs_op(&self->s, GOP_WENT, 0, la_x, FB | GP_P | GP_W | GP_A | GP_D, 0);
+	gs_op(&self->s, GOP_INVLPG, 0, newla, 0, 0);
+	gs_access(&self->s, newla, GRT_ACC_READ, 0, 40);
+	gs_op(&self->s, GOP_R64, 0, la_x, 0, 44);
+	gs_access(&self->s, big_la + 0x21000, GRT_ACC_READ, 0, 48);
+	ASSERT_EQ(0, run(self)) TH_LOG("page table in the big page: %s", self->err);
+	if (svm)
+		ASSERT_EQ(0, grt_vm_stats(&self->t, st1, SHADOWVM_STAT_NR));
+	EXPECT_EQ(0, (uint32_t)(res[28] | res[32] | res[36] | res[40] | res[48]));
+	EXPECT_EQ(sig(FA), (uint32_t)res[30]) TH_LOG("first mapping through X");
+	EXPECT_EQ(sig(HB + 0x20000), (uint32_t)res[34]);
+	EXPECT_EQ(sig(HB + 0x206000), (uint32_t)res[38]);
+	EXPECT_EQ(sig(FB), (uint32_t)res[42])
+		TH_LOG("after the guest edited X through the big page, its page reads 0x%x",
+		       (uint32_t)res[42]);
+	EXPECT_EQ(FB | GP_P | GP_W | GP_A | GP_D,
+		  res[44] & (esize == 4 ? 0xffffffffULL : ~0ULL));
+	EXPECT_EQ(sig(HB + 0x21000), (uint32_t)res[50]);
+	gpa = 0;
+	EXPECT_EQ(0, gp_translate(&self->g, newla, &gpa));
+	EXPECT_EQ(FB, gpa);
+	if (svm) {
+		uint64_t seen = D(st1, st0, PF_HIDDEN_PT_WRITE) +
+				D(st1, st0, PF_HIDDEN_UNSYNC) + D(st1, st0, PT_UNPROTECT);
+
+		TH_LOG("%s, %s: zapped %llu, no-wp %llu, pt-writes %llu, unsync %llu, unprotect %llu, large %llu",
+		       gp_mode_name(mode), grt_policy_name(policy),
+		       (unsigned long long)D(st1, st0, LARGE_ZAPPED),
+		       (unsigned long long)D(st1, st0, LARGE_NO_WP),
+		       (unsigned long long)D(st1, st0, PF_HIDDEN_PT_WRITE),
+		       (unsigned long long)D(st1, st0, PF_HIDDEN_UNSYNC),
+		       (unsigned long long)D(st1, st0, PT_UNPROTECT),
+		       (unsigned long long)D(st1, st0, LARGE_MAPPED));
+		if (wprot)
+			EXPECT_LE(1, seen) TH_LOG("the write to X was not intercepted");
+		if (thp && wprot) {
+			EXPECT_LE(1, D(st1, st0, LARGE_ZAPPED));
+			EXPECT_LE(1, D(st1, st0, LARGE_NO_WP));
+		}
+		/*
+		 * Under wp only the second 2 MiB's leaf stays, but a 1 GiB
+		 * page's is rebuilt once: the split of a 1 GiB page is a
+		 * direct page whose role carries the page's rights, and
+		 * setting D in phase 2 changed them.
+		 */
+		if (thp && policy == SHADOWVM_MMU_POLICY_WRITE_PROTECT) {
+			EXPECT_EQ(1, D(st1, st0, LARGE_ZAPPED));
+			EXPECT_LE(1, D(st1, st0, PF_HIDDEN_PT_WRITE));
+			EXPECT_EQ(k == BIG_1G ? 1 : 0, D(st1, st0, LARGE_MAPPED));
+		}
+		if (!thp)
+			EXPECT_EQ(0, D(st1, st0, LARGE_MAPPED) + D(st1, st0, LARGE_ZAPPED));
+	}
+}
+
+TEST_F(huge, long_mode_2m)
+{
+	huge_case(_metadata, self, variant->policy, GP_MODE_LM, BIG_2M, true);
+}
+
+TEST_F(huge, pae_2m)
+{
+	huge_case(_metadata, self, variant->policy, GP_MODE_PAE, BIG_2M, true);
+}
+
+TEST_F(huge, pse_4m)
+{
+	huge_case(_metadata, self, variant->policy, GP_MODE_32, BIG_4M, true);
+}
+
+TEST_F(huge, long_mode_1g)
+{
+	huge_case(_metadata, self, variant->policy, GP_MODE_LM, BIG_1G, true);
+}
+
+TEST_F(huge, long_mode_2m_no_thp)
+{
+	huge_case(_metadata, self, variant->policy, GP_MODE_LM, BIG_2M, false);
+}
+
+TEST_F(huge, pse_4m_no_thp)
+{
+	huge_case(_metadata, self, variant->policy, GP_MODE_32, BIG_4M, false);
+}
+
+TEST_HARNESS_MAIN
