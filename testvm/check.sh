@@ -20,7 +20,7 @@
 # The last line printed is "N passed, N failed, N skipped", counted from the
 # top-level "ok"/"not ok" lines ("# SKIP" counts as skipped).
 #
-# Environment: TESTVM_TIMEOUT (seconds for the VM, default 3600),
+# Environment: TESTVM_TIMEOUT (seconds for the VM, default 4800),
 # TESTVM_KERNEL, TESTVM_CPU_MODEL, TESTVM_APPEND, TESTVM_IGNORE (see boot.sh,
 # prepare.sh and lib.sh); TESTVM_CHECK_OUT (output directory, default
 # build/check; testvm/check-debug.sh uses build/check-debug).
@@ -36,7 +36,7 @@ set -euo pipefail
 
 OUT=${TESTVM_CHECK_OUT:-$TESTVM_BUILD/check}
 EXPECTED_SKIPS=$TESTVM_TOP/selftests/expected-skips.txt
-TIMEOUT=${TESTVM_TIMEOUT:-3600}
+TIMEOUT=${TESTVM_TIMEOUT:-4800}
 T0=$SECONDS
 
 die() {
