@@ -12,6 +12,10 @@ static inline bool cs_64bit(struct shv_vcpu *vcpu)
 	return shv_long_mode(vcpu) && ((vmcs_read(GUEST_CS_AR_BYTES) >> 13) & 1);
 }
 
+/* VMCS fields of ES, CS, SS, DS, FS, GS, in that order (vmx/io.c) */
+extern const u32 shv_seg_sel_field[6], shv_seg_base_field[6], shv_seg_limit_field[6],
+		 shv_seg_ar_field[6];
+
 static inline unsigned long get_gpr(struct shv_vcpu *vcpu, int reg)
 {
 	if (reg == SHV_RSP)

@@ -26,17 +26,23 @@ static u8 *io_data(struct shv_vcpu *vcpu)
 
 #define IO_DATA_MAX (PAGE_SIZE - SHADOWVM_RUN_IO_DATA_OFFSET)
 
-static const u32 seg_base_field[6] = {
+/* ES, CS, SS, DS, FS, GS: the VMX instruction-information order (exits.h) */
+const u32 shv_seg_sel_field[6] = {
+	GUEST_ES_SELECTOR, GUEST_CS_SELECTOR, GUEST_SS_SELECTOR, GUEST_DS_SELECTOR,
+	GUEST_FS_SELECTOR, GUEST_GS_SELECTOR,
+};
+
+const u32 shv_seg_base_field[6] = {
 	GUEST_ES_BASE, GUEST_CS_BASE, GUEST_SS_BASE, GUEST_DS_BASE,
 	GUEST_FS_BASE, GUEST_GS_BASE,
 };
 
-static const u32 seg_limit_field[6] = {
+const u32 shv_seg_limit_field[6] = {
 	GUEST_ES_LIMIT, GUEST_CS_LIMIT, GUEST_SS_LIMIT, GUEST_DS_LIMIT,
 	GUEST_FS_LIMIT, GUEST_GS_LIMIT,
 };
 
-static const u32 seg_ar_field[6] = {
+const u32 shv_seg_ar_field[6] = {
 	GUEST_ES_AR_BYTES, GUEST_CS_AR_BYTES, GUEST_SS_AR_BYTES, GUEST_DS_AR_BYTES,
 	GUEST_FS_AR_BYTES, GUEST_GS_AR_BYTES,
 };
@@ -69,9 +75,9 @@ static u32 string_io_items(struct shv_vcpu *vcpu, int seg, bool in, int asize, u
 	u32 ar = 0, i;
 
 	*vector = seg == SEG_SS ? SS_VECTOR : GP_VECTOR;
-	base = (sixty_four && seg < 4) ? 0 : vmcs_read(seg_base_field[seg]);
+	base = (sixty_four && seg < 4) ? 0 : vmcs_read(shv_seg_base_field[seg]);
 	if (!sixty_four) {
-		ar = vmcs_read(seg_ar_field[seg]);
+		ar = vmcs_read(shv_seg_ar_field[seg]);
 		if (ar & AR_UNUSABLE)
 			return 0;
 		if (in && ((ar & 8) || !(ar & 2)))
@@ -79,7 +85,7 @@ static u32 string_io_items(struct shv_vcpu *vcpu, int seg, bool in, int asize, u
 		if (!in && (ar & 8) && !(ar & 2))
 			return 0;	/* OUTS: execute-only code segment */
 	}
-	limit = vmcs_read(seg_limit_field[seg]);
+	limit = vmcs_read(shv_seg_limit_field[seg]);
 	hi = limit;
 	if (!(ar & 8) && (ar & 4)) {	/* expand-down data segment */
 		lo = limit + 1;
@@ -284,7 +290,7 @@ int shv_handle_io_q(struct shv_vcpu *vcpu, unsigned long q, int asize, int seg)
 			shv_queue_exception(vcpu, vector, true, 0);
 			return 1;
 		}
-		base = (cs_64bit(vcpu) && seg < 4) ? 0 : vmcs_read(seg_base_field[seg]);
+		base = (cs_64bit(vcpu) && seg < 4) ? 0 : vmcs_read(shv_seg_base_field[seg]);
 		la = base + off;
 		if (rflags & X86_EFLAGS_DF)
 			la -= (u64)(count - 1) * size;	/* lowest address of the chunk */

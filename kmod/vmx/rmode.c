@@ -49,24 +49,6 @@
 #include "exits.h"
 #include "rmode.h"
 
-/* ES, CS, SS, DS, FS, GS: the emulator's and the VMX instruction order */
-const u32 shv_rm_sel[6] = {
-	GUEST_ES_SELECTOR, GUEST_CS_SELECTOR, GUEST_SS_SELECTOR, GUEST_DS_SELECTOR,
-	GUEST_FS_SELECTOR, GUEST_GS_SELECTOR,
-};
-const u32 shv_rm_base[6] = {
-	GUEST_ES_BASE, GUEST_CS_BASE, GUEST_SS_BASE, GUEST_DS_BASE,
-	GUEST_FS_BASE, GUEST_GS_BASE,
-};
-const u32 shv_rm_limit[6] = {
-	GUEST_ES_LIMIT, GUEST_CS_LIMIT, GUEST_SS_LIMIT, GUEST_DS_LIMIT,
-	GUEST_FS_LIMIT, GUEST_GS_LIMIT,
-};
-const u32 shv_rm_ar[6] = {
-	GUEST_ES_AR_BYTES, GUEST_CS_AR_BYTES, GUEST_SS_AR_BYTES, GUEST_DS_AR_BYTES,
-	GUEST_FS_AR_BYTES, GUEST_GS_AR_BYTES,
-};
-
 /* ---- entering and leaving ---- */
 
 /*
@@ -117,9 +99,9 @@ int shv_rmode_enter(struct shv_vcpu *vcpu)
 	if (rm->active)
 		return 0;
 	for (i = 0; i < 6; i++) {
-		u64 base = vmcs_read(shv_rm_base[i]);
+		u64 base = vmcs_read(shv_seg_base_field[i]);
 
-		sel[i] = vmcs_read(shv_rm_sel[i]);
+		sel[i] = vmcs_read(shv_seg_sel_field[i]);
 		if (base == (u64)sel[i] << 4)
 			continue;
 		/* left protected mode: a selector real mode would load */
@@ -131,10 +113,10 @@ int shv_rmode_enter(struct shv_vcpu *vcpu)
 		sel[i] = base >> 4;
 	}
 	for (i = 0; i < 6; i++) {
-		vmcs_write(shv_rm_sel[i], sel[i]);
-		vmcs_write(shv_rm_base[i], (u64)sel[i] << 4);
-		vmcs_write(shv_rm_limit[i], 0xffff);
-		vmcs_write(shv_rm_ar[i], V86_AR);
+		vmcs_write(shv_seg_sel_field[i], sel[i]);
+		vmcs_write(shv_seg_base_field[i], (u64)sel[i] << 4);
+		vmcs_write(shv_seg_limit_field[i], 0xffff);
+		vmcs_write(shv_seg_ar_field[i], V86_AR);
 	}
 	rm->tr_sel = vmcs_read(GUEST_TR_SELECTOR);
 	rm->tr_base = vmcs_read(GUEST_TR_BASE);
@@ -203,9 +185,9 @@ int shv_rmode_leave(struct shv_vcpu *vcpu)
 		return -EINVAL;
 	}
 	for (i = 0; i < 6; i++) {
-		u32 dpl = (vmcs_read(shv_rm_sel[i]) & 3) << 5;
+		u32 dpl = (vmcs_read(shv_seg_sel_field[i]) & 3) << 5;
 
-		vmcs_write(shv_rm_ar[i], (i == RM_CS ? 0x9b : 0x93) | dpl);
+		vmcs_write(shv_seg_ar_field[i], (i == RM_CS ? 0x9b : 0x93) | dpl);
 	}
 	shv_rmode_drop(vcpu);
 	return 0;

@@ -12,9 +12,7 @@
 #define V86_AR		0xf3	/* present, DPL 3, read/write data, accessed */
 #define IOPL_MASK	X86_EFLAGS_IOPL
 
-/* ES, CS, SS, DS, FS, GS: the emulator's and the VMX instruction order */
-extern const u32 shv_rm_sel[6], shv_rm_base[6], shv_rm_limit[6], shv_rm_ar[6];
-
+/* indexes into exits.h's shv_seg_*_field[] */
 #define RM_ES	0
 #define RM_CS	1
 #define RM_SS	2

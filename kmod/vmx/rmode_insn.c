@@ -128,7 +128,7 @@ static int modrm_mem(struct shv_vcpu *vcpu, struct rm_insn *in)
 
 static int read_mem(struct shv_vcpu *vcpu, struct rm_insn *in, void *buf, unsigned int len)
 {
-	u64 la = vmcs_read(shv_rm_base[in->ea_seg]) + in->ea;
+	u64 la = vmcs_read(shv_seg_base_field[in->ea_seg]) + in->ea;
 
 	if (in->ea + len - 1 > 0xffff)
 		return 1;	/* beyond the segment limit: #GP (#SS for SS) */
