@@ -22,6 +22,8 @@
 #   KVM_MODULES_DIR   irqbypass/kvm/kvm-intel modules for kvm_coexist_test
 #   SVMTEST_TIMEOUT   per-binary timeout in seconds (default: per binary)
 #   SVMTEST_ONLY      space separated list of binaries to run (default all)
+#   SVMTEST_LIST      1: only print the binaries it would run, in order, one
+#                     per line, and exit (make check splits the suite so)
 #   SVMTEST_KMEMLEAK  1: kmemleak scans after the suite and after unloading
 #                     the module, each a TAP case (needs CONFIG_DEBUG_KMEMLEAK)
 #
@@ -60,6 +62,19 @@ for f in ./*_test; do
 done
 ALL_TESTS="$ALL_TESTS $LAST_TESTS"
 TESTS=${SVMTEST_ONLY:-$ALL_TESTS}
+
+if [ "$SVMTEST_LIST" = 1 ]; then
+	for t in $TESTS; do
+		echo "$t"
+	done
+	exit 0
+fi
+
+# "# ---- NAME (uptime S)" opens each binary's output: testvm/check.sh
+# times the binaries by these lines (wall time on the host)
+uptime_s() {
+	cut -d' ' -f1 /proc/uptime 2>/dev/null
+}
 
 n=0
 passed=0
@@ -280,7 +295,7 @@ for t in $TESTS; do
 		esac
 		continue
 	fi
-	echo "# ---- $t"
+	echo "# ---- $t (uptime $(uptime_s)s)"
 	run_binary "$t"
 	# a failed module_test may leave the module unloaded
 	if [ $setup_ok -eq 1 ] && ! module_loaded && [ -n "$SHADOWVM_KO" ]; then
@@ -316,6 +331,8 @@ kmemleak_scan() {
 		echo clear >$k
 	fi
 }
+
+echo "# ---- teardown (uptime $(uptime_s)s)"
 
 # The module's own leak accounting must be back to zero once the tests
 # are done (every VM, vCPU, page and pin released).

@@ -8,6 +8,7 @@
 #   testvm/boot.sh --payload DIR --script NAME --timeout SECONDS --out DIR
 #                  [--cpu-model MODEL] [--cpus N] [--append "KERNEL ARGS"]
 #                  [--log-bochs] [--quiet] [--no-echo BEGIN:END]
+#                  [--stamp PREFIX]...
 #
 #   --payload DIR     copied to /payload in the VM's initramfs
 #   --script NAME     run as `sh /payload/NAME` (cwd /payload, stdin /dev/null),
@@ -27,6 +28,8 @@
 #   --quiet           do not stream the console to stdout
 #   --no-echo B:E     do not stream the lines between a line starting with B
 #                     and one starting with E (they stay in console.log)
+#   --stamp PREFIX    each console line starting with PREFIX, and the end
+#                     line, goes to OUT/stamps as "WALL-SECONDS LINE"
 #
 # Hang detection: /init starts testvm-heartbeat (testvm/heartbeat.c), which
 # writes a byte to Bochs's port 0xe9 every 0.1 guest second (Bochs copies it
@@ -85,6 +88,7 @@ APPEND=${TESTVM_APPEND:-}
 LOG_BOCHS=0
 QUIET=0
 NO_ECHO=''
+STAMPS=()
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -98,6 +102,7 @@ while [ $# -gt 0 ]; do
 	--log-bochs) LOG_BOCHS=1; shift ;;
 	--quiet) QUIET=1; shift ;;
 	--no-echo) NO_ECHO=${2:-}; shift 2 || usage ;;
+	--stamp) STAMPS+=(--stamp "${2:-}"); shift 2 || usage ;;
 	-h|--help) usage ;;
 	*) echo "testvm: unknown argument '$1'" >&2; usage ;;
 	esac
@@ -146,7 +151,7 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 PAYLOAD=$(cd "$PAYLOAD" && pwd)
 rm -f "$OUT"/{console.log,bochs.log,bochs.fifo,bochs.stdout,bochs.stderr} \
-      "$OUT"/{display.log,bochsrc,bochs.rc,boot.iso,end,times,port}
+      "$OUT"/{display.log,bochsrc,bochs.rc,boot.iso,end,times,port,stamps}
 WORK=$(mktemp -d "$OUT/.work.XXXXXX")
 
 NONCE=$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')
@@ -295,6 +300,7 @@ LISTENER_ARGS=(--port-file "$OUT/port" --log "$OUT/console.log"
 	       --end-file "$OUT/end" --times-file "$OUT/times" --accept-timeout 120)
 [ "$QUIET" = 1 ] && LISTENER_ARGS+=(--quiet)
 [ -n "$NO_ECHO" ] && LISTENER_ARGS+=(--no-echo "$NO_ECHO")
+[ "${#STAMPS[@]}" -gt 0 ] && LISTENER_ARGS+=(--stamps-file "$OUT/stamps" "${STAMPS[@]}")
 python3 "$TESTVM_TOP/testvm/serial-listener.py" "${LISTENER_ARGS[@]}" &
 LISTENER_PID=$!
 for _ in $(seq 100); do

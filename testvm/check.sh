@@ -93,6 +93,29 @@ check_dkms() {
 	done
 }
 
+# binary_times STAMPS: "WALL GUEST NAME" per test binary, slowest first:
+# the wall seconds (host) and guest seconds (the VM's uptime, i.e. the
+# instruction clock) from its "# ---- NAME (uptime S)" line to the next one
+# (boot.sh --stamp writes those lines with their wall time).
+binary_times() {
+	[ -s "$1" ] || return 0
+	awk '
+		function close_prev(w, u) {
+			if (name != "")
+				printf "%d %.1f %s\n", w - wall, u - up, name
+			name = ""
+		}
+		$2 == "#" && $3 == "----" {
+			u = $0
+			sub(/^.*\(uptime /, "", u)
+			sub(/s\).*$/, "", u)
+			close_prev($1, u + 0)
+			name = $4; wall = $1; up = u + 0
+			next
+		}
+		/TESTVM-TAP-END/ { close_prev($1, up) }' "$1" | sort -rn
+}
+
 cd "$TESTVM_TOP"
 mkdir -p "$OUT"
 testvm_build runner selftests || die "build failed (see above)"
@@ -109,9 +132,10 @@ T_BUILD=$SECONDS
 rm -f "$OUT/tap.txt" "$OUT/dmesg.txt"
 BOOT_RC=0
 bash testvm/boot.sh --payload "$OUT/payload" --script guest-check.sh \
-	--timeout "$TIMEOUT" --out "$OUT/vm" \
+	--timeout "$TIMEOUT" --out "$OUT/vm" --stamp '# ---- ' --stamp TESTVM-TAP-END \
 	--no-echo TESTVM-DMESG-BEGIN:TESTVM-DMESG-END "$@" || BOOT_RC=$?
 T_VM=$SECONDS
+binary_times "$OUT/vm/stamps" >"$OUT/times.txt"
 CONSOLE=$OUT/vm/console.log
 [ -f "$CONSOLE" ] || touch "$CONSOLE"
 
@@ -210,6 +234,10 @@ if [ -n "$GUEST_SUMMARY" ] &&
 	echo "check: note: run_tests.sh said '$GUEST_SUMMARY'; the TAP lines say otherwise"
 fi
 
+if [ -s "$OUT/times.txt" ]; then
+	echo "check: slowest test binaries (wall s, guest s; all in ${OUT#"$TESTVM_TOP"/}/times.txt):"
+	head -n 8 "$OUT/times.txt" | sed 's/^/check:   /'
+fi
 echo "check: wall time $(testvm_fmt_secs $((T_VM - T0))) (prepare+build $(testvm_fmt_secs $((T_BUILD - T0))), VM $(testvm_fmt_secs $((T_VM - T_BUILD))))"
 [ "$FAIL" = 0 ] || echo "check: FAILED"
 echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"

@@ -8,7 +8,10 @@
 # writes the port number to --port-file, accepts one connection, and copies
 # every byte (with CRs dropped) to --log and, live, to stdout. When the
 # guest's end line "<marker> status=N ..." passes, it is written to
-# --end-file so that boot.sh knows the script is done. At exit, --times-file
+# --end-file so that boot.sh knows the script is done. With --stamps-file,
+# every line starting with one of the --stamp prefixes (and the end line) is
+# appended there as "SECONDS LINE", SECONDS the wall time since Bochs
+# connected (make check times each test binary so). At exit, --times-file
 # gets the wall seconds (since Bochs connected) of the first byte, of the
 # --start-marker line and of the end line. With
 # --no-echo BEGIN:END, the lines from one starting with BEGIN to one starting
@@ -41,6 +44,8 @@ def main():
     ap.add_argument('--accept-timeout', type=float, default=300.0)
     ap.add_argument('--quiet', action='store_true')
     ap.add_argument('--no-echo', default=None, metavar='BEGIN:END')
+    ap.add_argument('--stamps-file', default=None)
+    ap.add_argument('--stamp', action='append', default=[], metavar='PREFIX')
     args = ap.parse_args()
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -82,6 +87,14 @@ def main():
         except (BrokenPipeError, OSError):
             out = None
 
+    stamp_prefixes = tuple(p.encode() for p in args.stamp)
+    stamps = open(args.stamps_file, 'w') if args.stamps_file else None
+
+    def stamp(now, line):
+        if stamps is not None:
+            stamps.write('%.1f %s\n' % (now, line.decode('ascii', 'replace')))
+            stamps.flush()
+
     with open(args.log, 'wb') as log:
         while True:
             try:
@@ -115,8 +128,11 @@ def main():
                 now = time.monotonic() - t0
                 if start is not None and start_wall is None and start in line:
                     start_wall = now
+                if stamp_prefixes and line.startswith(stamp_prefixes):
+                    stamp(now, line)
                 if marker in line and end_wall is None:
                     end_wall = now
+                    stamp(now, line)
                     text = line[line.index(marker):].decode('ascii', 'replace')
                     write_atomic(args.end_file, text + '\n')
             if not muted:
@@ -126,6 +142,8 @@ def main():
             log.write(b'\n')
             if not muted:
                 echo(b'\n')
+    if stamps is not None:
+        stamps.close()
     if args.times_file:
         write_atomic(args.times_file, ''.join(
             '%s=%.1f\n' % (k, v) for k, v in
