@@ -13,14 +13,27 @@
 # kernels (private trees in build/dkms/, nothing installed); payload build/check/payload/ =
 # shadowvm.ko, shadowvm, selftests/ (`make -C selftests install DESTDIR=...`,
 # plus the test kernel's bzImage as selftests/vmlinuz for linux_guest_test)
-# and guest-check.sh; testvm/boot.sh runs guest-check.sh in the VM (console
-# streamed live, kept in build/check/vm/console.log). Afterwards:
-#   build/check/tap.txt    the TAP of run_tests.sh (kernel lines removed)
-#   build/check/dmesg.txt  the guest's dmesg after the tests
+# and guest-check.sh; testvm/boot.sh runs guest-check.sh in the VM.
+# The suite is split among TESTVM_JOBS test VMs that run at once (default:
+# one per host CPU, at most 4), balanced by the measured time of each test
+# binary in testvm/suite-times.txt; each VM runs its share as
+# "svmtest.only=..." and its console is build/check/vmN/console.log (with
+# one VM, build/check/vm/console.log, streamed live; with more, a progress
+# line per test binary). Afterwards:
+#   build/check/tap.txt    the TAP of run_tests.sh (kernel lines removed;
+#                          with several VMs, their streams one after the
+#                          other, renumbered, setup/teardown cases marked
+#                          "(vmN)")
+#   build/check/dmesg.txt  the guest's dmesg after the tests (each VM's)
+#   build/check/times.txt  "WALL GUEST NAME" per test binary, slowest first:
+#                          wall seconds on the host and guest (instruction
+#                          clock) seconds; refresh testvm/suite-times.txt
+#                          from it when the suite changes
 # The last line printed is "N passed, N failed, N skipped", counted from the
 # top-level "ok"/"not ok" lines ("# SKIP" counts as skipped).
 #
-# Environment: TESTVM_TIMEOUT (seconds for the VM, default 4800),
+# Environment: TESTVM_JOBS (test VMs at once), TESTVM_TIMEOUT (seconds for
+# each VM, default 4800),
 # TESTVM_KERNEL, TESTVM_CPU_MODEL, TESTVM_APPEND, TESTVM_IGNORE (see boot.sh,
 # prepare.sh and lib.sh); TESTVM_CHECK_OUT (output directory, default
 # build/check; testvm/check-debug.sh uses build/check-debug).
@@ -37,6 +50,11 @@ set -euo pipefail
 OUT=${TESTVM_CHECK_OUT:-$TESTVM_BUILD/check}
 EXPECTED_SKIPS=$TESTVM_TOP/selftests/expected-skips.txt
 TIMEOUT=${TESTVM_TIMEOUT:-4800}
+# test VMs at once (the suite is split among them): TESTVM_JOBS, else one
+# per host CPU, at most 4
+JOBS=${TESTVM_JOBS:-$(nproc 2>/dev/null || echo 1)}
+[ -n "${TESTVM_JOBS:-}" ] || [ "$JOBS" -le 4 ] || JOBS=4
+[ "$JOBS" -ge 1 ] 2>/dev/null || JOBS=1
 T0=$SECONDS
 
 die() {
@@ -116,6 +134,91 @@ binary_times() {
 		/TESTVM-TAP-END/ { close_prev($1, up) }' "$1" | sort -rn
 }
 
+# suite_tests [boot.sh options]: the test binaries this run covers, in
+# run_tests.sh's order, one per line: the last "svmtest.only=" of
+# TESTVM_APPEND and of the --append options, else all of them.
+suite_tests() {
+	local only="" a
+	# shellcheck disable=SC2048,SC2086 # split --append's words too
+	for a in ${TESTVM_APPEND:-} $*; do
+		case $a in
+		svmtest.only=*) only=${a#svmtest.only=} ;;
+		esac
+	done
+	if [ -n "$only" ]; then
+		echo "$only" | tr ',' '\n' | grep -v '^$'
+	else
+		SVMTEST_LIST=1 sh "$OUT/payload/selftests/run_tests.sh"
+	fi
+}
+
+# split_suite N: the binaries on stdin as N comma-separated lists, one per
+# test VM, balanced by testvm/suite-times.txt ("SECONDS NAME": the measured
+# wall time of each binary; 60 for one not listed), heaviest first onto
+# the least loaded VM; each list keeps the run order (so kvm_coexist_test
+# and signal_test stay last in theirs). Fewer lists when there are fewer
+# binaries.
+split_suite() {
+	awk -v jobs="$1" -v wfile="$TESTVM_TOP/testvm/suite-times.txt" '
+		BEGIN {
+			while ((getline l < wfile) > 0) {
+				if (l ~ /^[ \t]*(#|$)/)
+					continue
+				split(l, f)
+				w[f[2]] = f[1] + 0
+			}
+		}
+		{ name[NR] = $1; weight[NR] = ($1 in w) ? w[$1] : 60 }
+		END {
+			n = NR
+			if (jobs > n)
+				jobs = n
+			for (i = 1; i <= n; i++)
+				idx[i] = i
+			for (i = 2; i <= n; i++)
+				for (k = i; k > 1 && weight[idx[k]] > weight[idx[k - 1]]; k--) {
+					t = idx[k]; idx[k] = idx[k - 1]; idx[k - 1] = t
+				}
+			for (k = 1; k <= n; k++) {
+				best = 1
+				for (j = 2; j <= jobs; j++)
+					if (load[j] < load[best])
+						best = j
+				vm[idx[k]] = best
+				load[best] += weight[idx[k]]
+			}
+			for (j = 1; j <= jobs; j++) {
+				out = ""
+				for (i = 1; i <= n; i++)
+					if (vm[i] == j)
+						out = out (out == "" ? "" : ",") name[i]
+				print out
+			}
+		}'
+}
+
+# show_progress: while the VMs run, one line per test binary started in
+# any of them ("check: vmN MMmSS ---- NAME ...", wall time since that VM's
+# Bochs started), from the stamps files of boot.sh --stamp.
+show_progress() {
+	local i n f seen=()
+
+	while sleep 10; do
+		for i in "${!VMDIRS[@]}"; do
+			f=${VMDIRS[$i]}/stamps
+			[ -f "$f" ] || continue
+			n=$(wc -l <"$f")
+			[ "$n" -gt "${seen[$i]:-0}" ] || continue
+			sed -n "$((${seen[$i]:-0} + 1)),${n}p" "$f" |
+				awk -v vm="vm$((i + 1))" '{
+					t = $1; sub(/^[^ ]+ /, "")
+					printf "check: %s %dm%02ds %s\n", vm, t / 60, t % 60, $0
+				}'
+			seen[i]=$n
+		done
+	done
+}
+
 cd "$TESTVM_TOP"
 mkdir -p "$OUT"
 testvm_build runner selftests || die "build failed (see above)"
@@ -129,26 +232,107 @@ cp testvm/guest-check.sh "$OUT/payload/"
 cp "$TESTVM_VMLINUZ" "$OUT/payload/selftests/vmlinuz"
 T_BUILD=$SECONDS
 
-rm -f "$OUT/tap.txt" "$OUT/dmesg.txt"
-BOOT_RC=0
-bash testvm/boot.sh --payload "$OUT/payload" --script guest-check.sh \
-	--timeout "$TIMEOUT" --out "$OUT/vm" --stamp '# ---- ' --stamp TESTVM-TAP-END \
-	--no-echo TESTVM-DMESG-BEGIN:TESTVM-DMESG-END "$@" || BOOT_RC=$?
+rm -f "$OUT/tap.txt" "$OUT/dmesg.txt" "$OUT/times.txt"
+rm -rf "$OUT"/vm "$OUT"/vm[0-9]*
+STAMP_ARGS=(--stamp '# ---- ' --stamp TESTVM-TAP-END)
+BOOT_RCS=()
+if [ "$JOBS" -le 1 ]; then
+	SHARDS=("")
+	BOOT_RC=0
+	bash testvm/boot.sh --payload "$OUT/payload" --script guest-check.sh \
+		--timeout "$TIMEOUT" --out "$OUT/vm" "${STAMP_ARGS[@]}" \
+		--no-echo TESTVM-DMESG-BEGIN:TESTVM-DMESG-END "$@" || BOOT_RC=$?
+	VMDIRS=("$OUT/vm")
+	BOOT_RCS=("$BOOT_RC")
+else
+	mapfile -t SHARDS < <(suite_tests "$@" | split_suite "$JOBS")
+	VMDIRS=()
+	PIDS=()
+	for i in "${!SHARDS[@]}"; do
+		d=$OUT/vm$((i + 1))
+		VMDIRS+=("$d")
+		mkdir -p "$d"
+		echo "check: vm$((i + 1)) runs: ${SHARDS[$i]//,/ }"
+		bash testvm/boot.sh --payload "$OUT/payload" --script guest-check.sh \
+			--timeout "$TIMEOUT" --out "$d" "${STAMP_ARGS[@]}" --quiet \
+			"$@" --append "svmtest.only=${SHARDS[$i]}" >"$d/boot.log" 2>&1 &
+		PIDS+=($!)
+		# one at a time through boot.sh's builds (shared caches): the
+		# next VM starts once this one's serial listener is up
+		while kill -0 "${PIDS[$i]}" 2>/dev/null && [ ! -s "$d/port" ]; do
+			sleep 1
+		done
+	done
+	show_progress &
+	PROGRESS_PID=$!
+	for i in "${!PIDS[@]}"; do
+		rc=0
+		wait "${PIDS[$i]}" || rc=$?
+		BOOT_RCS+=("$rc")
+	done
+	kill "$PROGRESS_PID" 2>/dev/null || true
+	wait "$PROGRESS_PID" 2>/dev/null || true
+	for i in "${!VMDIRS[@]}"; do
+		grep -E '^testvm: ' "${VMDIRS[$i]}/boot.log" | sed "s/^testvm: /check: vm$((i + 1)): /"
+	done
+fi
 T_VM=$SECONDS
-binary_times "$OUT/vm/stamps" >"$OUT/times.txt"
-CONSOLE=$OUT/vm/console.log
-[ -f "$CONSOLE" ] || touch "$CONSOLE"
 
-# Text between BEGIN and END lines (END optional: the VM may have died).
-# Kernel lines (printk timestamps) interleaved with the TAP are dropped.
+# Text between BEGIN and END lines of console $1 (END optional: the VM may
+# have died). Kernel lines (printk timestamps) interleaved with the TAP are
+# dropped.
 between() {
-	awk -v b="$1" -v e="$2" -v keep_kernel="$3" '
+	[ -f "$1" ] || return 0
+	awk -v b="$2" -v e="$3" -v keep_kernel="$4" '
 		index($0, e) == 1 { exit }
 		on && (keep_kernel || $0 !~ /^\[ *[0-9]+\.[0-9]+\] /) { print }
-		index($0, b) == 1 { on = 1 }' "$CONSOLE"
+		index($0, b) == 1 { on = 1 }' "$1"
 }
-between TESTVM-TAP-BEGIN TESTVM-TAP-END 0 >"$OUT/tap.txt"
-between TESTVM-DMESG-BEGIN TESTVM-DMESG-END 1 >"$OUT/dmesg.txt"
+if [ "${#VMDIRS[@]}" -eq 1 ]; then
+	between "${VMDIRS[0]}/console.log" TESTVM-TAP-BEGIN TESTVM-TAP-END 0 >"$OUT/tap.txt"
+	between "${VMDIRS[0]}/console.log" TESTVM-DMESG-BEGIN TESTVM-DMESG-END 1 >"$OUT/dmesg.txt"
+	binary_times "${VMDIRS[0]}/stamps" >"$OUT/times.txt"
+else
+	# one TAP stream: each VM's lines in turn, renumbered; the per-VM
+	# setup/teardown cases are told apart by "(vmN)"; the plan is the sum
+	# of the VMs' plans (none if a VM printed none)
+	for i in "${!VMDIRS[@]}"; do
+		echo "# ==== vm$((i + 1)) runs: ${SHARDS[$i]//,/ }"
+		between "${VMDIRS[$i]}/console.log" TESTVM-TAP-BEGIN TESTVM-TAP-END 0 |
+			sed "s/^/vm$((i + 1)) /"
+	done | awk -v nvm="${#VMDIRS[@]}" '
+		BEGIN { print "TAP version 13" }
+		{
+			vm = ""
+			if ($1 ~ /^vm[0-9]+$/) { vm = $1; sub(/^vm[0-9]+ /, "") }
+		}
+		/^TAP version/ { next }
+		/^1\.\.[0-9]+/ { plan += substr($1, 4); plans++; next }
+		/^[0-9]+ passed, [0-9]+ failed/ { print "# " vm ": " $0; next }
+		/^(not )?ok [0-9]+ / {
+			n++
+			res = ($1 == "not") ? "not ok" : "ok"
+			rest = $0
+			sub(/^(not )?ok [0-9]+ /, "", rest)
+			if (rest ~ /^(setup|teardown):/) {
+				if (match(rest, / # [Ss][Kk][Ii][Pp]/))
+					rest = substr(rest, 1, RSTART - 1) " (" vm ")" substr(rest, RSTART)
+				else
+					rest = rest " (" vm ")"
+			}
+			print res " " n " " rest
+			next
+		}
+		{ print }
+		END { if (plans == nvm) print "1.." plan }' >"$OUT/tap.txt"
+	for i in "${!VMDIRS[@]}"; do
+		echo "==== vm$((i + 1)) dmesg"
+		between "${VMDIRS[$i]}/console.log" TESTVM-DMESG-BEGIN TESTVM-DMESG-END 1
+	done >"$OUT/dmesg.txt"
+	for d in "${VMDIRS[@]}"; do
+		binary_times "$d/stamps"
+	done | sort -rn >"$OUT/times.txt"
+fi
 
 # passed failed skipped plan bailed
 read -r PASSED FAILED SKIPPED PLAN BAILED < <(awk '
@@ -162,20 +346,26 @@ read -r PASSED FAILED SKIPPED PLAN BAILED < <(awk '
 TOTAL=$((PASSED + FAILED + SKIPPED))
 
 FAIL=0
-echo "check: TAP in ${OUT#"$TESTVM_TOP"/}/tap.txt, dmesg in ${OUT#"$TESTVM_TOP"/}/dmesg.txt, console in ${OUT#"$TESTVM_TOP"/}/vm/console.log"
+CONSOLES=$(printf '%s/console.log ' "${VMDIRS[@]#"$TESTVM_TOP"/}")
+echo "check: TAP in ${OUT#"$TESTVM_TOP"/}/tap.txt, dmesg in ${OUT#"$TESTVM_TOP"/}/dmesg.txt, console in ${CONSOLES% }"
 if [ "$FAILED" -gt 0 ]; then
 	echo "check: failed tests:"
 	grep -E '^not ok( |$)' "$OUT/tap.txt" | grep -viE '#[[:space:]]*skip' |
 		sed 's/^/check:   /'
 	FAIL=1
 fi
-if [ "$BOOT_RC" -ge "$TESTVM_E_SETUP" ]; then
-	echo "check: FAIL: the test VM failed (testvm/boot.sh exit status $BOOT_RC, reason above)"
-	FAIL=1
-elif [ "$BOOT_RC" -ne 0 ]; then
-	echo "check: FAIL: run_tests.sh exited with status $BOOT_RC"
-	FAIL=1
-fi
+for i in "${!BOOT_RCS[@]}"; do
+	rc=${BOOT_RCS[$i]}
+	vm=
+	[ "${#BOOT_RCS[@]}" -gt 1 ] && vm=" vm$((i + 1))"
+	if [ "$rc" -ge "$TESTVM_E_SETUP" ]; then
+		echo "check: FAIL: the test VM$vm failed (testvm/boot.sh exit status $rc, reason above${vm:+; its log: ${VMDIRS[$i]#"$TESTVM_TOP"/}/boot.log})"
+		FAIL=1
+	elif [ "$rc" -ne 0 ]; then
+		echo "check: FAIL: run_tests.sh$vm exited with status $rc"
+		FAIL=1
+	fi
+done
 if [ "$TOTAL" -eq 0 ]; then
 	echo "check: FAIL: no test ran"
 	FAIL=1
