@@ -6,7 +6,9 @@
 #   make demo       boot the Bochs test VM and run a demo guest
 #   make linux-demo boot the Bochs test VM and, in it, Debian's kernel as a shadowvm
 #                   guest running guests/linux/workload (Documentation/linux.rst)
-#   make check      boot the Bochs test VM and run the whole selftest suite
+#   make check      boot the Bochs test VMs (one per host CPU) and run the whole
+#                   selftest suite split among them
+#   make check-full the same with the exhaustive tests at full size (SVMTEST_FULL=1)
 #   make check-debug the same on a debug kernel (KASAN, lockdep, kmemleak, ...)
 #                   built once into build/debug-kernel/
 #   make check-smp  the concurrency tests in a 2-CPU test VM (Documentation/testvm.rst)
@@ -18,7 +20,7 @@
 KDIR ?= /lib/modules/$(shell uname -r)/build
 TOP := $(CURDIR)
 
-.PHONY: all module runner selftests minios clean demo linux-demo check check-debug check-smp check-host bench
+.PHONY: all module runner selftests minios clean demo linux-demo check check-full check-debug check-smp check-host bench
 
 all: module runner selftests minios
 
@@ -42,6 +44,11 @@ linux-demo:
 
 check:
 	bash testvm/check.sh
+
+# the exhaustive tests at full size (SVMTEST_FULL=1, Documentation/testvm.rst)
+check-full:
+	TESTVM_APPEND="$(strip $(TESTVM_APPEND) svmtest.env.SVMTEST_FULL=1)" \
+		bash testvm/check.sh
 
 check-debug:
 	bash testvm/check-debug.sh

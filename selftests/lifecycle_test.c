@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -42,9 +43,34 @@ static void drop_caches(void)
 	}
 }
 
+/* where a VM's life goes: guest-clock nanoseconds per step, summed */
+enum { T_CREATE, T_MEMORY, T_VCPU, T_RUN, T_DESTROY, T_STEPS };
+static const char *const step_name[T_STEPS] = {
+	"create VM", "add memory", "create vCPU", "set regs + run", "destroy",
+};
+static unsigned long long step_ns[T_STEPS];
+
+static unsigned long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* add the time since *t to step @i, restart *t */
+static void lap(unsigned long long *t, int i)
+{
+	unsigned long long n = now_ns();
+
+	step_ns[i] += n - *t;
+	*t = n;
+}
+
 /* one VM: region, vCPU, run to HLT; returns 0 or a step number */
 static int one_vm(struct backend *be, void *mem, struct svm_counters *during)
 {
+	unsigned long long t = now_ns();
 	struct be_vcpu vcpu;
 	struct be_regs regs;
 	struct be_exit e;
@@ -53,14 +79,17 @@ static int one_vm(struct backend *be, void *mem, struct svm_counters *during)
 
 	if (be_create_vm(be, NULL, &vm))
 		return 1;
+	lap(&t, T_CREATE);
 	if (be_set_memory(&vm, 0, 0, REGION, mem, false)) {
 		ret = 2;
 		goto out_vm;
 	}
+	lap(&t, T_MEMORY);
 	if (be_create_vcpu(&vm, 0, &vcpu)) {
 		ret = 3;
 		goto out_vm;
 	}
+	lap(&t, T_VCPU);
 	memset(&regs, 0, sizeof(regs));
 	regs.rip = TVM_CODE;
 	regs.rsp = TVM_STACK;
@@ -78,10 +107,12 @@ static int one_vm(struct backend *be, void *mem, struct svm_counters *during)
 		ret = 6;
 	if (during)
 		svm_read_counters(during);
+	lap(&t, T_RUN);
 out_vcpu:
 	be_destroy_vcpu(&vcpu);
 out_vm:
 	be_destroy_vm(&vm);
+	lap(&t, T_DESTROY);
 	return ret;
 }
 
@@ -134,6 +165,7 @@ TEST_F_TIMEOUT(lifecycle, create_destroy_1000_no_leak, 1200)
 	unrecl0 = meminfo_kb("SUnreclaim");
 	ASSERT_LT(0, avail0);
 
+	memset(step_ns, 0, sizeof(step_ns));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < n; i++) {
 		ret = one_vm(&be, mem, i == 0 ? &during : NULL);
@@ -146,6 +178,8 @@ TEST_F_TIMEOUT(lifecycle, create_destroy_1000_no_leak, 1200)
 		}
 	}
 	TH_LOG("%d VMs in %ld ms", n, elapsed_ms(&t0));
+	for (i = 0; i < T_STEPS; i++)
+		TH_LOG("  %-14s %8llu us per VM", step_name[i], step_ns[i] / 1000 / n);
 
 	ret = svm_wait_counters(&base, &now, 5000);
 	svm_counters_diff(&base, &now, diff, sizeof(diff));

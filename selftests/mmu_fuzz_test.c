@@ -47,7 +47,8 @@
  *
  * Environment (or argv: --seed N --steps N):
  *   SVM_MMU_FUZZ_SEED   seed (default 1; 0: from the clock, printed)
- *   SVM_MMU_FUZZ_STEPS  steps per mode (default 1500); a failure at step
+ *   SVM_MMU_FUZZ_STEPS  steps per mode (default 500, make check's size;
+ *                       1500 with SVMTEST_FULL=1); a failure at step
  *                       N reproduces with the same seed and N + 1 steps
  *   SVM_MMU_FUZZ_TIMEOUT  harness timeout per test in seconds (default:
  *                       scaled from the steps)
@@ -85,7 +86,8 @@
 #define A_D		(GP_A | GP_D)
 #define CR4_PCIDE	(1ULL << 17)
 #define NOFLUSH		(1ULL << 63)
-#define DEF_STEPS	1500
+#define DEF_STEPS	500
+#define FULL_STEPS	1500	/* SVMTEST_FULL=1 */
 #define MAX_SHOWN	10
 
 static uint64_t opt_seed = 1;
@@ -1181,6 +1183,8 @@ int main(int argc, char **argv)
 	e = getenv("SVM_MMU_FUZZ_STEPS");
 	if (e)
 		opt_steps = getnum(e, "SVM_MMU_FUZZ_STEPS");
+	else if (svmtest_full())
+		opt_steps = FULL_STEPS;
 	e = getenv("SVM_MMU_FUZZ_KNOWN");
 	if (e && !strcmp(e, "1"))
 		opt_known = true;

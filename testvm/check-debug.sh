@@ -51,7 +51,7 @@ export TESTVM_TIMEOUT=${TESTVM_TIMEOUT:-5400}
 # might_sleep() does not reschedule, kernel_init gets the mutex first, and
 # the kthread only runs once the boot-time grace period is under way.
 RC=0
-bash "$TESTVM_TOP/testvm/check.sh" --append "preempt=none svmtest.preempt=voluntary" "$@" || RC=$?
+bash "$TESTVM_TOP/testvm/check.sh" --append "preempt=none svmtest.preempt=voluntary svmtest.env.SVMTEST_FULL=1" "$@" || RC=$?
 OUT=$TESTVM_CHECK_OUT
 if [ -s "$OUT/dmesg.txt" ]; then
 	# The whole of each report, not only its first line (check.sh quoted those).

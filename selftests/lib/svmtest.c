@@ -368,3 +368,10 @@ long elapsed_ms(const struct timespec *since)
 	return (now.tv_sec - since->tv_sec) * 1000 +
 	       (now.tv_nsec - since->tv_nsec) / 1000000;
 }
+
+bool svmtest_full(void)
+{
+	const char *e = getenv("SVMTEST_FULL");
+
+	return e && strcmp(e, "0") != 0 && *e;
+}

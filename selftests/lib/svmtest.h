@@ -121,4 +121,11 @@ int svm_ensure_dev(int timeout_ms);
 void fill_pattern(uint8_t *p, size_t count, uint32_t seed);
 long elapsed_ms(const struct timespec *since);
 
+/*
+ * SVMTEST_FULL=1: the exhaustive tests run their full size (every alias
+ * sequence, the fuzzer's long default) instead of make check's; make
+ * check-full and make check-debug set it (Documentation/testvm.rst).
+ */
+bool svmtest_full(void);
+
 #endif /* SVMTEST_H */
