@@ -491,7 +491,11 @@ int shv_lapic_create(struct shv_vcpu *vcpu)
  * Called from shv_vcpu_free(), after the vCPU left vm->vcpus[] (or was
  * never in it): the grace period lets senders that found it finish their
  * delivery and kick, hrtimer_cancel() waits for a running callback, so
- * nobody touches the page or the vCPU afterwards.
+ * nobody touches the page or the vCPU afterwards. The grace period is an
+ * expedited one: every vCPU's teardown waits for it, and a normal one took
+ * 24 ms of an idle machine's time per vCPU (lifecycle_test, which creates
+ * and destroys 1000 VMs, spent 96 % of its time there), so closing a VM
+ * of many vCPUs took that many times as long.
  */
 void shv_lapic_destroy(struct shv_vcpu *vcpu)
 {
@@ -499,7 +503,7 @@ void shv_lapic_destroy(struct shv_vcpu *vcpu)
 
 	if (!a)
 		return;
-	synchronize_rcu();
+	synchronize_rcu_expedited();
 	hrtimer_cancel(&a->timer);
 	vcpu->lapic = NULL;
 	shv_free_page(a->page);
