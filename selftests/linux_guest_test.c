@@ -472,9 +472,8 @@ static void boot_hello(struct __test_metadata *_metadata, struct lx *self,
 	}
 	disk_verify(_metadata, self);
 	unlink(self->copy);
-	TH_LOG("%s%s%s: booted to the shell, which ran the command typed into the runner's stdin and powered off on exit",
-	       backend,
-	       policy ? " " : "", policy ? policy : "");
+	TH_LOG("%s%s%s: booted to the shell, ran what stdin typed, exit powered off",
+	       backend, policy ? " " : "", policy ? policy : "");
 }
 
 TEST_F_TIMEOUT(linux_guest, boot_hello, LINUX_SECONDS + 60)
