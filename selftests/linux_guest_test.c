@@ -86,6 +86,9 @@
 #define SHELL_READY	"init: a busybox shell"
 #define SHELL_INPUT	"echo \"shell says $((6 * 7)) on $(uname -m)\"\nexit\n"
 #define SHELL_ANSWER	"shell says 42 on x86_64"
+/* the guest's time to answer and power off once typed (a lost input
+ * must not leave the test waiting for LINUX_SECONDS) */
+#define TYPED_SECONDS	300
 /* guests/linux/mkdisk.sh writes this to /hello.txt; init prints it */
 #define DISK_HELLO	"shadowvm disk: hello from the host"
 #define DISK_RAW_TAIL	65536		/* the raw area after the ext4 */
@@ -317,7 +320,8 @@ static ssize_t take(int fd, char *buf, size_t *len, size_t cap)
 /*
  * Run the runner with pipes as its stdin, stdout and stderr; once its
  * stdout holds ready, write input into its stdin and close that. Killed
- * after seconds. 0 with r filled in, or -1 (could not run it at all).
+ * after seconds, or TYPED_SECONDS after the typing if that is sooner. 0
+ * with r filled in, or -1 (could not run it at all).
  */
 static int run_typing(unsigned int seconds, const char *runner,
 		      const char *const *args, const char *ready,
@@ -385,6 +389,8 @@ static int run_typing(unsigned int seconds, const char *runner,
 			close(in[1]);
 			in[1] = -1;
 			typed = true;
+			if (end > time(NULL) + TYPED_SECONDS)
+				end = time(NULL) + TYPED_SECONDS;
 		}
 	}
 	if (open_fds)
