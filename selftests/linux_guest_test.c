@@ -2,11 +2,17 @@
 /*
  * linux_guest_test: an unmodified Linux kernel boots through the runner's
  * --kernel (the x86-64 boot protocol, Documentation/linux.rst) with the
- * busybox initramfs of guests/linux, runs one command and powers off
- * through the exit port. Asserts, from the runner's status and the guest's
- * console:
- *   - the runner exits with status 1 (exit-port value 0) and init printed
- *     "init: hello done" after uname's "Linux ... x86_64" line;
+ * busybox initramfs of guests/linux to init's interactive shell
+ * (shadowvm.run=shell), which takes commands from the runner's stdin and
+ * powers off through the exit port on "exit". Asserts, from the runner's
+ * status and the guest's console:
+ *   - the console is a usable shell: once init has said "init: a busybox
+ *     shell", the test writes SHELL_INPUT into the runner's stdin (a pipe;
+ *     the runner's UART receives it, on IRQ 4, into the guest's tty); the
+ *     shell's answer "shell says 42 on x86_64" appears (computed by the
+ *     guest: the echo of the typed line cannot match it), the guest read
+ *     exactly those bytes from the UART's receiver (uart_rx_bytes), and
+ *     "exit" ends the run with status 1 (exit-port value 0);
  *   - the kernel found what the runner describes: the MP table ("MPTABLE:
  *     OEM ID: SHADOWVM"), its TSC frequency from CPUID 0x15/0x16 ("tsc:
  *     Detected ... MHz", no "calibration failed", the delay loop not
@@ -55,6 +61,9 @@
  */
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +71,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 
 #include "kselftest_harness.h"
 #include "svmtest_ksft.h"
@@ -71,7 +81,18 @@
 #define LINUX_MEM	"256M"
 #define LINUX_SECONDS	1500
 #define STATUS_OK	1	/* exit port value 0: (0 << 1) | 1 */
-#define APPEND		"console=ttyS0 panic=-1 shadowvm.run=hello"
+#define APPEND		"console=ttyS0 panic=-1 shadowvm.run=shell"
+/* typed into the shell once it is up (the runner's stdin) */
+#define SHELL_READY	"init: a busybox shell"
+#define SHELL_INPUT	"echo \"shell says $((6 * 7)) on $(uname -m)\"\nexit\n"
+#define SHELL_ANSWER	"shell says 42 on x86_64"
+/*
+ * Seconds (of this machine's clock; in the Bochs test machine about an
+ * hour of wall time) the guest has to answer and power off once typed: a
+ * lost input must not leave the test waiting for LINUX_SECONDS. The
+ * answer and "exit" take well under a second of it.
+ */
+#define TYPED_SECONDS	20
 /* guests/linux/mkdisk.sh writes this to /hello.txt; init prints it */
 #define DISK_HELLO	"shadowvm disk: hello from the host"
 #define DISK_RAW_TAIL	65536		/* the raw area after the ext4 */
@@ -279,6 +300,118 @@ static void disk_verify(struct __test_metadata *_metadata, struct lx *self)
 	       sizeof(self->r.out) - 1);
 }
 
+/*
+ * Append what fd has to buf (len bytes of cap, kept NUL terminated; what
+ * does not fit is dropped). read()'s result: 0 at end of file.
+ */
+static ssize_t take(int fd, char *buf, size_t *len, size_t cap)
+{
+	char tmp[4096];
+	ssize_t n = read(fd, tmp, sizeof(tmp));
+	size_t k;
+
+	if (n <= 0)
+		return n;
+	k = cap - 1 - *len;
+	if ((size_t)n < k)
+		k = n;
+	memcpy(buf + *len, tmp, k);
+	*len += k;
+	buf[*len] = 0;
+	return n;
+}
+
+/*
+ * Run the runner with pipes as its stdin, stdout and stderr; once its
+ * stdout holds ready, write input into its stdin and close that. Killed
+ * after seconds, or TYPED_SECONDS after the typing if that is sooner. 0
+ * with r filled in, or -1 (could not run it at all).
+ */
+static int run_typing(unsigned int seconds, const char *runner,
+		      const char *const *args, const char *ready,
+		      const char *input, struct rx_result *r)
+{
+	int in[2], out[2], err[2], status, open_fds = 2, i;
+	const char *argv[32];
+	time_t end = time(NULL) + seconds;
+	bool typed = false;
+	size_t elen = 0;
+	pid_t pid;
+
+	if (pipe(in) || pipe(out) || pipe(err))
+		return -1;
+	argv[0] = runner;
+	for (i = 0; args[i] && i < 24; i++)
+		argv[i + 1] = args[i];
+	argv[i + 1] = NULL;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		close(in[1]);
+		close(out[0]);
+		close(err[0]);
+		unsetenv("SHADOWVM_DEVICE");
+		execv(runner, (char *const *)argv);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	close(err[1]);
+	signal(SIGPIPE, SIG_IGN);
+	r->out_len = 0;
+	r->out[0] = 0;
+	r->err[0] = 0;
+	while (open_fds && time(NULL) < end) {
+		struct pollfd p[2] = {
+			{ .fd = out[0], .events = POLLIN },
+			{ .fd = err[0], .events = POLLIN },
+		};
+
+		if (poll(p, 2, 1000) < 0)
+			continue;
+		if (p[0].revents &&
+		    take(out[0], r->out, &r->out_len, sizeof(r->out)) <= 0) {
+			close(out[0]);
+			out[0] = -1;
+			open_fds--;
+		}
+		if (p[1].revents &&
+		    take(err[0], r->err, &elen, sizeof(r->err)) <= 0) {
+			close(err[0]);
+			err[0] = -1;
+			open_fds--;
+		}
+		if (!typed && strstr(r->out, ready)) {
+			/* the shell is starting: type the commands */
+			if (write(in[1], input, strlen(input)) !=
+			    (ssize_t)strlen(input))
+				break;
+			close(in[1]);
+			in[1] = -1;
+			typed = true;
+			if (end > time(NULL) + TYPED_SECONDS)
+				end = time(NULL) + TYPED_SECONDS;
+		}
+	}
+	if (open_fds)
+		kill(pid, SIGKILL);
+	if (in[1] >= 0)
+		close(in[1]);
+	if (out[0] >= 0)
+		close(out[0]);
+	if (err[0] >= 0)
+		close(err[0]);
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	r->status = WIFEXITED(status) ? WEXITSTATUS(status) :
+		    -WTERMSIG(status);
+	return 0;
+}
+
 static void boot_hello(struct __test_metadata *_metadata, struct lx *self,
 		       const char *backend, const char *policy)
 {
@@ -308,12 +441,12 @@ static void boot_hello(struct __test_metadata *_metadata, struct lx *self,
 		args[n++] = policy;
 	}
 	args[n] = NULL;
-	ok = rx_run_for(LINUX_SECONDS, self->runner, args, NULL, NULL, 1,
-			&self->r);
+	ok = run_typing(LINUX_SECONDS, self->runner, args, SHELL_READY,
+			SHELL_INPUT, &self->r);
 	if (ok)
 		unlink(self->copy);
 	ASSERT_EQ(0, ok);
-	ok = self->r.status == STATUS_OK && strstr(out, "init: hello done");
+	ok = self->r.status == STATUS_OK && strstr(out, SHELL_ANSWER);
 	if (!ok) {
 		svmtest_log_lines(_metadata, "guest", out);
 		svmtest_log_lines(_metadata, "runner", self->r.err);
@@ -321,9 +454,11 @@ static void boot_hello(struct __test_metadata *_metadata, struct lx *self,
 	if (self->r.status != STATUS_OK)
 		unlink(self->copy);
 	ASSERT_EQ(STATUS_OK, self->r.status);
-	EXPECT_NE(NULL, strstr(out, "init: hello done"));
-	EXPECT_NE(NULL, strstr(out, "Linux "));
-	EXPECT_NE(NULL, strstr(out, " x86_64"));
+	/* the shell ran what the runner's stdin typed, and "exit" ended it */
+	EXPECT_NE(NULL, strstr(out, SHELL_READY));
+	EXPECT_NE(NULL, strstr(out, SHELL_ANSWER));
+	EXPECT_EQ((long long)strlen(SHELL_INPUT),
+		  stat_value(self->r.err, "uart_rx_bytes"));
 	EXPECT_NE(NULL, strstr(out, "MPTABLE: OEM ID: SHADOWVM"));
 	EXPECT_NE(NULL, strstr(out, "tsc: Detected "));
 	EXPECT_EQ(NULL, strstr(out, "calibration failed"));
@@ -347,8 +482,8 @@ static void boot_hello(struct __test_metadata *_metadata, struct lx *self,
 	}
 	disk_verify(_metadata, self);
 	unlink(self->copy);
-	TH_LOG("%s%s%s: booted, ran uname, powered off", backend,
-	       policy ? " " : "", policy ? policy : "");
+	TH_LOG("%s%s%s: booted to the shell, ran what stdin typed, exit powered off",
+	       backend, policy ? " " : "", policy ? policy : "");
 }
 
 TEST_F_TIMEOUT(linux_guest, boot_hello, LINUX_SECONDS + 60)

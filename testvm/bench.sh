@@ -12,7 +12,8 @@
 # host, from bench.csv by selftests/bench/bench-svg.py when python3 is
 # there), linux.csv (the Linux guest rows of selftests/bench/linux_bench.sh:
 # the test machine's kernel booted under every policy and KVM ept=0/ept=1;
-# LINUX_BENCH=0 leaves them out, LINUX_BENCH_CONFIGS picks configs;
+# LINUX_BENCH=0 leaves them out, LINUX_BENCH_CONFIGS picks configs,
+# LINUX_BENCH_TIMEOUT limits one boot;
 # MMU_BENCH=0 leaves out the MMU bench, run_bench.sh, to run only those). Environment: TESTVM_TIMEOUT (seconds, default 3600), those of
 # boot.sh, and MMU_BENCH_* (RUNS, ONLY, POLICIES, PREFETCH, ROOT_CACHES,
 # CAPS, SHADOW_PAGES, ROOT_CACHE, NO_KVM, KVM_EPT: see run_bench.sh),
@@ -48,7 +49,8 @@ cp "$TESTVM_VMLINUZ" "$OUT/payload/selftests/vmlinuz"
 for v in MMU_BENCH_RUNS MMU_BENCH_ONLY MMU_BENCH_POLICIES MMU_BENCH_PREFETCH \
 	 MMU_BENCH_SHADOW_PAGES MMU_BENCH_ROOT_CACHE MMU_BENCH_NO_KVM \
 	 MMU_BENCH_ROOT_CACHES MMU_BENCH_CAPS MMU_BENCH_KVM_EPT MMU_BENCH_BYPASS \
-	 MMU_BENCH LINUX_BENCH LINUX_BENCH_CONFIGS LINUX_BENCH_APPEND LINUX_BENCH_MEM; do
+	 MMU_BENCH LINUX_BENCH LINUX_BENCH_CONFIGS LINUX_BENCH_APPEND LINUX_BENCH_MEM \
+	 LINUX_BENCH_TIMEOUT; do
 	if [ -n "${!v+set}" ]; then
 		printf "export %s='%s'\n" "$v" "${!v//\'/}" >>"$OUT/payload/bench.env"
 	fi

@@ -16,10 +16,20 @@
  *
  * Lifetime: the input thread uses d (taking d->lock) until
  * uart_stop_input() cancels and joins it.
+ *
+ * A terminal as input (an interactive shell on the guest's console): the
+ * input thread puts it into raw mode (no local echo or line editing, no
+ * signals from the keyboard, CR sent as CR: the guest's tty does all
+ * that, as on a serial line) and uart_stop_input(), or exit(), puts the
+ * saved mode back. Ctrl-C then reaches the guest; Ctrl-A x ends the
+ * runner (as SIGINT does: the run ends, counters are printed), Ctrl-A
+ * Ctrl-A sends one Ctrl-A, Ctrl-A and any other byte send both.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -230,10 +240,76 @@ void uart_register(struct vm_devices *d)
 	devices_add_pio(d, &dev);
 }
 
+#define CTRL_A	0x01
+
+/* the terminal's mode before raw mode, while in raw mode */
+static struct termios tty_saved;
+static int tty_fd = -1;
+
+static void tty_restore(void)
+{
+	if (tty_fd < 0)
+		return;
+	tcsetattr(tty_fd, TCSADRAIN, &tty_saved);
+	tty_fd = -1;
+}
+
+/* a terminal on fd into raw mode (saved for tty_restore()); 0 or -1 */
+static int tty_raw(int fd)
+{
+	static bool registered;
+	struct termios t;
+
+	if (!isatty(fd) || tcgetattr(fd, &tty_saved))
+		return -1;
+	t = tty_saved;
+	t.c_iflag &= ~(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR |
+		       ICRNL | IXON);
+	t.c_lflag &= ~(ECHO | ECHONL | ICANON | ISIG | IEXTEN);
+	t.c_cc[VMIN] = 1;
+	t.c_cc[VTIME] = 0;
+	if (!registered && atexit(tty_restore))
+		return -1;
+	registered = true;
+	if (tcsetattr(fd, TCSADRAIN, &t))
+		return -1;
+	tty_fd = fd;
+	return 0;
+}
+
+/*
+ * The escapes of a terminal: buf's n bytes with Ctrl-A pairs replaced
+ * (*esc: a Ctrl-A ended the last chunk). The new length, or -1 for
+ * Ctrl-A x.
+ */
+static ssize_t tty_escapes(uint8_t *buf, ssize_t n, bool *esc)
+{
+	uint8_t tmp[512];
+	ssize_t i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		if (!*esc && buf[i] == CTRL_A) {
+			*esc = true;
+			continue;
+		}
+		if (*esc) {
+			*esc = false;
+			if (buf[i] == 'x' || buf[i] == 'X')
+				return -1;
+			if (buf[i] != CTRL_A)
+				tmp[k++] = CTRL_A;
+		}
+		tmp[k++] = buf[i];
+	}
+	memcpy(buf, tmp, k);
+	return k;
+}
+
 static void *input_thread(void *arg)
 {
 	struct vm_devices *d = arg;
 	struct uart_state *u = &d->uart;
+	bool tty = !tty_raw(u->in_fd), esc = false;
 	uint8_t buf[256];
 	ssize_t n, i;
 
@@ -243,6 +319,13 @@ static void *input_thread(void *arg)
 			continue;
 		if (n <= 0)
 			return NULL;	/* EOF: the line stays quiet */
+		if (tty)
+			n = tty_escapes(buf, n, &esc);
+		if (n < 0) {		/* Ctrl-A x: end the run */
+			tty_restore();
+			kill(getpid(), SIGINT);
+			return NULL;
+		}
 		for (i = 0; i < n;) {
 			int full;
 
@@ -284,4 +367,5 @@ void uart_stop_input(struct vm_devices *d)
 	pthread_cancel(d->uart.thread);
 	pthread_join(d->uart.thread, NULL);
 	d->uart.thread_live = false;
+	tty_restore();
 }
