@@ -53,6 +53,10 @@
  *                       scaled from the steps)
  *   SVM_MMU_FUZZ_KNOWN  1: the guarded sub-cases too
  *   SVM_MMU_FUZZ_OFF    mask of OFF_* below: what the generator leaves out
+ *   SVM_MMU_FUZZ_ONLY   comma-separated test names (fuzz.wp.paging32,
+ *                       kvm.pae, ...; a name ending in '.' or a fixture
+ *                       name selects its tests): the others skip, saying
+ *                       so. For narrowing a failure; unset in make check.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -94,6 +98,8 @@ static long opt_steps = DEF_STEPS;
 static unsigned long opt_off;
 /* SVM_MMU_FUZZ_KNOWN=1: also the sub-cases of known failures (guarded) */
 static bool opt_known;
+/* SVM_MMU_FUZZ_ONLY: the tests to run (NULL: all) */
+static const char *opt_only;
 #define OFF_FETCH	0x1
 #define OFF_USER	0x2
 #define OFF_WENT	0x4
@@ -979,12 +985,53 @@ static int fuzz_run(struct __test_metadata *_metadata, enum be_kind kind,
 	return 0;
 }
 
+/* the test's name as the harness prints it, for SVM_MMU_FUZZ_ONLY */
+static const char *mode_test_name(enum gp_mode mode)
+{
+	return mode == GP_MODE_32 ? "paging32" : mode == GP_MODE_PAE ? "pae" : "long_mode";
+}
+
+/*
+ * Is fixture[.variant].test selected by SVM_MMU_FUZZ_ONLY? Each item
+ * selects the test of that name, or every test whose name starts with
+ * the item followed by a '.' (or with the item, if it ends in '.').
+ */
+static bool selected(const char *fixture, const char *variant, enum gp_mode mode)
+{
+	char name[128];
+	const char *p = opt_only;
+	size_t len, n;
+
+	if (!p)
+		return true;
+	if (variant)
+		snprintf(name, sizeof(name), "%s.%s.%s", fixture, variant, mode_test_name(mode));
+	else
+		snprintf(name, sizeof(name), "%s.%s", fixture, mode_test_name(mode));
+	n = strlen(name);
+	while (*p) {
+		len = strcspn(p, ",");
+		if (len && len <= n && !strncmp(name, p, len) &&
+		    (len == n || name[len] == '.' || p[len - 1] == '.'))
+			return true;
+		p += len;
+		if (*p)
+			p++;
+	}
+	return false;
+}
+
 static void fuzz_policy(struct __test_metadata *_metadata, uint32_t policy,
 			enum gp_mode mode)
 {
 	enum be_kind kind = tvm_default_kind();
 	long bad;
+	unsigned int i;
 
+	for (i = 0; i < POLICY_NR; i++)
+		if (be_policies[i].nr == policy &&
+		    !selected("fuzz", policy_variant_name(i), mode))
+			SKIP(return, "not selected by SVM_MMU_FUZZ_ONLY");
 	if (fuzz_run(_metadata, kind, policy, mode, NULL, NULL, &bad))
 		SKIP(return, "%s backend device missing", be_ops_by_kind(kind)->name);
 	EXPECT_EQ(0, bad);
@@ -1055,6 +1102,8 @@ static void fuzz_kvm(struct __test_metadata *_metadata, enum gp_mode mode)
 	long bad_k = 0, bad_s = 0, i;
 	int r, j, diffs = 0;
 
+	if (!selected("kvm", NULL, mode))
+		SKIP(return, "not selected by SVM_MMU_FUZZ_ONLY");
 	r = probe(_metadata, BE_SHADOWVM, mode, &sc);
 	if (tvm_no_device(r))
 		SKIP(return, "shadowvm backend device missing");
@@ -1187,6 +1236,9 @@ int main(int argc, char **argv)
 	e = getenv("SVM_MMU_FUZZ_OFF");
 	if (e)
 		opt_off = getnum(e, "SVM_MMU_FUZZ_OFF");
+	e = getenv("SVM_MMU_FUZZ_ONLY");
+	if (e && *e)
+		opt_only = e;
 	for (i = 0; i < argc && n < 63; i++) {
 		if (i + 1 < argc && !strcmp(argv[i], "--seed")) {
 			opt_seed = getnum(argv[++i], "--seed");
