@@ -39,11 +39,10 @@
  * shadowvm differing from the model fails, KVM's own differences (it is
  * nested in Bochs and has known ones) are only printed.
  *
- * Known failures (Documentation/testvm.rst, "The shadow-MMU fuzzer") are
- * guarded: unless SVM_MMU_FUZZ_KNOWN=1, the generator does not set
- * CR4.SMAP while CR0.WP=0, and changes neither CR4.SMEP nor CR4.SMAP in
- * 32-bit paging (CR0.WP, CR4.PSE, CR4.PGE, CR3 loads, EFER.NXE and
- * everything else stay).
+ * Known failures (Documentation/testvm.rst, "Known failures (guarded)")
+ * are guarded: unless SVM_MMU_FUZZ_KNOWN=1, the generator changes neither
+ * CR4.SMEP nor CR4.SMAP in 32-bit paging (CR0.WP, CR4.PSE, CR4.PGE, CR3
+ * loads, EFER.NXE and everything else stay).
  *
  * Environment (or argv: --seed N --steps N):
  *   SVM_MMU_FUZZ_SEED   seed (default 1; 0: from the clock, printed)
@@ -599,22 +598,19 @@ static void gen_step(struct fz *f, struct grt_script *s, long i,
 			break;
 		}
 		/*
-		 * Known failures (Documentation/testvm.rst, "The shadow-MMU
-		 * fuzzer"): the wp, unsync and wp-noemu policies (and KVM)
-		 * differ from the SDM with CR4.SMAP=1 and CR0.WP=0 (no SMAP
-		 * fault after a supervisor write), and in 32-bit paging when
-		 * CR4.SMEP or CR4.SMAP change (wrong frames read, faults and
-		 * Accessed bits missing). Left out unless SVM_MMU_FUZZ_KNOWN=1.
+		 * Known failures (Documentation/testvm.rst, "Known failures
+		 * (guarded)"): the wp, unsync and wp-noemu policies (and KVM)
+		 * differ from the SDM in 32-bit paging when CR4.SMEP or
+		 * CR4.SMAP change (wrong frames read, faults and Accessed
+		 * bits missing). Left out unless SVM_MMU_FUZZ_KNOWN=1.
 		 * (CR4.PSE and CR0.WP changes in 32-bit paging were guarded
-		 * too until the shadow-page role got CR4.PSE.)
+		 * too until the shadow-page role got CR4.PSE, and CR4.SMAP
+		 * with CR0.WP=0 until such writes to read-only user pages
+		 * were emulated instead of mapped supervisor-only.)
 		 */
 		if (!opt_known && f->mode == GP_MODE_32)
 			cr4 = (cr4 & ~(GP_CR4_SMEP | GP_CR4_SMAP)) |
 			      (f->cur.cr4 & (GP_CR4_SMEP | GP_CR4_SMAP));
-		if (!opt_known && (cr4 & GP_CR4_SMAP) && !(cr0 & GP_CR0_WP)) {
-			cr0 = f->cur.cr0;
-			cr4 = f->cur.cr4;
-		}
 		d += snprintf(d, end - d, " cr0=0x%llx cr4=0x%llx efer=0x%llx;",
 			      (unsigned long long)cr0, (unsigned long long)cr4,
 			      (unsigned long long)efer);
