@@ -416,6 +416,9 @@ enum shv_pf_action {
 	/* emulate a write to a write-protected guest table (pf->gfn, pf->addr); */
 	/* if that fails, shv_mmu_unprotect() */
 	SHV_PF_EMULATE_PT,
+	/* emulate a write the guest may do but no shadow entry may grant */
+	/* (CR0.WP=0, CR4.SMAP=1, EFLAGS.AC=1: a read-only user page) */
+	SHV_PF_EMULATE_WRITE,
 	SHV_PF_NO_MEMORY,	/* internal error NO_MEMORY at pf->addr, errno pf->err */
 };
 

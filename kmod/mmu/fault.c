@@ -4,7 +4,8 @@
  * classifies the fault: a true fault is injected with the architectural
  * error code and CR2; a hidden one is fixed here (shadow fill, A/D set)
  * or handed back to the exit handler as an action (emulate MMIO, emulate
- * a write to a write-protected guest table, report no memory). The MMU
+ * a write to a write-protected guest table, emulate a write no shadow
+ * entry may grant, report no memory). The MMU
  * never calls the emulator or raises an exit itself. fetch() installs
  * the shadow path under mmu_lock after checking that the guest entries
  * the walk used are still as they were.
@@ -15,17 +16,41 @@
 /* ---- faults ---- */
 
 /*
+ * A supervisor write to a read-only page that CR0.WP=0 allows: the
+ * hardware runs with WP=1, so no shadow entry with the page's own rights
+ * lets it through.
+ */
+static bool wp0_write(union shv_role base, struct shv_walk *w, u32 ec)
+{
+	return !(w->access & ACC_W) && !base.cr0_wp && !(ec & PFERR_USER) && (ec & PFERR_WRITE);
+}
+
+/*
+ * ... to a user page with CR4.SMAP=1 (the walk allowed it: an explicit
+ * access with EFLAGS.AC=1). Making the page supervisor-only would take it
+ * out of SMAP's reach: later supervisor data accesses with EFLAGS.AC=0
+ * must fault (SDM vol. 3A 4.6.1), and EFLAGS.AC changes without an exit.
+ * Such a write is emulated instead and the shadow keeps the guest's
+ * rights (U=1, read-only).
+ */
+static bool wp0_write_emulated(union shv_role base, struct shv_walk *w, u32 ec)
+{
+	return wp0_write(base, w, ec) && base.smap_andnot_wp && (w->access & ACC_U);
+}
+
+/*
  * The rights a leaf built for this walk and access grants (ACC_*). A
  * clean guest entry maps read-only, so that the first write faults and
  * sets D in that very entry; with CR0.WP=0 a supervisor write to a
  * read-only page is granted as supervisor-only (and not executable when
- * SMEP is on), like the hardware's own WP=0 semantics.
+ * SMEP is on), like the hardware's own WP=0 semantics, unless SMAP must
+ * keep seeing a user page (wp0_write_emulated()).
  */
 static unsigned int leaf_access(union shv_role base, struct shv_walk *w, u32 ec)
 {
 	unsigned int acc = w->access;
 
-	if (!(acc & ACC_W) && !base.cr0_wp && !(ec & PFERR_USER) && (ec & PFERR_WRITE)) {
+	if (wp0_write(base, w, ec) && !wp0_write_emulated(base, w, ec)) {
 		acc = (acc | ACC_W) & ~ACC_U;
 		if (base.smep_andnot_wp)
 			acc &= ~ACC_X;
@@ -535,7 +560,8 @@ static int fault_failed(struct shv_pf_result *pf, u64 a, int err)
 /*
  * A #PF exit: classify with the walker. True fault: inject with the
  * walker's error code. Hidden: fill the shadow, set A/D, emulate a
- * page-table write, or hand an MMIO access to the emulator. The MMU
+ * page-table write, or hand an MMIO access or a CR0.WP=0 write under
+ * SMAP (wp0_write_emulated()) to the emulator. The MMU
  * neither emulates nor exits to userspace itself: it returns what the
  * exit handler is to do (SHV_PF_*, in shadowvm.h) with *pf filled in.
  *
@@ -583,6 +609,8 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 		shv_stat_inc(vcpu, PF_HIDDEN_MMIO);
 		return SHV_PF_EMULATE_MMIO;
 	}
+	if (wp0_write_emulated(vcpu->mmu->base_role, &w, access))
+		return SHV_PF_EMULATE_WRITE;
 	r = shv_gfn_to_page(vm, w.gfn, write, false, &pg);
 	if (r)
 		return fault_failed(pf, w.gpa, r);

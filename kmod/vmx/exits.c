@@ -253,9 +253,9 @@ static int handle_wrmsr(struct shv_vcpu *vcpu)
 
 /*
  * #PF: the MMU classifies and fixes what it can, and says what is left
- * to do here: emulate (MMIO, or a write to a write-protected guest
- * table, which is unprotected if it cannot be emulated) or report an
- * internal error.
+ * to do here: emulate (MMIO; a write to a write-protected guest table,
+ * which is unprotected if it cannot be emulated; a write no shadow entry
+ * may grant) or report an internal error.
  */
 static int handle_pf(struct shv_vcpu *vcpu)
 {
@@ -289,6 +289,7 @@ static int handle_pf(struct shv_vcpu *vcpu)
 	}
 	switch (r) {
 	case SHV_PF_EMULATE_MMIO:
+	case SHV_PF_EMULATE_WRITE:	/* no fallback: undecodable is an error */
 		return shv_emulate_insn(vcpu, la, true);
 	case SHV_PF_EMULATE_PT:
 		r = shv_emulate_insn(vcpu, la, false);
