@@ -279,8 +279,9 @@ static int tty_raw(int fd)
 
 /*
  * The escapes of a terminal: buf's n bytes with Ctrl-A pairs replaced
- * (*esc: a Ctrl-A ended the last chunk). The new length, or -1 for
- * Ctrl-A x.
+ * (*esc: a Ctrl-A ended the last chunk). The new length, at most n + 1
+ * (a Ctrl-A held over from the last chunk and sent now), so buf must
+ * have room for n + 1 bytes; or -1 for Ctrl-A x.
  */
 static ssize_t tty_escapes(uint8_t *buf, ssize_t n, bool *esc)
 {
@@ -314,7 +315,8 @@ static void *input_thread(void *arg)
 	ssize_t n, i;
 
 	for (;;) {
-		n = read(u->in_fd, buf, sizeof(buf));
+		/* one byte spare: a Ctrl-A held over adds one (tty_escapes()) */
+		n = read(u->in_fd, buf, sizeof(buf) - 1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
