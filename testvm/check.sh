@@ -268,13 +268,12 @@ rm -rf "$OUT"/vm "$OUT"/vm[0-9]*
 STAMP_ARGS=(--stamp '# ---- ' --stamp TESTVM-TAP-END)
 BOOT_RCS=()
 if [ "$JOBS" -le 1 ]; then
-	SHARDS=("")
-	BOOT_RC=0
+	rc=0
 	bash testvm/boot.sh --payload "$OUT/payload" --script guest-check.sh \
 		--timeout "$TIMEOUT" --out "$OUT/vm" "${STAMP_ARGS[@]}" \
-		--no-echo TESTVM-DMESG-BEGIN:TESTVM-DMESG-END "$@" || BOOT_RC=$?
+		--no-echo TESTVM-DMESG-BEGIN:TESTVM-DMESG-END "$@" || rc=$?
 	VMDIRS=("$OUT/vm")
-	BOOT_RCS=("$BOOT_RC")
+	BOOT_RCS=("$rc")
 else
 	mapfile -t SHARDS < <(suite_tests "$@" | split_suite "$JOBS")
 	VMDIRS=()

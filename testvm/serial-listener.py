@@ -128,11 +128,11 @@ def main():
                 now = time.monotonic() - t0
                 if start is not None and start_wall is None and start in line:
                     start_wall = now
-                if stamp_prefixes and line.startswith(stamp_prefixes):
+                is_end = marker in line and end_wall is None
+                if is_end or (stamp_prefixes and line.startswith(stamp_prefixes)):
                     stamp(now, line)
-                if marker in line and end_wall is None:
+                if is_end:
                     end_wall = now
-                    stamp(now, line)
                     text = line[line.index(marker):].decode('ascii', 'replace')
                     write_atomic(args.end_file, text + '\n')
             if not muted:
