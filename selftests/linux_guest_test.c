@@ -104,6 +104,9 @@ struct lx {
 	char append[256];
 	unsigned int nonce;
 	struct rx_result r;
+	/* run_typing(): when ready showed (s after the start, or -1), typed */
+	long ready_after;
+	bool timed_out;			/* killed at the time limit */
 };
 
 FIXTURE(linux_guest) {
@@ -329,11 +332,12 @@ static ssize_t take(int fd, char *buf, size_t *len, size_t cap)
  */
 static int run_typing(unsigned int seconds, const char *runner,
 		      const char *const *args, const char *ready,
-		      const char *input, struct rx_result *r)
+		      const char *input, struct lx *lx)
 {
 	int in[2], out[2], err[2], status, open_fds = 2, i;
+	struct rx_result *r = &lx->r;
 	const char *argv[32];
-	time_t end = time(NULL) + seconds;
+	time_t start = time(NULL), end = start + seconds;
 	bool typed = false;
 	size_t elen = 0;
 	pid_t pid;
@@ -365,6 +369,7 @@ static int run_typing(unsigned int seconds, const char *runner,
 	r->out_len = 0;
 	r->out[0] = 0;
 	r->err[0] = 0;
+	lx->ready_after = -1;
 	while (open_fds && time(NULL) < end) {
 		struct pollfd p[2] = {
 			{ .fd = out[0], .events = POLLIN },
@@ -393,10 +398,12 @@ static int run_typing(unsigned int seconds, const char *runner,
 			close(in[1]);
 			in[1] = -1;
 			typed = true;
+			lx->ready_after = time(NULL) - start;
 			if (end > time(NULL) + TYPED_SECONDS)
 				end = time(NULL) + TYPED_SECONDS;
 		}
 	}
+	lx->timed_out = open_fds;
 	if (open_fds)
 		kill(pid, SIGKILL);
 	if (in[1] >= 0)
@@ -442,14 +449,24 @@ static void boot_hello(struct __test_metadata *_metadata, struct lx *self,
 	}
 	args[n] = NULL;
 	ok = run_typing(LINUX_SECONDS, self->runner, args, SHELL_READY,
-			SHELL_INPUT, &self->r);
+			SHELL_INPUT, self);
 	if (ok)
 		unlink(self->copy);
 	ASSERT_EQ(0, ok);
 	ok = self->r.status == STATUS_OK && strstr(out, SHELL_ANSWER);
 	if (!ok) {
-		svmtest_log_lines(_metadata, "guest", out);
+		/* the runner's lines first: a short log shows the guest's tail */
 		svmtest_log_lines(_metadata, "runner", self->r.err);
+		svmtest_log_lines(_metadata, "guest", out);
+		TH_LOG("runner status %d (%s); \"%s\" at %ld s (-1: never), then %zu bytes typed, the guest read %lld; answer %s; irqs %lld raised, %lld dropped, %lld MSIs",
+		       self->r.status,
+		       self->timed_out ? "killed at the time limit" : "exited",
+		       SHELL_READY, self->ready_after, strlen(SHELL_INPUT),
+		       stat_value(self->r.err, "uart_rx_bytes"),
+		       strstr(out, SHELL_ANSWER) ? "printed" : "not printed",
+		       stat_value(self->r.err, "irq_raised"),
+		       stat_value(self->r.err, "irq_dropped"),
+		       stat_value(self->r.err, "msi_sent"));
 	}
 	if (self->r.status != STATUS_OK)
 		unlink(self->copy);
