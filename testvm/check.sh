@@ -461,15 +461,15 @@ if [ -s "$OUT/times.txt" ]; then
 	head -n 8 "$OUT/times.txt" | sed 's/^/check:   /'
 fi
 # What each failed case said, last before the summary (a CI log shows its
-# tail): the case's own messages, then the last lines it quoted (guest
-# console, runner output: "FILE:LINE:CASE:what| text").
+# tail): the last lines it quoted (guest console, runner output:
+# "FILE:LINE:CASE:what| text"), then its own messages.
 if [ "$FAILED" -gt 0 ]; then
 	awk '
 		/^#  RUN / { no = 0; nq = 0; next }
 		/^# / {
 			if ($0 ~ /^# [^ ]+:[0-9]+:[^ ]+:[a-z]+\| /)
-				q[nq++ % 10] = $0
-			else if (no < 15)
+				q[nq++ % 6] = $0
+			else if (no < 12)
 				own[no++] = $0
 			next
 		}
@@ -478,8 +478,8 @@ if [ "$FAILED" -gt 0 ]; then
 			h = $0
 			sub(/^not ok [0-9]+ /, "", h)
 			print "--- " h " said:"
+			for (i = (nq > 6 ? nq - 6 : 0); i < nq; i++) print q[i % 6]
 			for (i = 0; i < no; i++) print own[i]
-			for (i = (nq > 10 ? nq - 10 : 0); i < nq; i++) print q[i % 10]
 		}' "$OUT/tap.txt" | cut -c1-300 | sed 's/^/check: /'
 fi
 echo "check: wall time $(testvm_fmt_secs $((T_VM - T0))) (prepare+build $(testvm_fmt_secs $((T_BUILD - T0))), VM $(testvm_fmt_secs $((T_VM - T_BUILD))))"
