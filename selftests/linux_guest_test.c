@@ -61,9 +61,6 @@
  */
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,7 +68,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/utsname.h>
-#include <sys/wait.h>
 
 #include "kselftest_harness.h"
 #include "svmtest_ksft.h"
@@ -104,9 +100,6 @@ struct lx {
 	char append[256];
 	unsigned int nonce;
 	struct rx_result r;
-	/* run_typing(): when ready showed (s after the start, or -1), typed */
-	long ready_after;
-	bool timed_out;			/* killed at the time limit */
 };
 
 FIXTURE(linux_guest) {
@@ -303,122 +296,6 @@ static void disk_verify(struct __test_metadata *_metadata, struct lx *self)
 	       sizeof(self->r.out) - 1);
 }
 
-/*
- * Append what fd has to buf (len bytes of cap, kept NUL terminated; what
- * does not fit is dropped). read()'s result: 0 at end of file.
- */
-static ssize_t take(int fd, char *buf, size_t *len, size_t cap)
-{
-	char tmp[4096];
-	ssize_t n = read(fd, tmp, sizeof(tmp));
-	size_t k;
-
-	if (n <= 0)
-		return n;
-	k = cap - 1 - *len;
-	if ((size_t)n < k)
-		k = n;
-	memcpy(buf + *len, tmp, k);
-	*len += k;
-	buf[*len] = 0;
-	return n;
-}
-
-/*
- * Run the runner with pipes as its stdin, stdout and stderr; once its
- * stdout holds ready, write input into its stdin and close that. Killed
- * after seconds, or TYPED_SECONDS after the typing if that is sooner. 0
- * with r filled in, or -1 (could not run it at all).
- */
-static int run_typing(unsigned int seconds, const char *runner,
-		      const char *const *args, const char *ready,
-		      const char *input, struct lx *lx)
-{
-	int in[2], out[2], err[2], status, open_fds = 2, i;
-	struct rx_result *r = &lx->r;
-	const char *argv[32];
-	time_t start = time(NULL), end = start + seconds;
-	bool typed = false;
-	size_t elen = 0;
-	pid_t pid;
-
-	if (pipe(in) || pipe(out) || pipe(err))
-		return -1;
-	argv[0] = runner;
-	for (i = 0; args[i] && i < 24; i++)
-		argv[i + 1] = args[i];
-	argv[i + 1] = NULL;
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		dup2(err[1], 2);
-		close(in[1]);
-		close(out[0]);
-		close(err[0]);
-		unsetenv("SHADOWVM_DEVICE");
-		execv(runner, (char *const *)argv);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	close(err[1]);
-	signal(SIGPIPE, SIG_IGN);
-	r->out_len = 0;
-	r->out[0] = 0;
-	r->err[0] = 0;
-	lx->ready_after = -1;
-	while (open_fds && time(NULL) < end) {
-		struct pollfd p[2] = {
-			{ .fd = out[0], .events = POLLIN },
-			{ .fd = err[0], .events = POLLIN },
-		};
-
-		if (poll(p, 2, 1000) < 0)
-			continue;
-		if (p[0].revents &&
-		    take(out[0], r->out, &r->out_len, sizeof(r->out)) <= 0) {
-			close(out[0]);
-			out[0] = -1;
-			open_fds--;
-		}
-		if (p[1].revents &&
-		    take(err[0], r->err, &elen, sizeof(r->err)) <= 0) {
-			close(err[0]);
-			err[0] = -1;
-			open_fds--;
-		}
-		if (!typed && strstr(r->out, ready)) {
-			/* the shell is starting: type the commands */
-			if (write(in[1], input, strlen(input)) !=
-			    (ssize_t)strlen(input))
-				break;
-			close(in[1]);
-			in[1] = -1;
-			typed = true;
-			lx->ready_after = time(NULL) - start;
-			if (end > time(NULL) + TYPED_SECONDS)
-				end = time(NULL) + TYPED_SECONDS;
-		}
-	}
-	lx->timed_out = open_fds;
-	if (open_fds)
-		kill(pid, SIGKILL);
-	if (in[1] >= 0)
-		close(in[1]);
-	if (out[0] >= 0)
-		close(out[0]);
-	if (err[0] >= 0)
-		close(err[0]);
-	if (waitpid(pid, &status, 0) != pid)
-		return -1;
-	r->status = WIFEXITED(status) ? WEXITSTATUS(status) :
-		    -WTERMSIG(status);
-	return 0;
-}
-
 static void boot_hello(struct __test_metadata *_metadata, struct lx *self,
 		       const char *backend, const char *policy)
 {
@@ -448,8 +325,8 @@ static void boot_hello(struct __test_metadata *_metadata, struct lx *self,
 		args[n++] = policy;
 	}
 	args[n] = NULL;
-	ok = run_typing(LINUX_SECONDS, self->runner, args, SHELL_READY,
-			SHELL_INPUT, self);
+	ok = rx_run_interactive(LINUX_SECONDS, self->runner, args, SHELL_READY,
+				SHELL_INPUT, TYPED_SECONDS, &self->r);
 	if (ok)
 		unlink(self->copy);
 	ASSERT_EQ(0, ok);
@@ -460,8 +337,8 @@ static void boot_hello(struct __test_metadata *_metadata, struct lx *self,
 		svmtest_log_lines(_metadata, "guest", out);
 		TH_LOG("runner status %d (%s); \"%s\" at %ld s (-1: never), then %zu bytes typed, the guest read %lld; answer %s; irqs %lld raised, %lld dropped, %lld MSIs",
 		       self->r.status,
-		       self->timed_out ? "killed at the time limit" : "exited",
-		       SHELL_READY, self->ready_after, strlen(SHELL_INPUT),
+		       self->r.timed_out ? "killed at the time limit" : "exited",
+		       SHELL_READY, self->r.typed_after, strlen(SHELL_INPUT),
 		       stat_value(self->r.err, "uart_rx_bytes"),
 		       strstr(out, SHELL_ANSWER) ? "printed" : "not printed",
 		       stat_value(self->r.err, "irq_raised"),

@@ -6,9 +6,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/wait.h>
 
@@ -63,13 +66,35 @@ int rx_run(const char *runner, const char *const *args, const char *dev,
 			  force_backend, r);
 }
 
+/*
+ * argv (room for 28) = runner, args... (at most 24), NULL; with
+ * SVMTEST_BACKEND=kvm (a developer aid), "run" gets "--backend kvm"
+ * unless force_backend.
+ */
+static void build_argv(const char **argv, const char *runner,
+		       const char *const *args, int force_backend)
+{
+	int i;
+
+	argv[0] = runner;
+	for (i = 0; args[i] && i < 24; i++)
+		argv[i + 1] = args[i];
+	argv[i + 1] = NULL;
+	if (!force_backend && tvm_default_kind() == BE_KVM && args[0] &&
+	    !strcmp(args[0], "run")) {
+		memmove(argv + 4, argv + 2, i * sizeof(argv[0]));
+		argv[2] = "--backend";
+		argv[3] = "kvm";
+	}
+}
+
 int rx_run_for(unsigned int seconds, const char *runner,
 	       const char *const *args, const char *dev, const char *in,
 	       int force_backend, struct rx_result *r)
 {
 	char outp[] = "/tmp/svm_out_XXXXXX", errp[] = "/tmp/svm_err_XXXXXX";
 	const char *argv[32];
-	int ofd, efd, status, i;
+	int ofd, efd, status;
 	pid_t pid;
 
 	ofd = mkstemp(outp);
@@ -78,17 +103,7 @@ int rx_run_for(unsigned int seconds, const char *runner,
 		return -1;
 	unlink(outp);
 	unlink(errp);
-	argv[0] = runner;
-	for (i = 0; args[i] && i < 24; i++)
-		argv[i + 1] = args[i];
-	argv[i + 1] = NULL;
-	/* developer aid: SVMTEST_BACKEND=kvm runs the runner on KVM */
-	if (!force_backend && tvm_default_kind() == BE_KVM && args[0] &&
-	    !strcmp(args[0], "run")) {
-		memmove(argv + 4, argv + 2, i * sizeof(argv[0]));
-		argv[2] = "--backend";
-		argv[3] = "kvm";
-	}
+	build_argv(argv, runner, args, force_backend);
 	pid = fork();
 	if (pid < 0)
 		return -1;
@@ -115,6 +130,120 @@ int rx_run_for(unsigned int seconds, const char *runner,
 	slurp(efd, r->err, sizeof(r->err));
 	close(ofd);
 	close(efd);
+	return 0;
+}
+
+/*
+ * Append what fd has to buf (len bytes of cap, kept NUL terminated; what
+ * does not fit is dropped). read()'s result: 0 at end of file.
+ */
+static ssize_t take(int fd, char *buf, size_t *len, size_t cap)
+{
+	char tmp[4096];
+	ssize_t n = read(fd, tmp, sizeof(tmp));
+	size_t k;
+
+	if (n <= 0)
+		return n;
+	k = cap - 1 - *len;
+	if ((size_t)n < k)
+		k = n;
+	memcpy(buf + *len, tmp, k);
+	*len += k;
+	buf[*len] = 0;
+	return n;
+}
+
+int rx_run_interactive(unsigned int seconds, const char *runner,
+		       const char *const *args, const char *ready,
+		       const char *input, unsigned int typed_seconds,
+		       struct rx_result *r)
+{
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
+	int status, open_fds = 2, i;
+	const char *argv[32];
+	time_t start = time(NULL), end = start + seconds;
+	size_t elen = 0;
+	pid_t pid = -1;
+
+	if (!pipe(in) && !pipe(out) && !pipe(err))
+		pid = fork();
+	if (pid < 0) {
+		for (i = 0; i < 2; i++) {
+			if (in[i] >= 0)
+				close(in[i]);
+			if (out[i] >= 0)
+				close(out[i]);
+			if (err[i] >= 0)
+				close(err[i]);
+		}
+		return -1;
+	}
+	if (pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		close(in[1]);
+		close(out[0]);
+		close(err[0]);
+		unsetenv("SHADOWVM_DEVICE");
+		build_argv(argv, runner, args, 1);
+		execv(runner, (char *const *)argv);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	close(err[1]);
+	signal(SIGPIPE, SIG_IGN);
+	r->out_len = 0;
+	r->out[0] = 0;
+	r->err[0] = 0;
+	r->typed_after = -1;
+	while (open_fds && time(NULL) < end) {
+		struct pollfd p[2] = {
+			{ .fd = out[0], .events = POLLIN },
+			{ .fd = err[0], .events = POLLIN },
+		};
+
+		if (poll(p, 2, 1000) < 0)
+			continue;
+		if (p[0].revents &&
+		    take(out[0], r->out, &r->out_len, sizeof(r->out)) <= 0) {
+			close(out[0]);
+			out[0] = -1;
+			open_fds--;
+		}
+		if (p[1].revents &&
+		    take(err[0], r->err, &elen, sizeof(r->err)) <= 0) {
+			close(err[0]);
+			err[0] = -1;
+			open_fds--;
+		}
+		if (r->typed_after < 0 && strstr(r->out, ready)) {
+			/* the guest is ready: type, then end of file */
+			if (write(in[1], input, strlen(input)) !=
+			    (ssize_t)strlen(input))
+				break;
+			close(in[1]);
+			in[1] = -1;
+			r->typed_after = time(NULL) - start;
+			if (end > time(NULL) + typed_seconds)
+				end = time(NULL) + typed_seconds;
+		}
+	}
+	r->timed_out = open_fds;
+	if (open_fds)
+		kill(pid, SIGKILL);
+	if (in[1] >= 0)
+		close(in[1]);
+	if (out[0] >= 0)
+		close(out[0]);
+	if (err[0] >= 0)
+		close(err[0]);
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	r->status = WIFEXITED(status) ? WEXITSTATUS(status) :
+		    -WTERMSIG(status);
 	return 0;
 }
 

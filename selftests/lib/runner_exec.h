@@ -2,10 +2,11 @@
 /*
  * Running the runner binary (userspace-tool's `shadowvm`) from a test:
  * find it (and demo.bin), run it with arguments, a device override and an
- * optional stdin file, and collect its exit status, stdout (binary safe,
- * with its length) and stderr. Also loads Debian's kvm_intel for the KVM
+ * optional stdin file (or input typed once its output says it is ready),
+ * and collect its exit status, stdout (binary safe, with its length) and
+ * stderr. Also loads Debian's kvm_intel for the KVM
  * comparison runs, and builds small ELF images for it. Used by
- * runner_test, runner_platform_test and linux_boot_test.
+ * runner_test, runner_platform_test, linux_boot_test and linux_guest_test.
  */
 #ifndef SVMTEST_RUNNER_EXEC_H
 #define SVMTEST_RUNNER_EXEC_H
@@ -19,6 +20,9 @@ struct rx_result {
 	size_t out_len;
 	char out[65536];		/* NUL terminated too */
 	char err[16384];
+	/* rx_run_interactive(): s from the start to the typing, or -1 */
+	long typed_after;
+	bool timed_out;			/* ... killed at its time limit */
 };
 
 /*
@@ -39,6 +43,18 @@ int rx_run(const char *runner, const char *const *args, const char *dev,
 int rx_run_for(unsigned int seconds, const char *runner,
 	       const char *const *args, const char *dev, const char *in,
 	       int force_backend, struct rx_result *r);
+/*
+ * Runs runner args... (as rx_run_for(), never with the SVMTEST_BACKEND
+ * aid) with pipes as stdin, stdout and stderr; once its stdout holds
+ * ready, writes input into its stdin and closes that (end of file).
+ * Killed after seconds, or typed_seconds after the typing if that is
+ * sooner; r->typed_after and r->timed_out say which happened. 0 with r
+ * filled in, or -1 (could not run it at all).
+ */
+int rx_run_interactive(unsigned int seconds, const char *runner,
+		       const char *const *args, const char *ready,
+		       const char *input, unsigned int typed_seconds,
+		       struct rx_result *r);
 int rx_write_file(const char *path, const void *data, size_t len);
 /*
  * An ELF32 (EM_386) or ELF64 (EM_X86_64) executable in buf: one PT_LOAD
