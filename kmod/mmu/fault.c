@@ -101,7 +101,7 @@ struct shv_prefetch {
 		bool global, ro_slot;
 		struct shv_slot *slot;
 		struct page *pg;
-	} e[SHV_PREFETCH_MAX - 1];
+	} e[SHV_PREFETCH_MAX];
 };
 
 static unsigned int prefetch_window(void)
@@ -157,20 +157,18 @@ static void prefetch_pin(struct shv_vm *vm, struct shv_prefetch *p)
  * pages. Guest memory is read with shv_read_gpa() (the walk pinned the
  * table). Nothing here needs undoing: pins stay with the slot.
  */
-static void prefetch_prepare(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w,
-			     unsigned int acc, struct shv_prefetch *p)
+static void prefetch_prepare_at(struct shv_vcpu *vcpu, int i, int first, unsigned int win,
+				struct shv_walk *w, unsigned int acc, struct shv_prefetch *p)
 {
 	struct shv_vm *vm = vcpu->vm;
-	unsigned int win = prefetch_window();
 	int esize = w->levels == 2 ? 4 : 8;
-	int i = (la >> PAGE_SHIFT) & 511, first, k;
 	u64 gptes[SHV_PREFETCH_MAX];
 	bool direct = !w->levels || w->leaf_level > 1;
+	int k;
 
 	p->n = 0;
 	if (!win)
 		return;
-	first = i & ~(win - 1);
 	p->first = first;
 	p->win = win;
 	if (!direct && read_window(vm, w->pte_gpa[1] - (i - first) * esize, esize, win, gptes,
@@ -204,7 +202,18 @@ static void prefetch_prepare(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w,
 		e->ro_slot = slot->flags & SHADOWVM_MEM_READONLY;
 		p->n++;
 	}
-	prefetch_pin(vm, p);
+	if (p->n)
+		prefetch_pin(vm, p);
+}
+
+/* The aligned window of prefetch_window() entries around la's. */
+static void prefetch_prepare(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w,
+			     unsigned int acc, struct shv_prefetch *p)
+{
+	unsigned int win = prefetch_window();
+	int i = (la >> PAGE_SHIFT) & 511;
+
+	prefetch_prepare_at(vcpu, i, i & ~(win - 1), win, w, acc, p);
 }
 
 /* Under mmu_lock, after the faulting entry of leaf page sp was filled. */
@@ -240,6 +249,64 @@ static void prefetch_install(struct shv_vcpu *vcpu, struct shv_sp *sp, struct sh
 	*vm_stat(vm, SHADOWVM_STAT_PF_PREFETCHED) += done;
 }
 
+/*
+ * Table prefetch: a hidden fault that created a leaf shadow page (a
+ * table's first use, or its first since it was zapped, e.g. after the
+ * guest rewrote it) goes on, after the fill, to fill every other entry of
+ * that page that prefetch would take, SHV_PREFETCH_MAX entries at a
+ * time, each batch pinned with no lock and installed under mmu_lock if
+ * the page is still the one at la's place (what KVM's sync of an unsync
+ * page does at the next CR3 load). A guest that maps a table to use it
+ * then takes one fill fault per table instead of one per window. Needs
+ * prefetch on (a window of 2 or more).
+ */
+static bool prefetch_table = true;
+module_param(prefetch_table, bool, 0644);
+MODULE_PARM_DESC(prefetch_table,
+		 "a fault that creates a leaf shadow page prefetches all of it (default Y; needs prefetch >= 2)");
+
+/* The live leaf shadow page on la's path from the current root; mmu_lock held. */
+static struct shv_sp *leaf_sp_at(struct shv_vcpu *vcpu, u64 la)
+{
+	struct shv_sp *sp;
+	int level;
+
+	if (!shv_mmu_root_valid(vcpu))
+		return NULL;
+	sp = vcpu->mmu->cur->sp;
+	for (level = sp->role.level; level > 1; level--) {
+		u64 spte = sp->spt[spte_index(sp->role, la, level)];
+
+		if (!spte_present(spte) || spte_is_large(spte, level))
+			return NULL;
+		sp = spte_child(spte);
+	}
+	return sp->role.level == 1 && !sp->zapped ? sp : NULL;
+}
+
+/* After the fill that created the leaf page (gfn, role) for la; no lock held. */
+static void prefetch_rest(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, unsigned int acc,
+			  u64 gfn, u32 role)
+{
+	struct shv_vm *vm = vcpu->vm;
+	int i = (la >> PAGE_SHIFT) & 511, first;
+	struct shv_prefetch p;
+	struct shv_sp *sp;
+
+	if (!prefetch_window() || !READ_ONCE(prefetch_table))
+		return;
+	for (first = 0; first < 512; first += SHV_PREFETCH_MAX) {
+		prefetch_prepare_at(vcpu, i, first, SHV_PREFETCH_MAX, w, acc, &p);
+		if (!p.n)
+			continue;
+		mutex_lock(&vm->mmu_lock);
+		sp = leaf_sp_at(vcpu, la);
+		if (sp && sp->gfn == gfn && sp->role.word == role)
+			prefetch_install(vcpu, sp, w, la, &p);
+		mutex_unlock(&vm->mmu_lock);
+	}
+}
+
 /* ---- 2 MiB shadow leaves ---- */
 
 /*
@@ -253,7 +320,8 @@ static void prefetch_install(struct shv_vcpu *vcpu, struct shv_sp *sp, struct sh
  *   - the faulting frame's host page is in a folio (THP or hugetlb) that
  *     covers the aligned 2 MiB of host memory, and the pages of all 512
  *     frames, pinned or present in the runner (then pinned here, never
- *     faulted in), are exactly that physically contiguous 2 MiB;
+ *     faulted in; 64 at a time, with one pin call and one charge: see
+ *     shv_gfns_pin_run()), are exactly that physically contiguous 2 MiB;
  *   - no frame of the region is write-tracked (a guest page table): asked
  *     under mmu_lock once the walk's own tables are shadowed, so a guest
  *     table inside the page it maps keeps the page split.
@@ -290,7 +358,7 @@ static struct page *large_prepare(struct shv_vm *vm, struct shv_walk *w, struct 
 	u64 base = w->gfn & ~511ULL, k;
 	unsigned long hpfn = page_to_pfn(pg) - (w->gfn & 511);
 	struct folio *f = page_folio(pg);
-	struct page *pgs[SHV_PRESENT_MAX];
+	struct page *pgs[SHV_PIN_RUN_MAX];
 	int j;
 
 	*why = LARGE_NONE;
@@ -308,9 +376,9 @@ static struct page *large_prepare(struct shv_vm *vm, struct shv_walk *w, struct 
 	if (region_tracked_hint(vm, base))
 		return NULL;
 	*why = LARGE_NO_HOST;
-	for (k = 0; k < 512; k += SHV_PRESENT_MAX) {
-		shv_gfns_to_pages_present(vm, base + k, SHV_PRESENT_MAX, pgs);
-		for (j = 0; j < SHV_PRESENT_MAX; j++)
+	for (k = 0; k < 512; k += SHV_PIN_RUN_MAX) {
+		shv_gfns_pin_run(vm, base + k, SHV_PIN_RUN_MAX, pgs);
+		for (j = 0; j < SHV_PIN_RUN_MAX; j++)
 			if (!pgs[j] || page_to_pfn(pgs[j]) != hpfn + k + j)
 				return NULL;
 	}
@@ -380,7 +448,7 @@ static bool walk_still_valid(struct shv_vm *vm, struct shv_walk *w, int esize)
  */
 static int fetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, struct page *pg,
 		 u32 ec, bool ro_slot, struct shv_prefetch *p, struct page *huge,
-		 enum shv_large_why *why)
+		 enum shv_large_why *why, struct shv_sp **fresh)
 {
 	struct shv_vm *vm = vcpu->vm;
 	struct shv_sp *sp = vcpu->mmu->cur->sp;
@@ -450,6 +518,8 @@ static int fetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, struct page 
 		child = sp_get(vm, gfn, cr, &created);
 		if (!child)
 			return -ENOMEM;
+		if (created && glevel == 1)
+			*fresh = child;
 		child->write_count = 0;
 		if (sp_add_parent(child, sptep)) {
 			if (!child->nr_parents && !child->root_count)
@@ -580,6 +650,9 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 	struct shv_prefetch pfx;
 	bool write = access & PFERR_WRITE;
 	enum shv_large_why why;
+	struct shv_sp *fresh = NULL;
+	u32 fresh_role = 0;
+	u64 fresh_gfn = 0;
 	struct page *huge;
 	int r;
 
@@ -641,7 +714,13 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 		return SHV_PF_EMULATE_PT;
 	}
 	r = fetch(vcpu, la, &w, pg, access, slot->flags & SHADOWVM_MEM_READONLY, &pfx, huge,
-		  &why);
+		  &why, &fresh);
+	if (!r && fresh) {
+		fresh_gfn = fresh->gfn;
+		fresh_role = fresh->role.word;
+	} else {
+		fresh = NULL;
+	}
 	if (!r) {
 		shv_stat_inc(vcpu, PF_HIDDEN_FILL);
 		if (why == LARGE_NO_HOST)
@@ -653,5 +732,8 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 	mutex_unlock(&vm->mmu_lock);
 	if (r < 0)
 		return fault_failed(pf, w.gpa, r);
+	if (fresh)
+		prefetch_rest(vcpu, la, &w, leaf_access(vcpu->mmu->base_role, &w, access),
+			      fresh_gfn, fresh_role);
 	return SHV_PF_RESUME;
 }
