@@ -10,6 +10,7 @@
  * the shadow path under mmu_lock after checking that the guest entries
  * the walk used are still as they were.
  */
+#include <linux/highmem.h>
 #include <linux/moduleparam.h>
 #include "mmu_internal.h"
 
@@ -250,15 +251,21 @@ static void prefetch_install(struct shv_vcpu *vcpu, struct shv_sp *sp, struct sh
 }
 
 /*
- * Table prefetch: a hidden fault that created a leaf shadow page (a
- * table's first use, or its first since it was zapped, e.g. after the
- * guest rewrote it) goes on, after the fill, to fill every other entry of
- * that page that prefetch would take, SHV_PREFETCH_MAX entries at a
- * time, each batch pinned with no lock and installed under mmu_lock if
- * the page is still the one at la's place (what KVM's sync of an unsync
- * page does at the next CR3 load). A guest that maps a table to use it
- * then takes one fill fault per table instead of one per window. Needs
- * prefetch on (a window of 2 or more).
+ * Table prefetch: once a leaf shadow page shows dense use, its second
+ * fill fault (a second window of it touched) goes on, after the fill, to
+ * fill every other entry of it that prefetch would take, and marks the
+ * guest table dense (shv_rmap.dense); a leaf shadow page created later
+ * for a dense table (e.g. after the guest rewrote the table and the page
+ * was zapped) is prefetched whole by the fault that creates it. What KVM's
+ * sync of an unsync page does at the next CR3 load. A guest that maps a
+ * table to use it then takes one or two fill faults per table instead of
+ * one per window; one that uses a page or one window of each table (a
+ * process switch, a working set spread over tables) pays nothing. The
+ * guest table is scanned once through the page the walk pinned, and only
+ * the batches of SHV_PREFETCH_MAX entries that hold a candidate are
+ * prepared (pinned with no lock) and installed under mmu_lock, if the page
+ * is still the one at la's place. Needs prefetch on (a window of 2 or
+ * more).
  */
 static bool prefetch_table = true;
 module_param(prefetch_table, bool, 0644);
@@ -284,7 +291,39 @@ static struct shv_sp *leaf_sp_at(struct shv_vcpu *vcpu, u64 la)
 	return sp->role.level == 1 && !sp->zapped ? sp : NULL;
 }
 
-/* After the fill that created the leaf page (gfn, role) for la; no lock held. */
+/*
+ * Which batches of SHV_PREFETCH_MAX entries of the leaf page for walk w
+ * (i: the faulting index) hold a candidate: a guest entry present and
+ * accessed (indirect pages), or any frame (direct pages). Reads the
+ * guest table through the page the walk pinned.
+ */
+static u32 table_batches(struct shv_vm *vm, struct shv_walk *w, int i)
+{
+	int esize = w->levels == 2 ? 4 : 8, idx;
+	const u64 pa = _PAGE_PRESENT | _PAGE_ACCESSED;
+	struct page *pg;
+	u32 mask = 0;
+	void *map, *t;
+
+	BUILD_BUG_ON(512 / SHV_PREFETCH_MAX > 32);
+	if (!w->levels || w->leaf_level > 1)
+		return ~0u;
+	if (shv_gfn_to_page(vm, w->pte_gpa[1] >> PAGE_SHIFT, false, true, &pg))
+		return 0;
+	/* entry idx of the shadow page is guest entry i's address + (idx - i) */
+	map = kmap_local_page(pg);
+	t = map + offset_in_page(w->pte_gpa[1]) - i * esize;
+	for (idx = 0; idx < 512; idx++) {
+		u64 g = esize == 4 ? READ_ONCE(((u32 *)t)[idx]) : READ_ONCE(((u64 *)t)[idx]);
+
+		if ((g & pa) == pa)
+			mask |= BIT(idx / SHV_PREFETCH_MAX);
+	}
+	kunmap_local(map);
+	return mask;
+}
+
+/* After the fill into the leaf page (gfn, role) for la; no lock held. */
 static void prefetch_rest(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, unsigned int acc,
 			  u64 gfn, u32 role)
 {
@@ -292,10 +331,14 @@ static void prefetch_rest(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, uns
 	int i = (la >> PAGE_SHIFT) & 511, first;
 	struct shv_prefetch p;
 	struct shv_sp *sp;
+	u32 batches;
 
 	if (!prefetch_window() || !READ_ONCE(prefetch_table))
 		return;
+	batches = table_batches(vm, w, i);
 	for (first = 0; first < 512; first += SHV_PREFETCH_MAX) {
+		if (!(batches & BIT(first / SHV_PREFETCH_MAX)))
+			continue;
 		prefetch_prepare_at(vcpu, i, first, SHV_PREFETCH_MAX, w, acc, &p);
 		if (!p.n)
 			continue;
@@ -448,7 +491,7 @@ static bool walk_still_valid(struct shv_vm *vm, struct shv_walk *w, int esize)
  */
 static int fetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, struct page *pg,
 		 u32 ec, bool ro_slot, struct shv_prefetch *p, struct page *huge,
-		 enum shv_large_why *why, struct shv_sp **fresh)
+		 enum shv_large_why *why, struct shv_sp **table_sp)
 {
 	struct shv_vm *vm = vcpu->vm;
 	struct shv_sp *sp = vcpu->mmu->cur->sp;
@@ -518,8 +561,14 @@ static int fetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, struct page 
 		child = sp_get(vm, gfn, cr, &created);
 		if (!child)
 			return -ENOMEM;
-		if (created && glevel == 1)
-			*fresh = child;
+		if (created && glevel == 1 && !child->role.direct) {
+			struct shv_rmap *rm = gfn_rmap(vm, gfn, false);
+
+			if (rm && rm->dense) {
+				*table_sp = child;	/* a dense table: prefetch it whole */
+				child->fills = 1;	/* and not again at its next fill */
+			}
+		}
 		child->write_count = 0;
 		if (sp_add_parent(child, sptep)) {
 			if (!child->nr_parents && !child->root_count)
@@ -552,6 +601,16 @@ static int fetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, struct page 
 	*sptep = make_leaf(vcpu, pg, acc, w->global, gfn_write_protected(vm, w->gfn), ro_slot);
 	if (p->n)
 		prefetch_install(vcpu, sp, w, la, p);
+	/* a second window of this page used: prefetch the rest of it */
+	if (++sp->fills == 2 && !*table_sp) {
+		*table_sp = sp;
+		if (!sp->role.direct) {
+			struct shv_rmap *rm = gfn_rmap(vm, sp->gfn, false);
+
+			if (rm)
+				rm->dense = 1;
+		}
+	}
 	return 0;
 }
 
@@ -650,9 +709,9 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 	struct shv_prefetch pfx;
 	bool write = access & PFERR_WRITE;
 	enum shv_large_why why;
-	struct shv_sp *fresh = NULL;
-	u32 fresh_role = 0;
-	u64 fresh_gfn = 0;
+	struct shv_sp *table_sp = NULL;
+	u32 table_role = 0;
+	u64 table_gfn = 0;
 	struct page *huge;
 	int r;
 
@@ -714,12 +773,12 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 		return SHV_PF_EMULATE_PT;
 	}
 	r = fetch(vcpu, la, &w, pg, access, slot->flags & SHADOWVM_MEM_READONLY, &pfx, huge,
-		  &why, &fresh);
-	if (!r && fresh) {
-		fresh_gfn = fresh->gfn;
-		fresh_role = fresh->role.word;
+		  &why, &table_sp);
+	if (!r && table_sp) {
+		table_gfn = table_sp->gfn;
+		table_role = table_sp->role.word;
 	} else {
-		fresh = NULL;
+		table_sp = NULL;
 	}
 	if (!r) {
 		shv_stat_inc(vcpu, PF_HIDDEN_FILL);
@@ -732,8 +791,8 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 	mutex_unlock(&vm->mmu_lock);
 	if (r < 0)
 		return fault_failed(pf, w.gpa, r);
-	if (fresh)
+	if (table_sp)
 		prefetch_rest(vcpu, la, &w, leaf_access(vcpu->mmu->base_role, &w, access),
-			      fresh_gfn, fresh_role);
+			      table_gfn, table_role);
 	return SHV_PF_RESUME;
 }

@@ -100,6 +100,7 @@ struct shv_sp {
 	int root_count;			/* root caches holding this page */
 	int write_count;		/* emulated writes since last used by a fill */
 	int last_prefill;		/* 1 + index of the entry last prefilled, or 0 */
+	int fills;			/* leaf pages: fill faults into it (fault.c) */
 	struct list_head gfn_link;	/* on a gfn_sps() list, under mmu_lock */
 	bool unsync;
 	bool zapped;
@@ -129,7 +130,13 @@ struct shv_rmap {
 	};
 	u32 nr, max;
 	u32 wp_count;			/* synced indirect shadow pages of this frame */
-	u32 unsync_count;
+	u16 unsync_count;
+	/*
+	 * A guest leaf table that was used densely (fault.c's table
+	 * prefetch): a leaf shadow page created for it later is prefetched
+	 * whole at once. A hint, never cleared while the slot lives.
+	 */
+	u16 dense;
 };
 
 /*
