@@ -270,7 +270,7 @@ static void prefetch_install(struct shv_vcpu *vcpu, struct shv_sp *sp, struct sh
 static bool prefetch_table = true;
 module_param(prefetch_table, bool, 0644);
 MODULE_PARM_DESC(prefetch_table,
-		 "a fault that creates a leaf shadow page prefetches all of it (default Y; needs prefetch >= 2)");
+		 "the second fill of a leaf shadow page (or the creation of one for a table used densely) prefetches all of it (default Y; needs prefetch >= 2)");
 
 /* The live leaf shadow page on la's path from the current root; mmu_lock held. */
 static struct shv_sp *leaf_sp_at(struct shv_vcpu *vcpu, u64 la)
