@@ -363,7 +363,7 @@ static void prefetch_rest(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, uns
  *   - the faulting frame's host page is in a folio (THP or hugetlb) that
  *     covers the aligned 2 MiB of host memory, and the pages of all 512
  *     frames, pinned or present in the runner (then pinned here, never
- *     faulted in; 64 at a time, with one pin call and one charge: see
+ *     faulted in; 128 at a time, with one pin call and one charge: see
  *     shv_gfns_pin_run()), are exactly that physically contiguous 2 MiB;
  *   - no frame of the region is write-tracked (a guest page table): asked
  *     under mmu_lock once the walk's own tables are shadowed, so a guest
