@@ -292,6 +292,26 @@ static struct shv_sp *leaf_sp_at(struct shv_vcpu *vcpu, u64 la)
 }
 
 /*
+ * The guest accessed la through its leaf entry (the access faulted on it,
+ * e.g. a write to a write-protected guest table): a prefetched entry
+ * there was used, so drop_spte() must not count it in
+ * PF_PREFETCH_UNUSED, whatever drops it later (the unsync policy drops
+ * every mapping of a frame it lets the guest write). fetch() does the
+ * same for an entry it refills. mmu_lock held.
+ */
+static void mark_used(struct shv_vcpu *vcpu, u64 la)
+{
+	struct shv_sp *sp = leaf_sp_at(vcpu, la);
+	u64 *sptep;
+
+	if (!sp)
+		return;
+	sptep = &sp->spt[spte_index(sp->role, la, 1)];
+	if (spte_present(*sptep))
+		*sptep &= ~SPTE_PREFETCHED;
+}
+
+/*
  * Which batches of SHV_PREFETCH_MAX entries of the leaf page for walk w
  * (i: the faulting index) hold a candidate: a guest entry present and
  * accessed (indirect pages), or any frame (direct pages). Reads the
@@ -760,7 +780,8 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 	}
 	make_room(vm, 8);
 	if (write && gfn_write_protected(vm, w.gfn)) {
-		/* a write to a shadowed page table */
+		/* a write to a shadowed page table, through the entry at la */
+		mark_used(vcpu, la);
 		if (policy(vm)->pt_write &&
 		    policy(vm)->pt_write(vcpu, w.gfn) == SHV_PTW_RESUME) {
 			commit_zap(vm);
