@@ -32,19 +32,24 @@ static bool pin_backing_ok(struct shv_slot *s, struct page *pg)
 	return f->mapping && shmem_mapping(f->mapping);
 }
 
-/* Charge one pinned page to the VM owner's RLIMIT_MEMLOCK (like RDMA/io_uring). */
-static int charge_pin(struct shv_vm *vm)
+/* Charge n pinned pages to the VM owner's RLIMIT_MEMLOCK (like RDMA/io_uring). */
+static int charge_pins(struct shv_vm *vm, int n)
 {
 	unsigned long limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
 
-	if (atomic64_add_return(1, &vm->mm->pinned_vm) > limit &&
+	if (atomic64_add_return(n, &vm->mm->pinned_vm) > limit &&
 	    !capable(CAP_IPC_LOCK)) {
-		atomic64_dec(&vm->mm->pinned_vm);
+		atomic64_sub(n, &vm->mm->pinned_vm);
 		shv_warn_rl("cannot pin more guest memory: RLIMIT_MEMLOCK (%lu pages) reached\n",
 			    limit);
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+static int charge_pin(struct shv_vm *vm)
+{
+	return charge_pins(vm, 1);
 }
 
 /*
@@ -229,4 +234,75 @@ void shv_gfns_to_pages_present(struct shv_vm *vm, u64 gfn, int n, struct page **
 put:
 	for (k = 0; k < got; k++)
 		put_page(ref[k]);
+}
+
+/*
+ * The pages of the n (at most SHV_PIN_RUN_MAX) frames from gfn, all in
+ * one slot, for a 2 MiB shadow leaf (mmu/fault.c), which needs all of
+ * them: pages[k] is the pinned page of frame gfn + k, or NULL for a frame
+ * not present in the runner's page tables (never faulted in, no
+ * userfaultfd wait). Unlike shv_gfns_to_pages_present() there is no
+ * probe: the run is pinned with one pin_user_pages_fast(FOLL_NOFAULT),
+ * charged to RLIMIT_MEMLOCK and counted once, and published with one
+ * store per page; a page pinned already keeps its pin (the new one is
+ * dropped). A THP mapped by one PMD is pinned with one folio reference
+ * update per call, not one per page.
+ */
+void shv_gfns_pin_run(struct shv_vm *vm, u64 gfn, int n, struct page **pages)
+{
+	struct shv_slot *s = shv_gfn_to_slot(vm, gfn);
+	unsigned int foll = FOLL_LONGTERM | FOLL_NOFAULT;
+	struct page *pin[SHV_PIN_RUN_MAX], **pp;
+	struct folio *ok = NULL;
+	int k, got, missing = 0, fresh = 0;
+	u64 idx;
+
+	memset(pages, 0, n * sizeof(*pages));
+	if (!s || n > SHV_PIN_RUN_MAX || gfn - s->base_gfn + n > s->npages)
+		return;
+	idx = gfn - s->base_gfn;
+	pp = smp_load_acquire(&s->pages);	/* pairs with slot_pages() */
+	for (k = 0; k < n; k++) {
+		if (pp)
+			pages[k] = smp_load_acquire(&pp[idx + k]);	/* and pin_publish() */
+		missing += !pages[k];
+	}
+	if (!missing || current->mm != vm->mm)
+		return;
+	if (!(s->flags & SHADOWVM_MEM_READONLY))
+		foll |= FOLL_WRITE;
+	if (mutex_lock_killable(&s->pin_lock))
+		return;
+	pp = slot_pages(s);
+	got = pp ? pin_user_pages_fast(s->hva + idx * PAGE_SIZE, n, foll, pin) : 0;
+	if (got <= 0)
+		goto out;
+	/* the frames not pinned yet: those take the new pins */
+	for (k = 0; k < got; k++) {
+		if (READ_ONCE(pp[idx + k]))
+			continue;
+		if (page_folio(pin[k]) != ok) {
+			if (pin_backing_check(s, idx + k, pin[k]))
+				break;
+			ok = page_folio(pin[k]);
+		}
+		fresh++;
+	}
+	if (k < got || (fresh && charge_pins(vm, fresh))) {
+		unpin_user_pages(pin, got);
+		goto out;
+	}
+	for (k = 0; k < got; k++) {
+		if (READ_ONCE(pp[idx + k])) {
+			pages[k] = pp[idx + k];
+			unpin_user_page(pin[k]);	/* pinned already */
+			continue;
+		}
+		smp_store_release(&pp[idx + k], pin[k]);	/* pinned before seen */
+		pages[k] = pin[k];
+	}
+	atomic_long_add(fresh, &shv_global.pinned_pages);
+	atomic64_add(fresh, &vm->pages_pinned);
+out:
+	mutex_unlock(&s->pin_lock);
 }

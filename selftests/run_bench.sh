@@ -35,6 +35,9 @@
 #                       with the module's default window
 #   MMU_BENCH_ROOT_CACHES  root-cache sizes for extra wp-rcN configs,
 #                       default "256" ("" for none)
+#   MMU_BENCH_PREFETCH_TABLE  1 (default): an extra wp-nopt config, the
+#                       module's prefetch_table off (no table prefetch when
+#                       a fault creates a leaf shadow page); 0: none
 #   MMU_BENCH_BYPASS    1 (default): an extra wp-bypass config, VMs with
 #                       SHADOWVM_VM_GUEST_PF_BYPASS; 0: none
 #   MMU_BENCH_CAPS      shadow-page caps for extra wp-capN configs, default
@@ -100,6 +103,15 @@ if [ -c /dev/shadowvm ]; then
 				fail "shadowvm wp-pf$w: some runs failed (see above)"
 		done
 		echo "$pf_default" >"$PF_PARAM"
+	fi
+	PT_PARAM=/sys/module/shadowvm/parameters/prefetch_table
+	if [ "${MMU_BENCH_PREFETCH_TABLE:-1}" = 1 ] && [ -w "$PT_PARAM" ]; then
+		pt_default=$(cat "$PT_PARAM")
+		echo "# mmu_bench: shadowvm, wp policy, no table prefetch"
+		echo N >"$PT_PARAM"
+		./mmu_bench run shadowvm wp wp-nopt >>"$RES" ||
+			fail "shadowvm wp-nopt: some runs failed (see above)"
+		echo "$pt_default" >"$PT_PARAM"
 	fi
 	for n in $ROOT_CACHES; do
 		echo "# mmu_bench: shadowvm, wp policy, root cache $n"

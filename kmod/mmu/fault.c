@@ -10,6 +10,7 @@
  * the shadow path under mmu_lock after checking that the guest entries
  * the walk used are still as they were.
  */
+#include <linux/highmem.h>
 #include <linux/moduleparam.h>
 #include "mmu_internal.h"
 
@@ -101,7 +102,7 @@ struct shv_prefetch {
 		bool global, ro_slot;
 		struct shv_slot *slot;
 		struct page *pg;
-	} e[SHV_PREFETCH_MAX - 1];
+	} e[SHV_PREFETCH_MAX];
 };
 
 static unsigned int prefetch_window(void)
@@ -157,20 +158,18 @@ static void prefetch_pin(struct shv_vm *vm, struct shv_prefetch *p)
  * pages. Guest memory is read with shv_read_gpa() (the walk pinned the
  * table). Nothing here needs undoing: pins stay with the slot.
  */
-static void prefetch_prepare(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w,
-			     unsigned int acc, struct shv_prefetch *p)
+static void prefetch_prepare_at(struct shv_vcpu *vcpu, int i, int first, unsigned int win,
+				struct shv_walk *w, unsigned int acc, struct shv_prefetch *p)
 {
 	struct shv_vm *vm = vcpu->vm;
-	unsigned int win = prefetch_window();
 	int esize = w->levels == 2 ? 4 : 8;
-	int i = (la >> PAGE_SHIFT) & 511, first, k;
 	u64 gptes[SHV_PREFETCH_MAX];
 	bool direct = !w->levels || w->leaf_level > 1;
+	int k;
 
 	p->n = 0;
 	if (!win)
 		return;
-	first = i & ~(win - 1);
 	p->first = first;
 	p->win = win;
 	if (!direct && read_window(vm, w->pte_gpa[1] - (i - first) * esize, esize, win, gptes,
@@ -204,7 +203,18 @@ static void prefetch_prepare(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w,
 		e->ro_slot = slot->flags & SHADOWVM_MEM_READONLY;
 		p->n++;
 	}
-	prefetch_pin(vm, p);
+	if (p->n)
+		prefetch_pin(vm, p);
+}
+
+/* The aligned window of prefetch_window() entries around la's. */
+static void prefetch_prepare(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w,
+			     unsigned int acc, struct shv_prefetch *p)
+{
+	unsigned int win = prefetch_window();
+	int i = (la >> PAGE_SHIFT) & 511;
+
+	prefetch_prepare_at(vcpu, i, i & ~(win - 1), win, w, acc, p);
 }
 
 /* Under mmu_lock, after the faulting entry of leaf page sp was filled. */
@@ -240,6 +250,126 @@ static void prefetch_install(struct shv_vcpu *vcpu, struct shv_sp *sp, struct sh
 	*vm_stat(vm, SHADOWVM_STAT_PF_PREFETCHED) += done;
 }
 
+/*
+ * Table prefetch: once a leaf shadow page shows dense use, its second
+ * fill fault (a second window of it touched) goes on, after the fill, to
+ * fill every other entry of it that prefetch would take, and marks the
+ * guest table dense (shv_rmap.dense); a leaf shadow page created later
+ * for a dense table (e.g. after the guest rewrote the table and the page
+ * was zapped) is prefetched whole by the fault that creates it. What KVM's
+ * sync of an unsync page does at the next CR3 load. A guest that maps a
+ * table to use it then takes one or two fill faults per table instead of
+ * one per window; one that uses a page or one window of each table (a
+ * process switch, a working set spread over tables) pays nothing. The
+ * guest table is scanned once through the page the walk pinned, and only
+ * the batches of SHV_PREFETCH_MAX entries that hold a candidate are
+ * prepared (pinned with no lock) and installed under mmu_lock, if the page
+ * is still the one at la's place. Needs prefetch on (a window of 2 or
+ * more).
+ */
+static bool prefetch_table = true;
+module_param(prefetch_table, bool, 0644);
+MODULE_PARM_DESC(prefetch_table,
+		 "the second fill of a leaf shadow page (or the creation of one for a table used densely) prefetches all of it (default Y; needs prefetch >= 2)");
+
+/* The live leaf shadow page on la's path from the current root; mmu_lock held. */
+static struct shv_sp *leaf_sp_at(struct shv_vcpu *vcpu, u64 la)
+{
+	struct shv_sp *sp;
+	int level;
+
+	if (!shv_mmu_root_valid(vcpu))
+		return NULL;
+	sp = vcpu->mmu->cur->sp;
+	for (level = sp->role.level; level > 1; level--) {
+		u64 spte = sp->spt[spte_index(sp->role, la, level)];
+
+		if (!spte_present(spte) || spte_is_large(spte, level))
+			return NULL;
+		sp = spte_child(spte);
+	}
+	return sp->role.level == 1 && !sp->zapped ? sp : NULL;
+}
+
+/*
+ * The guest accessed la through its leaf entry (the access faulted on it,
+ * e.g. a write to a write-protected guest table): a prefetched entry
+ * there was used, so drop_spte() must not count it in
+ * PF_PREFETCH_UNUSED, whatever drops it later (the unsync policy drops
+ * every mapping of a frame it lets the guest write). fetch() does the
+ * same for an entry it refills. mmu_lock held.
+ */
+static void mark_used(struct shv_vcpu *vcpu, u64 la)
+{
+	struct shv_sp *sp = leaf_sp_at(vcpu, la);
+	u64 *sptep;
+
+	if (!sp)
+		return;
+	sptep = &sp->spt[spte_index(sp->role, la, 1)];
+	if (spte_present(*sptep))
+		*sptep &= ~SPTE_PREFETCHED;
+}
+
+/*
+ * Which batches of SHV_PREFETCH_MAX entries of the leaf page for walk w
+ * (i: the faulting index) hold a candidate: a guest entry present and
+ * accessed (indirect pages), or any frame (direct pages). Reads the
+ * guest table through the page the walk pinned.
+ */
+static u32 table_batches(struct shv_vm *vm, struct shv_walk *w, int i)
+{
+	int esize = w->levels == 2 ? 4 : 8, idx;
+	const u64 pa = _PAGE_PRESENT | _PAGE_ACCESSED;
+	struct page *pg;
+	u32 mask = 0;
+	void *map, *t;
+
+	BUILD_BUG_ON(512 / SHV_PREFETCH_MAX > 32);
+	if (!w->levels || w->leaf_level > 1)
+		return ~0u;
+	if (shv_gfn_to_page(vm, w->pte_gpa[1] >> PAGE_SHIFT, false, true, &pg))
+		return 0;
+	/* entry idx of the shadow page is guest entry i's address + (idx - i) */
+	map = kmap_local_page(pg);
+	t = map + offset_in_page(w->pte_gpa[1]) - i * esize;
+	for (idx = 0; idx < 512; idx++) {
+		u64 g = esize == 4 ? READ_ONCE(((u32 *)t)[idx]) : READ_ONCE(((u64 *)t)[idx]);
+
+		if ((g & pa) == pa)
+			mask |= BIT(idx / SHV_PREFETCH_MAX);
+	}
+	kunmap_local(map);
+	return mask;
+}
+
+/* After the fill into the leaf page (gfn, role) for la; no lock held. */
+static void prefetch_rest(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, unsigned int acc,
+			  u64 gfn, u32 role)
+{
+	struct shv_vm *vm = vcpu->vm;
+	int i = (la >> PAGE_SHIFT) & 511, first;
+	struct shv_prefetch p;
+	struct shv_sp *sp;
+	u32 batches;
+
+	if (!prefetch_window() || !READ_ONCE(prefetch_table))
+		return;
+	batches = table_batches(vm, w, i);
+	for (first = 0; first < 512; first += SHV_PREFETCH_MAX) {
+		if (!(batches & BIT(first / SHV_PREFETCH_MAX)))
+			continue;
+		prefetch_prepare_at(vcpu, i, first, SHV_PREFETCH_MAX, w, acc, &p);
+		if (!p.n)
+			continue;
+		mutex_lock(&vm->mmu_lock);
+		sp = leaf_sp_at(vcpu, la);
+		if (sp && sp->gfn == gfn && sp->role.word == role)
+			prefetch_install(vcpu, sp, w, la, &p);
+		mutex_unlock(&vm->mmu_lock);
+	}
+}
+
 /* ---- 2 MiB shadow leaves ---- */
 
 /*
@@ -253,7 +383,8 @@ static void prefetch_install(struct shv_vcpu *vcpu, struct shv_sp *sp, struct sh
  *   - the faulting frame's host page is in a folio (THP or hugetlb) that
  *     covers the aligned 2 MiB of host memory, and the pages of all 512
  *     frames, pinned or present in the runner (then pinned here, never
- *     faulted in), are exactly that physically contiguous 2 MiB;
+ *     faulted in; 128 at a time, with one pin call and one charge: see
+ *     shv_gfns_pin_run()), are exactly that physically contiguous 2 MiB;
  *   - no frame of the region is write-tracked (a guest page table): asked
  *     under mmu_lock once the walk's own tables are shadowed, so a guest
  *     table inside the page it maps keeps the page split.
@@ -290,7 +421,7 @@ static struct page *large_prepare(struct shv_vm *vm, struct shv_walk *w, struct 
 	u64 base = w->gfn & ~511ULL, k;
 	unsigned long hpfn = page_to_pfn(pg) - (w->gfn & 511);
 	struct folio *f = page_folio(pg);
-	struct page *pgs[SHV_PRESENT_MAX];
+	struct page *pgs[SHV_PIN_RUN_MAX];
 	int j;
 
 	*why = LARGE_NONE;
@@ -308,9 +439,9 @@ static struct page *large_prepare(struct shv_vm *vm, struct shv_walk *w, struct 
 	if (region_tracked_hint(vm, base))
 		return NULL;
 	*why = LARGE_NO_HOST;
-	for (k = 0; k < 512; k += SHV_PRESENT_MAX) {
-		shv_gfns_to_pages_present(vm, base + k, SHV_PRESENT_MAX, pgs);
-		for (j = 0; j < SHV_PRESENT_MAX; j++)
+	for (k = 0; k < 512; k += SHV_PIN_RUN_MAX) {
+		shv_gfns_pin_run(vm, base + k, SHV_PIN_RUN_MAX, pgs);
+		for (j = 0; j < SHV_PIN_RUN_MAX; j++)
 			if (!pgs[j] || page_to_pfn(pgs[j]) != hpfn + k + j)
 				return NULL;
 	}
@@ -380,7 +511,7 @@ static bool walk_still_valid(struct shv_vm *vm, struct shv_walk *w, int esize)
  */
 static int fetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, struct page *pg,
 		 u32 ec, bool ro_slot, struct shv_prefetch *p, struct page *huge,
-		 enum shv_large_why *why)
+		 enum shv_large_why *why, struct shv_sp **table_sp)
 {
 	struct shv_vm *vm = vcpu->vm;
 	struct shv_sp *sp = vcpu->mmu->cur->sp;
@@ -450,6 +581,14 @@ static int fetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, struct page 
 		child = sp_get(vm, gfn, cr, &created);
 		if (!child)
 			return -ENOMEM;
+		if (created && glevel == 1 && !child->role.direct) {
+			struct shv_rmap *rm = gfn_rmap(vm, gfn, false);
+
+			if (rm && rm->dense) {
+				*table_sp = child;	/* a dense table: prefetch it whole */
+				child->fills = 1;	/* and not again at its next fill */
+			}
+		}
 		child->write_count = 0;
 		if (sp_add_parent(child, sptep)) {
 			if (!child->nr_parents && !child->root_count)
@@ -482,6 +621,16 @@ static int fetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, struct page 
 	*sptep = make_leaf(vcpu, pg, acc, w->global, gfn_write_protected(vm, w->gfn), ro_slot);
 	if (p->n)
 		prefetch_install(vcpu, sp, w, la, p);
+	/* a second window of this page used: prefetch the rest of it */
+	if (++sp->fills == 2 && !*table_sp) {
+		*table_sp = sp;
+		if (!sp->role.direct) {
+			struct shv_rmap *rm = gfn_rmap(vm, sp->gfn, false);
+
+			if (rm)
+				rm->dense = 1;
+		}
+	}
 	return 0;
 }
 
@@ -580,6 +729,9 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 	struct shv_prefetch pfx;
 	bool write = access & PFERR_WRITE;
 	enum shv_large_why why;
+	struct shv_sp *table_sp = NULL;
+	u32 table_role = 0;
+	u64 table_gfn = 0;
 	struct page *huge;
 	int r;
 
@@ -628,7 +780,8 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 	}
 	make_room(vm, 8);
 	if (write && gfn_write_protected(vm, w.gfn)) {
-		/* a write to a shadowed page table */
+		/* a write to a shadowed page table, through the entry at la */
+		mark_used(vcpu, la);
 		if (policy(vm)->pt_write &&
 		    policy(vm)->pt_write(vcpu, w.gfn) == SHV_PTW_RESUME) {
 			commit_zap(vm);
@@ -641,7 +794,13 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 		return SHV_PF_EMULATE_PT;
 	}
 	r = fetch(vcpu, la, &w, pg, access, slot->flags & SHADOWVM_MEM_READONLY, &pfx, huge,
-		  &why);
+		  &why, &table_sp);
+	if (!r && table_sp) {
+		table_gfn = table_sp->gfn;
+		table_role = table_sp->role.word;
+	} else {
+		table_sp = NULL;
+	}
 	if (!r) {
 		shv_stat_inc(vcpu, PF_HIDDEN_FILL);
 		if (why == LARGE_NO_HOST)
@@ -653,5 +812,8 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 	mutex_unlock(&vm->mmu_lock);
 	if (r < 0)
 		return fault_failed(pf, w.gpa, r);
+	if (table_sp)
+		prefetch_rest(vcpu, la, &w, leaf_access(vcpu->mmu->base_role, &w, access),
+			      table_gfn, table_role);
 	return SHV_PF_RESUME;
 }

@@ -41,6 +41,13 @@
 #define SPTE_PS		BIT_ULL(7)	/* level 2: a 2 MiB leaf (fault.c) */
 #define SPTE_G		BIT_ULL(8)
 #define SPTE_PREFETCHED	BIT_ULL(9)	/* ignored by the CPU: filled by prefetch */
+/*
+ * Ignored by the CPU: a leaf read-only only because its frame is a
+ * shadowed guest table (write-protected); write_unprotect_gfn() makes it
+ * writable again (SPTE_RW | SPTE_D) when the frame stops being one, so
+ * the guest's next write to it does not fault.
+ */
+#define SPTE_WP_ONLY	BIT_ULL(10)
 #define SPTE_NX		BIT_ULL(63)
 #define SPTE_ADDR_MASK	0x000ffffffffff000ULL
 /*
@@ -93,6 +100,7 @@ struct shv_sp {
 	int root_count;			/* root caches holding this page */
 	int write_count;		/* emulated writes since last used by a fill */
 	int last_prefill;		/* 1 + index of the entry last prefilled, or 0 */
+	int fills;			/* leaf pages: fill faults into it (fault.c) */
 	struct list_head gfn_link;	/* on a gfn_sps() list, under mmu_lock */
 	bool unsync;
 	bool zapped;
@@ -122,7 +130,13 @@ struct shv_rmap {
 	};
 	u32 nr, max;
 	u32 wp_count;			/* synced indirect shadow pages of this frame */
-	u32 unsync_count;
+	u16 unsync_count;
+	/*
+	 * A guest leaf table that was used densely (fault.c's table
+	 * prefetch): a leaf shadow page created for it later is prefetched
+	 * whole at once. A hint, never cleared while the slot lives.
+	 */
+	u16 dense;
 };
 
 /*
@@ -219,8 +233,8 @@ static inline u64 make_leaf(struct shv_vcpu *vcpu, struct page *pg, unsigned int
 		spte |= SPTE_US;
 	if (!(acc & ACC_X))
 		spte |= SPTE_NX;
-	if ((acc & ACC_W) && !wp && !ro_slot)
-		spte |= SPTE_RW | SPTE_D;
+	if ((acc & ACC_W) && !ro_slot)
+		spte |= wp ? SPTE_WP_ONLY : SPTE_RW | SPTE_D;
 	if (global && (vcpu->cr4 & X86_CR4_PGE))
 		spte |= SPTE_G;
 	return spte;
@@ -246,6 +260,7 @@ void large_rmap_remove(struct shv_vm *vm, u64 gfn, u64 *sptep);
 void wp_track_region(struct shv_vm *vm, u64 gfn, int delta);
 bool region_tracked_hint(struct shv_vm *vm, u64 gfn);
 void write_protect_gfn(struct shv_vm *vm, u64 gfn);
+void write_unprotect_gfn(struct shv_vm *vm, u64 gfn);
 bool gfn_write_protected(struct shv_vm *vm, u64 gfn);
 bool gfn_write_protected_hint(struct shv_vm *vm, u64 gfn);
 

@@ -98,8 +98,10 @@ void sp_account_wp(struct shv_vm *vm, struct shv_sp *sp, int delta)
 			write_protect_gfn(vm, sp->gfn);
 		}
 	} else {
-		if (--rm->wp_count == 0)
+		if (--rm->wp_count == 0) {
 			wp_track_region(vm, sp->gfn, -1);
+			write_unprotect_gfn(vm, sp->gfn);
+		}
 	}
 }
 

@@ -186,12 +186,33 @@ void write_protect_gfn(struct shv_vm *vm, u64 gfn)
 	sptes = rmap_sptes(rm);
 	for (i = 0; i < rm->nr; i++) {
 		if (*sptes[i] & SPTE_RW) {
-			*sptes[i] &= ~(SPTE_RW);
+			*sptes[i] = (*sptes[i] & ~SPTE_RW) | SPTE_WP_ONLY;
 			flushed = true;
 		}
 	}
 	if (flushed)
 		kick_flush_all(vm);
+}
+
+/*
+ * The frame is no guest table any more (its last synced shadow page
+ * went): give back the write right that write protection alone took
+ * (SPTE_WP_ONLY). Adding a right needs no TLB flush: a stale read-only
+ * translation only faults, and the fault finds the entry writable.
+ */
+void write_unprotect_gfn(struct shv_vm *vm, u64 gfn)
+{
+	struct shv_rmap *rm = gfn_rmap(vm, gfn, false);
+	u64 **sptes;
+	u32 i;
+
+	lockdep_assert_held(&vm->mmu_lock);
+	if (!rm || rm->wp_count)
+		return;
+	sptes = rmap_sptes(rm);
+	for (i = 0; i < rm->nr; i++)
+		if (*sptes[i] & SPTE_WP_ONLY)
+			*sptes[i] = (*sptes[i] & ~SPTE_WP_ONLY) | SPTE_RW | SPTE_D;
 }
 
 bool gfn_write_protected(struct shv_vm *vm, u64 gfn)
