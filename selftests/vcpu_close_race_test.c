@@ -18,9 +18,10 @@
  * host sets STOP. An MSI thread sends vector 0x61 to APIC ID 1 with
  * SIGNAL_MSI. The main thread, for each generation, creates vCPU 1 again
  * (the same id: a closed id can be created again), gives it an IDT, runs
- * it until it has taken RECV_TARGET interrupts (its handler counts at
- * RECV and sends EOI) or its spin budget ends, then closes its fd and
- * unmaps its run page while the senders go on. The test VM has one CPU:
+ * it until it has taken RECV_TARGET IPIs/MSIs (its handler counts at RECV
+ * and sends EOI) or its spin budget ends, with its APIC timer armed
+ * (periodic, 1 ms), then closes its fd and unmaps its run page while the
+ * senders go on and the timer is still armed. The test VM has one CPU:
  * the threads interleave by preemption, so the test logs how many closes
  * had an IPI or MSI sent during them ("overlaps"), how many IPIs found no
  * vCPU 1, and follows lib/concurrency.h for the parallelism note.
@@ -59,10 +60,13 @@
 #define STOP		0x9004u		/* host: vCPU 0, stop */
 #define ESR_SEEN	0x9008u		/* vCPU 0's ESR at the end */
 #define ICR_SEEN	0x900cu		/* vCPU 0's ICR low at the end */
-#define RECV		0x9010u		/* interrupts vCPU 1 took, this generation */
+#define RECV		0x9010u		/* IPIs+MSIs vCPU 1 took, this generation */
+#define TICKS		0x9014u		/* its APIC timer's interrupts, this generation */
+#define TIMER_HANDLER	(HANDLER_GPA + 0x100)
 
 #define IPI_VEC		0x60
 #define MSI_VEC		0x61
+#define TIMER_VEC	0x62
 #define RECV_TARGET	4
 #define RECV_SPIN	200000
 #define DEF_GENERATIONS	60
@@ -81,10 +85,17 @@ GUEST_CODE(g_sender,
 	"mov 0x300(%esi), %eax\n mov %eax, 0x900c\n"
 	"out %al, $0x10\n");
 
-/* vCPU 1: IF=1, spins (ECX iterations) until RECV_TARGET interrupts */
+/*
+ * vCPU 1: arms its APIC timer (periodic, 1 ms, vector 0x62: the close
+ * must cancel it), IF=1, spins (ECX iterations) until RECV_TARGET IPIs
+ * or MSIs
+ */
 GUEST_CODE(g_receiver,
 	"mov $0xfee00000, %esi\n"
 	"movl $0x1ff, 0xf0(%esi)\n"
+	"movl $0xb, 0x3e0(%esi)\n"		/* divide by 1 */
+	"movl $0x20062, 0x320(%esi)\n"		/* periodic, vector 0x62 */
+	"movl $1000000, 0x380(%esi)\n"		/* 1 ms */
 	"sti\n"
 	"1: cmpl $4, 0x9010\n"
 	"jae 2f\n"
@@ -96,6 +107,11 @@ GUEST_CODE(g_receiver,
 GUEST_CODE(g_handler,
 	"incl 0x9010\n"
 	"movl $0, 0xfee000b0\n"			/* EOI */
+	"iret\n");
+
+GUEST_CODE(g_timer_handler,
+	"incl 0x9014\n"
+	"movl $0, 0xfee000b0\n"
 	"iret\n");
 
 struct race {
@@ -214,23 +230,43 @@ static int kmsg_problems(int fd, char *first, size_t len)
 	return n;
 }
 
+static void log_preemption(struct __test_metadata *_metadata)
+{
+	char model[64] = "";
+	FILE *f = fopen("/sys/kernel/debug/sched/preempt", "re");
+
+	if (f) {
+		if (!fgets(model, sizeof(model), f))
+			model[0] = 0;
+		fclose(f);
+	}
+	model[strcspn(model, "\n")] = 0;
+	TH_LOG("preemption model: %s%s", model[0] ? model : "unknown",
+	       strstr(model, "(full)") ? "" :
+	       " (not full: on one CPU a sender is not preempted inside its RCU read section; boot with preempt=full for that window)");
+}
+
 /* GDT at 0 (the reset GDTR's base) and an IDT with the two vectors */
 static void write_tables(struct tvm *t)
 {
 	uint64_t *gdt = tvm_ptr(t, 0), *idt = tvm_ptr(t, IDT_GPA);
-	uint64_t gate;
+	uint64_t gate, tgate;
 
 	gdt[1] = 0x00cf9b000000ffffull;		/* 0x08: flat code */
 	gdt[2] = 0x00cf93000000ffffull;		/* 0x10: flat data */
 	gdt[3] = 0x00008b0000000067ull;		/* 0x18: busy TSS */
 	memcpy(tvm_ptr(t, HANDLER_GPA), g_handler, GUEST_SIZE(g_handler));
+	memcpy(tvm_ptr(t, TIMER_HANDLER), g_timer_handler, GUEST_SIZE(g_timer_handler));
 	memcpy(tvm_ptr(t, RECV_CODE), g_receiver, GUEST_SIZE(g_receiver));
 	memset(idt, 0, 256 * 8);
 	/* 32-bit interrupt gate, DPL 0, present, selector 0x08 */
 	gate = (HANDLER_GPA & 0xffff) | (0x08ull << 16) | (0x8eull << 40) |
 	       ((uint64_t)(HANDLER_GPA >> 16) << 48);
+	tgate = (TIMER_HANDLER & 0xffff) | (0x08ull << 16) | (0x8eull << 40) |
+		((uint64_t)(TIMER_HANDLER >> 16) << 48);
 	idt[IPI_VEC] = gate;
 	idt[MSI_VEC] = gate;
+	idt[TIMER_VEC] = tgate;
 }
 
 /* 0, or -errno / a positive step number on failure */
@@ -263,6 +299,7 @@ TEST(close_vcpu_under_ipis_and_msis)
 	struct svm_counters base, now;
 	unsigned long gens, g, overlaps = 0, gens_recv = 0, recv_total = 0;
 	unsigned long gap_ipis = 0, close_ipis = 0, last_destroyed = 0;
+	unsigned long ticks_total = 0;
 	pthread_t th_send, th_msi;
 	struct conc_span span;
 	struct conc conc;
@@ -276,6 +313,7 @@ TEST(close_vcpu_under_ipis_and_msis)
 	if (env && *env)
 		gens = strtoul(env, NULL, 0);
 	ASSERT_LT(0, gens);
+	log_preemption(_metadata);
 
 	r = calloc(1, sizeof(*r));
 	ASSERT_NE(NULL, r);
@@ -316,6 +354,7 @@ TEST(close_vcpu_under_ipis_and_msis)
 		if (g)
 			gap_ipis += *g32(&r->t, SENT) - last_destroyed;
 		*g32(&r->t, RECV) = 0;
+		*g32(&r->t, TICKS) = 0;
 		ret = be_create_vcpu(&r->t.vm, 1, &v1);
 		ASSERT_EQ(0, ret) TH_LOG("generation %lu: creating vCPU 1: %s",
 					 g, strerror(-ret));
@@ -334,6 +373,7 @@ TEST(close_vcpu_under_ipis_and_msis)
 		got = *g32(&r->t, RECV);
 		recv_total += got;
 		gens_recv += got > 0;
+		ticks_total += *g32(&r->t, TICKS);
 		/* close the fd and unmap the run page while they send */
 		s0 = sent_now(r);
 		be_destroy_vcpu(&v1);
@@ -357,8 +397,8 @@ TEST(close_vcpu_under_ipis_and_msis)
 	ASSERT_EQ(0, pthread_join(th_send, NULL));
 	ASSERT_EQ(0, pthread_join(th_msi, NULL));
 
-	TH_LOG("%lu generations of vCPU 1; %lu took interrupts (%lu in all)",
-	       g, gens_recv, recv_total);
+	TH_LOG("%lu generations of vCPU 1; %lu took IPIs/MSIs (%lu in all); %lu timer interrupts",
+	       g, gens_recv, recv_total, ticks_total);
 	TH_LOG("%lu closes overlapped sending (%lu IPIs+MSIs sent during closes); %lu IPIs sent while ID 1 was absent between generations",
 	       overlaps, close_ipis, gap_ipis);
 	TH_LOG("vCPU 0 sent %u IPIs in %lu RUN calls; MSIs: %lu sent, %lu accepted, %lu to nobody",
