@@ -20,8 +20,8 @@
  * (the same id: a closed id can be created again), gives it an IDT, runs
  * it until it has taken RECV_TARGET IPIs/MSIs (its handler counts at RECV
  * and sends EOI) or its spin budget ends, with its APIC timer armed
- * (periodic, 1 ms), then closes its fd and unmaps its run page while the
- * senders go on and the timer is still armed. The test VM has one CPU:
+ * (periodic, 100 us, the shortest period), then closes its fd and unmaps
+ * its run page while the senders go on and the timer is still armed. The test VM has one CPU:
  * the threads interleave by preemption, so the test logs how many closes
  * had an IPI or MSI sent during them ("overlaps"), how many IPIs found no
  * vCPU 1, and follows lib/concurrency.h for the parallelism note.
@@ -31,7 +31,7 @@
  * reports ESR 0 with the ICR idle; the module's live VM/vCPU/page/object
  * counters are back at their baseline after the VM is closed; no new
  * kernel warning in /dev/kmsg. VCPU_CLOSE_RACE_GENERATIONS overrides the
- * number of generations (default 60).
+ * number of generations (default 100).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -69,7 +69,7 @@
 #define TIMER_VEC	0x62
 #define RECV_TARGET	4
 #define RECV_SPIN	200000
-#define DEF_GENERATIONS	60
+#define DEF_GENERATIONS	100
 
 /* vCPU 0: fixed IPIs to physical APIC ID 1 until STOP */
 GUEST_CODE(g_sender,
@@ -86,7 +86,7 @@ GUEST_CODE(g_sender,
 	"out %al, $0x10\n");
 
 /*
- * vCPU 1: arms its APIC timer (periodic, 1 ms, vector 0x62: the close
+ * vCPU 1: arms its APIC timer (periodic, 100 us, vector 0x62: the close
  * must cancel it), IF=1, spins (ECX iterations) until RECV_TARGET IPIs
  * or MSIs
  */
@@ -95,7 +95,7 @@ GUEST_CODE(g_receiver,
 	"movl $0x1ff, 0xf0(%esi)\n"
 	"movl $0xb, 0x3e0(%esi)\n"		/* divide by 1 */
 	"movl $0x20062, 0x320(%esi)\n"		/* periodic, vector 0x62 */
-	"movl $1000000, 0x380(%esi)\n"		/* 1 ms */
+	"movl $100000, 0x380(%esi)\n"		/* 100 us */
 	"sti\n"
 	"1: cmpl $4, 0x9010\n"
 	"jae 2f\n"
