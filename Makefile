@@ -54,7 +54,7 @@ check-debug:
 	bash testvm/check-debug.sh
 # the tests that claim concurrency, on two emulated CPUs: their
 # parallelism assertions (selftests/lib/concurrency.h) are skipped on one
-SMP_TESTS := threads_test,mmu_smp_test,lock_atomic_test,slot_race_test,uffd_test
+SMP_TESTS := threads_test,mmu_smp_test,lock_atomic_test,slot_race_test,uffd_test,vcpu_close_race_test
 check-smp:
 	TESTVM_APPEND="$(strip $(TESTVM_APPEND) svmtest.only=$(SMP_TESTS))" \
 		bash testvm/check.sh --cpus 2
