@@ -22,7 +22,8 @@
  *
  * perm.<policy>.<mode>_smap_wp0_write runs a fixed sequence instead
  * (build_smap_wp0()): a read-only user page written by the supervisor
- * with CR0.WP=0 and CR4.SMAP=1 must stay a user page for SMAP.
+ * with CR0.WP=0 and CR4.SMAP=1 must stay a user page for SMAP; each such
+ * write (EFLAGS.AC=1) is emulated and counted in PF_WP0_EMULATED, exactly.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -70,6 +71,8 @@ struct pm {
 	uint8_t *model;			/* the reference model's guest memory */
 	struct pm_case *cases;
 	size_t n, cap;
+	/* build_smap_wp0(): writes the module must emulate (PF_WP0_EMULATED) */
+	unsigned int wp0_writes;
 	/* results */
 	unsigned int bad, shown, faults, ok;
 	char err[512];
@@ -503,6 +506,10 @@ static void build_smap_wp0(struct pm *pm)
 		c.kind = seq[i].kind;
 		c.what = "read-only user PTE, kept";
 		add_case(pm, &c);
+		/* a supervisor write with AC=1 under SMAP, WP=0: emulated */
+		if ((c.kind & 3) == GRT_ACC_WRITE && (c.kind & GRT_ACC_AC) &&
+		    !(c.kind & GRT_ACC_USER) && (st & 2) && !(st & 1))
+			pm->wp0_writes++;
 	}
 }
 
@@ -681,6 +688,7 @@ static void perm_matrix(struct __test_metadata *_metadata, uint32_t policy,
 {
 	struct grt_env env = { .mode = mode, .cr0_extra = GP_CR0_WP };
 	enum be_kind kind = tvm_default_kind();
+	uint64_t st0[SHADOWVM_STAT_NR], st1[SHADOWVM_STAT_NR];
 	struct grt_script s;
 	struct regs cur;
 	struct tvm t;
@@ -746,6 +754,8 @@ static void perm_matrix(struct __test_metadata *_metadata, uint32_t policy,
 	TH_LOG("%s, %s policy: %zu cases (NX %d, SMEP %d, SMAP %d, 1G %d, MAXPHYADDR %d)",
 	       gp_mode_name(mode), grt_policy_name(policy), pm->n, pm->cpu.nx,
 	       pm->cpu.smep, pm->cpu.smap, pm->cpu.gbpages, pm->cpu.maxphy);
+	if (kind == BE_SHADOWVM)
+		ASSERT_EQ(0, grt_vm_stats(&t, st0, SHADOWVM_STAT_NR));
 	cur.cr0 = GP_CR0_PE | GP_CR0_ET | GP_CR0_PG | GP_CR0_WP;
 	cur.cr4 = (mode == GP_MODE_32 ? GP_CR4_PSE : GP_CR4_PAE);
 	cur.efer = mode == GP_MODE_LM ? GP_EFER_LME | GP_EFER_LMA : 0;
@@ -758,6 +768,15 @@ static void perm_matrix(struct __test_metadata *_metadata, uint32_t policy,
 	}
 	TH_LOG("%u accesses faulted, %u succeeded; %u differ from the model",
 	       pm->faults, pm->ok, pm->bad);
+	if (kind == BE_SHADOWVM && build == build_smap_wp0 && _metadata->passed) {
+		ASSERT_EQ(0, grt_vm_stats(&t, st1, SHADOWVM_STAT_NR));
+		EXPECT_EQ(pm->wp0_writes, st1[SHADOWVM_STAT_PF_WP0_EMULATED] -
+			  st0[SHADOWVM_STAT_PF_WP0_EMULATED]);
+		TH_LOG("%u CR0.WP=0 supervisor writes under SMAP, %llu emulated (PF_WP0_EMULATED)",
+		       pm->wp0_writes, (unsigned long long)
+		       (st1[SHADOWVM_STAT_PF_WP0_EMULATED] -
+			st0[SHADOWVM_STAT_PF_WP0_EMULATED]));
+	}
 	EXPECT_EQ(0, pm->bad);
 
 	gs_free(&s);

@@ -21,10 +21,11 @@
  * it until it has taken RECV_TARGET IPIs/MSIs (its handler counts at RECV
  * and sends EOI) or its spin budget ends, with its APIC timer armed
  * (periodic, 100 us, the shortest period), then closes its fd and unmaps
- * its run page while the senders go on and the timer is still armed. The test VM has one CPU:
- * the threads interleave by preemption, so the test logs how many closes
- * had an IPI or MSI sent during them ("overlaps"), how many IPIs found no
- * vCPU 1, and follows lib/concurrency.h for the parallelism note.
+ * its run page while the senders go on and the timer is still armed. The
+ * test VM has one CPU: the threads interleave by preemption, so the test
+ * logs how many closes had an IPI or MSI sent during them ("overlaps"),
+ * how many IPIs found no vCPU 1, and follows lib/concurrency.h for the
+ * parallelism note.
  *
  * Asserts: every RUN and SIGNAL_MSI succeeds (MSI returns 0 or 1); vCPU 1
  * took interrupts in at least one generation; vCPU 0 finishes its loop and

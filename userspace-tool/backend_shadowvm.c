@@ -92,6 +92,7 @@ const char *const shadowvm_stat_names[SHADOWVM_STAT_NR] = {
 	[SHADOWVM_STAT_REALMODE_ENTRIES] = "realmode_entries",
 	[SHADOWVM_STAT_REALMODE_EMULATED] = "realmode_emulated",
 	[SHADOWVM_STAT_REALMODE_INTS] = "realmode_ints",
+	[SHADOWVM_STAT_PF_WP0_EMULATED] = "pf_wp0_emulated",
 	[SHADOWVM_STAT_IRQ_INJECTED] = "irq_injected",
 	[SHADOWVM_STAT_NMI_INJECTED] = "nmi_injected",
 	[SHADOWVM_STAT_EVENTS_REINJECTED] = "events_reinjected",

@@ -761,8 +761,10 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 		shv_stat_inc(vcpu, PF_HIDDEN_MMIO);
 		return SHV_PF_EMULATE_MMIO;
 	}
-	if (wp0_write_emulated(vcpu->mmu->base_role, &w, access))
+	if (wp0_write_emulated(vcpu->mmu->base_role, &w, access)) {
+		shv_stat_inc(vcpu, PF_WP0_EMULATED);
 		return SHV_PF_EMULATE_WRITE;
+	}
 	r = shv_gfn_to_page(vm, w.gfn, write, false, &pg);
 	if (r)
 		return fault_failed(pf, w.gpa, r);

@@ -363,6 +363,7 @@ enum shadowvm_stat_id {
 	SHADOWVM_STAT_REALMODE_ENTRIES,	/* the guest entered real mode (v86 form) */
 	SHADOWVM_STAT_REALMODE_EMULATED, /* real-mode instructions done after a #GP */
 	SHADOWVM_STAT_REALMODE_INTS,	/* deliveries through the vector table */
+	SHADOWVM_STAT_PF_WP0_EMULATED,	/* CR0.WP=0 supervisor writes kept from SMAP: emulated */
 	SHADOWVM_STAT_NR
 };
 
