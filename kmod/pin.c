@@ -184,6 +184,35 @@ int shv_gfn_to_page(struct shv_vm *vm, u64 gfn, bool write, bool nopin, struct p
 }
 
 /*
+ * The published pages of the n (at most max) frames from gfn into pages
+ * (NULL where none is pinned yet). The slot (*sp) and the run's index in
+ * it (*idx) when some are missing and the caller may pin them (this
+ * process's mm); NULL when there is nothing to pin: all are there, the
+ * run leaves its slot, or another process asks.
+ */
+static struct shv_slot *published_run(struct shv_vm *vm, u64 gfn, int n, int max,
+				      struct page **pages, u64 *idx)
+{
+	struct shv_slot *s = shv_gfn_to_slot(vm, gfn);
+	struct page **pp;
+	int k, missing = 0;
+
+	memset(pages, 0, n * sizeof(*pages));
+	if (!s || n > max || gfn - s->base_gfn + n > s->npages)
+		return NULL;
+	*idx = gfn - s->base_gfn;
+	pp = smp_load_acquire(&s->pages);	/* pairs with slot_pages() */
+	for (k = 0; k < n; k++) {
+		if (pp)
+			pages[k] = smp_load_acquire(&pp[*idx + k]);	/* and pin_publish() */
+		missing += !pages[k];
+	}
+	if (!missing || current->mm != vm->mm)
+		return NULL;
+	return s;
+}
+
+/*
  * The pages of the n (at most SHV_PRESENT_MAX) frames from gfn, all in one
  * slot, that are pinned already or present in the runner's page tables;
  * pages[k] is NULL for the others. Never faults memory in and never waits
@@ -193,23 +222,14 @@ int shv_gfn_to_page(struct shv_vm *vm, u64 gfn, bool write, bool nopin, struct p
  */
 void shv_gfns_to_pages_present(struct shv_vm *vm, u64 gfn, int n, struct page **pages)
 {
-	struct shv_slot *s = shv_gfn_to_slot(vm, gfn);
 	struct page *ref[SHV_PRESENT_MAX], *pin[SHV_PRESENT_MAX], **pp;
 	unsigned int foll = FOLL_LONGTERM | FOLL_NOFAULT;
-	int k, got, missing = 0;
+	struct shv_slot *s;
+	int k, got;
 	u64 idx;
 
-	memset(pages, 0, n * sizeof(*pages));
-	if (!s || n > SHV_PRESENT_MAX || gfn - s->base_gfn + n > s->npages)
-		return;
-	idx = gfn - s->base_gfn;
-	pp = smp_load_acquire(&s->pages);	/* pairs with slot_pages() */
-	for (k = 0; k < n; k++) {
-		if (pp)
-			pages[k] = smp_load_acquire(&pp[idx + k]);	/* and pin_publish() */
-		missing += !pages[k];
-	}
-	if (!missing || current->mm != vm->mm)
+	s = published_run(vm, gfn, n, SHV_PRESENT_MAX, pages, &idx);
+	if (!s)
 		return;
 	if (!(s->flags & SHADOWVM_MEM_READONLY))
 		foll |= FOLL_WRITE;
@@ -250,24 +270,15 @@ put:
  */
 void shv_gfns_pin_run(struct shv_vm *vm, u64 gfn, int n, struct page **pages)
 {
-	struct shv_slot *s = shv_gfn_to_slot(vm, gfn);
 	unsigned int foll = FOLL_LONGTERM | FOLL_NOFAULT;
 	struct page *pin[SHV_PIN_RUN_MAX], **pp;
 	struct folio *ok = NULL;
-	int k, got, missing = 0, fresh = 0;
+	struct shv_slot *s;
+	int k, got, fresh = 0;
 	u64 idx;
 
-	memset(pages, 0, n * sizeof(*pages));
-	if (!s || n > SHV_PIN_RUN_MAX || gfn - s->base_gfn + n > s->npages)
-		return;
-	idx = gfn - s->base_gfn;
-	pp = smp_load_acquire(&s->pages);	/* pairs with slot_pages() */
-	for (k = 0; k < n; k++) {
-		if (pp)
-			pages[k] = smp_load_acquire(&pp[idx + k]);	/* and pin_publish() */
-		missing += !pages[k];
-	}
-	if (!missing || current->mm != vm->mm)
+	s = published_run(vm, gfn, n, SHV_PIN_RUN_MAX, pages, &idx);
+	if (!s)
 		return;
 	if (!(s->flags & SHADOWVM_MEM_READONLY))
 		foll |= FOLL_WRITE;

@@ -262,15 +262,9 @@ TEST_F_TIMEOUT(slot, delete_and_readd_while_running, 900)
 	if (getenv("SVM_SLOT_RACE_GENERATIONS"))
 		ngen = strtoul(getenv("SVM_SLOT_RACE_GENERATIONS"), NULL, 0) ?: NGEN_DEFAULT;
 	{
-		char model[64] = "";
-		FILE *f = fopen("/sys/kernel/debug/sched/preempt", "re");
+		char model[64];
 
-		if (f) {
-			if (!fgets(model, sizeof(model), f))
-				model[0] = 0;
-			fclose(f);
-		}
-		model[strcspn(model, "\n")] = 0;
+		conc_preempt_model(model, sizeof(model));
 		TH_LOG("preemption model: %s%s", model[0] ? model : "unknown",
 		       strstr(model, "(full)") ? "" :
 		       " (not full: on one CPU the deletion rarely lands inside the module's paths; boot with preempt=full)");

@@ -233,15 +233,9 @@ static int kmsg_problems(int fd, char *first, size_t len)
 
 static void log_preemption(struct __test_metadata *_metadata)
 {
-	char model[64] = "";
-	FILE *f = fopen("/sys/kernel/debug/sched/preempt", "re");
+	char model[64];
 
-	if (f) {
-		if (!fgets(model, sizeof(model), f))
-			model[0] = 0;
-		fclose(f);
-	}
-	model[strcspn(model, "\n")] = 0;
+	conc_preempt_model(model, sizeof(model));
 	TH_LOG("preemption model: %s%s", model[0] ? model : "unknown",
 	       strstr(model, "(full)") ? "" :
 	       " (not full: on one CPU a sender is not preempted inside its RCU read section; boot with preempt=full for that window)");

@@ -145,3 +145,17 @@ int conc_online_cpus(void)
 
 	return n > 0 ? (int)n : 1;
 }
+
+char *conc_preempt_model(char *buf, size_t len)
+{
+	FILE *f = fopen("/sys/kernel/debug/sched/preempt", "re");
+
+	buf[0] = 0;
+	if (f) {
+		if (!fgets(buf, len, f))
+			buf[0] = 0;
+		fclose(f);
+	}
+	buf[strcspn(buf, "\n")] = 0;
+	return buf;
+}

@@ -93,4 +93,11 @@ static inline bool conc_within(uint64_t a0, uint64_t a1, uint64_t b0,
 	}								\
 } while (0)
 
+/*
+ * The kernel's preemption model (PREEMPT_DYNAMIC: debugfs
+ * sched/preempt, e.g. "none voluntary (full)") into buf, without the
+ * newline; "" when it cannot be read. Returns buf.
+ */
+char *conc_preempt_model(char *buf, size_t len);
+
 #endif /* SVMTEST_CONCURRENCY_H */
