@@ -13,6 +13,7 @@
 #include <linux/highmem.h>
 #include <linux/moduleparam.h>
 #include "mmu_internal.h"
+#include "vmx/vmx_defs.h"
 
 /* ---- faults ---- */
 
@@ -707,6 +708,54 @@ static int fault_failed(struct shv_pf_result *pf, u64 a, int err)
 }
 
 /*
+ * SMAP's implicit supervisor-mode accesses (SDM 4.6.1): reading the GDT,
+ * LDT or IDT, the TSS, is denied on a user page even at CPL < 3 with
+ * EFLAGS.AC = 1. The #PF error code does not tell an implicit access
+ * from an explicit one, so the walk, which honours AC, would call such a
+ * fault hidden and the guest would fault on the same shadow entry for
+ * ever. It is recognised by the hardware: the fault came although the
+ * shadow entry already grants the access, and the same fault (address,
+ * instruction, error code) came at the exit just before. One repeat is
+ * needed: a first fault may come from a TLB entry older than the shadow
+ * entry (which the fault has dropped) or from another vCPU's fill.
+ * Returns 0 (not a candidate), 1 (re-execute) or 2 (walk as implicit).
+ */
+static int smap_implicit(struct shv_vcpu *vcpu, u64 la, u32 hw_ec)
+{
+	struct shv_mmu_vcpu *m = vcpu->mmu;
+	unsigned long rip = shv_rip(vcpu);
+	u64 spte = 0, need = SPTE_US | (hw_ec & PFERR_WRITE ? SPTE_RW : 0);
+	struct shv_sp *sp;
+	bool repeat;
+	int level;
+
+	if (!(vcpu->cr4 & X86_CR4_SMAP) || !(hw_ec & PFERR_PRESENT) ||
+	    (hw_ec & (PFERR_USER | PFERR_FETCH | PFERR_RSVD)) || shv_cpl(vcpu) == 3 ||
+	    !(vmcs_read(GUEST_RFLAGS) & X86_EFLAGS_AC))
+		return 0;
+	mutex_lock(&vcpu->vm->mmu_lock);
+	if (shv_mmu_root_valid(vcpu)) {
+		sp = m->cur->sp;
+		for (level = sp->role.level; level >= 1; level--) {
+			spte = sp->spt[spte_index(sp->role, la, level)];
+			if (!spte_present(spte) || level == 1 || spte_is_large(spte, level))
+				break;
+			sp = spte_child(spte);
+		}
+	}
+	mutex_unlock(&vcpu->vm->mmu_lock);
+	if (!spte_present(spte) || (spte & need) != need)
+		return 0;
+	repeat = m->smap_exit + 1 == vcpu->exit_count && m->smap_la == la &&
+		 m->smap_rip == rip && m->smap_ec == hw_ec;
+	m->smap_exit = vcpu->exit_count;
+	m->smap_la = la;
+	m->smap_rip = rip;
+	m->smap_ec = hw_ec;
+	return repeat ? 2 : 1;
+}
+
+/*
  * A #PF exit: classify with the walker. True fault: inject with the
  * walker's error code. Hidden: fill the shadow, set A/D, emulate a
  * page-table write, or hand an MMIO access or a CR0.WP=0 write under
@@ -739,6 +788,11 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 		access &= ~PFERR_USER;
 	if (!shv_mmu_root_valid(vcpu))
 		return SHV_PF_RESUME;
+	r = smap_implicit(vcpu, la, hw_ec);
+	if (r == 1)
+		return SHV_PF_RESUME;
+	if (r == 2)
+		access |= SHV_PFERR_IMPLICIT;
 	r = shv_walk(vcpu, la, access, &w, true);
 	if (r == -EFAULT) {
 		count_fault(vcpu, true);

@@ -191,6 +191,10 @@ struct shv_mmu_vcpu {
 	int nr_used;			/* roots[nr_used..] were never used */
 	u64 noemu_gfn;		/* wp-noemu: last frame unprotected, */
 	unsigned long noemu_rip;	/* and by which instruction */
+	u64 smap_exit;		/* fault.c smap_implicit(): the exit, */
+	u64 smap_la;		/* address */
+	unsigned long smap_rip;	/* instruction */
+	u32 smap_ec;		/* and error code of the last candidate */
 };
 
 #define MAX_AS	4096

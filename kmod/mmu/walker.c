@@ -131,8 +131,11 @@ static bool perm_fault(struct shv_vcpu *vcpu, unsigned int acc, u32 access)
 	if (write && !(acc & ACC_W) && (vcpu->cr0 & X86_CR0_WP))
 		return true;
 	if ((vcpu->cr4 & X86_CR4_SMAP) && (acc & ACC_U)) {
-		/* implicit supervisor accesses (CPL 3, U/S=0) ignore EFLAGS.AC */
-		bool implicit = shv_cpl(vcpu) == 3;
+		/*
+		 * implicit supervisor accesses ignore EFLAGS.AC: every one
+		 * at CPL 3 (U/S=0 there), those the caller names at CPL < 3
+		 */
+		bool implicit = (access & SHV_PFERR_IMPLICIT) || shv_cpl(vcpu) == 3;
 
 		if (implicit || !(vmcs_read(GUEST_RFLAGS) & X86_EFLAGS_AC))
 			return true;

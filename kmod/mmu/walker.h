@@ -28,6 +28,13 @@ struct shv_walk {
 	int fault_level;	/* on -EFAULT for a not-present entry: its level */
 };
 
+/*
+ * Not an error-code bit: the access is an implicit supervisor-mode access
+ * (SDM 4.6: to the GDT, LDT, IDT or TSS), for which SMAP ignores
+ * EFLAGS.AC at any CPL. Callers that know it pass it in the access.
+ */
+#define SHV_PFERR_IMPLICIT	BIT(30)
+
 struct shv_vcpu;
 int shv_walk(struct shv_vcpu *vcpu, u64 la, u32 access, struct shv_walk *w, bool set_ad);
 int shv_guest_levels(struct shv_vcpu *vcpu);
