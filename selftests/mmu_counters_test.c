@@ -34,6 +34,12 @@
  * sets the guest's D bit; a neighbour with A clear or a reserved bit is
  * left alone and faults as it must), pf_prefetched counts them and
  * pf_prefetch_unused counts the one dropped before it was ever touched.
+ * table_pf.judged (write-protect policy): the whole-table prefetch
+ * of a leaf shadow page at its fill into a second 8-entry window, of a
+ * new shadow page of a table marked dense, the mark's loss (and a strike)
+ * when such a prefetch was dropped mostly unused, and a refault of an
+ * entry not counting as a second window; exact pf_prefetched and
+ * pf_prefetch_unused.
  * tracepoints_fault_ptwrite_root: fault, pt_write and
  * root_switch fire once per event, with the right address.
  */
@@ -483,6 +489,188 @@ TEST_F(counters, prefetch_long_mode)
 TEST_F(counters, prefetch_32bit)
 {
 	prefetch_run(_metadata, self, variant->policy, GP_MODE_32);
+}
+
+/* ---- table prefetch ---- */
+
+#define XT		0x40800000ULL	/* 64 pages, one leaf table of its own */
+#define XT2		0x40a00000ULL	/* 64 more: page 0 clean (D clear) */
+#define XT_FRAMES	0x400000ULL	/* XT's frames, then XT2's at +0x100000 */
+#define XT_PAGES	64
+#define PREFETCH_TABLE_PARAM "/sys/module/shadowvm/parameters/prefetch_table"
+
+/* the module's prefetch_table: set it, returning the old one (0/1, -errno) */
+static int set_prefetch_table(int on)
+{
+	char buf[8];
+	int old;
+	FILE *f = fopen(PREFETCH_TABLE_PARAM, "r+e");
+
+	if (!f)
+		return -errno;
+	if (!fgets(buf, sizeof(buf), f)) {
+		fclose(f);
+		return -EIO;
+	}
+	old = buf[0] == 'Y' || buf[0] == '1';
+	rewind(f);
+	fputs(on ? "Y\n" : "N\n", f);
+	if (fclose(f))
+		return -errno;
+	return old;
+}
+
+/*
+ * Table prefetch and its judgement (write-protect policy, long mode,
+ * prefetch 8), on a leaf table of 64 present, accessed pages:
+ *   - the first fill prefetches its window (7), the fill in a second
+ *     window prefetches the rest of the table (7 + 48);
+ *   - the table used whole, its shadow page zapped (the guest rewrites
+ *     the PDE): nothing dropped unused, the table stays dense, and the
+ *     next fill's new shadow page is prefetched whole (63);
+ *   - that page zapped untouched: 63 dropped unused, the dense mark
+ *     goes and the table has a strike: the next shadow page of it needs
+ *     fills in 4 windows before its table prefetch (7, 7, then 7 + 7 +
+ *     32);
+ *   - a refault of an entry (a write to a clean page read before) is no
+ *     fill in a second window: no table prefetch (0).
+ */
+FIXTURE(table_pf) {
+	struct tvm t;
+	int old_prefetch, old_pt;
+	struct gp g;
+	struct grt_script s;
+	bool live;
+	uint64_t prev[SHADOWVM_STAT_NR], d[SHADOWVM_STAT_NR];
+	char err[512];
+};
+
+FIXTURE_SETUP(table_pf)
+{
+	int r;
+
+	memset(self, 0, sizeof(*self));
+	self->old_prefetch = -1;
+	self->old_pt = -1;
+	gs_init(&self->s);
+	if (tvm_default_kind() != BE_SHADOWVM)
+		SKIP(return, "counters are shadowvm's");
+	r = grt_create(&self->t, BE_SHADOWVM, MEM_SIZE,
+		       SHADOWVM_MMU_POLICY_WRITE_PROTECT, 0, 0);
+	if (tvm_no_device(r))
+		SKIP(return, SKIP_REASON_NODEV);
+	ASSERT_EQ(0, r) TH_LOG("creating the VM: %s", strerror(-r));
+	self->live = true;
+	self->old_prefetch = set_prefetch(8);
+	ASSERT_LE(0, self->old_prefetch)
+		TH_LOG("%s: %s", PREFETCH_PARAM, strerror(-self->old_prefetch));
+	self->old_pt = set_prefetch_table(1);
+	ASSERT_LE(0, self->old_pt)
+		TH_LOG("%s: %s", PREFETCH_TABLE_PARAM, strerror(-self->old_pt));
+}
+
+FIXTURE_TEARDOWN(table_pf)
+{
+	if (self->old_pt >= 0)
+		set_prefetch_table(self->old_pt);
+	if (self->old_prefetch >= 0)
+		set_prefetch(self->old_prefetch);
+	if (self->live)
+		tvm_destroy(&self->t);
+	gs_free(&self->s);
+}
+
+TEST_F(table_pf, judged)
+{
+	struct grt_env env = { .mode = GP_MODE_LM, .cr0_extra = GP_CR0_WP };
+	struct grt_script *s = &self->s;
+	uint64_t pde, pte2;
+
+	RETURN_IF_SETUP_SKIPPED();
+	ASSERT_EQ(0, gp_init(&self->g, self->t.mem, MEM_SIZE, GP_MODE_LM,
+			     GRT_POOL, GRT_POOL_SIZE));
+	ASSERT_EQ(0, gp_map(&self->g, XT, XT_FRAMES, XT_PAGES * 0x1000ULL,
+			    GP_4K, GP_W | GP_A | GP_D));
+	ASSERT_EQ(0, gp_map(&self->g, XT2, XT_FRAMES + 0x100000,
+			    XT_PAGES * 0x1000ULL, GP_4K, GP_W | GP_A | GP_D));
+	pte2 = gp_entry_gpa(&self->g, XT2, 1, false);
+	gp_set(&self->g, pte2, gp_get(&self->g, pte2) & ~(uint64_t)GP_D);
+	pde = gp_entry_gpa(&self->g, XT, 2, false);
+	/* host pages present: prefetch never faults runner memory in */
+	for (int i = 0; i < XT_PAGES; i++) {
+		*(uint32_t *)tvm_ptr(&self->t, XT_FRAMES + 0x1000 * i) = i;
+		*(uint32_t *)tvm_ptr(&self->t, XT_FRAMES + 0x100000 + 0x1000 * i) = i;
+	}
+	ASSERT_EQ(0, grt_setup(&self->t, &self->g, &env));
+
+	gs_op(s, GOP_TOUCH, 0, GRT_SCRIPT, 2, 0);
+	gs_op(s, GOP_TOUCH, 1, GRT_RES, 1, 0);
+	gs_op(s, GOP_TOUCH, 0, GRT_CODE, 6, 0);
+	gs_op(s, GOP_TOUCH, 1, 0x7000, 1, 0);		/* stack */
+	gs_op(s, GOP_W32, 0, GRT_CB + CB_SIZE - 4, 0, 0);
+	gs_op(s, GOP_TOUCH, 0, pde & ~0xfffULL, 1, 0);	/* the PD, read */
+	gs_out(s, 1);
+	gs_access(s, XT, GRT_ACC_READ, 0, 0);
+	gs_out(s, 2);
+	gs_access(s, XT + 8 * 0x1000, GRT_ACC_READ, 0, 0);
+	gs_out(s, 3);
+	gs_op(s, GOP_TOUCH, 0, XT, XT_PAGES, 0);
+	gs_out(s, 4);
+	gs_op(s, GOP_WENT, 0, pde, gp_get(&self->g, pde), 0);
+	gs_out(s, 5);
+	gs_access(s, XT + 5 * 0x1000, GRT_ACC_READ, 0, 0);
+	gs_out(s, 6);
+	gs_op(s, GOP_WENT, 0, pde, gp_get(&self->g, pde), 0);
+	gs_out(s, 7);
+	gs_access(s, XT + 5 * 0x1000, GRT_ACC_READ, 0, 0);
+	gs_out(s, 8);
+	gs_access(s, XT + 13 * 0x1000, GRT_ACC_READ, 0, 0);
+	gs_out(s, 9);
+	gs_access(s, XT + 21 * 0x1000, GRT_ACC_READ, 0, 0);
+	gs_access(s, XT + 29 * 0x1000, GRT_ACC_READ, 0, 4);
+	gs_out(s, 10);
+	gs_access(s, XT2, GRT_ACC_READ, 0, 0);
+	gs_out(s, 11);
+	gs_access(s, XT2, GRT_ACC_WRITE, 0x77, 4);
+	gs_out(s, 12);
+	gs_out(s, 13);
+	ASSERT_EQ(0, grt_load(&self->t, s));
+	ASSERT_EQ(0, grt_vm_stats(&self->t, self->prev, SHADOWVM_STAT_NR));
+
+	PHASE(self, 1);
+	PHASE(self, 2);
+	EXPECT_D(self, "first fill", EXIT_PF, 1);
+	EXPECT_D(self, "first fill", PF_PREFETCHED, 7);
+	PHASE(self, 3);
+	EXPECT_D(self, "fill in a second window", EXIT_PF, 1);
+	EXPECT_D(self, "fill in a second window", PF_PREFETCHED, 7 + 48);
+	PHASE(self, 4);
+	EXPECT_D(self, "the table used whole", EXIT_PF, 0);
+	PHASE(self, 5);
+	EXPECT_D(self, "PDE rewritten: used page zapped", PF_PREFETCH_UNUSED, 0);
+	EXPECT_D(self, "PDE rewritten: used page zapped", PF_HIDDEN_PT_WRITE, 1);
+	PHASE(self, 6);
+	EXPECT_D(self, "dense table: new page whole", EXIT_PF, 1);
+	EXPECT_D(self, "dense table: new page whole", PF_PREFETCHED, 63);
+	PHASE(self, 7);
+	EXPECT_D(self, "PDE rewritten: unused page zapped", PF_PREFETCH_UNUSED, 63);
+	PHASE(self, 8);
+	EXPECT_D(self, "a strike: window only", EXIT_PF, 1);
+	EXPECT_D(self, "a strike: window only", PF_PREFETCHED, 7);
+	PHASE(self, 9);
+	EXPECT_D(self, "a strike: second window", EXIT_PF, 1);
+	EXPECT_D(self, "a strike: second window", PF_PREFETCHED, 7);
+	PHASE(self, 10);
+	EXPECT_D(self, "a strike: fourth window", EXIT_PF, 2);
+	EXPECT_D(self, "a strike: fourth window", PF_PREFETCHED, 7 + 7 + 32);
+	PHASE(self, 11);
+	EXPECT_D(self, "clean page read", PF_PREFETCHED, 7);
+	PHASE(self, 12);
+	EXPECT_D(self, "refault of the entry", EXIT_PF, 1);
+	EXPECT_D(self, "refault of the entry", PF_HIDDEN_AD, 1);
+	EXPECT_D(self, "refault of the entry", PF_PREFETCHED, 0);
+	EXPECT_TRUE(gp_get(&self->g, pte2) & GP_D);
+	PHASE(self, 13);
 }
 
 /* ---- tracepoints ---- */

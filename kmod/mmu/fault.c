@@ -248,30 +248,71 @@ static void prefetch_install(struct shv_vcpu *vcpu, struct shv_sp *sp, struct sh
 			 SPTE_PREFETCHED;
 		done++;
 	}
+	sp->pf_n += done;
 	*vm_stat(vm, SHADOWVM_STAT_PF_PREFETCHED) += done;
 }
 
 /*
- * Table prefetch: once a leaf shadow page shows dense use, its second
- * fill fault (a second window of it touched) goes on, after the fill, to
- * fill every other entry of it that prefetch would take, and marks the
- * guest table dense (shv_rmap.dense); a leaf shadow page created later
- * for a dense table (e.g. after the guest rewrote the table and the page
- * was zapped) is prefetched whole by the fault that creates it. What KVM's
- * sync of an unsync page does at the next CR3 load. A guest that maps a
- * table to use it then takes one or two fill faults per table instead of
- * one per window; one that uses a page or one window of each table (a
- * process switch, a working set spread over tables) pays nothing. The
- * guest table is scanned once through the page the walk pinned, and only
- * the batches of SHV_PREFETCH_MAX entries that hold a candidate are
- * prepared (pinned with no lock) and installed under mmu_lock, if the page
- * is still the one at la's place. Needs prefetch on (a window of 2 or
- * more).
+ * Table prefetch: once a leaf shadow page shows dense use, its fill fault
+ * into a second 8-entry window of it (a refault inside a window counted
+ * already does not count) goes on, after the fill, to fill every other
+ * entry of it that prefetch would take, and marks the guest table dense
+ * (shv_rmap.dense); a leaf shadow page created later for a dense table
+ * (e.g. after the guest rewrote the table and the page was zapped) is
+ * prefetched whole by the fault that creates it, unless a shadow page of
+ * the table for another role lives (a CR0.WP, CR4 or EFER change made this
+ * one, not a rebuild). What KVM's sync of an unsync page does at the next
+ * CR3 load. When a shadow page that had a whole-table prefetch goes,
+ * sp_zap() judges it: more than half of the entries prefetch put in it
+ * dropped untouched clears the table's dense mark and counts a strike
+ * (shv_rmap.sparse, up to SHV_SPARSE_MAX), each strike doubling the
+ * windows the next shadow page of the table must fill first (4, then 8); a
+ * prefetch mostly used forgives the strikes. A guest that maps a table to
+ * use it then takes one or two fill faults per table instead of one per
+ * window; one that uses a page or one window of each table (a process
+ * switch, a working set spread over tables) pays nothing, and one whose
+ * shadow pages are rebuilt before they are used (tables rewritten between
+ * accesses) stops paying after a strike. Not under vtlb (policy
+ * no_table_prefetch): its shadow pages all go at each guest TLB flush, and
+ * 97 % of what it prefetched there went unused. The guest table is scanned
+ * once through the page the walk pinned, and only the batches of
+ * SHV_PREFETCH_MAX entries that hold a candidate are prepared (pinned with
+ * no lock) and installed under mmu_lock, if the page is still the one at
+ * la's place. Needs prefetch on (a window of 2 or more).
  */
 static bool prefetch_table = true;
 module_param(prefetch_table, bool, 0644);
 MODULE_PARM_DESC(prefetch_table,
-		 "the second fill of a leaf shadow page (or the creation of one for a table used densely) prefetches all of it (default Y; needs prefetch >= 2)");
+		 "a fill into a second window of a leaf shadow page (or the creation of one for a table used densely) prefetches all of it (default Y; needs prefetch >= 2)");
+
+/*
+ * A fill fault at index idx of the leaf page sp: the first fill in its
+ * second 8-entry window (its fourth, eighth with strikes: rm->sparse)
+ * picks sp for a whole-table prefetch and marks the table dense. A
+ * refault of an entry (a flush dropped it, a write sets D) fills a window
+ * already counted. mmu_lock held.
+ */
+static void table_fill(struct shv_vm *vm, struct shv_sp *sp, int idx, struct shv_sp **table_sp)
+{
+	struct shv_rmap *rm = NULL;
+	unsigned int need = 2;
+
+	if (sp->table_pf || *table_sp || (sp->fill_wins & BIT_ULL(idx / 8)) ||
+	    policy(vm)->no_table_prefetch)
+		return;
+	sp->fill_wins |= BIT_ULL(idx / 8);
+	if (!sp->role.direct) {
+		rm = gfn_rmap(vm, sp->gfn, false);
+		if (rm)
+			need <<= rm->sparse;
+	}
+	if (hweight64(sp->fill_wins) < need)
+		return;
+	*table_sp = sp;
+	sp->table_pf = true;
+	if (rm)
+		rm->dense = 1;
+}
 
 /* The live leaf shadow page on la's path from the current root; mmu_lock held. */
 static struct shv_sp *leaf_sp_at(struct shv_vcpu *vcpu, u64 la)
@@ -585,9 +626,11 @@ static int fetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, struct page 
 		if (created && glevel == 1 && !child->role.direct) {
 			struct shv_rmap *rm = gfn_rmap(vm, gfn, false);
 
-			if (rm && rm->dense) {
-				*table_sp = child;	/* a dense table: prefetch it whole */
-				child->fills = 1;	/* and not again at its next fill */
+			/* a dense table rebuilt (not a role change): prefetch it whole */
+			if (rm && rm->dense && !policy(vm)->no_table_prefetch &&
+			    !sp_other_role_live(vm, child)) {
+				*table_sp = child;
+				child->table_pf = true;
 			}
 		}
 		child->write_count = 0;
@@ -622,16 +665,7 @@ static int fetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, struct page 
 	*sptep = make_leaf(vcpu, pg, acc, w->global, gfn_write_protected(vm, w->gfn), ro_slot);
 	if (p->n)
 		prefetch_install(vcpu, sp, w, la, p);
-	/* a second window of this page used: prefetch the rest of it */
-	if (++sp->fills == 2 && !*table_sp) {
-		*table_sp = sp;
-		if (!sp->role.direct) {
-			struct shv_rmap *rm = gfn_rmap(vm, sp->gfn, false);
-
-			if (rm)
-				rm->dense = 1;
-		}
-	}
+	table_fill(vm, sp, sptep - sp->spt, table_sp);
 	return 0;
 }
 

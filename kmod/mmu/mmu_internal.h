@@ -100,7 +100,15 @@ struct shv_sp {
 	int root_count;			/* root caches holding this page */
 	int write_count;		/* emulated writes since last used by a fill */
 	int last_prefill;		/* 1 + index of the entry last prefilled, or 0 */
-	int fills;			/* leaf pages: fill faults into it (fault.c) */
+	/*
+	 * Leaf pages, for table prefetch (fault.c): the 8-entry windows a
+	 * fill fault filled (a refault inside one counts once), whether a
+	 * whole-table prefetch ran on it, the entries prefetch installed in
+	 * it and those of them dropped untouched.
+	 */
+	u64 fill_wins;
+	bool table_pf;
+	u32 pf_n, pf_unused;
 	struct list_head gfn_link;	/* on a gfn_sps() list, under mmu_lock */
 	bool unsync;
 	bool zapped;
@@ -132,12 +140,19 @@ struct shv_rmap {
 	u32 wp_count;			/* synced indirect shadow pages of this frame */
 	u16 unsync_count;
 	/*
-	 * A guest leaf table that was used densely (fault.c's table
-	 * prefetch): a leaf shadow page created for it later is prefetched
-	 * whole at once. A hint, never cleared while the slot lives.
+	 * Table prefetch hints for a guest leaf table (fault.c): dense, it
+	 * was used densely, so a leaf shadow page created for it later is
+	 * prefetched whole at once; sparse (0 to SHV_SPARSE_MAX), how many
+	 * whole-table prefetches of it in a row went mostly unused (each
+	 * doubles the windows a shadow page of it must fill before the next
+	 * one). sp_zap() judges a shadow page's whole-table prefetch and sets
+	 * both.
 	 */
-	u16 dense;
+	u8 dense;
+	u8 sparse;
 };
+
+#define SHV_SPARSE_MAX	2
 
 /*
  * A 2 MiB-aligned guest-physical region of a slot (gfn >> 9): the 2 MiB
@@ -270,6 +285,7 @@ bool gfn_write_protected_hint(struct shv_vm *vm, u64 gfn);
 
 /* ---- sp_cache.c ---- */
 int gfn_sps(struct shv_vm *vm, u64 gfn, struct list_head *out);
+bool sp_other_role_live(struct shv_vm *vm, struct shv_sp *sp);
 int __must_check sp_add_parent(struct shv_sp *sp, u64 *sptep);
 void sp_account_wp(struct shv_vm *vm, struct shv_sp *sp, int delta);
 void sp_zap(struct shv_vm *vm, struct shv_sp *sp);
@@ -315,6 +331,12 @@ struct shv_mmu_policy_ops {
 	 * hardware.
 	 */
 	bool pf_bypass_ok;
+	/*
+	 * Every shadow page goes at each guest TLB flush (CR3 load, INVLPG):
+	 * no whole-table prefetch (fault.c), a shadow page lives too short
+	 * for it to pay
+	 */
+	bool no_table_prefetch;
 	/* a guest write faulted on a write-protected table frame; NULL: emulate */
 	enum shv_pt_write_action (*pt_write)(struct shv_vcpu *vcpu, u64 gfn);
 	/* guest CR3 load, before the new root is looked up (noflush: CR3 bit 63) */

@@ -4,7 +4,8 @@
  * Nothing is write-protected; the shadow may go stale at any guest write
  * and is dropped as a whole whenever the guest flushes its TLB (CR3 load,
  * INVLPG, a paging-context change), which is when the architecture lets
- * it see stale translations no longer.
+ * it see stale translations no longer. So no table prefetch (fault.c): a
+ * shadow page lives too short for a whole-table prefetch to pay.
  */
 #include "mmu_internal.h"
 
@@ -27,6 +28,7 @@ const struct shv_mmu_policy_ops shv_policy_vtlb = {
 	.name			= "vtlb",
 	.write_protect		= false,
 	.intercept_invlpg	= true,
+	.no_table_prefetch	= true,
 	.cr3_load		= vtlb_cr3_load,
 	.invlpg			= vtlb_invlpg,
 	.context_change		= vtlb_flush,

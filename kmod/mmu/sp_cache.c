@@ -45,6 +45,54 @@ int gfn_sps(struct shv_vm *vm, u64 gfn, struct list_head *out)
 }
 
 /*
+ * Is another live leaf shadow page of sp's guest table there, of another
+ * role (the other quadrant of a 32-bit table does not count)? Then sp was
+ * created for a role change (CR0.WP, CR4, EFER), not because the table
+ * was rebuilt. mmu_lock held.
+ */
+bool sp_other_role_live(struct shv_vm *vm, struct shv_sp *sp)
+{
+	union shv_role r = sp->role;
+	struct shv_sp *o;
+
+	lockdep_assert_held(&vm->mmu_lock);
+	r.quadrant = 0;
+	hlist_for_each_entry(o, &vm->mmu->hash[sp_hash(sp->gfn)], hash) {
+		union shv_role q = o->role;
+
+		q.quadrant = 0;
+		if (o != sp && o->gfn == sp->gfn && !o->zapped && !q.direct &&
+		    q.level == 1 && q.word != r.word)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A leaf shadow page that had a whole-table prefetch goes: judge it. More
+ * than half of what prefetch put in it dropped untouched: the table is
+ * not used densely (any more): clear its dense mark and count a strike;
+ * else its strikes are forgiven.
+ */
+static void sp_judge_table_pf(struct shv_vm *vm, struct shv_sp *sp)
+{
+	struct shv_rmap *rm;
+
+	if (!sp->table_pf || sp->role.direct || sp->role.level != 1)
+		return;
+	rm = gfn_rmap(vm, sp->gfn, false);
+	if (!rm)
+		return;
+	if (sp->pf_unused * 2 > sp->pf_n) {
+		rm->dense = 0;
+		if (rm->sparse < SHV_SPARSE_MAX)
+			rm->sparse++;
+	} else {
+		rm->sparse = 0;
+	}
+}
+
+/*
  * Record that *sptep points at sp. On failure nothing is recorded and
  * the caller must not leave *sptep pointing at sp: an unrecorded parent
  * entry would survive sp's zap and point at freed memory.
@@ -144,6 +192,7 @@ void sp_zap(struct shv_vm *vm, struct shv_sp *sp)
 	for (i = 0; i < 512; i++)
 		if (spte_present(sp->spt[i]))
 			drop_spte(vm, &sp->spt[i]);
+	sp_judge_table_pf(vm, sp);
 	if (sp->unsync) {
 		struct shv_rmap *rm = gfn_rmap(vm, sp->gfn, false);
 
@@ -177,8 +226,10 @@ void drop_spte(struct shv_vm *vm, u64 *sptep)
 	}
 	*sptep = empty;
 	if (sp->role.level == 1) {
-		if ((spte & (SPTE_PREFETCHED | SPTE_A)) == SPTE_PREFETCHED)
+		if ((spte & (SPTE_PREFETCHED | SPTE_A)) == SPTE_PREFETCHED) {
 			(*vm_stat(vm, SHADOWVM_STAT_PF_PREFETCH_UNUSED))++;
+			sp->pf_unused++;
+		}
 		rmap_remove(vm, sp->gfns[sptep - sp->spt], sptep);
 		return;
 	}

@@ -67,6 +67,10 @@
  *   fork-large      fork of a 16 MiB process: its 4096 PTEs write-protected
  *                   (lock btr), its 8 tables copied for the child, flush,
  *                   the child then the parent read all 4096 pages; op: a PTE
+ *   role-flip       a 16 MiB region (8 tables) used whole, then 32
+ *                   rounds of: CR0.WP toggled, the 8 PDEs rewritten with
+ *                   their own values, one page of each table read; op: a
+ *                   round
  *
  * Measured: guest TSC cycles between the two OUTs (rdtsc in the guest;
  * under Bochs with sync=none it counts instructions, the host's exits
@@ -796,6 +800,46 @@ static int w_demand(struct bench *b, const struct wdef *w, struct sample *res)
 	return measure(b, res);
 }
 
+/*
+ * Shadow pages rebuilt before they are used: a dense 16 MiB region (all
+ * 4096 pages used once), then rounds of CR0.WP toggled (a role change),
+ * the region's 8 PDEs rewritten (the leaf shadow pages go) and one page
+ * of each of its 8 tables read; what mmu_perm_test and mmu_alias_test do
+ */
+#define FLIP_ROUNDS	32
+
+static int w_flip(struct bench *b, const struct wdef *w, struct sample *res)
+{
+	const uint64_t cr0 = GP_CR0_PE | GP_CR0_ET | GP_CR0_PG;
+	uint64_t pde[8];
+	int r, round, i;
+
+	r = bench_vm(b, w->mode, 0);
+	if (!r)
+		r = gp_map(&b->kern, TOUCH_LA, TOUCH_FRAMES, TOUCH_PAGES * 0x1000ULL,
+			   GP_4K, GP_W | GP_A | GP_D);
+	if (r)
+		return r;
+	for (i = 0; i < 8; i++) {
+		pde[i] = gp_entry_gpa(&b->kern, TOUCH_LA + i * 0x200000ULL, 2, false);
+		if (!pde[i])
+			return -ENOMEM;
+	}
+	gs_op(&b->s, GOP_CR3, 0, gp_cr3(&b->kern), 0, 0);
+	gs_op(&b->s, GOP_TOUCH, 1, TOUCH_LA, TOUCH_PAGES, 0);
+	begin(&b->s);
+	for (round = 0; round < FLIP_ROUNDS; round++) {
+		gs_op(&b->s, GOP_CR0, 0, cr0 | (round & 1 ? GP_CR0_WP : 0), 0, 0);
+		for (i = 0; i < 8; i++)
+			gs_op(&b->s, GOP_WENT, 0, pde[i], gp_get(&b->kern, pde[i]), 0);
+		gs_op(&b->s, GOP_TOUCH, 0, TOUCH_LA + round * 0x1000ULL, 8, 0x200000);
+	}
+	end(&b->s);
+	gs_op(&b->s, GOP_CR0, 0, cr0 | GP_CR0_WP, 0, 0);
+	b->ops = FLIP_ROUNDS;
+	return measure(b, res);
+}
+
 static const struct wdef workloads[] = {
 	{ "switch-2", w_switch, GP_MODE_LM, 2, "switch" },
 	{ "switch-8", w_switch, GP_MODE_LM, 8, "switch" },
@@ -818,6 +862,7 @@ static const struct wdef workloads[] = {
 	{ "munmap-large", w_munmap, GP_MODE_LM, 0, "pte" },
 	{ "fork-large", w_fork_large, GP_MODE_LM, 0, "pte" },
 	{ "demand", w_demand, GP_MODE_LM, 0, "page" },
+	{ "role-flip", w_flip, GP_MODE_LM, 0, "round" },
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
