@@ -3,7 +3,10 @@
  * runner_platform_test: the guest platform of the runner (Documentation/
  * runner.rst), each case on the shadowvm backend and, from the same
  * image, on KVM (variants "shadowvm" and "kvm"; kvm_intel is loaded from
- * $KVM_MODULES_DIR for the kvm variant and unloaded after it):
+ * $KVM_MODULES_DIR by the first kvm case and stays for the others, which
+ * run after all shadowvm cases; the test binary unloads what it loaded
+ * when it exits: one load and unload instead of one per case, each
+ * several seconds of Bochs):
  *   - multiboot (a.out kludge and ELF): EAX = 0x2badb002, EBX = the MBI,
  *     its flags, mem_lower/mem_upper for --mem, the memory map, the
  *     command line "IMAGE --append-text", the --env module (first) and a
@@ -441,6 +444,28 @@ FIXTURE_VARIANT(plat) {
 FIXTURE_VARIANT_ADD(plat, shadowvm) { .backend = "shadowvm", .kvm = false };
 FIXTURE_VARIANT_ADD(plat, kvm) { .backend = "kvm", .kvm = true };
 
+/*
+ * The kvm modules loaded before the test binary started, and its pid: the
+ * harness runs each case in a child (which leaves with _exit()), so the
+ * destructor runs once, in the parent, after every case, and unloads the
+ * kvm modules the cases loaded (shadowvm cannot create a VM while KVM
+ * holds VT-x on 6.12: the tests after this binary need them gone).
+ */
+static unsigned int kvm_preloaded;
+static pid_t main_pid;
+
+static void __attribute__((constructor)) kvm_note_preloaded(void)
+{
+	main_pid = getpid();
+	kvm_preloaded = rx_kvm_loaded_mask();
+}
+
+static void __attribute__((destructor)) kvm_unload_at_exit(void)
+{
+	if (getpid() == main_pid)
+		rx_kvm_unload(rx_kvm_loaded_mask() & ~kvm_preloaded);
+}
+
 FIXTURE_SETUP(plat)
 {
 	int ret;
@@ -475,8 +500,7 @@ FIXTURE_TEARDOWN(plat)
 				      self->mod, self->in };
 	unsigned int i;
 
-	if (variant->kvm)
-		rx_kvm_unload(self->kvm_loaded);
+	/* the kvm modules stay for the next kvm case: kvm_unload_at_exit() */
 	if (strncmp(self->dir, "/tmp/svm_plat_", 14))
 		return;
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)

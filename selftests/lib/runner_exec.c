@@ -311,6 +311,16 @@ int rx_kvm_load(unsigned int *loaded)
 	return access("/dev/kvm", R_OK | W_OK) ? -ENODEV : 0;
 }
 
+unsigned int rx_kvm_loaded_mask(void)
+{
+	unsigned int i, mask = 0;
+
+	for (i = 0; i < 3; i++)
+		if (module_loaded(kvm_mods[i][1]))
+			mask |= 1u << i;
+	return mask;
+}
+
 void rx_kvm_unload(unsigned int loaded)
 {
 	int i, j;

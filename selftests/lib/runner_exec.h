@@ -71,5 +71,7 @@ size_t rx_elf_image(uint8_t *buf, bool is64, uint64_t paddr,
  */
 int rx_kvm_load(unsigned int *loaded);
 void rx_kvm_unload(unsigned int loaded);
+/* the modules of rx_kvm_load() loaded now, as a mask for rx_kvm_unload() */
+unsigned int rx_kvm_loaded_mask(void);
 
 #endif /* SVMTEST_RUNNER_EXEC_H */
