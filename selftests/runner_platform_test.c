@@ -444,27 +444,8 @@ FIXTURE_VARIANT(plat) {
 FIXTURE_VARIANT_ADD(plat, shadowvm) { .backend = "shadowvm", .kvm = false };
 FIXTURE_VARIANT_ADD(plat, kvm) { .backend = "kvm", .kvm = true };
 
-/*
- * The kvm modules loaded before the test binary started, and its pid: the
- * harness runs each case in a child (which leaves with _exit()), so the
- * destructor runs once, in the parent, after every case, and unloads the
- * kvm modules the cases loaded (shadowvm cannot create a VM while KVM
- * holds VT-x on 6.12: the tests after this binary need them gone).
- */
-static unsigned int kvm_preloaded;
-static pid_t main_pid;
-
-static void __attribute__((constructor)) kvm_note_preloaded(void)
-{
-	main_pid = getpid();
-	kvm_preloaded = rx_kvm_loaded_mask();
-}
-
-static void __attribute__((destructor)) kvm_unload_at_exit(void)
-{
-	if (getpid() == main_pid)
-		rx_kvm_unload(rx_kvm_loaded_mask() & ~kvm_preloaded);
-}
+/* the kvm cases leave kvm_intel loaded for the next one; unloaded at exit */
+RX_KVM_UNLOAD_AT_EXIT()
 
 FIXTURE_SETUP(plat)
 {
@@ -500,7 +481,7 @@ FIXTURE_TEARDOWN(plat)
 				      self->mod, self->in };
 	unsigned int i;
 
-	/* the kvm modules stay for the next kvm case: kvm_unload_at_exit() */
+	/* the kvm modules stay for the next kvm case: RX_KVM_UNLOAD_AT_EXIT() */
 	if (strncmp(self->dir, "/tmp/svm_plat_", 14))
 		return;
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)

@@ -37,7 +37,9 @@
 #
 # Environment: TESTVM_JOBS (test VMs at once), TESTVM_TIMEOUT (seconds for
 # each VM, default 4800), TESTVM_SERIAL_BUILDS (1: the kselftest and dkms
-# builds before the VMs), TESTVM_CASE_TIMES (1: also
+# builds before the VMs), TESTVM_BUILDS_WEIGHT (seconds of one core the
+# background builds take, default 180: with a VM on every host CPU the
+# first VM gets that much less work), TESTVM_CASE_TIMES (1: also
 # build/check/case-times.txt, "WALL NAME" per test case),
 # TESTVM_KERNEL, TESTVM_CPU_MODEL, TESTVM_APPEND, TESTVM_IGNORE (see boot.sh,
 # prepare.sh and lib.sh); TESTVM_CHECK_OUT (output directory, default
@@ -173,14 +175,16 @@ suite_tests() {
 	fi
 }
 
-# split_suite N: the binaries on stdin as N comma-separated lists, one per
-# test VM, balanced by testvm/suite-times.txt ("SECONDS NAME": the measured
-# wall time of each binary; 60 for one not listed), heaviest first onto
-# the least loaded VM; each list keeps the run order (so kvm_coexist_test
-# and signal_test stay last in theirs). Fewer lists when there are fewer
-# binaries.
+# split_suite N [HEAD]: the binaries on stdin as N comma-separated lists,
+# one per test VM, balanced by testvm/suite-times.txt ("SECONDS NAME": the
+# measured wall time of each binary; 60 for one not listed), heaviest
+# first onto the least loaded VM, the first VM starting with HEAD seconds
+# of load (the background builds' share of a core: that VM ends about that
+# much sooner and the builds get its core); each list keeps the run order
+# (so kvm_coexist_test and signal_test stay last in theirs). Fewer lists
+# when there are fewer binaries.
 split_suite() {
-	awk -v jobs="$1" -v wfile="$TESTVM_TOP/testvm/suite-times.txt" '
+	awk -v jobs="$1" -v head="${2:-0}" -v wfile="$TESTVM_TOP/testvm/suite-times.txt" '
 		BEGIN {
 			while ((getline l < wfile) > 0) {
 				if (l ~ /^[ \t]*(#|$)/)
@@ -194,6 +198,7 @@ split_suite() {
 			n = NR
 			if (jobs > n)
 				jobs = n
+			load[1] = head
 			for (i = 1; i <= n; i++)
 				idx[i] = i
 			for (i = 2; i <= n; i++)
@@ -331,7 +336,13 @@ if [ "$JOBS" -le 1 ]; then
 	VMDIRS=("$OUT/vm")
 	BOOT_RCS=("$rc")
 else
-	mapfile -t SHARDS < <(suite_tests "$@" | split_suite "$JOBS")
+	# the background builds need a core: with a VM on every core, the
+	# first VM gets TESTVM_BUILDS_WEIGHT (default 180) seconds less work
+	HEAD=0
+	if [ -n "$BUILDS_PID" ] && [ "$JOBS" -ge "$(nproc 2>/dev/null || echo 1)" ]; then
+		HEAD=${TESTVM_BUILDS_WEIGHT:-180}
+	fi
+	mapfile -t SHARDS < <(suite_tests "$@" | split_suite "$JOBS" "$HEAD")
 	VMDIRS=()
 	PIDS=()
 	for i in "${!SHARDS[@]}"; do

@@ -311,6 +311,18 @@ int rx_kvm_load(unsigned int *loaded)
 	return access("/dev/kvm", R_OK | W_OK) ? -ENODEV : 0;
 }
 
+bool rx_kvm_holds_vtx_at_load(void)
+{
+	FILE *f = fopen("/sys/module/kvm/parameters/enable_virt_at_load", "re");
+	int c;
+
+	if (!f)
+		return false;
+	c = fgetc(f);
+	fclose(f);
+	return c == 'Y' || c == 'y' || c == '1';
+}
+
 unsigned int rx_kvm_loaded_mask(void)
 {
 	unsigned int i, mask = 0;
