@@ -333,6 +333,23 @@ unsigned int rx_kvm_loaded_mask(void)
 	return mask;
 }
 
+void rx_kvm_unload_new(unsigned int preloaded)
+{
+	unsigned int mask = rx_kvm_loaded_mask() & ~preloaded, left;
+
+	if (!mask)
+		return;
+	rx_kvm_unload(mask);
+	left = rx_kvm_loaded_mask() & mask;
+	if (left)
+		printf("# warning: kvm modules (mask 0x%x) still loaded at exit\n",
+		       left);
+	else
+		printf("# kvm modules loaded by the cases (mask 0x%x) unloaded at exit\n",
+		       mask);
+	fflush(stdout);
+}
+
 void rx_kvm_unload(unsigned int loaded)
 {
 	int i, j;

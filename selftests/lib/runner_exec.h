@@ -76,6 +76,12 @@ void rx_kvm_unload(unsigned int loaded);
 /* the modules of rx_kvm_load() loaded now, as a mask for rx_kvm_unload() */
 unsigned int rx_kvm_loaded_mask(void);
 /*
+ * Unload the kvm modules loaded now that are not in preloaded, and say so
+ * in a TAP comment line ("# kvm modules ... unloaded at exit", or a
+ * warning naming the ones that stayed).
+ */
+void rx_kvm_unload_new(unsigned int preloaded);
+/*
  * kvm.enable_virt_at_load is Y (6.12): a loaded kvm_intel holds VT-x, so
  * shadowvm cannot create VMs until it is unloaded. N or absent (6.1):
  * only a live KVM VM does.
@@ -100,7 +106,7 @@ static void __attribute__((constructor)) rx_kvm_note_preloaded(void)	\
 static void __attribute__((destructor)) rx_kvm_unload_at_exit(void)	\
 {									\
 	if (getpid() == rx_kvm_main_pid)				\
-		rx_kvm_unload(rx_kvm_loaded_mask() & ~rx_kvm_preloaded); \
+		rx_kvm_unload_new(rx_kvm_preloaded);			\
 }
 
 #endif /* SVMTEST_RUNNER_EXEC_H */
