@@ -66,6 +66,8 @@ T0=$SECONDS
 
 die() {
 	echo "check: FAIL: $*" >&2
+	# no orphans: the background builds (if started) end first
+	[ -z "${BUILDS_PID:-}" ] || wait "$BUILDS_PID" 2>/dev/null || true
 	exit 1
 }
 
