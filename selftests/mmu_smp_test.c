@@ -14,9 +14,20 @@
  * (which does not map X), editing the process's PTE through the kernel map.
  * With 2 or more online CPUs, both vCPU threads must have run at the same
  * instant (lib/concurrency.h); with one CPU that is logged and skipped.
+ *
+ * Waiting: with 2 or more online CPUs (make check-smp) both vCPUs spin
+ * with PAUSE only, so each runs in the guest while the other writes. With
+ * one CPU (make check) the thread waited for cannot run until the waiter's
+ * time slice ends, so a spin would only burn that slice (two per round,
+ * ~15 s of Bochs per case); there each miss OUTs to a yield port and the
+ * vCPU's thread calls sched_yield() before re-entering. On one CPU the
+ * other vCPU's page-table write happens while this vCPU is out of the
+ * guest either way (before, a host timer tick had to exit it first); the
+ * rounds, the writes and the reads are the same.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 
 #include <linux/shadowvm.h>
@@ -36,7 +47,9 @@
 #define V1_STACK	0x6ff0
 #define ROUNDS		24
 
-/* vCPU 1: for each new SEQ: invlpg X (in RSI), RESULT[seq] = *X, ACK = seq */
+/* vCPU 1: for each new SEQ: invlpg X (in RSI), RESULT[seq] = *X, ACK = seq;
+ * RDI != 0: OUT to GRT_PORT_YIELD (0xf6) after each miss (one CPU)
+ */
 GUEST_CODE(reader64,
 	".code64\n"
 	"xor %ebx, %ebx\n"
@@ -44,6 +57,9 @@ GUEST_CODE(reader64,
 	"cmp %ebx, %ecx\n"
 	"jne 2f\n"
 	"pause\n"
+	"test %edi, %edi\n"
+	"jz 1b\n"
+	"out %al, $0xf6\n"
 	"jmp 1b\n"
 	"2: mov %ecx, %ebx\n"
 	"invlpg (%rsi)\n"
@@ -62,6 +78,9 @@ GUEST_CODE(reader32,
 	"cmp %ebx, %ecx\n"
 	"jne 2f\n"
 	"pause\n"
+	"test %edi, %edi\n"
+	"jz 1b\n"
+	"out %al, $0xf6\n"
 	"jmp 1b\n"
 	"2: mov %ecx, %ebx\n"
 	"invlpg (%esi)\n"
@@ -105,6 +124,8 @@ static void *reader_thread(void *arg)
 		r->ret = be_run(r->v, &r->e);
 		if (r->ret || r->e.reason != BE_EXIT_IO)
 			break;
+		if (r->e.io.port == GRT_PORT_YIELD)
+			sched_yield();
 	}
 	conc_span_end(r->conc, &span);
 	return NULL;
@@ -135,6 +156,8 @@ static void two_vcpus(struct __test_metadata *_metadata, uint32_t policy,
 	uint64_t pte;
 	struct tvm t;
 	int i, r;
+	/* one CPU: yield instead of spinning out the time slice */
+	const int yield = conc_online_cpus() < 2;
 
 	r = grt_create(&t, kind, MEM_SIZE, policy, 0, 0);
 	if (tvm_no_device(r))
@@ -169,6 +192,7 @@ static void two_vcpus(struct __test_metadata *_metadata, uint32_t policy,
 	regs.rip = V1_CODE;
 	regs.rsp = V1_STACK;
 	regs.rsi = X;
+	regs.rdi = yield;
 	regs.rflags = 2;
 	ASSERT_EQ(0, be_set_regs(&v1, &regs));
 
@@ -176,7 +200,7 @@ static void two_vcpus(struct __test_metadata *_metadata, uint32_t policy,
 	for (i = 1; i <= ROUNDS; i++) {
 		gs_op(&s, GOP_WENT, 0, pte, (FRAMES + (i % 4) * 0x1000) | f, 0);
 		gs_op(&s, GOP_W32, 0, SEQ, i, 0);
-		gs_op(&s, GOP_WAIT32, 0, ACK, i, 0);
+		gs_op(&s, GOP_WAIT32, 0, ACK, i, yield);
 	}
 	memset(&rd, 0, sizeof(rd));
 	rd.v = &v1;

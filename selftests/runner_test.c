@@ -407,12 +407,16 @@ TEST_F(runner, stat_shows_live_vm)
 		execl(self->runner, self->runner, "run", self->img, NULL);
 		_exit(127);
 	}
-	/* wait until the VM is there, then look at it */
-	for (i = 0; i < 100 && !found; i++) {
+	/*
+	 * wait until the VM is there, then look at it (up to 10 s; polled
+	 * every 10 ms: the guest spins meanwhile, and each of its ms costs
+	 * ~0.1 s of Bochs wall time in the test VM)
+	 */
+	for (i = 0; i < 1000 && !found; i++) {
 		RUN("stat");
 		found = strstr(self->r.out, "exits_total") != NULL;
 		if (!found)
-			usleep(100 * 1000);
+			usleep(10 * 1000);
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
@@ -422,11 +426,11 @@ TEST_F(runner, stat_shows_live_vm)
 	EXPECT_NE(NULL, strstr(self->r.out, "pf_hidden"));
 	EXPECT_NE(NULL, strstr(self->r.out, "guest address spaces:"));
 	/* and once the VM is gone, it is gone from the listing */
-	for (i = 0; i < 50; i++) {
+	for (i = 0; i < 500; i++) {
 		RUN("stat");
 		if (strstr(self->r.out, "no live VMs"))
 			break;
-		usleep(100 * 1000);
+		usleep(10 * 1000);
 	}
 	EXPECT_NE(NULL, strstr(self->r.out, "no live VMs")) TH_LOG("%s", self->r.out);
 }

@@ -2,9 +2,9 @@
 /*
  * signal_test: RUN vs signals and processes.
  *   - a signal arriving while the guest runs a long but bounded loop
- *     (2^30 iterations, SIGALRM after 50 ms) interrupts RUN with EINTR;
+ *     (2^30 iterations, SIGALRM after 20 ms) interrupts RUN with EINTR;
  *     this is asserted first, without the risk of hanging the machine;
- *   - a signal arriving while the guest spins (SIGALRM after 100 ms, handler
+ *   - a signal arriving while the guest spins (SIGALRM after 20 ms, handler
  *     without SA_RESTART) makes RUN return -1/EINTR with exit reason INTR,
  *     and the vCPU keeps working afterwards;
  *   - run->immediate_exit = 1 makes RUN return EINTR without running the
@@ -17,6 +17,13 @@
  * probe shows that a running guest cannot be interrupted on this machine
  * (that failure is reported by signal_interrupts_long_guest_loop): a
  * spinning guest would hang the whole machine instead of failing.
+ *
+ * Times: a millisecond of a spinning guest costs ~0.1 s of Bochs wall
+ * time in the test VM, so the guests spin no longer than the assertions
+ * need: the alarms come after 20 ms (PROBE_MS, SPIN_MS) and the SIGKILL
+ * 30 ms after the child said it is about to RUN (KILL_AFTER_MS), where
+ * entering RUN takes microseconds (50, 100 and 200 ms before: 40 s of
+ * make check).
  */
 #include <errno.h>
 #include <signal.h>
@@ -30,6 +37,10 @@
 
 #include "kselftest_harness.h"
 #include "svmtest_ksft.h"
+
+#define PROBE_MS	20	/* the bounded loop's SIGALRM */
+#define SPIN_MS		20	/* the spinning guest's SIGALRM */
+#define KILL_AFTER_MS	30	/* the SIGKILL in the middle of RUN */
 
 GUEST_CODE(spin_guest,
 	"1: jmp 1b\n"		/* TVM_CODE */
@@ -71,7 +82,7 @@ static int arm_alarm(long ms)
 
 /*
  * Runs 2^30 guest loop iterations (a few hundred ms on hardware) with a
- * SIGALRM after 50 ms. Returns 1 when the signal interrupted RUN, 0 when
+ * SIGALRM after PROBE_MS. Returns 1 when the signal interrupted RUN, 0 when
  * the guest ran to its HLT first, -errno on setup failure.
  */
 static int probe_guest_interruptible(enum be_exit_reason *reason,
@@ -88,7 +99,7 @@ static int probe_guest_interruptible(enum be_exit_reason *reason,
 	ret = tvm_load(&t, TVM_CODE, long_loop_guest,
 		       GUEST_SIZE(long_loop_guest));
 	if (!ret)
-		ret = arm_alarm(50);
+		ret = arm_alarm(PROBE_MS);
 	if (ret) {
 		tvm_destroy(&t);
 		return ret;
@@ -129,8 +140,8 @@ TEST(signal_interrupts_long_guest_loop)
 		SKIP(return, SKIP_REASON_NODEV);
 	ASSERT_LE(0, ret) TH_LOG("setup: %s", strerror(-ret));
 	EXPECT_EQ(1, ret)
-		TH_LOG("RUN was not interrupted: guest reached %s after %ld ms, SIGALRM (50 ms) seen %d times; no external-interrupt exit while the guest ran?",
-		       be_exit_name(why), ms, al);
+		TH_LOG("RUN was not interrupted: guest reached %s after %ld ms, SIGALRM (%d ms) seen %d times; no external-interrupt exit while the guest ran?",
+		       be_exit_name(why), ms, PROBE_MS, al);
 	EXPECT_EQ(1, al);
 }
 
@@ -157,7 +168,7 @@ TEST(pending_signal_eintr)
 	TVM_CREATE_OR_SKIP(&t, TVM_MEM_DEFAULT);
 	TVM_LOAD(&t, spin_guest);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ASSERT_EQ(0, arm_alarm(100));
+	ASSERT_EQ(0, arm_alarm(SPIN_MS));
 	ret = tvm_run(&t, &e);
 	ms = elapsed_ms(&t0);
 	EXPECT_EQ(-EINTR, ret) TH_LOG("RUN returned %d (%s), exit %s", ret,
@@ -167,7 +178,7 @@ TEST(pending_signal_eintr)
 		EXPECT_EQ(SHADOWVM_EXIT_INTR,
 			  ((struct shadowvm_run *)t.vcpu.run)->exit_reason);
 	EXPECT_EQ(1, alarms);
-	EXPECT_LE(90, ms) TH_LOG("RUN returned after %ld ms", ms);
+	EXPECT_LE(SPIN_MS * 9 / 10, ms) TH_LOG("RUN returned after %ld ms", ms);
 	EXPECT_GT(10000, ms) TH_LOG("RUN returned after %ld ms", ms);
 	if (be_vcpu_stats(&t.vcpu, &st) == 0)
 		EXPECT_LE(1, st.val[SHADOWVM_STAT_SIGNAL_EXITS]);
@@ -270,7 +281,7 @@ TEST(sigkill_mid_run_leaves_nothing)
 	close(pfd[1]);
 	ASSERT_EQ(1, read(pfd[0], &c, 1)) TH_LOG("child could not set up");
 	close(pfd[0]);
-	usleep(200 * 1000);		/* well inside RUN */
+	usleep(KILL_AFTER_MS * 1000);	/* well inside RUN */
 	ASSERT_EQ(0, svm_read_counters(&now));
 	EXPECT_EQ(base.live_vms + 1, now.live_vms);
 	EXPECT_EQ(base.live_vcpus + 1, now.live_vcpus);

@@ -7,13 +7,16 @@
 # Usage: testvm/check.sh [boot.sh options, e.g. --cpu-model core2_penryn_t9600]
 #
 # Steps: testvm/prepare.sh; `make module KDIR=$TESTVM_KDIR`; `make runner
-# selftests KSFT_DIR=build/ksft STATIC=1`; the in-tree kselftest build
-# (`make -C tools/testing/selftests TARGETS=shadowvm` in build/ksft-tree,
-# log in build/check/ksft-tree.log); `dkms build` for the 6.1 and 6.12
-# kernels (private trees in build/dkms/, nothing installed); payload build/check/payload/ =
+# selftests KSFT_DIR=build/ksft STATIC=1`; payload build/check/payload/ =
 # shadowvm.ko, shadowvm, selftests/ (`make -C selftests install DESTDIR=...`,
 # plus the test kernel's bzImage as selftests/vmlinuz for linux_guest_test)
-# and guest-check.sh; testvm/boot.sh runs guest-check.sh in the VM.
+# and guest-check.sh; testvm/boot.sh runs guest-check.sh in the VM. In the
+# background meanwhile (nice 19; TESTVM_SERIAL_BUILDS=1: before the VMs),
+# with their output in build/check/builds.log: the in-tree kselftest build
+# (`make -C tools/testing/selftests TARGETS=shadowvm` in build/ksft-tree,
+# log in build/check/ksft-tree.log) and `dkms build` for the 6.1 and 6.12
+# kernels (private trees in build/dkms/, nothing installed); the run waits
+# for them after the VMs and fails if they failed.
 # The suite is split among TESTVM_JOBS test VMs that run at once (default:
 # one per host CPU, at most 4), balanced by the measured time of each test
 # binary in testvm/suite-times.txt; each VM runs its share as
@@ -33,7 +36,11 @@
 # top-level "ok"/"not ok" lines ("# SKIP" counts as skipped).
 #
 # Environment: TESTVM_JOBS (test VMs at once), TESTVM_TIMEOUT (seconds for
-# each VM, default 4800),
+# each VM, default 4800), TESTVM_SERIAL_BUILDS (1: the kselftest and dkms
+# builds before the VMs), TESTVM_BUILDS_WEIGHT (seconds of one core the
+# background builds take, default 180: with a VM on every host CPU the
+# first VM gets that much less work), TESTVM_CASE_TIMES (1: also
+# build/check/case-times.txt, "WALL NAME" per test case),
 # TESTVM_KERNEL, TESTVM_CPU_MODEL, TESTVM_APPEND, TESTVM_IGNORE (see boot.sh,
 # prepare.sh and lib.sh); TESTVM_CHECK_OUT (output directory, default
 # build/check; testvm/check-debug.sh uses build/check-debug).
@@ -59,6 +66,8 @@ T0=$SECONDS
 
 die() {
 	echo "check: FAIL: $*" >&2
+	# no orphans: the background builds (if started) end first
+	[ -z "${BUILDS_PID:-}" ] || wait "$BUILDS_PID" 2>/dev/null || true
 	exit 1
 }
 
@@ -134,6 +143,22 @@ binary_times() {
 		/TESTVM-TAP-END/ { close_prev($1, up) }' "$1" | sort -rn
 }
 
+# case_times STAMPS: "WALL NAME" per test case ("binary: case"), slowest
+# first: the wall seconds from its "#  RUN" line to the next stamped line
+# (TESTVM_CASE_TIMES=1 stamps the RUN lines; the fixture teardown is in).
+case_times() {
+	[ -s "$1" ] || return 0
+	awk '
+		function close_prev(w) {
+			if (name != "")
+				printf "%.1f %s\n", w - wall, name
+			name = ""
+		}
+		$2 == "#" && $3 == "----" { close_prev($1); bin = $4; next }
+		$2 == "#" && $3 == "RUN" { close_prev($1); name = bin ": " $4; wall = $1; next }
+		{ close_prev($1) }' "$1" | sort -rn
+}
+
 # suite_tests [boot.sh options]: the test binaries this run covers, in
 # run_tests.sh's order, one per line: the last "svmtest.only=" of
 # TESTVM_APPEND and of the --append options, else all of them.
@@ -152,14 +177,16 @@ suite_tests() {
 	fi
 }
 
-# split_suite N: the binaries on stdin as N comma-separated lists, one per
-# test VM, balanced by testvm/suite-times.txt ("SECONDS NAME": the measured
-# wall time of each binary; 60 for one not listed), heaviest first onto
-# the least loaded VM; each list keeps the run order (so kvm_coexist_test
-# and signal_test stay last in theirs). Fewer lists when there are fewer
-# binaries.
+# split_suite N [HEAD]: the binaries on stdin as N comma-separated lists,
+# one per test VM, balanced by testvm/suite-times.txt ("SECONDS NAME": the
+# measured wall time of each binary; 60 for one not listed), heaviest
+# first onto the least loaded VM, the first VM starting with HEAD seconds
+# of load (the background builds' share of a core: that VM ends about that
+# much sooner and the builds get its core); each list keeps the run order
+# (so kvm_coexist_test and signal_test stay last in theirs). Fewer lists
+# when there are fewer binaries.
 split_suite() {
-	awk -v jobs="$1" -v wfile="$TESTVM_TOP/testvm/suite-times.txt" '
+	awk -v jobs="$1" -v head="${2:-0}" -v wfile="$TESTVM_TOP/testvm/suite-times.txt" '
 		BEGIN {
 			while ((getline l < wfile) > 0) {
 				if (l ~ /^[ \t]*(#|$)/)
@@ -173,6 +200,7 @@ split_suite() {
 			n = NR
 			if (jobs > n)
 				jobs = n
+			load[1] = head
 			for (i = 1; i <= n; i++)
 				idx[i] = i
 			for (i = 2; i <= n; i++)
@@ -250,12 +278,45 @@ show_progress() {
 	done
 }
 
+# check_builds: the in-tree kselftest build, then the dkms builds; their
+# output and how long each took in $OUT/builds.log; status 0 when both
+# succeeded.
+check_builds() {
+	local t=$SECONDS
+
+	check_ksft_tree || {
+		echo "check: FAIL: the in-tree kselftest build failed (see above)"
+		return 1
+	}
+	echo "check: in-tree kselftest build took $((SECONDS - t)) s"
+	t=$SECONDS
+	check_dkms || {
+		echo "check: FAIL: dkms build failed (see above)"
+		return 1
+	}
+	echo "check: dkms builds took $((SECONDS - t)) s"
+}
+
 cd "$TESTVM_TOP"
 mkdir -p "$OUT"
 testvm_build runner selftests || die "build failed (see above)"
-check_ksft_tree || die "the in-tree kselftest build failed (see above)"
-check_dkms || die "dkms build failed (see above)"
 testvm_payload "$OUT/payload" selftests || die "cannot assemble the payload"
+# The in-tree kselftest and dkms builds only prove that the sources build
+# there; the test VMs need neither. They run in the background at the
+# lowest CPU priority while the VMs boot and run (on the CPU a finished or
+# absent VM leaves free), and the run waits for them and fails if they
+# failed, as before. TESTVM_SERIAL_BUILDS=1: before the VMs instead.
+rm -f "$OUT/builds.log"
+BUILDS_PID=
+if [ "${TESTVM_SERIAL_BUILDS:-0}" = 1 ]; then
+	check_builds 2>&1 | tee "$OUT/builds.log" ||
+		die "the kselftest/dkms builds failed (see above)"
+else
+	(renice -n 19 -p "$BASHPID" >/dev/null 2>&1 || true
+	 check_builds) >"$OUT/builds.log" 2>&1 &
+	BUILDS_PID=$!
+	echo "check: in-tree kselftest and dkms builds run in the background (log: ${OUT#"$TESTVM_TOP"/}/builds.log)"
+fi
 [ -f "$OUT/payload/selftests/run_tests.sh" ] ||
 	die "'make -C selftests install' did not install run_tests.sh"
 cp testvm/guest-check.sh "$OUT/payload/"
@@ -266,6 +327,8 @@ T_BUILD=$SECONDS
 rm -f "$OUT/tap.txt" "$OUT/dmesg.txt" "$OUT/times.txt"
 rm -rf "$OUT"/vm "$OUT"/vm[0-9]*
 STAMP_ARGS=(--stamp '# ---- ' --stamp TESTVM-TAP-END)
+[ "${TESTVM_CASE_TIMES:-0}" != 1 ] || STAMP_ARGS+=(--stamp '#  RUN ')
+rm -f "$OUT/case-times.txt"
 BOOT_RCS=()
 if [ "$JOBS" -le 1 ]; then
 	rc=0
@@ -275,7 +338,13 @@ if [ "$JOBS" -le 1 ]; then
 	VMDIRS=("$OUT/vm")
 	BOOT_RCS=("$rc")
 else
-	mapfile -t SHARDS < <(suite_tests "$@" | split_suite "$JOBS")
+	# the background builds need a core: with a VM on every core, the
+	# first VM gets TESTVM_BUILDS_WEIGHT (default 180) seconds less work
+	HEAD=0
+	if [ -n "$BUILDS_PID" ] && [ "$JOBS" -ge "$(nproc 2>/dev/null || echo 1)" ]; then
+		HEAD=${TESTVM_BUILDS_WEIGHT:-180}
+	fi
+	mapfile -t SHARDS < <(suite_tests "$@" | split_suite "$JOBS" "$HEAD")
 	VMDIRS=()
 	PIDS=()
 	for i in "${!SHARDS[@]}"; do
@@ -309,6 +378,15 @@ else
 	done
 fi
 T_VM=$SECONDS
+BUILDS_RC=0
+if [ -n "$BUILDS_PID" ]; then
+	wait "$BUILDS_PID" || BUILDS_RC=$?
+	T_WAITED=$((SECONDS - T_VM))
+	[ "$BUILDS_RC" = 0 ] || tail -n 40 "$OUT/builds.log"
+	grep '^check: .* took ' "$OUT/builds.log" || true
+	[ "$T_WAITED" -lt 2 ] || echo "check: waited $T_WAITED s for them after the VMs"
+fi
+T_END=$SECONDS
 
 # Text between BEGIN and END lines of console $1 (END optional: the VM may
 # have died). Kernel lines (printk timestamps) interleaved with the TAP are
@@ -324,6 +402,8 @@ if [ "${#VMDIRS[@]}" -eq 1 ]; then
 	between "${VMDIRS[0]}/console.log" TESTVM-TAP-BEGIN TESTVM-TAP-END 0 >"$OUT/tap.txt"
 	between "${VMDIRS[0]}/console.log" TESTVM-DMESG-BEGIN TESTVM-DMESG-END 1 >"$OUT/dmesg.txt"
 	binary_times "${VMDIRS[0]}/stamps" >"$OUT/times.txt"
+	[ "${TESTVM_CASE_TIMES:-0}" != 1 ] ||
+		case_times "${VMDIRS[0]}/stamps" >"$OUT/case-times.txt"
 else
 	# one TAP stream: each VM's lines in turn, renumbered; the per-VM
 	# setup/teardown cases are told apart by "(vmN)"; the plan is the sum
@@ -364,6 +444,11 @@ else
 	for d in "${VMDIRS[@]}"; do
 		binary_times "$d/stamps"
 	done | sort -rn >"$OUT/times.txt"
+	if [ "${TESTVM_CASE_TIMES:-0}" = 1 ]; then
+		for d in "${VMDIRS[@]}"; do
+			case_times "$d/stamps"
+		done | sort -rn >"$OUT/case-times.txt"
+	fi
 fi
 
 # passed failed skipped plan bailed
@@ -444,6 +529,10 @@ if [ -s "$OUT/.skips-not-seen" ] && [ "$TOTAL" -gt 0 ] && [ -z "${TESTVM_APPEND:
 	sed 's/^NOTE /check:   /' "$OUT/.skips-not-seen"
 fi
 rm -f "$OUT/.skips-not-seen"
+if [ "$BUILDS_RC" != 0 ]; then
+	echo "check: FAIL: the in-tree kselftest or dkms build failed (${OUT#"$TESTVM_TOP"/}/builds.log)"
+	FAIL=1
+fi
 PROBLEMS=$(testvm_kernel_problems "$OUT/dmesg.txt")
 if [ -n "$PROBLEMS" ]; then
 	echo "check: FAIL: kernel problems in the guest's dmesg:"
@@ -482,7 +571,7 @@ if [ "$FAILED" -gt 0 ]; then
 			for (i = 0; i < no; i++) print own[i]
 		}' "$OUT/tap.txt" | cut -c1-300 | sed 's/^/check: /'
 fi
-echo "check: wall time $(testvm_fmt_secs $((T_VM - T0))) (prepare+build $(testvm_fmt_secs $((T_BUILD - T0))), VM $(testvm_fmt_secs $((T_VM - T_BUILD))))"
+echo "check: wall time $(testvm_fmt_secs $((T_END - T0))) (prepare+build $(testvm_fmt_secs $((T_BUILD - T0))), VM $(testvm_fmt_secs $((T_VM - T_BUILD)))$([ "$T_END" -le "$T_VM" ] || echo ", then the background builds $(testvm_fmt_secs $((T_END - T_VM)))"))"
 [ "$FAIL" = 0 ] || echo "check: FAILED"
 echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 exit "$FAIL"

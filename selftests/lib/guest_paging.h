@@ -194,6 +194,8 @@ int gp_translate(const struct gp *g, uint64_t la, uint64_t *gpa);
  */
 #define GRT_PORT	0xf4
 #define GRT_PORT_BAD	0xf5
+/* GOP_WAIT32 with c != 0 OUTs to it after each miss; grt_run() yields */
+#define GRT_PORT_YIELD	0xf6
 #define GRT_EV_DONE	0x444f4e45	/* "DONE" */
 
 /* control block fields (offsets from GRT_CB) */
@@ -265,7 +267,10 @@ enum grt_opcode {
 			 */
 	GOP_HLT,
 	GOP_ADD32,	/* *(u32 *)a += b */
-	GOP_WAIT32,	/* spin (PAUSE) until *(u32 *)a == b */
+	GOP_WAIT32,	/* spin (PAUSE) until *(u32 *)a == b; c != 0: OUT to
+			 * GRT_PORT_YIELD after each miss (grt_run() then
+			 * gives the host CPU away: one-CPU ping-pong)
+			 */
 	GOP_INVPCID,	/* invpcid type a, descriptor at linear b (base+index*2+disp) */
 	GOP_NR
 };

@@ -9,6 +9,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -625,6 +626,9 @@ GUEST_CODE(grt_blob,
 	"1: cmp (%edi), %eax\n"
 	"je grt32_advance\n"
 	"pause\n"
+	"cmpl $0, 24(%esi)\n"
+	"je 1b\n"
+	"out %al, $" X(GRT_PORT_YIELD) "\n"
 	"jmp 1b\n"
 	/* base + index * 2 + displacement = b */
 	"g32_invpcid:\n"
@@ -1088,6 +1092,9 @@ GUEST_CODE(grt_blob,
 	"1: cmp (%rdi), %eax\n"
 	"je grt64_advance\n"
 	"pause\n"
+	"cmpq $0, 24(%rsi)\n"
+	"je 1b\n"
+	"out %al, $" X(GRT_PORT_YIELD) "\n"
 	"jmp 1b\n"
 	"g64_invpcid:\n"
 	"mov 8(%rsi), %r10\n"
@@ -1391,8 +1398,12 @@ void grt_run(struct tvm *t, struct grt_stopinfo *st)
 				st->why = GRT_STOP_OUT;
 			return;
 		}
-		if (st->e.reason == BE_EXIT_IO)
+		if (st->e.reason == BE_EXIT_IO) {
+			/* GOP_WAIT32's miss: let the thread it waits for run */
+			if (st->e.io.port == GRT_PORT_YIELD)
+				sched_yield();
 			continue;	/* some other port: ignore */
+		}
 		st->why = GRT_STOP_EXIT;
 		return;
 	}

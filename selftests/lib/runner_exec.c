@@ -311,6 +311,45 @@ int rx_kvm_load(unsigned int *loaded)
 	return access("/dev/kvm", R_OK | W_OK) ? -ENODEV : 0;
 }
 
+bool rx_kvm_holds_vtx_at_load(void)
+{
+	FILE *f = fopen("/sys/module/kvm/parameters/enable_virt_at_load", "re");
+	int c;
+
+	if (!f)
+		return false;
+	c = fgetc(f);
+	fclose(f);
+	return c == 'Y' || c == 'y' || c == '1';
+}
+
+unsigned int rx_kvm_loaded_mask(void)
+{
+	unsigned int i, mask = 0;
+
+	for (i = 0; i < 3; i++)
+		if (module_loaded(kvm_mods[i][1]))
+			mask |= 1u << i;
+	return mask;
+}
+
+void rx_kvm_unload_new(unsigned int preloaded)
+{
+	unsigned int mask = rx_kvm_loaded_mask() & ~preloaded, left;
+
+	if (!mask)
+		return;
+	rx_kvm_unload(mask);
+	left = rx_kvm_loaded_mask() & mask;
+	if (left)
+		printf("# warning: kvm modules (mask 0x%x) still loaded at exit\n",
+		       left);
+	else
+		printf("# kvm modules loaded by the cases (mask 0x%x) unloaded at exit\n",
+		       mask);
+	fflush(stdout);
+}
+
 void rx_kvm_unload(unsigned int loaded)
 {
 	int i, j;

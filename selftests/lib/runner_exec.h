@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
+#include <sys/types.h>
 
 struct rx_result {
 	int status;			/* exit status, or -signal */
@@ -71,5 +73,40 @@ size_t rx_elf_image(uint8_t *buf, bool is64, uint64_t paddr,
  */
 int rx_kvm_load(unsigned int *loaded);
 void rx_kvm_unload(unsigned int loaded);
+/* the modules of rx_kvm_load() loaded now, as a mask for rx_kvm_unload() */
+unsigned int rx_kvm_loaded_mask(void);
+/*
+ * Unload the kvm modules loaded now that are not in preloaded, and say so
+ * in a TAP comment line ("# kvm modules ... unloaded at exit", or a
+ * warning naming the ones that stayed).
+ */
+void rx_kvm_unload_new(unsigned int preloaded);
+/*
+ * kvm.enable_virt_at_load is Y (6.12): a loaded kvm_intel holds VT-x, so
+ * shadowvm cannot create VMs until it is unloaded. N or absent (6.1):
+ * only a live KVM VM does.
+ */
+bool rx_kvm_holds_vtx_at_load(void);
+/*
+ * RX_KVM_UNLOAD_AT_EXIT(): in a test binary whose cases leave the kvm
+ * modules loaded for the next case (one load instead of one per case,
+ * each several seconds of Bochs): the kvm modules loaded when the binary
+ * exits that were not loaded when it started are unloaded then. The
+ * harness runs each case in a child that leaves with _exit(), so the
+ * destructor runs once, in the parent, after every case.
+ */
+#define RX_KVM_UNLOAD_AT_EXIT()						\
+static unsigned int rx_kvm_preloaded;					\
+static pid_t rx_kvm_main_pid;						\
+static void __attribute__((constructor)) rx_kvm_note_preloaded(void)	\
+{									\
+	rx_kvm_main_pid = getpid();					\
+	rx_kvm_preloaded = rx_kvm_loaded_mask();			\
+}									\
+static void __attribute__((destructor)) rx_kvm_unload_at_exit(void)	\
+{									\
+	if (getpid() == rx_kvm_main_pid)				\
+		rx_kvm_unload_new(rx_kvm_preloaded);			\
+}
 
 #endif /* SVMTEST_RUNNER_EXEC_H */
