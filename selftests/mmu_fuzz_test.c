@@ -41,10 +41,9 @@
  * shadowvm differing from the model fails, KVM's own differences (it is
  * nested in Bochs and has known ones) are only printed.
  *
- * Known failures (Documentation/testvm.rst, "Known failures (guarded)")
- * are guarded: unless SVM_MMU_FUZZ_KNOWN=1, the generator changes neither
- * CR4.SMEP nor CR4.SMAP in 32-bit paging (CR0.WP, CR4.PSE, CR4.PGE, CR3
- * loads, EFER.NXE and everything else stay).
+ * No sub-case is left out by default any more: the known failures of
+ * Documentation/testvm.rst ("Known failures, fixed") are fixed, and the
+ * last guard (no CR4.SMEP or CR4.SMAP change in 32-bit paging) is gone.
  *
  * Environment (or argv: --seed N --steps N):
  *   SVM_MMU_FUZZ_SEED   seed (default 1; 0: from the clock, printed)
@@ -53,7 +52,6 @@
  *                       N reproduces with the same seed and N + 1 steps
  *   SVM_MMU_FUZZ_TIMEOUT  harness timeout per test in seconds (default:
  *                       scaled from the steps)
- *   SVM_MMU_FUZZ_KNOWN  1: the guarded sub-cases too
  *   SVM_MMU_FUZZ_OFF    mask of OFF_* below: what the generator leaves out
  *   SVM_MMU_FUZZ_ONLY   comma-separated test names (fuzz.wp.paging32,
  *                       kvm.pae, ...; a name ending in '.' or a fixture
@@ -100,8 +98,6 @@ static uint64_t opt_seed = 1;
 static long opt_steps = DEF_STEPS;
 /* SVM_MMU_FUZZ_OFF: what the generator leaves out (narrowing a failure) */
 static unsigned long opt_off;
-/* SVM_MMU_FUZZ_KNOWN=1: also the sub-cases of known failures (guarded) */
-static bool opt_known;
 /* SVM_MMU_FUZZ_ONLY: the tests to run (NULL: all) */
 static const char *opt_only;
 #define OFF_FETCH	0x1
@@ -602,20 +598,6 @@ static void gen_step(struct fz *f, struct grt_script *s, long i,
 			}
 			break;
 		}
-		/*
-		 * Known failures (Documentation/testvm.rst, "Known failures
-		 * (guarded)"): the wp, unsync and wp-noemu policies (and KVM)
-		 * differ from the SDM in 32-bit paging when CR4.SMEP or
-		 * CR4.SMAP change (wrong frames read, faults and Accessed
-		 * bits missing). Left out unless SVM_MMU_FUZZ_KNOWN=1.
-		 * (CR4.PSE and CR0.WP changes in 32-bit paging were guarded
-		 * too until the shadow-page role got CR4.PSE, and CR4.SMAP
-		 * with CR0.WP=0 until such writes to read-only user pages
-		 * were emulated instead of mapped supervisor-only.)
-		 */
-		if (!opt_known && f->mode == GP_MODE_32)
-			cr4 = (cr4 & ~(GP_CR4_SMEP | GP_CR4_SMAP)) |
-			      (f->cur.cr4 & (GP_CR4_SMEP | GP_CR4_SMAP));
 		d += snprintf(d, end - d, " cr0=0x%llx cr4=0x%llx efer=0x%llx;",
 			      (unsigned long long)cr0, (unsigned long long)cr4,
 			      (unsigned long long)efer);
@@ -1245,9 +1227,6 @@ int main(int argc, char **argv)
 		opt_steps = getnum(e, "SVM_MMU_FUZZ_STEPS");
 	else if (svmtest_full())
 		opt_steps = FULL_STEPS;
-	e = getenv("SVM_MMU_FUZZ_KNOWN");
-	if (e && !strcmp(e, "1"))
-		opt_known = true;
 	e = getenv("SVM_MMU_FUZZ_OFF");
 	if (e)
 		opt_off = getnum(e, "SVM_MMU_FUZZ_OFF");
