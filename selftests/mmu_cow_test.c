@@ -49,27 +49,7 @@ FIXTURE(cow) {
 
 POLICY_VARIANTS(cow);
 
-FIXTURE_SETUP(cow)
-{
-	enum be_kind kind = tvm_default_kind();
-	int r;
-
-	memset(self, 0, sizeof(*self));
-	gs_init(&self->s);
-	r = grt_create(&self->t, kind, MEM_SIZE, variant->policy, 0, 0);
-	if (tvm_no_device(r))
-		SKIP(return, "%s backend device missing",
-		     be_ops_by_kind(kind)->name);
-	ASSERT_EQ(0, r) TH_LOG("creating the VM: %s", strerror(-r));
-	self->live = true;
-}
-
-FIXTURE_TEARDOWN(cow)
-{
-	if (self->live)
-		tvm_destroy(&self->t);
-	gs_free(&self->s);
-}
+GRT_POLICY_FIXTURE_HOOKS(cow, MEM_SIZE);
 
 static uint32_t pat(uint32_t seed, uint32_t i)
 {

@@ -65,27 +65,7 @@ FIXTURE(imp) {
 
 POLICY_VARIANTS(imp);
 
-FIXTURE_SETUP(imp)
-{
-	enum be_kind kind = tvm_default_kind();
-	int r;
-
-	memset(self, 0, sizeof(*self));
-	gs_init(&self->s);
-	r = grt_create(&self->t, kind, MEM_SIZE, variant->policy, 0, 0);
-	if (tvm_no_device(r))
-		SKIP(return, "%s backend device missing",
-		     be_ops_by_kind(kind)->name);
-	ASSERT_EQ(0, r) TH_LOG("creating the VM: %s", strerror(-r));
-	self->live = true;
-}
-
-FIXTURE_TEARDOWN(imp)
-{
-	if (self->live)
-		tvm_destroy(&self->t);
-	gs_free(&self->s);
-}
+GRT_POLICY_FIXTURE_HOOKS(imp, MEM_SIZE);
 
 /* what one GOP_ACCESS case recorded (slot c: res[c..c+3]) */
 struct rec {

@@ -41,27 +41,7 @@ FIXTURE(rec) {
 
 POLICY_VARIANTS(rec);
 
-FIXTURE_SETUP(rec)
-{
-	enum be_kind kind = tvm_default_kind();
-	int r;
-
-	memset(self, 0, sizeof(*self));
-	gs_init(&self->s);
-	r = grt_create(&self->t, kind, MEM_SIZE, variant->policy, 0, 0);
-	if (tvm_no_device(r))
-		SKIP(return, "%s backend device missing",
-		     be_ops_by_kind(kind)->name);
-	ASSERT_EQ(0, r) TH_LOG("creating the VM: %s", strerror(-r));
-	self->live = true;
-}
-
-FIXTURE_TEARDOWN(rec)
-{
-	if (self->live)
-		tvm_destroy(&self->t);
-	gs_free(&self->s);
-}
+GRT_POLICY_FIXTURE_HOOKS(rec, MEM_SIZE);
 
 static uint64_t sext48(uint64_t la)
 {

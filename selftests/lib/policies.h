@@ -56,4 +56,35 @@ const char *policy_variant_name(unsigned int i);
 		}							\
 	}
 
+/*
+ * GRT_POLICY_FIXTURE_HOOKS(fixture, mem_size): the FIXTURE_SETUP and
+ * FIXTURE_TEARDOWN of a per-policy guest-runtime test whose fixture holds
+ * struct tvm t, struct grt_script s and bool live: setup creates a VM of
+ * mem_size bytes with the variant's policy on the default backend (the
+ * test skips when that backend's device is missing), teardown destroys
+ * it. Needs guest_paging.h, <string.h> and <errno.h>.
+ */
+#define GRT_POLICY_FIXTURE_HOOKS(fixture, mem_size)			\
+	FIXTURE_SETUP(fixture)						\
+	{								\
+		enum be_kind kind = tvm_default_kind();			\
+		int r;							\
+									\
+		memset(self, 0, sizeof(*self));				\
+		gs_init(&self->s);					\
+		r = grt_create(&self->t, kind, mem_size, variant->policy, 0, 0); \
+		if (tvm_no_device(r))					\
+			SKIP(return, "%s backend device missing",	\
+			     be_ops_by_kind(kind)->name);		\
+		ASSERT_EQ(0, r) TH_LOG("creating the VM: %s", strerror(-r)); \
+		self->live = true;					\
+	}								\
+									\
+	FIXTURE_TEARDOWN(fixture)					\
+	{								\
+		if (self->live)						\
+			tvm_destroy(&self->t);				\
+		gs_free(&self->s);					\
+	}
+
 #endif
