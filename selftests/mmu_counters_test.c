@@ -71,25 +71,36 @@
 
 #define PREFETCH_PARAM	"/sys/module/shadowvm/parameters/prefetch"
 
-/* the module's prefetch window: set it, returning the old one (or -errno) */
-static int set_prefetch(int val)
+/*
+ * Write val to the module parameter at path, its old value first read into
+ * old (len bytes): 0 or -errno.
+ */
+static int swap_param(const char *path, const char *val, char *old, size_t len)
 {
-	char buf[32];
-	int old;
-	FILE *f = fopen(PREFETCH_PARAM, "r+e");
+	FILE *f = fopen(path, "r+e");
 
 	if (!f)
 		return -errno;
-	if (!fgets(buf, sizeof(buf), f)) {
+	if (!fgets(old, len, f)) {
 		fclose(f);
 		return -EIO;
 	}
-	old = atoi(buf);
 	rewind(f);
-	fprintf(f, "%d\n", val);
+	fputs(val, f);
 	if (fclose(f))
 		return -errno;
-	return old;
+	return 0;
+}
+
+/* the module's prefetch window: set it, returning the old one (or -errno) */
+static int set_prefetch(int val)
+{
+	char buf[32], v[16];
+	int r;
+
+	snprintf(v, sizeof(v), "%d\n", val);
+	r = swap_param(PREFETCH_PARAM, v, buf, sizeof(buf));
+	return r ? r : atoi(buf);
 }
 
 FIXTURE(counters) {
@@ -503,21 +514,9 @@ TEST_F(counters, prefetch_32bit)
 static int set_prefetch_table(int on)
 {
 	char buf[8];
-	int old;
-	FILE *f = fopen(PREFETCH_TABLE_PARAM, "r+e");
+	int r = swap_param(PREFETCH_TABLE_PARAM, on ? "Y\n" : "N\n", buf, sizeof(buf));
 
-	if (!f)
-		return -errno;
-	if (!fgets(buf, sizeof(buf), f)) {
-		fclose(f);
-		return -EIO;
-	}
-	old = buf[0] == 'Y' || buf[0] == '1';
-	rewind(f);
-	fputs(on ? "Y\n" : "N\n", f);
-	if (fclose(f))
-		return -errno;
-	return old;
+	return r ? r : buf[0] == 'Y' || buf[0] == '1';
 }
 
 /*
