@@ -198,11 +198,7 @@ static void counters_run(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, grt_setup(&self->t, &self->g, &env));
 
 	/* warm everything the measured phases touch */
-	gs_op(s, GOP_TOUCH, 0, GRT_SCRIPT, 2, 0);
-	gs_op(s, GOP_TOUCH, 1, GRT_RES, 1, 0);
-	gs_op(s, GOP_TOUCH, 0, GRT_CODE, 6, 0);
-	gs_op(s, GOP_TOUCH, 1, 0x7000, 1, 0);		/* stack */
-	gs_op(s, GOP_W32, 0, GRT_CB + CB_SIZE - 4, 0, 0);
+	gs_warm_runtime(s);
 	gs_access(s, X_NOTPRESENT, GRT_ACC_READ, 0, 0);	/* the #PF path */
 	gs_out(s, P_WARM);
 	gs_access(s, X_CLEAN_FULL, GRT_ACC_READ, 0, 4);
@@ -420,11 +416,7 @@ static void prefetch_run(struct __test_metadata *_metadata,
 		*(uint32_t *)tvm_ptr(&self->t, D_BASE + 0x1000 * i) = 0xd0 + i;
 	ASSERT_EQ(0, grt_setup(&self->t, &self->g, &env));
 
-	gs_op(s, GOP_TOUCH, 0, GRT_SCRIPT, 2, 0);
-	gs_op(s, GOP_TOUCH, 1, GRT_RES, 1, 0);
-	gs_op(s, GOP_TOUCH, 0, GRT_CODE, 6, 0);
-	gs_op(s, GOP_TOUCH, 1, 0x7000, 1, 0);		/* stack */
-	gs_op(s, GOP_W32, 0, GRT_CB + CB_SIZE - 4, 0, 0);
+	gs_warm_runtime(s);
 	gs_access(s, X_NOTPRESENT, GRT_ACC_READ, 0, 0);	/* the #PF path */
 	gs_out(s, 1);
 	gs_access(s, X_CLEAN_FULL, GRT_ACC_READ, 0, 4);	/* fills 3 neighbours */
@@ -602,11 +594,7 @@ TEST_F(table_pf, judged)
 	}
 	ASSERT_EQ(0, grt_setup(&self->t, &self->g, &env));
 
-	gs_op(s, GOP_TOUCH, 0, GRT_SCRIPT, 2, 0);
-	gs_op(s, GOP_TOUCH, 1, GRT_RES, 1, 0);
-	gs_op(s, GOP_TOUCH, 0, GRT_CODE, 6, 0);
-	gs_op(s, GOP_TOUCH, 1, 0x7000, 1, 0);		/* stack */
-	gs_op(s, GOP_W32, 0, GRT_CB + CB_SIZE - 4, 0, 0);
+	gs_warm_runtime(s);
 	gs_op(s, GOP_TOUCH, 0, pde & ~0xfffULL, 1, 0);	/* the PD, read */
 	gs_out(s, 1);
 	gs_access(s, XT, GRT_ACC_READ, 0, 0);

@@ -105,11 +105,7 @@ static void prepare(struct __test_metadata *_metadata,
 	*(uint32_t *)tvm_ptr(&self->t, D_NEW) = NEW_WORD;
 	ASSERT_EQ(0, grt_setup(&self->t, &self->g, &env));
 
-	gs_op(s, GOP_TOUCH, 0, GRT_SCRIPT, 2, 0);
-	gs_op(s, GOP_TOUCH, 1, GRT_RES, 1, 0);
-	gs_op(s, GOP_TOUCH, 0, GRT_CODE, 6, 0);
-	gs_op(s, GOP_TOUCH, 1, 0x7000, 1, 0);		/* stack */
-	gs_op(s, GOP_W32, 0, GRT_CB + CB_SIZE - 4, 0, 0);
+	gs_warm_runtime(s);
 	gs_access(s, X_DATA, GRT_ACC_READ, 0, 40);
 	gs_access(s, X_NP_WARM, GRT_ACC_READ, 0, 44);	/* the #PF path */
 	gs_out(s, P_WARM);

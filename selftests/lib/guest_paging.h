@@ -334,6 +334,20 @@ static inline size_t gs_out(struct grt_script *s, uint32_t v)
 	return gs_op(s, GOP_OUT, 0, v, 0, 0);
 }
 
+/*
+ * Ops that touch the runtime's own pages (script, results, code, stack,
+ * control block), so that a test's measured phases after them take no
+ * fault on those.
+ */
+static inline void gs_warm_runtime(struct grt_script *s)
+{
+	gs_op(s, GOP_TOUCH, 0, GRT_SCRIPT, 2, 0);
+	gs_op(s, GOP_TOUCH, 1, GRT_RES, 1, 0);
+	gs_op(s, GOP_TOUCH, 0, GRT_CODE, 6, 0);
+	gs_op(s, GOP_TOUCH, 1, GRT_STACK - 0x1000, 1, 0);
+	gs_op(s, GOP_W32, 0, GRT_CB + CB_SIZE - 4, 0, 0);
+}
+
 static inline size_t gs_access(struct grt_script *s, uint64_t la,
 			       uint32_t kind, uint32_t wval, uint64_t slot)
 {
