@@ -314,22 +314,37 @@ static void table_fill(struct shv_vm *vm, struct shv_sp *sp, int idx, struct shv
 		rm->dense = 1;
 }
 
-/* The live leaf shadow page on la's path from the current root; mmu_lock held. */
-static struct shv_sp *leaf_sp_at(struct shv_vcpu *vcpu, u64 la)
+/*
+ * The entry that ends la's path from the current root: its level-1 entry,
+ * a 2 MiB leaf, or the first entry not present on the way, with the page
+ * holding it in *sp_out; NULL without a valid root. mmu_lock held.
+ */
+static u64 *path_end_at(struct shv_vcpu *vcpu, u64 la, struct shv_sp **sp_out)
 {
 	struct shv_sp *sp;
+	u64 *sptep;
 	int level;
 
 	if (!shv_mmu_root_valid(vcpu))
 		return NULL;
 	sp = vcpu->mmu->cur->sp;
-	for (level = sp->role.level; level > 1; level--) {
-		u64 spte = sp->spt[spte_index(sp->role, la, level)];
-
-		if (!spte_present(spte) || spte_is_large(spte, level))
-			return NULL;
-		sp = spte_child(spte);
+	for (level = sp->role.level;; level--) {
+		sptep = &sp->spt[spte_index(sp->role, la, level)];
+		if (level == 1 || !spte_present(*sptep) || spte_is_large(*sptep, level))
+			break;
+		sp = spte_child(*sptep);
 	}
+	*sp_out = sp;
+	return sptep;
+}
+
+/* The live leaf shadow page on la's path from the current root; mmu_lock held. */
+static struct shv_sp *leaf_sp_at(struct shv_vcpu *vcpu, u64 la)
+{
+	struct shv_sp *sp;
+
+	if (!path_end_at(vcpu, la, &sp))
+		return NULL;
 	return sp->role.level == 1 && !sp->zapped ? sp : NULL;
 }
 
@@ -697,24 +712,16 @@ static void set_notrap(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w)
 {
 	struct shv_vm *vm = vcpu->vm;
 	struct shv_sp *sp;
-	u64 *sptep = NULL, g[64];
-	int level, base, k, n = 0;
+	u64 g[64];
+	int base, k, n = 0;
 
 	if (w->fault_level != 1 || (w->error_code & PFERR_PRESENT) ||
 	    !shv_mmu_pf_bypass(vcpu))
 		return;
 	mutex_lock(&vm->mmu_lock);
-	if (!shv_mmu_root_valid(vcpu))
-		goto out;
-	sp = vcpu->mmu->cur->sp;
-	for (level = sp->role.level; level > 1; level--) {
-		sptep = &sp->spt[spte_index(sp->role, la, level)];
-		if (!spte_present(*sptep) || spte_is_large(*sptep, level))
-			goto out;
-		sp = spte_child(*sptep);
-	}
-	if (sp->role.level != 1 || sp->role.direct || sp->role.gpte4 || sp->unsync ||
-	    sp->zapped || sp->gfn != w->table_gfn[1] || !gfn_write_protected(vm, sp->gfn))
+	sp = leaf_sp_at(vcpu, la);
+	if (!sp || sp->role.direct || sp->role.gpte4 || sp->unsync ||
+	    sp->gfn != w->table_gfn[1] || !gfn_write_protected(vm, sp->gfn))
 		goto out;
 	for (base = 0; base < 512; base += ARRAY_SIZE(g)) {
 		if (shv_read_gpa_pinned(vm, (sp->gfn << PAGE_SHIFT) + base * 8, g, sizeof(g)))
@@ -760,23 +767,17 @@ static int smap_implicit(struct shv_vcpu *vcpu, u64 la, u32 hw_ec)
 	unsigned long rip = shv_rip(vcpu);
 	u64 spte = 0, need = SPTE_US | (hw_ec & PFERR_WRITE ? SPTE_RW : 0);
 	struct shv_sp *sp;
+	u64 *sptep;
 	bool repeat;
-	int level;
 
 	if (!(vcpu->cr4 & X86_CR4_SMAP) || !(hw_ec & PFERR_PRESENT) ||
 	    (hw_ec & (PFERR_USER | PFERR_FETCH | PFERR_RSVD)) || shv_cpl(vcpu) == 3 ||
 	    !(vmcs_read(GUEST_RFLAGS) & X86_EFLAGS_AC))
 		return 0;
 	mutex_lock(&vcpu->vm->mmu_lock);
-	if (shv_mmu_root_valid(vcpu)) {
-		sp = m->cur->sp;
-		for (level = sp->role.level; level >= 1; level--) {
-			spte = sp->spt[spte_index(sp->role, la, level)];
-			if (!spte_present(spte) || level == 1 || spte_is_large(spte, level))
-				break;
-			sp = spte_child(spte);
-		}
-	}
+	sptep = path_end_at(vcpu, la, &sp);
+	if (sptep)
+		spte = *sptep;
 	mutex_unlock(&vcpu->vm->mmu_lock);
 	if (!spte_present(spte) || (spte & need) != need)
 		return 0;
