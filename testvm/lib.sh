@@ -221,6 +221,65 @@ testvm_vmlinux_lz4() {
 	echo "$out"
 }
 
+# testvm_bochs CPUS: print the Bochs executable for a machine of CPUS CPUs.
+#
+# Debian's bochs-bin is built with Bochs's internal debugger (the package
+# configures --enable-debugger), which costs every emulated instruction a
+# call to BX_CPU_C::dbg_instruction_epilog() and every memory access a call
+# to bx_dbg_lin_memory_access() or bx_dbg_phy_memory_access(): about a
+# third of Bochs's CPU time in the test VM (perf, 2026-12-01), and the same
+# build leaves Bochs's handlers-chaining speedup off. Those hooks serve only
+# the debugger's breakpoints, watchpoints, memory tracing, Ctrl-C into its
+# prompt and, with several CPUs, its switch between them every few
+# instructions; the test VM uses none of that with one CPU. So for one CPU,
+# when the installed bochs-bin is exactly the build below, a copy in
+# build/testvm has those three functions return at once (the epilogue
+# returns 0: "no breakpoint"). The guest executes the same instructions and
+# its instruction clock reads the same; only the host does less work.
+# Anything else (another Bochs build, several CPUs, TESTVM_BOCHS_PATCH=0)
+# runs Debian's binary as it is. Building Bochs without the debugger would
+# be the clean fix; its source is not reachable from every machine that
+# runs this suite.
+TESTVM_BOCHS_SHA256=5b8b1bbe782917bbe08c3511c0e74adb969b1ac86698ce823f396327689f3ebc
+TESTVM_BOCHS_FAST_SHA256=50c5332e56406a14cda9061e394dcffacb91f49432d45979d9def2c4fbe631ea
+testvm_bochs() {
+	local cpus=$1 stock out sites
+
+	stock=$(command -v bochs-bin || true)
+	if [ "$cpus" != 1 ] || [ "${TESTVM_BOCHS_PATCH:-1}" = 0 ] || [ -z "$stock" ] ||
+	   [ "$(sha256sum <"$stock" | cut -d' ' -f1)" != "$TESTVM_BOCHS_SHA256" ]; then
+		echo bochs
+		return 0
+	fi
+	out=$TESTVM_BUILD/testvm/bochs-bin-nodbg
+	if [ -x "$out" ] &&
+	   [ "$(sha256sum <"$out" | cut -d' ' -f1)" = "$TESTVM_BOCHS_FAST_SHA256" ]; then
+		echo "$out"
+		return 0
+	fi
+	# file offset (= address in this PIE), expected first bytes, patch
+	sites='0x14aee0 4157415641554154 31c0c3
+0x134cf0 41574589c2415649 c3
+0x135010 41574189ca415649 c3'
+	cp "$stock" "$out.$$" || return 1
+	while read -r off want patch; do
+		if [ "$(od -An -tx1 -j $((off)) -N8 "$out.$$" | tr -d ' \n')" != "$want" ]; then
+			rm -f "$out.$$"
+			echo bochs
+			return 0
+		fi
+		printf '%b' "$(echo "$patch" | sed 's/../\\x&/g')" |
+			dd of="$out.$$" bs=1 seek=$((off)) conv=notrunc status=none || return 1
+	done <<<"$sites"
+	if [ "$(sha256sum <"$out.$$" | cut -d' ' -f1)" != "$TESTVM_BOCHS_FAST_SHA256" ]; then
+		rm -f "$out.$$"
+		echo bochs
+		return 0
+	fi
+	chmod 755 "$out.$$" && mv "$out.$$" "$out"
+	echo "$out"
+}
+
 # testvm_need_static FILE...: fail unless each ELF file is statically linked
 # (the VM has no libc).
 testvm_need_static() {
