@@ -8,7 +8,11 @@
  * entry may grant, report no memory). The MMU
  * never calls the emulator or raises an exit itself. fetch() installs
  * the shadow path under mmu_lock after checking that the guest entries
- * the walk used are still as they were.
+ * the walk used are still as they were. For the emulator's translations
+ * (mmu.c), a guest page-table write's #PF keeps its walk for the accesses
+ * of the same exit to the same page (pf_walk_reuse()), and an instruction
+ * fetch the shadow leaf allows is translated through it
+ * (shadow_fetch_gpa()); both fall back to a walk when in doubt.
  */
 #include <linux/highmem.h>
 #include <linux/moduleparam.h>
@@ -790,6 +794,106 @@ static int smap_implicit(struct shv_vcpu *vcpu, u64 la, u32 hw_ec)
 	return repeat ? 2 : 1;
 }
 
+/* ---- translations for the emulator without a guest walk ---- */
+
+/* la as the walker uses it: 32 bits outside long mode */
+static u64 walk_la(struct shv_vcpu *vcpu, u64 la)
+{
+	return shv_guest_levels(vcpu) == 4 ? la : (u32)la;
+}
+
+/*
+ * A #PF exit that hands a write to a write-protected guest table to the
+ * emulator keeps its walk: the write's linear address is CR2, and the
+ * walk, made for the fault's access, checked it and set the Accessed
+ * bits and the leaf's Dirty bit.
+ */
+static void keep_walk(struct shv_vcpu *vcpu, u64 la, u32 access, struct shv_walk *w)
+{
+	struct shv_pf_walk *p = &vcpu->mmu->pf_walk;
+
+	p->exit = vcpu->exit_count;
+	p->cr0 = vcpu->cr0;
+	p->cr3 = vcpu->cr3;
+	p->cr4 = vcpu->cr4;
+	p->efer = vcpu->efer;
+	p->la_page = walk_la(vcpu, la) >> PAGE_SHIFT;
+	p->gfn = w->gfn;
+	p->acc = w->access;
+	p->access = access;
+}
+
+/*
+ * The emulator's access to la in the exit whose walk keep_walk() kept:
+ * the guest-physical address without a walk when that walk covers it. It
+ * must be this very exit (no guest instruction ran since, no RUN came
+ * after an MMIO exit) with the same paging context (CR3, CR0, CR4, EFER)
+ * and the same linear page; a write needs a walk made for a write (the
+ * leaf's Dirty bit is set); and the rights must allow this access at
+ * the current CPL, CR0.WP, SMEP, SMAP and EFLAGS.AC. Anything else: false,
+ * and the caller walks (and gets the architectural fault, if any).
+ */
+bool pf_walk_reuse(struct shv_vcpu *vcpu, u64 la, u32 access, u64 *gpa)
+{
+	struct shv_pf_walk *p = &vcpu->mmu->pf_walk;
+
+	if (!p->exit || p->exit != vcpu->exit_count || vcpu->mmio_rerun ||
+	    p->cr3 != vcpu->cr3 || p->cr0 != vcpu->cr0 || p->cr4 != vcpu->cr4 ||
+	    p->efer != vcpu->efer || walk_la(vcpu, la) >> PAGE_SHIFT != p->la_page)
+		return false;
+	if ((access & PFERR_WRITE) && !(p->access & PFERR_WRITE))
+		return false;
+	if (shv_walk_perm_fault(vcpu, p->acc, access))
+		return false;
+	*gpa = (p->gfn << PAGE_SHIFT) | offset_in_page(la);
+	return true;
+}
+
+/*
+ * An instruction fetch at la through the shadow: the leaf entry that
+ * maps la from the current root is a translation the hardware may use
+ * for the guest this very moment (it is built from guest entries present
+ * and accessed, with at most their rights, and a change to those entries
+ * drops it or, for an unsync page, waits for the guest's flush as a TLB
+ * entry would), so when it lets this fetch through, the fetch needs no
+ * walk. Checked as the hardware does: present, not NX, U/S for CPL 3,
+ * and SMEP (in software: the guest's CR4) for CPL < 3. A leaf of an
+ * unsync or zapped shadow page, or a fetch it does not allow: false, and
+ * the caller walks. mmu_lock taken.
+ */
+bool shadow_fetch_gpa(struct shv_vcpu *vcpu, u64 la, u32 access, u64 *gpa)
+{
+	struct shv_vm *vm = vcpu->vm;
+	bool user = access & PFERR_USER;
+	struct shv_sp *sp;
+	u64 *sptep, spte;
+	bool ok = false;
+	u64 gfn = 0;
+
+	if (!(access & PFERR_FETCH) || !shv_guest_levels(vcpu))
+		return false;
+	la = walk_la(vcpu, la);
+	mutex_lock(&vm->mmu_lock);
+	sptep = path_end_at(vcpu, la, &sp);
+	if (sptep && !sp->zapped && !sp->unsync) {
+		spte = *sptep;
+		/* path_end_at() ends at a level-1 entry, a 2 MiB leaf or a hole */
+		ok = spte_present(spte) &&
+		     (sp->role.level == 1 || spte_is_large(spte, sp->role.level)) &&
+		     !(spte & SPTE_NX) &&
+		     (user ? spte & SPTE_US : !((vcpu->cr4 & X86_CR4_SMEP) && (spte & SPTE_US)));
+	}
+	if (ok) {
+		gfn = sp->gfns[sptep - sp->spt];
+		if (sp->role.level == 2)	/* the 2 MiB region's first frame */
+			gfn += (la >> PAGE_SHIFT) & 511;
+	}
+	mutex_unlock(&vm->mmu_lock);
+	if (ok)
+		*gpa = (gfn << PAGE_SHIFT) | offset_in_page(la);
+	return ok;
+}
+
 /*
  * A #PF exit: classify with the walker. True fault: inject with the
  * walker's error code. Hidden: fill the shadow, set A/D, emulate a
@@ -880,6 +984,7 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 			return SHV_PF_RESUME;
 		}
 		mutex_unlock(&vm->mmu_lock);
+		keep_walk(vcpu, la, access, &w);
 		pf->addr = w.gpa;
 		pf->gfn = w.gfn;
 		return SHV_PF_EMULATE_PT;

@@ -2,8 +2,10 @@
 /*
  * The shadow MMU's entry points for vm.c, vcpu.c and the exit handlers:
  * lifetime of the per-VM and per-vCPU MMU state, paging-context changes
- * (CR0/CR4/EFER, CR3 load), INVLPG, and translation for the emulator.
- * What each policy does at these events is decided here. Guest-visible
+ * (CR0/CR4/EFER, CR3 load), INVLPG, and translation for the emulator
+ * (a guest walk, or one of fault.c's shortcuts that are valid where the
+ * walk's result is known). What each policy does at these events is
+ * decided here. Guest-visible
  * contract of the MMU as a whole: the hardware CR3 of a running guest
  * points at a shadow root built by root_cache.c, the guest's own tables
  * are only read (walker.c), and every shadow page is accounted and freed
@@ -195,12 +197,21 @@ void shv_mmu_flush_guest_tlb(struct shv_vcpu *vcpu)
 	WRITE_ONCE(vcpu->flush_pending, true);
 }
 
-/* Translation for emulated accesses: 0, or -EFAULT with *fault_ec. */
+/*
+ * Translation for emulated accesses: 0, or -EFAULT with *fault_ec. Two
+ * cases need no guest walk (fault.c): an access to the page of the #PF
+ * exit that handed a guest page-table write to the emulator, in that
+ * exit (its walk is reused), and an instruction fetch that the shadow
+ * leaf mapping la lets through. Every other access, and any of those
+ * that the shortcut does not allow, is walked.
+ */
 int shv_mmu_gva_to_gpa(struct shv_vcpu *vcpu, u64 la, u32 access, u64 *gpa, u32 *fault_ec)
 {
 	struct shv_walk w;
 	int r;
 
+	if (pf_walk_reuse(vcpu, la, access, gpa) || shadow_fetch_gpa(vcpu, la, access, gpa))
+		return 0;
 	r = shv_walk(vcpu, la, access, &w, true);	/* may pin: no lock */
 	if (r == -EFAULT)
 		*fault_ec = w.error_code;

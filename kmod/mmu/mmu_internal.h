@@ -198,6 +198,20 @@ static inline bool role_traps(const struct shv_mmu_vm *mmu, union shv_role role)
 	return mmu->pf_bypass && role.guest_levels == 4;
 }
 
+/*
+ * fault.c: the guest walk of the #PF exit that handed a write to a
+ * write-protected guest table to the emulator, for the emulator's
+ * accesses in that same exit (pf_walk_reuse()).
+ */
+struct shv_pf_walk {
+	u64 exit;		/* vcpu->exit_count of that exit (0: none yet) */
+	u64 cr0, cr3, cr4, efer;	/* the paging context walked */
+	u64 la_page;		/* CR2 >> PAGE_SHIFT (32 bits outside long mode) */
+	u64 gfn;		/* the frame it translates to */
+	unsigned int acc;	/* the walk's rights (ACC_*) */
+	u32 access;		/* the access walked for (PFERR_*): Dirty set if WRITE */
+};
+
 struct shv_mmu_vcpu {
 	union shv_role base_role;	/* role of the root for this context */
 	struct shv_root *cur;
@@ -210,6 +224,7 @@ struct shv_mmu_vcpu {
 	u64 smap_la;		/* address */
 	unsigned long smap_rip;	/* instruction */
 	u32 smap_ec;		/* and error code of the last candidate */
+	struct shv_pf_walk pf_walk;
 };
 
 #define MAX_AS	4096
@@ -351,5 +366,9 @@ extern const struct shv_mmu_policy_ops shv_policy_wp;
 extern const struct shv_mmu_policy_ops shv_policy_unsync;
 extern const struct shv_mmu_policy_ops shv_policy_vtlb;
 extern const struct shv_mmu_policy_ops shv_policy_wp_noemu;
+
+/* ---- fault.c: translations for emulated accesses without a guest walk ---- */
+bool pf_walk_reuse(struct shv_vcpu *vcpu, u64 la, u32 access, u64 *gpa);
+bool shadow_fetch_gpa(struct shv_vcpu *vcpu, u64 la, u32 access, u64 *gpa);
 
 #endif /* SHADOWVM_MMU_INTERNAL_H */

@@ -72,9 +72,22 @@ static void prefill(struct shv_vcpu *vcpu, struct shv_sp *sp, u64 *sptep,
 	(*vm_stat(vm, SHADOWVM_STAT_PF_PREFETCHED))++;
 }
 
+/* Drop a shadow entry; true if the hardware may have cached it (present). */
+static bool drop_written(struct shv_vm *vm, u64 *sptep)
+{
+	bool present = spte_present(*sptep);
+
+	drop_spte(vm, sptep);
+	return present;
+}
+
 /*
  * The guest wrote [gpa, gpa+len) of a frame shadowed as a page table:
- * drop the shadow entries derived from the bytes written. mmu_lock held.
+ * drop the shadow entries derived from the bytes written. The vCPUs
+ * flush their TLBs only when a present entry went (sp_zap() kicks them
+ * itself): an entry that was not present (0 or SPTE_TRAP) was never
+ * cached, e.g. the PTE a demand-paging guest writes in its #PF handler.
+ * mmu_lock held.
  */
 static void pte_written(struct shv_vcpu *vcpu, u64 gpa, unsigned int len,
 			const struct shv_prefill *pf)
@@ -83,6 +96,7 @@ static void pte_written(struct shv_vcpu *vcpu, u64 gpa, unsigned int len,
 	u64 gfn = gpa >> PAGE_SHIFT;
 	unsigned int off = offset_in_page(gpa);
 	struct shv_sp *sp;
+	bool flush = false;
 	LIST_HEAD(sps);
 
 	lockdep_assert_held(&vm->mmu_lock);
@@ -112,20 +126,21 @@ static void pte_written(struct shv_vcpu *vcpu, u64 gpa, unsigned int len,
 			if (sp->role.gpte4 && sp->role.level == 1) {
 				if (e / 512 != sp->role.quadrant)
 					continue;
-				drop_spte(vm, &sp->spt[e % 512]);
+				flush |= drop_written(vm, &sp->spt[e % 512]);
 				prefill(vcpu, sp, &sp->spt[e % 512], pf);
 			} else if (sp->role.gpte4 && sp->role.level == 2) {
 				if (e / 256 != sp->role.quadrant)
 					continue;
-				drop_spte(vm, &sp->spt[(e % 256) * 2]);
-				drop_spte(vm, &sp->spt[(e % 256) * 2 + 1]);
+				flush |= drop_written(vm, &sp->spt[(e % 256) * 2]);
+				flush |= drop_written(vm, &sp->spt[(e % 256) * 2 + 1]);
 			} else {
-				drop_spte(vm, &sp->spt[e]);
+				flush |= drop_written(vm, &sp->spt[e]);
 				prefill(vcpu, sp, &sp->spt[e], pf);
 			}
 		}
 	}
-	kick_flush_all(vm);
+	if (flush)
+		kick_flush_all(vm);
 }
 
 /*

@@ -14,6 +14,8 @@
  * what the shadow needs: the frames of each guest table, the entries and
  * the accumulated rights. On a guest fault it returns -EFAULT with the
  * architectural error code; nothing in guest memory is changed then.
+ * shv_walk_perm_fault() is its permission check alone, for a caller that
+ * reuses a walk's rights for another access (fault.c).
  */
 #include <linux/kernel.h>
 #include <linux/mm.h>
@@ -107,7 +109,7 @@ int shv_guest_levels(struct shv_vcpu *vcpu)
 }
 
 /* Does the permission check of an access fail? (SDM 4.6) */
-static bool perm_fault(struct shv_vcpu *vcpu, unsigned int acc, u32 access)
+bool shv_walk_perm_fault(struct shv_vcpu *vcpu, unsigned int acc, u32 access)
 {
 	bool user = access & PFERR_USER, write = access & PFERR_WRITE;
 	bool fetch = access & PFERR_FETCH;
@@ -257,7 +259,7 @@ retry:
 		table = pte & (levels == 2 ? 0xfffff000ULL : GENMASK_ULL(51, 12));
 	}
 	w->access = acc;
-	if (perm_fault(vcpu, acc, access)) {
+	if (shv_walk_perm_fault(vcpu, acc, access)) {
 		w->error_code = fault_ec(vcpu, access, true, false);
 		return -EFAULT;
 	}

@@ -38,6 +38,12 @@ struct shv_walk {
 struct shv_vcpu;
 int shv_walk(struct shv_vcpu *vcpu, u64 la, u32 access, struct shv_walk *w, bool set_ad);
 int shv_guest_levels(struct shv_vcpu *vcpu);
+/*
+ * Would an access (PFERR_WRITE/USER/FETCH, SHV_PFERR_IMPLICIT) fault on
+ * the rights acc (ACC_*) of a successful walk, in the vCPU's current
+ * CR0.WP, CR4.SMEP/SMAP, CPL and EFLAGS.AC? (SDM vol. 3A 4.6)
+ */
+bool shv_walk_perm_fault(struct shv_vcpu *vcpu, unsigned int acc, u32 access);
 bool shv_pae_pdpte_bad(struct shv_vcpu *vcpu, u64 pdpte);
 /*
  * A level-1 guest entry that a walk through it would use as it is:
