@@ -9,7 +9,8 @@
 # Steps: testvm/prepare.sh; `make module KDIR=$TESTVM_KDIR`; `make runner
 # selftests KSFT_DIR=build/ksft STATIC=1`; payload build/check/payload/ =
 # shadowvm.ko, shadowvm, selftests/ (`make -C selftests install DESTDIR=...`,
-# plus the test kernel's bzImage as selftests/vmlinuz for linux_guest_test)
+# plus the test kernel's bzImage as selftests/vmlinuz and its ELF vmlinux
+# as selftests/vmlinux for linux_guest_test)
 # and guest-check.sh; testvm/boot.sh runs guest-check.sh in the VM. In the
 # background meanwhile (nice 19; TESTVM_SERIAL_BUILDS=1: before the VMs),
 # with their output in build/check/builds.log: the in-tree kselftest build
@@ -246,7 +247,7 @@ shard_payload() {
 		mmu_bench | run_bench.sh | linux_bench.sh)
 			rm -f "$f"
 			;;
-		vmlinuz | linux-initramfs.cpio | linux-disk.img)
+		vmlinuz | vmlinux | linux-initramfs.cpio | linux-disk.img)
 			case ",$1," in
 			*,linux_guest_test,*) ;;
 			*) rm -f "$f" ;;
@@ -322,6 +323,10 @@ fi
 cp testvm/guest-check.sh "$OUT/payload/"
 # linux_guest_test boots the test machine's own kernel as a guest
 cp "$TESTVM_VMLINUZ" "$OUT/payload/selftests/vmlinuz"
+# and the same kernel as an ELF vmlinux, which it boots unless SVMTEST_FULL
+# (the guest's XZ decompression of the bzImage is most of a boot's cost)
+VMLINUX_ELF=$(testvm_vmlinux_elf) || die "cannot extract vmlinux from $TESTVM_VMLINUZ"
+cp "$VMLINUX_ELF" "$OUT/payload/selftests/vmlinux"
 T_BUILD=$SECONDS
 
 rm -f "$OUT/tap.txt" "$OUT/dmesg.txt" "$OUT/times.txt"
