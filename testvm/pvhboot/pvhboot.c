@@ -157,7 +157,16 @@ static void *memmove(void *dst, const void *src, u32 n)
 	if (d == s || !n)
 		return dst;
 	if (d < s || d >= s + n) {
-		asm volatile("rep movsb" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
+		/*
+		 * Forward, by dwords: Bochs runs a "rep movs" one iteration
+		 * at a time (its fast string paths are compiled out with its
+		 * debugger), so a dword per iteration is four times faster
+		 * than a byte. Forward copies with d < s may overlap.
+		 */
+		u32 q = n >> 2, r = n & 3;
+
+		asm volatile("rep movsl" : "+D"(d), "+S"(s), "+c"(q) : : "memory");
+		asm volatile("rep movsb" : "+D"(d), "+S"(s), "+c"(r) : : "memory");
 	} else {
 		d += n - 1;
 		s += n - 1;
@@ -169,7 +178,10 @@ static void *memmove(void *dst, const void *src, u32 n)
 
 static void memzero(void *dst, u32 n)
 {
-	asm volatile("rep stosb" : "+D"(dst), "+c"(n) : "a"(0) : "memory");
+	u32 q = n >> 2, r = n & 3;
+
+	asm volatile("rep stosl" : "+D"(dst), "+c"(q) : "a"(0) : "memory");
+	asm volatile("rep stosb" : "+D"(dst), "+c"(r) : "a"(0) : "memory");
 }
 
 static u32 get32(const u8 *p)
