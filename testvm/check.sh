@@ -39,7 +39,7 @@
 # Environment: TESTVM_JOBS (test VMs at once), TESTVM_TIMEOUT (seconds for
 # each VM, default 4800), TESTVM_SERIAL_BUILDS (1: the kselftest and dkms
 # builds before the VMs), TESTVM_BUILDS_WEIGHT (seconds of one core the
-# background builds take, default 180: with a VM on every host CPU the
+# background builds take, default 60: with a VM on every host CPU the
 # first VM gets that much less work), TESTVM_CASE_TIMES (1: also
 # build/check/case-times.txt, "WALL NAME" per test case),
 # TESTVM_KERNEL, TESTVM_CPU_MODEL, TESTVM_APPEND, TESTVM_IGNORE (see boot.sh,
@@ -344,10 +344,10 @@ if [ "$JOBS" -le 1 ]; then
 	BOOT_RCS=("$rc")
 else
 	# the background builds need a core: with a VM on every core, the
-	# first VM gets TESTVM_BUILDS_WEIGHT (default 180) seconds less work
+	# first VM gets TESTVM_BUILDS_WEIGHT (default 60) seconds less work
 	HEAD=0
 	if [ -n "$BUILDS_PID" ] && [ "$JOBS" -ge "$(nproc 2>/dev/null || echo 1)" ]; then
-		HEAD=${TESTVM_BUILDS_WEIGHT:-180}
+		HEAD=${TESTVM_BUILDS_WEIGHT:-60}
 	fi
 	mapfile -t SHARDS < <(suite_tests "$@" | split_suite "$JOBS" "$HEAD")
 	VMDIRS=()
