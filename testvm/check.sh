@@ -37,10 +37,11 @@
 # top-level "ok"/"not ok" lines ("# SKIP" counts as skipped).
 #
 # Environment: TESTVM_JOBS (test VMs at once), TESTVM_TIMEOUT (seconds for
-# each VM, default 4800), TESTVM_SERIAL_BUILDS (1: the kselftest and dkms
-# builds before the VMs), TESTVM_BUILDS_WEIGHT (seconds of one core the
-# background builds take, default 60: with a VM on every host CPU the
-# first VM gets that much less work), TESTVM_CASE_TIMES (1: also
+# each VM, default 4800), TESTVM_BUILDS (0: no kselftest and dkms builds;
+# default 1 for the whole suite, 0 for a subset), TESTVM_SERIAL_BUILDS
+# (1: the kselftest and dkms builds before the VMs), TESTVM_BUILDS_WEIGHT
+# (seconds of one core the background builds take, default 60: with a VM
+# on every host CPU the first VM gets that much less work), TESTVM_CASE_TIMES (1: also
 # build/check/case-times.txt, "WALL NAME" per test case),
 # TESTVM_KERNEL, TESTVM_CPU_MODEL, TESTVM_APPEND, TESTVM_IGNORE (see boot.sh,
 # prepare.sh and lib.sh); TESTVM_CHECK_OUT (output directory, default
@@ -307,9 +308,19 @@ testvm_payload "$OUT/payload" selftests || die "cannot assemble the payload"
 # lowest CPU priority while the VMs boot and run (on the CPU a finished or
 # absent VM leaves free), and the run waits for them and fails if they
 # failed, as before. TESTVM_SERIAL_BUILDS=1: before the VMs instead.
+# TESTVM_BUILDS=0 skips them; the default is to run them for the whole
+# suite and to skip them for a subset (svmtest.only=...), which tests
+# binaries, not the packaging.
 rm -f "$OUT/builds.log"
 BUILDS_PID=
-if [ "${TESTVM_SERIAL_BUILDS:-0}" = 1 ]; then
+BUILDS=${TESTVM_BUILDS:-1}
+if [ -z "${TESTVM_BUILDS:-}" ] && [ "$(suite_tests "$@" | wc -l)" -lt \
+	"$(SVMTEST_LIST=1 sh "$OUT/payload/selftests/run_tests.sh" | wc -l)" ]; then
+	BUILDS=0
+fi
+if [ "$BUILDS" = 0 ]; then
+	echo "check: in-tree kselftest and dkms builds skipped (a subset of the suite; TESTVM_BUILDS=1 runs them)"
+elif [ "${TESTVM_SERIAL_BUILDS:-0}" = 1 ]; then
 	check_builds 2>&1 | tee "$OUT/builds.log" ||
 		die "the kselftest/dkms builds failed (see above)"
 else
