@@ -41,8 +41,9 @@
 # default 1 for the whole suite, 0 for a subset), TESTVM_SERIAL_BUILDS
 # (1: the kselftest and dkms builds before the VMs), TESTVM_BUILDS_WEIGHT
 # (seconds of one core the background builds take, default 60: with a VM
-# on every host CPU the first VM gets that much less work), TESTVM_CASE_TIMES (1: also
-# build/check/case-times.txt, "WALL NAME" per test case),
+# on every host CPU the first VM gets that much less work),
+# TESTVM_CASE_TIMES (1: also build/check/case-times.txt, "WALL NAME" per
+# test case),
 # TESTVM_KERNEL, TESTVM_CPU_MODEL, TESTVM_APPEND, TESTVM_IGNORE (see boot.sh,
 # prepare.sh and lib.sh); TESTVM_CHECK_OUT (output directory, default
 # build/check; testvm/check-debug.sh uses build/check-debug).
@@ -161,10 +162,9 @@ case_times() {
 		{ close_prev($1) }' "$1" | sort -rn
 }
 
-# suite_tests [boot.sh options]: the test binaries this run covers, in
-# run_tests.sh's order, one per line: the last "svmtest.only=" of
-# TESTVM_APPEND and of the --append options, else all of them.
-suite_tests() {
+# suite_only [boot.sh options]: the last "svmtest.only=" value of
+# TESTVM_APPEND and of the --append options; empty for the whole suite.
+suite_only() {
 	local only="" a
 	# shellcheck disable=SC2048,SC2086 # split --append's words too
 	for a in ${TESTVM_APPEND:-} $*; do
@@ -172,6 +172,15 @@ suite_tests() {
 		svmtest.only=*) only=${a#svmtest.only=} ;;
 		esac
 	done
+	echo "$only"
+}
+
+# suite_tests [boot.sh options]: the test binaries this run covers, in
+# run_tests.sh's order, one per line: those of suite_only, else all of them.
+suite_tests() {
+	local only
+
+	only=$(suite_only "$@")
 	if [ -n "$only" ]; then
 		echo "$only" | tr ',' '\n' | grep -v '^$'
 	else
@@ -314,10 +323,7 @@ testvm_payload "$OUT/payload" selftests || die "cannot assemble the payload"
 rm -f "$OUT/builds.log"
 BUILDS_PID=
 BUILDS=${TESTVM_BUILDS:-1}
-if [ -z "${TESTVM_BUILDS:-}" ] && [ "$(suite_tests "$@" | wc -l)" -lt \
-	"$(SVMTEST_LIST=1 sh "$OUT/payload/selftests/run_tests.sh" | wc -l)" ]; then
-	BUILDS=0
-fi
+[ -n "${TESTVM_BUILDS:-}" ] || [ -z "$(suite_only "$@")" ] || BUILDS=0
 if [ "$BUILDS" = 0 ]; then
 	echo "check: in-tree kselftest and dkms builds skipped (a subset of the suite; TESTVM_BUILDS=1 runs them)"
 elif [ "${TESTVM_SERIAL_BUILDS:-0}" = 1 ]; then

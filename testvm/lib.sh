@@ -250,6 +250,11 @@ for path in sys.argv[1:]:
 PYEOF
 }
 
+# testvm_sha256 FILE: print FILE's SHA-256 in hex.
+testvm_sha256() {
+	sha256sum <"$1" | cut -d' ' -f1
+}
+
 # testvm_bochs CPUS: print the Bochs executable for a machine of CPUS CPUs.
 #
 # Debian's bochs-bin is built with Bochs's internal debugger (the package
@@ -276,13 +281,13 @@ testvm_bochs() {
 
 	stock=$(command -v bochs-bin || true)
 	if [ "$cpus" != 1 ] || [ "${TESTVM_BOCHS_PATCH:-1}" = 0 ] || [ -z "$stock" ] ||
-	   [ "$(sha256sum <"$stock" | cut -d' ' -f1)" != "$TESTVM_BOCHS_SHA256" ]; then
+	   [ "$(testvm_sha256 "$stock")" != "$TESTVM_BOCHS_SHA256" ]; then
 		echo bochs
 		return 0
 	fi
 	out=$TESTVM_BUILD/testvm/bochs-bin-nodbg
 	if [ -x "$out" ] &&
-	   [ "$(sha256sum <"$out" | cut -d' ' -f1)" = "$TESTVM_BOCHS_FAST_SHA256" ]; then
+	   [ "$(testvm_sha256 "$out")" = "$TESTVM_BOCHS_FAST_SHA256" ]; then
 		echo "$out"
 		return 0
 	fi
@@ -300,7 +305,7 @@ testvm_bochs() {
 		printf '%b' "$(echo "$patch" | sed 's/../\\x&/g')" |
 			dd of="$out.$$" bs=1 seek=$((off)) conv=notrunc status=none || return 1
 	done <<<"$sites"
-	if [ "$(sha256sum <"$out.$$" | cut -d' ' -f1)" != "$TESTVM_BOCHS_FAST_SHA256" ]; then
+	if [ "$(testvm_sha256 "$out.$$")" != "$TESTVM_BOCHS_FAST_SHA256" ]; then
 		rm -f "$out.$$"
 		echo bochs
 		return 0
