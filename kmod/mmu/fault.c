@@ -66,14 +66,6 @@ static unsigned int leaf_access(union shv_role base, struct shv_walk *w, u32 ec)
 	return acc;
 }
 
-/* Index of la in a shadow page of @level, given the page's role. */
-static int spte_index(union shv_role role, u64 la, int level)
-{
-	if (role.pae_root)
-		return (la >> 30) & 3;
-	return (la >> (12 + 9 * (level - 1))) & 511;
-}
-
 /* ---- prefetch ---- */
 
 /*

@@ -172,6 +172,14 @@ static inline bool spte_is_large(u64 spte, int level)
 	return level == 2 && (spte & SPTE_PS);
 }
 
+/* Index of la in a shadow page of @level, given the page's role. */
+static inline int spte_index(union shv_role role, u64 la, int level)
+{
+	if (role.pae_root)
+		return (la >> 30) & 3;
+	return (la >> (12 + 9 * (level - 1))) & 511;
+}
+
 struct shv_mmu_vm {
 	struct hlist_head hash[1 << SP_HASH_BITS];
 	struct list_head active;
