@@ -194,6 +194,8 @@ struct shv_vcpu {
 	bool launched;
 	bool pf_filter_on;		/* VMCS #PF mask/match: P=0 faults skip the exit */
 	struct preempt_notifier pn;
+	bool preempted;			/* switched out while runnable (vmx/pause.c) */
+	struct task_struct __rcu *run_task;	/* the thread in RUN, or NULL (vmx/pause.c) */
 	bool flush_pending;		/* flush this VPID before the next entry */
 	bool pending_shutdown;		/* triple fault made by event merging */
 	unsigned long host_cr3, host_cr4;
@@ -340,6 +342,13 @@ void shv_vcpu_put(struct shv_vcpu *vcpu);
 int shv_vcpu_run(struct shv_vcpu *vcpu);
 void shv_vmcs_setup(struct shv_vcpu *vcpu);
 void shv_flush_tlb_gva(struct shv_vcpu *vcpu, u64 gva);
+
+/* ---- vmx/pause.c: PAUSE-loop exits, yield to a preempted vCPU ---- */
+void shv_pause_probe(void);
+void shv_pause_vmcs_setup(struct shv_vcpu *vcpu);
+void shv_pause_sched_out(struct shv_vcpu *vcpu);
+void shv_pause_sched_in(struct shv_vcpu *vcpu);
+int shv_handle_pause(struct shv_vcpu *vcpu);
 
 /* ---- vmx/exits.c: VM-exit handlers. >0: resume guest; 0: exit to user; <0: error ---- */
 int shv_handle_exit(struct shv_vcpu *vcpu, u32 reason);

@@ -215,7 +215,9 @@ static long shv_vcpu_ioctl(struct file *f, unsigned int ioctl, unsigned long arg
 	vcpu->srcu_idx = srcu_read_lock(&vcpu->vm->srcu);
 	switch (ioctl) {
 	case SHADOWVM_RUN:
+		rcu_assign_pointer(vcpu->run_task, current);	/* vmx/pause.c */
 		r = shv_vcpu_run(vcpu);
+		RCU_INIT_POINTER(vcpu->run_task, NULL);
 		break;
 	case SHADOWVM_GET_REGS:
 		shv_get_regs(vcpu, &u.regs);

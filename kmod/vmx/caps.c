@@ -178,7 +178,8 @@ int shv_vmx_probe(void)
 			  CPU_RDTSC_EXITING | CPU_USE_TSC_OFFSETTING |
 			  CPU_MONITOR_TRAP_FLAG | CPU_PAUSE_EXITING | CPU_UNCOND_IO_EXITING);
 	r = adjust_ctl("secondary", SHV_MSR_VMX_PROCBASED2, 0,
-		       CPU2_ENABLE_VPID | CPU2_WBINVD_EXITING, &shv_caps.cpu2);
+		       CPU2_ENABLE_VPID | CPU2_WBINVD_EXITING | CPU2_PAUSE_LOOP_EXITING,
+		       &shv_caps.cpu2);
 	if (r)
 		return r;
 	probe_tsc_rdtscp_invpcid(truectl);
@@ -229,6 +230,7 @@ int shv_vmx_probe(void)
 							 0xffffffffULL));
 	}
 
+	shv_pause_probe();
 	pr_info(SHV_NAME ": VMX revision 0x%x, VPID %s, pin 0x%x cpu 0x%x cpu2 0x%x exit 0x%x entry 0x%x\n",
 		shv_caps.revision_id, shv_caps.has_vpid ? "on" : "off",
 		shv_caps.pin, shv_caps.cpu, shv_caps.cpu2, shv_caps.exit,

@@ -468,6 +468,8 @@ int shv_handle_exit(struct shv_vcpu *vcpu, u32 reason)
 		vcpu->evt.held = 0;
 		vcpu->evt.held_nmi = false;
 		return 0;
+	case EXIT_REASON_PAUSE_INSTRUCTION:
+		return shv_handle_pause(vcpu);
 	case EXIT_REASON_PREEMPTION_TIMER:
 		shv_stat_inc(vcpu, EXIT_PREEMPT_TIMER);
 		return 1;

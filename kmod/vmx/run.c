@@ -234,11 +234,13 @@ static void handle_exit_irqoff(struct shv_vcpu *vcpu, u32 reason)
 
 static void shv_sched_in(struct preempt_notifier *pn, int cpu)
 {
+	shv_pause_sched_in(pn_to_vcpu(pn));
 	vcpu_load_here(pn_to_vcpu(pn));
 }
 
 static void shv_sched_out(struct preempt_notifier *pn, struct task_struct *next)
 {
+	shv_pause_sched_out(pn_to_vcpu(pn));
 	vcpu_put_here(pn_to_vcpu(pn));
 }
 

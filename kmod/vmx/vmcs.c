@@ -59,6 +59,7 @@ void shv_vmcs_setup(struct shv_vcpu *vcpu)
 		   vcpu->vpid ? shv_caps.cpu2 : shv_caps.cpu2 & ~CPU2_ENABLE_VPID);
 	if (vcpu->vpid)
 		vmcs_write(VIRTUAL_PROCESSOR_ID, vcpu->vpid);
+	shv_pause_vmcs_setup(vcpu);
 	vmcs_write(VM_EXIT_CONTROLS, shv_caps.exit);
 	vmcs_write(VM_ENTRY_CONTROLS, shv_caps.entry);
 	/*

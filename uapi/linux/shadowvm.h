@@ -364,6 +364,9 @@ enum shadowvm_stat_id {
 	SHADOWVM_STAT_REALMODE_EMULATED, /* real-mode instructions done after a #GP */
 	SHADOWVM_STAT_REALMODE_INTS,	/* deliveries through the vector table */
 	SHADOWVM_STAT_PF_WP0_EMULATED,	/* CR0.WP=0 supervisor writes kept from SMAP: emulated */
+	/* PAUSE-loop exiting (vmx/pause.c) */
+	SHADOWVM_STAT_EXIT_PAUSE,	/* PAUSE-loop exits */
+	SHADOWVM_STAT_PAUSE_YIELDS,	/* ... that yielded to a preempted vCPU of the VM */
 	SHADOWVM_STAT_NR
 };
 
