@@ -18,6 +18,9 @@
 # log in build/check/ksft-tree.log) and `dkms build` for the 6.1 and 6.12
 # kernels (private trees in build/dkms/, nothing installed); the run waits
 # for them after the VMs and fails if they failed.
+# Test binaries that need neither the module nor VT-x (emulator_test) run
+# on this machine first, out of the payload (TAP in build/check/host/tap.txt;
+# TESTVM_HOST_TESTS=0: in the VMs instead).
 # The suite is split among TESTVM_JOBS test VMs that run at once (default:
 # one per host CPU, at most 4), balanced by the measured time of each test
 # binary in testvm/suite-times.txt; each VM runs its share as
@@ -25,8 +28,9 @@
 # one VM, build/check/vm/console.log, streamed live; with more, a progress
 # line per test binary). Afterwards:
 #   build/check/tap.txt    the TAP of run_tests.sh (kernel lines removed;
-#                          with several VMs, their streams one after the
-#                          other, renumbered, setup/teardown cases marked
+#                          with several VMs, or tests run on this machine,
+#                          their streams one after the other ("host"
+#                          first), renumbered, setup/teardown cases marked
 #                          "(vmN)")
 #   build/check/dmesg.txt  the guest's dmesg after the tests (each VM's)
 #   build/check/times.txt  "WALL GUEST NAME" per test binary, slowest first:
@@ -175,8 +179,9 @@ suite_only() {
 	echo "$only"
 }
 
-# suite_tests [boot.sh options]: the test binaries this run covers, in
-# run_tests.sh's order, one per line: those of suite_only, else all of them.
+# suite_tests [boot.sh options]: the test binaries the test VMs run, in
+# run_tests.sh's order, one per line: those of suite_only, else all of
+# them; not the ones run on this machine (HOST_TESTS).
 suite_tests() {
 	local only
 
@@ -185,7 +190,53 @@ suite_tests() {
 		echo "$only" | tr ',' '\n' | grep -v '^$'
 	else
 		SVMTEST_LIST=1 sh "$OUT/payload/selftests/run_tests.sh"
-	fi
+	fi | grep -vxF -f <(printf '%s\n' "${HOST_TESTS[@]}" "")
+}
+
+# host_tests NAME...: run these test binaries of $OUT/host here, one after
+# the other (each under a 600 s timeout), and print their TAP the way
+# run_tests.sh does: "ok N binary: test" per case, "# ---- binary" before
+# each, a "not ok" for a binary that crashed or did not report every test,
+# and the plan last.
+host_tests() {
+	local t
+
+	echo "TAP version 13"
+	for t in "$@"; do
+		echo "# ---- $t (on this machine)"
+		(cd "$OUT/host" && timeout -s KILL 600 "./$t" 2>&1; echo "check-rc=$?")
+	done | awk '
+		function report(res, name) { print res " " ++n " " name }
+		function close_bin() {
+			if (bin != "" && (seen < plan || (rc != 0 && rc != 4 && !failed)))
+				report("not ok", bin ": only " seen " of " plan \
+				       " tests reported (exit status " rc ")")
+		}
+		/^# ---- / { close_bin(); bin = $3; seen = plan = failed = 0; rc = 255; print; next }
+		/^check-rc=/ { rc = substr($0, 10) + 0; next }
+		/^TAP version/ { next }
+		/^1\.\.[0-9]+/ { plan = substr($1, 4) + 0; next }
+		/^#  RUN / { cur = $0; sub(/^#  RUN +/, "", cur); sub(/ \.\.\.$/, "", cur); print; next }
+		/^ok [0-9]+ / {
+			seen++
+			rest = $0
+			sub(/^ok [0-9]+ /, "", rest)
+			if (rest ~ /^# SKIP/)
+				rest = cur " " rest
+			report("ok", bin ": " rest)
+			next
+		}
+		/^not ok [0-9]+ / {
+			seen++
+			failed = 1
+			rest = $0
+			sub(/^not ok [0-9]+ /, "", rest)
+			report("not ok", bin ": " rest)
+			next
+		}
+		/^#/ { print; next }
+		{ print "# " $0 }
+		END { close_bin(); print "1.." n }'
 }
 
 # split_suite N [HEAD]: the binaries on stdin as N comma-separated lists,
@@ -344,6 +395,28 @@ cp "$TESTVM_VMLINUZ" "$OUT/payload/selftests/vmlinuz"
 # (the guest's XZ decompression of the bzImage is most of a boot's cost)
 VMLINUX_ELF=$(testvm_vmlinux_elf) || die "cannot extract vmlinux from $TESTVM_VMLINUZ"
 cp "$VMLINUX_ELF" "$OUT/payload/selftests/vmlinux"
+# Test binaries that need neither the module nor VT-x (the instruction
+# emulator's userspace unit test) run on this machine instead of in a test
+# VM: emulator_test takes half a second here and 35 s of an emulated CPU.
+# TESTVM_HOST_TESTS=0 leaves them in the VMs. They run before the VMs
+# boot; their TAP ("host" in the merged stream) is in $OUT/host/tap.txt.
+HOST_CANDIDATES="emulator_test"
+HOST_TESTS=()
+rm -rf "$OUT/host"
+if [ "${TESTVM_HOST_TESTS:-1}" != 0 ]; then
+	ONLY=$(suite_only "$@")
+	for t in $HOST_CANDIDATES; do
+		[ -x "$OUT/payload/selftests/$t" ] || continue
+		[ -z "$ONLY" ] || [[ ",$ONLY," == *",$t,"* ]] || continue
+		mkdir -p "$OUT/host"
+		mv "$OUT/payload/selftests/$t" "$OUT/host/"
+		HOST_TESTS+=("$t")
+	done
+	if [ "${#HOST_TESTS[@]}" -gt 0 ]; then
+		echo "check: on this machine: ${HOST_TESTS[*]}"
+		host_tests "${HOST_TESTS[@]}" >"$OUT/host/tap.txt"
+	fi
+fi
 T_BUILD=$SECONDS
 
 rm -f "$OUT/tap.txt" "$OUT/dmesg.txt" "$OUT/times.txt"
@@ -359,6 +432,7 @@ if [ "$JOBS" -le 1 ]; then
 		--no-echo TESTVM-DMESG-BEGIN:TESTVM-DMESG-END "$@" || rc=$?
 	VMDIRS=("$OUT/vm")
 	BOOT_RCS=("$rc")
+	SHARDS=("$(suite_tests "$@" | paste -sd,)")
 else
 	# the background builds need a core: with a VM on every core, the
 	# first VM gets TESTVM_BUILDS_WEIGHT (default 60) seconds less work
@@ -420,7 +494,7 @@ between() {
 		on && (keep_kernel || $0 !~ /^\[ *[0-9]+\.[0-9]+\] /) { print }
 		index($0, b) == 1 { on = 1 }' "$1"
 }
-if [ "${#VMDIRS[@]}" -eq 1 ]; then
+if [ "${#VMDIRS[@]}" -eq 1 ] && [ "${#HOST_TESTS[@]}" -eq 0 ]; then
 	between "${VMDIRS[0]}/console.log" TESTVM-TAP-BEGIN TESTVM-TAP-END 0 >"$OUT/tap.txt"
 	between "${VMDIRS[0]}/console.log" TESTVM-DMESG-BEGIN TESTVM-DMESG-END 1 >"$OUT/dmesg.txt"
 	binary_times "${VMDIRS[0]}/stamps" >"$OUT/times.txt"
@@ -430,15 +504,22 @@ else
 	# one TAP stream: each VM's lines in turn, renumbered; the per-VM
 	# setup/teardown cases are told apart by "(vmN)"; the plan is the sum
 	# of the VMs' plans (none if a VM printed none)
-	for i in "${!VMDIRS[@]}"; do
-		echo "# ==== vm$((i + 1)) runs: ${SHARDS[$i]//,/ }"
-		between "${VMDIRS[$i]}/console.log" TESTVM-TAP-BEGIN TESTVM-TAP-END 0 |
-			sed "s/^/vm$((i + 1)) /"
-	done | awk -v nvm="${#VMDIRS[@]}" '
+	# (the tests run on this machine first, as "host")
+	{
+		if [ "${#HOST_TESTS[@]}" -gt 0 ]; then
+			echo "# ==== this machine runs: ${HOST_TESTS[*]}"
+			sed "s/^/host /" "$OUT/host/tap.txt"
+		fi
+		for i in "${!VMDIRS[@]}"; do
+			echo "# ==== vm$((i + 1)) runs: ${SHARDS[$i]//,/ }"
+			between "${VMDIRS[$i]}/console.log" TESTVM-TAP-BEGIN TESTVM-TAP-END 0 |
+				sed "s/^/vm$((i + 1)) /"
+		done
+	} | awk -v nvm="$(( ${#VMDIRS[@]} + (${#HOST_TESTS[@]} > 0) ))" '
 		BEGIN { print "TAP version 13" }
 		{
 			vm = ""
-			if ($1 ~ /^vm[0-9]+$/) { vm = $1; sub(/^vm[0-9]+ /, "") }
+			if ($1 ~ /^(vm[0-9]+|host)$/) { vm = $1; sub(/^[^ ]+ /, "") }
 		}
 		/^TAP version/ { next }
 		/^1\.\.[0-9]+/ { plan += substr($1, 4); plans++; next }
