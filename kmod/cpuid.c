@@ -34,6 +34,7 @@
 #define L1_ECX_OK  (BIT(0) | BIT(1) | BIT(9) | BIT(13) | BIT(17) | BIT(19) | BIT(20) | \
 		    BIT(22) | BIT(23) | BIT(25) | BIT(30))
 #define L1_ECX_HYPERVISOR BIT(31)
+#define L1_EDX_HTT	BIT(28)	/* EBX[23:16] counts the package's logical processors */
 /*
  * leaf 7.0 EBX: TSC_ADJUST BMI1 FDP_EXCPTN_ONLY SMEP BMI2 ERMS FPU-CS/DS-
  * deprecated RDSEED ADX SMAP CLFLUSHOPT CLWB SHA; INVPCID (10) separately
@@ -177,9 +178,10 @@ void shv_cpuid(struct shv_vcpu *vcpu, u32 leaf, u32 sub, u32 out[4])
 		out[0] = max_basic;
 		break;
 	case 1:
-		out[1] = (out[1] & 0xff00) | (1u << 16) | ((u32)vcpu->id << 24);
+		/* one package of SHADOWVM_MAX_VCPUS cores (leaf 4), APIC id = vCPU id */
+		out[1] = (out[1] & 0xff00) | (SHADOWVM_MAX_VCPUS << 16) | ((u32)vcpu->id << 24);
 		out[2] = (out[2] & L1_ECX_OK) | L1_ECX_HYPERVISOR;
-		out[3] &= L1_EDX_OK;
+		out[3] = (out[3] & L1_EDX_OK) | L1_EDX_HTT;
 		/* lapic.c: xAPIC (while IA32_APIC_BASE.EN), TSC-deadline timer; no x2APIC */
 		out[2] = (out[2] & ~(BIT(21) | BIT(24))) | BIT(24);
 		out[3] = (out[3] & ~BIT(9)) | (shv_lapic_hw_enabled(vcpu) ? BIT(9) : 0);
@@ -187,8 +189,17 @@ void shv_cpuid(struct shv_vcpu *vcpu, u32 leaf, u32 sub, u32 out[4])
 	case 2:
 		break;
 	case 4:
-		/* cache topology: report one core, one thread per cache */
-		out[0] &= 0x3ff;
+		/*
+		 * Cache topology: each cache private to one core (one thread
+		 * shares it), SHADOWVM_MAX_VCPUS cores per package. A vCPU is
+		 * a core of the package, so Linux sees its vCPUs as cores of
+		 * one socket (as QEMU's default -smp) and an AP takes the boot
+		 * CPU's loops_per_jiffy instead of calibrating its delay loop.
+		 */
+		if (out[0] & 0x1f)
+			out[0] = (out[0] & 0x3ff) | ((SHADOWVM_MAX_VCPUS - 1) << 26);
+		else
+			out[0] = 0;
 		break;
 	case 6:
 		/* thermal and power: only ARAT (guest timers never stop) */

@@ -5,6 +5,8 @@
  *   - vendor string equal to the host's, leaf 0 EAX <= the host's;
  *   - leaf 1 EAX equal to the host's, ECX.hypervisor (31) = 1,
  *     ECX.VMX (5) = 0, EBX[31:24] = vCPU id (checked for ids 0 and 5);
+ *   - on shadowvm: one package of SHADOWVM_MAX_VCPUS cores (leaf 1 HTT
+ *     and EBX[23:16], leaf 4 EAX[31:26], no cache shared between cores);
  *   - every feature bit of leaves 1 (ECX except bit 31, EDX), 7.0
  *     (EBX/ECX/EDX) and 0x80000001 (ECX/EDX) is also set on the host;
  *   - leaf 0x40000000 = { 0x40000000, "shad", "owvm", 0 };
@@ -50,7 +52,7 @@ struct cpuid_ent {
 
 enum {
 	E_L0, E_L1, E_L7, E_EXT1, E_HV, E_MAXBASIC, E_ABOVE1, E_ABOVE2,
-	E_EXT7, E_L6, E_L15, E_L16, E_NR
+	E_EXT7, E_L6, E_L15, E_L16, E_L4, E_NR
 };
 
 /*
@@ -115,6 +117,7 @@ static void guest_cpuid(struct __test_metadata *_metadata, uint32_t vcpu_id,
 	tab[E_L6].leaf = 6;
 	tab[E_L15].leaf = 0x15;
 	tab[E_L16].leaf = 0x16;
+	tab[E_L4].leaf = 4;
 	TVM_LOAD(&t, cpuid_guest);
 	ASSERT_EQ(0, be_get_regs(&t.vcpu, &regs));
 	regs.rdi = E_NR;
@@ -135,9 +138,23 @@ static void check_pass_through(struct __test_metadata *_metadata,
 	/* emulated whatever the host has: hypervisor, TSC-deadline (in-kernel LAPIC) */
 	EXPECT_EQ((h1->ecx & L1_ECX_PASS) | B(24) | B(31), g[E_L1].ecx)
 		TH_LOG("leaf 1 ecx: host 0x%x", h1->ecx);
-	/* APIC: the in-kernel xAPIC, enabled at reset */
-	EXPECT_EQ((h1->edx & L1_EDX_PASS) | B(9), g[E_L1].edx)
+	/* APIC: the in-kernel xAPIC, enabled at reset; HTT: see below */
+	EXPECT_EQ((h1->edx & L1_EDX_PASS) | B(9) | B(28), g[E_L1].edx)
 		TH_LOG("leaf 1 edx: host 0x%x", h1->edx);
+	/*
+	 * Topology: one package of SHADOWVM_MAX_VCPUS cores, a thread each
+	 * (leaf 1 EBX[23:16] logical processors, leaf 4 EAX[31:26] cores - 1,
+	 * EAX[25:14] threads sharing a cache - 1), so that Linux puts all
+	 * vCPUs in one package.
+	 */
+	EXPECT_EQ(SHADOWVM_MAX_VCPUS, (g[E_L1].ebx >> 16) & 0xff)
+		TH_LOG("leaf 1 ebx 0x%x", g[E_L1].ebx);
+	if (g[E_L0].eax >= 4 && (g[E_L4].eax & 0x1f)) {
+		EXPECT_EQ(SHADOWVM_MAX_VCPUS - 1, g[E_L4].eax >> 26)
+			TH_LOG("leaf 4 eax 0x%x", g[E_L4].eax);
+		EXPECT_EQ(0, (g[E_L4].eax >> 14) & 0xfff)
+			TH_LOG("leaf 4 eax 0x%x", g[E_L4].eax);
+	}
 	if (g[E_L0].eax >= 7) {
 		EXPECT_EQ(h7->ebx & L7_EBX_PASS, g[E_L7].ebx)
 			TH_LOG("leaf 7 ebx: host 0x%x", h7->ebx);
@@ -226,7 +243,7 @@ static void check_cpuid(struct __test_metadata *_metadata, uint32_t vcpu_id)
 	/* features are a subset of the host's, but for what is emulated */
 	EXPECT_EQ(0, g[E_L1].ecx & ~(h1.ecx | (1u << 31) | (1u << 24)))
 		TH_LOG("leaf 1 ecx extra bits 0x%x", g[E_L1].ecx & ~h1.ecx);
-	EXPECT_EQ(0, g[E_L1].edx & ~(h1.edx | (1u << 9)))
+	EXPECT_EQ(0, g[E_L1].edx & ~(h1.edx | (1u << 9) | (1u << 28)))
 		TH_LOG("leaf 1 edx extra bits 0x%x", g[E_L1].edx & ~h1.edx);
 	if (g[E_L0].eax >= 7) {
 		EXPECT_EQ(0, g[E_L7].ebx & ~h7.ebx)
