@@ -25,6 +25,8 @@
 #include <string.h>
 
 #include "kselftest_harness.h"
+#include <linux/shadowvm.h>
+
 #include "svmtest_ksft.h"
 
 /*
