@@ -24,9 +24,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include "kselftest_harness.h"
 #include <linux/shadowvm.h>
 
+#include "kselftest_harness.h"
 #include "svmtest_ksft.h"
 
 /*

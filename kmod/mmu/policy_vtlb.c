@@ -64,7 +64,12 @@ static bool drop_translation(struct shv_vcpu *vcpu, u64 la)
  * guest change to a non-leaf entry is seen by every translation built
  * after the INVLPG; leaves still below the old entry are TLB entries of
  * other pages, which the architecture lets stay until they are flushed.
- * A 32-bit guest's 4 MiB page is shadowed as two 2 MiB halves: both go.
+ * gva itself gets no old translation back: its walk through the current
+ * root now ends at a not-present entry, so its next access faults, and
+ * fetch() checks every level of its path against the guest walk and
+ * refills the leaf, also in a shadow page that another address's path
+ * shares and that was built before the INVLPG. A 32-bit guest's 4 MiB
+ * page is shadowed as two 2 MiB halves: both go.
  */
 static void vtlb_invlpg(struct shv_vcpu *vcpu, u64 gva)
 {
