@@ -977,6 +977,12 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 	if (write && gfn_write_protected(vm, w.gfn)) {
 		/* a write to a shadowed page table, through the entry at la */
 		mark_used(vcpu, la);
+		/* only shadow pages nothing links to: unprotected, run natively */
+		if (zap_orphans(vm, w.gfn) && !gfn_write_protected(vm, w.gfn)) {
+			commit_zap(vm);
+			mutex_unlock(&vm->mmu_lock);
+			return SHV_PF_RESUME;
+		}
 		if (policy(vm)->pt_write &&
 		    policy(vm)->pt_write(vcpu, w.gfn) == SHV_PTW_RESUME) {
 			commit_zap(vm);

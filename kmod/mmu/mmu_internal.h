@@ -110,6 +110,7 @@ struct shv_sp {
 	bool table_pf;
 	u32 pf_n, pf_unused;
 	struct list_head gfn_link;	/* on a gfn_sps() list, under mmu_lock */
+	struct list_head orphan_link;	/* on mmu->orphans (sp_orphan()) */
 	bool unsync;
 	bool zapped;
 };
@@ -176,6 +177,12 @@ struct shv_mmu_vm {
 	struct hlist_head hash[1 << SP_HASH_BITS];
 	struct list_head active;
 	struct list_head zapped;	/* unlinked, freed after the kick */
+	/*
+	 * Synced shadow pages nothing links to any more, kept for a parent
+	 * entry that links them again (sp_orphan()), oldest first
+	 */
+	struct list_head orphans;
+	int nr_orphans;
 	long nr_pages;
 	long max_pages;
 	struct hlist_head as_hash[64];
@@ -308,6 +315,7 @@ void drop_spte(struct shv_vm *vm, u64 *sptep);
 void zap_large_over(struct shv_vm *vm, u64 gfn);
 void commit_zap(struct shv_vm *vm);
 void make_room(struct shv_vm *vm, int need);
+int zap_orphans(struct shv_vm *vm, u64 gfn);
 struct shv_sp *sp_get(struct shv_vm *vm, u64 gfn, union shv_role role, bool *created);
 
 /* ---- root_cache.c ---- */

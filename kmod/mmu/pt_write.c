@@ -107,6 +107,11 @@ static void pte_written(struct shv_vcpu *vcpu, u64 gpa, unsigned int len,
 
 		if (sp->zapped || sp->unsync)
 			continue;	/* zapped by an earlier one of this loop */
+		/* kept unlinked (sp_orphan()): the frame is reused, let it go */
+		if (!sp->nr_parents && !sp->root_count) {
+			sp_zap(vm, sp);
+			continue;
+		}
 		esize = sp->role.gpte4 ? 4 : 8;
 		/* the guest used the entry last prefilled: a use, as by a fill */
 		if (sp->last_prefill && (sp->spt[sp->last_prefill - 1] & SPTE_A))

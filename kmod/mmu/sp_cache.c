@@ -7,9 +7,11 @@
  * no large leaf maps a write-tracked frame), sp_add_parent() records
  * each shadow entry that points at it, sp_zap() unlinks it from all of
  * them and queues it, and commit_zap() frees the queue once no vCPU can
- * still run on it. The VM's count of shadow pages is capped
- * (max_shadow_pages): make_room() recycles the oldest pages that no root
- * cache holds. mmu_lock held.
+ * still run on it. A synced page that loses its last link is kept, a
+ * bounded number of them, for a link to it again (sp_orphan()). The VM's
+ * count of shadow pages is capped (max_shadow_pages): make_room()
+ * recycles those kept first, then the oldest pages that no root cache
+ * holds. mmu_lock held.
  */
 #include "mmu_internal.h"
 
@@ -172,6 +174,71 @@ void zap_large_over(struct shv_vm *vm, u64 gfn)
 	kick_flush_all(vm);
 }
 
+/* sp is linked again, or goes: off the orphan list. */
+static void sp_unorphan(struct shv_vm *vm, struct shv_sp *sp)
+{
+	if (list_empty(&sp->orphan_link))
+		return;
+	list_del_init(&sp->orphan_link);
+	vm->mmu->nr_orphans--;
+}
+
+/*
+ * The last shadow entry linking sp was dropped and no root cache holds
+ * it (e.g. the shadow page of its parent table was zapped by a flood,
+ * or the guest rewrote the parent entry). A synced page stays as it is,
+ * write-protected and kept coherent by pt_write.c, so that the next
+ * fault through a parent entry for the same table and role links it
+ * again with its entries instead of building it anew (what KVM does with
+ * a shadow page that loses its last parent). Kept on mmu->orphans, at
+ * most orphans_max(): make_room() zaps the oldest beyond that, and before
+ * any linked page; a guest write to the frame zaps it (zap_orphans()).
+ * An unsync page goes at once: it would be resynced at every guest flush
+ * for nothing.
+ */
+static void sp_orphan(struct shv_vm *vm, struct shv_sp *sp)
+{
+	if (sp->zapped)
+		return;
+	if (sp->unsync || sp->role.pae_root) {
+		sp_zap(vm, sp);
+		return;
+	}
+	if (!list_empty(&sp->orphan_link))
+		return;
+	list_add_tail(&sp->orphan_link, &vm->mmu->orphans);
+	vm->mmu->nr_orphans++;
+}
+
+/* at most 64 orphans, and a quarter of the cap */
+static int orphans_max(struct shv_vm *vm)
+{
+	return min_t(long, 64, vm->mmu->max_pages / 4);
+}
+
+/*
+ * A guest write faulted on gfn, a write-protected frame: zap the shadow
+ * pages of it that nothing links to (orphans): the guest reuses the
+ * frame, most likely not as a page table. Returns how many went.
+ * mmu_lock held.
+ */
+int zap_orphans(struct shv_vm *vm, u64 gfn)
+{
+	struct shv_sp *sp;
+	LIST_HEAD(sps);
+	int n = 0;
+
+	lockdep_assert_held(&vm->mmu_lock);
+	gfn_sps(vm, gfn, &sps);
+	list_for_each_entry(sp, &sps, gfn_link) {
+		if (sp->zapped || sp->nr_parents || sp->root_count)
+			continue;
+		sp_zap(vm, sp);
+		n++;
+	}
+	return n;
+}
+
 /* Unlink a shadow page from everything and queue it for freeing. */
 void sp_zap(struct shv_vm *vm, struct shv_sp *sp)
 {
@@ -181,6 +248,7 @@ void sp_zap(struct shv_vm *vm, struct shv_sp *sp)
 	if (sp->zapped)
 		return;
 	sp->zapped = true;
+	sp_unorphan(vm, sp);
 	trace_sp_zap(sp->gfn, sp->role.word, sp->role.level);
 	while (sp->nr_parents) {
 		u64 *p = sp->parents[sp->nr_parents - 1];
@@ -241,9 +309,8 @@ void drop_spte(struct shv_vm *vm, u64 *sptep)
 		struct shv_sp *child = spte_child(spte);
 
 		sp_remove_parent(child, sptep);
-		/* an orphan keeps its frame write-protected for nothing: drop it */
 		if (!child->nr_parents && !child->root_count)
-			sp_zap(vm, child);
+			sp_orphan(vm, child);
 	}
 }
 
@@ -289,6 +356,18 @@ void make_room(struct shv_vm *vm, int need)
 	struct shv_sp *sp;
 
 	lockdep_assert_held(&vm->mmu_lock);
+	/* orphans first: the oldest beyond their share, then any under the cap */
+	while (!list_empty(&vm->mmu->orphans)) {
+		bool cap = vm->mmu->nr_pages + need + 4 > vm->mmu->max_pages;
+
+		if (!cap && vm->mmu->nr_orphans <= orphans_max(vm))
+			break;
+		sp = list_first_entry(&vm->mmu->orphans, struct shv_sp, orphan_link);
+		sp_zap(vm, sp);
+		if (cap)
+			(*vm_stat(vm, SHADOWVM_STAT_SP_RECYCLED))++;
+		commit_zap(vm);
+	}
 	if (vm->mmu->nr_pages + need <= vm->mmu->max_pages)
 		return;
 	while (vm->mmu->nr_pages + need + 4 > vm->mmu->max_pages) {
@@ -327,8 +406,10 @@ struct shv_sp *sp_get(struct shv_vm *vm, u64 gfn, union shv_role role, bool *cre
 	*created = false;
 	if (!role.pae_root) {
 		sp = sp_lookup(vm, gfn, role);
-		if (sp)
+		if (sp) {
+			sp_unorphan(vm, sp);	/* the caller links it */
 			return sp;
+		}
 	}
 	/*
 	 * A guest table in RAM must be write-protected from the start: get
@@ -364,6 +445,7 @@ struct shv_sp *sp_get(struct shv_vm *vm, u64 gfn, union shv_role role, bool *cre
 	sp->gfn = gfn;
 	sp->role = role;
 	INIT_HLIST_NODE(&sp->hash);
+	INIT_LIST_HEAD(&sp->orphan_link);
 	if (!role.pae_root)
 		hlist_add_head(&sp->hash, &vm->mmu->hash[sp_hash(gfn)]);
 	list_add_tail(&sp->link, &vm->mmu->active);
@@ -371,7 +453,7 @@ struct shv_sp *sp_get(struct shv_vm *vm, u64 gfn, union shv_role role, bool *cre
 	(*vm_stat(vm, SHADOWVM_STAT_SP_CREATED))++;
 	*vm_stat(vm, SHADOWVM_STAT_SP_LIVE) = vm->mmu->nr_pages;
 	trace_sp_create(gfn, role.word, role.level);
-	sp_account_wp(vm, sp, +1);
+	sp_account_wp(vm, sp, 1);
 	*created = true;
 	return sp;
 fail:
