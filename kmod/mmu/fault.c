@@ -292,7 +292,10 @@ MODULE_PARM_DESC(prefetch_table,
 /*
  * A fill fault at index idx of the leaf page sp: the first fill in its
  * second 8-entry window (its fourth, eighth with strikes: rm->sparse)
- * picks sp for a whole-table prefetch and marks the table dense. A
+ * picks sp for a whole-table prefetch and marks the table dense, unless a
+ * shadow page of the same table for another role lives (the guest flips
+ * CR0.WP, CR4 or EFER bits and uses each role's page a little between
+ * flips: the prefetch would fill both roles' pages for a few uses). A
  * refault of an entry (a flush dropped it, a write sets D) fills a window
  * already counted. mmu_lock held.
  */
@@ -311,6 +314,9 @@ static void table_fill(struct shv_vm *vm, struct shv_sp *sp, int idx, struct shv
 			need <<= rm->sparse;
 	}
 	if (hweight64(sp->fill_wins) < need)
+		return;
+	/* shadowed for another role too: the guest changes roles, sparsely */
+	if (!sp->role.direct && sp_other_role_live(vm, sp))
 		return;
 	*table_sp = sp;
 	sp->table_pf = true;
