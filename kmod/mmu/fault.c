@@ -967,6 +967,39 @@ static bool pt_write_shadow(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, u32 access
 }
 
 /*
+ * A not-present fault (P=0) whose path of shadow pages from the current
+ * root ends at a synced, live leaf page of 8-byte guest entries (PAE or
+ * 4-level), whose entry for la is not present, under a policy that
+ * write-protects every guest table it shadows: that path stands for the
+ * guest's upper entries as they are now (present, valid, accessed; a
+ * change to any of them would have dropped it, and CR0, CR4, EFER or PAE
+ * PDPTE changes select another root), so the guest walk for la reaches
+ * the very table that page shadows. When the guest entry there is not
+ * present the fault is the guest's, P=0 at level 1: known with one read
+ * of the write-protected table instead of a walk. Not with the guest #PF
+ * bypass (the walk's path marks neighbours "notrap" there). mmu_lock held.
+ */
+static bool true_fault_shadow(struct shv_vcpu *vcpu, u64 la, u32 hw_ec)
+{
+	struct shv_vm *vm = vcpu->vm;
+	struct shv_sp *sp;
+	u64 *sptep, gpte;
+
+	lockdep_assert_held(&vm->mmu_lock);
+	if ((hw_ec & (PFERR_PRESENT | PFERR_RSVD)) || !policy(vm)->write_protect ||
+	    vm->mmu->pf_bypass || shv_guest_levels(vcpu) < 3)
+		return false;
+	sptep = path_end_at(vcpu, walk_la(vcpu, la), &sp);
+	if (!sptep || sp->role.level != 1 || sp->zapped || sp->unsync || sp->role.direct ||
+	    sp->role.gpte4 || *sptep || !gfn_write_protected(vm, sp->gfn))
+		return false;
+	if (shv_read_gpa_pinned(vm, (sp->gfn << PAGE_SHIFT) + (sptep - sp->spt) * 8, &gpte,
+				sizeof(gpte)))
+		return false;
+	return !(gpte & _PAGE_PRESENT);
+}
+
+/*
  * A #PF exit: classify with the walker. True fault: inject with the
  * walker's error code. Hidden: fill the shadow, set A/D, emulate a
  * page-table write, or hand an MMIO access or a CR0.WP=0 write under
@@ -1004,6 +1037,21 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 		return SHV_PF_RESUME;
 	if (r == 2)
 		access |= SHV_PFERR_IMPLICIT;
+	if (!r && !(hw_ec & PFERR_PRESENT)) {
+		bool known;
+
+		mutex_lock(&vm->mmu_lock);
+		known = shv_mmu_root_valid(vcpu) && true_fault_shadow(vcpu, la, hw_ec);
+		mutex_unlock(&vm->mmu_lock);
+		if (known) {
+			u32 ec = shv_walk_fault_ec(vcpu, access, false, false);
+
+			count_fault(vcpu, true);
+			trace_fault(la, hw_ec, ec, 1);
+			shv_queue_pf(vcpu, la, ec);
+			return SHV_PF_RESUME;
+		}
+	}
 	if (!r && (hw_ec & PFERR_WRITE)) {
 		unsigned int acc;
 		u64 gfn;
