@@ -193,14 +193,16 @@ static void sp_unorphan(struct shv_vm *vm, struct shv_sp *sp)
  * a shadow page that loses its last parent). Kept on mmu->orphans, at
  * most orphans_max(): make_room() zaps the oldest beyond that, and before
  * any linked page; a guest write to the frame zaps it (zap_orphans()).
- * An unsync page goes at once: it would be resynced at every guest flush
- * for nothing.
+ * An unsync page goes at once (it would be resynced at every guest flush
+ * for nothing), and so does a direct one (the split of a guest large page,
+ * whose role carries the page's rights: a page of another role replaces
+ * it when those change, and its large leaves would linger).
  */
 static void sp_orphan(struct shv_vm *vm, struct shv_sp *sp)
 {
 	if (sp->zapped)
 		return;
-	if (sp->unsync || sp->role.pae_root) {
+	if (sp->unsync || sp->role.pae_root || sp->role.direct) {
 		sp_zap(vm, sp);
 		return;
 	}
