@@ -311,6 +311,7 @@ bool sp_other_role_live(struct shv_vm *vm, struct shv_sp *sp);
 int __must_check sp_add_parent(struct shv_sp *sp, u64 *sptep);
 void sp_account_wp(struct shv_vm *vm, struct shv_sp *sp, int delta);
 void sp_zap(struct shv_vm *vm, struct shv_sp *sp);
+void sp_zap_rewritten(struct shv_vm *vm, struct shv_sp *sp);
 void drop_spte(struct shv_vm *vm, u64 *sptep);
 void zap_large_over(struct shv_vm *vm, u64 gfn);
 void commit_zap(struct shv_vm *vm);

@@ -233,12 +233,105 @@ int zap_orphans(struct shv_vm *vm, u64 gfn)
 	lockdep_assert_held(&vm->mmu_lock);
 	gfn_sps(vm, gfn, &sps);
 	list_for_each_entry(sp, &sps, gfn_link) {
-		if (sp->zapped || sp->nr_parents || sp->root_count)
+		if (sp->zapped || sp->unsync || sp->nr_parents || sp->root_count)
 			continue;
 		sp_zap(vm, sp);
 		n++;
 	}
 	return n;
+}
+
+/* Clear every shadow entry that links sp. */
+static void sp_unlink_parents(struct shv_vm *vm, struct shv_sp *sp)
+{
+	while (sp->nr_parents) {
+		u64 *p = sp->parents[sp->nr_parents - 1];
+
+		*p = vm->mmu->pf_bypass && role_traps(vm->mmu, page_sp(p)->role) ?
+		     SPTE_TRAP : 0;
+		sp->nr_parents--;
+	}
+}
+
+/*
+ * An emulated write showed that the guest rewrites the table of sp (a
+ * partial or misaligned write, or a flood): sp must stop being used and
+ * the frame may have to be unprotected. Under a policy that resyncs
+ * nothing at guest flushes (no cr3_load hook: wp, wp-noemu), a leaf page
+ * not in a root cache is unlinked and kept *stale* instead of zapped:
+ * marked unsync (not write-protected, so the guest goes on writing the
+ * frame natively), reachable from no root (no translation uses it), on
+ * the kept list (sp_orphan()); sp_get() resyncs it before it is linked
+ * again (sp_stale_resync()), so a table rewritten with mostly the same
+ * entries (cleared and filled again) keeps them instead of being rebuilt
+ * and prefetched. Anything else is zapped, a root evicted first. Not with
+ * the guest #PF bypass (its "notrap" entries would go stale too).
+ */
+void sp_zap_rewritten(struct shv_vm *vm, struct shv_sp *sp)
+{
+	struct shv_rmap *rm = gfn_rmap(vm, sp->gfn, false);
+
+	lockdep_assert_held(&vm->mmu_lock);
+	if (!rm || sp->zapped || sp->unsync || sp->root_count || sp->role.level != 1 ||
+	    sp->role.direct || policy(vm)->cr3_load || role_traps(vm->mmu, sp->role)) {
+		/* a cached root too: a process being torn down */
+		sp_evict_roots(vm, sp);
+		sp_zap(vm, sp);
+		return;
+	}
+	sp_unlink_parents(vm, sp);
+	sp_account_wp(vm, sp, -1);
+	sp->unsync = true;
+	rm->unsync_count++;
+	if (list_empty(&sp->orphan_link)) {
+		list_add_tail(&sp->orphan_link, &vm->mmu->orphans);
+		vm->mmu->nr_orphans++;
+	}
+	kick_flush_all(vm);
+}
+
+/*
+ * sp_get() found a stale page (sp_zap_rewritten()) for its new link:
+ * drop each present entry whose guest entry is not the one it was built
+ * from, and write-protect the frame again. The guest table is read in
+ * pieces of 64 entries, those holding a present entry only. mmu_lock
+ * held.
+ */
+static void sp_stale_resync(struct shv_vm *vm, struct shv_sp *sp)
+{
+	struct shv_rmap *rm = gfn_rmap(vm, sp->gfn, false);
+	int esize = sp->role.gpte4 ? 4 : 8;
+	u64 gpa = (sp->gfn << PAGE_SHIFT) + (sp->role.gpte4 ? sp->role.quadrant * 2048 : 0);
+	union {
+		u64 g8[64];
+		u32 g4[64];
+	} g;
+	int base, k;
+
+	lockdep_assert_held(&vm->mmu_lock);
+	for (base = 0; base < 512; base += 64) {
+		bool ok = false;
+
+		for (k = 0; k < 64 && !spte_present(sp->spt[base + k]); k++)
+			;
+		if (k == 64)
+			continue;
+		ok = !shv_read_gpa_pinned(vm, gpa + base * esize, &g, 64 * esize);
+		for (k = 0; k < 64; k++) {
+			u64 *sptep = &sp->spt[base + k];
+			u64 cur;
+
+			if (!spte_present(*sptep))
+				continue;
+			cur = esize == 4 ? g.g4[k] : g.g8[k];
+			if (!ok || cur != sp->gptes[base + k])
+				drop_spte(vm, sptep);
+		}
+	}
+	sp->unsync = false;
+	if (rm)
+		rm->unsync_count--;
+	sp_account_wp(vm, sp, 1);
 }
 
 /* Unlink a shadow page from everything and queue it for freeing. */
@@ -252,13 +345,7 @@ void sp_zap(struct shv_vm *vm, struct shv_sp *sp)
 	sp->zapped = true;
 	sp_unorphan(vm, sp);
 	trace_sp_zap(sp->gfn, sp->role.word, sp->role.level);
-	while (sp->nr_parents) {
-		u64 *p = sp->parents[sp->nr_parents - 1];
-
-		*p = vm->mmu->pf_bypass && role_traps(vm->mmu, page_sp(p)->role) ?
-		     SPTE_TRAP : 0;
-		sp->nr_parents--;
-	}
+	sp_unlink_parents(vm, sp);
 	for (i = 0; i < 512; i++)
 		if (spte_present(sp->spt[i]))
 			drop_spte(vm, &sp->spt[i]);
@@ -410,6 +497,8 @@ struct shv_sp *sp_get(struct shv_vm *vm, u64 gfn, union shv_role role, bool *cre
 		sp = sp_lookup(vm, gfn, role);
 		if (sp) {
 			sp_unorphan(vm, sp);	/* the caller links it */
+			if (sp->unsync && !policy(vm)->cr3_load)
+				sp_stale_resync(vm, sp);
 			return sp;
 		}
 	}
