@@ -292,8 +292,10 @@ void sp_zap_rewritten(struct shv_vm *vm, struct shv_sp *sp)
 
 /*
  * sp_get() found a stale page (sp_zap_rewritten()) for its new link:
- * drop each present entry whose guest entry is not the one it was built
- * from, and write-protect the frame again. The guest table is read in
+ * write-protect the frame again, wait until no other vCPU can still
+ * write it through an older translation, then drop each present entry
+ * whose guest entry is not the one it was built from (a later write
+ * traps and is emulated under mmu_lock). The guest table is read in
  * pieces of 64 entries, those holding a present entry only. mmu_lock
  * held.
  */
@@ -309,6 +311,11 @@ static void sp_stale_resync(struct shv_vm *vm, struct shv_sp *sp)
 	int base, k;
 
 	lockdep_assert_held(&vm->mmu_lock);
+	sp->unsync = false;
+	if (rm)
+		rm->unsync_count--;
+	sp_account_wp(vm, sp, 1);
+	flush_remote(vm);
 	for (base = 0; base < 512; base += 64) {
 		bool ok = false;
 
@@ -328,10 +335,6 @@ static void sp_stale_resync(struct shv_vm *vm, struct shv_sp *sp)
 				drop_spte(vm, sptep);
 		}
 	}
-	sp->unsync = false;
-	if (rm)
-		rm->unsync_count--;
-	sp_account_wp(vm, sp, 1);
 }
 
 /* Unlink a shadow page from everything and queue it for freeing. */
