@@ -8,7 +8,9 @@
  * each shadow entry that points at it, sp_zap() unlinks it from all of
  * them and queues it, and commit_zap() frees the queue once no vCPU can
  * still run on it. A synced page that loses its last link is kept, a
- * bounded number of them, for a link to it again (sp_orphan()). The VM's
+ * bounded number of them, for a link to it again (sp_orphan()); under wp
+ * a leaf page whose table is being rewritten is kept unlinked and stale,
+ * and resynced when linked again (sp_zap_rewritten()). The VM's
  * count of shadow pages is capped (max_shadow_pages): make_room()
  * recycles those kept first, then the oldest pages that no root cache
  * holds. mmu_lock held.
