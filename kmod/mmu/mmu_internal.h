@@ -317,6 +317,7 @@ void zap_large_over(struct shv_vm *vm, u64 gfn);
 void commit_zap(struct shv_vm *vm);
 void make_room(struct shv_vm *vm, int need);
 int zap_orphans(struct shv_vm *vm, u64 gfn);
+/* *created: a new page, or a stale one whose table changed (resynced) */
 struct shv_sp *sp_get(struct shv_vm *vm, u64 gfn, union shv_role role, bool *created);
 
 /* ---- root_cache.c ---- */

@@ -298,10 +298,10 @@ void sp_zap_rewritten(struct shv_vm *vm, struct shv_sp *sp)
  * write it through an older translation, then drop each present entry
  * whose guest entry is not the one it was built from (a later write
  * traps and is emulated under mmu_lock). The guest table is read in
- * pieces of 64 entries, those holding a present entry only. mmu_lock
- * held.
+ * pieces of 64 entries, those holding a present entry only. Returns how
+ * many entries went. mmu_lock held.
  */
-static void sp_stale_resync(struct shv_vm *vm, struct shv_sp *sp)
+static int sp_stale_resync(struct shv_vm *vm, struct shv_sp *sp)
 {
 	struct shv_rmap *rm = gfn_rmap(vm, sp->gfn, false);
 	int esize = sp->role.gpte4 ? 4 : 8;
@@ -310,7 +310,7 @@ static void sp_stale_resync(struct shv_vm *vm, struct shv_sp *sp)
 		u64 g8[64];
 		u32 g4[64];
 	} g;
-	int base, k;
+	int base, k, n = 0;
 
 	lockdep_assert_held(&vm->mmu_lock);
 	sp->unsync = false;
@@ -333,10 +333,13 @@ static void sp_stale_resync(struct shv_vm *vm, struct shv_sp *sp)
 			if (!spte_present(*sptep))
 				continue;
 			cur = esize == 4 ? g.g4[k] : g.g8[k];
-			if (!ok || cur != sp->gptes[base + k])
+			if (!ok || cur != sp->gptes[base + k]) {
 				drop_spte(vm, sptep);
+				n++;
+			}
 		}
 	}
+	return n;
 }
 
 /* Unlink a shadow page from everything and queue it for freeing. */
@@ -502,8 +505,15 @@ struct shv_sp *sp_get(struct shv_vm *vm, u64 gfn, union shv_role role, bool *cre
 		sp = sp_lookup(vm, gfn, role);
 		if (sp) {
 			sp_unorphan(vm, sp);	/* the caller links it */
-			if (sp->unsync && !policy(vm)->cr3_load)
-				sp_stale_resync(vm, sp);
+			/*
+			 * A stale page whose table changed: for table
+			 * prefetch a new page (fault.c), windows counted anew
+			 */
+			if (sp->unsync && !policy(vm)->cr3_load && sp_stale_resync(vm, sp)) {
+				sp->fill_wins = 0;
+				sp->table_pf = false;
+				*created = true;
+			}
 			return sp;
 		}
 	}
