@@ -967,6 +967,26 @@ static bool pt_write_shadow(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, u32 access
 }
 
 /*
+ * Is a shortcut before the walk worth its try (mmu_lock and the shadow
+ * path), after *miss exits in a row where it did not apply? A guest
+ * whose faults it does not fit (e.g. refills of entries dropped by its
+ * own Accessed-bit clearing, for true_fault_shadow()) tries every 16th
+ * time only, until it fits again.
+ */
+static bool shortcut_try(struct shv_vcpu *vcpu, u8 *miss)
+{
+	return *miss < 8 || !(++vcpu->mmu->shortcut_skip & 15);
+}
+
+static void shortcut_done(u8 *miss, bool hit)
+{
+	if (hit)
+		*miss = 0;
+	else if (*miss < U8_MAX)
+		(*miss)++;
+}
+
+/*
  * A not-present fault (P=0) whose path of shadow pages from the current
  * root ends at a synced, live leaf page of 8-byte guest entries (PAE or
  * 4-level), whose entry for la is not present, under a policy that
@@ -1037,12 +1057,13 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 		return SHV_PF_RESUME;
 	if (r == 2)
 		access |= SHV_PFERR_IMPLICIT;
-	if (!r && !(hw_ec & PFERR_PRESENT)) {
+	if (!r && !(hw_ec & PFERR_PRESENT) && shortcut_try(vcpu, &vcpu->mmu->tf_miss)) {
 		bool known;
 
 		mutex_lock(&vm->mmu_lock);
 		known = shv_mmu_root_valid(vcpu) && true_fault_shadow(vcpu, la, hw_ec);
 		mutex_unlock(&vm->mmu_lock);
+		shortcut_done(&vcpu->mmu->tf_miss, known);
 		if (known) {
 			u32 ec = shv_walk_fault_ec(vcpu, access, false, false);
 
@@ -1052,18 +1073,21 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 			return SHV_PF_RESUME;
 		}
 	}
-	if (!r && (hw_ec & PFERR_WRITE)) {
+	if (!r && (hw_ec & PFERR_WRITE) && (hw_ec & PFERR_PRESENT) &&
+	    shortcut_try(vcpu, &vcpu->mmu->pw_miss)) {
 		unsigned int acc;
 		u64 gfn;
 
 		mutex_lock(&vm->mmu_lock);
 		if (shv_mmu_root_valid(vcpu) &&
 		    pt_write_shadow(vcpu, la, hw_ec, access, &gfn, &acc)) {
+			shortcut_done(&vcpu->mmu->pw_miss, true);
 			count_fault(vcpu, false);
 			trace_fault(la, hw_ec, 0, 0);
 			return pt_write_locked(vcpu, la, access, gfn, acc, pf);
 		}
 		mutex_unlock(&vm->mmu_lock);
+		shortcut_done(&vcpu->mmu->pw_miss, false);
 	}
 	r = shv_walk(vcpu, la, access, &w, true);
 	if (r == -EFAULT) {

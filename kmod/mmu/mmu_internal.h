@@ -232,6 +232,12 @@ struct shv_mmu_vcpu {
 	unsigned long smap_rip;	/* instruction */
 	u32 smap_ec;		/* and error code of the last candidate */
 	struct shv_pf_walk pf_walk;
+	/*
+	 * fault.c: #PF exits in a row whose shortcut before the walk
+	 * (true_fault_shadow(), pt_write_shadow()) did not apply, and a
+	 * count that lets every 16th try through while they are many
+	 */
+	u8 tf_miss, pw_miss, shortcut_skip;
 };
 
 #define MAX_AS	4096
