@@ -39,7 +39,9 @@
  * new shadow page of a table marked dense, the mark's loss (and a strike)
  * when such a prefetch was dropped mostly unused, and a refault of an
  * entry not counting as a second window; exact pf_prefetched and
- * pf_prefetch_unused.
+ * pf_prefetch_unused. Also a leaf shadow page unlinked by a PDE rewrite:
+ * kept and linked again by the next fill (no sp_created), zapped by a
+ * write to its frame.
  * tracepoints_fault_ptwrite_root: fault, pt_write and
  * root_switch fire once per event, with the right address.
  */
@@ -516,8 +518,11 @@ static int set_prefetch_table(int on)
  * prefetch 8), on a leaf table of 64 present, accessed pages:
  *   - the first fill prefetches its window (7), the fill in a second
  *     window prefetches the rest of the table (7 + 48);
- *   - the table used whole, its shadow page zapped (the guest rewrites
- *     the PDE): nothing dropped unused, the table stays dense, and the
+ *   - the table used whole, the guest rewrites the PDE: the shadow page
+ *     is kept unlinked, and the next fill links it again (no page
+ *     created, nothing prefetched);
+ *   - the PDE rewritten, then a PTE (a write to the unlinked page's frame
+ *     zaps it): nothing dropped unused, the table stays dense, and the
  *     next fill's new shadow page is prefetched whole (63);
  *   - that page zapped untouched: 63 dropped unused, the dense mark
  *     goes and the table has a strike: the next shadow page of it needs
@@ -575,7 +580,7 @@ TEST_F(table_pf, judged)
 {
 	struct grt_env env = { .mode = GP_MODE_LM, .cr0_extra = GP_CR0_WP };
 	struct grt_script *s = &self->s;
-	uint64_t pde, pte2;
+	uint64_t pde, pte, pte2;
 
 	RETURN_IF_SETUP_SKIPPED();
 	ASSERT_EQ(0, gp_init(&self->g, self->t.mem, MEM_SIZE, GP_MODE_LM,
@@ -587,6 +592,7 @@ TEST_F(table_pf, judged)
 	pte2 = gp_entry_gpa(&self->g, XT2, 1, false);
 	gp_set(&self->g, pte2, gp_get(&self->g, pte2) & ~(uint64_t)GP_D);
 	pde = gp_entry_gpa(&self->g, XT, 2, false);
+	pte = gp_entry_gpa(&self->g, XT + (XT_PAGES - 1) * 0x1000ULL, 1, false);
 	/* host pages present: prefetch never faults runner memory in */
 	for (int i = 0; i < XT_PAGES; i++) {
 		*(uint32_t *)tvm_ptr(&self->t, XT_FRAMES + 0x1000 * i) = i;
@@ -608,19 +614,25 @@ TEST_F(table_pf, judged)
 	gs_access(s, XT + 5 * 0x1000, GRT_ACC_READ, 0, 0);
 	gs_out(s, 6);
 	gs_op(s, GOP_WENT, 0, pde, gp_get(&self->g, pde), 0);
+	gs_op(s, GOP_WENT, 0, pte, gp_get(&self->g, pte), 0);
 	gs_out(s, 7);
 	gs_access(s, XT + 5 * 0x1000, GRT_ACC_READ, 0, 0);
 	gs_out(s, 8);
-	gs_access(s, XT + 13 * 0x1000, GRT_ACC_READ, 0, 0);
+	gs_op(s, GOP_WENT, 0, pde, gp_get(&self->g, pde), 0);
+	gs_op(s, GOP_WENT, 0, pte, gp_get(&self->g, pte), 0);
 	gs_out(s, 9);
+	gs_access(s, XT + 5 * 0x1000, GRT_ACC_READ, 0, 0);
+	gs_out(s, 10);
+	gs_access(s, XT + 13 * 0x1000, GRT_ACC_READ, 0, 0);
+	gs_out(s, 11);
 	gs_access(s, XT + 21 * 0x1000, GRT_ACC_READ, 0, 0);
 	gs_access(s, XT + 29 * 0x1000, GRT_ACC_READ, 0, 4);
-	gs_out(s, 10);
-	gs_access(s, XT2, GRT_ACC_READ, 0, 0);
-	gs_out(s, 11);
-	gs_access(s, XT2, GRT_ACC_WRITE, 0x77, 4);
 	gs_out(s, 12);
+	gs_access(s, XT2, GRT_ACC_READ, 0, 0);
 	gs_out(s, 13);
+	gs_access(s, XT2, GRT_ACC_WRITE, 0x77, 4);
+	gs_out(s, 14);
+	gs_out(s, 15);
 	ASSERT_EQ(0, grt_load(&self->t, s));
 	ASSERT_EQ(0, grt_vm_stats(&self->t, self->prev, SHADOWVM_STAT_NR));
 
@@ -634,30 +646,40 @@ TEST_F(table_pf, judged)
 	PHASE(self, 4);
 	EXPECT_D(self, "the table used whole", EXIT_PF, 0);
 	PHASE(self, 5);
-	EXPECT_D(self, "PDE rewritten: used page zapped", PF_PREFETCH_UNUSED, 0);
-	EXPECT_D(self, "PDE rewritten: used page zapped", PF_HIDDEN_PT_WRITE, 1);
+	EXPECT_D(self, "PDE rewritten: page kept", PF_PREFETCH_UNUSED, 0);
+	EXPECT_D(self, "PDE rewritten: page kept", PF_HIDDEN_PT_WRITE, 1);
+	EXPECT_D(self, "PDE rewritten: page kept", SP_ZAPPED, 0);
 	PHASE(self, 6);
-	EXPECT_D(self, "dense table: new page whole", EXIT_PF, 1);
-	EXPECT_D(self, "dense table: new page whole", PF_PREFETCHED, 63);
+	EXPECT_D(self, "kept page linked again", EXIT_PF, 1);
+	EXPECT_D(self, "kept page linked again", SP_CREATED, 0);
+	EXPECT_D(self, "kept page linked again", PF_PREFETCHED, 0);
 	PHASE(self, 7);
-	EXPECT_D(self, "PDE rewritten: unused page zapped", PF_PREFETCH_UNUSED, 63);
+	EXPECT_D(self, "PDE, then PTE rewritten: used page zapped", PF_PREFETCH_UNUSED, 0);
+	EXPECT_D(self, "PDE, then PTE rewritten: used page zapped", PF_HIDDEN_PT_WRITE, 1);
+	EXPECT_D(self, "PDE, then PTE rewritten: used page zapped", SP_ZAPPED, 1);
 	PHASE(self, 8);
+	EXPECT_D(self, "dense table: new page whole", EXIT_PF, 1);
+	EXPECT_D(self, "dense table: new page whole", SP_CREATED, 1);
+	EXPECT_D(self, "dense table: new page whole", PF_PREFETCHED, 63);
+	PHASE(self, 9);
+	EXPECT_D(self, "PDE, then PTE rewritten: unused page zapped", PF_PREFETCH_UNUSED, 63);
+	PHASE(self, 10);
 	EXPECT_D(self, "a strike: window only", EXIT_PF, 1);
 	EXPECT_D(self, "a strike: window only", PF_PREFETCHED, 7);
-	PHASE(self, 9);
+	PHASE(self, 11);
 	EXPECT_D(self, "a strike: second window", EXIT_PF, 1);
 	EXPECT_D(self, "a strike: second window", PF_PREFETCHED, 7);
-	PHASE(self, 10);
+	PHASE(self, 12);
 	EXPECT_D(self, "a strike: fourth window", EXIT_PF, 2);
 	EXPECT_D(self, "a strike: fourth window", PF_PREFETCHED, 7 + 7 + 32);
-	PHASE(self, 11);
+	PHASE(self, 13);
 	EXPECT_D(self, "clean page read", PF_PREFETCHED, 7);
-	PHASE(self, 12);
+	PHASE(self, 14);
 	EXPECT_D(self, "refault of the entry", EXIT_PF, 1);
 	EXPECT_D(self, "refault of the entry", PF_HIDDEN_AD, 1);
 	EXPECT_D(self, "refault of the entry", PF_PREFETCHED, 0);
 	EXPECT_TRUE(gp_get(&self->g, pte2) & GP_D);
-	PHASE(self, 13);
+	PHASE(self, 15);
 }
 
 /* ---- tracepoints ---- */

@@ -284,7 +284,10 @@ MODULE_PARM_DESC(prefetch_table,
 /*
  * A fill fault at index idx of the leaf page sp: the first fill in its
  * second 8-entry window (its fourth, eighth with strikes: rm->sparse)
- * picks sp for a whole-table prefetch and marks the table dense. A
+ * picks sp for a whole-table prefetch and marks the table dense, unless a
+ * shadow page of the same table for another role lives (the guest flips
+ * CR0.WP, CR4 or EFER bits and uses each role's page a little between
+ * flips: the prefetch would fill both roles' pages for a few uses). A
  * refault of an entry (a flush dropped it, a write sets D) fills a window
  * already counted. mmu_lock held.
  */
@@ -303,6 +306,9 @@ static void table_fill(struct shv_vm *vm, struct shv_sp *sp, int idx, struct shv
 			need <<= rm->sparse;
 	}
 	if (hweight64(sp->fill_wins) < need)
+		return;
+	/* shadowed for another role too: the guest changes roles, sparsely */
+	if (!sp->role.direct && sp_other_role_live(vm, sp))
 		return;
 	*table_sp = sp;
 	sp->table_pf = true;
@@ -798,9 +804,10 @@ static u64 walk_la(struct shv_vcpu *vcpu, u64 la)
  * A #PF exit that hands a write to a write-protected guest table to the
  * emulator keeps its walk: the write's linear address is CR2, and the
  * walk, made for the fault's access, checked it and set the Accessed
- * bits and the leaf's Dirty bit.
+ * bits and the leaf's Dirty bit (or the shadow leaf stood for such a
+ * walk: pt_write_shadow()).
  */
-static void keep_walk(struct shv_vcpu *vcpu, u64 la, u32 access, struct shv_walk *w)
+static void keep_walk(struct shv_vcpu *vcpu, u64 la, u32 access, u64 gfn, unsigned int acc)
 {
 	struct shv_pf_walk *p = &vcpu->mmu->pf_walk;
 
@@ -810,8 +817,8 @@ static void keep_walk(struct shv_vcpu *vcpu, u64 la, u32 access, struct shv_walk
 	p->cr4 = vcpu->cr4;
 	p->efer = vcpu->efer;
 	p->la_page = walk_la(vcpu, la) >> PAGE_SHIFT;
-	p->gfn = w->gfn;
-	p->acc = w->access;
+	p->gfn = gfn;
+	p->acc = acc;
 	p->access = access;
 }
 
@@ -887,6 +894,124 @@ bool shadow_fetch_gpa(struct shv_vcpu *vcpu, u64 la, u32 access, u64 *gpa)
 }
 
 /*
+ * A write to gfn, a write-protected guest table frame, through la, with
+ * the rights acc (ACC_*) of the translation: mmu_lock held, released
+ * here. Shadow pages of the frame that nothing links to go, and if that
+ * unprotects it, or the policy lets the frame be written natively, the
+ * write runs again natively; else it goes to the emulator, with the
+ * translation kept for it (keep_walk()).
+ */
+static int pt_write_locked(struct shv_vcpu *vcpu, u64 la, u32 access, u64 gfn,
+			   unsigned int acc, struct shv_pf_result *pf)
+{
+	struct shv_vm *vm = vcpu->vm;
+
+	lockdep_assert_held(&vm->mmu_lock);
+	mark_used(vcpu, la);
+	/* only shadow pages nothing links to: unprotected, run natively */
+	if ((zap_orphans(vm, gfn) && !gfn_write_protected(vm, gfn)) ||
+	    (policy(vm)->pt_write && policy(vm)->pt_write(vcpu, gfn) == SHV_PTW_RESUME)) {
+		commit_zap(vm);
+		mutex_unlock(&vm->mmu_lock);
+		return SHV_PF_RESUME;
+	}
+	commit_zap(vm);
+	mutex_unlock(&vm->mmu_lock);
+	keep_walk(vcpu, la, access, gfn, acc);
+	pf->addr = (gfn << PAGE_SHIFT) | offset_in_page(la);
+	pf->gfn = gfn;
+	return SHV_PF_EMULATE_PT;
+}
+
+/*
+ * A write fault (P=1, W=1) whose leaf shadow entry from the current root
+ * is present and read-only only because its frame is a shadowed guest
+ * table (SPTE_WP_ONLY, in a synced live page): the guest walk is known
+ * without walking. The entry was built from a walk for a write in this
+ * very role (guest entries present, accessed, the leaf dirty, with at
+ * least the rights the entry grants), and any change to those guest
+ * entries since would have dropped it (their frames are write-protected
+ * and every write to them emulated). Its frame and rights (ACC_*) in
+ * *gfn and *acc when they allow this access at the current CPL, CR0.WP,
+ * SMAP and EFLAGS.AC (else the caller walks). mmu_lock held.
+ */
+static bool pt_write_shadow(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, u32 access, u64 *gfn,
+			    unsigned int *acc)
+{
+	const u32 ec_mask = PFERR_PRESENT | PFERR_WRITE | PFERR_RSVD | PFERR_FETCH;
+	struct shv_sp *sp;
+	u64 *sptep, spte;
+
+	lockdep_assert_held(&vcpu->vm->mmu_lock);
+	if ((hw_ec & ec_mask) != (PFERR_PRESENT | PFERR_WRITE) || !shv_guest_levels(vcpu))
+		return false;
+	sptep = path_end_at(vcpu, walk_la(vcpu, la), &sp);
+	if (!sptep || sp->zapped || sp->unsync || sp->role.level != 1)
+		return false;
+	spte = *sptep;
+	if (!spte_present(spte) || !(spte & SPTE_WP_ONLY))
+		return false;
+	*gfn = sp->gfns[sptep - sp->spt];
+	if (!gfn_write_protected(vcpu->vm, *gfn))
+		return false;
+	*acc = ACC_W | (spte & SPTE_US ? ACC_U : 0) | (spte & SPTE_NX ? 0 : ACC_X);
+	return !shv_walk_perm_fault(vcpu, *acc, access);
+}
+
+/*
+ * Is a shortcut before the walk worth its try (mmu_lock and the shadow
+ * path), after *miss exits in a row where it did not apply? A guest
+ * whose faults it does not fit (e.g. refills of entries dropped by its
+ * own Accessed-bit clearing, for true_fault_shadow()) tries every 16th
+ * time only, until it fits again.
+ */
+static bool shortcut_try(struct shv_vcpu *vcpu, u8 *miss)
+{
+	return *miss < 8 || !(++vcpu->mmu->shortcut_skip & 15);
+}
+
+static void shortcut_done(u8 *miss, bool hit)
+{
+	if (hit)
+		*miss = 0;
+	else if (*miss < U8_MAX)
+		(*miss)++;
+}
+
+/*
+ * A not-present fault (P=0) whose path of shadow pages from the current
+ * root ends at a synced, live leaf page of 8-byte guest entries (PAE or
+ * 4-level), whose entry for la is not present, under a policy that
+ * write-protects every guest table it shadows: that path stands for the
+ * guest's upper entries as they are now (present, valid, accessed; a
+ * change to any of them would have dropped it, and CR0, CR4, EFER or PAE
+ * PDPTE changes select another root), so the guest walk for la reaches
+ * the very table that page shadows. When the guest entry there is not
+ * present the fault is the guest's, P=0 at level 1: known with one read
+ * of the write-protected table instead of a walk. Not with the guest #PF
+ * bypass (the walk's path marks neighbours "notrap" there). mmu_lock held.
+ */
+static bool true_fault_shadow(struct shv_vcpu *vcpu, u64 la, u32 hw_ec)
+{
+	struct shv_vm *vm = vcpu->vm;
+	struct shv_sp *sp;
+	u64 *sptep, gpte;
+
+	lockdep_assert_held(&vm->mmu_lock);
+	if ((hw_ec & (PFERR_PRESENT | PFERR_RSVD)) || !policy(vm)->write_protect ||
+	    vm->mmu->pf_bypass || shv_guest_levels(vcpu) < 3)
+		return false;
+	sptep = path_end_at(vcpu, walk_la(vcpu, la), &sp);
+	if (!sptep || sp->role.level != 1 || sp->zapped || sp->unsync || sp->role.direct ||
+	    sp->role.gpte4 || *sptep || !gfn_write_protected(vm, sp->gfn))
+		return false;
+	if (shv_read_gpa_pinned(vm, (sp->gfn << PAGE_SHIFT) + (sptep - sp->spt) * 8, &gpte,
+				sizeof(gpte)))
+		return false;
+	return !(gpte & _PAGE_PRESENT);
+}
+
+/*
  * A #PF exit: classify with the walker. True fault: inject with the
  * walker's error code. Hidden: fill the shadow, set A/D, emulate a
  * page-table write, or hand an MMIO access or a CR0.WP=0 write under
@@ -924,6 +1049,38 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 		return SHV_PF_RESUME;
 	if (r == 2)
 		access |= SHV_PFERR_IMPLICIT;
+	if (!r && !(hw_ec & PFERR_PRESENT) && shortcut_try(vcpu, &vcpu->mmu->tf_miss)) {
+		bool known;
+
+		mutex_lock(&vm->mmu_lock);
+		known = shv_mmu_root_valid(vcpu) && true_fault_shadow(vcpu, la, hw_ec);
+		mutex_unlock(&vm->mmu_lock);
+		shortcut_done(&vcpu->mmu->tf_miss, known);
+		if (known) {
+			u32 ec = shv_walk_fault_ec(vcpu, access, false, false);
+
+			count_fault(vcpu, true);
+			trace_fault(la, hw_ec, ec, 1);
+			shv_queue_pf(vcpu, la, ec);
+			return SHV_PF_RESUME;
+		}
+	}
+	if (!r && (hw_ec & PFERR_WRITE) && (hw_ec & PFERR_PRESENT) &&
+	    shortcut_try(vcpu, &vcpu->mmu->pw_miss)) {
+		unsigned int acc;
+		u64 gfn;
+
+		mutex_lock(&vm->mmu_lock);
+		if (shv_mmu_root_valid(vcpu) &&
+		    pt_write_shadow(vcpu, la, hw_ec, access, &gfn, &acc)) {
+			shortcut_done(&vcpu->mmu->pw_miss, true);
+			count_fault(vcpu, false);
+			trace_fault(la, hw_ec, 0, 0);
+			return pt_write_locked(vcpu, la, access, gfn, acc, pf);
+		}
+		mutex_unlock(&vm->mmu_lock);
+		shortcut_done(&vcpu->mmu->pw_miss, false);
+	}
 	r = shv_walk(vcpu, la, access, &w, true);
 	if (r == -EFAULT) {
 		count_fault(vcpu, true);
@@ -966,21 +1123,9 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 		return SHV_PF_RESUME;
 	}
 	make_room(vm, 8);
-	if (write && gfn_write_protected(vm, w.gfn)) {
-		/* a write to a shadowed page table, through the entry at la */
-		mark_used(vcpu, la);
-		if (policy(vm)->pt_write &&
-		    policy(vm)->pt_write(vcpu, w.gfn) == SHV_PTW_RESUME) {
-			commit_zap(vm);
-			mutex_unlock(&vm->mmu_lock);
-			return SHV_PF_RESUME;
-		}
-		mutex_unlock(&vm->mmu_lock);
-		keep_walk(vcpu, la, access, &w);
-		pf->addr = w.gpa;
-		pf->gfn = w.gfn;
-		return SHV_PF_EMULATE_PT;
-	}
+	/* a write to a shadowed page table, through the entry at la */
+	if (write && gfn_write_protected(vm, w.gfn))
+		return pt_write_locked(vcpu, la, access, w.gfn, w.access, pf);
 	r = fetch(vcpu, la, &w, pg, access, slot->flags & SHADOWVM_MEM_READONLY, &pfx, huge,
 		  &why, &table_sp);
 	if (!r && table_sp) {

@@ -26,6 +26,7 @@ int shv_mmu_vm_init(struct shv_vm *vm)
 		INIT_HLIST_HEAD(&vm->mmu->as_hash[i]);
 	INIT_LIST_HEAD(&vm->mmu->active);
 	INIT_LIST_HEAD(&vm->mmu->zapped);
+	INIT_LIST_HEAD(&vm->mmu->orphans);
 	vm->mmu->max_pages = vm->cfg.max_shadow_pages;
 	vm->mmu->policy = shv_mmu_policy_find(vm->cfg.mmu_policy);
 	if (WARN_ON_ONCE(!vm->mmu->policy)) {	/* check_config() let it through */

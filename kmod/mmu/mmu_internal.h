@@ -110,6 +110,7 @@ struct shv_sp {
 	bool table_pf;
 	u32 pf_n, pf_unused;
 	struct list_head gfn_link;	/* on a gfn_sps() list, under mmu_lock */
+	struct list_head orphan_link;	/* on mmu->orphans (sp_orphan()) */
 	bool unsync;
 	bool zapped;
 };
@@ -184,6 +185,12 @@ struct shv_mmu_vm {
 	struct hlist_head hash[1 << SP_HASH_BITS];
 	struct list_head active;
 	struct list_head zapped;	/* unlinked, freed after the kick */
+	/*
+	 * Synced shadow pages nothing links to any more, kept for a parent
+	 * entry that links them again (sp_orphan()), oldest first
+	 */
+	struct list_head orphans;
+	int nr_orphans;
 	long nr_pages;
 	long max_pages;
 	struct hlist_head as_hash[64];
@@ -233,6 +240,12 @@ struct shv_mmu_vcpu {
 	unsigned long smap_rip;	/* instruction */
 	u32 smap_ec;		/* and error code of the last candidate */
 	struct shv_pf_walk pf_walk;
+	/*
+	 * fault.c: #PF exits in a row whose shortcut before the walk
+	 * (true_fault_shadow(), pt_write_shadow()) did not apply, and a
+	 * count that lets every 16th try through while they are many
+	 */
+	u8 tf_miss, pw_miss, shortcut_skip;
 };
 
 #define MAX_AS	4096
@@ -312,10 +325,13 @@ bool sp_other_role_live(struct shv_vm *vm, struct shv_sp *sp);
 int __must_check sp_add_parent(struct shv_sp *sp, u64 *sptep);
 void sp_account_wp(struct shv_vm *vm, struct shv_sp *sp, int delta);
 void sp_zap(struct shv_vm *vm, struct shv_sp *sp);
+void sp_zap_rewritten(struct shv_vm *vm, struct shv_sp *sp);
 void drop_spte(struct shv_vm *vm, u64 *sptep);
 void zap_large_over(struct shv_vm *vm, u64 gfn);
 void commit_zap(struct shv_vm *vm);
 void make_room(struct shv_vm *vm, int need);
+int zap_orphans(struct shv_vm *vm, u64 gfn);
+/* *created: a new page, or a stale one whose table changed (resynced) */
 struct shv_sp *sp_get(struct shv_vm *vm, u64 gfn, union shv_role role, bool *created);
 
 /* ---- root_cache.c ---- */

@@ -41,7 +41,7 @@ static void sp_resync(struct shv_vcpu *vcpu, struct shv_sp *sp)
 	sp->unsync = false;
 	if (rm)
 		rm->unsync_count--;
-	sp_account_wp(vm, sp, +1);
+	sp_account_wp(vm, sp, 1);
 	for (i = 0; i < 512; i++)
 		if (spte_present(sp->spt[i]) && !spte_matches_guest(vcpu, sp, i))
 			drop_spte(vm, &sp->spt[i]);
@@ -89,9 +89,13 @@ static bool try_unsync(struct shv_vcpu *vcpu, u64 gfn)
 		sp->unsync = true;
 		rm->unsync_count++;
 	}
-	/* read-only mappings of the frame refault as writable ones */
-	while (rm->nr)
-		drop_spte(vm, rmap_sptes(rm)[rm->nr - 1]);
+	/*
+	 * The frame's last synced shadow page went: sp_account_wp() made the
+	 * mappings that were read-only only for the protection
+	 * (SPTE_WP_ONLY) writable again, so the write re-executes without a
+	 * fill fault (the fault dropped the hardware's read-only
+	 * translation); the others keep the guest's own rights.
+	 */
 	kick_flush_all(vm);
 	shv_stat_inc(vcpu, PF_HIDDEN_UNSYNC);
 	return true;

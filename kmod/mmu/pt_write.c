@@ -8,8 +8,10 @@
  * page is installed at once (prefill). Heuristics: a misaligned or
  * partial write, or a third write to one shadow page without a fill or a
  * use of its last prefilled entry in between (a flood: the frame is
- * probably no page table any more), zaps the page instead;
- * unprotect_gfn() stops shadowing a frame altogether.
+ * probably no page table any more), zaps the page instead, or under wp
+ * unlinks a leaf page and keeps it stale for a resync when it is linked
+ * again (sp_zap_rewritten()); unprotect_gfn() stops shadowing a frame
+ * altogether.
  */
 #include "mmu_internal.h"
 
@@ -107,6 +109,11 @@ static void pte_written(struct shv_vcpu *vcpu, u64 gpa, unsigned int len,
 
 		if (sp->zapped || sp->unsync)
 			continue;	/* zapped by an earlier one of this loop */
+		/* kept unlinked (sp_orphan()): the frame is reused, let it go */
+		if (!sp->nr_parents && !sp->root_count) {
+			sp_zap(vm, sp);
+			continue;
+		}
 		esize = sp->role.gpte4 ? 4 : 8;
 		/* the guest used the entry last prefilled: a use, as by a fill */
 		if (sp->last_prefill && (sp->spt[sp->last_prefill - 1] & SPTE_A))
@@ -115,9 +122,7 @@ static void pte_written(struct shv_vcpu *vcpu, u64 gpa, unsigned int len,
 		if ((off & (esize - 1)) || (len % esize) || ++sp->write_count >= 3) {
 			if (sp->write_count >= 3)
 				(*vm_stat(vm, SHADOWVM_STAT_PT_WRITE_FLOODED))++;
-			/* a cached root too: a process being torn down */
-			sp_evict_roots(vm, sp);
-			sp_zap(vm, sp);
+			sp_zap_rewritten(vm, sp);
 			continue;
 		}
 		first = off / esize;

@@ -7,9 +7,13 @@
  * no large leaf maps a write-tracked frame), sp_add_parent() records
  * each shadow entry that points at it, sp_zap() unlinks it from all of
  * them and queues it, and commit_zap() frees the queue once no vCPU can
- * still run on it. The VM's count of shadow pages is capped
- * (max_shadow_pages): make_room() recycles the oldest pages that no root
- * cache holds. mmu_lock held.
+ * still run on it. A synced page that loses its last link is kept, a
+ * bounded number of them, for a link to it again (sp_orphan()); under wp
+ * a leaf page whose table is being rewritten is kept unlinked and stale,
+ * and resynced when linked again (sp_zap_rewritten()). The VM's
+ * count of shadow pages is capped (max_shadow_pages): make_room()
+ * recycles those kept first, then the oldest pages that no root cache
+ * holds. mmu_lock held.
  */
 #include "mmu_internal.h"
 
@@ -172,6 +176,172 @@ void zap_large_over(struct shv_vm *vm, u64 gfn)
 	kick_flush_all(vm);
 }
 
+/* sp is linked again, or goes: off the orphan list. */
+static void sp_unorphan(struct shv_vm *vm, struct shv_sp *sp)
+{
+	if (list_empty(&sp->orphan_link))
+		return;
+	list_del_init(&sp->orphan_link);
+	vm->mmu->nr_orphans--;
+}
+
+/*
+ * The last shadow entry linking sp was dropped and no root cache holds
+ * it (e.g. the shadow page of its parent table was zapped by a flood,
+ * or the guest rewrote the parent entry). A synced page stays as it is,
+ * write-protected and kept coherent by pt_write.c, so that the next
+ * fault through a parent entry for the same table and role links it
+ * again with its entries instead of building it anew (what KVM does with
+ * a shadow page that loses its last parent). Kept on mmu->orphans, at
+ * most orphans_max(): make_room() zaps the oldest beyond that, and before
+ * any linked page; a guest write to the frame zaps it (zap_orphans()).
+ * An unsync page goes at once (it would be resynced at every guest flush
+ * for nothing), and so does a direct one (the split of a guest large page,
+ * whose role carries the page's rights: a page of another role replaces
+ * it when those change, and its large leaves would linger).
+ */
+static void sp_orphan(struct shv_vm *vm, struct shv_sp *sp)
+{
+	if (sp->zapped)
+		return;
+	if (sp->unsync || sp->role.pae_root || sp->role.direct) {
+		sp_zap(vm, sp);
+		return;
+	}
+	if (!list_empty(&sp->orphan_link))
+		return;
+	list_add_tail(&sp->orphan_link, &vm->mmu->orphans);
+	vm->mmu->nr_orphans++;
+}
+
+/* at most 64 orphans, and a quarter of the cap */
+static int orphans_max(struct shv_vm *vm)
+{
+	return min_t(long, 64, vm->mmu->max_pages / 4);
+}
+
+/*
+ * A guest write faulted on gfn, a write-protected frame: zap the shadow
+ * pages of it that nothing links to (orphans): the guest reuses the
+ * frame, most likely not as a page table. Returns how many went.
+ * mmu_lock held.
+ */
+int zap_orphans(struct shv_vm *vm, u64 gfn)
+{
+	struct shv_sp *sp;
+	LIST_HEAD(sps);
+	int n = 0;
+
+	lockdep_assert_held(&vm->mmu_lock);
+	gfn_sps(vm, gfn, &sps);
+	list_for_each_entry(sp, &sps, gfn_link) {
+		if (sp->zapped || sp->unsync || sp->nr_parents || sp->root_count)
+			continue;
+		sp_zap(vm, sp);
+		n++;
+	}
+	return n;
+}
+
+/* Clear every shadow entry that links sp. */
+static void sp_unlink_parents(struct shv_vm *vm, struct shv_sp *sp)
+{
+	while (sp->nr_parents) {
+		u64 *p = sp->parents[sp->nr_parents - 1];
+
+		*p = vm->mmu->pf_bypass && role_traps(vm->mmu, page_sp(p)->role) ?
+		     SPTE_TRAP : 0;
+		sp->nr_parents--;
+	}
+}
+
+/*
+ * An emulated write showed that the guest rewrites the table of sp (a
+ * partial or misaligned write, or a flood): sp must stop being used and
+ * the frame may have to be unprotected. Under a policy that resyncs
+ * nothing at guest flushes (no cr3_load hook: wp, wp-noemu), a leaf page
+ * not in a root cache is unlinked and kept *stale* instead of zapped:
+ * marked unsync (not write-protected, so the guest goes on writing the
+ * frame natively), reachable from no root (no translation uses it), on
+ * the kept list (sp_orphan()); sp_get() resyncs it before it is linked
+ * again (sp_stale_resync()), so a table rewritten with mostly the same
+ * entries (cleared and filled again) keeps them instead of being rebuilt
+ * and prefetched. Anything else is zapped, a root evicted first. Not with
+ * the guest #PF bypass (its "notrap" entries would go stale too).
+ */
+void sp_zap_rewritten(struct shv_vm *vm, struct shv_sp *sp)
+{
+	struct shv_rmap *rm = gfn_rmap(vm, sp->gfn, false);
+
+	lockdep_assert_held(&vm->mmu_lock);
+	if (!rm || sp->zapped || sp->unsync || sp->root_count || sp->role.level != 1 ||
+	    sp->role.direct || policy(vm)->cr3_load || role_traps(vm->mmu, sp->role)) {
+		/* a cached root too: a process being torn down */
+		sp_evict_roots(vm, sp);
+		sp_zap(vm, sp);
+		return;
+	}
+	sp_unlink_parents(vm, sp);
+	sp_account_wp(vm, sp, -1);
+	sp->unsync = true;
+	rm->unsync_count++;
+	if (list_empty(&sp->orphan_link)) {
+		list_add_tail(&sp->orphan_link, &vm->mmu->orphans);
+		vm->mmu->nr_orphans++;
+	}
+	kick_flush_all(vm);
+}
+
+/*
+ * sp_get() found a stale page (sp_zap_rewritten()) for its new link:
+ * write-protect the frame again, wait until no other vCPU can still
+ * write it through an older translation, then drop each present entry
+ * whose guest entry is not the one it was built from (a later write
+ * traps and is emulated under mmu_lock). The guest table is read in
+ * pieces of 64 entries, those holding a present entry only. Returns how
+ * many entries went. mmu_lock held.
+ */
+static int sp_stale_resync(struct shv_vm *vm, struct shv_sp *sp)
+{
+	struct shv_rmap *rm = gfn_rmap(vm, sp->gfn, false);
+	int esize = sp->role.gpte4 ? 4 : 8;
+	u64 gpa = (sp->gfn << PAGE_SHIFT) + (sp->role.gpte4 ? sp->role.quadrant * 2048 : 0);
+	union {
+		u64 g8[64];
+		u32 g4[64];
+	} g;
+	int base, k, n = 0;
+
+	lockdep_assert_held(&vm->mmu_lock);
+	sp->unsync = false;
+	if (rm)
+		rm->unsync_count--;
+	sp_account_wp(vm, sp, 1);
+	flush_remote(vm);
+	for (base = 0; base < 512; base += 64) {
+		bool ok = false;
+
+		for (k = 0; k < 64 && !spte_present(sp->spt[base + k]); k++)
+			;
+		if (k == 64)
+			continue;
+		ok = !shv_read_gpa_pinned(vm, gpa + base * esize, &g, 64 * esize);
+		for (k = 0; k < 64; k++) {
+			u64 *sptep = &sp->spt[base + k];
+			u64 cur;
+
+			if (!spte_present(*sptep))
+				continue;
+			cur = esize == 4 ? g.g4[k] : g.g8[k];
+			if (!ok || cur != sp->gptes[base + k]) {
+				drop_spte(vm, sptep);
+				n++;
+			}
+		}
+	}
+	return n;
+}
+
 /* Unlink a shadow page from everything and queue it for freeing. */
 void sp_zap(struct shv_vm *vm, struct shv_sp *sp)
 {
@@ -181,14 +351,9 @@ void sp_zap(struct shv_vm *vm, struct shv_sp *sp)
 	if (sp->zapped)
 		return;
 	sp->zapped = true;
+	sp_unorphan(vm, sp);
 	trace_sp_zap(sp->gfn, sp->role.word, sp->role.level);
-	while (sp->nr_parents) {
-		u64 *p = sp->parents[sp->nr_parents - 1];
-
-		*p = vm->mmu->pf_bypass && role_traps(vm->mmu, page_sp(p)->role) ?
-		     SPTE_TRAP : 0;
-		sp->nr_parents--;
-	}
+	sp_unlink_parents(vm, sp);
 	for (i = 0; i < 512; i++)
 		if (spte_present(sp->spt[i]))
 			drop_spte(vm, &sp->spt[i]);
@@ -241,9 +406,8 @@ void drop_spte(struct shv_vm *vm, u64 *sptep)
 		struct shv_sp *child = spte_child(spte);
 
 		sp_remove_parent(child, sptep);
-		/* an orphan keeps its frame write-protected for nothing: drop it */
 		if (!child->nr_parents && !child->root_count)
-			sp_zap(vm, child);
+			sp_orphan(vm, child);
 	}
 }
 
@@ -289,6 +453,18 @@ void make_room(struct shv_vm *vm, int need)
 	struct shv_sp *sp;
 
 	lockdep_assert_held(&vm->mmu_lock);
+	/* orphans first: the oldest beyond their share, then any under the cap */
+	while (!list_empty(&vm->mmu->orphans)) {
+		bool cap = vm->mmu->nr_pages + need + 4 > vm->mmu->max_pages;
+
+		if (!cap && vm->mmu->nr_orphans <= orphans_max(vm))
+			break;
+		sp = list_first_entry(&vm->mmu->orphans, struct shv_sp, orphan_link);
+		sp_zap(vm, sp);
+		if (cap)
+			(*vm_stat(vm, SHADOWVM_STAT_SP_RECYCLED))++;
+		commit_zap(vm);
+	}
 	if (vm->mmu->nr_pages + need <= vm->mmu->max_pages)
 		return;
 	while (vm->mmu->nr_pages + need + 4 > vm->mmu->max_pages) {
@@ -327,8 +503,19 @@ struct shv_sp *sp_get(struct shv_vm *vm, u64 gfn, union shv_role role, bool *cre
 	*created = false;
 	if (!role.pae_root) {
 		sp = sp_lookup(vm, gfn, role);
-		if (sp)
+		if (sp) {
+			sp_unorphan(vm, sp);	/* the caller links it */
+			/*
+			 * A stale page whose table changed: for table
+			 * prefetch a new page (fault.c), windows counted anew
+			 */
+			if (sp->unsync && !policy(vm)->cr3_load && sp_stale_resync(vm, sp)) {
+				sp->fill_wins = 0;
+				sp->table_pf = false;
+				*created = true;
+			}
 			return sp;
+		}
 	}
 	/*
 	 * A guest table in RAM must be write-protected from the start: get
@@ -364,6 +551,7 @@ struct shv_sp *sp_get(struct shv_vm *vm, u64 gfn, union shv_role role, bool *cre
 	sp->gfn = gfn;
 	sp->role = role;
 	INIT_HLIST_NODE(&sp->hash);
+	INIT_LIST_HEAD(&sp->orphan_link);
 	if (!role.pae_root)
 		hlist_add_head(&sp->hash, &vm->mmu->hash[sp_hash(gfn)]);
 	list_add_tail(&sp->link, &vm->mmu->active);
@@ -371,7 +559,7 @@ struct shv_sp *sp_get(struct shv_vm *vm, u64 gfn, union shv_role role, bool *cre
 	(*vm_stat(vm, SHADOWVM_STAT_SP_CREATED))++;
 	*vm_stat(vm, SHADOWVM_STAT_SP_LIVE) = vm->mmu->nr_pages;
 	trace_sp_create(gfn, role.word, role.level);
-	sp_account_wp(vm, sp, +1);
+	sp_account_wp(vm, sp, 1);
 	*created = true;
 	return sp;
 fail:

@@ -15,7 +15,8 @@
  * the accumulated rights. On a guest fault it returns -EFAULT with the
  * architectural error code; nothing in guest memory is changed then.
  * shv_walk_perm_fault() is its permission check alone, for a caller that
- * reuses a walk's rights for another access (fault.c).
+ * reuses a walk's rights for another access (fault.c), and
+ * shv_walk_fault_ec() its error code for a fault it did not walk to.
  */
 #include <linux/kernel.h>
 #include <linux/mm.h>
@@ -145,7 +146,7 @@ bool shv_walk_perm_fault(struct shv_vcpu *vcpu, unsigned int acc, u32 access)
 	return false;
 }
 
-static u32 fault_ec(struct shv_vcpu *vcpu, u32 access, bool present, bool rsvd)
+u32 shv_walk_fault_ec(struct shv_vcpu *vcpu, u32 access, bool present, bool rsvd)
 {
 	u32 ec = access & (PFERR_WRITE | PFERR_USER);
 
@@ -228,7 +229,7 @@ retry:
 		     (levels != 2 || (vcpu->cr4 & X86_CR4_PSE));
 		rsvd = rsvd_mask(vcpu, levels, level, ps);
 		if (pte & rsvd) {
-			w->error_code = fault_ec(vcpu, access, true, true);
+			w->error_code = shv_walk_fault_ec(vcpu, access, true, true);
 			return -EFAULT;
 		}
 		if (!(pte & PTE_W))
@@ -260,7 +261,7 @@ retry:
 	}
 	w->access = acc;
 	if (shv_walk_perm_fault(vcpu, acc, access)) {
-		w->error_code = fault_ec(vcpu, access, true, false);
+		w->error_code = shv_walk_fault_ec(vcpu, access, true, false);
 		return -EFAULT;
 	}
 
@@ -295,6 +296,6 @@ retry:
 
 not_present:
 	w->fault_level = level;
-	w->error_code = fault_ec(vcpu, access, false, false);
+	w->error_code = shv_walk_fault_ec(vcpu, access, false, false);
 	return -EFAULT;
 }

@@ -44,6 +44,12 @@ int shv_guest_levels(struct shv_vcpu *vcpu);
  * CR0.WP, CR4.SMEP/SMAP, CPL and EFLAGS.AC? (SDM vol. 3A 4.6)
  */
 bool shv_walk_perm_fault(struct shv_vcpu *vcpu, unsigned int acc, u32 access);
+/*
+ * The architectural #PF error code of a fault for an access
+ * (PFERR_WRITE/USER/FETCH): at a present entry or not, for a reserved bit
+ * or not.
+ */
+u32 shv_walk_fault_ec(struct shv_vcpu *vcpu, u32 access, bool present, bool rsvd);
 bool shv_pae_pdpte_bad(struct shv_vcpu *vcpu, u64 pdpte);
 /*
  * A level-1 guest entry that a walk through it would use as it is:
