@@ -36,7 +36,7 @@
 #define CODE1		0x3000u		/* vCPU 1's code */
 #define STACK1		0x7000u
 #define SPINS		1000000u	/* PAUSEs of the single-vCPU loop */
-#define WORK		30000000u	/* vCPU 1's busy-loop iterations */
+#define WORK		60000000u	/* vCPU 1's busy-loop iterations (~20 ms on a real CPU) */
 
 /* ECX PAUSEs, then HLT */
 GUEST_CODE(pause_loop,
