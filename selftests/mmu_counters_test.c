@@ -73,27 +73,6 @@
 
 #define PREFETCH_PARAM	"/sys/module/shadowvm/parameters/prefetch"
 
-/*
- * Write val to the module parameter at path, its old value first read into
- * old (len bytes): 0 or -errno.
- */
-static int swap_param(const char *path, const char *val, char *old, size_t len)
-{
-	FILE *f = fopen(path, "r+e");
-
-	if (!f)
-		return -errno;
-	if (!fgets(old, len, f)) {
-		fclose(f);
-		return -EIO;
-	}
-	rewind(f);
-	fputs(val, f);
-	if (fclose(f))
-		return -errno;
-	return 0;
-}
-
 /* the module's prefetch window: set it, returning the old one (or -errno) */
 static int set_prefetch(int val)
 {
@@ -101,7 +80,7 @@ static int set_prefetch(int val)
 	int r;
 
 	snprintf(v, sizeof(v), "%d\n", val);
-	r = swap_param(PREFETCH_PARAM, v, buf, sizeof(buf));
+	r = svm_param_swap("prefetch", v, buf, sizeof(buf));
 	return r ? r : atoi(buf);
 }
 
@@ -508,7 +487,7 @@ TEST_F(counters, prefetch_32bit)
 static int set_prefetch_table(int on)
 {
 	char buf[8];
-	int r = swap_param(PREFETCH_TABLE_PARAM, on ? "Y\n" : "N\n", buf, sizeof(buf));
+	int r = svm_param_swap("prefetch_table", on ? "Y\n" : "N\n", buf, sizeof(buf));
 
 	return r ? r : buf[0] == 'Y' || buf[0] == '1';
 }

@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -29,7 +30,6 @@
 #include "kselftest_harness.h"
 #include "svmtest_ksft.h"
 
-#define PLE_GAP_PARAM	"/sys/module/shadowvm/parameters/ple_gap"
 #define FLAG		0x9000u		/* set by vCPU 1 when its work is done */
 #define STARTED		0x9004u		/* set by vCPU 1 when it runs */
 #define LEFT		0x9008u		/* vCPU 0: spin budget left when it saw FLAG */
@@ -63,30 +63,25 @@ GUEST_CODE(worker,
 	"movl $1, 0x9000\n"
 	"hlt\n");
 
+/* ple_gap, or -errno */
 static int read_ple_gap(void)
 {
-	FILE *f = fopen(PLE_GAP_PARAM, "r");
-	int v = -1;
+	char buf[32], *end;
+	long v;
+	int r = svm_param_swap("ple_gap", NULL, buf, sizeof(buf));
 
-	if (!f)
-		return -errno;
-	if (fscanf(f, "%d", &v) != 1)
-		v = -EINVAL;
-	fclose(f);
-	return v;
+	if (r)
+		return r;
+	v = strtol(buf, &end, 10);
+	return end == buf ? -EINVAL : (int)v;
 }
 
 static int write_ple_gap(int v)
 {
-	FILE *f = fopen(PLE_GAP_PARAM, "w");
-	int r;
+	char old[32], val[16];
 
-	if (!f)
-		return -errno;
-	r = fprintf(f, "%d\n", v) < 0 ? -EIO : 0;
-	if (fclose(f) && !r)
-		r = -errno;
-	return r;
+	snprintf(val, sizeof(val), "%d\n", v);
+	return svm_param_swap("ple_gap", val, old, sizeof(old));
 }
 
 static int vcpu_stat(struct be_vcpu *v, unsigned int id, uint64_t *val)
@@ -114,7 +109,7 @@ FIXTURE_SETUP(ple)
 	if (!module_loaded("shadowvm"))
 		SKIP(return, "the shadowvm module is not loaded");
 	self->gap = read_ple_gap();
-	ASSERT_LE(0, self->gap) TH_LOG("reading %s: %s", PLE_GAP_PARAM, strerror(-self->gap));
+	ASSERT_LE(0, self->gap) TH_LOG("reading the ple_gap parameter: %s", strerror(-self->gap));
 	if (!self->gap)
 		SKIP(return, "ple_gap is 0: the CPU has no PAUSE-loop exiting");
 }

@@ -318,10 +318,12 @@ static void table_fill(struct shv_vm *vm, struct shv_sp *sp, int idx, struct shv
 
 /*
  * The entry that ends la's path from the current root: its level-1 entry,
- * a 2 MiB leaf, or the first entry not present on the way, with the page
- * holding it in *sp_out; NULL without a valid root. mmu_lock held.
+ * a 2 MiB leaf, or the first entry not present on the way (with
+ * to_direct, also a link to a direct page, the split of a guest large
+ * page), with the page holding it in *sp_out; NULL without a valid root.
+ * mmu_lock held.
  */
-static u64 *path_end_at(struct shv_vcpu *vcpu, u64 la, struct shv_sp **sp_out)
+u64 *path_end_at(struct shv_vcpu *vcpu, u64 la, bool to_direct, struct shv_sp **sp_out)
 {
 	struct shv_sp *sp;
 	u64 *sptep;
@@ -332,7 +334,8 @@ static u64 *path_end_at(struct shv_vcpu *vcpu, u64 la, struct shv_sp **sp_out)
 	sp = vcpu->mmu->cur->sp;
 	for (level = sp->role.level;; level--) {
 		sptep = &sp->spt[spte_index(sp->role, la, level)];
-		if (level == 1 || !spte_present(*sptep) || spte_is_large(*sptep, level))
+		if (level == 1 || !spte_present(*sptep) || spte_is_large(*sptep, level) ||
+		    (to_direct && spte_child(*sptep)->role.direct))
 			break;
 		sp = spte_child(*sptep);
 	}
@@ -345,7 +348,7 @@ static struct shv_sp *leaf_sp_at(struct shv_vcpu *vcpu, u64 la)
 {
 	struct shv_sp *sp;
 
-	if (!path_end_at(vcpu, la, &sp))
+	if (!path_end_at(vcpu, la, false, &sp))
 		return NULL;
 	return sp->role.level == 1 && !sp->zapped ? sp : NULL;
 }
@@ -777,7 +780,7 @@ static int smap_implicit(struct shv_vcpu *vcpu, u64 la, u32 hw_ec)
 	    !(vmcs_read(GUEST_RFLAGS) & X86_EFLAGS_AC))
 		return 0;
 	mutex_lock(&vcpu->vm->mmu_lock);
-	sptep = path_end_at(vcpu, la, &sp);
+	sptep = path_end_at(vcpu, la, false, &sp);
 	if (sptep)
 		spte = *sptep;
 	mutex_unlock(&vcpu->vm->mmu_lock);
@@ -873,7 +876,7 @@ bool shadow_fetch_gpa(struct shv_vcpu *vcpu, u64 la, u32 access, u64 *gpa)
 		return false;
 	la = walk_la(vcpu, la);
 	mutex_lock(&vm->mmu_lock);
-	sptep = path_end_at(vcpu, la, &sp);
+	sptep = path_end_at(vcpu, la, false, &sp);
 	if (sptep && !sp->zapped && !sp->unsync) {
 		spte = *sptep;
 		/* path_end_at() ends at a level-1 entry, a 2 MiB leaf or a hole */
@@ -945,7 +948,7 @@ static bool pt_write_shadow(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, u32 access
 	lockdep_assert_held(&vcpu->vm->mmu_lock);
 	if ((hw_ec & ec_mask) != (PFERR_PRESENT | PFERR_WRITE) || !shv_guest_levels(vcpu))
 		return false;
-	sptep = path_end_at(vcpu, walk_la(vcpu, la), &sp);
+	sptep = path_end_at(vcpu, walk_la(vcpu, la), false, &sp);
 	if (!sptep || sp->zapped || sp->unsync || sp->role.level != 1)
 		return false;
 	spte = *sptep;
@@ -1001,7 +1004,7 @@ static bool true_fault_shadow(struct shv_vcpu *vcpu, u64 la, u32 hw_ec)
 	if ((hw_ec & (PFERR_PRESENT | PFERR_RSVD)) || !policy(vm)->write_protect ||
 	    vm->mmu->pf_bypass || shv_guest_levels(vcpu) < 3)
 		return false;
-	sptep = path_end_at(vcpu, walk_la(vcpu, la), &sp);
+	sptep = path_end_at(vcpu, walk_la(vcpu, la), false, &sp);
 	if (!sptep || sp->role.level != 1 || sp->zapped || sp->unsync || sp->role.direct ||
 	    sp->role.gpte4 || *sptep || !gfn_write_protected(vm, sp->gfn))
 		return false;

@@ -27,31 +27,13 @@ static void vtlb_cr3_load(struct shv_vcpu *vcpu, bool noflush)
  */
 static bool drop_translation(struct shv_vcpu *vcpu, u64 la)
 {
-	struct shv_vm *vm = vcpu->vm;
-	struct shv_sp *sp = vcpu->mmu->cur->sp;
-	int level;
+	struct shv_sp *sp;
+	u64 *sptep = path_end_at(vcpu, la, true, &sp);
 
-	for (level = sp->role.level;; level--) {
-		u64 *sptep = &sp->spt[spte_index(sp->role, la, level)];
-		struct shv_sp *child;
-
-		if (!spte_present(*sptep))
-			return false;
-		if (level == 1) {
-			drop_spte(vm, sptep);
-			return false;
-		}
-		if (spte_is_large(*sptep, level)) {
-			drop_spte(vm, sptep);
-			return true;
-		}
-		child = spte_child(*sptep);
-		if (child->role.direct) {
-			drop_spte(vm, sptep);	/* a split guest large page */
-			return true;
-		}
-		sp = child;
-	}
+	if (!sptep || !spte_present(*sptep))
+		return false;
+	drop_spte(vcpu->vm, sptep);
+	return sp->role.level > 1;	/* a 2 MiB leaf or a split large page */
 }
 
 /*
@@ -76,8 +58,6 @@ static void vtlb_invlpg(struct shv_vcpu *vcpu, u64 gva)
 	struct shv_vm *vm = vcpu->vm;
 	bool large;
 
-	if (!shv_mmu_root_valid(vcpu))
-		return;
 	if (vcpu->mmu->base_role.gpte4)
 		gva = (u32)gva;
 	large = drop_translation(vcpu, gva);

@@ -277,6 +277,28 @@ long module_refcnt(const char *name)
 	return v;
 }
 
+int svm_param_swap(const char *name, const char *val, char *old, size_t len)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/module/shadowvm/parameters/%s", name);
+	f = fopen(path, val ? "r+e" : "re");
+	if (!f)
+		return -errno;
+	if (!fgets(old, len, f)) {
+		fclose(f);
+		return -EIO;
+	}
+	if (val) {
+		rewind(f);
+		fputs(val, f);
+	}
+	if (fclose(f))
+		return -errno;
+	return 0;
+}
+
 int module_load(const char *path, const char *params)
 {
 	int fd, ret;

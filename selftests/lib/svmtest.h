@@ -109,6 +109,12 @@ long meminfo_kb(const char *key);
 bool module_loaded(const char *name);
 /* /sys/module/<name>/refcnt, or -errno */
 long module_refcnt(const char *name);
+/*
+ * shadowvm's module parameter /sys/module/shadowvm/parameters/<name>: its
+ * value into old (at most len bytes, newline kept), then, unless val is
+ * NULL, val written to it. 0 or -errno.
+ */
+int svm_param_swap(const char *name, const char *val, char *old, size_t len);
 /* finit_module(path, params); -errno (-EEXIST when already loaded) */
 int module_load(const char *path, const char *params);
 /* delete_module(name, O_NONBLOCK) */
