@@ -298,6 +298,7 @@ static inline u64 make_leaf(struct shv_vcpu *vcpu, struct page *pg, unsigned int
 /* ---- tlb.c ---- */
 void kick_flush_all(struct shv_vm *vm);
 u64 *path_end_at(struct shv_vcpu *vcpu, u64 la, bool to_direct, struct shv_sp **sp_out);	/* fault.c */
+int sp_resync_entries(struct shv_vm *vm, struct shv_sp *sp);	/* sp_cache.c */
 void kick_others_sync(struct shv_vm *vm);
 void flush_remote(struct shv_vm *vm);
 

@@ -12,41 +12,12 @@
 
 /* ---- unsync ---- */
 
-/*
- * Is this shadow leaf entry still derived from the guest entry as it is
- * now? Any change of the guest entry (frame, rights, A/D cleared, a
- * reserved bit) drops it, so the next access takes a full walk.
- */
-static bool spte_matches_guest(struct shv_vcpu *vcpu, struct shv_sp *sp, int i)
-{
-	int esize = sp->role.gpte4 ? 4 : 8;
-	int gidx = sp->role.gpte4 ? sp->role.quadrant * 512 + i : i;
-	u64 gpte = 0, gpa;
-
-	if (!sp->gptes)
-		return false;
-	gpa = ((u64)sp->gfn << PAGE_SHIFT) + gidx * esize;
-	if (shv_read_gpa_pinned(vcpu->vm, gpa, &gpte, esize))
-		return false;
-	return gpte == sp->gptes[i];
-}
-
+/* Leaf entries whose guest entry changed go (sp_cache.c); the frame is protected again. */
 static void sp_resync(struct shv_vcpu *vcpu, struct shv_sp *sp)
 {
-	struct shv_vm *vm = vcpu->vm;
-	struct shv_rmap *rm = gfn_rmap(vm, sp->gfn, false);
-	int i;
-
-	lockdep_assert_held(&vm->mmu_lock);
-	sp->unsync = false;
-	if (rm)
-		rm->unsync_count--;
-	sp_account_wp(vm, sp, 1);
-	for (i = 0; i < 512; i++)
-		if (spte_present(sp->spt[i]) && !spte_matches_guest(vcpu, sp, i))
-			drop_spte(vm, &sp->spt[i]);
+	sp_resync_entries(vcpu->vm, sp);
 	shv_stat_inc(vcpu, PF_HIDDEN_RESYNC);
-	kick_flush_all(vm);
+	kick_flush_all(vcpu->vm);
 }
 
 static int resync_all(struct shv_vcpu *vcpu)

@@ -264,7 +264,7 @@ static void sp_unlink_parents(struct shv_vm *vm, struct shv_sp *sp)
  * marked unsync (not write-protected, so the guest goes on writing the
  * frame natively), reachable from no root (no translation uses it), on
  * the kept list (sp_orphan()); sp_get() resyncs it before it is linked
- * again (sp_stale_resync()), so a table rewritten with mostly the same
+ * again (sp_resync_entries()), so a table rewritten with mostly the same
  * entries (cleared and filled again) keeps them instead of being rebuilt
  * and prefetched. Anything else is zapped, a root evicted first. Not with
  * the guest #PF bypass (its "notrap" entries would go stale too).
@@ -293,15 +293,16 @@ void sp_zap_rewritten(struct shv_vm *vm, struct shv_sp *sp)
 }
 
 /*
- * sp_get() found a stale page (sp_zap_rewritten()) for its new link:
- * write-protect the frame again, wait until no other vCPU can still
- * write it through an older translation, then drop each present entry
- * whose guest entry is not the one it was built from (a later write
- * traps and is emulated under mmu_lock). The guest table is read in
- * pieces of 64 entries, those holding a present entry only. Returns how
- * many entries went. mmu_lock held.
+ * Resync an unsync page: a stale one that sp_get() found for its new link
+ * (sp_zap_rewritten()), or one of the unsync policy at a guest flush.
+ * Write-protect the frame again, wait until no other vCPU can still write
+ * it through an older translation, then drop each present entry whose
+ * guest entry is not the one it was built from (a later write traps and
+ * is emulated under mmu_lock). The guest table is read in pieces of 64
+ * entries, those holding a present entry only. Returns how many entries
+ * went. mmu_lock held.
  */
-static int sp_stale_resync(struct shv_vm *vm, struct shv_sp *sp)
+int sp_resync_entries(struct shv_vm *vm, struct shv_sp *sp)
 {
 	struct shv_rmap *rm = gfn_rmap(vm, sp->gfn, false);
 	int esize = sp->role.gpte4 ? 4 : 8;
@@ -509,7 +510,7 @@ struct shv_sp *sp_get(struct shv_vm *vm, u64 gfn, union shv_role role, bool *cre
 			 * A stale page whose table changed: for table
 			 * prefetch a new page (fault.c), windows counted anew
 			 */
-			if (sp->unsync && !policy(vm)->cr3_load && sp_stale_resync(vm, sp)) {
+			if (sp->unsync && !policy(vm)->cr3_load && sp_resync_entries(vm, sp)) {
 				sp->fill_wins = 0;
 				sp->table_pf = false;
 				*created = true;
