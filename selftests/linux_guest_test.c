@@ -51,10 +51,10 @@
  * Files: the runner as for runner_test ($SHADOWVM_RUNNER, next to this
  * binary, ../userspace-tool); the kernel from $SHADOWVM_LINUX_KERNEL, an
  * ELF "vmlinux" next to this binary (not with SVMTEST_FULL=1), a bzImage
- * "vmlinuz" there (the test machine's payload has both, the same kernel:
- * make check boots the ELF, which skips the bzImage's XZ decompressor and
- * two thirds of a boot's cost; make check-full the bzImage, see
- * find_kernel()), or /boot/vmlinuz-$(uname -r); the initramfs from
+ * "vmlinuz" there (the test machine's payload has the one it boots: make
+ * check the ELF, which skips the bzImage's XZ decompressor and two thirds
+ * of a boot's cost; make check-full the bzImage, see find_kernel()), or
+ * /boot/vmlinuz-$(uname -r); the initramfs from
  * $SHADOWVM_LINUX_INITRD or "linux-initramfs.cpio" next to this binary
  * (guests/linux/mkinitramfs.sh); the disk image from $SHADOWVM_LINUX_DISK
  * or "linux-disk.img" next to this binary (guests/linux/mkdisk.sh), copied

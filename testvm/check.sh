@@ -179,6 +179,19 @@ suite_only() {
 	echo "$only"
 }
 
+# suite_env_full [boot.sh options]: true if the tests run with SVMTEST_FULL
+# set (svmtest.env.SVMTEST_FULL=1 in TESTVM_APPEND or --append)
+suite_env_full() {
+	local full="" a
+	# shellcheck disable=SC2048,SC2086 # split --append's words too
+	for a in ${TESTVM_APPEND:-} $*; do
+		case $a in
+		svmtest.env.SVMTEST_FULL=*) full=${a#svmtest.env.SVMTEST_FULL=} ;;
+		esac
+	done
+	[ -n "$full" ] && [ "$full" != 0 ]	# as svmtest_full() reads it
+}
+
 # suite_tests [boot.sh options]: the test binaries the test VMs run, in
 # run_tests.sh's order, one per line: those of suite_only, else all of
 # them; not the ones run on this machine (HOST_TESTS).
@@ -389,12 +402,18 @@ fi
 [ -f "$OUT/payload/selftests/run_tests.sh" ] ||
 	die "'make -C selftests install' did not install run_tests.sh"
 cp testvm/guest-check.sh "$OUT/payload/"
-# linux_guest_test boots the test machine's own kernel as a guest
-cp "$TESTVM_VMLINUZ" "$OUT/payload/selftests/vmlinuz"
-# and the same kernel as an ELF vmlinux, which it boots unless SVMTEST_FULL
-# (the guest's XZ decompression of the bzImage is most of a boot's cost)
-VMLINUX_ELF=$(testvm_vmlinux_elf) || die "cannot extract vmlinux from $TESTVM_VMLINUZ"
-cp "$VMLINUX_ELF" "$OUT/payload/selftests/vmlinux"
+# linux_guest_test boots the test machine's own kernel as a guest: its
+# bzImage with SVMTEST_FULL=1 (make check-full), otherwise the same kernel
+# as an ELF vmlinux (the guest's XZ decompression of the bzImage is most of
+# a boot's cost). The payload has only the one it boots: every byte of it
+# is loaded by the BIOS and unpacked by the test VM's kernel.
+rm -f "$OUT/payload/selftests/vmlinuz" "$OUT/payload/selftests/vmlinux"
+if suite_env_full "$@"; then
+	cp "$TESTVM_VMLINUZ" "$OUT/payload/selftests/vmlinuz"
+else
+	VMLINUX_ELF=$(testvm_vmlinux_elf) || die "cannot extract vmlinux from $TESTVM_VMLINUZ"
+	cp "$VMLINUX_ELF" "$OUT/payload/selftests/vmlinux"
+fi
 # Test binaries that need neither the module nor VT-x (the instruction
 # emulator's userspace unit test) run on this machine instead of in a test
 # VM: emulator_test takes half a second here and 35 s of an emulated CPU.
