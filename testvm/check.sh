@@ -81,12 +81,19 @@ die() {
 # The suite as a kselftest target of a kernel tree: build/ksft-tree/ (the
 # kselftest build files of linux-source-6.1, from prepare.sh) gets selftests/
 # as tools/testing/selftests/shadowvm (`make -C selftests ksft-tree`), then
-# `make -C tools/testing/selftests TARGETS=shadowvm` builds it there.
+# `make -C tools/testing/selftests TARGETS=shadowvm` builds it there. It
+# proves that the sources and the Makefile build in a kernel tree, with its
+# lib.mk; the test VMs run the payload's binaries, built by the standalone
+# Makefile with -O2 -g (and its warnings). So this build is unoptimised,
+# CFLAGS=-O0 from the environment (which the Makefile's `CFLAGS ?=` keeps
+# and its `CFLAGS +=` extends): 31 s of CPU instead of 83 s (measured
+# 2026-12-02, 55 test binaries).
 check_ksft_tree() {
 	local tree=${KSFT_TREE:-$TESTVM_BUILD/ksft-tree}
 
 	echo "check: in-tree kselftest build in ${tree#"$TESTVM_TOP"/}"
 	make -s -C selftests ksft-tree KSRC="$tree" &&
+	CFLAGS=${TESTVM_KSFT_CFLAGS:--O0} \
 	make -j"$(nproc 2>/dev/null || echo 2)" -C "$tree/tools/testing/selftests" \
 		TARGETS=shadowvm FORCE_TARGETS=1 >"$OUT/ksft-tree.log" 2>&1 || {
 		tail -n 30 "$OUT/ksft-tree.log" >&2
