@@ -26,6 +26,11 @@
 #                     per line, and exit (make check splits the suite so)
 #   SVMTEST_KMEMLEAK  1: kmemleak scans after the suite and after unloading
 #                     the module, each a TAP case (needs CONFIG_DEBUG_KMEMLEAK)
+#   SVMTEST_NO_MODULE 1: the binaries need no module (emulator_test, the
+#                     emulator's userspace unit test): nothing is loaded,
+#                     unloaded or mounted, no setup or teardown cases
+#                     (testvm/check.sh runs such binaries on the build
+#                     machine so, with SVMTEST_ONLY)
 #
 # After the binaries, teardown cases: the module's own accounting
 # (/sys/kernel/debug/shadowvm/module: live_vms, live_vcpus, live_pages,
@@ -269,7 +274,8 @@ run_binary() {
 echo "TAP version 13"
 echo "# shadowvm selftests on $(uname -r)"
 
-if [ ! -e /sys/kernel/debug/shadowvm ] && [ -d /sys/kernel/debug ] &&
+if [ "$SVMTEST_NO_MODULE" != 1 ] && [ ! -e /sys/kernel/debug/shadowvm ] &&
+   [ -d /sys/kernel/debug ] &&
    ! grep -q " /sys/kernel/debug debugfs" /proc/mounts 2>/dev/null; then
 	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 fi
@@ -280,7 +286,9 @@ loaded_before=0
 module_loaded && loaded_before=1
 
 setup_ok=0
-if load_module && ensure_dev; then
+if [ "$SVMTEST_NO_MODULE" = 1 ]; then
+	echo "# SVMTEST_NO_MODULE=1: no module setup or teardown"
+elif load_module && ensure_dev; then
 	setup_ok=1
 	report ok "setup: shadowvm loaded, /dev/shadowvm present"
 else
@@ -303,6 +311,13 @@ for t in $TESTS; do
 		load_module && ensure_dev
 	fi
 done
+
+if [ "$SVMTEST_NO_MODULE" = 1 ]; then
+	echo "1..$n"
+	echo "$passed passed, $failed failed, $skipped skipped"
+	[ $failed -eq 0 ]
+	exit
+fi
 
 # leave KVM as we found it
 if [ $kvm_before -eq 0 ] && [ -e /sys/module/kvm_intel ]; then
