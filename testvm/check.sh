@@ -44,7 +44,7 @@
 # each VM, default 4800), TESTVM_BUILDS (0: no kselftest and dkms builds;
 # default 1 for the whole suite, 0 for a subset), TESTVM_SERIAL_BUILDS
 # (1: the kselftest and dkms builds before the VMs), TESTVM_BUILDS_WEIGHT
-# (seconds of one core the background builds take, default 110: with a VM
+# (seconds of one core the background builds take, default 60: with a VM
 # on every host CPU the first VM gets that much less work),
 # TESTVM_CASE_TIMES (1: also build/check/case-times.txt, "WALL NAME" per
 # test case),
@@ -424,10 +424,10 @@ if [ "$JOBS" -le 1 ]; then
 	SHARDS=("$(suite_tests "$@" | paste -sd,)")
 else
 	# the background builds need a core: with a VM on every core, the
-	# first VM gets TESTVM_BUILDS_WEIGHT (default 110) seconds less work
+	# first VM gets TESTVM_BUILDS_WEIGHT (default 60) seconds less work
 	HEAD=0
 	if [ -n "$BUILDS_PID" ] && [ "$JOBS" -ge "$(nproc 2>/dev/null || echo 1)" ]; then
-		HEAD=${TESTVM_BUILDS_WEIGHT:-110}
+		HEAD=${TESTVM_BUILDS_WEIGHT:-60}
 	fi
 	mapfile -t SHARDS < <(suite_tests "$@" | split_suite "$JOBS" "$HEAD")
 	VMDIRS=()
