@@ -421,7 +421,10 @@ MODULE_PARM_DESC(fast_pt_store,
  * changes no flag) and STI/MOV-SS blocking cleared. Anything else, and
  * any step that fails (a fault, MMIO, a page crossing, a read-only slot),
  * before the write: -EAGAIN, and shv_emulate() takes the instruction from
- * the start, so it reports the fault or exception itself.
+ * the start, so it reports the fault or exception itself. A RIP whose
+ * instruction was another one (a guest's XCHG or LOCK AND loop) is
+ * remembered, and its next page-table write goes to shv_emulate() without
+ * a fetch here first (only which path runs depends on it).
  */
 static int pt_store_fast(struct shv_vcpu *vcpu)
 {
@@ -431,15 +434,18 @@ static int pt_store_fast(struct shv_vcpu *vcpu)
 	u8 b[SHV_EMU_MAX_INSN_LEN];
 	s32 disp = 0;
 
-	if (!shv_long_mode(vcpu) || !(vmcs_read(GUEST_CS_AR_BYTES) & (1u << 13)))
+	if (rip == vcpu->pt_store_slow_rip || !shv_long_mode(vcpu) ||
+	    !(vmcs_read(GUEST_CS_AR_BYTES) & (1u << 13)))
 		return -EAGAIN;
 	n = min_t(unsigned int, SHV_EMU_MAX_INSN_LEN, PAGE_SIZE - offset_in_page(rip));
 	if (op_fetch(&g, rip, b, n))
 		return -EAGAIN;
 	if ((b[0] & 0xf0) == 0x40)
 		rex = b[i++];
-	if (i + 2 > n || b[i] != 0x89)
+	if (i + 2 > n || b[i] != 0x89) {
+		vcpu->pt_store_slow_rip = rip;	/* no second fetch next time */
 		return -EAGAIN;
+	}
 	mod = b[i + 1] >> 6;
 	reg = ((b[i + 1] >> 3) & 7) | ((rex & 4) << 1);
 	rm = b[i + 1] & 7;
