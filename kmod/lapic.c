@@ -455,7 +455,8 @@ void shv_lapic_before_entry(struct shv_vcpu *vcpu)
 	if (!a || !(shv_caps.cpu & CPU_TPR_SHADOW))
 		return;
 	tpr_class = (lapic_get(a, LAPIC_TPR) >> 4) & 0xf;
-	irrv = lapic_highest(a, LAPIC_IRR);
+	/* TPR class 0 holds nothing back: no IRR scan (most entries) */
+	irrv = tpr_class ? lapic_highest(a, LAPIC_IRR) : -1;
 	if (irrv >= 0 && lapic_hw_enabled(a) && ((u32)irrv >> 4) <= tpr_class)
 		thr = irrv >> 4;
 	vmcs_write(TPR_THRESHOLD, thr);

@@ -197,14 +197,18 @@ static struct shv_slot *published_run(struct shv_vm *vm, u64 gfn, int n, int max
 	struct page **pp;
 	int k, missing = 0;
 
-	memset(pages, 0, n * sizeof(*pages));
-	if (!s || n > max || gfn - s->base_gfn + n > s->npages)
+	if (!s || n > max || gfn - s->base_gfn + n > s->npages) {
+		memset(pages, 0, n * sizeof(*pages));
 		return NULL;
+	}
 	*idx = gfn - s->base_gfn;
 	pp = smp_load_acquire(&s->pages);	/* pairs with slot_pages() */
-	for (k = 0; k < n; k++) {
-		if (pp)
-			pages[k] = smp_load_acquire(&pp[*idx + k]);	/* and pin_publish() */
+	if (!pp) {
+		memset(pages, 0, n * sizeof(*pages));
+		missing = n;
+	}
+	for (k = 0; pp && k < n; k++) {
+		pages[k] = smp_load_acquire(&pp[*idx + k]);	/* and pin_publish() */
 		missing += !pages[k];
 	}
 	if (!missing || current->mm != vm->mm)

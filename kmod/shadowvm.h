@@ -272,6 +272,8 @@ struct shv_vcpu {
 	int mmio_next;
 	bool mmio_rerun;
 	struct shv_emu_ctxt *emu;
+	/* emulate_glue.c: the last RIP whose page-table write was no plain MOV */
+	u64 pt_store_slow_rip;
 	struct shv_lapic *lapic;	/* lapic.c; freed by shv_vcpu_free() */
 
 	u64 exit_count;

@@ -19,7 +19,9 @@
  * have been emulated as page-table writes (PF_HIDDEN_PT_WRITE grew). The
  * *_big_direct_map tests do the same with the guest's identity map made of
  * 2 MiB (32-bit: 4 MiB) pages, so the page tables are written through big
- * pages, as through a kernel's direct map.
+ * pages, as through a kernel's direct map. The *_general_emulator test
+ * runs the long-mode forms with the module's MOV fast path
+ * (fast_pt_store) off.
  */
 #include <errno.h>
 #include <string.h>
@@ -275,6 +277,20 @@ TEST_F(ptw, instruction_forms_pae)
 TEST_F(ptw, instruction_forms_32bit)
 {
 	ptwrite(_metadata, self, variant->policy, GP_MODE_32, false);
+}
+
+/*
+ * Long mode with the module's fast path for MOV page-table stores off
+ * (fast_pt_store=N): the general emulator gives the same results.
+ */
+TEST_F(ptw, instruction_forms_long_mode_general_emulator)
+{
+	char old[8];
+	int r = svm_param_swap("fast_pt_store", "N\n", old, sizeof(old));
+
+	ASSERT_EQ(0, r);
+	ptwrite(_metadata, self, variant->policy, GP_MODE_LM, false);
+	ASSERT_EQ(0, svm_param_swap("fast_pt_store", old, old, sizeof(old)));
 }
 
 /* the same with the page tables written through a big-page direct map */

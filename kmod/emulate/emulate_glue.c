@@ -31,6 +31,11 @@
  * compare and write, not atomic against other vCPUs, counted in
  * SHADOWVM_STAT_LOCKED_AS_WRITE.
  *
+ * A page-table write by the commonest store, a 64-bit-mode MOV from a
+ * register (pt_store_fast(), module parameter fast_pt_store), is done
+ * without the general emulator, with the same checks and effects; any
+ * other instruction, or any check that fails, goes to shv_emulate().
+ *
  * No instruction is emulated for a #PF that hit the delivery of an event
  * (IDT-vectoring information valid): the faulting access was the event
  * delivery itself (IDT, GDT, stack), not the instruction at RIP. Such an
@@ -40,6 +45,7 @@
  */
 #include <linux/kernel.h>
 #include <linux/mm.h>
+#include <linux/moduleparam.h>
 #include "shadowvm.h"
 #include "vmx/vmx_defs.h"
 #include "lapic.h"
@@ -381,6 +387,12 @@ static const struct shv_emu_ops glue_ops = {
 	.cmpxchg_op = op_cmpxchg,
 };
 
+/* General register i (hardware order) of the guest; RSP is in the VMCS. */
+static u64 shv_emu_gpr(struct shv_vcpu *vcpu, unsigned int i)
+{
+	return i == SHV_EMU_RSP ? vmcs_read(GUEST_RSP) : vcpu->regs[i];
+}
+
 /* The #PF that led here interrupted an event delivery (not the insn). */
 static int delivery_fault(struct shv_vcpu *vcpu, u64 fault_la)
 {
@@ -391,6 +403,109 @@ static int delivery_fault(struct shv_vcpu *vcpu, u64 fault_la)
 		    fault_la, d[0]);
 	shv_internal_error(vcpu, SHADOWVM_INTERNAL_ERROR_DELIVERY, 4, d);
 	return 0;
+}
+
+static bool fast_pt_store = true;
+module_param(fast_pt_store, bool, 0644);
+MODULE_PARM_DESC(fast_pt_store,
+		 "a guest page-table write by a plain 64-bit MOV store skips the general emulator (default Y)");
+
+/*
+ * The fast path of a guest page-table write (SHV_PF_EMULATE_PT): in
+ * 64-bit code, MOV r/m32 or r/m64, r (opcode 89, an optional REX prefix
+ * and no other) with a memory operand that stays within one page of RAM.
+ * It does what shv_emulate() would do for that instruction, in the same
+ * order: fetch (the same translation), effective address (ModRM, SIB,
+ * displacement, RIP-relative), canonical check, translation for a write,
+ * the write through the shadow MMU, then RIP past the instruction (MOV
+ * changes no flag) and STI/MOV-SS blocking cleared. Anything else, and
+ * any step that fails (a fault, MMIO, a page crossing, a read-only slot),
+ * before the write: -EAGAIN, and shv_emulate() takes the instruction from
+ * the start, so it reports the fault or exception itself. A RIP whose
+ * instruction was another one (a guest's XCHG or LOCK AND loop) is
+ * remembered, and its next page-table write goes to shv_emulate() without
+ * a fetch here first (only which path runs depends on it).
+ */
+static int pt_store_fast(struct shv_vcpu *vcpu)
+{
+	struct glue g = { .vcpu = vcpu };
+	unsigned int n, len, i = 0, mod, rm, reg, rex = 0, shift;
+	u64 rip = vmcs_read(GUEST_RIP), ea = 0, la, gpa, val;
+	u8 b[SHV_EMU_MAX_INSN_LEN];
+	s32 disp = 0;
+
+	if (rip == vcpu->pt_store_slow_rip || !shv_long_mode(vcpu) ||
+	    !(vmcs_read(GUEST_CS_AR_BYTES) & (1u << 13)))
+		return -EAGAIN;
+	n = min_t(unsigned int, SHV_EMU_MAX_INSN_LEN, PAGE_SIZE - offset_in_page(rip));
+	if (op_fetch(&g, rip, b, n))
+		return -EAGAIN;
+	if ((b[0] & 0xf0) == 0x40)
+		rex = b[i++];
+	if (i + 2 > n || b[i] != 0x89) {
+		vcpu->pt_store_slow_rip = rip;	/* no second fetch next time */
+		return -EAGAIN;
+	}
+	mod = b[i + 1] >> 6;
+	reg = ((b[i + 1] >> 3) & 7) | ((rex & 4) << 1);
+	rm = b[i + 1] & 7;
+	i += 2;
+	if (mod == 3)
+		return -EAGAIN;
+	if (rm == 4) {			/* SIB */
+		unsigned int sib, index, base;
+
+		if (i + 1 > n)
+			return -EAGAIN;
+		sib = b[i++];
+		index = ((sib >> 3) & 7) | ((rex & 2) << 2);
+		base = (sib & 7) | ((rex & 1) << 3);
+		if (index != 4)
+			ea = shv_emu_gpr(vcpu, index) << (sib >> 6);
+		if ((sib & 7) == 5 && mod == 0)
+			mod = 2;	/* disp32, no base */
+		else
+			ea += shv_emu_gpr(vcpu, base);
+	} else if (rm == 5 && mod == 0) {
+		mod = 4;		/* RIP-relative disp32 */
+	} else {
+		ea = shv_emu_gpr(vcpu, rm | ((rex & 1) << 3));
+	}
+	if (mod == 1) {
+		if (i + 1 > n)
+			return -EAGAIN;
+		disp = (s8)b[i++];
+	} else if (mod >= 2) {
+		if (i + 4 > n)
+			return -EAGAIN;
+		memcpy(&disp, &b[i], 4);
+		i += 4;
+	}
+	ea += (s64)disp;
+	if (mod == 4)
+		ea += rip + i;
+	len = rex & 8 ? 8 : 4;
+	la = ea;
+	shift = vcpu->cr4 & X86_CR4_LA57 ? 7 : 16;
+	if ((u64)((s64)(la << shift) >> shift) != la ||
+	    offset_in_page(la) + len > PAGE_SIZE)
+		return -EAGAIN;	/* #GP or a split write: the emulator */
+	if (translate(&g, la, PFERR_WRITE, &gpa))
+		return -EAGAIN;
+	val = shv_emu_gpr(vcpu, reg);
+	if (shv_mmu_guest_write(vcpu, gpa, &val, len))
+		return -EAGAIN;	/* nothing written */
+	shv_stat_inc(vcpu, EMULATED_INSNS);
+	vmcs_write(GUEST_RIP, rip + i);
+	{
+		u32 intr = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
+
+		if (intr & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS))
+			vmcs_write(GUEST_INTERRUPTIBILITY_INFO,
+				   intr & ~(GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS));
+	}
+	vcpu->mmio_nr_frags = 0;
+	return 1;
 }
 
 int shv_emulate_insn(struct shv_vcpu *vcpu, u64 fault_la, bool is_mmio)
@@ -419,6 +534,11 @@ int shv_emulate_insn(struct shv_vcpu *vcpu, u64 fault_la, bool is_mmio)
 		vcpu->mmio_next = 0;
 		if (vmcs_read(IDT_VECTORING_INFO_FIELD) & INTR_INFO_VALID)
 			return delivery_fault(vcpu, fault_la);
+		if (!is_mmio && fast_pt_store) {
+			i = pt_store_fast(vcpu);
+			if (i != -EAGAIN)
+				return i;
+		}
 	}
 	memset(c, 0, sizeof(*c));
 	for (i = 0; i < 16; i++)

@@ -373,6 +373,15 @@ static void mark_used(struct shv_vcpu *vcpu, u64 la)
 		*sptep &= ~SPTE_PREFETCHED;
 }
 
+/* mark_used() for a leaf entry the caller found on la's path already */
+static void mark_used_at(struct shv_vcpu *vcpu, u64 la, u64 *sptep)
+{
+	if (!sptep)
+		mark_used(vcpu, la);
+	else if (spte_present(*sptep))
+		*sptep &= ~SPTE_PREFETCHED;
+}
+
 /*
  * Which batches of SHV_PREFETCH_MAX entries of the leaf page for walk w
  * (i: the faulting index) hold a candidate: a guest entry present and
@@ -898,19 +907,20 @@ bool shadow_fetch_gpa(struct shv_vcpu *vcpu, u64 la, u32 access, u64 *gpa)
 
 /*
  * A write to gfn, a write-protected guest table frame, through la, with
- * the rights acc (ACC_*) of the translation: mmu_lock held, released
- * here. Shadow pages of the frame that nothing links to go, and if that
+ * the rights acc (ACC_*) of the translation (sptep: its leaf shadow entry
+ * when the caller has it, else NULL): mmu_lock held, released here.
+ * Shadow pages of the frame that nothing links to go, and if that
  * unprotects it, or the policy lets the frame be written natively, the
  * write runs again natively; else it goes to the emulator, with the
  * translation kept for it (keep_walk()).
  */
 static int pt_write_locked(struct shv_vcpu *vcpu, u64 la, u32 access, u64 gfn,
-			   unsigned int acc, struct shv_pf_result *pf)
+			   unsigned int acc, u64 *sptep, struct shv_pf_result *pf)
 {
 	struct shv_vm *vm = vcpu->vm;
 
 	lockdep_assert_held(&vm->mmu_lock);
-	mark_used(vcpu, la);
+	mark_used_at(vcpu, la, sptep);
 	/* only shadow pages nothing links to: unprotected, run natively */
 	if ((zap_orphans(vm, gfn) && !gfn_write_protected(vm, gfn)) ||
 	    (policy(vm)->pt_write && policy(vm)->pt_write(vcpu, gfn) == SHV_PTW_RESUME)) {
@@ -935,11 +945,12 @@ static int pt_write_locked(struct shv_vcpu *vcpu, u64 la, u32 access, u64 gfn,
  * least the rights the entry grants), and any change to those guest
  * entries since would have dropped it (their frames are write-protected
  * and every write to them emulated). Its frame and rights (ACC_*) in
- * *gfn and *acc when they allow this access at the current CPL, CR0.WP,
- * SMAP and EFLAGS.AC (else the caller walks). mmu_lock held.
+ * *gfn and *acc, the entry in *leaf, when they allow this access at the
+ * current CPL, CR0.WP, SMAP and EFLAGS.AC (else the caller walks).
+ * mmu_lock held.
  */
 static bool pt_write_shadow(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, u32 access, u64 *gfn,
-			    unsigned int *acc)
+			    unsigned int *acc, u64 **leaf)
 {
 	const u32 ec_mask = PFERR_PRESENT | PFERR_WRITE | PFERR_RSVD | PFERR_FETCH;
 	struct shv_sp *sp;
@@ -958,6 +969,7 @@ static bool pt_write_shadow(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, u32 access
 	if (!gfn_write_protected(vcpu->vm, *gfn))
 		return false;
 	*acc = ACC_W | (spte & SPTE_US ? ACC_U : 0) | (spte & SPTE_NX ? 0 : ACC_X);
+	*leaf = sptep;
 	return !shv_walk_perm_fault(vcpu, *acc, access);
 }
 
@@ -1071,15 +1083,15 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 	if (!r && (hw_ec & PFERR_WRITE) && (hw_ec & PFERR_PRESENT) &&
 	    shortcut_try(vcpu, &vcpu->mmu->pw_miss)) {
 		unsigned int acc;
-		u64 gfn;
+		u64 gfn, *leaf;
 
 		mutex_lock(&vm->mmu_lock);
 		if (shv_mmu_root_valid(vcpu) &&
-		    pt_write_shadow(vcpu, la, hw_ec, access, &gfn, &acc)) {
+		    pt_write_shadow(vcpu, la, hw_ec, access, &gfn, &acc, &leaf)) {
 			shortcut_done(&vcpu->mmu->pw_miss, true);
 			count_fault(vcpu, false);
 			trace_fault(la, hw_ec, 0, 0);
-			return pt_write_locked(vcpu, la, access, gfn, acc, pf);
+			return pt_write_locked(vcpu, la, access, gfn, acc, leaf, pf);
 		}
 		mutex_unlock(&vm->mmu_lock);
 		shortcut_done(&vcpu->mmu->pw_miss, false);
@@ -1128,7 +1140,7 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 	make_room(vm, 8);
 	/* a write to a shadowed page table, through the entry at la */
 	if (write && gfn_write_protected(vm, w.gfn))
-		return pt_write_locked(vcpu, la, access, w.gfn, w.access, pf);
+		return pt_write_locked(vcpu, la, access, w.gfn, w.access, NULL, pf);
 	r = fetch(vcpu, la, &w, pg, access, slot->flags & SHADOWVM_MEM_READONLY, &pfx, huge,
 		  &why, &table_sp);
 	if (!r && table_sp) {

@@ -131,11 +131,17 @@ struct shv_as {
 	u64 loads, root_hits, root_misses, pf_true, pf_hidden, pt_writes;
 };
 
-/* the shadow entries mapping a frame: one inline, more in an array */
+/*
+ * The shadow entries mapping a frame: two inline, more in an array. Two,
+ * because a frame the guest maps twice is common (a demand-paged page:
+ * the kernel's direct map and the process's mapping), and a third mapping
+ * allocates under mmu_lock.
+ */
+#define SHV_RMAP_INLINE	2
 struct shv_rmap {
 	union {
 		u64 **sptes;		/* max > 0: an array of max */
-		u64 *one;		/* max == 0: room for one */
+		u64 *inl[SHV_RMAP_INLINE];	/* max == 0: room for two */
 	};
 	u32 nr, max;
 	u32 wp_count;			/* synced indirect shadow pages of this frame */
@@ -305,7 +311,7 @@ void flush_remote(struct shv_vm *vm);
 /* ---- wp_track.c ---- */
 static inline u64 **rmap_sptes(struct shv_rmap *rm)
 {
-	return rm->max ? rm->sptes : &rm->one;
+	return rm->max ? rm->sptes : rm->inl;
 }
 
 struct shv_rmap *gfn_rmap(struct shv_vm *vm, u64 gfn, bool create);

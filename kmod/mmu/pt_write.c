@@ -27,22 +27,23 @@
 struct shv_prefill {
 	u64 gpte;
 	struct page *pg;	/* NULL: nothing to install */
+	/* what shv_gpte_leaf_prefetchable() found for gpte in this mode */
+	u64 gfn;
+	unsigned int acc;
+	bool global;
 };
 
 static void prefill_prepare(struct shv_vcpu *vcpu, u64 gpa, u64 val, unsigned int len,
 			    struct shv_prefill *pf)
 {
 	int levels = shv_guest_levels(vcpu);
-	unsigned int acc;
-	bool global;
-	u64 gfn;
 
 	pf->pg = NULL;
 	pf->gpte = val;
 	if (!levels || len != (levels == 2 ? 4 : 8) || (gpa & (len - 1)) ||
-	    !shv_gpte_leaf_prefetchable(vcpu, levels, val, &gfn, &acc, &global))
+	    !shv_gpte_leaf_prefetchable(vcpu, levels, val, &pf->gfn, &pf->acc, &pf->global))
 		return;
-	shv_gfns_to_pages_present(vcpu->vm, gfn, 1, &pf->pg);
+	shv_gfns_to_pages_present(vcpu->vm, pf->gfn, 1, &pf->pg);
 }
 
 /* Install pf's entry at sptep, just dropped, of the leaf page sp. */
@@ -53,13 +54,14 @@ static void prefill(struct shv_vcpu *vcpu, struct shv_sp *sp, u64 *sptep,
 	int levels = sp->role.guest_levels;
 	struct shv_slot *slot;
 	unsigned int acc;
-	bool global;
 	u64 gfn;
 
+	/* pf->pg set: prefill_prepare() checked gpte in the vCPU's mode */
 	if (!pf || !pf->pg || sp->role.level != 1 || sp->role.direct ||
-	    levels != shv_guest_levels(vcpu) || sp->role.nxe != !!(vcpu->efer & EFER_NX) ||
-	    !shv_gpte_leaf_prefetchable(vcpu, levels, pf->gpte, &gfn, &acc, &global))
+	    levels != shv_guest_levels(vcpu) || sp->role.nxe != !!(vcpu->efer & EFER_NX))
 		return;
+	gfn = pf->gfn;
+	acc = pf->acc;
 	slot = shv_gfn_to_slot(vm, gfn);
 	if (!slot || rmap_add(vm, gfn, sptep))
 		return;
@@ -68,7 +70,7 @@ static void prefill(struct shv_vcpu *vcpu, struct shv_sp *sp, u64 *sptep,
 		acc &= ~ACC_W;
 	sp->gfns[sptep - sp->spt] = gfn;
 	sp->gptes[sptep - sp->spt] = pf->gpte;
-	*sptep = (make_leaf(vcpu, pf->pg, acc, global, gfn_write_protected(vm, gfn),
+	*sptep = (make_leaf(vcpu, pf->pg, acc, pf->global, gfn_write_protected(vm, gfn),
 			    slot->flags & SHADOWVM_MEM_READONLY) & ~SPTE_A) | SPTE_PREFETCHED;
 	sp->last_prefill = sptep - sp->spt + 1;
 	(*vm_stat(vm, SHADOWVM_STAT_PF_PREFETCHED))++;

@@ -203,40 +203,45 @@ int switch_root(struct shv_vcpu *vcpu, bool count)
 	struct shv_mmu_vcpu *m = vcpu->mmu;
 	struct shv_vm *vm = vcpu->vm;
 	u64 key = cr3_key(vcpu);
+	int levels = shv_guest_levels(vcpu);
+	u32 role = m->base_role.word;
 	struct shv_root *victim = NULL;
 	struct shv_as *as = NULL;
 	int i;
 
 	lockdep_assert_held(&vm->mmu_lock);
-	if (shv_guest_levels(vcpu))
+	if (levels)
 		as = as_lookup(vm, key);
 	if (as && count)
 		as->loads++;
 	/*
 	 * Only the slots ever used are scanned, so a CR3 load costs what the
-	 * guest's address-space count asks, not the cache size; the victim of
-	 * a miss is the first free slot, else a never-used one, else the
-	 * least recently used root.
+	 * guest's address-space count asks, not the cache size: first for a
+	 * live root of this CR3 and role (a hit), then, on a miss, to release
+	 * the roots whose page was zapped and to pick the victim: the first
+	 * free slot, else a never-used one, else the least recently used root.
 	 */
+	for (i = 0; i < m->nr_used; i++) {
+		struct shv_root *r = &m->roots[i];
+
+		if (r->cr3 != key || !r->sp || r->sp->zapped || r->role != role ||
+		    (levels == 3 && memcmp(r->pdptrs, vcpu->pdptrs, sizeof(r->pdptrs))))
+			continue;
+		r->last_used = ++vm->mmu->clock;
+		m->cur = r;
+		if (count) {
+			shv_stat_inc(vcpu, ROOT_HITS);
+			if (as)
+				as->root_hits++;
+		}
+		trace_root_switch(key, 1);
+		return 0;
+	}
 	for (i = 0; i < m->nr_used; i++) {
 		struct shv_root *r = &m->roots[i];
 
 		if (r->sp && r->sp->zapped)
 			root_release(vm, r);
-		if (r->sp && r->cr3 == key &&
-		    r->role == m->base_role.word &&
-		    (shv_guest_levels(vcpu) != 3 ||
-		     !memcmp(r->pdptrs, vcpu->pdptrs, sizeof(r->pdptrs)))) {
-			r->last_used = ++vm->mmu->clock;
-			m->cur = r;
-			if (count) {
-				shv_stat_inc(vcpu, ROOT_HITS);
-				if (as)
-					as->root_hits++;
-			}
-			trace_root_switch(key, 1);
-			return 0;
-		}
 		if (!victim || (victim->sp && (!r->sp || r->last_used < victim->last_used)))
 			victim = r;
 	}

@@ -95,8 +95,8 @@ bool region_tracked_hint(struct shv_vm *vm, u64 gfn)
 
 /*
  * The reverse map of a frame is an unordered array of shadow entries
- * (inline while there is one: most frames are mapped once, and their
- * fill allocates nothing); each leaf shadow page remembers where its
+ * (inline while there are at most two: most frames are mapped once or
+ * twice, and their fills allocate nothing); each leaf shadow page remembers where its
  * entries sit in it (sp->rmap_idx), so adding and removing are O(1)
  * however many times the frame is mapped (teardown is linear in the
  * number of shadow entries).
@@ -112,8 +112,8 @@ static int rmap_push(struct shv_rmap *rm, u64 *sptep)
 {
 	if (!rm)
 		return -ENOMEM;
-	if (rm->nr == (rm->max ? rm->max : 1)) {
-		u32 nmax = rm->max ? rm->max * 2 : 4;
+	if (rm->nr == (rm->max ? rm->max : SHV_RMAP_INLINE)) {
+		u32 nmax = rm->max ? rm->max * 2 : 2 * SHV_RMAP_INLINE;
 		u64 **n = shv_zalloc(nmax * sizeof(*n));
 
 		if (!n)

@@ -164,6 +164,17 @@ void shv_events_prepare(struct shv_vcpu *vcpu)
 	WRITE_ONCE(e->kicked, false);
 	smp_mb();	/* clear kicked before reading the requests */
 
+	/*
+	 * Nothing to inject from any source and no window wanted (most
+	 * exits): what the steps below would conclude, without reading the
+	 * guest's RFLAGS and interruptibility or scanning IRR twice.
+	 */
+	if (!e->held_nmi && !e->held && !atomic_read(&e->nmi_queued) &&
+	    !atomic_read(&e->ext_irq) && !READ_ONCE(vcpu->run->request_interrupt_window) &&
+	    shv_lapic_pending_irq(vcpu) < 0) {
+		set_windows(vcpu, 0);
+		return;
+	}
 	if (!vcpu->event.valid && e->held_nmi && nmi_window_open(vcpu)) {
 		inject_nmi(vcpu);
 		e->held_nmi = false;
