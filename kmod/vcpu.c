@@ -54,6 +54,20 @@ int shv_cpl(struct shv_vcpu *vcpu)
 }
 
 /*
+ * The instruction at RIP completed here, not on the CPU (an exit handler
+ * or the emulator did it), with RFLAGS @rflags when it started: with TF
+ * set, the single-step #DB the CPU raises after it (DR6.BS, SDM vol. 3
+ * 18.3.1.4), delivered before the next instruction.
+ */
+void shv_single_step_done(struct shv_vcpu *vcpu, unsigned long rflags)
+{
+	if (rflags & X86_EFLAGS_TF) {
+		vcpu->dr6 |= 1ULL << 14;	/* DR6.BS */
+		shv_queue_exception(vcpu, DB_VECTOR, false, 0);
+	}
+}
+
+/*
  * Advance RIP past the instruction that exited; it completed (with
  * RFLAGS.TF set, a single-step #DB follows it, as on the CPU).
  */
@@ -74,11 +88,7 @@ void shv_skip_insn(struct shv_vcpu *vcpu)
 	if (intr & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS))
 		vmcs_write(GUEST_INTERRUPTIBILITY_INFO,
 			   intr & ~(GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS));
-	/* TF: the single-step trap the CPU would have raised after it */
-	if (vmcs_read(GUEST_RFLAGS) & X86_EFLAGS_TF) {
-		vcpu->dr6 |= 1ULL << 14;	/* DR6.BS */
-		shv_queue_exception(vcpu, DB_VECTOR, false, 0);
-	}
+	shv_single_step_done(vcpu, vmcs_read(GUEST_RFLAGS));
 }
 
 /* ---- exceptions ---- */

@@ -586,6 +586,39 @@ TEST(single_step_over_exiting_insn)
 	vmh_destroy(&h);
 }
 
+GUEST_CODE(g_step_mmio,
+	"movl $(0x6000 + .Lstm_b - g_step_mmio), 0x9040\n"
+	"pushf\n"
+	"orl $0x100, (%esp)\n"
+	"popf\n"
+	"movl $0x20, 0xfee00080\n"	/* the APIC's TPR: the module emulates it */
+	".Lstm_b: nop\n"		/* the trap comes before this one */
+	"nop\n"
+	"mov 0xfee00080, %eax\n"
+	"mov %eax, 0x9050\n"
+	"cli\n"
+	"hlt\n");
+
+/*
+ * An instruction the module's emulator carries out (here an MMIO write to
+ * the in-kernel local APIC) single-steps too: the #DB comes after it, at
+ * the next instruction, with DR6.BS, and the write took effect.
+ */
+TEST(single_step_over_emulated_insn)
+{
+	struct vmh h;
+
+	CREATE(&h, 0, g_step_mmio);
+	RUN_EXIT(&h, SHADOWVM_EXIT_HLT);
+	EXPECT_LE(1, vstat(&h, SHADOWVM_STAT_MMIO_KERNEL));
+	ASSERT_EQ(1, *g32(&h, NLOG)) TH_LOG("no single-step trap, or more than one");
+	EXPECT_EQ(1, logent(&h, 0)->vector);
+	EXPECT_EQ(*g32(&h, EXPECT1), logent(&h, 0)->eip);
+	EXPECT_TRUE(logent(&h, 0)->dr6 & 0x4000) TH_LOG("dr6 0x%x", logent(&h, 0)->dr6);
+	EXPECT_EQ(0x20, *g32(&h, RES1) & 0xff);
+	vmh_destroy(&h);
+}
+
 TEST(single_step_dr6_bs)
 {
 	struct vmh h;

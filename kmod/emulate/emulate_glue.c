@@ -497,6 +497,7 @@ static int pt_store_fast(struct shv_vcpu *vcpu)
 		return -EAGAIN;	/* nothing written */
 	shv_stat_inc(vcpu, EMULATED_INSNS);
 	vmcs_write(GUEST_RIP, rip + i);
+	shv_single_step_done(vcpu, vmcs_read(GUEST_RFLAGS));	/* MOV: flags as before */
 	{
 		u32 intr = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
 
@@ -526,6 +527,7 @@ int shv_emulate_insn(struct shv_vcpu *vcpu, u64 fault_la, bool is_mmio)
 	struct glue g = { .vcpu = vcpu, .is_mmio = is_mmio };
 	u32 cs_ar = vmcs_read(GUEST_CS_AR_BYTES);
 	enum shv_emu_result res;
+	unsigned long rflags;
 	int i;
 
 	if (!vcpu->mmio_rerun) {
@@ -546,6 +548,7 @@ int shv_emulate_insn(struct shv_vcpu *vcpu, u64 fault_la, bool is_mmio)
 	c->regs[SHV_EMU_RSP] = vmcs_read(GUEST_RSP);
 	c->rip = vmcs_read(GUEST_RIP);
 	c->rflags = vmcs_read(GUEST_RFLAGS);
+	rflags = c->rflags;	/* at the start: TF decides the single-step trap */
 	if (shv_long_mode(vcpu) && (cs_ar & (1u << 13)))
 		c->mode = SHV_EMU_MODE_LONG64;
 	else if (cs_ar & (1u << 14))
@@ -591,6 +594,8 @@ int shv_emulate_insn(struct shv_vcpu *vcpu, u64 fault_la, bool is_mmio)
 		if (intr & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS))
 			vmcs_write(GUEST_INTERRUPTIBILITY_INFO,
 				   intr & ~(GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS));
+		/* it completed (an MMIO write's data still goes out first) */
+		shv_single_step_done(vcpu, rflags);
 		if (g.mmio_write) {
 			/* the written fragments follow the ones read */
 			for (i = 0; i < vcpu->mmio_nr_frags; i++)
