@@ -2431,10 +2431,11 @@ int main(int argc, char **argv)
  *    uapi.rst); the refusal list now keeps bit 6 for a host without MCE.
  * 7. RUN -> FAIL_ENTRY 33 with RFLAGS.IF=0 after an EXIT_INTR or
  *    INTERNAL_ERROR exit, no SET_SREGS in between (call 34117 first; then
- *    every RUN of that vCPU again): an external interrupt whose delivery
- *    an exit had cut stayed in the VM-entry interruption information while
- *    the runner's SET_REGS cleared IF, and VM entry refuses to inject an
- *    external interrupt with IF=0 (SDM vol. 3 26.3.1.4). Fixed in
- *    kmod/vmx/inject.c: such an event (and an NMI under MOV-SS or STI
- *    blocking) is held until its window opens, as a new one would be.
+ *    every RUN of that vCPU again; also in phase 2): the guest had just
+ *    executed STI, so the VMCS kept blocking by STI, and the runner's
+ *    SET_REGS then cleared IF; VM entry refuses blocking by STI with IF=0
+ *    (SDM vol. 3 26.3.1.5). Fixed in kmod/regs.c: SET_REGS with IF=0
+ *    clears blocking by STI (the shadow is the one instruction after an
+ *    STI that set IF). Minimal reproducer: events_test's
+ *    set_regs_if0_in_sti_shadow.
  */

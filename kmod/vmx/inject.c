@@ -165,24 +165,6 @@ void shv_events_prepare(struct shv_vcpu *vcpu)
 	smp_mb();	/* clear kicked before reading the requests */
 
 	/*
-	 * An interrupt or NMI whose delivery an exit cut is redone, but only
-	 * while the guest can still take it: the runner may have changed
-	 * RFLAGS.IF (SET_REGS) or the STI/MOV-SS blocking since, and VM
-	 * entry refuses to inject an external interrupt with IF=0 or either
-	 * blocking, or an NMI with MOV-SS blocking (SDM vol. 3 26.3.1.4-5).
-	 * Such an event waits, held, for its window, as a new one would.
-	 */
-	if (vcpu->event.valid) {
-		u32 type = vcpu->event.info & INTR_INFO_TYPE_MASK;
-
-		if ((type == INTR_TYPE_EXT_INTR && !irq_window_open(vcpu)) ||
-		    (type == INTR_TYPE_NMI &&
-		     (vmcs_read(GUEST_INTERRUPTIBILITY_INFO) &
-		      (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS))))
-			shv_events_hold(vcpu);
-	}
-
-	/*
 	 * Nothing to inject from any source and no window wanted (most
 	 * exits): what the steps below would conclude, without reading the
 	 * guest's RFLAGS and interruptibility or scanning IRR twice.
