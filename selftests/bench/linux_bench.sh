@@ -42,7 +42,7 @@
 #   LINUX_BENCH_CONFIGS  default: every policy, kvm-ept0, kvm-ept1, then
 #                        every policy /2 (two vCPUs); kvm-ept0/2 and
 #                        kvm-ept1/2 only when named (in the one-CPU test
-#                        machine kvm-ept0/2 hung it)
+#                        machine both hung it)
 #   LINUX_BENCH_TIMEOUT  seconds (of the test machine's clock) one boot
 #                        may take before it is stopped (SIGTERM: the
 #                        runner still prints its counters), default 600
@@ -57,7 +57,8 @@ INITRD=${LINUX_BENCH_INITRD:-./linux-initramfs.cpio}
 MEM=${LINUX_BENCH_MEM:-256M}
 if [ -z "${LINUX_BENCH_CONFIGS:-}" ]; then
 	# KVM with two vCPUs only when asked: in the one-CPU test machine
-	# kvm-ept0/2 stopped the machine's heartbeat for good (2026-12-01)
+	# kvm-ept0/2 and kvm-ept1/2 stopped the machine's heartbeat for good
+	# (2026-12-01, 2026-12-02)
 	LINUX_BENCH_CONFIGS="$(./mmu_bench policies) kvm-ept0 kvm-ept1 $(for c in $(./mmu_bench policies); do printf '%s/2 ' "$c"; done)"
 fi
 CONFIGS=$LINUX_BENCH_CONFIGS
