@@ -320,7 +320,7 @@ static void count_sig(struct fz *z, const char *msg)
 static void fz_fail(struct fz *z, const char *fmt, ...)
 {
 	unsigned long n = atomic_fetch_add(&total_fails, 1);
-	char msg[512];
+	char msg[2048];
 	va_list ap;
 	unsigned int i;
 
@@ -1475,26 +1475,43 @@ static void arm(struct fz *z, long ns)
 static atomic_ulong n_fail_entry_pdpte;
 
 /* the vCPU state behind an unexpected FAIL_ENTRY */
+/* one segment register for dump_state() */
+static int dump_seg(char *b, size_t len, const char *name,
+		    const struct shadowvm_segment *g)
+{
+	return snprintf(b, len, "; %s sel 0x%x type %u s %u dpl %u p %u db %u l %u g %u avl %u unus %u limit 0x%x base 0x%llx",
+			name, g->selector, g->type, g->s, g->dpl, g->present,
+			g->db, g->l, g->g, g->avl, g->unusable, g->limit,
+			(unsigned long long)g->base);
+}
+
 static void dump_state(int fd, char *b, size_t len)
 {
+	const struct shadowvm_segment *segs[8];
+	static const char *const names[8] = {
+		"cs", "ss", "ds", "es", "fs", "gs", "tr", "ldt",
+	};
 	struct shadowvm_sregs s;
 	struct shadowvm_regs r;
+	size_t n;
+	int i;
 
 	if (ioctl(fd, SHADOWVM_GET_SREGS, &s) || ioctl(fd, SHADOWVM_GET_REGS, &r)) {
 		snprintf(b, len, "(GET_SREGS/GET_REGS failed: %s)", strerror(errno));
 		return;
 	}
-	snprintf(b, len,
-		 "rip 0x%llx rflags 0x%llx cr0 0x%llx cr3 0x%llx cr4 0x%llx efer 0x%llx; cs sel 0x%x type %u s %u dpl %u p %u db %u l %u g %u limit 0x%x base 0x%llx; ss sel 0x%x type %u dpl %u p %u unus %u; ds sel 0x%x type %u p %u; tr type %u; gdt 0x%llx/0x%x idt 0x%llx/0x%x",
-		 (unsigned long long)r.rip, (unsigned long long)r.rflags,
-		 (unsigned long long)s.cr0, (unsigned long long)s.cr3,
-		 (unsigned long long)s.cr4, (unsigned long long)s.efer,
-		 s.cs.selector, s.cs.type, s.cs.s, s.cs.dpl, s.cs.present, s.cs.db,
-		 s.cs.l, s.cs.g, s.cs.limit, (unsigned long long)s.cs.base,
-		 s.ss.selector, s.ss.type, s.ss.dpl, s.ss.present, s.ss.unusable,
-		 s.ds.selector, s.ds.type, s.ds.present, s.tr.type,
-		 (unsigned long long)s.gdt.base, s.gdt.limit,
-		 (unsigned long long)s.idt.base, s.idt.limit);
+	segs[0] = &s.cs; segs[1] = &s.ss; segs[2] = &s.ds; segs[3] = &s.es;
+	segs[4] = &s.fs; segs[5] = &s.gs; segs[6] = &s.tr; segs[7] = &s.ldt;
+	n = snprintf(b, len,
+		     "rip 0x%llx rflags 0x%llx cr0 0x%llx cr3 0x%llx cr4 0x%llx efer 0x%llx cr8 0x%llx apic_base 0x%llx; gdt 0x%llx/0x%x idt 0x%llx/0x%x",
+		     (unsigned long long)r.rip, (unsigned long long)r.rflags,
+		     (unsigned long long)s.cr0, (unsigned long long)s.cr3,
+		     (unsigned long long)s.cr4, (unsigned long long)s.efer,
+		     (unsigned long long)s.cr8, (unsigned long long)s.apic_base,
+		     (unsigned long long)s.gdt.base, s.gdt.limit,
+		     (unsigned long long)s.idt.base, s.idt.limit);
+	for (i = 0; i < 8 && n < len; i++)
+		n += dump_seg(b + n, len - n, names[i], segs[i]);
 }
 
 static atomic_ulong n_fail_entry_shutdown;
@@ -1502,7 +1519,7 @@ static atomic_ulong n_fail_entry_shutdown;
 static void check_exit(struct fz *z, struct shadowvm_run *run, bool pdpte_refused,
 		       struct vcpum *v)
 {
-	char st[600];
+	char st[1600];
 
 	uint32_t why = run->exit_reason;
 
