@@ -353,17 +353,6 @@ int shv_set_regs(struct shv_vcpu *vcpu, struct shadowvm_regs *r)
 	vmcs_write(GUEST_RSP, r->rsp);
 	vmcs_write(GUEST_RIP, r->rip);
 	vmcs_write(GUEST_RFLAGS, shv_rmode_hw_rflags(vcpu, r->rflags | X86_EFLAGS_FIXED));
-	/*
-	 * Blocking by STI is the one instruction after an STI that set IF;
-	 * with IF=0 now there is none, and VM entry refuses the pair (SDM
-	 * vol. 3 26.3.1.5).
-	 */
-	if (!(r->rflags & X86_EFLAGS_IF)) {
-		u32 intr = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
-
-		if (intr & GUEST_INTR_STATE_STI)
-			vmcs_write(GUEST_INTERRUPTIBILITY_INFO, intr & ~GUEST_INTR_STATE_STI);
-	}
 	/* a new context: any half-done event or user exit is void */
 	vcpu->event.valid = false;
 	vcpu->pending = SHV_PENDING_NONE;

@@ -257,37 +257,6 @@ static uint8_t io_byte(struct vmh *h)
 
 /* ---- interrupt windows ---- */
 
-GUEST_CODE(g_sti_mmio,
-	"cli\n"
-	"sti\n"
-	"mov 0xd0000000, %eax\n"	/* in STI's shadow: an MMIO read exit */
-	"cli\n"
-	"hlt\n");
-
-/*
- * The runner clears RFLAGS.IF (SET_REGS) while the guest is in an STI
- * shadow (an MMIO read right after STI, not completed yet): blocking by
- * STI goes with it, since VM entry refuses it with IF=0 (the ioctl
- * fuzzer's finding 7); the MMIO read is then done again.
- */
-TEST(set_regs_if0_in_sti_shadow)
-{
-	struct shadowvm_regs r;
-	struct vmh h;
-
-	CREATE(&h, 0, g_sti_mmio);
-	RUN_EXIT(&h, SHADOWVM_EXIT_MMIO);
-	ASSERT_EQ(0xd0000000ull, h.run->mmio.phys_addr);
-	ASSERT_EQ(0, ioctl(h.vcpu, SHADOWVM_GET_REGS, &r));
-	ASSERT_TRUE(r.rflags & 0x200);
-	r.rflags = 0x2;
-	ASSERT_EQ(0, ioctl(h.vcpu, SHADOWVM_SET_REGS, &r));
-	RUN_EXIT(&h, SHADOWVM_EXIT_MMIO);
-	EXPECT_EQ(0xd0000000ull, h.run->mmio.phys_addr);
-	memset(h.run->mmio.data, 0, sizeof(h.run->mmio.data));
-	RUN_EXIT(&h, SHADOWVM_EXIT_HLT);
-	vmh_destroy(&h);
-}
 
 GUEST_CODE(g_sti_shadow,
 	"cli\n"
