@@ -2448,11 +2448,16 @@ int main(int argc, char **argv)
  *    uapi.rst); the refusal list now keeps bit 6 for a host without MCE.
  * 7. RUN -> FAIL_ENTRY 33 (invalid guest state) after an EXIT_INTR or
  *    INTERNAL_ERROR exit (call 34117 first; then every RUN of that vCPU
- *    again; also in phase 2, 61 of the 135). In the first one the last
- *    SET_SREGS of that vCPU was "garbage" (random bytes in the structure)
- *    and was accepted (call 34148 in this version's numbering: SET_SREGS
- *    -> 0, RUN with immediate_exit, RUN -> FAIL_ENTRY), so SET_SREGS
- *    misses a check that VM entry makes. Not found yet: the state dump
- *    printed only CS, SS, DS and TR, which look valid; it now prints
- *    every segment register, CR8 and the APIC base. Open.
+ *    again; also in phase 2, 61 of the 135). The full state dump (added
+ *    for this; call 34151 in this version's numbering) shows the culprit:
+ *    DS usable and present with S=0 (type 3, a system-segment bit
+ *    pattern), which VM entry refuses (SDM vol. 3 26.3.1.2). The vCPU's
+ *    last SET_SREGS ("garbage", accepted) cannot have written it: it
+ *    refuses a usable data segment with S=0, and every other module write
+ *    of a segment's access rights (real mode, v86) has S=1. The guest ran
+ *    its random code between that SET_SREGS and the failing entry (only
+ *    the last userspace exit is known here), so a VM exit saved this DS:
+ *    a guest path that loads such a descriptor, or Bochs's VMX saving a
+ *    state a CPU could not have loaded. Open; next: the in-kernel exits
+ *    in between (the shadowvm_exit tracepoint) and a real VT-x host.
  */
