@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * shadowvm tracepoints (events/shadowvm/): fault classification, shadow
- * page create/zap, page-table write emulation, root switches and event
- * injections.
+ * shadowvm tracepoints (events/shadowvm/): VM exits, fault
+ * classification, shadow page create/zap, page-table write emulation, root
+ * switches and event injections.
  */
 #undef TRACE_SYSTEM
 #define TRACE_SYSTEM shadowvm
@@ -52,6 +52,25 @@ DEFINE_EVENT(sp_class, sp_create,
 	TP_PROTO(u64 gfn, u32 role, int level), TP_ARGS(gfn, role, level));
 DEFINE_EVENT(sp_class, sp_zap,
 	TP_PROTO(u64 gfn, u32 role, int level), TP_ARGS(gfn, role, level));
+
+/* every VM exit, before its handler: the basic reason, RIP, qualification */
+TRACE_EVENT(exit,
+	TP_PROTO(u32 reason, u64 rip, u64 qual),
+	TP_ARGS(reason, rip, qual),
+	TP_STRUCT__entry(
+		__field(u32, reason)
+		__field(u64, rip)
+		__field(u64, qual)
+	),
+	TP_fast_assign(
+		__entry->reason = reason;
+		__entry->rip = rip;
+		__entry->qual = qual;
+	),
+	TP_printk("reason %u rip 0x%llx qual 0x%llx%s", __entry->reason & 0xffff,
+		  __entry->rip, __entry->qual,
+		  __entry->reason & (1u << 31) ? " entry-failed" : "")
+);
 
 TRACE_EVENT(pt_write,
 	TP_PROTO(u64 gpa, unsigned int len),

@@ -714,7 +714,9 @@ static int trace_count(const char *a, const char *b, const char *c)
 /*
  * The tracepoints fire once per event: three true faults (each with its
  * address and error code), one page-table write (its guest-physical
- * address), one root-cache hit on a CR3 reload. Write-protect policy, long
+ * address), one root-cache hit on a CR3 reload, and an exit event for
+ * each VM exit (the four #PF exits: reason 0; the CR3 load: reason 28; the
+ * OUT that ends the run: reason 30, once). Write-protect policy, long
  * mode; tracing off again afterwards.
  */
 TEST(tracepoints_fault_ptwrite_root)
@@ -775,6 +777,9 @@ TEST(tracepoints_fault_ptwrite_root)
 		 (unsigned long long)gp_cr3(&g));
 	EXPECT_EQ(1, trace_count("root_switch:", want2, NULL))
 		TH_LOG("root_switch %s", want2);
+	EXPECT_LE(4, trace_count(" exit:", "reason 0 ", NULL));
+	EXPECT_LE(1, trace_count(" exit:", "reason 28 ", NULL));
+	EXPECT_EQ(1, trace_count(" exit:", "reason 30 ", NULL));
 	gs_free(&s);
 	tvm_destroy(&t);
 }

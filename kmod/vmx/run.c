@@ -546,6 +546,10 @@ static int run_loop(struct shv_vcpu *vcpu)
 		vcpu->exit_count++;
 		run->exit_count = vcpu->exit_count;
 		shv_stat_inc(vcpu, EXITS_TOTAL);
+		/* the VMCS reads only while the event is on */
+		if (trace_exit_enabled())
+			trace_exit(reason, vmcs_read(GUEST_RIP),
+				   vmcs_read(EXIT_QUALIFICATION));
 		if (!(reason & EXIT_REASON_FAILED_VMENTRY)) {
 			record_vectoring(vcpu);
 			shv_events_after_exit(vcpu, reason);
