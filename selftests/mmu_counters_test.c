@@ -681,7 +681,7 @@ static int write_file(const char *path, const char *v)
 static int trace_events(bool on)
 {
 	static const char *const ev[] = { "fault", "pt_write",
-					  "root_switch" };
+					  "root_switch", "exit" };
 	char path[256];
 	unsigned int i;
 	int r = 0;
