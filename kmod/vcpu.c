@@ -54,13 +54,20 @@ int shv_cpl(struct shv_vcpu *vcpu)
 }
 
 /*
- * The instruction at RIP completed here, not on the CPU (an exit handler
- * or the emulator did it), with RFLAGS @rflags when it started: with TF
- * set, the single-step #DB the CPU raises after it (DR6.BS, SDM vol. 3
+ * The instruction at RIP completed here, not on the CPU (an exit handler,
+ * the emulator or its page-table fast path did it; RIP already points past
+ * it), with RFLAGS @rflags when it started. As after any retired
+ * instruction: blocking by STI or MOV SS ends (SDM vol. 3 25.4.2), and with
+ * TF set the single-step #DB the CPU raises after it follows (DR6.BS,
  * 18.3.1.4), delivered before the next instruction.
  */
-void shv_single_step_done(struct shv_vcpu *vcpu, unsigned long rflags)
+void shv_insn_retired(struct shv_vcpu *vcpu, unsigned long rflags)
 {
+	u32 intr = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
+
+	if (intr & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS))
+		vmcs_write(GUEST_INTERRUPTIBILITY_INFO,
+			   intr & ~(GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS));
 	if (rflags & X86_EFLAGS_TF) {
 		vcpu->dr6 |= 1ULL << 14;	/* DR6.BS */
 		shv_queue_exception(vcpu, DB_VECTOR, false, 0);
@@ -74,7 +81,6 @@ void shv_single_step_done(struct shv_vcpu *vcpu, unsigned long rflags)
 void shv_skip_insn(struct shv_vcpu *vcpu)
 {
 	unsigned long rip;
-	u32 intr;
 
 	/* real mode: the instruction came as a #GP, vmx/rmode.c decoded it */
 	if (vcpu->rmode.insn_len)
@@ -84,11 +90,7 @@ void shv_skip_insn(struct shv_vcpu *vcpu)
 	if (!shv_long_mode(vcpu) || !((vmcs_read(GUEST_CS_AR_BYTES) >> 13) & 1))
 		rip = (u32)rip;
 	shv_set_rip(vcpu, rip);
-	intr = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
-	if (intr & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS))
-		vmcs_write(GUEST_INTERRUPTIBILITY_INFO,
-			   intr & ~(GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS));
-	shv_single_step_done(vcpu, vmcs_read(GUEST_RFLAGS));
+	shv_insn_retired(vcpu, vmcs_read(GUEST_RFLAGS));
 }
 
 /* ---- exceptions ---- */

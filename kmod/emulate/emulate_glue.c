@@ -497,14 +497,7 @@ static int pt_store_fast(struct shv_vcpu *vcpu)
 		return -EAGAIN;	/* nothing written */
 	shv_stat_inc(vcpu, EMULATED_INSNS);
 	vmcs_write(GUEST_RIP, rip + i);
-	shv_single_step_done(vcpu, vmcs_read(GUEST_RFLAGS));	/* MOV: flags as before */
-	{
-		u32 intr = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
-
-		if (intr & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS))
-			vmcs_write(GUEST_INTERRUPTIBILITY_INFO,
-				   intr & ~(GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS));
-	}
+	shv_insn_retired(vcpu, vmcs_read(GUEST_RFLAGS));	/* MOV: flags as before */
 	vcpu->mmio_nr_frags = 0;
 	return 1;
 }
@@ -589,13 +582,8 @@ int shv_emulate_insn(struct shv_vcpu *vcpu, u64 fault_la, bool is_mmio)
 	}
 	switch (res) {
 	case SHV_EMU_OK: {
-		u32 intr = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
-
-		if (intr & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS))
-			vmcs_write(GUEST_INTERRUPTIBILITY_INFO,
-				   intr & ~(GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS));
 		/* it completed (an MMIO write's data still goes out first) */
-		shv_single_step_done(vcpu, rflags);
+		shv_insn_retired(vcpu, rflags);
 		if (g.mmio_write) {
 			/* the written fragments follow the ones read */
 			for (i = 0; i < vcpu->mmio_nr_frags; i++)
