@@ -173,29 +173,32 @@ case_times() {
 		{ close_prev($1) }' "$1" | sort -rn
 }
 
-# suite_only [boot.sh options]: the last "svmtest.only=" value of
-# TESTVM_APPEND and of the --append options; empty for the whole suite.
-suite_only() {
-	local only="" a
+# suite_arg NAME [boot.sh options]: the value of the last "NAME=" word of
+# TESTVM_APPEND and of the --append options; empty if there is none.
+suite_arg() {
+	local name=$1 val="" a
+	shift
 	# shellcheck disable=SC2048,SC2086 # split --append's words too
 	for a in ${TESTVM_APPEND:-} $*; do
 		case $a in
-		svmtest.only=*) only=${a#svmtest.only=} ;;
+		"$name"=*) val=${a#"$name"=} ;;
 		esac
 	done
-	echo "$only"
+	echo "$val"
+}
+
+# suite_only [boot.sh options]: the svmtest.only= list; empty for the
+# whole suite.
+suite_only() {
+	suite_arg svmtest.only "$@"
 }
 
 # suite_env_full [boot.sh options]: true if the tests run with SVMTEST_FULL
 # set (svmtest.env.SVMTEST_FULL=1 in TESTVM_APPEND or --append)
 suite_env_full() {
-	local full="" a
-	# shellcheck disable=SC2048,SC2086 # split --append's words too
-	for a in ${TESTVM_APPEND:-} $*; do
-		case $a in
-		svmtest.env.SVMTEST_FULL=*) full=${a#svmtest.env.SVMTEST_FULL=} ;;
-		esac
-	done
+	local full
+
+	full=$(suite_arg svmtest.env.SVMTEST_FULL "$@")
 	[ -n "$full" ] && [ "$full" != 0 ]	# as svmtest_full() reads it
 }
 
