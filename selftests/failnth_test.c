@@ -18,12 +18,30 @@
  * still armed after the whole workload (the workload makes fewer than N
  * allocations). The fault-injection file is shadowvm's own feature: the
  * test fails, not skips, when it is missing.
+ *
+ * kernel_fail_nth_in_module_paths: the same rounds with the kernel's own
+ * fault injection, /proc/thread-self/fail-nth (CONFIG_FAULT_INJECTION;
+ * the debug kernel of make check-debug): the Nth fault-injection point the
+ * test thread reaches fails, whatever it is: a slab or page allocation in
+ * the module or in the kernel code it calls (anon inodes, fds, mmap of the
+ * run page, pin_user_pages()), a user copy (FAULT_INJECTION_USERCOPY, so
+ * also the module's reads and writes of guest memory) or the test's own
+ * page faults (which the kernel retries). failslab and fail_page_alloc
+ * are set to fail sleeping allocations too (ignore-gfp-wait N, min-order
+ * 0) and quietly (verbose 0) for the test, and restored after it. Each
+ * call must succeed or fail with ENOMEM or EFAULT, RUN may also end with an
+ * INTERNAL_ERROR exit; the guest's own data checks and the module's
+ * accounting must hold as above. N walks every point of the workload, up
+ * to a time budget (SVM_KFAIL_SECS, default 900 s; the test says how many
+ * it drove). Skipped on a kernel without fault injection (the stock test
+ * VM kernel).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/shadowvm.h>
@@ -72,6 +90,61 @@ static long fail_read(void)
 	return v;
 }
 
+/* the fault injector a round arms: the module's file or the kernel's */
+struct injector {
+	const char *name;
+	int (*arm)(long n);	/* 0 disarms */
+	long (*left)(void);	/* 0: the fault was injected (or disarmed) */
+	bool kernel;		/* any kernel point: EFAULT is also clean */
+};
+
+static const struct injector module_inj = {
+	.name = "fail_nth", .arm = fail_write, .left = fail_read,
+};
+
+/*
+ * /proc/thread-self/fail-nth, opened once (an open() while armed would be
+ * a point itself); the test runs in one thread.
+ */
+static int knth_fd = -1;
+
+static int knth_arm(long n)
+{
+	char buf[32];
+	int len = snprintf(buf, sizeof(buf), "%ld", n);
+
+	if (write(knth_fd, buf, len) != len)
+		return -errno;
+	return 0;
+}
+
+static long knth_left(void)
+{
+	char buf[32] = "";
+	ssize_t n;
+	long v;
+
+	n = pread(knth_fd, buf, sizeof(buf) - 1, 0);
+	if (n < 0 && errno == EFAULT) {
+		/* the point was this read's own copy to user: injected */
+		n = pread(knth_fd, buf, sizeof(buf) - 1, 0);
+	}
+	if (n <= 0)
+		return n < 0 ? -errno : -EIO;
+	if (sscanf(buf, "%ld", &v) != 1)
+		return -EINVAL;
+	return v;
+}
+
+static const struct injector kernel_inj = {
+	.name = "fail-nth", .arm = knth_arm, .left = knth_left, .kernel = true,
+};
+
+static bool clean_errno(const struct injector *inj, int r)
+{
+	return r == -ENOMEM || (inj->kernel && r == -EFAULT);
+}
+
 static uint64_t frame(int i, int k)
 {
 	return GRT_FREE + ((uint64_t)i * NPAGES + k) * 0x1000;
@@ -90,8 +163,9 @@ struct tally {
  * One arm-and-run round with fail_nth = n. Returns 1 when the file was
  * still armed at the end (no allocation failed), 0 otherwise.
  */
-static int one_round(struct __test_metadata *_metadata, long n,
-		     struct tally *tl, const struct svm_counters *base)
+static int one_round(struct __test_metadata *_metadata,
+		     const struct injector *inj, long n, struct tally *tl,
+		     const struct svm_counters *base)
 {
 	struct grt_env env = { .mode = GP_MODE_LM, .cr0_extra = GP_CR0_WP };
 	const uint64_t ula = GRT_PROC_LA(GP_MODE_LM);
@@ -106,12 +180,12 @@ static int one_round(struct __test_metadata *_metadata, long n,
 	int i, k, r, round, restarts = 0;
 	bool failed_somewhere = false;
 
-	ASSERT_EQ(0, fail_write(n));
+	ASSERT_EQ(0, inj->arm(n));
 	r = grt_create(&t, BE_SHADOWVM, MEM_SIZE, 0, 0, 0);
 	if (r) {
-		ASSERT_EQ(-ENOMEM, r)
-			TH_LOG("fail_nth=%ld: creating the VM/vCPU/slot: %s, want success or ENOMEM",
-			       n, strerror(-r));
+		ASSERT_TRUE(clean_errno(inj, r))
+			TH_LOG("%s=%ld: creating the VM/vCPU/slot: %s, want success or ENOMEM%s",
+			       inj->name, n, strerror(-r), inj->kernel ? "/EFAULT" : "");
 		tl->create++;
 		failed_somewhere = true;
 		goto out_nofd;
@@ -120,8 +194,9 @@ static int one_round(struct __test_metadata *_metadata, long n,
 			     GRT_POOL_SIZE));
 	r = grt_setup(&t, &kern, &env);
 	if (r) {
-		ASSERT_EQ(-ENOMEM, r) TH_LOG("fail_nth=%ld: SET_SREGS/SET_REGS: %s",
-					     n, strerror(-r));
+		ASSERT_TRUE(clean_errno(inj, r))
+			TH_LOG("%s=%ld: SET_SREGS/SET_REGS: %s", inj->name, n,
+			       strerror(-r));
 		tl->setup++;
 		failed_somewhere = true;
 		goto out;
@@ -165,43 +240,48 @@ static int one_round(struct __test_metadata *_metadata, long n,
 		if (st.why == GRT_STOP_DONE)
 			break;
 		grt_describe(&t, &st, err, sizeof(err));
-		ASSERT_LT(restarts, 20) TH_LOG("fail_nth=%ld: no progress: %s", n, err);
+		ASSERT_LT(restarts, 20) TH_LOG("%s=%ld: no progress: %s",
+					       inj->name, n, err);
 		restarts++;
 		if (st.why == GRT_STOP_EXIT && st.e.reason == BE_EXIT_INTERNAL &&
-		    st.e.internal.suberror == SHADOWVM_INTERNAL_ERROR_NO_MEMORY) {
+		    (inj->kernel ||
+		     st.e.internal.suberror == SHADOWVM_INTERNAL_ERROR_NO_MEMORY)) {
 			tl->run_exit++;
 		} else if (st.why == GRT_STOP_ERROR &&
-			   (int32_t)st.value == -ENOMEM) {
+			   clean_errno(inj, (int32_t)st.value)) {
 			tl->run_errno++;
 		} else {
 			ASSERT_TRUE(false)
-				TH_LOG("fail_nth=%ld: the guest stopped with %s; want END, or an INTERNAL_ERROR/NO_MEMORY exit or ENOMEM",
-				       n, err);
+				TH_LOG("%s=%ld: the guest stopped with %s; want END, or an INTERNAL_ERROR%s exit or ENOMEM%s",
+				       inj->name, n, err,
+				       inj->kernel ? "" : "/NO_MEMORY",
+				       inj->kernel ? "/EFAULT" : "");
 		}
 		failed_somewhere = true;
 		/* disarm and retry: the guest must go on from there */
-		ASSERT_EQ(0, fail_write(0));
+		ASSERT_EQ(0, inj->arm(0));
 	}
 	EXPECT_EQ(0, *grt_cb32(&t, CB_ERR_COUNT))
-		TH_LOG("fail_nth=%ld: %u data mismatches in the guest, first at op %u: 0x%llx",
-		       n, *grt_cb32(&t, CB_ERR_COUNT), *grt_cb32(&t, CB_ERR_OP),
+		TH_LOG("%s=%ld: %u data mismatches in the guest, first at op %u: 0x%llx",
+		       inj->name, n, *grt_cb32(&t, CB_ERR_COUNT), *grt_cb32(&t, CB_ERR_OP),
 		       (unsigned long long)*grt_cb64(&t, CB_ERR_VAL));
 	for (i = 0; i < NPROC; i++)
 		for (k = 0; k < NPAGES; k++)
 			EXPECT_EQ(sig(i, k, 2), *(uint32_t *)tvm_ptr(&t, frame(i, k)))
-				TH_LOG("fail_nth=%ld: space %d page %d", n, i, k);
+				TH_LOG("%s=%ld: space %d page %d", inj->name, n,
+				       i, k);
 out:
 	tvm_destroy(&t);
 out_nofd:
-	left = fail_read();
-	ASSERT_LE(0, left) TH_LOG("reading %s: %s", FAIL_NTH, strerror(-left));
-	ASSERT_EQ(0, fail_write(0));
+	left = inj->left();
+	ASSERT_LE(0, left) TH_LOG("reading %s: %s", inj->name, strerror(-left));
+	ASSERT_EQ(0, inj->arm(0));
 	if (!failed_somewhere && left == 0)
 		tl->clean++;	/* it failed somewhere nobody saw */
 	r = svm_wait_counters(base, &now, 5000);
 	svm_counters_diff(base, &now, diff, sizeof(diff));
-	EXPECT_EQ(0, r) TH_LOG("fail_nth=%ld: module counters not back to the baseline: %s",
-			       n, diff);
+	EXPECT_EQ(0, r) TH_LOG("%s=%ld: module counters not back to the baseline: %s",
+			       inj->name, n, diff);
 	return left > 0;
 }
 
@@ -213,9 +293,59 @@ FIXTURE_SETUP(failnth)
 {
 }
 
+/* failslab / fail_page_alloc settings the kernel test changes, restored */
+#define FI_DIR	"/sys/kernel/debug/"
+static const char * const fi_files[] = {
+	FI_DIR "failslab/ignore-gfp-wait", FI_DIR "failslab/verbose",
+	FI_DIR "fail_page_alloc/ignore-gfp-wait",
+	FI_DIR "fail_page_alloc/ignore-gfp-highmem",
+	FI_DIR "fail_page_alloc/min-order", FI_DIR "fail_page_alloc/verbose",
+	FI_DIR "fail_usercopy/verbose",
+};
+
+static const char * const fi_test_values[] = { "N", "0", "N", "N", "0", "0", "0" };
+static char fi_saved[sizeof(fi_files) / sizeof(fi_files[0])][16];
+
+static int fi_rw(const char *path, char *buf, size_t len, bool wr)
+{
+	int fd = open(path, wr ? O_WRONLY | O_CLOEXEC : O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = wr ? write(fd, buf, strlen(buf)) : read(fd, buf, len - 1);
+	if (n < 0) {
+		n = -errno;
+		close(fd);
+		return n;
+	}
+	if (!wr) {
+		buf[n] = 0;
+		buf[strcspn(buf, "\n")] = 0;
+	}
+	close(fd);
+	return 0;
+}
+
+static void fi_restore(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < sizeof(fi_files) / sizeof(fi_files[0]); i++)
+		if (fi_saved[i][0])
+			fi_rw(fi_files[i], fi_saved[i], sizeof(fi_saved[i]), true);
+	memset(fi_saved, 0, sizeof(fi_saved));
+}
+
 FIXTURE_TEARDOWN(failnth)
 {
 	fail_write(0);
+	if (knth_fd >= 0) {
+		knth_arm(0);
+		close(knth_fd);
+		knth_fd = -1;
+	}
+	fi_restore();
 }
 
 TEST_F_TIMEOUT(failnth, every_allocation_may_fail, 1500)
@@ -237,7 +367,7 @@ TEST_F_TIMEOUT(failnth, every_allocation_may_fail, 1500)
 	ASSERT_EQ(0, left) TH_LOG("fail_nth is armed (%ld) before the test", left);
 	ASSERT_EQ(0, svm_read_counters(&base));
 	for (n = 1; n <= MAX_N; n++) {
-		int armed = one_round(_metadata, n, &tl, &base);
+		int armed = one_round(_metadata, &module_inj, n, &tl, &base);
 
 		if (!_metadata->passed)
 			break;
@@ -252,6 +382,71 @@ TEST_F_TIMEOUT(failnth, every_allocation_may_fail, 1500)
 	       tl.run_errno, tl.clean);
 	EXPECT_LE(n, MAX_N) TH_LOG("the workload still allocates after %d armed rounds",
 				   MAX_N);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+TEST_F_TIMEOUT(failnth, kernel_fail_nth_in_module_paths, 1500)
+{
+	const char *env = getenv("SVM_KFAIL_SECS");
+	double budget = env ? atof(env) : 900, t0;
+	struct svm_counters base;
+	struct tally tl = { 0 };
+	unsigned int i;
+	long n, left;
+	int fd, r;
+
+	if (tvm_default_kind() != BE_SHADOWVM)
+		SKIP(return, "the module's allocation paths");
+	knth_fd = open("/proc/thread-self/fail-nth", O_RDWR | O_CLOEXEC);
+	if (knth_fd < 0)
+		SKIP(return, "no /proc/thread-self/fail-nth: a kernel without CONFIG_FAULT_INJECTION (make check-debug's kernel has it)");
+	OPEN_DEV_OR_SKIP(fd);
+	close(fd);
+	for (i = 0; i < sizeof(fi_files) / sizeof(fi_files[0]); i++) {
+		char val[16];
+
+		r = fi_rw(fi_files[i], fi_saved[i], sizeof(fi_saved[i]), false);
+		ASSERT_EQ(0, r) TH_LOG("%s: %s (CONFIG_FAILSLAB, FAIL_PAGE_ALLOC, FAULT_INJECTION_USERCOPY and debugfs expected beside fail-nth)",
+				       fi_files[i], strerror(-r));
+		snprintf(val, sizeof(val), "%s", fi_test_values[i]);
+		ASSERT_EQ(0, fi_rw(fi_files[i], val, sizeof(val), true))
+			TH_LOG("writing %s to %s", val, fi_files[i]);
+	}
+	left = knth_left();
+	ASSERT_EQ(0, left) TH_LOG("fail-nth is armed (%ld) before the test", left);
+	ASSERT_EQ(0, svm_read_counters(&base));
+	/* an unarmed round first: the library's lazy allocations are made */
+	ASSERT_EQ(1, one_round(_metadata, &kernel_inj, 1L << 30, &tl, &base));
+	memset(&tl, 0, sizeof(tl));
+	t0 = now_s();
+	for (n = 1;; n++) {
+		int armed = one_round(_metadata, &kernel_inj, n, &tl, &base);
+
+		if (!_metadata->passed)
+			break;
+		if (armed) {
+			TH_LOG("fail-nth=%ld: the workload completed with no point failing: every one of its %ld fault-injection points was driven",
+			       n, n - 1);
+			break;
+		}
+		if (now_s() - t0 > budget) {
+			TH_LOG("time budget (SVM_KFAIL_SECS=%.0f) reached: the first %ld fault-injection points of the workload driven",
+			       budget, n);
+			break;
+		}
+	}
+	TH_LOG("%ld points driven in %.0f s: %d failed while creating, %d in SET_SREGS/REGS, %d RUN INTERNAL_ERROR exits, %d RUN ENOMEM/EFAULT, %d failed points nobody reported (retried page faults, lazy paths)",
+	       n, now_s() - t0, tl.create, tl.setup, tl.run_exit, tl.run_errno,
+	       tl.clean);
+	EXPECT_LT(0, tl.create + tl.setup + tl.run_exit + tl.run_errno)
+		TH_LOG("no injected failure reached a shadowvm call");
 }
 
 TEST_HARNESS_MAIN
