@@ -76,6 +76,25 @@ static void ar_to_seg(u32 ar, struct shadowvm_segment *s)
 	s->padding = 0;
 }
 
+/*
+ * The descriptor bits of a segment as the VMCS holds them: only their low
+ * bits count (Documentation/uapi.rst), so the checks below and
+ * seg_to_ar() see the same values (a usable data segment with s=2 once
+ * passed the S=1 check and was written with S=0).
+ */
+static void seg_canon(struct shadowvm_segment *g)
+{
+	g->type &= 15;
+	g->s &= 1;
+	g->dpl &= 3;
+	g->present &= 1;
+	g->avl &= 1;
+	g->l &= 1;
+	g->db &= 1;
+	g->g &= 1;
+	g->unusable = !!g->unusable;
+}
+
 static bool is_canonical(u64 a)
 {
 	return (u64)(((s64)a << 16) >> 16) == a;
@@ -244,6 +263,8 @@ int shv_set_sregs(struct shv_vcpu *vcpu, struct shadowvm_sregs *s)
 	u64 pdpte[4] = { 0 };
 	int i, r;
 
+	for (i = 0; i < ARRAY_SIZE(seg_field); i++)
+		seg_canon(sregs_seg(s, i));
 	r = check_sregs(vcpu, s, &why);
 	if (!r && (s->cr0 & X86_CR0_PG) && (s->cr4 & X86_CR4_PAE) && !(s->efer & EFER_LMA)) {
 		why = "PAE PDPTEs at CR3 are invalid";

@@ -1570,7 +1570,7 @@ static void check_exit(struct fz *z, struct shadowvm_run *run, bool pdpte_refuse
 			break;
 		}
 		dump_state(v->fd, st, sizeof(st));
-		fz_fail(z, "EXIT_FAIL_ENTRY reason 0x%llx qualification 0x%llx after exit %u: the guest reached a state VM entry refuses (no SET_SREGS since the vCPU's last accepted state); state: %s",
+		fz_fail(z, "EXIT_FAIL_ENTRY reason 0x%llx qualification 0x%llx after exit %u: the vCPU is in a state VM entry refuses, reached by accepted calls and the guest's own code (no refused SET_SREGS left it); state: %s",
 			(unsigned long long)run->fail_entry.hardware_entry_failure_reason,
 			(unsigned long long)run->fail_entry.exit_qualification,
 			v->last_exit, st);
@@ -2460,4 +2460,14 @@ int main(int argc, char **argv)
  *    a guest path that loads such a descriptor, or Bochs's VMX saving a
  *    state a CPU could not have loaded. Open; next: the in-kernel exits
  *    in between (the shadowvm_exit tracepoint) and a real VT-x host.
+ *    Found (session 13) with a temporary check of every VMWRITE of a
+ *    segment's access rights: SET_SREGS wrote AR 0xc083 (S=0) itself.
+ *    "Garbage" had put s=2 in a data segment; check_sregs() tested the
+ *    whole byte (non-zero: S=1) and seg_to_ar() wrote its low bit (0).
+ *    (The report blamed "the guest": an accepted SET_SREGS is as likely;
+ *    it now says both.) Fixed:
+ *    SET_SREGS masks every descriptor bit to its width before checking
+ *    (uapi.rst: only the low bits are used); sregs_test's
+ *    ds_s_2_is_a_system_segment and fs_present_3_s_0xfe_... fail on the
+ *    old module.
  */

@@ -154,6 +154,24 @@ static void m_reserved_last(struct shadowvm_sregs *s)
 	s->reserved[3] = 0x8000;
 }
 
+/*
+ * A descriptor bit counts by its low bit only (Documentation/uapi.rst):
+ * s=2 is S=0, a system segment in DS. The module once checked the whole
+ * byte (non-zero: S=1) but wrote the low bit, and VM entry then failed
+ * (ioctl_fuzz_test's finding 7).
+ */
+static void m_ds_s_even(struct shadowvm_sregs *s)
+{
+	s->ds.s = 2;
+}
+
+static void m_fs_present_even(struct shadowvm_sregs *s)
+{
+	/* present=3 is present=1, s=0xfe is S=0: a system segment in FS */
+	s->fs.present = 3;
+	s->fs.s = 0xfe;
+}
+
 #define BAD(name, fn) \
 	FIXTURE_VARIANT_ADD(sregs, name) { .what = #name, .mutate = fn }
 
@@ -175,6 +193,8 @@ BAD(tr_type_not_busy_tss, m_tr_not_busy_tss);
 BAD(cr3_above_maxphyaddr, m_cr3_above_maxphyaddr);
 BAD(reserved0_nonzero, m_reserved_field);
 BAD(reserved3_nonzero, m_reserved_last);
+BAD(ds_s_2_is_a_system_segment, m_ds_s_even);
+BAD(fs_present_3_s_0xfe_is_a_system_segment, m_fs_present_even);
 
 TEST_F(sregs, invalid_einval_state_unchanged)
 {
@@ -279,6 +299,37 @@ TEST(valid_state_accepted_and_read_back)
 	EXPECT_EQ(s.efer, got.efer);
 	EXPECT_EQ(0, got.reserved[0] | got.reserved[1] | got.reserved[2] |
 		     got.reserved[3]);
+	close(vcpu);
+	close(vm);
+	close(dev);
+}
+
+/* only the low bit of each descriptor bit counts, on input as on output */
+TEST(descriptor_bits_low_bits_only)
+{
+	struct shadowvm_sregs s, got;
+	int dev, vm, vcpu;
+
+	OPEN_DEV_OR_SKIP(dev);
+	vm = ioctl(dev, SHADOWVM_CREATE_VM, 0);
+	ASSERT_LE(0, vm);
+	vcpu = ioctl(vm, SHADOWVM_CREATE_VCPU, 0);
+	ASSERT_LE(0, vcpu);
+	ASSERT_EQ(0, ioctl(vcpu, SHADOWVM_GET_SREGS, &s));
+	ASSERT_EQ(1, s.ds.s);
+	s.ds.s = 3;
+	s.ds.present = 0x81;
+	s.ds.type = 0x13;	/* 3: read/write data, accessed */
+	s.es.dpl = 4;		/* 0 */
+	ASSERT_EQ(0, ioctl(vcpu, SHADOWVM_SET_SREGS, &s))
+		TH_LOG("SET_SREGS with high bits in descriptor bits: %s",
+		       strerror(errno));
+	ASSERT_EQ(0, ioctl(vcpu, SHADOWVM_GET_SREGS, &got));
+	EXPECT_EQ(1, got.ds.s);
+	EXPECT_EQ(1, got.ds.present);
+	EXPECT_EQ(0, got.ds.unusable);
+	EXPECT_EQ(3, got.ds.type);
+	EXPECT_EQ(0, got.es.dpl);
 	close(vcpu);
 	close(vm);
 	close(dev);
