@@ -379,11 +379,17 @@ cp testvm/guest-check.sh "$OUT/payload/"
 # as an ELF vmlinux (the guest's XZ decompression of the bzImage is most of
 # a boot's cost). The payload has only the one it boots: every byte of it
 # is loaded by the BIOS and unpacked by the test VM's kernel.
+# TESTVM_GUEST_VMLINUZ: another kernel for that guest (make check-debug
+# boots Debian's stock one there, not the debug kernel).
 rm -f "$OUT/payload/selftests/vmlinuz" "$OUT/payload/selftests/vmlinux"
+GUEST_VMLINUZ=${TESTVM_GUEST_VMLINUZ:-$TESTVM_VMLINUZ}
+GUEST_LZ4=${TESTVM_VMLINUX_LZ4:-}
+[ -z "${TESTVM_GUEST_VMLINUZ:-}" ] || GUEST_LZ4=	# that one is the test VM's kernel
 if suite_env_full "$@"; then
-	cp "$TESTVM_VMLINUZ" "$OUT/payload/selftests/vmlinuz"
+	cp "$GUEST_VMLINUZ" "$OUT/payload/selftests/vmlinuz"
 else
-	VMLINUX_ELF=$(testvm_vmlinux_elf) || die "cannot extract vmlinux from $TESTVM_VMLINUZ"
+	VMLINUX_ELF=$(TESTVM_VMLINUZ=$GUEST_VMLINUZ TESTVM_VMLINUX_LZ4=$GUEST_LZ4 testvm_vmlinux_elf) ||
+		die "cannot extract vmlinux from $GUEST_VMLINUZ"
 	cp "$VMLINUX_ELF" "$OUT/payload/selftests/vmlinux"
 fi
 # Test binaries that need neither the module nor VT-x (the instruction
