@@ -231,6 +231,16 @@ struct shv_pf_walk {
 	u64 gfn;		/* the frame it translates to */
 	unsigned int acc;	/* the walk's rights (ACC_*) */
 	u32 access;		/* the access walked for (PFERR_*): Dirty set if WRITE */
+	/*
+	 * The instruction's page (the linear page of CS:RIP, walk_la()), as
+	 * the shadow leaf mapping it translated a fetch at the CPL of that
+	 * exit, looked up under the same mmu_lock section as the write's
+	 * classification (keep_fetch()): fetch_ok false when it did not.
+	 */
+	u64 fetch_page;
+	u64 fetch_gfn;
+	bool fetch_ok;
+	bool fetch_user;
 };
 
 struct shv_mmu_vcpu {
