@@ -336,12 +336,14 @@ bool shv_gfns_pin_large(struct shv_vm *vm, u64 gfn, struct page *first)
 			unpin_user_pages(pin, got);
 			goto out;
 		}
-		/* publish: pinned before seen; a page pinned already keeps its pin */
+		/* publish; a page pinned already keeps its pin */
 		for (j = 0; j < got; j++) {
-			if (READ_ONCE(pp[idx + k + j]))
+			struct page **e = &pp[idx + k + j];
+
+			if (READ_ONCE(*e))
 				unpin_user_page(pin[j]);
 			else
-				smp_store_release(&pp[idx + k + j], pin[j]);
+				smp_store_release(e, pin[j]);	/* pinned before seen */
 		}
 		atomic_long_add(fresh, &shv_global.pinned_pages);
 		atomic64_add(fresh, &vm->pages_pinned);
