@@ -222,6 +222,7 @@ static void prefetch_install(struct shv_vcpu *vcpu, struct shv_sp *sp, struct sh
 	int esize = sp->role.gpte4 ? 4 : 8;
 	int i = (la >> PAGE_SHIFT) & 511, k, done = 0;
 	u64 gptes[SHV_PREFETCH_MAX];
+	bool wp;
 
 	if (!sp->role.direct &&
 	    read_window(vm, w->pte_gpa[1] - (i - p->first) * esize, esize, p->win, gptes, true))
@@ -237,10 +238,9 @@ static void prefetch_install(struct shv_vcpu *vcpu, struct shv_sp *sp, struct sh
 		sp->gfns[e->idx] = e->gfn;
 		if (sp->gptes)
 			sp->gptes[e->idx] = e->gpte;
-		if (rmap_add(vm, e->gfn, sptep))
+		if (rmap_add_leaf(vm, e->gfn, sptep, &wp, NULL))
 			break;	/* no memory: the entries stay for their own faults */
-		*sptep = (make_leaf(vcpu, e->pg, e->acc, e->global,
-				    gfn_write_protected(vm, e->gfn), e->ro_slot) & ~SPTE_A) |
+		*sptep = (make_leaf(vcpu, e->pg, e->acc, e->global, wp, e->ro_slot) & ~SPTE_A) |
 			 SPTE_PREFETCHED;
 		done++;
 	}
@@ -584,7 +584,7 @@ static int fetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, struct page 
 	unsigned int acc = leaf_access(base, w, ec);
 	int esize = base.gpte4 ? 4 : 8;
 	int level = sp->role.level;
-	bool created;
+	bool created, wp;
 	u64 *sptep;
 
 	lockdep_assert_held(&vm->mmu_lock);
@@ -683,9 +683,9 @@ static int fetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, struct page 
 	sp->gfns[sptep - sp->spt] = w->gfn;
 	if (sp->gptes)
 		sp->gptes[sptep - sp->spt] = w->pte[1];
-	if (rmap_add(vm, w->gfn, sptep))
+	if (rmap_add_leaf(vm, w->gfn, sptep, &wp, NULL))
 		return -ENOMEM;
-	*sptep = make_leaf(vcpu, pg, acc, w->global, gfn_write_protected(vm, w->gfn), ro_slot);
+	*sptep = make_leaf(vcpu, pg, acc, w->global, wp, ro_slot);
 	if (p->n)
 		prefetch_install(vcpu, sp, w, la, p);
 	table_fill(vm, sp, sptep - sp->spt, table_sp);

@@ -327,6 +327,7 @@ static inline u64 **rmap_sptes(struct shv_rmap *rm)
 struct shv_rmap *gfn_rmap(struct shv_vm *vm, u64 gfn, bool create);
 struct shv_lpage *gfn_lpage(struct shv_vm *vm, u64 gfn, bool create);
 int rmap_add(struct shv_vm *vm, u64 gfn, u64 *sptep);
+int rmap_add_leaf(struct shv_vm *vm, u64 gfn, u64 *sptep, bool *wp, struct shv_slot **slot);
 void rmap_remove(struct shv_vm *vm, u64 gfn, u64 *sptep);
 int large_rmap_add(struct shv_vm *vm, u64 gfn, u64 *sptep);
 void large_rmap_remove(struct shv_vm *vm, u64 gfn, u64 *sptep);

@@ -57,6 +57,7 @@ static void prefill(struct shv_vcpu *vcpu, struct shv_sp *sp, u64 *sptep,
 	int levels = sp->role.guest_levels;
 	struct shv_slot *slot;
 	unsigned int acc;
+	bool wp;
 	u64 gfn;
 
 	/* pf->pg set: prefill_prepare() checked gpte in the vCPU's mode */
@@ -65,15 +66,14 @@ static void prefill(struct shv_vcpu *vcpu, struct shv_sp *sp, u64 *sptep,
 		return;
 	gfn = pf->gfn;
 	acc = pf->acc;
-	slot = shv_gfn_to_slot(vm, gfn);
-	if (!slot || rmap_add(vm, gfn, sptep))
+	if (rmap_add_leaf(vm, gfn, sptep, &wp, &slot))
 		return;
 	acc &= sp->role.access;
 	if (!(pf->gpte & SPTE_D))	/* the guest's D bit, same position */
 		acc &= ~ACC_W;
 	sp->gfns[sptep - sp->spt] = gfn;
 	sp->gptes[sptep - sp->spt] = pf->gpte;
-	*sptep = (make_leaf(vcpu, pf->pg, acc, pf->global, gfn_write_protected(vm, gfn),
+	*sptep = (make_leaf(vcpu, pf->pg, acc, pf->global, wp,
 			    slot->flags & SHADOWVM_MEM_READONLY) & ~SPTE_A) | SPTE_PREFETCHED;
 	sp->last_prefill = sptep - sp->spt + 1;
 	(*vm_stat(vm, SHADOWVM_STAT_PF_PREFETCHED))++;
