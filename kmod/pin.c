@@ -261,63 +261,95 @@ put:
 }
 
 /*
- * The pages of the n (at most SHV_PIN_RUN_MAX) frames from gfn, all in
- * one slot, for a 2 MiB shadow leaf (mmu/fault.c), which needs all of
- * them: pages[k] is the pinned page of frame gfn + k, or NULL for a frame
- * not present in the runner's page tables (never faulted in, no
- * userfaultfd wait). Unlike shv_gfns_to_pages_present() there is no
- * probe: the run is pinned with one pin_user_pages_fast(FOLL_NOFAULT),
- * charged to RLIMIT_MEMLOCK and counted once, and published with one
- * store per page; a page pinned already keeps its pin (the new one is
- * dropped). A THP mapped by one PMD is pinned with one folio reference
- * update per call, not one per page.
+ * Is each of the n frames from slot index idx pinned already, as the
+ * page nth_page(first, k)? (pin_lock held, or a hint without it.)
  */
-void shv_gfns_pin_run(struct shv_vm *vm, u64 gfn, int n, struct page **pages)
+static bool run_pinned_as(struct page **pp, u64 idx, int n, struct page *first)
+{
+	int k;
+
+	for (k = 0; k < n; k++)	/* pairs with the publishing store */
+		if (smp_load_acquire(&pp[idx + k]) != nth_page(first, k))
+			return false;
+	return true;
+}
+
+/*
+ * The 512 frames of the 2 MiB region from gfn (in one slot), for a 2 MiB
+ * shadow leaf (mmu/fault.c) over the 512 physically contiguous host pages
+ * from first, all in first's folio (the caller checked the folio, and
+ * holds a pin on one of its pages): true when the page of every frame
+ * is nth_page(first, k), pinned already or pinned here. Frames not
+ * present in the runner's page tables are never faulted in (no
+ * userfaultfd wait): false. In one pin_lock section, the region goes in
+ * runs of SHV_PIN_RUN_MAX: a run pinned already as expected is skipped;
+ * else one pin_user_pages_fast(FOLL_NOFAULT) call (a THP mapped by one
+ * PMD: one folio reference update), one pass that checks each page and
+ * counts the fresh pins, one charge to RLIMIT_MEMLOCK, and one pass that
+ * publishes them (a page pinned already keeps its pin, the new one is
+ * dropped). The folio's backing is checked once. A run that is not as
+ * expected (a hole, another page) publishes nothing and ends it: false;
+ * the runs before it stay pinned, as 4 KiB fills would have pinned them.
+ */
+bool shv_gfns_pin_large(struct shv_vm *vm, u64 gfn, struct page *first)
 {
 	unsigned int foll = FOLL_LONGTERM | FOLL_NOFAULT;
+	struct shv_slot *s = shv_gfn_to_slot(vm, gfn);
 	struct page *pin[SHV_PIN_RUN_MAX], **pp;
-	struct folio *ok = NULL;
-	struct shv_slot *s;
-	int k, got, fresh = 0;
+	int k, j, got, fresh;
+	bool ok = false;
 	u64 idx;
 
-	s = published_run(vm, gfn, n, SHV_PIN_RUN_MAX, pages, &idx);
-	if (!s)
-		return;
+	if (!s || gfn - s->base_gfn + 512 > s->npages)
+		return false;
+	idx = gfn - s->base_gfn;
+	pp = smp_load_acquire(&s->pages);	/* pairs with slot_pages() */
+	if (pp && run_pinned_as(pp, idx, 512, first))
+		return true;			/* all pinned: no lock */
+	if (current->mm != vm->mm || pin_backing_check(s, idx, first))
+		return false;
 	if (!(s->flags & SHADOWVM_MEM_READONLY))
 		foll |= FOLL_WRITE;
 	if (mutex_lock_killable(&s->pin_lock))
-		return;
+		return false;
 	pp = slot_pages(s);
-	got = pp ? pin_user_pages_fast(s->hva + idx * PAGE_SIZE, n, foll, pin) : 0;
-	if (got <= 0)
+	if (!pp)
 		goto out;
-	/* the frames not pinned yet: those take the new pins */
-	for (k = 0; k < got; k++) {
-		if (READ_ONCE(pp[idx + k]))
+	for (k = 0; k < 512; k += SHV_PIN_RUN_MAX) {
+		struct page *run = nth_page(first, k);
+
+		if (READ_ONCE(pp[idx + k]) && run_pinned_as(pp, idx + k, SHV_PIN_RUN_MAX, run))
 			continue;
-		if (page_folio(pin[k]) != ok) {
-			if (pin_backing_check(s, idx + k, pin[k]))
+		got = pin_user_pages_fast(s->hva + (idx + k) * PAGE_SIZE, SHV_PIN_RUN_MAX, foll,
+					  pin);
+		if (got <= 0)
+			goto out;
+		fresh = 0;
+		for (j = 0; j < got; j++) {
+			struct page *old = READ_ONCE(pp[idx + k + j]);
+
+			if (pin[j] != nth_page(run, j) || (old && old != pin[j]))
 				break;
-			ok = page_folio(pin[k]);
+			fresh += !old;
 		}
-		fresh++;
-	}
-	if (k < got || (fresh && charge_pins(vm, fresh))) {
-		unpin_user_pages(pin, got);
-		goto out;
-	}
-	for (k = 0; k < got; k++) {
-		if (READ_ONCE(pp[idx + k])) {
-			pages[k] = pp[idx + k];
-			unpin_user_page(pin[k]);	/* pinned already */
-			continue;
+		if (j < SHV_PIN_RUN_MAX || (fresh && charge_pins(vm, fresh))) {
+			unpin_user_pages(pin, got);
+			goto out;
 		}
-		smp_store_release(&pp[idx + k], pin[k]);	/* pinned before seen */
-		pages[k] = pin[k];
+		/* publish; a page pinned already keeps its pin */
+		for (j = 0; j < got; j++) {
+			struct page **e = &pp[idx + k + j];
+
+			if (READ_ONCE(*e))
+				unpin_user_page(pin[j]);
+			else
+				smp_store_release(e, pin[j]);	/* pinned before seen */
+		}
+		atomic_long_add(fresh, &shv_global.pinned_pages);
+		atomic64_add(fresh, &vm->pages_pinned);
 	}
-	atomic_long_add(fresh, &shv_global.pinned_pages);
-	atomic64_add(fresh, &vm->pages_pinned);
+	ok = true;
 out:
 	mutex_unlock(&s->pin_lock);
+	return ok;
 }

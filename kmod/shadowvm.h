@@ -138,9 +138,9 @@ struct shv_slot *shv_gfn_to_slot(struct shv_vm *vm, u64 gfn);
 int shv_gfn_to_page(struct shv_vm *vm, u64 gfn, bool write, bool nopin, struct page **page);
 #define SHV_PRESENT_MAX 16
 void shv_gfns_to_pages_present(struct shv_vm *vm, u64 gfn, int n, struct page **pages);
-/* The same for a 2 MiB shadow leaf's run: one pin call, no probe (pin.c). */
+/* A 2 MiB shadow leaf's 512 frames, pinned as the pages from first (pin.c). */
 #define SHV_PIN_RUN_MAX 128
-void shv_gfns_pin_run(struct shv_vm *vm, u64 gfn, int n, struct page **pages);
+bool shv_gfns_pin_large(struct shv_vm *vm, u64 gfn, struct page *first);
 /* Guest-physical copy helpers (RAM only); may pin, so not under mmu_lock. */
 int shv_read_gpa(struct shv_vm *vm, u64 gpa, void *buf, unsigned int len);
 int shv_write_gpa(struct shv_vm *vm, u64 gpa, const void *buf, unsigned int len);

@@ -222,6 +222,7 @@ static void prefetch_install(struct shv_vcpu *vcpu, struct shv_sp *sp, struct sh
 	int esize = sp->role.gpte4 ? 4 : 8;
 	int i = (la >> PAGE_SHIFT) & 511, k, done = 0;
 	u64 gptes[SHV_PREFETCH_MAX];
+	bool wp;
 
 	if (!sp->role.direct &&
 	    read_window(vm, w->pte_gpa[1] - (i - p->first) * esize, esize, p->win, gptes, true))
@@ -237,10 +238,9 @@ static void prefetch_install(struct shv_vcpu *vcpu, struct shv_sp *sp, struct sh
 		sp->gfns[e->idx] = e->gfn;
 		if (sp->gptes)
 			sp->gptes[e->idx] = e->gpte;
-		if (rmap_add(vm, e->gfn, sptep))
+		if (rmap_add_leaf(vm, e->gfn, sptep, &wp, NULL))
 			break;	/* no memory: the entries stay for their own faults */
-		*sptep = (make_leaf(vcpu, e->pg, e->acc, e->global,
-				    gfn_write_protected(vm, e->gfn), e->ro_slot) & ~SPTE_A) |
+		*sptep = (make_leaf(vcpu, e->pg, e->acc, e->global, wp, e->ro_slot) & ~SPTE_A) |
 			 SPTE_PREFETCHED;
 		done++;
 	}
@@ -455,7 +455,7 @@ static void prefetch_rest(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, uns
  *     covers the aligned 2 MiB of host memory, and the pages of all 512
  *     frames, pinned or present in the runner (then pinned here, never
  *     faulted in; 128 at a time, with one pin call and one charge: see
- *     shv_gfns_pin_run()), are exactly that physically contiguous 2 MiB;
+ *     shv_gfns_pin_large()), are exactly that physically contiguous 2 MiB;
  *   - no frame of the region is write-tracked (a guest page table): asked
  *     under mmu_lock once the walk's own tables are shadowed, so a guest
  *     table inside the page it maps keeps the page split.
@@ -489,11 +489,9 @@ enum shv_large_why {
 static struct page *large_prepare(struct shv_vm *vm, struct shv_walk *w, struct shv_slot *s,
 				  struct page *pg, enum shv_large_why *why)
 {
-	u64 base = w->gfn & ~511ULL, k;
+	u64 base = w->gfn & ~511ULL;
 	unsigned long hpfn = page_to_pfn(pg) - (w->gfn & 511);
 	struct folio *f = page_folio(pg);
-	struct page *pgs[SHV_PIN_RUN_MAX];
-	int j;
 
 	*why = LARGE_NONE;
 	if (!w->levels || w->leaf_level < 2 || !READ_ONCE(large_pages))
@@ -510,12 +508,8 @@ static struct page *large_prepare(struct shv_vm *vm, struct shv_walk *w, struct 
 	if (region_tracked_hint(vm, base))
 		return NULL;
 	*why = LARGE_NO_HOST;
-	for (k = 0; k < 512; k += SHV_PIN_RUN_MAX) {
-		shv_gfns_pin_run(vm, base + k, SHV_PIN_RUN_MAX, pgs);
-		for (j = 0; j < SHV_PIN_RUN_MAX; j++)
-			if (!pgs[j] || page_to_pfn(pgs[j]) != hpfn + k + j)
-				return NULL;
-	}
+	if (!shv_gfns_pin_large(vm, base, pfn_to_page(hpfn)))
+		return NULL;
 	*why = LARGE_OK;
 	return pfn_to_page(hpfn);
 }
@@ -590,7 +584,7 @@ static int fetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, struct page 
 	unsigned int acc = leaf_access(base, w, ec);
 	int esize = base.gpte4 ? 4 : 8;
 	int level = sp->role.level;
-	bool created;
+	bool created, wp;
 	u64 *sptep;
 
 	lockdep_assert_held(&vm->mmu_lock);
@@ -689,9 +683,9 @@ static int fetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, struct page 
 	sp->gfns[sptep - sp->spt] = w->gfn;
 	if (sp->gptes)
 		sp->gptes[sptep - sp->spt] = w->pte[1];
-	if (rmap_add(vm, w->gfn, sptep))
+	if (rmap_add_leaf(vm, w->gfn, sptep, &wp, NULL))
 		return -ENOMEM;
-	*sptep = make_leaf(vcpu, pg, acc, w->global, gfn_write_protected(vm, w->gfn), ro_slot);
+	*sptep = make_leaf(vcpu, pg, acc, w->global, wp, ro_slot);
 	if (p->n)
 		prefetch_install(vcpu, sp, w, la, p);
 	table_fill(vm, sp, sptep - sp->spt, table_sp);
@@ -869,36 +863,79 @@ bool pf_walk_reuse(struct shv_vcpu *vcpu, u64 la, u32 access, u64 *gpa)
  * entry would), so when it lets this fetch through, the fetch needs no
  * walk. Checked as the hardware does: present, not NX, U/S for CPL 3,
  * and SMEP (in software: the guest's CR4) for CPL < 3. A leaf of an
- * unsync or zapped shadow page, or a fetch it does not allow: false, and
- * the caller walks. mmu_lock taken.
+ * unsync or zapped shadow page, or a fetch it does not allow: false.
+ * la as walk_la() gives it; the frame in *gfn. mmu_lock held.
+ */
+static bool shadow_fetch_locked(struct shv_vcpu *vcpu, u64 la, bool user, u64 *gfn)
+{
+	struct shv_sp *sp;
+	u64 *sptep, spte;
+
+	lockdep_assert_held(&vcpu->vm->mmu_lock);
+	sptep = path_end_at(vcpu, la, false, &sp);
+	if (!sptep || sp->zapped || sp->unsync)
+		return false;
+	spte = *sptep;
+	/* path_end_at() ends at a level-1 entry, a 2 MiB leaf or a hole */
+	if (!spte_present(spte) ||
+	    (sp->role.level != 1 && !spte_is_large(spte, sp->role.level)) ||
+	    (spte & SPTE_NX) ||
+	    !(user ? spte & SPTE_US : !((vcpu->cr4 & X86_CR4_SMEP) && (spte & SPTE_US))))
+		return false;
+	*gfn = sp->gfns[sptep - sp->spt];
+	if (sp->role.level == 2)	/* the 2 MiB region's first frame */
+		*gfn += (la >> PAGE_SHIFT) & 511;
+	return true;
+}
+
+/*
+ * With the write's classification, under the same mmu_lock section: the
+ * page of the instruction at CS:RIP as shadow_fetch_locked() translates
+ * a fetch there at the current CPL, for the emulator's fetch in this
+ * exit (shadow_fetch_gpa()), which then needs neither mmu_lock nor the
+ * shadow path again. Valid as long as pf_walk_reuse()'s walk is (the
+ * same exit and paging context: no guest instruction ran since); the
+ * instruction that faulted was fetched through that very translation.
+ */
+static void keep_fetch(struct shv_vcpu *vcpu, u32 access)
+{
+	struct shv_pf_walk *p = &vcpu->mmu->pf_walk;
+	u64 la = vmcs_read(GUEST_RIP);
+
+	if (!shv_long_mode(vcpu) || !(vmcs_read(GUEST_CS_AR_BYTES) & (1u << 13)))
+		la = (u32)(la + vmcs_read(GUEST_CS_BASE));
+	la = walk_la(vcpu, la);
+	p->fetch_user = access & PFERR_USER;
+	p->fetch_page = la >> PAGE_SHIFT;
+	p->fetch_ok = shadow_fetch_locked(vcpu, la, p->fetch_user, &p->fetch_gfn);
+}
+
+/*
+ * shadow_fetch_locked() for the emulator: the frame keep_fetch() found,
+ * when this is the exit (and context) it was kept in, la is on its page
+ * and the CPL is the same; else under mmu_lock now. false: the caller
+ * walks.
  */
 bool shadow_fetch_gpa(struct shv_vcpu *vcpu, u64 la, u32 access, u64 *gpa)
 {
+	struct shv_pf_walk *p = &vcpu->mmu->pf_walk;
 	struct shv_vm *vm = vcpu->vm;
 	bool user = access & PFERR_USER;
-	struct shv_sp *sp;
-	u64 *sptep, spte;
-	bool ok = false;
-	u64 gfn = 0;
+	bool ok;
+	u64 gfn;
 
 	if (!(access & PFERR_FETCH) || !shv_guest_levels(vcpu))
 		return false;
 	la = walk_la(vcpu, la);
+	if (p->fetch_ok && p->exit && p->exit == vcpu->exit_count && !vcpu->mmio_rerun &&
+	    p->fetch_page == la >> PAGE_SHIFT && p->fetch_user == user &&
+	    p->cr3 == vcpu->cr3 && p->cr0 == vcpu->cr0 && p->cr4 == vcpu->cr4 &&
+	    p->efer == vcpu->efer) {
+		*gpa = (p->fetch_gfn << PAGE_SHIFT) | offset_in_page(la);
+		return true;
+	}
 	mutex_lock(&vm->mmu_lock);
-	sptep = path_end_at(vcpu, la, false, &sp);
-	if (sptep && !sp->zapped && !sp->unsync) {
-		spte = *sptep;
-		/* path_end_at() ends at a level-1 entry, a 2 MiB leaf or a hole */
-		ok = spte_present(spte) &&
-		     (sp->role.level == 1 || spte_is_large(spte, sp->role.level)) &&
-		     !(spte & SPTE_NX) &&
-		     (user ? spte & SPTE_US : !((vcpu->cr4 & X86_CR4_SMEP) && (spte & SPTE_US)));
-	}
-	if (ok) {
-		gfn = sp->gfns[sptep - sp->spt];
-		if (sp->role.level == 2)	/* the 2 MiB region's first frame */
-			gfn += (la >> PAGE_SHIFT) & 511;
-	}
+	ok = shadow_fetch_locked(vcpu, la, user, &gfn);
 	mutex_unlock(&vm->mmu_lock);
 	if (ok)
 		*gpa = (gfn << PAGE_SHIFT) | offset_in_page(la);
@@ -929,6 +966,7 @@ static int pt_write_locked(struct shv_vcpu *vcpu, u64 la, u32 access, u64 gfn,
 		return SHV_PF_RESUME;
 	}
 	commit_zap(vm);
+	keep_fetch(vcpu, access);
 	mutex_unlock(&vm->mmu_lock);
 	keep_walk(vcpu, la, access, gfn, acc);
 	pf->addr = (gfn << PAGE_SHIFT) | offset_in_page(la);

@@ -231,6 +231,16 @@ struct shv_pf_walk {
 	u64 gfn;		/* the frame it translates to */
 	unsigned int acc;	/* the walk's rights (ACC_*) */
 	u32 access;		/* the access walked for (PFERR_*): Dirty set if WRITE */
+	/*
+	 * The instruction's page (the linear page of CS:RIP, walk_la()), as
+	 * the shadow leaf mapping it translated a fetch at the CPL of that
+	 * exit, looked up under the same mmu_lock section as the write's
+	 * classification (keep_fetch()): fetch_ok false when it did not.
+	 */
+	u64 fetch_page;
+	u64 fetch_gfn;
+	bool fetch_ok;
+	bool fetch_user;
 };
 
 struct shv_mmu_vcpu {
@@ -317,6 +327,7 @@ static inline u64 **rmap_sptes(struct shv_rmap *rm)
 struct shv_rmap *gfn_rmap(struct shv_vm *vm, u64 gfn, bool create);
 struct shv_lpage *gfn_lpage(struct shv_vm *vm, u64 gfn, bool create);
 int rmap_add(struct shv_vm *vm, u64 gfn, u64 *sptep);
+int rmap_add_leaf(struct shv_vm *vm, u64 gfn, u64 *sptep, bool *wp, struct shv_slot **slot);
 void rmap_remove(struct shv_vm *vm, u64 gfn, u64 *sptep);
 int large_rmap_add(struct shv_vm *vm, u64 gfn, u64 *sptep);
 void large_rmap_remove(struct shv_vm *vm, u64 gfn, u64 *sptep);

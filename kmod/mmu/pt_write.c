@@ -13,6 +13,7 @@
  * again (sp_zap_rewritten()); unprotect_gfn() stops shadowing a frame
  * altogether.
  */
+#include <linux/highmem.h>
 #include "mmu_internal.h"
 
 /* ---- guest page-table writes ---- */
@@ -43,7 +44,9 @@ static void prefill_prepare(struct shv_vcpu *vcpu, u64 gpa, u64 val, unsigned in
 	if (!levels || len != (levels == 2 ? 4 : 8) || (gpa & (len - 1)) ||
 	    !shv_gpte_leaf_prefetchable(vcpu, levels, val, &pf->gfn, &pf->acc, &pf->global))
 		return;
-	shv_gfns_to_pages_present(vcpu->vm, pf->gfn, 1, &pf->pg);
+	/* pinned already (the commonest case): one lockless look */
+	if (shv_gfn_to_page(vcpu->vm, pf->gfn, false, true, &pf->pg))
+		shv_gfns_to_pages_present(vcpu->vm, pf->gfn, 1, &pf->pg);
 }
 
 /* Install pf's entry at sptep, just dropped, of the leaf page sp. */
@@ -54,6 +57,7 @@ static void prefill(struct shv_vcpu *vcpu, struct shv_sp *sp, u64 *sptep,
 	int levels = sp->role.guest_levels;
 	struct shv_slot *slot;
 	unsigned int acc;
+	bool wp;
 	u64 gfn;
 
 	/* pf->pg set: prefill_prepare() checked gpte in the vCPU's mode */
@@ -62,15 +66,14 @@ static void prefill(struct shv_vcpu *vcpu, struct shv_sp *sp, u64 *sptep,
 		return;
 	gfn = pf->gfn;
 	acc = pf->acc;
-	slot = shv_gfn_to_slot(vm, gfn);
-	if (!slot || rmap_add(vm, gfn, sptep))
+	if (rmap_add_leaf(vm, gfn, sptep, &wp, &slot))
 		return;
 	acc &= sp->role.access;
 	if (!(pf->gpte & SPTE_D))	/* the guest's D bit, same position */
 		acc &= ~ACC_W;
 	sp->gfns[sptep - sp->spt] = gfn;
 	sp->gptes[sptep - sp->spt] = pf->gpte;
-	*sptep = (make_leaf(vcpu, pf->pg, acc, pf->global, gfn_write_protected(vm, gfn),
+	*sptep = (make_leaf(vcpu, pf->pg, acc, pf->global, wp,
 			    slot->flags & SHADOWVM_MEM_READONLY) & ~SPTE_A) | SPTE_PREFETCHED;
 	sp->last_prefill = sptep - sp->spt + 1;
 	(*vm_stat(vm, SHADOWVM_STAT_PF_PREFETCHED))++;
@@ -199,16 +202,28 @@ int shv_mmu_guest_write(struct shv_vcpu *vcpu, u64 gpa, const void *data, unsign
 {
 	struct shv_vm *vm = vcpu->vm;
 	struct shv_prefill pf;
+	struct page *pg = NULL;
 	u64 val = 0;
 	int r;
 
-	r = prepin(vm, gpa, len, true);
+	/* within one page (the commonest case): its page, pinned here */
+	if (offset_in_page(gpa) + len <= PAGE_SIZE)
+		r = shv_gfn_to_page(vm, gpa >> PAGE_SHIFT, true, false, &pg);
+	else
+		r = prepin(vm, gpa, len, true);
 	if (r)
 		return r;
 	memcpy(&val, data, min_t(unsigned int, len, sizeof(val)));
 	prefill_prepare(vcpu, gpa, val, len, &pf);
 	mutex_lock(&vm->mmu_lock);
-	r = shv_write_gpa_pinned(vm, gpa, data, len);
+	if (pg) {
+		void *va = kmap_local_page(pg);
+
+		memcpy(va + offset_in_page(gpa), data, len);
+		kunmap_local(va);
+	} else {
+		r = shv_write_gpa_pinned(vm, gpa, data, len);
+	}
 	if (!r)
 		count_pt_write(vcpu, gpa, len, &pf);
 	commit_zap(vm);

@@ -151,6 +151,26 @@ int rmap_add(struct shv_vm *vm, u64 gfn, u64 *sptep)
 	return rmap_push(gfn_rmap(vm, gfn, true), sptep);
 }
 
+/*
+ * rmap_add() for a new leaf, with one slot lookup: whether gfn is
+ * write-protected (gfn_write_protected()) in *wp, its slot in *slot
+ * (NULL: outside every slot, -ENOMEM) when slot is not NULL.
+ */
+int rmap_add_leaf(struct shv_vm *vm, u64 gfn, u64 *sptep, bool *wp, struct shv_slot **slot)
+{
+	struct shv_slot *s = shv_gfn_to_slot(vm, gfn);
+	struct shv_rmap *rm = s ? slot_rmap(s, true) : NULL;
+
+	lockdep_assert_held(&vm->mmu_lock);
+	if (slot)
+		*slot = s;
+	if (!rm)
+		return -ENOMEM;
+	rm += gfn - s->base_gfn;
+	*wp = rm->wp_count;
+	return rmap_push(rm, sptep);
+}
+
 void rmap_remove(struct shv_vm *vm, u64 gfn, u64 *sptep)
 {
 	rmap_del(gfn_rmap(vm, gfn, false), sptep);
