@@ -36,10 +36,12 @@ bash "$TESTVM_TOP/testvm/prepare-debug.sh" || {
 # linux_guest_test's Linux guest stays Debian's stock kernel (prepared by
 # prepare.sh, which prepare-debug.sh ran): the debug kernel is there to
 # check the host while the module runs that guest; booted as the nested
-# guest itself it would take hours of Bochs.
+# guest itself it would take hours of Bochs. The guest's initramfs takes
+# that kernel's modules (guests/linux/mkinitramfs.sh reads LINUX_MODDIR).
 # shellcheck disable=SC1091
 . "$TESTVM_BUILD/testvm/env-6.1.sh"
 export TESTVM_GUEST_VMLINUZ=$TESTVM_VMLINUZ
+export LINUX_MODDIR=${LINUX_MODDIR:-$TESTVM_MODDIR}	# its initramfs's modules
 # shellcheck disable=SC1091
 . "$TESTVM_BUILD/debug-kernel/env.sh"
 export TESTVM_CHECK_OUT=$TESTVM_BUILD/check-debug
