@@ -289,6 +289,17 @@ out_nofd:
 	svm_counters_diff(base, &now, diff, sizeof(diff));
 	EXPECT_EQ(0, r) TH_LOG("%s=%ld: module counters not back to the baseline: %s",
 			       inj->name, n, diff);
+	if (r) {
+		/* a mapping of the VM's fds left behind keeps the VM alive */
+		char line[256];
+		FILE *f = fopen("/proc/self/maps", "r");
+
+		while (f && fgets(line, sizeof(line), f))
+			if (strstr(line, "anon_inode"))
+				TH_LOG("still mapped: %s", line);
+		if (f)
+			fclose(f);
+	}
 	return left > 0;
 }
 

@@ -200,10 +200,24 @@ int be_vcpu_map(struct be_vm *vm, uint32_t id, int fd, struct be_vcpu *vcpu)
 	return 0;
 }
 
+/*
+ * munmap() may fail with ENOMEM (the kernel could not allocate what
+ * splitting or unlinking the mapping needs): a run page left mapped keeps
+ * its vCPU, and so the VM, alive. Try again a few times.
+ */
+int be_munmap(void *addr, size_t len)
+{
+	int tries = 0, r;
+
+	while ((r = munmap(addr, len)) && errno == ENOMEM && ++tries < 5)
+		;
+	return r;
+}
+
 void be_vcpu_teardown(struct be_vcpu *vcpu)
 {
 	if (vcpu->run)
-		munmap(vcpu->run, vcpu->run_size);
+		be_munmap(vcpu->run, vcpu->run_size);
 	vcpu->run = NULL;
 	if (vcpu->fd >= 0)
 		close(vcpu->fd);

@@ -264,6 +264,7 @@ void be_vm_close(struct be_vm *vm);
 int be_vcpu_map(struct be_vm *vm, uint32_t id, int fd, struct be_vcpu *vcpu);
 /* unmaps the run page and closes the fd; safe to call twice */
 void be_vcpu_teardown(struct be_vcpu *vcpu);
+int be_munmap(void *addr, size_t len);	/* munmap(), retried on ENOMEM */
 /*
  * the backend's RUN ioctl req, then translate() the exit; on -EINTR
  * *exit says BE_EXIT_INTR with raw_reason raw_intr

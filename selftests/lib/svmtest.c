@@ -101,7 +101,7 @@ void tvm_destroy(struct tvm *t)
 	if (t->be_open)
 		be_close(&t->be);
 	if (t->mem)
-		munmap(t->mem, t->mem_size);
+		be_munmap(t->mem, t->mem_size);
 	devices_free(&t->dev);
 	t->vcpu_live = t->vm_live = t->be_open = false;
 	t->mem = NULL;
