@@ -50,6 +50,10 @@
  *   SVM_MMU_FUZZ_STEPS  steps per mode (default 500, make check's size;
  *                       1500 with SVMTEST_FULL=1); a failure at step
  *                       N reproduces with the same seed and N + 1 steps
+ *   SVM_MMU_FUZZ_KVM_STEPS  steps per mode of the kvm cases (default:
+ *                       SVM_MMU_FUZZ_STEPS; each runs them twice, on KVM
+ *                       and on shadowvm; make check-debug runs the policy
+ *                       cases at 34,000 and these at fewer)
  *   SVM_MMU_FUZZ_TIMEOUT  harness timeout per test in seconds (default:
  *                       scaled from the steps)
  *   SVM_MMU_FUZZ_OFF    mask of OFF_* below: what the generator leaves out
@@ -96,6 +100,7 @@
 
 static uint64_t opt_seed = 1;
 static long opt_steps = DEF_STEPS;
+static long opt_kvm_steps = -1;	/* -1: opt_steps */
 /* SVM_MMU_FUZZ_OFF: what the generator leaves out (narrowing a failure) */
 static unsigned long opt_off;
 /* SVM_MMU_FUZZ_ONLY: the tests to run (NULL: all) */
@@ -840,13 +845,13 @@ static uint64_t mode_seed(enum gp_mode mode)
 }
 
 /*
- * Runs opt_steps steps of mode on a new VM of kind/policy; cpu, when not
+ * Runs steps steps of mode on a new VM of kind/policy; cpu, when not
  * NULL, is the feature set to generate for (the kvm test: both backends').
  * obs (steps * SLOTS words) gets each step's observations when not NULL.
  * Returns 0, or 1 when the VM cannot be created (skip), with reason.
  */
 static int fuzz_run(struct __test_metadata *_metadata, enum be_kind kind,
-		    uint32_t policy, enum gp_mode mode,
+		    uint32_t policy, enum gp_mode mode, long steps,
 		    const struct grt_cpu *cpu, uint64_t *obs, long *nbad)
 {
 	struct grt_env env = { .mode = mode, .cr0_extra = GP_CR0_WP };
@@ -922,8 +927,8 @@ static int fuzz_run(struct __test_metadata *_metadata, enum be_kind kind,
 	memcpy(f->cm, t.mem, MEM_SIZE);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (done = 0; done < opt_steps; done += BATCH) {
-		long n = opt_steps - done < BATCH ? opt_steps - done : BATCH;
+	for (done = 0; done < steps; done += BATCH) {
+		long n = steps - done < BATCH ? steps - done : BATCH;
 		long k;
 
 		gs_reset(&s);
@@ -1018,7 +1023,7 @@ static void fuzz_policy(struct __test_metadata *_metadata, uint32_t policy,
 		if (be_policies[i].nr == policy &&
 		    !selected("fuzz", policy_variant_name(i), mode))
 			SKIP(return, "not selected by SVM_MMU_FUZZ_ONLY");
-	if (fuzz_run(_metadata, kind, policy, mode, NULL, NULL, &bad))
+	if (fuzz_run(_metadata, kind, policy, mode, opt_steps, NULL, NULL, &bad))
 		SKIP(return, "%s backend device missing", be_ops_by_kind(kind)->name);
 	EXPECT_EQ(0, bad);
 }
@@ -1085,7 +1090,7 @@ static void fuzz_kvm(struct __test_metadata *_metadata, enum gp_mode mode)
 	struct grt_cpu sc, kc, both;
 	unsigned int loaded = 0;
 	uint64_t *ko, *so;
-	long bad_k = 0, bad_s = 0, i;
+	long bad_k = 0, bad_s = 0, i, steps = opt_kvm_steps;
 	int r, j, diffs = 0;
 
 	if (!selected("kvm", NULL, mode))
@@ -1119,11 +1124,11 @@ static void fuzz_kvm(struct __test_metadata *_metadata, enum gp_mode mode)
 	both.gbpages &= kc.gbpages;
 	both.pcid &= kc.pcid;
 	both.invpcid &= kc.invpcid;
-	ko = calloc(opt_steps, SLOTS * sizeof(*ko));
-	so = calloc(opt_steps, SLOTS * sizeof(*so));
+	ko = calloc(steps, SLOTS * sizeof(*ko));
+	so = calloc(steps, SLOTS * sizeof(*so));
 	ASSERT_NE(NULL, ko);
 	ASSERT_NE(NULL, so);
-	r = fuzz_run(_metadata, BE_KVM, 0, mode, &both, ko, &bad_k);
+	r = fuzz_run(_metadata, BE_KVM, 0, mode, steps, &both, ko, &bad_k);
 	/*
 	 * shadowvm cannot create a VM while a loaded kvm_intel holds VT-x
 	 * (6.12): unload it now. Otherwise (6.1: only a live KVM VM holds
@@ -1133,7 +1138,7 @@ static void fuzz_kvm(struct __test_metadata *_metadata, enum gp_mode mode)
 	if (rx_kvm_holds_vtx_at_load())
 		rx_kvm_unload(loaded);
 	ASSERT_EQ(0, r);
-	r = fuzz_run(_metadata, BE_SHADOWVM, 0, mode, &both, so, &bad_s);
+	r = fuzz_run(_metadata, BE_SHADOWVM, 0, mode, steps, &both, so, &bad_s);
 	ASSERT_EQ(0, r);
 	/*
 	 * shadowvm must agree with the model (the SDM). KVM is the second
@@ -1146,7 +1151,7 @@ static void fuzz_kvm(struct __test_metadata *_metadata, enum gp_mode mode)
 	if (bad_k)
 		TH_LOG("seed %" PRIu64 ", %s: KVM differs from the model in %ld steps (above)",
 		       opt_seed, gp_mode_name(mode), bad_k);
-	for (i = 0; i < opt_steps; i++) {
+	for (i = 0; i < steps; i++) {
 		for (j = 0; j < SLOTS; j++)
 			if (ko[i * SLOTS + j] != so[i * SLOTS + j])
 				break;
@@ -1159,7 +1164,7 @@ static void fuzz_kvm(struct __test_metadata *_metadata, enum gp_mode mode)
 			       (unsigned long long)so[i * SLOTS + j]);
 	}
 	TH_LOG("seed %" PRIu64 ", %s: KVM and shadowvm disagree in %d of %ld steps",
-	       opt_seed, gp_mode_name(mode), diffs, opt_steps);
+	       opt_seed, gp_mode_name(mode), diffs, steps);
 	free(ko);
 	free(so);
 }
@@ -1227,6 +1232,9 @@ int main(int argc, char **argv)
 		opt_steps = getnum(e, "SVM_MMU_FUZZ_STEPS");
 	else if (svmtest_full())
 		opt_steps = FULL_STEPS;
+	e = getenv("SVM_MMU_FUZZ_KVM_STEPS");
+	if (e)
+		opt_kvm_steps = getnum(e, "SVM_MMU_FUZZ_KVM_STEPS");
 	e = getenv("SVM_MMU_FUZZ_OFF");
 	if (e)
 		opt_off = getnum(e, "SVM_MMU_FUZZ_OFF");
@@ -1251,8 +1259,10 @@ int main(int argc, char **argv)
 	}
 	if (opt_steps < 1)
 		opt_steps = 1;
-	printf("# mmu_fuzz_test: seed %" PRIu64 ", %ld steps per mode (SVM_MMU_FUZZ_SEED, SVM_MMU_FUZZ_STEPS)\n",
-	       opt_seed, opt_steps);
+	if (opt_kvm_steps < 1)
+		opt_kvm_steps = opt_steps;
+	printf("# mmu_fuzz_test: seed %" PRIu64 ", %ld steps per mode, %ld in the kvm cases (SVM_MMU_FUZZ_SEED, SVM_MMU_FUZZ_STEPS, SVM_MMU_FUZZ_KVM_STEPS)\n",
+	       opt_seed, opt_steps, opt_kvm_steps);
 	/* the harness's timeouts grow with the steps (~20 ms a step
 	 * measured in the Bochs test VM, three times that allowed)
 	 */
@@ -1262,6 +1272,9 @@ int main(int argc, char **argv)
 		_fuzz_paging32_object.timeout = tmo;
 		_fuzz_pae_object.timeout = tmo;
 		_fuzz_long_mode_object.timeout = tmo;
+	}
+	tmo = e ? tmo : 60 + opt_kvm_steps * 60 / 1000;
+	if (2 * tmo > 900 || e) {
 		_kvm_paging32_object.timeout = 2 * tmo;
 		_kvm_pae_object.timeout = 2 * tmo;
 		_kvm_long_mode_object.timeout = 2 * tmo;

@@ -39,9 +39,12 @@
 #   SVM_FUZZ_CALLS, SVM_FUZZ_SEED, SVM_FUZZ_THREADS, SVM_FUZZ_VERBOSE
 #                     ioctl_fuzz_test's options (inherited by it as they are)
 #   SVM_FUZZ_TIMEOUT  ioctl_fuzz_test's timeout in seconds (default 600)
-#   SVM_MMU_FUZZ_SEED, SVM_MMU_FUZZ_STEPS, SVM_MMU_FUZZ_TIMEOUT
+#   SVM_MMU_FUZZ_SEED, SVM_MMU_FUZZ_STEPS, SVM_MMU_FUZZ_KVM_STEPS,
+#   SVM_MMU_FUZZ_TIMEOUT
 #                     mmu_fuzz_test's options (inherited as they are); its
-#                     binary gets 1800 s (SVMTEST_TIMEOUT overrides it)
+#                     binary gets 1800 s, or the sum of its cases' timeouts
+#                     (60 s + 60 ms a step each) when that is more
+#                     (SVMTEST_TIMEOUT overrides it)
 
 cd "$(dirname "$0")" || exit 1
 HERE=$(pwd)
@@ -115,7 +118,15 @@ timeout_for() {
 	minios_test) echo 1800 ;;
 	linux_guest_test) echo 2400 ;;
 	ioctl_fuzz_test) echo "${SVM_FUZZ_TIMEOUT:-600}" ;;
-	mmu_fuzz_test) echo 1800 ;;
+	mmu_fuzz_test)
+		# its cases' harness timeouts (60 s + 60 ms a step): 12 policy
+		# cases, 3 KVM cases that run their steps twice
+		steps=${SVM_MMU_FUZZ_STEPS:-0}
+		case $steps in *[!0-9]*|'') steps=0 ;; esac
+		ksteps=${SVM_MMU_FUZZ_KVM_STEPS:-$steps}
+		case $ksteps in *[!0-9]*|'') ksteps=$steps ;; esac
+		t=$((12 * (60 + steps * 60 / 1000) + 6 * (60 + ksteps * 60 / 1000)))
+		[ "$t" -gt 1800 ] && echo "$t" || echo 1800 ;;
 	*) echo 600 ;;
 	esac
 }

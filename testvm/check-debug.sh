@@ -59,8 +59,19 @@ export TESTVM_TIMEOUT=${TESTVM_TIMEOUT:-5400}
 # instruction-count clock makes this deterministic. With preempt=none
 # might_sleep() does not reschedule, kernel_init gets the mutex first, and
 # the kthread only runs once the boot-time grace period is under way.
+# The sizes of issue 10's "done when": the ioctl fuzzer's 1,000,000 calls
+# and the MMU fuzzer's 34,000 steps per paging mode (102,000 per policy,
+# three modes); a NAME= of TESTVM_APPEND or of --append takes precedence.
+APPEND="preempt=none svmtest.preempt=voluntary"
+for d in svmtest.fuzz_calls=1000000 svmtest.env.SVM_MMU_FUZZ_STEPS=34000 \
+	svmtest.env.SVM_MMU_FUZZ_KVM_STEPS=3000; do
+	case " ${TESTVM_APPEND:-} $* " in
+	*" ${d%%=*}="*) ;;
+	*) APPEND="$APPEND $d" ;;
+	esac
+done
 RC=0
-bash "$TESTVM_TOP/testvm/check.sh" --append "preempt=none svmtest.preempt=voluntary svmtest.env.SVMTEST_FULL=1" "$@" || RC=$?
+bash "$TESTVM_TOP/testvm/check.sh" --append "$APPEND" "$@" || RC=$?
 OUT=$TESTVM_CHECK_OUT
 if [ -s "$OUT/dmesg.txt" ]; then
 	# The whole of each report, not only its first line (check.sh quoted those).

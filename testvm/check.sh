@@ -23,7 +23,8 @@
 # TESTVM_HOST_TESTS=0: in the VMs instead).
 # The suite is split among TESTVM_JOBS test VMs that run at once (default:
 # one per host CPU, at most 4), balanced by the measured time of each test
-# binary in testvm/suite-times.txt; each VM runs its share as
+# binary in testvm/suite-times.txt (TESTVM_SUITE_TIMES: another such file;
+# make check-debug uses testvm/suite-times-debug.txt); each VM runs its share as
 # "svmtest.only=..." and its console is build/check/vmN/console.log (with
 # one VM, build/check/vm/console.log, streamed live; with more, a progress
 # line per test binary). Afterwards:
@@ -225,7 +226,7 @@ host_tests() {
 }
 
 # split_suite N [HEAD]: the binaries on stdin as N comma-separated lists,
-# one per test VM, balanced by testvm/suite-times.txt ("SECONDS NAME": the
+# one per test VM, balanced by $TESTVM_SUITE_TIMES ("SECONDS NAME": the
 # measured wall time of each binary; 60 for one not listed), heaviest
 # first onto the least loaded VM, the first VM starting with HEAD seconds
 # of load (the background builds' share of a core: that VM ends about that
@@ -233,7 +234,7 @@ host_tests() {
 # (so kvm_coexist_test and signal_test stay last in theirs). Fewer lists
 # when there are fewer binaries.
 split_suite() {
-	awk -v jobs="$1" -v head="${2:-0}" -v wfile="$TESTVM_TOP/testvm/suite-times.txt" '
+	awk -v jobs="$1" -v head="${2:-0}" -v wfile="${TESTVM_SUITE_TIMES:-$TESTVM_TOP/testvm/suite-times.txt}" '
 		BEGIN {
 			while ((getline l < wfile) > 0) {
 				if (l ~ /^[ \t]*(#|$)/)
