@@ -56,11 +56,16 @@ FIXTURE(ptw) {
 	struct grt_script s;
 	bool live;
 	char err[512];
+	char fast_old[8];	/* fast_pt_store's value to put back, or "" */
 };
 
 POLICY_VARIANTS(ptw);
 
-GRT_POLICY_FIXTURE_HOOKS(ptw, MEM_SIZE);
+/* a test that failed with fast_pt_store swapped puts it back too */
+GRT_POLICY_FIXTURE_HOOKS_AND(ptw, MEM_SIZE,
+			     if (self->fast_old[0])
+				     svm_param_swap("fast_pt_store", self->fast_old,
+						    self->fast_old, sizeof(self->fast_old)));
 
 static uint32_t frame_sig(uint64_t f)
 {
@@ -289,7 +294,9 @@ TEST_F(ptw, instruction_forms_long_mode_general_emulator)
 	int r = svm_param_swap("fast_pt_store", "N\n", old, sizeof(old));
 
 	ASSERT_EQ(0, r);
+	memcpy(self->fast_old, old, sizeof(old));	/* teardown puts it back */
 	ptwrite(_metadata, self, variant->policy, GP_MODE_LM, false);
+	self->fast_old[0] = 0;
 	ASSERT_EQ(0, svm_param_swap("fast_pt_store", old, old, sizeof(old)));
 }
 

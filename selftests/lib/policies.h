@@ -65,6 +65,13 @@ const char *policy_variant_name(unsigned int i);
  * it. Needs guest_paging.h, <string.h> and <errno.h>.
  */
 #define GRT_POLICY_FIXTURE_HOOKS(fixture, mem_size)			\
+	GRT_POLICY_FIXTURE_HOOKS_AND(fixture, mem_size, do { } while (0))
+
+/*
+ * The same, and the teardown runs the statement teardown_extra first
+ * (after a failed ASSERT too: e.g. to put back a module parameter).
+ */
+#define GRT_POLICY_FIXTURE_HOOKS_AND(fixture, mem_size, teardown_extra)	\
 	FIXTURE_SETUP(fixture)						\
 	{								\
 		enum be_kind kind = tvm_default_kind();			\
@@ -82,6 +89,7 @@ const char *policy_variant_name(unsigned int i);
 									\
 	FIXTURE_TEARDOWN(fixture)					\
 	{								\
+		teardown_extra;						\
 		if (self->live)						\
 			tvm_destroy(&self->t);				\
 		gs_free(&self->s);					\
