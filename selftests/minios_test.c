@@ -21,9 +21,9 @@
  * The timer period is 250 us of guest time (timer=250000); on a slow host
  * $SVM_MINIOS_TIMER (ns, at least 100000) makes it longer: under Bochs's
  * instruction clock 250 us are 25,000 instructions, and on a debug host
- * kernel (make check-debug) one hidden fault costs so much of that that the
- * vtlb policy, which rebuilds a process's whole shadow after each switch,
- * gets preempted again before the process runs an instruction of its own.
+ * kernel (make check-debug) the vtlb policy, which rebuilds a process's
+ * whole shadow after each switch, needs more than that for one switch, and
+ * the processes hardly run.
  * The runner is found through $SHADOWVM_RUNNER, next to this binary, or in
  * ../userspace-tool; the images through $MINIOS_DIR, next to this binary,
  * or in ../guests/minios. KVM cases load kvm_intel (ept=0, so KVM shadows

@@ -72,8 +72,8 @@ export TESTVM_SUITE_TIMES=${TESTVM_SUITE_TIMES:-$TESTVM_TOP/testvm/suite-times-d
 # cases (KVM is the second oracle; each such case runs its steps twice);
 # minios_test's LAPIC timer at 2 ms instead of 250 us (on this kernel the
 # vtlb policy's rebuild after each process switch outlasts 250 us of the
-# instruction clock: no process would run). A NAME= of TESTVM_APPEND or of
-# --append takes precedence.
+# instruction clock: the processes would hardly run). A NAME= of
+# TESTVM_APPEND or of --append takes precedence.
 APPEND="preempt=none svmtest.preempt=voluntary"
 for d in svmtest.fuzz_calls=1000000 svmtest.env.SVM_MMU_FUZZ_STEPS=34000 \
 	svmtest.env.SVM_MMU_FUZZ_KVM_STEPS=3000 svmtest.env.SVM_MINIOS_TIMER=2000000; do
