@@ -845,7 +845,7 @@ static uint64_t mode_seed(enum gp_mode mode)
 }
 
 /*
- * Runs steps steps of mode on a new VM of kind/policy; cpu, when not
+ * Runs that many steps of mode on a new VM of kind/policy; cpu, when not
  * NULL, is the feature set to generate for (the kvm test: both backends').
  * obs (steps * SLOTS words) gets each step's observations when not NULL.
  * Returns 0, or 1 when the VM cannot be created (skip), with reason.
@@ -1261,7 +1261,8 @@ int main(int argc, char **argv)
 		opt_steps = 1;
 	if (opt_kvm_steps < 1)
 		opt_kvm_steps = opt_steps;
-	printf("# mmu_fuzz_test: seed %" PRIu64 ", %ld steps per mode, %ld in the kvm cases (SVM_MMU_FUZZ_SEED, SVM_MMU_FUZZ_STEPS, SVM_MMU_FUZZ_KVM_STEPS)\n",
+	printf("# mmu_fuzz_test: seed %" PRIu64 ", %ld steps per mode, %ld in the kvm cases\n"
+	       "# (SVM_MMU_FUZZ_SEED, SVM_MMU_FUZZ_STEPS, SVM_MMU_FUZZ_KVM_STEPS)\n",
 	       opt_seed, opt_steps, opt_kvm_steps);
 	/* the harness's timeouts grow with the steps (~20 ms a step
 	 * measured in the Bochs test VM, three times that allowed)

@@ -62,10 +62,14 @@ FIXTURE(ptw) {
 POLICY_VARIANTS(ptw);
 
 /* a test that failed with fast_pt_store swapped puts it back too */
-GRT_POLICY_FIXTURE_HOOKS_AND(ptw, MEM_SIZE,
-			     if (self->fast_old[0])
-				     svm_param_swap("fast_pt_store", self->fast_old,
-						    self->fast_old, sizeof(self->fast_old)));
+static void put_fast_pt_store_back(FIXTURE_DATA(ptw) *self)
+{
+	if (self->fast_old[0])
+		svm_param_swap("fast_pt_store", self->fast_old, self->fast_old,
+			       sizeof(self->fast_old));
+}
+
+GRT_POLICY_FIXTURE_HOOKS_AND(ptw, MEM_SIZE, put_fast_pt_store_back(self));
 
 static uint32_t frame_sig(uint64_t f)
 {
