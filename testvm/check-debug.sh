@@ -67,16 +67,19 @@ export TESTVM_SUITE_TIMES=${TESTVM_SUITE_TIMES:-$TESTVM_TOP/testvm/suite-times-d
 # instruction-count clock makes this deterministic. With preempt=none
 # might_sleep() does not reschedule, kernel_init gets the mutex first, and
 # the kthread only runs once the boot-time grace period is under way.
-# Sizes: the ioctl fuzzer's 1,000,000 calls, the MMU fuzzer's 34,000 steps
-# per paging mode (102,000 per policy, three modes) and 3,000 in its KVM
-# cases (KVM is the second oracle; each such case runs its steps twice);
+# Sizes: the ioctl fuzzer's 1,000,000 calls (about 12 times the stock
+# kernel's guest time per call: 3,600 guest seconds allowed), the MMU
+# fuzzer's 34,000 steps per paging mode (102,000 per policy, three modes)
+# and 3,000 in its KVM cases (KVM is the second oracle; each such case
+# runs its steps twice);
 # minios_test's LAPIC timer at 2 ms instead of 250 us (on this kernel the
 # vtlb policy's rebuild after each process switch outlasts 250 us of the
 # instruction clock: the processes would hardly run). A NAME= of
 # TESTVM_APPEND or of --append takes precedence.
 APPEND="preempt=none svmtest.preempt=voluntary"
-for d in svmtest.fuzz_calls=1000000 svmtest.env.SVM_MMU_FUZZ_STEPS=34000 \
-	svmtest.env.SVM_MMU_FUZZ_KVM_STEPS=3000 svmtest.env.SVM_MINIOS_TIMER=2000000; do
+for d in svmtest.fuzz_calls=1000000 svmtest.fuzz_timeout=3600 \
+	svmtest.env.SVM_MMU_FUZZ_STEPS=34000 svmtest.env.SVM_MMU_FUZZ_KVM_STEPS=3000 \
+	svmtest.env.SVM_MINIOS_TIMER=2000000; do
 	case " ${TESTVM_APPEND:-} $* " in
 	*" ${d%%=*}="*) ;;
 	*) APPEND="$APPEND $d" ;;
