@@ -19,7 +19,7 @@
  * the data read (all aliases see the same frame).
  *
  * The three-alias cases run, in make check, only the sequences that use
- * all three aliases; SVMTEST_FULL=1 (make check-full, check-debug) runs
+ * all three aliases; SVMTEST_FULL=1 (make check-full) runs
  * every sequence.
  *
  * regression_*: the case found first (two writable huge entries mapping
