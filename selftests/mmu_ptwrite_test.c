@@ -61,12 +61,18 @@ FIXTURE(ptw) {
 
 POLICY_VARIANTS(ptw);
 
-/* a test that failed with fast_pt_store swapped puts it back too */
-static void put_fast_pt_store_back(FIXTURE_DATA(ptw) *self)
+/*
+ * Put fast_pt_store's saved value back (the value it had then goes to a
+ * scratch buffer: svm_param_swap() reads into its old buffer before it
+ * writes val, so the two must differ). 0 or -errno.
+ */
+static int put_fast_pt_store_back(FIXTURE_DATA(ptw) *self)
 {
-	if (self->fast_old[0])
-		svm_param_swap("fast_pt_store", self->fast_old, self->fast_old,
-			       sizeof(self->fast_old));
+	char cur[8];
+
+	if (!self->fast_old[0])
+		return 0;
+	return svm_param_swap("fast_pt_store", self->fast_old, cur, sizeof(cur));
 }
 
 GRT_POLICY_FIXTURE_HOOKS_AND(ptw, MEM_SIZE, put_fast_pt_store_back(self));
@@ -294,14 +300,16 @@ TEST_F(ptw, instruction_forms_32bit)
  */
 TEST_F(ptw, instruction_forms_long_mode_general_emulator)
 {
-	char old[8];
-	int r = svm_param_swap("fast_pt_store", "N\n", old, sizeof(old));
+	char now[8];
 
-	ASSERT_EQ(0, r);
-	memcpy(self->fast_old, old, sizeof(old));	/* teardown puts it back */
+	/* teardown puts it back if an ASSERT below fails */
+	ASSERT_EQ(0, svm_param_swap("fast_pt_store", "N\n", self->fast_old,
+				    sizeof(self->fast_old)));
 	ptwrite(_metadata, self, variant->policy, GP_MODE_LM, false);
+	ASSERT_EQ(0, put_fast_pt_store_back(self));
+	ASSERT_EQ(0, svm_param_swap("fast_pt_store", NULL, now, sizeof(now)));
+	ASSERT_STREQ(self->fast_old, now) TH_LOG("fast_pt_store not put back");
 	self->fast_old[0] = 0;
-	ASSERT_EQ(0, svm_param_swap("fast_pt_store", old, old, sizeof(old)));
 }
 
 /* the same with the page tables written through a big-page direct map */
