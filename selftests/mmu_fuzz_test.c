@@ -1213,6 +1213,12 @@ static long getnum(const char *s, const char *what)
 	return (long)v;
 }
 
+/* a case's harness timeout for its steps: 60 s + 60 ms a step (as run_tests.sh) */
+static long case_timeout(long steps)
+{
+	return 60 + steps * 60 / 1000;
+}
+
 #define main mmu_fuzz_harness_main
 TEST_HARNESS_MAIN
 #undef main
@@ -1268,13 +1274,13 @@ int main(int argc, char **argv)
 	 * measured in the Bochs test VM, three times that allowed)
 	 */
 	e = getenv("SVM_MMU_FUZZ_TIMEOUT");
-	tmo = e ? getnum(e, "SVM_MMU_FUZZ_TIMEOUT") : 60 + opt_steps * 60 / 1000;
+	tmo = e ? getnum(e, "SVM_MMU_FUZZ_TIMEOUT") : case_timeout(opt_steps);
 	if (tmo > 600 || e) {
 		_fuzz_paging32_object.timeout = tmo;
 		_fuzz_pae_object.timeout = tmo;
 		_fuzz_long_mode_object.timeout = tmo;
 	}
-	tmo = e ? tmo : 60 + opt_kvm_steps * 60 / 1000;
+	tmo = e ? tmo : case_timeout(opt_kvm_steps);
 	if (2 * tmo > 900 || e) {
 		_kvm_paging32_object.timeout = 2 * tmo;
 		_kvm_pae_object.timeout = 2 * tmo;
