@@ -40,6 +40,11 @@
  * (/dev/kmsg) got no "WARNING:", "BUG:", "general protection", "Oops",
  * "Call Trace", "KASAN", "UBSAN" or "refcount" line.
  *
+ * At the end it prints where the time went, per kind of operation ("time:"
+ * lines: operations, calls, milliseconds and microseconds per call of this
+ * machine's clock; on the debug kernel fork, slot changes and RUN are most
+ * of it).
+ *
  * Each failure prints "FUZZ-FAIL seed=S thread=T call=N ..." with the last
  * calls of that thread. Everything is derived from the seed: the main
  * thread's sequence (phase 1, single-threaded, with the forks) replays
@@ -1983,15 +1988,50 @@ enum {
 static const int w1[OP_NR] = { 2, 1, 3, 5, 3, 3, 3, 3, 6, 3, 14, 8, 12, 16, 4, 6, 4, 1 };
 static const int w2[OP_NR] = { 0, 0, 3, 0, 0, 3, 4, 4, 0, 0, 10, 8, 10, 20, 4, 6, 3, 0 };
 
+static const char *const op_name[OP_NR] = {
+	"open_dev", "close_dev", "dev_misc", "create_vm", "close_vm",
+	"vm_config", "vm_stats", "vcpu_stats", "create_vcpu", "close_vcpu",
+	"slot", "regs", "sregs", "run", "mmap", "unknown", "hostmem", "fork",
+};
+
+/*
+ * Where the time goes, per kind of operation, all threads: operations,
+ * calls they made and nanoseconds of this machine's clock (in the Bochs
+ * test VM the instruction clock, so a kernel's per-call cost shows as is).
+ */
+static atomic_ulong op_n[OP_NR], op_calls[OP_NR], op_ns[OP_NR];
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000000000ull + t.tv_nsec;
+}
+
+static void one_op_kind(struct fz *z, int i);
+
 static void one_op(struct fz *z, const int *w)
 {
-	int total = 0, i, k, c;
+	unsigned long calls0 = z->calls;
+	uint64_t t0 = now_ns();
+	int total = 0, i, k;
 
 	for (i = 0; i < OP_NR; i++)
 		total += w[i];
 	k = rn(z, total);
 	for (i = 0; i < OP_NR && k >= w[i]; i++)
 		k -= w[i];
+	one_op_kind(z, i);
+	atomic_fetch_add(&op_n[i], 1);
+	atomic_fetch_add(&op_calls[i], z->calls - calls0);
+	atomic_fetch_add(&op_ns[i], now_ns() - t0);
+}
+
+static void one_op_kind(struct fz *z, int i)
+{
+	int c;
+
 	switch (i) {
 	case OP_OPEN_DEV: op_open_dev(z); break;
 	case OP_CLOSE_DEV: op_close_dev(z); break;
@@ -2233,6 +2273,7 @@ TEST_F_TIMEOUT(fz, ioctl_fuzz, 24 * 3600)
 	struct timespec t0;
 	pthread_t th[MAX_THREADS];
 	char diff[256], first[2048];
+	uint64_t op_total;
 	struct fz z;
 	long ms;
 	int i, r, kfd, probs;
@@ -2289,6 +2330,16 @@ TEST_F_TIMEOUT(fz, ioctl_fuzz, 24 * 3600)
 	       ms ? atomic_load(&total_calls) * 1000.0 / ms : 0.0,
 	       atomic_load(&n_runs), atomic_load(&n_forks), atomic_load(&n_kicks),
 	       atomic_load(&n_sregs_ok), atomic_load(&n_sregs_einval));
+	for (i = 0, op_total = 1; i < OP_NR; i++)
+		op_total += atomic_load(&op_ns[i]);
+	for (i = 0; i < OP_NR; i++)	/* phase 2's threads overlap: % of the sum */
+		if (atomic_load(&op_n[i]))
+			TH_LOG("time: %-11s %8lu ops %9lu calls %9.1f ms (%4.1f%%) %7.1f us/call",
+			       op_name[i], atomic_load(&op_n[i]), atomic_load(&op_calls[i]),
+			       atomic_load(&op_ns[i]) / 1e6,
+			       atomic_load(&op_ns[i]) * 100.0 / op_total,
+			       atomic_load(&op_ns[i]) / 1e3 /
+			       (atomic_load(&op_calls[i]) ? atomic_load(&op_calls[i]) : 1));
 	TH_LOG("%lu FAIL_ENTRY exits after a SET_SREGS refused a PAE state (the refused state stays: Documentation/uapi.rst), %lu after a SHUTDOWN without a reset",
 	       atomic_load(&n_fail_entry_pdpte), atomic_load(&n_fail_entry_shutdown));
 	TH_LOG("exits: io %lu mmio %lu hlt %lu shutdown %lu fail_entry %lu internal %lu intr %lu",
