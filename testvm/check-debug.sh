@@ -74,16 +74,13 @@ export TESTVM_SUITE_TIMES=${TESTVM_SUITE_TIMES:-$TESTVM_TOP/testvm/suite-times-d
 # runs its steps twice);
 # minios_test's LAPIC timer at 2 ms instead of 250 us (on this kernel the
 # vtlb policy's rebuild after each process switch outlasts 250 us of the
-# instruction clock: the processes would hardly run). A NAME= of
-# TESTVM_APPEND or of --append takes precedence.
+# instruction clock: the processes would hardly run). A NAME=VALUE of
+# TESTVM_APPEND or of --append takes precedence (an empty VALUE does not).
 APPEND="preempt=none svmtest.preempt=voluntary"
 for d in svmtest.fuzz_calls=1000000 svmtest.fuzz_timeout=3600 \
 	svmtest.env.SVM_MMU_FUZZ_STEPS=34000 svmtest.env.SVM_MMU_FUZZ_KVM_STEPS=3000 \
 	svmtest.env.SVM_MINIOS_TIMER=2000000; do
-	case " ${TESTVM_APPEND:-} $* " in
-	*" ${d%%=*}="*) ;;
-	*) APPEND="$APPEND $d" ;;
-	esac
+	[ -n "$(testvm_append_arg "${d%%=*}" "$@")" ] || APPEND="$APPEND $d"
 done
 RC=0
 bash "$TESTVM_TOP/testvm/check.sh" --append "$APPEND" "$@" || RC=$?

@@ -174,24 +174,10 @@ case_times() {
 		{ close_prev($1) }' "$1" | sort -rn
 }
 
-# suite_arg NAME [boot.sh options]: the value of the last "NAME=" word of
-# TESTVM_APPEND and of the --append options; empty if there is none.
-suite_arg() {
-	local name=$1 val="" a
-	shift
-	# shellcheck disable=SC2048,SC2086 # split --append's words too
-	for a in ${TESTVM_APPEND:-} $*; do
-		case $a in
-		"$name"=*) val=${a#"$name"=} ;;
-		esac
-	done
-	echo "$val"
-}
-
 # suite_only [boot.sh options]: the svmtest.only= list; empty for the
 # whole suite.
 suite_only() {
-	suite_arg svmtest.only "$@"
+	testvm_append_arg svmtest.only "$@"
 }
 
 # suite_env_full [boot.sh options]: true if the tests run with SVMTEST_FULL
@@ -199,7 +185,7 @@ suite_only() {
 suite_env_full() {
 	local full
 
-	full=$(suite_arg svmtest.env.SVMTEST_FULL "$@")
+	full=$(testvm_append_arg svmtest.env.SVMTEST_FULL "$@")
 	[ -n "$full" ] && [ "$full" != 0 ]	# as svmtest_full() reads it
 }
 

@@ -361,3 +361,18 @@ testvm_need_static() {
 testvm_fmt_secs() {
 	printf '%dm%02ds' $(($1 / 60)) $(($1 % 60))
 }
+
+# testvm_append_arg NAME [boot.sh options]: the value of the last "NAME="
+# word of TESTVM_APPEND and of the --append options (the guest kernel's
+# command line: svmtest.only=, svmtest.env.X=, ...); empty if there is none.
+testvm_append_arg() {
+	local name=$1 val="" a
+	shift
+	# shellcheck disable=SC2048,SC2086 # split --append's words too
+	for a in ${TESTVM_APPEND:-} $*; do
+		case $a in
+		"$name"=*) val=${a#"$name"=} ;;
+		esac
+	done
+	echo "$val"
+}
