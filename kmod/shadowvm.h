@@ -86,6 +86,7 @@ struct shv_slot {
 	int id;
 	struct mutex pin_lock;		/* pinning into pages[] */
 	struct page **pages;		/* pinned pages, NULL until first pin */
+	unsigned long *lpin;		/* pages[] held by a region pin (pin.c) */
 	struct shv_rmap *rmap;		/* reverse map, under mmu_lock */
 };
 

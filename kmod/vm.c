@@ -47,16 +47,25 @@ static void slot_free(struct shv_vm *vm, struct shv_slot *s)
 	if (!s)
 		return;
 	if (s->pages) {
+		u64 region = U64_MAX;
+
 		for (i = 0; i < s->npages; i++) {
 			if (!s->pages[i])
 				continue;
+			n++;
+			/* a region pin (pin.c): one unpin for its covered pages */
+			if (s->lpin && test_bit(i, s->lpin)) {
+				if ((s->base_gfn + i) >> 9 == region)
+					continue;
+				region = (s->base_gfn + i) >> 9;
+			}
 			unpin_user_pages_dirty_lock(&s->pages[i], 1,
 						    !(s->flags & SHADOWVM_MEM_READONLY));
-			n++;
 		}
 		atomic_long_sub(n, &shv_global.pinned_pages);
 		atomic64_sub(n, &vm->mm->pinned_vm);
 		shv_kfree(s->pages);
+		shv_kfree(s->lpin);
 	}
 	shv_mmu_slot_removed(vm, s);
 	shv_kfree(s);

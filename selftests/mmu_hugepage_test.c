@@ -30,6 +30,15 @@
  * no_thp: with SVMTEST_GUEST_THP=0 (MADV_NOHUGEPAGE) the same reads and
  * writes are right, no large leaf is built and the fills count
  * LARGE_NO_HOST.
+ * long_mode_2m_hole: the runner drops one 4 KiB frame of the second
+ * 2 MiB (MADV_DONTNEED: its huge page is now mapped by 4 KiB entries, the
+ * folio still whole) and writes a new value there before the guest's
+ * first touch; the guest must read that value, the other frames
+ * unchanged, and its write must reach the runner's new page. On shadowvm
+ * the intact first 2 MiB maps large (one region pin: PAGES_PINNED counts
+ * its 512 pages, VmPin of /proc/self/status too), the second splits
+ * (LARGE_NO_HOST); after the VM is gone the module's pinned_pages and
+ * VmPin are back where they were.
  * The exact counts are for the phases after a warm-up that ran the same
  * ops elsewhere (runtime pages mapped, prefetch done; no CR3 load or
  * INVLPG after it, after which vtlb would start again from nothing).
@@ -38,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <linux/shadowvm.h>
 
@@ -320,6 +330,111 @@ static void huge_case(struct __test_metadata *_metadata,
 		if (!thp)
 			EXPECT_EQ(0, D(st1, st0, LARGE_MAPPED) + D(st1, st0, LARGE_ZAPPED));
 	}
+}
+
+/* VmPin of /proc/self/status in kB, or -1 */
+static long vmpin_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kb = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmPin: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+#define HOLE	(HB + 0x207000ULL)	/* in the second 2 MiB */
+#define HVAL	0x40e1f00du
+
+static void hole_case(struct __test_metadata *_metadata,
+		      struct _test_data_huge *self, uint32_t policy)
+{
+	struct grt_env env = { .mode = GP_MODE_LM, .cr0_extra = GP_CR0_WP };
+	enum be_kind kind = tvm_default_kind();
+	bool svm = kind == BE_SHADOWVM;
+	uint64_t st0[SHADOWVM_STAT_NR], st1[SHADOWVM_STAT_NR], off, *res;
+	struct svm_counters base, now;
+	char diff[256];
+	long kb, pin0 = vmpin_kb(), pin1;
+	int r;
+
+	if (svm)
+		ASSERT_EQ(0, svm_read_counters(&base));
+	r = grt_create(&self->t, kind, MEM_SIZE, policy, 0, 0);
+	if (tvm_no_device(r))
+		SKIP(return, "%s backend device missing", be_ops_by_kind(kind)->name);
+	ASSERT_EQ(0, r) TH_LOG("creating the VM: %s", strerror(-r));
+	self->live = true;
+	ASSERT_EQ(0, gp_init(&self->g, self->t.mem, MEM_SIZE, GP_MODE_LM, GRT_POOL,
+			     GRT_POOL_SIZE));
+	ASSERT_EQ(0, gp_map(&self->g, BIG, HB, HB_SIZE, GP_2M, GP_W));
+	ASSERT_EQ(0, grt_setup(&self->t, &self->g, &env));
+	for (off = 0; off < HB_SIZE; off += 0x1000)
+		*(uint32_t *)tvm_ptr(&self->t, HB + off) = sig(HB + off);
+	*(uint32_t *)tvm_ptr(&self->t, GRT_SCRATCH) = sig(GRT_SCRATCH);
+	kb = anon_huge_kb(tvm_ptr(&self->t, HB));
+	if (kb < (long)(HB_SIZE >> 10))
+		SKIP(return, "no transparent huge pages behind guest RAM (AnonHugePages %ld kB; /sys/kernel/mm/transparent_hugepage/enabled)",
+		     kb);
+	/* the hole, and the runner's new page in it */
+	ASSERT_EQ(0, madvise(tvm_ptr(&self->t, HOLE), 4096, MADV_DONTNEED));
+	EXPECT_EQ(0, *(uint32_t *)tvm_ptr(&self->t, HOLE));
+	*(uint32_t *)tvm_ptr(&self->t, HOLE) = HVAL;
+
+	gs_op(&self->s, GOP_CR3, 0, gp_cr3(&self->g), 0, 0);
+	gs_access(&self->s, GRT_SCRATCH, GRT_ACC_READ, 0, 0);
+	ASSERT_EQ(0, run(self)) TH_LOG("warm-up: %s", self->err);
+	res = grt_res(&self->t);
+	if (svm)
+		ASSERT_EQ(0, grt_vm_stats(&self->t, st0, SHADOWVM_STAT_NR));
+	gs_access(&self->s, BIG + 0x1000, GRT_ACC_READ, 0, 0);
+	gs_access(&self->s, BIG + 0x1ff000, GRT_ACC_READ, 0, 4);
+	gs_access(&self->s, BIG + HOLE - HB, GRT_ACC_READ, 0, 8);
+	gs_access(&self->s, BIG + HOLE - HB + 0x1000, GRT_ACC_READ, 0, 12);
+	gs_access(&self->s, BIG + HOLE - HB - 0x1000, GRT_ACC_READ, 0, 16);
+	gs_access(&self->s, BIG + HOLE - HB, GRT_ACC_WRITE, HVAL + 1, 20);
+	ASSERT_EQ(0, run(self)) TH_LOG("accesses: %s", self->err);
+	EXPECT_EQ(0, (uint32_t)(res[0] | res[4] | res[8] | res[12] | res[16] | res[20]));
+	EXPECT_EQ(sig(HB + 0x1000), (uint32_t)res[2]);
+	EXPECT_EQ(sig(HB + 0x1ff000), (uint32_t)res[6]);
+	EXPECT_EQ(HVAL, (uint32_t)res[10])
+		TH_LOG("the guest reads 0x%x where the runner wrote 0x%x after punching the hole",
+		       (uint32_t)res[10], HVAL);
+	EXPECT_EQ(sig(HOLE + 0x1000), (uint32_t)res[14]);
+	EXPECT_EQ(sig(HOLE - 0x1000), (uint32_t)res[18]);
+	EXPECT_EQ(HVAL + 1, *(uint32_t *)tvm_ptr(&self->t, HOLE))
+		TH_LOG("the guest's write did not reach the runner's page");
+	if (!svm)
+		return;
+	ASSERT_EQ(0, grt_vm_stats(&self->t, st1, SHADOWVM_STAT_NR));
+	pin1 = vmpin_kb();
+	TH_LOG("%s: large %llu, no-host %llu, pinned pages %llu -> %llu, VmPin %ld -> %ld kB",
+	       grt_policy_name(policy), (unsigned long long)D(st1, st0, LARGE_MAPPED),
+	       (unsigned long long)D(st1, st0, LARGE_NO_HOST),
+	       (unsigned long long)st0[SHADOWVM_STAT_PAGES_PINNED],
+	       (unsigned long long)st1[SHADOWVM_STAT_PAGES_PINNED], pin0, pin1);
+	EXPECT_EQ(1, D(st1, st0, LARGE_MAPPED));
+	EXPECT_LE(1, D(st1, st0, LARGE_NO_HOST));
+	EXPECT_LE(512, D(st1, st0, PAGES_PINNED));
+	if (pin0 >= 0)
+		EXPECT_EQ((long)st1[SHADOWVM_STAT_PAGES_PINNED] * 4, pin1 - pin0);
+	tvm_destroy(&self->t);
+	self->live = false;
+	EXPECT_EQ(0, svm_wait_counters(&base, &now, 10000))
+		TH_LOG("after the VM: %s",
+		       svm_counters_diff(&base, &now, diff, sizeof(diff)) ? diff : "-");
+	if (pin0 >= 0)
+		EXPECT_EQ(pin0, vmpin_kb());
+}
+
+TEST_F(huge, long_mode_2m_hole)
+{
+	hole_case(_metadata, self, variant->policy);
 }
 
 TEST_F(huge, long_mode_2m)

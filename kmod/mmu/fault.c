@@ -454,8 +454,10 @@ static void prefetch_rest(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, uns
  *   - the faulting frame's host page is in a folio (THP or hugetlb) that
  *     covers the aligned 2 MiB of host memory, and the pages of all 512
  *     frames, pinned or present in the runner (then pinned here, never
- *     faulted in; 128 at a time, with one pin call and one charge: see
- *     shv_gfns_pin_large()), are exactly that physically contiguous 2 MiB;
+ *     faulted in: by one pin of the folio when the runner maps the 2 MiB
+ *     with one huge entry, else 128 at a time, with one pin call and one
+ *     charge: see shv_gfns_pin_large()), are exactly that physically
+ *     contiguous 2 MiB;
  *   - no frame of the region is write-tracked (a guest page table): asked
  *     under mmu_lock once the walk's own tables are shadowed, so a guest
  *     table inside the page it maps keeps the page split.
@@ -465,10 +467,11 @@ static void prefetch_rest(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, uns
  * leaves over it (sp_cache.c, LARGE_ZAPPED). A large leaf replaces a
  * present entry at its place (an older leaf, or a split direct page).
  *
- * Pins: a large leaf owns none. Each of its 512 pages is pinned once in
- * the slot's pages[] like a 4 KiB entry's and stays pinned until the
- * slot goes (PAGES_PINNED counts all 512), so zapping a large leaf
- * releases nothing and the accounting stays per 4 KiB page.
+ * Pins: a large leaf owns none. Each of its 512 pages is in the slot's
+ * pages[] like a 4 KiB entry's, held by its own pin or by the region's
+ * one pin of the folio, until the slot goes (PAGES_PINNED counts all
+ * 512), so zapping a large leaf releases nothing and the accounting
+ * stays per 4 KiB page.
  */
 static bool large_pages = true;
 module_param(large_pages, bool, 0644);
