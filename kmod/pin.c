@@ -325,15 +325,17 @@ static unsigned long *slot_lpin(struct shv_slot *s)
  * The region pin: the 2 MiB region at slot index idx (pages pp) with one
  * pin, when the runner maps it with one leaf entry over the 512 pages from
  * first. A pin of one page holds its whole folio, which cannot be split
- * while pinned, so every frame of the region not pinned yet is published
- * as nth_page(first, k), marked in s->lpin as covered by that pin, and
- * counted and charged to RLIMIT_MEMLOCK as a pinned page, as the runs of
- * shv_gfns_pin_large() would; slot_free() unpins the folio once per
- * region. Instead of a page array, a check and a publication of 512 pins,
- * a single-page pin and one page-table walk (about 17,000 instructions
- * less per 2 MiB fill in the Bochs test VM). pin_lock held. Returns 1
- * (pinned), 0 (a frame is pinned as another page, or RLIMIT_MEMLOCK) or
- * -1 (not mapped by one leaf entry, or no memory for s->lpin: the caller
+ * while pinned, and the walk showed that the runner maps each frame's
+ * address to nth_page(first, k) now: so every frame not pinned yet is
+ * published as that page (as a 4 KiB fill would pin it), marked in s->lpin
+ * as covered by the region pin, and counted and charged to RLIMIT_MEMLOCK
+ * as a pinned page; slot_free() unpins the folio once per region. One
+ * single-page pin, one page-table walk and one pass over the 512 entries,
+ * instead of four pin calls of 128 pages, a check of each and a
+ * publication of each. pin_lock held. Returns 1 (every frame's page is
+ * nth_page(first, k)), 0 (some frame is pinned as another page: the others
+ * are published all the same) or -1 (not mapped by one leaf entry, no
+ * memory for s->lpin, or RLIMIT_MEMLOCK too near for 512 more: the caller
  * tries the runs).
  */
 static int pin_region(struct shv_vm *vm, struct shv_slot *s, struct page **pp, u64 idx,
@@ -341,37 +343,35 @@ static int pin_region(struct shv_vm *vm, struct shv_slot *s, struct page **pp, u
 {
 	unsigned long hva = s->hva + idx * PAGE_SIZE;
 	unsigned long *lpin = slot_lpin(s);
-	struct page *pg;
-	int k, fresh = 0, r = -1;
+	struct page *pg, **e = pp + idx;
+	int k, fresh = 512, other = 0;
 
 	if (!lpin || pin_user_pages_fast(hva, 1, foll, &pg) != 1)
 		return -1;
-	if (pg != first || !hva_maps_2m(vm->mm, hva, page_to_pfn(first)))
-		goto unpin;
-	r = 0;
+	if (pg != first || !hva_maps_2m(vm->mm, hva, page_to_pfn(first)) ||
+	    charge_pins(vm, 512)) {
+		unpin_user_page(pg);
+		return -1;
+	}
+	bitmap_set(lpin, idx, 512);
+	smp_wmb();	/* pinned before seen: pairs with the readers' acquire */
 	for (k = 0; k < 512; k++) {
-		struct page *old = READ_ONCE(pp[idx + k]);
+		struct page *old = e[k];	/* stable: written under pin_lock */
 
-		if (old && old != nth_page(first, k))
-			goto unpin;
-		fresh += !old;
-	}
-	if (!fresh || charge_pins(vm, fresh)) {
-		r = !fresh;
-		goto unpin;
-	}
-	for (k = 0; k < 512; k++) {
-		if (READ_ONCE(pp[idx + k]))
+		if (likely(!old)) {
+			WRITE_ONCE(e[k], nth_page(first, k));
 			continue;
-		__set_bit(idx + k, lpin);
-		smp_store_release(&pp[idx + k], nth_page(first, k));	/* pinned before seen */
+		}
+		__clear_bit(idx + k, lpin);	/* it keeps its own pin */
+		fresh--;
+		other += old != nth_page(first, k);
 	}
+	atomic64_sub(512 - fresh, &vm->mm->pinned_vm);	/* charged for 512 */
+	if (!fresh)
+		unpin_user_page(pg);	/* nothing for it to hold */
 	atomic_long_add(fresh, &shv_global.pinned_pages);
 	atomic64_add(fresh, &vm->pages_pinned);
-	return 1;
-unpin:
-	unpin_user_page(pg);
-	return r;
+	return !other;
 }
 
 /*

@@ -8,7 +8,9 @@
  * arms the file, creates a VM, a vCPU and a slot, and runs a long-mode
  * guest that switches between four address spaces, writes and checks its
  * pages and rewrites PTEs of other spaces (so the MMU allocates roots,
- * shadow pages and reverse maps). Every ioctl must succeed or fail with
+ * shadow pages and reverse maps), and one of them also writes and checks a
+ * 2 MiB page (a 2 MiB shadow leaf over a transparent huge page: the pins
+ * of large pages, pin.c's region pin). Every ioctl must succeed or fail with
  * ENOMEM; RUN may also end with SHADOWVM_EXIT_INTERNAL_ERROR / NO_MEMORY.
  * After such an exit the test disarms the file and calls RUN again: the
  * guest must continue where it was (the failed fault is retried) and its
@@ -55,6 +57,8 @@
 #define NPROC		4
 #define NPAGES		4
 #define MAX_N		300
+#define BIG_GPA		0x600000ULL	/* the last 2 MiB of guest RAM */
+#define BIG_OFF		0x40000000ULL	/* its linear address: ula + this */
 
 static int fail_write(long n)
 {
@@ -219,6 +223,7 @@ static int one_round(struct __test_metadata *_metadata,
 			pte[i][k] = gp_entry_gpa(&as[i], la, 1, false);
 		}
 	}
+	ASSERT_EQ(0, gp_map(&as[0], ula + BIG_OFF, BIG_GPA, GP_2M, GP_2M, GP_W | GP_U));
 	gs_init(&s);
 	for (round = 0; round < 3; round++) {
 		for (i = 0; i < NPROC; i++) {
@@ -232,6 +237,14 @@ static int one_round(struct __test_metadata *_metadata,
 					gs_op(&s, GOP_CHK32, 0, la,
 					      sig(i, k, round - 1), 0);
 				gs_op(&s, GOP_W32, 0, la, sig(i, k, round), 0);
+			}
+			if (!i) {	/* the 2 MiB page */
+				if (round)
+					gs_op(&s, GOP_CHK32, 0,
+					      ula + BIG_OFF + (round - 1) * 0x81000,
+					      sig(NPROC, 0, round - 1), 0);
+				gs_op(&s, GOP_W32, 0, ula + BIG_OFF + round * 0x81000,
+				      sig(NPROC, 0, round), 0);
 			}
 			/* the guest rewrites a PTE of another space */
 			gs_op(&s, GOP_WENT, 0, pte[j][round % NPAGES],
@@ -277,6 +290,10 @@ static int one_round(struct __test_metadata *_metadata,
 			EXPECT_EQ(sig(i, k, 2), *(uint32_t *)tvm_ptr(&t, frame(i, k)))
 				TH_LOG("%s=%ld: space %d page %d", inj->name, n,
 				       i, k);
+	for (round = 0; round < 3; round++)
+		EXPECT_EQ(sig(NPROC, 0, round),
+			  *(uint32_t *)tvm_ptr(&t, BIG_GPA + round * 0x81000))
+			TH_LOG("%s=%ld: the 2 MiB page, round %d", inj->name, n, round);
 out:
 	tvm_destroy(&t);
 out_nofd:
