@@ -121,6 +121,7 @@ static int module_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "live_pages %ld\n", atomic_long_read(&shv_global.live_pages));
 	seq_printf(m, "live_objects %ld\n", atomic_long_read(&shv_global.live_objects));
 	seq_printf(m, "pinned_pages %ld\n", atomic_long_read(&shv_global.pinned_pages));
+	seq_printf(m, "region_pins %ld\n", atomic_long_read(&shv_global.region_pins));
 	seq_printf(m, "injected_alloc_failures %ld\n", atomic_long_read(&failed_allocs));
 	shv_vmx_insn_errors(&fails, &faults);
 	seq_printf(m, "vmx_insn_fails %ld\n", fails);
@@ -167,7 +168,8 @@ static void __exit shv_exit(void)
 	shv_vmx_exit();
 	WARN_ON(atomic_long_read(&shv_global.live_pages) ||
 		atomic_long_read(&shv_global.live_objects) ||
-		atomic_long_read(&shv_global.pinned_pages));
+		atomic_long_read(&shv_global.pinned_pages) ||
+		atomic_long_read(&shv_global.region_pins));
 	pr_info(SHV_NAME ": unloaded\n");
 }
 

@@ -367,7 +367,9 @@ static int pin_region(struct shv_vm *vm, struct shv_slot *s, struct page **pp, u
 		other += old != nth_page(first, k);
 	}
 	atomic64_sub(512 - fresh, &vm->mm->pinned_vm);	/* charged for 512 */
-	if (!fresh)
+	if (fresh)
+		atomic_long_inc(&shv_global.region_pins);
+	else
 		unpin_user_page(pg);	/* nothing for it to hold */
 	atomic_long_add(fresh, &shv_global.pinned_pages);
 	atomic64_add(fresh, &vm->pages_pinned);

@@ -59,6 +59,7 @@ struct shv_global_stats {
 	atomic_long_t live_pages;
 	atomic_long_t live_objects;
 	atomic_long_t pinned_pages;
+	atomic_long_t region_pins;	/* pin.c's region pins held */
 };
 extern struct shv_global_stats shv_global;
 extern struct dentry *shv_debugfs_root;

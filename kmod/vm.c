@@ -48,6 +48,7 @@ static void slot_free(struct shv_vm *vm, struct shv_slot *s)
 		return;
 	if (s->pages) {
 		u64 region = U64_MAX;
+		long regions = 0;
 
 		for (i = 0; i < s->npages; i++) {
 			if (!s->pages[i])
@@ -58,11 +59,13 @@ static void slot_free(struct shv_vm *vm, struct shv_slot *s)
 				if ((s->base_gfn + i) >> 9 == region)
 					continue;
 				region = (s->base_gfn + i) >> 9;
+				regions++;
 			}
 			unpin_user_pages_dirty_lock(&s->pages[i], 1,
 						    !(s->flags & SHADOWVM_MEM_READONLY));
 		}
 		atomic_long_sub(n, &shv_global.pinned_pages);
+		atomic_long_sub(regions, &shv_global.region_pins);
 		atomic64_sub(n, &vm->mm->pinned_vm);
 		shv_kfree(s->pages);
 		shv_kfree(s->lpin);

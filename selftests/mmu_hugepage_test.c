@@ -35,8 +35,9 @@
  * folio still whole) and writes a new value there before the guest's
  * first touch; the guest must read that value, the other frames
  * unchanged, and its write must reach the runner's new page. On shadowvm
- * the intact first 2 MiB maps large (one region pin: PAGES_PINNED counts
- * its 512 pages, VmPin of /proc/self/status too), the second splits
+ * the intact first 2 MiB maps large (one region pin, region_pins of the
+ * module's debugfs file: PAGES_PINNED counts its 512 pages, VmPin of
+ * /proc/self/status too), the second splits
  * (LARGE_NO_HOST); after the VM is gone the module's pinned_pages and
  * VmPin are back where they were.
  * The exact counts are for the phases after a warm-up that ran the same
@@ -420,6 +421,10 @@ static void hole_case(struct __test_metadata *_metadata,
 	       (unsigned long long)st1[SHADOWVM_STAT_PAGES_PINNED], pin0, pin1);
 	EXPECT_EQ(1, D(st1, st0, LARGE_MAPPED));
 	EXPECT_LE(1, D(st1, st0, LARGE_NO_HOST));
+	ASSERT_EQ(0, svm_read_counters(&now));
+	EXPECT_EQ(1, now.region_pins - base.region_pins)
+		TH_LOG("region pins: %ld, want 1 (the first 2 MiB)",
+		       now.region_pins - base.region_pins);
 	EXPECT_LE(512, D(st1, st0, PAGES_PINNED));
 	if (pin0 >= 0)
 		EXPECT_EQ((long)st1[SHADOWVM_STAT_PAGES_PINNED] * 4, pin1 - pin0);

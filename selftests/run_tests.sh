@@ -34,7 +34,7 @@
 #
 # After the binaries, teardown cases: the module's own accounting
 # (/sys/kernel/debug/shadowvm/module: live_vms, live_vcpus, live_pages,
-# live_objects, pinned_pages all 0), then, when this script loaded the
+# live_objects, pinned_pages, region_pins all 0), then, when this script loaded the
 # module, its unload (rmmod shadowvm).
 #   SVM_FUZZ_CALLS, SVM_FUZZ_SEED, SVM_FUZZ_THREADS, SVM_FUZZ_VERBOSE
 #                     ioctl_fuzz_test's options (inherited by it as they are)
@@ -369,7 +369,7 @@ elif [ ! -r $DBG_MODULE ]; then
 	report notok "teardown: module accounting back to zero ($DBG_MODULE missing)"
 else
 	bad=
-	for c in live_vms live_vcpus live_pages live_objects pinned_pages; do
+	for c in live_vms live_vcpus live_pages live_objects pinned_pages region_pins; do
 		v=$(sed -n "s/^$c //p" $DBG_MODULE)
 		[ "$v" = 0 ] || bad="$bad $c=${v:-missing}"
 	done

@@ -182,9 +182,11 @@ int svm_read_counters(struct svm_counters *c)
 			c->live_objects = val, seen |= 8;
 		else if (!strcmp(name, "pinned_pages"))
 			c->pinned_pages = val, seen |= 16;
+		else if (!strcmp(name, "region_pins"))
+			c->region_pins = val, seen |= 32;
 	}
 	fclose(f);
-	return seen == 31 ? 0 : -EPROTO;
+	return seen == 63 ? 0 : -EPROTO;
 }
 
 int svm_counters_diff(const struct svm_counters *a,
@@ -208,6 +210,7 @@ int svm_counters_diff(const struct svm_counters *a,
 	CMP(live_pages);
 	CMP(live_objects);
 	CMP(pinned_pages);
+	CMP(region_pins);
 #undef CMP
 	return n;
 }

@@ -92,6 +92,7 @@ struct svm_counters {
 	long live_pages;
 	long live_objects;
 	long pinned_pages;
+	long region_pins;
 };
 
 /* Mounts debugfs if needed; 0 when the shadowvm debugfs file exists. */
