@@ -17,6 +17,7 @@
 #include <linux/shmem_fs.h>
 #include <linux/hugetlb.h>
 #include "shadowvm.h"
+#include "compat.h"
 
 /*
  * May this page back guest RAM for a long time? Anonymous memory, shmem
