@@ -164,7 +164,7 @@ static inline void shv_send_reschedule(int cpu)
 /*
  * nth_page(): mainline drops it once the pages of a folio are known to be
  * contiguous in the memmap; there a folio's pages are plain pointer
- * arithmetic (pin.c, mmu/fault.c step through one folio).
+ * arithmetic (pin.c steps through one folio).
  */
 #ifndef nth_page
 #define nth_page(page, n)	((page) + (n))

@@ -36,19 +36,26 @@ static bool pin_backing_ok(struct shv_slot *s, struct page *pg)
 	return f->mapping && shmem_mapping(f->mapping);
 }
 
-/* Charge n pinned pages to the VM owner's RLIMIT_MEMLOCK (like RDMA/io_uring). */
-static int charge_pins(struct shv_vm *vm, int n)
+/*
+ * Charge n pinned pages to the VM owner's RLIMIT_MEMLOCK (like RDMA/io_uring);
+ * warn: say so (rate-limited) when the limit refuses them.
+ */
+static int __charge_pins(struct shv_vm *vm, int n, bool warn)
 {
 	unsigned long limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
 
-	if (atomic64_add_return(n, &vm->mm->pinned_vm) > limit &&
-	    !capable(CAP_IPC_LOCK)) {
-		atomic64_sub(n, &vm->mm->pinned_vm);
+	if (atomic64_add_return(n, &vm->mm->pinned_vm) <= limit || capable(CAP_IPC_LOCK))
+		return 0;
+	atomic64_sub(n, &vm->mm->pinned_vm);
+	if (warn)
 		shv_warn_rl("cannot pin more guest memory: RLIMIT_MEMLOCK (%lu pages) reached\n",
 			    limit);
-		return -ENOMEM;
-	}
-	return 0;
+	return -ENOMEM;
+}
+
+static int charge_pins(struct shv_vm *vm, int n)
+{
+	return __charge_pins(vm, n, true);
 }
 
 static int charge_pin(struct shv_vm *vm)
@@ -349,8 +356,9 @@ static int pin_region(struct shv_vm *vm, struct shv_slot *s, struct page **pp, u
 
 	if (!lpin || pin_user_pages_fast(hva, 1, foll, &pg) != 1)
 		return -1;
+	/* 512 now, those pinned already given back below; quiet: the runs follow */
 	if (pg != first || !hva_maps_2m(vm->mm, hva, page_to_pfn(first)) ||
-	    charge_pins(vm, 512)) {
+	    __charge_pins(vm, 512, false)) {
 		unpin_user_page(pg);
 		return -1;
 	}
