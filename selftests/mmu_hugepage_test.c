@@ -73,29 +73,6 @@ static uint32_t sig(uint64_t gpa)
 	return 0xa0000000u | (uint32_t)(gpa >> 12);
 }
 
-/* kB of AnonHugePages in the mapping holding addr, or -1 */
-static long anon_huge_kb(const void *addr)
-{
-	FILE *f = fopen("/proc/self/smaps", "r");
-	unsigned long a = (unsigned long)addr, lo, hi;
-	char line[256];
-	bool in = false;
-	long kb = -1;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
-			in = a >= lo && a < hi;
-			continue;
-		}
-		if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
-			break;
-	}
-	fclose(f);
-	return kb;
-}
-
 FIXTURE(huge) {
 	struct tvm t;
 	struct gp g;

@@ -15,6 +15,14 @@
  * With 2 or more online CPUs, both vCPU threads must have run at the same
  * instant (lib/concurrency.h); with one CPU that is logged and skipped.
  *
+ * large_first_touch_long_mode: both vCPUs touch a 2 MiB guest page over a
+ * transparent huge page for the first time at once (vCPU 0 right after it
+ * lets vCPU 1 go), so both may fault on it and pin its region together
+ * (pin.c: the region pin under the slot's pin_lock); each must read the
+ * right frames, the module must hold exactly one region pin for it while
+ * the VM lives and none after, with its accounting back to the baseline.
+ * Skipped (environment) when the host gave the guest RAM no huge page.
+ *
  * Waiting: with 2 or more online CPUs (make check-smp) both vCPUs spin
  * with PAUSE only, so each runs in the guest while the other writes. With
  * one CPU (make check) the thread waited for cannot run until the waiter's
@@ -28,6 +36,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <linux/shadowvm.h>
@@ -43,6 +52,7 @@
 #define RESULT		0xc000		/* u32 per round */
 #define SEQ		0xc800
 #define ACK		0xc804
+#define READY		0xc808
 #define V1_CODE		0x6000
 #define V1_STACK	0x6ff0
 #define ROUNDS		24
@@ -91,6 +101,31 @@ GUEST_CODE(reader32,
 	"jne 1b\n"
 	"hlt\n"
 	"jmp 1b\n");
+
+/*
+ * vCPU 1, long mode: READY = 1, wait for SEQ == 1 (RDI != 0: OUT to the
+ * yield port after each miss), then read the 2 MiB page at RSI (offsets 0x1000 and
+ * 0x1ff000) into RESULT[0..1], ACK = 1, HLT
+ */
+GUEST_CODE(toucher64,
+	".code64\n"
+	"movl $1, 0xc808\n"
+	"1: mov 0xc800, %ecx\n"
+	"cmp $1, %ecx\n"
+	"je 2f\n"
+	"pause\n"
+	"test %edi, %edi\n"
+	"jz 1b\n"
+	"out %al, $0xf6\n"
+	"jmp 1b\n"
+	"2: mov 0x1000(%rsi), %edx\n"
+	"mov %edx, 0xc000\n"
+	"mov 0x1ff000(%rsi), %edx\n"
+	"mov %edx, 0xc004\n"
+	"movl $1, 0xc804\n"
+	"hlt\n"
+	"jmp 2b\n"
+	".code32\n");
 
 FIXTURE(smp) {
 	int unused;
@@ -225,6 +260,122 @@ static void two_vcpus(struct __test_metadata *_metadata, uint32_t policy,
 	be_destroy_vcpu(&v1);
 	gs_free(&s);
 	tvm_destroy(&t);
+}
+
+#define BIG_LA		0x40000000ULL
+#define BIG_GPA		0x600000ULL	/* the last 2 MiB of guest RAM */
+
+static void large_first_touch(struct __test_metadata *_metadata, uint32_t policy)
+{
+	struct grt_env env = { .mode = GP_MODE_LM, .cr0_extra = GP_CR0_WP };
+	enum be_kind kind = tvm_default_kind();
+	bool svm = kind == BE_SHADOWVM;
+	struct svm_counters base, now;
+	struct grt_script s;
+	struct be_sregs sr;
+	struct be_regs regs;
+	struct be_vcpu v1;
+	struct conc_span span;
+	struct reader rd;
+	struct conc conc;
+	struct gp kern;
+	pthread_t th;
+	char err[256], diff[256];
+	uint64_t off, *res;
+	struct tvm t;
+	long kb;
+	int r;
+	const int yield = conc_online_cpus() < 2;
+
+	if (svm)
+		ASSERT_EQ(0, svm_read_counters(&base));
+	r = grt_create(&t, kind, MEM_SIZE, policy, 0, 0);
+	if (tvm_no_device(r))
+		SKIP(return, "%s backend device missing", be_ops_by_kind(kind)->name);
+	ASSERT_EQ(0, r) TH_LOG("creating the VM: %s", strerror(-r));
+	ASSERT_EQ(0, gp_init(&kern, t.mem, MEM_SIZE, GP_MODE_LM, GRT_POOL,
+			     GRT_POOL_SIZE));
+	ASSERT_EQ(0, gp_map(&kern, BIG_LA, BIG_GPA, GP_2M, GP_2M, GP_W));
+	for (off = 0; off < GP_2M; off += 0x1000)
+		*(uint32_t *)tvm_ptr(&t, BIG_GPA + off) = frame_sig((int)(off >> 12));
+	kb = anon_huge_kb(tvm_ptr(&t, BIG_GPA));
+	if (kb < 2048) {
+		tvm_destroy(&t);
+		SKIP(return, "no transparent huge page behind guest RAM (AnonHugePages %ld kB)",
+		     kb);
+	}
+	ASSERT_EQ(0, grt_setup(&t, &kern, &env));
+	memcpy(tvm_ptr(&t, V1_CODE), toucher64, GUEST_SIZE(toucher64));
+	r = be_create_vcpu(&t.vm, 1, &v1);
+	ASSERT_EQ(0, r) TH_LOG("creating vCPU 1: %s", strerror(-r));
+	ASSERT_EQ(0, be_get_sregs(&t.vcpu, &sr));
+	ASSERT_EQ(0, be_set_sregs(&v1, &sr));
+	ASSERT_EQ(0, be_get_regs(&v1, &regs));
+	regs.rip = V1_CODE;
+	regs.rsp = V1_STACK;
+	regs.rsi = BIG_LA;
+	regs.rdi = yield;
+	regs.rflags = 2;
+	ASSERT_EQ(0, be_set_regs(&v1, &regs));
+
+	/*
+	 * vCPU 1 spins in the guest (READY), then go, and touch the big page
+	 * at once: on 2 CPUs both run at that instant; then wait for it
+	 */
+	gs_init(&s);
+	gs_op(&s, GOP_WAIT32, 0, READY, 1, yield);
+	gs_op(&s, GOP_W32, 0, SEQ, 1, 0);
+	gs_access(&s, BIG_LA + 0x2000, GRT_ACC_READ, 0, 0);
+	gs_access(&s, BIG_LA + 0x1fe000, GRT_ACC_READ, 0, 4);
+	gs_op(&s, GOP_WAIT32, 0, ACK, 1, yield);
+	memset(&rd, 0, sizeof(rd));
+	rd.v = &v1;
+	conc_init(&conc, 2);
+	rd.conc = &conc;
+	ASSERT_EQ(0, pthread_create(&th, NULL, reader_thread, &rd));
+	conc_join(&conc);
+	conc_span_begin(&conc, &span);
+	r = grt_exec(&t, &s, err, sizeof(err));
+	conc_span_end(&conc, &span);
+	pthread_join(th, NULL);
+	CONC_EXPECT_PARALLEL(&conc, "vCPU 0 and vCPU 1");
+	conc_destroy(&conc);
+	ASSERT_EQ(0, r) TH_LOG("vCPU 0: %s", err);
+	ASSERT_EQ(0, rd.ret) TH_LOG("vCPU 1: RUN failed: %s", strerror(-rd.ret));
+	ASSERT_EQ(BE_EXIT_HLT, rd.e.reason)
+		TH_LOG("vCPU 1 stopped with %s", be_exit_name(rd.e.reason));
+	res = grt_res(&t);
+	EXPECT_EQ(0, (uint32_t)(res[0] | res[4]));
+	EXPECT_EQ(frame_sig(2), (uint32_t)res[2]);
+	EXPECT_EQ(frame_sig(0x1fe), (uint32_t)res[6]);
+	EXPECT_EQ(frame_sig(1), *(uint32_t *)tvm_ptr(&t, RESULT));
+	EXPECT_EQ(frame_sig(0x1ff), *(uint32_t *)tvm_ptr(&t, RESULT + 4));
+	if (svm) {
+		uint64_t st[SHADOWVM_STAT_NR];
+
+		ASSERT_EQ(0, grt_vm_stats(&t, st, SHADOWVM_STAT_NR));
+		ASSERT_EQ(0, svm_read_counters(&now));
+		TH_LOG("%s: large leaves %llu, region pins %ld, pinned pages %llu",
+		       grt_policy_name(policy),
+		       (unsigned long long)st[SHADOWVM_STAT_LARGE_MAPPED],
+		       now.region_pins - base.region_pins,
+		       (unsigned long long)st[SHADOWVM_STAT_PAGES_PINNED]);
+		EXPECT_LE(1, st[SHADOWVM_STAT_LARGE_MAPPED]);
+		EXPECT_EQ(1, now.region_pins - base.region_pins);
+	}
+	be_destroy_vcpu(&v1);
+	gs_free(&s);
+	tvm_destroy(&t);
+	if (svm) {
+		EXPECT_EQ(0, svm_wait_counters(&base, &now, 10000))
+			TH_LOG("after the VM: %s",
+			       svm_counters_diff(&base, &now, diff, sizeof(diff)) ? diff : "-");
+	}
+}
+
+TEST_F_TIMEOUT(smp, large_first_touch_long_mode, 300)
+{
+	large_first_touch(_metadata, variant->policy);
 }
 
 TEST_F_TIMEOUT(smp, same_address_space_long_mode, 300)

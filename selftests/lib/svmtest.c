@@ -400,3 +400,26 @@ bool svmtest_full(void)
 
 	return e && strcmp(e, "0") != 0 && *e;
 }
+
+/* kB of AnonHugePages in the mapping holding addr, or -1 */
+long anon_huge_kb(const void *addr)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	unsigned long a = (unsigned long)addr, lo, hi;
+	char line[256];
+	bool in = false;
+	long kb = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+			in = a >= lo && a < hi;
+			continue;
+		}
+		if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}

@@ -106,6 +106,8 @@ int svm_wait_counters(const struct svm_counters *base,
 		      struct svm_counters *now, int timeout_ms);
 /* /proc/meminfo value in kB, or -errno. */
 long meminfo_kb(const char *key);
+/* kB of AnonHugePages (/proc/self/smaps) in the mapping holding addr, or -1 */
+long anon_huge_kb(const void *addr);
 
 bool module_loaded(const char *name);
 /* /sys/module/<name>/refcnt, or -errno */
