@@ -166,6 +166,56 @@ static void *reader_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * vCPU 1 (vCPU 0's segment state, CR3 cr3; RIP V1_CODE, RSP V1_STACK,
+ * RSI rsi, RDI yield) in its own thread while vCPU 0 runs the script s:
+ * vCPU 0 must reach END and vCPU 1 HLT, and on 2 or more CPUs both must
+ * have run at the same instant.
+ */
+static void run_two(struct __test_metadata *_metadata, struct tvm *t,
+		    struct grt_script *s, uint64_t cr3, uint64_t rsi, int yield)
+{
+	struct conc_span span;
+	struct be_sregs sr;
+	struct be_regs regs;
+	struct be_vcpu v1;
+	struct reader rd;
+	struct conc conc;
+	char err[256];
+	pthread_t th;
+	int r;
+
+	r = be_create_vcpu(&t->vm, 1, &v1);
+	ASSERT_EQ(0, r) TH_LOG("creating vCPU 1: %s", strerror(-r));
+	ASSERT_EQ(0, be_get_sregs(&t->vcpu, &sr));
+	sr.cr3 = cr3;
+	ASSERT_EQ(0, be_set_sregs(&v1, &sr));
+	ASSERT_EQ(0, be_get_regs(&v1, &regs));
+	regs.rip = V1_CODE;
+	regs.rsp = V1_STACK;
+	regs.rsi = rsi;
+	regs.rdi = yield;
+	regs.rflags = 2;
+	ASSERT_EQ(0, be_set_regs(&v1, &regs));
+	memset(&rd, 0, sizeof(rd));
+	rd.v = &v1;
+	conc_init(&conc, 2);
+	rd.conc = &conc;
+	ASSERT_EQ(0, pthread_create(&th, NULL, reader_thread, &rd));
+	conc_join(&conc);
+	conc_span_begin(&conc, &span);
+	r = grt_exec(t, s, err, sizeof(err));
+	conc_span_end(&conc, &span);
+	pthread_join(th, NULL);
+	CONC_EXPECT_PARALLEL(&conc, "vCPU 0 and vCPU 1");
+	conc_destroy(&conc);
+	ASSERT_EQ(0, r) TH_LOG("vCPU 0: %s", err);
+	ASSERT_EQ(0, rd.ret) TH_LOG("vCPU 1: RUN failed: %s", strerror(-rd.ret));
+	ASSERT_EQ(BE_EXIT_HLT, rd.e.reason)
+		TH_LOG("vCPU 1 stopped with %s", be_exit_name(rd.e.reason));
+	be_destroy_vcpu(&v1);
+}
+
 static uint32_t frame_sig(int i)
 {
 	return 0x5e900000u + i;
@@ -180,14 +230,6 @@ static void two_vcpus(struct __test_metadata *_metadata, uint32_t policy,
 	const uint64_t X = GRT_PROC_LA(mode);
 	struct gp kern, proc, *owner;
 	struct grt_script s;
-	struct be_sregs sr;
-	struct be_regs regs;
-	struct be_vcpu v1;
-	struct conc_span span;
-	struct reader rd;
-	struct conc conc;
-	pthread_t th;
-	char err[256];
 	uint64_t pte;
 	struct tvm t;
 	int i, r;
@@ -218,46 +260,17 @@ static void two_vcpus(struct __test_metadata *_metadata, uint32_t policy,
 		memcpy(tvm_ptr(&t, V1_CODE), reader64, GUEST_SIZE(reader64));
 	else
 		memcpy(tvm_ptr(&t, V1_CODE), reader32, GUEST_SIZE(reader32));
-	r = be_create_vcpu(&t.vm, 1, &v1);
-	ASSERT_EQ(0, r) TH_LOG("creating vCPU 1: %s", strerror(-r));
-	ASSERT_EQ(0, be_get_sregs(&t.vcpu, &sr));
-	sr.cr3 = gp_cr3(owner);
-	ASSERT_EQ(0, be_set_sregs(&v1, &sr));
-	ASSERT_EQ(0, be_get_regs(&v1, &regs));
-	regs.rip = V1_CODE;
-	regs.rsp = V1_STACK;
-	regs.rsi = X;
-	regs.rdi = yield;
-	regs.rflags = 2;
-	ASSERT_EQ(0, be_set_regs(&v1, &regs));
-
 	gs_init(&s);
 	for (i = 1; i <= ROUNDS; i++) {
 		gs_op(&s, GOP_WENT, 0, pte, (FRAMES + (i % 4) * 0x1000) | f, 0);
 		gs_op(&s, GOP_W32, 0, SEQ, i, 0);
 		gs_op(&s, GOP_WAIT32, 0, ACK, i, yield);
 	}
-	memset(&rd, 0, sizeof(rd));
-	rd.v = &v1;
-	conc_init(&conc, 2);
-	rd.conc = &conc;
-	ASSERT_EQ(0, pthread_create(&th, NULL, reader_thread, &rd));
-	conc_join(&conc);
-	conc_span_begin(&conc, &span);
-	r = grt_exec(&t, &s, err, sizeof(err));
-	conc_span_end(&conc, &span);
-	pthread_join(th, NULL);
-	CONC_EXPECT_PARALLEL(&conc, "vCPU 0 and vCPU 1");
-	conc_destroy(&conc);
-	ASSERT_EQ(0, r) TH_LOG("vCPU 0: %s", err);
-	ASSERT_EQ(0, rd.ret) TH_LOG("vCPU 1: RUN failed: %s", strerror(-rd.ret));
-	ASSERT_EQ(BE_EXIT_HLT, rd.e.reason)
-		TH_LOG("vCPU 1 stopped with %s", be_exit_name(rd.e.reason));
+	run_two(_metadata, &t, &s, gp_cr3(owner), X, yield);
 	for (i = 1; i <= ROUNDS; i++)
 		EXPECT_EQ(frame_sig(i % 4), *(uint32_t *)tvm_ptr(&t, RESULT + 4 * i))
 			TH_LOG("round %d: vCPU 1 read 0x%x", i,
 			       *(uint32_t *)tvm_ptr(&t, RESULT + 4 * i));
-	be_destroy_vcpu(&v1);
 	gs_free(&s);
 	tvm_destroy(&t);
 }
@@ -272,15 +285,8 @@ static void large_first_touch(struct __test_metadata *_metadata, uint32_t policy
 	bool svm = kind == BE_SHADOWVM;
 	struct svm_counters base, now;
 	struct grt_script s;
-	struct be_sregs sr;
-	struct be_regs regs;
-	struct be_vcpu v1;
-	struct conc_span span;
-	struct reader rd;
-	struct conc conc;
 	struct gp kern;
-	pthread_t th;
-	char err[256], diff[256];
+	char diff[256];
 	uint64_t off, *res;
 	struct tvm t;
 	long kb;
@@ -306,18 +312,6 @@ static void large_first_touch(struct __test_metadata *_metadata, uint32_t policy
 	}
 	ASSERT_EQ(0, grt_setup(&t, &kern, &env));
 	memcpy(tvm_ptr(&t, V1_CODE), toucher64, GUEST_SIZE(toucher64));
-	r = be_create_vcpu(&t.vm, 1, &v1);
-	ASSERT_EQ(0, r) TH_LOG("creating vCPU 1: %s", strerror(-r));
-	ASSERT_EQ(0, be_get_sregs(&t.vcpu, &sr));
-	ASSERT_EQ(0, be_set_sregs(&v1, &sr));
-	ASSERT_EQ(0, be_get_regs(&v1, &regs));
-	regs.rip = V1_CODE;
-	regs.rsp = V1_STACK;
-	regs.rsi = BIG_LA;
-	regs.rdi = yield;
-	regs.rflags = 2;
-	ASSERT_EQ(0, be_set_regs(&v1, &regs));
-
 	/*
 	 * vCPU 1 spins in the guest (READY), then go, and touch the big page
 	 * at once: on 2 CPUs both run at that instant; then wait for it
@@ -328,22 +322,7 @@ static void large_first_touch(struct __test_metadata *_metadata, uint32_t policy
 	gs_access(&s, BIG_LA + 0x2000, GRT_ACC_READ, 0, 0);
 	gs_access(&s, BIG_LA + 0x1fe000, GRT_ACC_READ, 0, 4);
 	gs_op(&s, GOP_WAIT32, 0, ACK, 1, yield);
-	memset(&rd, 0, sizeof(rd));
-	rd.v = &v1;
-	conc_init(&conc, 2);
-	rd.conc = &conc;
-	ASSERT_EQ(0, pthread_create(&th, NULL, reader_thread, &rd));
-	conc_join(&conc);
-	conc_span_begin(&conc, &span);
-	r = grt_exec(&t, &s, err, sizeof(err));
-	conc_span_end(&conc, &span);
-	pthread_join(th, NULL);
-	CONC_EXPECT_PARALLEL(&conc, "vCPU 0 and vCPU 1");
-	conc_destroy(&conc);
-	ASSERT_EQ(0, r) TH_LOG("vCPU 0: %s", err);
-	ASSERT_EQ(0, rd.ret) TH_LOG("vCPU 1: RUN failed: %s", strerror(-rd.ret));
-	ASSERT_EQ(BE_EXIT_HLT, rd.e.reason)
-		TH_LOG("vCPU 1 stopped with %s", be_exit_name(rd.e.reason));
+	run_two(_metadata, &t, &s, gp_cr3(&kern), BIG_LA, yield);
 	res = grt_res(&t);
 	EXPECT_EQ(0, (uint32_t)(res[0] | res[4]));
 	EXPECT_EQ(frame_sig(2), (uint32_t)res[2]);
@@ -363,7 +342,6 @@ static void large_first_touch(struct __test_metadata *_metadata, uint32_t policy
 		EXPECT_LE(1, st[SHADOWVM_STAT_LARGE_MAPPED]);
 		EXPECT_EQ(1, now.region_pins - base.region_pins);
 	}
-	be_destroy_vcpu(&v1);
 	gs_free(&s);
 	tvm_destroy(&t);
 	if (svm) {
