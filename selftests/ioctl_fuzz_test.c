@@ -2544,4 +2544,24 @@ int main(int argc, char **argv)
  *    and returns 0 when that needs userspace again (as KVM_RUN does;
  *    uapi.rst now says so). The test now marks a vCPU's last exit unknown
  *    after a concurrent RUN until its next checked RUN.
+ *
+ * Seed 1 with 1,000,000 calls on the debug kernel (make check-debug,
+ * session 15), no report of the kernel's detectors up to there:
+ * 9. Phase 1, call 178137: RUN -> FAIL_ENTRY 33 (invalid guest state)
+ *    after an EXIT_INTR (RUN with immediate_exit, call 178132) and a
+ *    SET_REGS (new code at gpa 0x1fa6: rip 0x1fa6, rflags 0x402). The
+ *    register and segment state in the dump is a valid flat 32-bit
+ *    protected mode (cr0 0x11, cs type 11 dpl 0, ss type 3 dpl 0, busy
+ *    TSS, LDTR unusable), so the refused part is state userspace cannot
+ *    see: the interruptibility state, the activity state or the pending
+ *    debug exceptions the last exit saved, e.g. a pending single-step
+ *    trap (BS) from a guest that ran with TF=1 in an STI or MOV SS shadow,
+ *    and TF then cleared by that SET_REGS (26.3.1.5 wants BS=0 with TF=0
+ *    there). Not reproduced: events_test set_regs_tf_in_movss_shadow (the
+ *    other direction, TF set) passes on this module. Open; the module's
+ *    "VM entry failed" line now prints those fields, so the next run that
+ *    meets it says which (the VM of that run was stopped 5 minutes later
+ *    by a false hang alarm of testvm/boot.sh, since fixed, before the
+ *    dmesg was collected). The sequence replays only on the debug kernel
+ *    (RUN's timer kicks are timing).
  */

@@ -427,8 +427,12 @@ static int fail_entry(struct shv_vcpu *vcpu, u32 reason)
 	if ((u16)reason == EXIT_REASON_MCE_DURING_VMENTRY)
 		shv_info_rl("VM entry failed: machine check during entry (host handler ran)\n");
 	else
-		shv_info_rl("VM entry failed: reason %u qualification %lu (invalid guest state)\n",
-			    reason & 0xffff, vmcs_read(EXIT_QUALIFICATION));
+		/* with the guest state userspace cannot see (GET_REGS/SREGS do not show it) */
+		shv_info_rl("VM entry failed: reason %u qualification %lu (invalid guest state): interruptibility 0x%lx activity %lu pending-dbg 0x%lx rflags 0x%lx debugctl 0x%lx entry-intr 0x%lx\n",
+			    reason & 0xffff, vmcs_read(EXIT_QUALIFICATION),
+			    vmcs_read(GUEST_INTERRUPTIBILITY_INFO), vmcs_read(GUEST_ACTIVITY_STATE),
+			    vmcs_read(GUEST_PENDING_DBG_EXCEPTIONS), vmcs_read(GUEST_RFLAGS),
+			    vmcs_read(GUEST_IA32_DEBUGCTL), vmcs_read(VM_ENTRY_INTR_INFO_FIELD));
 	return 0;
 }
 
