@@ -2553,15 +2553,21 @@ int main(int argc, char **argv)
  *    register and segment state in the dump is a valid flat 32-bit
  *    protected mode (cr0 0x11, cs type 11 dpl 0, ss type 3 dpl 0, busy
  *    TSS, LDTR unusable), so the refused part is state userspace cannot
- *    see: the interruptibility state, the activity state or the pending
- *    debug exceptions the last exit saved, e.g. a pending single-step
- *    trap (BS) from a guest that ran with TF=1 in an STI or MOV SS shadow,
- *    and TF then cleared by that SET_REGS (26.3.1.5 wants BS=0 with TF=0
- *    there). Not reproduced: events_test set_regs_tf_in_movss_shadow (the
- *    other direction, TF set) passes on this module. Open; the module's
- *    "VM entry failed" line now prints those fields, so the next run that
- *    meets it says which (the VM of that run was stopped 5 minutes later
- *    by a false hang alarm of testvm/boot.sh, since fixed, before the
- *    dmesg was collected). The sequence replays only on the debug kernel
- *    (RUN's timer kicks are timing).
+ *    see. The module's "VM entry failed" line now prints it; on the stock
+ *    kernel (seed 1, 1,000,000 calls) it said "interruptibility 0x1
+ *    activity 0 pending-dbg 0x0 rflags 0x2 ... entry-intr 0x306":
+ *    blocking by STI with IF=0 (26.3.1.5 refuses it), after a #UD
+ *    injection was voided. Likely path: #UD injected into an STI shadow,
+ *    the RUN cut by a signal (EXIT_INTR), then SET_REGS with IF=0 (it
+ *    voids the event, the blocking stays). That is b20f2a4's change,
+ *    reverted in a0d72c8 because its MMIO test passed without it; an OUT
+ *    in the shadow (retired at the exit) and a signal-stopped STI loop
+ *    (Bochs takes no external-interrupt exit in the shadow) pass without
+ *    it too. Open until a test injects #UD into an STI shadow and cuts
+ *    the RUN. (events_test set_regs_tf_in_movss_shadow probed a pending
+ *    single-step instead; it passes.)
+ * 10. The fuzzer's own: phase 2, thread 1, call 114866 (stock kernel,
+ *    seed 1, 1,000,000 calls): FUZZ-CRASH SIGSEGV in "mprotect(buf, RW)
+ *    + touch": another thread had made the buffer PROT_NONE or unmapped
+ *    it. Open: op_hostmem() needs a lock between threads.
  */
