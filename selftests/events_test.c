@@ -292,6 +292,73 @@ TEST(irq_taken_after_sti_shadow)
 	vmh_destroy(&h);
 }
 
+GUEST_CODE(g_sti_ins,
+	"cli\n"
+	"mov $0x9200, %edi\n"
+	"mov $2, %ecx\n"
+	"mov $0x85, %dx\n"
+	"sti\n"
+	"rep insb\n"			/* in the STI shadow: an I/O exit, unfinished */
+	"cli\n"
+	"hlt\n"
+	"out %al, $0x84\n"		/* the runner's detour */
+	"hlt\n");
+
+/* the blob's only OUT to 0x84 */
+static uint32_t sti_ins_detour(void)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < GUEST_SIZE(g_sti_ins); i++)
+		if (g_sti_ins[i] == 0xe6 && g_sti_ins[i + 1] == 0x84)
+			return CODE + i;
+	return 0;
+}
+
+/*
+ * The guest stops in an STI shadow: its REP INSB right after STI exits to
+ * userspace unfinished (RIP still at it; blocking by STI in the VMCS). The
+ * runner moves it elsewhere with IF=0 (SET_REGS): the unfinished IN is
+ * void, and so is blocking by STI, which VM entry refuses with IF=0 (SDM
+ * vol. 3 26.3.1.5): the next RUN reaches the detour instead of failing
+ * entry. The ioctl fuzzer's finding 9 (there "FAIL_ENTRY 33", blocking
+ * by STI with IF=0). With IF=1 the shadow stays and the REP INSB runs again.
+ */
+TEST(set_regs_if0_in_sti_shadow)
+{
+	uint32_t detour = sti_ins_detour();
+	struct shadowvm_regs r, at_ins;
+	struct vmh h;
+
+	ASSERT_NE(0, detour);
+	CREATE(&h, 0, g_sti_ins);
+	RUN_IO(&h, 0x85);
+	ASSERT_EQ(SHADOWVM_EXIT_IO_IN, h.run->io.direction);
+	ASSERT_EQ(0, ioctl(h.vcpu, SHADOWVM_GET_REGS, &at_ins));
+	ASSERT_TRUE(at_ins.rflags & 0x200);
+	r = at_ins;
+	r.rip = detour;
+	r.rflags = 0x2;
+	ASSERT_EQ(0, ioctl(h.vcpu, SHADOWVM_SET_REGS, &r));
+	ASSERT_EQ(0, vrun(&h));
+	ASSERT_EQ(0x84, io_port(&h))
+		TH_LOG("exit %u (FAIL_ENTRY is %u), entry failure reason 0x%llx",
+		       h.run->exit_reason, SHADOWVM_EXIT_FAIL_ENTRY,
+		       (unsigned long long)h.run->fail_entry.hardware_entry_failure_reason);
+	/* the voided IN stored nothing */
+	EXPECT_EQ(0, *g32(&h, 0x9200));
+	/* back to the REP INSB with IF=1: the IN runs again, whole */
+	ASSERT_EQ(0, ioctl(h.vcpu, SHADOWVM_SET_REGS, &at_ins));
+	RUN_IO(&h, 0x85);
+	ASSERT_EQ(SHADOWVM_EXIT_IO_IN, h.run->io.direction);
+	ASSERT_EQ(2, h.run->io.count);
+	memset((uint8_t *)h.run + h.run->io.data_offset, 0xab, 2);
+	RUN_EXIT(&h, SHADOWVM_EXIT_HLT);
+	EXPECT_EQ(0xabab, *g32(&h, 0x9200));
+	EXPECT_EQ(0, *g32(&h, NLOG));
+	vmh_destroy(&h);
+}
+
 GUEST_CODE(g_movss_mmio,
 	"movl $(0x6000 + .Lmm_after - g_movss_mmio), 0x9040\n"
 	"mov %ss, %eax\n"

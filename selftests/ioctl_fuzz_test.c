@@ -181,6 +181,14 @@ static int devs[MAX_DEV];
 static struct vmm vms[MAX_VM];
 static struct vcpum vcpus[MAX_VCPU];
 static struct buf bufs[NBUF];
+/*
+ * Held by op_hostmem(): in phase 2 a thread's "mprotect(RW) + touch" must
+ * not meet another thread's mprotect(PROT_NONE) of the same buffer between
+ * its two steps (finding 10). The other userspace writes to the buffers
+ * (place_code()) are phase 1's, which has one thread; so are op_hostmem()'s
+ * RUN and fork, which therefore never see it held.
+ */
+static pthread_mutex_t hostmem_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint8_t *arena;
 static uint8_t *ro_page;	/* PROT_READ, garbage */
 static uint8_t *edge_page;	/* PROT_READ|WRITE, a PROT_NONE page follows */
@@ -1791,7 +1799,8 @@ static void op_unknown(struct fz *z)
 }
 
 /* ---- host memory behind slots ---- */
-static void op_hostmem(struct fz *z)
+
+static void op_hostmem_locked(struct fz *z)
 {
 	struct buf *b = &bufs[rn(z, NBUF)];
 	int k = rn(z, 10), v, c;
@@ -1863,6 +1872,13 @@ static void op_hostmem(struct fz *z)
 		b->prot = PROT_READ | PROT_WRITE;
 		memset(b->p + off, rnd(z), len);
 	}
+}
+
+static void op_hostmem(struct fz *z)
+{
+	pthread_mutex_lock(&hostmem_lock);
+	op_hostmem_locked(z);
+	pthread_mutex_unlock(&hostmem_lock);
 }
 
 /* ---- fork: the child uses the parent's fds ---- */
@@ -2556,18 +2572,19 @@ int main(int argc, char **argv)
  *    see. The module's "VM entry failed" line now prints it; on the stock
  *    kernel (seed 1, 1,000,000 calls) it said "interruptibility 0x1
  *    activity 0 pending-dbg 0x0 rflags 0x2 ... entry-intr 0x306":
- *    blocking by STI with IF=0 (26.3.1.5 refuses it), after a #UD
- *    injection was voided. Likely path: #UD injected into an STI shadow,
- *    the RUN cut by a signal (EXIT_INTR), then SET_REGS with IF=0 (it
- *    voids the event, the blocking stays). That is b20f2a4's change,
- *    reverted in a0d72c8 because its MMIO test passed without it; an OUT
- *    in the shadow (retired at the exit) and a signal-stopped STI loop
- *    (Bochs takes no external-interrupt exit in the shadow) pass without
- *    it too. Open until a test injects #UD into an STI shadow and cuts
- *    the RUN. (events_test set_regs_tf_in_movss_shadow probed a pending
- *    single-step instead; it passes.)
+ *    blocking by STI with IF=0 (26.3.1.5 refuses it). Cause: the guest
+ *    stopped in an STI shadow with an exit to userspace left unfinished
+ *    (events_test set_regs_if0_in_sti_shadow: REP INSB right after STI;
+ *    Bochs saves the blocking at instruction exits such as this one but
+ *    not at the #PF exit of session 13's MMIO read, and the RUNs that
+ *    session 16's signals cut after a VMXOFF's #UD all ended at an
+ *    external-interrupt exit, which carries none), then SET_REGS with
+ *    IF=0: the exit was voided, the blocking stayed. Fixed: SET_REGS ends an STI shadow
+ *    when IF=0, and keeps a pending single-step consistent with TF in a
+ *    shadow that stays (kmod/regs.c). Without the fix that test fails
+ *    with the same "interruptibility 0x1 ... rflags 0x2" line.
  * 10. The fuzzer's own: phase 2, thread 1, call 114866 (stock kernel,
  *    seed 1, 1,000,000 calls): FUZZ-CRASH SIGSEGV in "mprotect(buf, RW)
- *    + touch": another thread had made the buffer PROT_NONE or unmapped
- *    it. Open: op_hostmem() needs a lock between threads.
+ *    + touch": another thread had made the buffer PROT_NONE between the
+ *    two steps. Fixed: op_hostmem() runs under hostmem_lock.
  */
