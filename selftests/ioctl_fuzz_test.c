@@ -2102,7 +2102,9 @@ static void *thread_main(void *arg)
 	struct fz z;
 
 	fz_init(&z, (int)(intptr_t)arg);
-	z.budget = opt_calls / 2 / opt_threads;
+	/* phase 2's half, the remainder to the first threads: all of opt_calls */
+	z.budget = opt_calls / 2 / opt_threads +
+		   ((unsigned long)z.tid <= opt_calls / 2 % opt_threads);
 	while (z.calls < z.budget)
 		one_op(&z, w2);
 	fz_fini(&z);
