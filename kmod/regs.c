@@ -336,37 +336,6 @@ void shv_get_regs(struct shv_vcpu *vcpu, struct shadowvm_regs *r)
 }
 
 #define RFLAGS_RESERVED (~0x3f7fd7ULL)	/* bits 3, 5, 15, 22-63 */
-#define PENDING_DBG_BS	BIT_ULL(14)
-#define DEBUGCTL_BTF	BIT_ULL(1)
-
-/*
- * An exit in the shadow of an STI or MOV SS leaves that blocking in the
- * VMCS (e.g. a VMXOFF whose #UD a signal then held back: events_test).
- * SET_REGS may change IF and TF under it; VM entry checks both against it
- * (SDM vol. 3 26.3.1.5): blocking by STI needs IF=1 (with IF clear there
- * is no STI shadow, so it ends), and in either shadow the pending
- * single-step (BS) must be set exactly when TF=1 and DEBUGCTL.BTF=0 (the
- * step of the shadowed instruction is then delivered after it, once).
- * Bochs checks only the first; a real CPU checks both (Xen's XSA-308).
- */
-static void shadow_agrees_with_rflags(void)
-{
-	unsigned long rflags = vmcs_read(GUEST_RFLAGS);
-	u32 intr = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
-	u64 dbg, bs;
-
-	if ((intr & GUEST_INTR_STATE_STI) && !(rflags & X86_EFLAGS_IF)) {
-		intr &= ~GUEST_INTR_STATE_STI;
-		vmcs_write(GUEST_INTERRUPTIBILITY_INFO, intr);
-	}
-	if (!(intr & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS)))
-		return;
-	dbg = vmcs_read(GUEST_PENDING_DBG_EXCEPTIONS);
-	bs = (rflags & X86_EFLAGS_TF) &&
-	     !(vmcs_read(GUEST_IA32_DEBUGCTL) & DEBUGCTL_BTF) ? PENDING_DBG_BS : 0;
-	if ((dbg & PENDING_DBG_BS) != bs)
-		vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, (dbg & ~PENDING_DBG_BS) | bs);
-}
 
 int shv_set_regs(struct shv_vcpu *vcpu, struct shadowvm_regs *r)
 {
@@ -405,7 +374,7 @@ int shv_set_regs(struct shv_vcpu *vcpu, struct shadowvm_regs *r)
 	vmcs_write(GUEST_RSP, r->rsp);
 	vmcs_write(GUEST_RIP, r->rip);
 	vmcs_write(GUEST_RFLAGS, shv_rmode_hw_rflags(vcpu, r->rflags | X86_EFLAGS_FIXED));
-	shadow_agrees_with_rflags();
+	shv_shadow_sync_rflags();
 	/* a new context: any half-done event or user exit is void */
 	vcpu->event.valid = false;
 	vcpu->pending = SHV_PENDING_NONE;

@@ -289,6 +289,7 @@ unsigned long shv_rip(struct shv_vcpu *vcpu);
 void shv_set_rip(struct shv_vcpu *vcpu, unsigned long rip);
 void shv_skip_insn(struct shv_vcpu *vcpu);
 void shv_insn_retired(struct shv_vcpu *vcpu, unsigned long rflags);
+void shv_shadow_sync_rflags(void);
 void shv_queue_exception(struct shv_vcpu *vcpu, int vector, bool has_error, u32 error);
 void shv_queue_pf(struct shv_vcpu *vcpu, u64 cr2, u32 error);
 int shv_set_cr0(struct shv_vcpu *vcpu, u64 val);

@@ -74,6 +74,42 @@ void shv_insn_retired(struct shv_vcpu *vcpu, unsigned long rflags)
 	}
 }
 
+#define PENDING_DBG_BS	BIT_ULL(14)
+#define DEBUGCTL_BTF	BIT_ULL(1)
+
+/*
+ * An exit in the shadow of an STI or MOV SS leaves that blocking in the
+ * VMCS (e.g. an unfinished REP INSB right after STI: events_test), and
+ * VM entry checks it against RFLAGS (SDM vol. 3 26.3.1.5): blocking by
+ * STI needs IF=1 (with IF clear there is no STI shadow, so it ends), and
+ * in either shadow the pending single-step (BS) must be set exactly when
+ * TF=1 and DEBUGCTL.BTF=0: the step of the shadowed instruction then comes
+ * after it, once. Called where RFLAGS changes under a kept shadow
+ * (SET_REGS) and before an event is injected (an intercepted #DB in an STI
+ * shadow with TF=1 is saved with BS=0 and refused on re-entry: Xen's
+ * XSA-308; KVM stuffs BS likewise; a vectoring entry discards pending
+ * debug exceptions, so the guest sees no difference). Bochs checks only
+ * the IF rule; a real CPU checks both. The VMCS must be loaded.
+ */
+void shv_shadow_sync_rflags(void)
+{
+	unsigned long rflags = vmcs_read(GUEST_RFLAGS);
+	u32 intr = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
+	u64 dbg, bs;
+
+	if ((intr & GUEST_INTR_STATE_STI) && !(rflags & X86_EFLAGS_IF)) {
+		intr &= ~GUEST_INTR_STATE_STI;
+		vmcs_write(GUEST_INTERRUPTIBILITY_INFO, intr);
+	}
+	if (!(intr & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS)))
+		return;
+	dbg = vmcs_read(GUEST_PENDING_DBG_EXCEPTIONS);
+	bs = (rflags & X86_EFLAGS_TF) &&
+	     !(vmcs_read(GUEST_IA32_DEBUGCTL) & DEBUGCTL_BTF) ? PENDING_DBG_BS : 0;
+	if ((dbg & PENDING_DBG_BS) != bs)
+		vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, (dbg & ~PENDING_DBG_BS) | bs);
+}
+
 /*
  * Advance RIP past the instruction that exited; it completed (with
  * RFLAGS.TF set, a single-step #DB follows it, as on the CPU).

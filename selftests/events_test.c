@@ -359,6 +359,42 @@ TEST(set_regs_if0_in_sti_shadow)
 	vmh_destroy(&h);
 }
 
+/*
+ * The same stop in an STI shadow, and the runner sets TF (SET_REGS, IF
+ * still 1): the shadow stays, with a single-step trap pending (VM entry
+ * wants BS set in a shadow with TF=1, SDM vol. 3 26.3.1.5), as if TF had
+ * been set when the STI ran. STI holds back interrupts, not debug traps,
+ * so exactly one #DB (DR6.BS) comes at once, at the REP INSB (the
+ * handler clears TF), which then runs once, whole.
+ */
+TEST(set_regs_tf_in_sti_shadow)
+{
+	struct shadowvm_regs r;
+	struct vmh h;
+	uint32_t at;
+
+	CREATE(&h, 0, g_sti_ins);
+	RUN_IO(&h, 0x85);
+	ASSERT_EQ(0, ioctl(h.vcpu, SHADOWVM_GET_REGS, &r));
+	at = r.rip;	/* REP INSB: f3 6c */
+	ASSERT_EQ(0xf3, h.mem[r.rip]);
+	ASSERT_EQ(0x6c, h.mem[r.rip + 1]);
+	r.rflags |= 0x100;
+	ASSERT_EQ(0, ioctl(h.vcpu, SHADOWVM_SET_REGS, &r));
+	RUN_IO(&h, 0x85);
+	ASSERT_EQ(2, h.run->io.count);
+	memset((uint8_t *)h.run + h.run->io.data_offset, 0xcd, 2);
+	RUN_EXIT(&h, SHADOWVM_EXIT_HLT);
+	EXPECT_EQ(0xcdcd, *g32(&h, 0x9200));
+	ASSERT_EQ(1, *g32(&h, NLOG)) TH_LOG("%u events logged, want one #DB",
+					    *g32(&h, NLOG));
+	EXPECT_EQ(1, logent(&h, 0)->vector);
+	EXPECT_TRUE(logent(&h, 0)->dr6 & 0x4000)
+		TH_LOG("DR6 0x%x: BS not set", logent(&h, 0)->dr6);
+	EXPECT_EQ(at, logent(&h, 0)->eip);
+	vmh_destroy(&h);
+}
+
 GUEST_CODE(g_movss_mmio,
 	"movl $(0x6000 + .Lmm_after - g_movss_mmio), 0x9040\n"
 	"mov %ss, %eax\n"

@@ -310,6 +310,7 @@ static void inject_pending_event(struct shv_vcpu *vcpu)
 
 	if (!ev->valid)
 		return;
+	shv_shadow_sync_rflags();	/* VM entry's shadow checks (vcpu.c) */
 	/* event injection pushes the RFLAGS of the VMCS as they are */
 	if ((ev->info & INTR_INFO_TYPE_MASK) == INTR_TYPE_HARD_EXCEPTION &&
 	    is_fault(ev->info & INTR_INFO_VECTOR_MASK))
