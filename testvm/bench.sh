@@ -20,7 +20,7 @@
 # passed into the VM through payload/bench.env. Exit status: boot.sh's, or
 # 1 when it was 0 but no CSV came back.
 # Wall time in Bochs is not host time: compare runs of the same kernel,
-# command line and Bochs settings only (see testvm-notes).
+# command line and Bochs settings only (Documentation/testvm.rst).
 
 set -euo pipefail
 
