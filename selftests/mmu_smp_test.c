@@ -372,8 +372,11 @@ static void large_first_touch(struct __test_metadata *_metadata, uint32_t policy
  * pages); every RUN returns an OUT or an MMIO read of the loop; afterwards
  * the accounting (region pins, pinned pages) is back to the baseline.
  * With 2 or more CPUs the mutator's slot changes and the vCPU must have
- * run at the same instant. (Checked: without the zap at slot deletion,
- * kmod/vm.c, the vtlb case reads the scribbled memory, 0x5a5a5a5a.)
+ * run at the same instant. (Checked: with the zap at slot deletion taken
+ * out of kmod/vm.c, a run on one CPU read the scribbled memory,
+ * 0x5a5a5a5a, in one of the four policy cases: vtlb in one run, unsync in
+ * another; the window between the deletion and the vCPU's next read
+ * depends on the scheduling.)
  */
 #define BIG2_LA		0x80000000ULL
 #define BIG2_GPA	0x40000000ULL
