@@ -93,10 +93,13 @@ void shv_insn_retired(struct shv_vcpu *vcpu, unsigned long rflags)
  */
 void shv_shadow_sync_rflags(void)
 {
-	unsigned long rflags = vmcs_read(GUEST_RFLAGS);
 	u32 intr = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
+	unsigned long rflags;
 	u64 dbg, bs;
 
+	if (likely(!(intr & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS))))
+		return;		/* no shadow: nothing to keep consistent */
+	rflags = vmcs_read(GUEST_RFLAGS);
 	if ((intr & GUEST_INTR_STATE_STI) && !(rflags & X86_EFLAGS_IF)) {
 		intr &= ~GUEST_INTR_STATE_STI;
 		vmcs_write(GUEST_INTERRUPTIBILITY_INFO, intr);
