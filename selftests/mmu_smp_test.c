@@ -280,6 +280,18 @@ static void two_vcpus(struct __test_metadata *_metadata, uint32_t policy,
 	tvm_destroy(&t);
 }
 
+/* t and kern: the long-mode VM of the 2 MiB cases (a skip without the device) */
+#define BIG_VM_CREATE(t, kern, kind, policy) do {				\
+	int __r = grt_create((t), (kind), MEM_SIZE, (policy), 0, 0);		\
+										\
+	if (tvm_no_device(__r))							\
+		SKIP(return, "%s backend device missing",			\
+		     be_ops_by_kind(kind)->name);				\
+	ASSERT_EQ(0, __r) TH_LOG("creating the VM: %s", strerror(-__r));	\
+	ASSERT_EQ(0, gp_init((kern), (t)->mem, MEM_SIZE, GP_MODE_LM, GRT_POOL,	\
+			     GRT_POOL_SIZE));					\
+} while (0)
+
 #define BIG_LA		0x40000000ULL
 #define BIG_GPA		0x600000ULL	/* the last 2 MiB of guest RAM */
 
@@ -295,17 +307,11 @@ static void large_first_touch(struct __test_metadata *_metadata, uint32_t policy
 	uint64_t off, *res;
 	struct tvm t;
 	long kb;
-	int r;
 	const int yield = conc_online_cpus() < 2;
 
 	if (svm)
 		ASSERT_EQ(0, svm_read_counters(&base));
-	r = grt_create(&t, kind, MEM_SIZE, policy, 0, 0);
-	if (tvm_no_device(r))
-		SKIP(return, "%s backend device missing", be_ops_by_kind(kind)->name);
-	ASSERT_EQ(0, r) TH_LOG("creating the VM: %s", strerror(-r));
-	ASSERT_EQ(0, gp_init(&kern, t.mem, MEM_SIZE, GP_MODE_LM, GRT_POOL,
-			     GRT_POOL_SIZE));
+	BIG_VM_CREATE(&t, &kern, kind, policy);
 	ASSERT_EQ(0, gp_map(&kern, BIG_LA, BIG_GPA, GP_2M, GP_2M, GP_W));
 	for (off = 0; off < GP_2M; off += 0x1000)
 		*(uint32_t *)tvm_ptr(&t, BIG_GPA + off) = frame_sig((int)(off >> 12));
@@ -488,12 +494,7 @@ static void large_touch_vs_slot_delete(struct __test_metadata *_metadata, uint32
 
 	if (svm)
 		ASSERT_EQ(0, svm_read_counters(&base));
-	r = grt_create(&t, kind, MEM_SIZE, policy, 0, 0);
-	if (tvm_no_device(r))
-		SKIP(return, "%s backend device missing", be_ops_by_kind(kind)->name);
-	ASSERT_EQ(0, r) TH_LOG("creating the VM: %s", strerror(-r));
-	ASSERT_EQ(0, gp_init(&kern, t.mem, MEM_SIZE, GP_MODE_LM, GRT_POOL,
-			     GRT_POOL_SIZE));
+	BIG_VM_CREATE(&t, &kern, kind, policy);
 	ASSERT_EQ(0, gp_map(&kern, BIG2_LA, BIG2_GPA, GP_2M, GP_2M, GP_W));
 	ASSERT_EQ(0, grt_setup(&t, &kern, &env));
 	memcpy(tvm_ptr(&t, V1_CODE), bigreader64, GUEST_SIZE(bigreader64));
