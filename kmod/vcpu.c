@@ -69,13 +69,10 @@ void shv_insn_retired(struct shv_vcpu *vcpu, unsigned long rflags)
 		vmcs_write(GUEST_INTERRUPTIBILITY_INFO,
 			   intr & ~(GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS));
 	if (rflags & X86_EFLAGS_TF) {
-		vcpu->dr6 |= 1ULL << 14;	/* DR6.BS */
+		vcpu->dr6 |= DR_STEP;	/* DR6.BS */
 		shv_queue_exception(vcpu, DB_VECTOR, false, 0);
 	}
 }
-
-#define PENDING_DBG_BS	BIT_ULL(14)
-#define DEBUGCTL_BTF	BIT_ULL(1)
 
 /*
  * An exit in the shadow of an STI or MOV SS leaves that blocking in the
@@ -108,9 +105,9 @@ void shv_shadow_sync_rflags(void)
 		return;
 	dbg = vmcs_read(GUEST_PENDING_DBG_EXCEPTIONS);
 	bs = (rflags & X86_EFLAGS_TF) &&
-	     !(vmcs_read(GUEST_IA32_DEBUGCTL) & DEBUGCTL_BTF) ? PENDING_DBG_BS : 0;
-	if ((dbg & PENDING_DBG_BS) != bs)
-		vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, (dbg & ~PENDING_DBG_BS) | bs);
+	     !(vmcs_read(GUEST_IA32_DEBUGCTL) & DEBUGCTLMSR_BTF) ? DR_STEP : 0;
+	if ((dbg & DR_STEP) != bs)	/* pending BS: DR6's bit */
+		vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, (dbg & ~DR_STEP) | bs);
 }
 
 /*
