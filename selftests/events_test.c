@@ -293,6 +293,7 @@ TEST(irq_taken_after_sti_shadow)
 }
 
 GUEST_CODE(g_sti_ins,
+	"movl $(0x6000 + .Lsi_detour - g_sti_ins), 0x9040\n"
 	"cli\n"
 	"mov $0x9200, %edi\n"
 	"mov $2, %ecx\n"
@@ -301,19 +302,8 @@ GUEST_CODE(g_sti_ins,
 	"rep insb\n"			/* in the STI shadow: an I/O exit, unfinished */
 	"cli\n"
 	"hlt\n"
-	"out %al, $0x84\n"		/* the runner's detour */
+	".Lsi_detour: out %al, $0x84\n"	/* the runner's detour */
 	"hlt\n");
-
-/* the blob's only OUT to 0x84 */
-static uint32_t sti_ins_detour(void)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < GUEST_SIZE(g_sti_ins); i++)
-		if (g_sti_ins[i] == 0xe6 && g_sti_ins[i + 1] == 0x84)
-			return CODE + i;
-	return 0;
-}
 
 /*
  * The guest stops in an STI shadow: its REP INSB right after STI exits to
@@ -326,18 +316,16 @@ static uint32_t sti_ins_detour(void)
  */
 TEST(set_regs_if0_in_sti_shadow)
 {
-	uint32_t detour = sti_ins_detour();
 	struct shadowvm_regs r, at_ins;
 	struct vmh h;
 
-	ASSERT_NE(0, detour);
 	CREATE(&h, 0, g_sti_ins);
 	RUN_IO(&h, 0x85);
 	ASSERT_EQ(SHADOWVM_EXIT_IO_IN, h.run->io.direction);
 	ASSERT_EQ(0, ioctl(h.vcpu, SHADOWVM_GET_REGS, &at_ins));
 	ASSERT_TRUE(at_ins.rflags & 0x200);
 	r = at_ins;
-	r.rip = detour;
+	r.rip = *g32(&h, EXPECT1);	/* .Lsi_detour */
 	r.rflags = 0x2;
 	ASSERT_EQ(0, ioctl(h.vcpu, SHADOWVM_SET_REGS, &r));
 	ASSERT_EQ(0, vrun(&h));
