@@ -413,6 +413,15 @@ struct mutator2 {
 	bool huge;		/* every generation's memory was a huge page */
 };
 
+/* until the vCPU thread has checked n more reads (or 2000 yields) */
+static void wait_reads(struct mutator2 *m, int n)
+{
+	int start = atomic_load(&m->reads), i;
+
+	for (i = 0; i < 2000 && atomic_load(&m->reads) < start + n; i++)
+		sched_yield();
+}
+
 static void *mutator2_thread(void *arg)
 {
 	struct mutator2 *m = arg;
@@ -424,18 +433,13 @@ static void *mutator2_thread(void *arg)
 	conc_span_begin(m->conc, &span);
 	m->huge = true;
 	for (g = 1; g <= NGEN2; g++) {
-		uint8_t *raw = mmap(NULL, 2 * GP_2M, PROT_READ | PROT_WRITE,
-				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		uint32_t *w;
-		int start;
+		uint32_t *w = tvm_alloc_ram(GP_2M);
 
-		if (raw == MAP_FAILED) {
+		if (w == MAP_FAILED) {
 			m->ret = -errno;
 			m->what = "mmap";
 			break;
 		}
-		w = (uint32_t *)(((uintptr_t)raw + GP_2M - 1) & ~(uintptr_t)(GP_2M - 1));
-		madvise(w, GP_2M, MADV_HUGEPAGE);
 		for (i = 0; i < 512; i++)
 			w[i * 1024] = BIG2_WORD(g, i);
 		if (anon_huge_kb(w) < 2048)
@@ -446,28 +450,23 @@ static void *mutator2_thread(void *arg)
 		if (r) {
 			m->ret = r;
 			m->what = "adding slot 1";
-			munmap(raw, 2 * GP_2M);
+			munmap(w, GP_2M);
 			break;
 		}
-		/* let the vCPU fault the region in and read some of it */
-		start = atomic_load(&m->reads);
-		for (i = 0; i < 2000 && atomic_load(&m->reads) < start + 64; i++)
-			sched_yield();
+		wait_reads(m, 64);	/* the vCPU faults the region in, reads */
 		if (!svm_read_counters(&c) && c.region_pins > 0)
 			m->region_pinned++;
 		r = be_set_memory(&m->t->vm, 1, BIG2_GPA, 0, w, false);
 		if (r) {
 			m->ret = r;
 			m->what = "deleting slot 1";
+			munmap(w, GP_2M);
 			break;
 		}
 		atomic_store(&m->deleted, g);
 		memset(w, 0x5a, GP_2M);	/* what a stale mapping would read */
-		munmap(raw, 2 * GP_2M);
-		/* and some reads with no slot: MMIO */
-		start = atomic_load(&m->reads);
-		for (i = 0; i < 2000 && atomic_load(&m->reads) < start + 4; i++)
-			sched_yield();
+		munmap(w, GP_2M);
+		wait_reads(m, 4);	/* and some reads with no slot: MMIO */
 	}
 	conc_span_end(m->conc, &span);
 	return NULL;

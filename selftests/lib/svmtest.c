@@ -22,7 +22,7 @@
  * physical and host addresses share their 2 MiB alignment, and
  * MADV_HUGEPAGE; SVMTEST_GUEST_THP=0 asks MADV_NOHUGEPAGE instead.
  */
-static void *alloc_guest_ram(size_t size)
+void *tvm_alloc_ram(size_t size)
 {
 	const size_t align = 2u << 20;
 	const char *thp = getenv("SVMTEST_GUEST_THP");
@@ -53,7 +53,7 @@ int tvm_create_ex(struct tvm *t, enum be_kind kind, size_t mem_size,
 	memset(t, 0, sizeof(*t));
 	devices_init(&t->dev, -1);
 	t->mem_size = mem_size;
-	t->mem = alloc_guest_ram(mem_size);
+	t->mem = tvm_alloc_ram(mem_size);
 	if (t->mem == MAP_FAILED) {
 		t->mem = NULL;
 		return -errno;

@@ -68,6 +68,11 @@ int tvm_create(struct tvm *t, enum be_kind kind, size_t mem_size);
 /* BE_SHADOWVM unless the environment says SVMTEST_BACKEND=kvm */
 enum be_kind tvm_default_kind(void);
 void tvm_destroy(struct tvm *t);
+/*
+ * Guest RAM as the runner allocates it (2 MiB aligned, MADV_HUGEPAGE unless
+ * SVMTEST_GUEST_THP=0); MAP_FAILED with errno set. Free with munmap(p, size).
+ */
+void *tvm_alloc_ram(size_t size);
 /* Copies code to gpa and points RIP there, ESP = TVM_STACK. */
 int tvm_load(struct tvm *t, uint64_t gpa, const void *code, size_t len);
 static inline void *tvm_ptr(struct tvm *t, uint64_t gpa)
