@@ -2581,10 +2581,11 @@ int main(int argc, char **argv)
  *    not at the #PF exit of session 13's MMIO read, and the RUNs that
  *    session 16's signals cut after a VMXOFF's #UD all ended at an
  *    external-interrupt exit, which carries none), then SET_REGS with
- *    IF=0: the exit was voided, the blocking stayed. Fixed: SET_REGS ends an STI shadow
- *    when IF=0, and keeps a pending single-step consistent with TF in a
- *    shadow that stays (kmod/regs.c). Without the fix that test fails
- *    with the same "interruptibility 0x1 ... rflags 0x2" line.
+ *    IF=0: the exit was voided, the blocking stayed. Fixed: SET_REGS
+ *    ends an STI shadow when IF=0, and keeps a pending single-step
+ *    consistent with TF in a shadow that stays (shv_shadow_sync_rflags(),
+ *    kmod/vcpu.c). Without the fix that test fails with the same
+ *    "interruptibility 0x1 ... rflags 0x2" line.
  * 10. The fuzzer's own: phase 2, thread 1, call 114866 (stock kernel,
  *    seed 1, 1,000,000 calls): FUZZ-CRASH SIGSEGV in "mprotect(buf, RW)
  *    + touch": another thread had made the buffer PROT_NONE between the
