@@ -362,16 +362,19 @@ static int pin_region(struct shv_vm *vm, struct shv_slot *s, struct page **pp, u
 		unpin_user_page(pg);
 		return -1;
 	}
-	bitmap_set(lpin, idx, 512);
 	smp_wmb();	/* pinned before seen: pairs with the readers' acquire */
 	for (k = 0; k < 512; k++) {
 		struct page *old = e[k];	/* stable: written under pin_lock */
 
 		if (likely(!old)) {
+			__set_bit(idx + k, lpin);
 			WRITE_ONCE(e[k], nth_page(first, k));
 			continue;
 		}
-		__clear_bit(idx + k, lpin);	/* it keeps its own pin */
+		/*
+		 * It keeps the pin it has: its own, or an earlier region
+		 * pin's (its lpin bit stays as it is)
+		 */
 		fresh--;
 		other += old != nth_page(first, k);
 	}

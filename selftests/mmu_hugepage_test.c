@@ -40,6 +40,15 @@
  * /proc/self/status too), the second splits
  * (LARGE_NO_HOST); after the VM is gone the module's pinned_pages and
  * VmPin are back where they were.
+ * long_mode_2m_stale_pin: a frame of a 2 MiB region pinned as another
+ * page (the runner replaced the region behind the live slot after the
+ * guest had used that frame) when the region pin comes: the guest keeps
+ * its old page there and gets the new ones elsewhere, and the region pin
+ * is released once with the VM. Each later 4 KiB fill in the region tries
+ * the region pin again (it finds every frame pinned): that retry used to
+ * take the region pin's marks off its frames, which were then unpinned
+ * one by one at slot removal (a page freed while the runner still mapped
+ * it: "BUG: Bad rss-counter state", region_pins left at 1).
  * The exact counts are for the phases after a warm-up that ran the same
  * ops elsewhere (runtime pages mapped, prefetch done; no CR3 load or
  * INVLPG after it, after which vtlb would start again from nothing).
@@ -413,6 +422,131 @@ static void hole_case(struct __test_metadata *_metadata,
 		       svm_counters_diff(&base, &now, diff, sizeof(diff)) ? diff : "-");
 	if (pin0 >= 0)
 		EXPECT_EQ(pin0, vmpin_kb());
+}
+
+#define STALE_LA	0x60000000ULL	/* a 4 KiB alias of STALE, alone in its table */
+#define STALE		(HB + 0x5000ULL)	/* in the first 2 MiB */
+
+/* the runner's words after it replaced the first 2 MiB */
+static uint32_t nsig(uint64_t gpa)
+{
+	return 0xb0000000u | (uint32_t)(gpa >> 12);
+}
+
+/*
+ * A region pin over a frame pinned as another page (pin_region()'s
+ * "other"): the guest reads STALE through a 4 KiB alias, which pins that
+ * page of the huge page behind the first 2 MiB; the runner then drops the
+ * whole 2 MiB (MADV_DONTNEED) and writes new words, which fault in a new
+ * huge page. The guest keeps the page it had (Documentation/uapi.rst,
+ * "the guest keeps the old pages"): through the 2 MiB page STALE still
+ * reads the old word, every other frame the runner's new one, and a
+ * write to another frame reaches the runner. The region pin holds the
+ * 511 other frames, the region is not mapped large (LARGE_NO_HOST), the
+ * 512 pages charged to RLIMIT_MEMLOCK for it drop to 511 (VmPin equals
+ * PAGES_PINNED), and both go back with the VM.
+ */
+static void stale_case(struct __test_metadata *_metadata,
+		       struct _test_data_huge *self, uint32_t policy)
+{
+	struct grt_env env = { .mode = GP_MODE_LM, .cr0_extra = GP_CR0_WP };
+	enum be_kind kind = tvm_default_kind();
+	bool svm = kind == BE_SHADOWVM;
+	uint64_t st0[SHADOWVM_STAT_NR], st1[SHADOWVM_STAT_NR], off, *res;
+	struct svm_counters base, now;
+	char diff[256];
+	long kb, kb1, pin0 = vmpin_kb(), pin1;
+	int r;
+
+	if (svm)
+		ASSERT_EQ(0, svm_read_counters(&base));
+	r = grt_create(&self->t, kind, MEM_SIZE, policy, 0, 0);
+	if (tvm_no_device(r))
+		SKIP(return, "%s backend device missing", be_ops_by_kind(kind)->name);
+	ASSERT_EQ(0, r) TH_LOG("creating the VM: %s", strerror(-r));
+	self->live = true;
+	ASSERT_EQ(0, gp_init(&self->g, self->t.mem, MEM_SIZE, GP_MODE_LM, GRT_POOL,
+			     GRT_POOL_SIZE));
+	ASSERT_EQ(0, gp_map(&self->g, BIG, HB, HB_SIZE, GP_2M, GP_W));
+	ASSERT_EQ(0, gp_map(&self->g, STALE_LA, STALE, GP_4K, GP_4K, GP_W));
+	ASSERT_EQ(0, grt_setup(&self->t, &self->g, &env));
+	for (off = 0; off < HB_SIZE; off += 0x1000)
+		*(uint32_t *)tvm_ptr(&self->t, HB + off) = sig(HB + off);
+	*(uint32_t *)tvm_ptr(&self->t, GRT_SCRATCH) = sig(GRT_SCRATCH);
+	kb = anon_huge_kb(tvm_ptr(&self->t, HB));
+	if (kb < (long)(HB_SIZE >> 10))
+		SKIP(return, "no transparent huge pages behind guest RAM (AnonHugePages %ld kB; /sys/kernel/mm/transparent_hugepage/enabled)",
+		     kb);
+
+	/* 1: STALE pinned through the alias, as a page of the first huge page */
+	gs_op(&self->s, GOP_CR3, 0, gp_cr3(&self->g), 0, 0);
+	gs_access(&self->s, GRT_SCRATCH, GRT_ACC_READ, 0, 0);
+	gs_access(&self->s, STALE_LA, GRT_ACC_READ, 0, 4);
+	ASSERT_EQ(0, run(self)) TH_LOG("the alias: %s", self->err);
+	res = grt_res(&self->t);
+	EXPECT_EQ(0, (uint32_t)(res[0] | res[4]));
+	EXPECT_EQ(sig(STALE), (uint32_t)res[6]);
+
+	/* 2: the runner replaces the first 2 MiB with a new huge page */
+	ASSERT_EQ(0, madvise(tvm_ptr(&self->t, HB), 2 << 20, MADV_DONTNEED));
+	for (off = 0; off < (2 << 20); off += 0x1000)
+		*(uint32_t *)tvm_ptr(&self->t, HB + off) = nsig(HB + off);
+	kb1 = anon_huge_kb(tvm_ptr(&self->t, HB));
+	if (kb1 < kb)
+		SKIP(return, "the host gave the replaced 2 MiB no new huge page (AnonHugePages %ld kB, %ld before)",
+		     kb1, kb);
+
+	/* 3: the first 2 MiB through the guest's 2 MiB page */
+	if (svm)
+		ASSERT_EQ(0, grt_vm_stats(&self->t, st0, SHADOWVM_STAT_NR));
+	gs_access(&self->s, BIG + 0x1000, GRT_ACC_READ, 0, 0);
+	gs_access(&self->s, BIG + STALE - HB, GRT_ACC_READ, 0, 4);
+	gs_access(&self->s, BIG + 0x1ff000, GRT_ACC_READ, 0, 8);
+	gs_access(&self->s, STALE_LA, GRT_ACC_READ, 0, 12);
+	gs_access(&self->s, BIG + 0x6000, GRT_ACC_WRITE, HVAL, 16);
+	gs_access(&self->s, BIG + STALE - HB, GRT_ACC_WRITE, HVAL + 1, 20);
+	ASSERT_EQ(0, run(self)) TH_LOG("the replaced 2 MiB: %s", self->err);
+	EXPECT_EQ(0, (uint32_t)(res[0] | res[4] | res[8] | res[12] | res[16] | res[20]));
+	EXPECT_EQ(nsig(HB + 0x1000), (uint32_t)res[2]);
+	EXPECT_EQ(sig(STALE), (uint32_t)res[6])
+		TH_LOG("STALE reads 0x%x through the 2 MiB page: not the page the guest had (0x%x)",
+		       (uint32_t)res[6], sig(STALE));
+	EXPECT_EQ(nsig(HB + 0x1ff000), (uint32_t)res[10]);
+	EXPECT_EQ(sig(STALE), (uint32_t)res[14]);
+	EXPECT_EQ(HVAL, *(uint32_t *)tvm_ptr(&self->t, HB + 0x6000))
+		TH_LOG("the guest's write did not reach the runner's new page");
+	EXPECT_EQ(nsig(STALE), *(uint32_t *)tvm_ptr(&self->t, STALE))
+		TH_LOG("the guest's write to its old page reached the runner's new one");
+	if (!svm)
+		return;
+	ASSERT_EQ(0, grt_vm_stats(&self->t, st1, SHADOWVM_STAT_NR));
+	pin1 = vmpin_kb();
+	ASSERT_EQ(0, svm_read_counters(&now));
+	TH_LOG("%s: large %llu, no-host %llu, region pins +%ld, pinned pages %llu -> %llu, VmPin %ld -> %ld kB",
+	       grt_policy_name(policy), (unsigned long long)D(st1, st0, LARGE_MAPPED),
+	       (unsigned long long)D(st1, st0, LARGE_NO_HOST), now.region_pins - base.region_pins,
+	       (unsigned long long)st0[SHADOWVM_STAT_PAGES_PINNED],
+	       (unsigned long long)st1[SHADOWVM_STAT_PAGES_PINNED], pin0, pin1);
+	EXPECT_EQ(0, D(st1, st0, LARGE_MAPPED));
+	EXPECT_LE(1, D(st1, st0, LARGE_NO_HOST));
+	EXPECT_EQ(1, now.region_pins - base.region_pins)
+		TH_LOG("region pins: %ld, want 1 (the 511 other frames of the first 2 MiB)",
+		       now.region_pins - base.region_pins);
+	EXPECT_LE(511, D(st1, st0, PAGES_PINNED));
+	if (pin0 >= 0)
+		EXPECT_EQ((long)st1[SHADOWVM_STAT_PAGES_PINNED] * 4, pin1 - pin0);
+	tvm_destroy(&self->t);
+	self->live = false;
+	EXPECT_EQ(0, svm_wait_counters(&base, &now, 10000))
+		TH_LOG("after the VM: %s",
+		       svm_counters_diff(&base, &now, diff, sizeof(diff)) ? diff : "-");
+	if (pin0 >= 0)
+		EXPECT_EQ(pin0, vmpin_kb());
+}
+
+TEST_F(huge, long_mode_2m_stale_pin)
+{
+	stale_case(_metadata, self, variant->policy);
 }
 
 TEST_F(huge, long_mode_2m_hole)
