@@ -3,13 +3,15 @@
  * memslot_test: SET_MEMORY_REGION argument checking.
  * One test per bad input, each asserting the documented errno (EINVAL,
  * E2BIG, EEXIST, ENOENT, EFAULT), plus positive cases: add, delete, re-add,
- * a read-only slot, and that a guest really sees the slot's memory.
+ * a read-only slot, that a guest really sees the slot's memory, and that
+ * it keeps seeing the runner's memory across a fork of the runner.
  */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 
 #include <linux/shadowvm.h>
 
@@ -223,6 +225,118 @@ TEST(guest_sees_slot_memory)
 	EXPECT_EQ(0x12345678, *(uint32_t *)(extra + 4));
 	EXPECT_EQ(0x600dc0de, *(uint32_t *)tvm_ptr(&t, 0x9000));
 	tvm_destroy(&t);
+}
+
+/*
+ * The runner forks while the guest's memory is pinned (Documentation/
+ * uapi.rst, "Process model"): guest RAM stays the parent's memory. Slot
+ * 1 (four pages at 0x200000): P written by the guest before the fork, S
+ * and T written by the runner before it, Q untouched. After the fork,
+ * with the child alive (so every page the child shares is copy-on-write):
+ * the runner writes S, the guest writes P and Q and reads S, T (its first
+ * access to T is a read), the runner writes T, the guest reads T again.
+ * The guest must see the runner's writes and the runner the guest's; a
+ * module that pinned a page shared with the child (a read pin that does
+ * not unshare, a pin without FOLL_WRITE on a writable slot) would leave
+ * guest and runner on two copies. The child sees the memory as it was at
+ * the fork, never the guest's later writes, and its RUN fails with EIO.
+ */
+GUEST_CODE(fork_guest,
+	"movl $0x11111111, 0x200000\n"	/* P, before the fork */
+	"outb %al, $0x10\n"		/* the runner forks */
+	"movl $0x22222222, 0x200000\n"	/* P, after it */
+	"movl $0x33333333, 0x202000\n"	/* Q, untouched before */
+	"mov 0x201000, %eax\n"		/* S, written by the runner after the fork */
+	"mov %eax, 0x200004\n"
+	"mov 0x203000, %eax\n"		/* T, a read first */
+	"mov %eax, 0x20000c\n"
+	"outb %al, $0x11\n"		/* the runner writes T */
+	"mov 0x203000, %eax\n"
+	"mov %eax, 0x200008\n"
+	"hlt\n");
+
+#define FP	0x000
+#define FS	0x1000
+#define FQ	0x2000
+#define FT	0x3000
+
+static uint32_t word(const uint8_t *m, size_t off)
+{
+	return *(volatile const uint32_t *)(m + off);
+}
+
+/* the child: the memory as it was at the fork; RUN refused; 0 if so */
+static int fork_child(int go, int vcpu_fd, uint8_t *m)
+{
+	char c;
+	int bad = 0;
+
+	if (read(go, &c, 1) != 1)
+		return 10;
+	if (vcpu_fd >= 0 && (ioctl(vcpu_fd, SHADOWVM_RUN, 0) != -1 || errno != EIO))
+		bad |= 1;
+	if (word(m, FP) != 0x11111111 || word(m, FS) != 0x5555 || word(m, FT) != 0x7777 ||
+	    word(m, FQ) != 0)
+		bad |= 2;
+	/* its own copies: nothing reaches the parent */
+	memset(m, 0xdd, 4 * PG);
+	return bad;
+}
+
+TEST(runner_fork_keeps_guest_memory)
+{
+	struct be_exit e;
+	struct tvm t;
+	uint8_t *m;
+	int go[2], st;
+	pid_t pid;
+
+	TVM_CREATE_OR_SKIP(&t, TVM_MEM_DEFAULT);
+	m = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	*(uint32_t *)(m + FS) = 0x5555;
+	*(uint32_t *)(m + FT) = 0x7777;
+	ASSERT_EQ(0, be_set_memory(&t.vm, 1, 0x200000, 4 * PG, m, false));
+	TVM_LOAD(&t, fork_guest);
+	TVM_RUN_EXPECT(&t, &e, BE_EXIT_IO);
+	ASSERT_EQ(0x10, e.io.port);
+	ASSERT_EQ(0x11111111, word(m, FP));
+
+	ASSERT_EQ(0, pipe(go));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		close(go[1]);
+		_exit(fork_child(go[0], tvm_default_kind() == BE_SHADOWVM ? t.vcpu.fd : -1, m));
+	}
+	close(go[0]);
+	*(uint32_t *)(m + FS) = 0x44444444;	/* a copy for the parent */
+	TVM_RUN_EXPECT(&t, &e, BE_EXIT_IO);
+	ASSERT_EQ(0x11, e.io.port);
+	EXPECT_EQ(0x7777, word(m, 0xc)) TH_LOG("the guest's first read of T");
+	*(uint32_t *)(m + FT) = 0x66666666;
+	TVM_RUN_EXPECT(&t, &e, BE_EXIT_HLT);
+	EXPECT_EQ(0x22222222, word(m, FP))
+		TH_LOG("the guest's write after the fork did not reach the runner");
+	EXPECT_EQ(0x33333333, word(m, FQ));
+	EXPECT_EQ(0x44444444, word(m, 4))
+		TH_LOG("the guest read 0x%x where the runner wrote 0x44444444 after the fork",
+		       word(m, 4));
+	EXPECT_EQ(0x66666666, word(m, 8))
+		TH_LOG("after reading T first, the guest read 0x%x where the runner wrote 0x66666666",
+		       word(m, 8));
+
+	ASSERT_EQ(1, write(go[1], "g", 1));
+	close(go[1]);
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		TH_LOG("the child: status 0x%x (1: its RUN was not refused with EIO, 2: it saw the guest's later writes)",
+		       st);
+	/* the child's scribbles stayed in its copies */
+	EXPECT_EQ(0x22222222, word(m, FP));
+	EXPECT_EQ(0x44444444, word(m, FS));
+	tvm_destroy(&t);
+	munmap(m, 4 * PG);
 }
 
 TEST_HARNESS_MAIN
