@@ -4,7 +4,8 @@
  * One test per bad input, each asserting the documented errno (EINVAL,
  * E2BIG, EEXIST, ENOENT, EFAULT), plus positive cases: add, delete, re-add,
  * a read-only slot, that a guest really sees the slot's memory, and that
- * it keeps seeing the runner's memory across a fork of the runner.
+ * it keeps seeing the runner's memory across a fork of the runner, and
+ * what it sees when the runner unmaps a live slot's memory.
  */
 #include <errno.h>
 #include <string.h>
@@ -337,6 +338,67 @@ TEST(runner_fork_keeps_guest_memory)
 	EXPECT_EQ(0x44444444, word(m, FS));
 	tvm_destroy(&t);
 	munmap(m, 4 * PG);
+}
+
+/*
+ * The runner unmaps a live slot's memory (Documentation/uapi.rst: the
+ * guest keeps the pages already pinned; a page that is not pinned and not
+ * mapped ends RUN with INTERNAL_ERROR_NO_MEMORY, data[0] its
+ * guest-physical address, data[1] -EFAULT, data[2] RIP; RUN again
+ * retries the instruction). A pinned, B not (never present in the
+ * runner, so no prefetch pinned it either); both unmapped; B mapped again
+ * with a new word, and the guest goes on.
+ */
+GUEST_CODE(unmap_guest,
+	"mov 0x200000, %eax\n"		/* A: pinned */
+	"outb %al, $0x10\n"		/* the runner unmaps A and B */
+	"mov 0x200000, %ebx\n"
+	"mov %ebx, 0x9000\n"
+	"mov 0x201000, %ecx\n"		/* B: not pinned, not mapped */
+	"mov %ecx, 0x9004\n"
+	"hlt\n");
+
+TEST(runner_unmaps_slot_memory)
+{
+	struct be_exit e;
+	struct tvm t;
+	uint8_t *m, *b;
+	uint64_t rip;
+
+	if (tvm_default_kind() != BE_SHADOWVM)
+		SKIP(return, "a shadowvm-only rule (KVM follows the runner's mapping)");
+	TVM_CREATE_OR_SKIP(&t, TVM_MEM_DEFAULT);
+	m = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	*(uint32_t *)m = 0xaaaa;	/* B stays untouched: no prefetch pins it */
+	ASSERT_EQ(0, be_set_memory(&t.vm, 1, 0x200000, 2 * PG, m, false));
+	TVM_LOAD(&t, unmap_guest);
+	TVM_RUN_EXPECT(&t, &e, BE_EXIT_IO);
+	ASSERT_EQ(0x10, e.io.port);
+	ASSERT_EQ(0, munmap(m, 2 * PG));
+
+	TVM_RUN_EXPECT(&t, &e, BE_EXIT_INTERNAL);
+	rip = tvm_rip(&t);
+	EXPECT_EQ(SHADOWVM_INTERNAL_ERROR_NO_MEMORY, e.internal.suberror);
+	ASSERT_LE(3, e.internal.ndata);
+	EXPECT_EQ(0x201000, e.internal.data[0]);
+	EXPECT_EQ((uint64_t)(int64_t)-EFAULT, e.internal.data[1])
+		TH_LOG("data[1] 0x%llx, want -EFAULT", (unsigned long long)e.internal.data[1]);
+	EXPECT_EQ(rip, e.internal.data[2]);
+	/* the instruction that reads B */
+	EXPECT_EQ(0x8b, *(uint8_t *)tvm_ptr(&t, rip))
+		TH_LOG("RIP 0x%llx is not the read of B", (unsigned long long)rip);
+	EXPECT_EQ(0xaaaa, *(uint32_t *)tvm_ptr(&t, 0x9000))
+		TH_LOG("the guest lost its pinned page A after the runner unmapped it");
+
+	b = mmap(m + PG, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+		 -1, 0);
+	ASSERT_EQ(m + PG, b);
+	*(uint32_t *)b = 0xcccc;
+	TVM_RUN_EXPECT(&t, &e, BE_EXIT_HLT);
+	EXPECT_EQ(0xcccc, *(uint32_t *)tvm_ptr(&t, 0x9004));
+	tvm_destroy(&t);
+	munmap(b, PG);
 }
 
 TEST_HARNESS_MAIN
