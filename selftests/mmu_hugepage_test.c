@@ -549,6 +549,189 @@ TEST_F(huge, long_mode_2m_stale_pin)
 	stale_case(_metadata, self, variant->policy);
 }
 
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE	25	/* Linux 6.1; older C libraries lack the name */
+#endif
+#define ALIAS		0x70000000ULL	/* HB again, frames ALIAS_FRAME(i), 4 KiB pages */
+/* one frame in 64: alone in its 8-entry prefetch window of the alias table */
+#define ALIAS_FRAME(i)	(5 + 64 * (i))
+#define CHURN_ROUNDS	24
+#define CHURN_ACC	16
+#define NFR		(HB_SIZE >> 12)
+
+/* a word of frame f: who wrote it (0xa runner, 0xc guest), a generation */
+static uint32_t cword(uint32_t who, uint32_t gen, uint32_t f)
+{
+	return who << 28 | (gen & 0x3ffff) << 10 | f;
+}
+
+static uint32_t churn_rand(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return (uint32_t)(*x >> 16);
+}
+
+/*
+ * The runner churns its memory behind the live slot while the guest uses
+ * it through a 2 MiB mapping of 4 MiB (HB) and a sparse 4 KiB alias of
+ * one frame in 64 of it (so that prefetch pins no neighbour, and a region
+ * can hold frames pinned one by one when its region pin comes):
+ * each round the guest makes CHURN_ACC random reads and writes of random
+ * frames through either mapping (in even rounds through the 4 KiB alias
+ * only, so that frames are pinned one by one before a region is replaced
+ * and then mapped large, as in long_mode_2m_stale_pin), then the runner
+ * (after an even round: always the first, then the second 2 MiB) drops a
+ * whole 2 MiB
+ * region (a new huge page comes), one 4 KiB frame (the huge page is then
+ * mapped by 4 KiB entries), or asks for the region to be collapsed again
+ * (MADV_COLLAPSE, where the kernel has it), and writes new words where it
+ * replaced memory. Each frame's words carry the frame's number: every
+ * read must come back from the frame it names and be a word that frame
+ * had (from the runner or the guest), whichever page the guest keeps (it
+ * keeps what was pinned: Documentation/uapi.rst). After each round VmPin
+ * equals PAGES_PINNED; after the VM the module's counters (pinned pages,
+ * region pins, ...) and VmPin are back where they were. A wrong frame,
+ * a page freed under the guest or a pin counted twice shows. Seed:
+ * SVM_CHURN_SEED (default 1), printed.
+ */
+static void churn_case(struct __test_metadata *_metadata,
+		       struct _test_data_huge *self, uint32_t policy)
+{
+	struct grt_env env = { .mode = GP_MODE_LM, .cr0_extra = GP_CR0_WP };
+	enum be_kind kind = tvm_default_kind();
+	bool svm = kind == BE_SHADOWVM;
+	uint64_t st[SHADOWVM_STAT_NR], *res, x;
+	struct svm_counters base, now;
+	uint32_t gen = 1, f, v, reg_ops = 0, frame_ops = 0, collapses = 0;
+	uint32_t la_f[CHURN_ACC], wr[CHURN_ACC];
+	const char *seed_env = getenv("SVM_CHURN_SEED");
+	char diff[256];
+	long kb, pin0 = vmpin_kb(), pin1;
+	int r, round, i;
+
+	x = seed_env ? strtoull(seed_env, NULL, 0) : 1;
+	TH_LOG("%s: seed %llu (SVM_CHURN_SEED)", grt_policy_name(policy), (unsigned long long)x);
+	x = x * 0x9e3779b97f4a7c15ULL | 1;
+	if (svm)
+		ASSERT_EQ(0, svm_read_counters(&base));
+	r = grt_create(&self->t, kind, MEM_SIZE, policy, 0, 0);
+	if (tvm_no_device(r))
+		SKIP(return, "%s backend device missing", be_ops_by_kind(kind)->name);
+	ASSERT_EQ(0, r) TH_LOG("creating the VM: %s", strerror(-r));
+	self->live = true;
+	ASSERT_EQ(0, gp_init(&self->g, self->t.mem, MEM_SIZE, GP_MODE_LM, GRT_POOL,
+			     GRT_POOL_SIZE));
+	ASSERT_EQ(0, gp_map(&self->g, BIG, HB, HB_SIZE, GP_2M, GP_W));
+	for (f = 0; f < NFR / 64; f++)
+		ASSERT_EQ(0, gp_map(&self->g, ALIAS + ALIAS_FRAME(f) * 0x1000ULL,
+				    HB + ALIAS_FRAME(f) * 0x1000ULL, GP_4K, GP_4K, GP_W));
+	ASSERT_EQ(0, grt_setup(&self->t, &self->g, &env));
+	for (f = 0; f < NFR; f++)
+		*(uint32_t *)tvm_ptr(&self->t, HB + f * 0x1000ULL) = cword(0xa, 0, f);
+	kb = anon_huge_kb(tvm_ptr(&self->t, HB));
+	if (kb < (long)(HB_SIZE >> 10))
+		SKIP(return, "no transparent huge pages behind guest RAM (AnonHugePages %ld kB; /sys/kernel/mm/transparent_hugepage/enabled)",
+		     kb);
+	gs_op(&self->s, GOP_CR3, 0, gp_cr3(&self->g), 0, 0);
+	ASSERT_EQ(0, run(self)) TH_LOG("warm-up: %s", self->err);
+	res = grt_res(&self->t);
+
+	for (round = 0; round < CHURN_ROUNDS; round++) {
+		for (i = 0; i < CHURN_ACC; i++) {
+			uint32_t c = churn_rand(&x);
+			/* even rounds 4 KiB only: frames pinned before a region pin */
+			bool alias = (c & 1) || !(round & 1);
+			uint64_t la = alias ? ALIAS : BIG;
+
+			f = alias ? ALIAS_FRAME((c >> 1) % (NFR / 64)) : (c >> 1) % NFR;
+			la_f[i] = f;
+			wr[i] = (c >> 12) % 3 == 0 ? cword(0xc, round, f) : 0;
+			gs_access(&self->s, la + f * 0x1000ULL,
+				  wr[i] ? GRT_ACC_WRITE : GRT_ACC_READ, wr[i], i * 4);
+		}
+		ASSERT_EQ(0, run(self)) TH_LOG("round %d: %s", round, self->err);
+		for (i = 0; i < CHURN_ACC; i++) {
+			v = (uint32_t)res[i * 4 + 2];
+			EXPECT_EQ(0, (uint32_t)res[i * 4])
+				TH_LOG("round %d access %d (frame %u): a #PF", round, i, la_f[i]);
+			if (wr[i])
+				continue;
+			EXPECT_TRUE((v & 0x3ff) == la_f[i] && (v >> 28 == 0xa || v >> 28 == 0xc) &&
+				    ((v >> 10) & 0x3ffff) <= (v >> 28 == 0xa ? gen : (uint32_t)round))
+				TH_LOG("round %d access %d: frame %u reads 0x%08x (not a word of that frame)",
+				       round, i, la_f[i], v);
+		}
+		/* the runner's turn */
+		v = churn_rand(&x);
+		f = (v >> 4) % NFR;
+		/* after a 4 KiB-only round a region goes (its pinned frames stay) */
+		if (!(round & 1)) {
+			f = ((round >> 1) & 1) << 9;
+			v = 0;
+		}
+		switch (v % 4) {
+		case 0: case 1: {	/* a whole 2 MiB region: a new huge page */
+			uint64_t base = HB + ((f >> 9) << 21);
+			uint32_t k;
+
+			ASSERT_EQ(0, madvise(tvm_ptr(&self->t, base), 2 << 20, MADV_DONTNEED));
+			gen++;
+			for (k = 0; k < 512; k++)
+				*(uint32_t *)tvm_ptr(&self->t, base + k * 0x1000ULL) =
+					cword(0xa, gen, (f & ~511u) + k);
+			reg_ops++;
+			break;
+		}
+		case 2:			/* one frame: mapped by 4 KiB entries now */
+			ASSERT_EQ(0, madvise(tvm_ptr(&self->t, HB + f * 0x1000ULL), 4096,
+					     MADV_DONTNEED));
+			gen++;
+			*(uint32_t *)tvm_ptr(&self->t, HB + f * 0x1000ULL) = cword(0xa, gen, f);
+			frame_ops++;
+			break;
+		default:		/* the region as one huge page again, if it can be */
+			if (!madvise(tvm_ptr(&self->t, HB + ((f >> 9) << 21)), 2 << 20,
+				     MADV_COLLAPSE))
+				collapses++;
+			break;
+		}
+		if (svm) {
+			ASSERT_EQ(0, grt_vm_stats(&self->t, st, SHADOWVM_STAT_NR));
+			pin1 = vmpin_kb();
+			if (pin0 >= 0)
+				ASSERT_EQ((long)st[SHADOWVM_STAT_PAGES_PINNED] * 4, pin1 - pin0)
+					TH_LOG("round %d: VmPin %ld kB over %ld, pinned pages %llu",
+					       round, pin1, pin0,
+					       (unsigned long long)st[SHADOWVM_STAT_PAGES_PINNED]);
+		}
+	}
+	TH_LOG("%s: %d rounds, %u region and %u frame replacements, %u collapses",
+	       grt_policy_name(policy), CHURN_ROUNDS, reg_ops, frame_ops, collapses);
+	if (!svm)
+		return;
+	ASSERT_EQ(0, grt_vm_stats(&self->t, st, SHADOWVM_STAT_NR));
+	ASSERT_EQ(0, svm_read_counters(&now));
+	TH_LOG("large %llu, no-host %llu, region pins +%ld, pinned pages %llu",
+	       (unsigned long long)st[SHADOWVM_STAT_LARGE_MAPPED],
+	       (unsigned long long)st[SHADOWVM_STAT_LARGE_NO_HOST],
+	       now.region_pins - base.region_pins,
+	       (unsigned long long)st[SHADOWVM_STAT_PAGES_PINNED]);
+	tvm_destroy(&self->t);
+	self->live = false;
+	EXPECT_EQ(0, svm_wait_counters(&base, &now, 10000))
+		TH_LOG("after the VM: %s",
+		       svm_counters_diff(&base, &now, diff, sizeof(diff)) ? diff : "-");
+	if (pin0 >= 0)
+		EXPECT_EQ(pin0, vmpin_kb());
+}
+
+TEST_F(huge, long_mode_2m_churn)
+{
+	churn_case(_metadata, self, variant->policy);
+}
+
 TEST_F(huge, long_mode_2m_hole)
 {
 	hole_case(_metadata, self, variant->policy);
