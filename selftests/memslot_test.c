@@ -5,7 +5,8 @@
  * E2BIG, EEXIST, ENOENT, EFAULT), plus positive cases: add, delete, re-add,
  * a read-only slot, that a guest really sees the slot's memory, and that
  * it keeps seeing the runner's memory across a fork of the runner, and
- * what it sees when the runner unmaps a live slot's memory.
+ * what it sees when the runner unmaps a live slot's memory or truncates
+ * the memfd behind it.
  */
 #include <errno.h>
 #include <string.h>
@@ -399,6 +400,65 @@ TEST(runner_unmaps_slot_memory)
 	EXPECT_EQ(0xcccc, *(uint32_t *)tvm_ptr(&t, 0x9004));
 	tvm_destroy(&t);
 	munmap(b, PG);
+}
+
+/*
+ * Shared memory (a memfd) truncated behind a live slot: the pinned page
+ * leaves the file but stays the guest's (the guest keeps the old pages);
+ * the runner's mapping gets a new zero page; a page never pinned is the
+ * file's new page. After the VM the module's counters are back (the
+ * truncated page's pin dropped with the slot).
+ */
+GUEST_CODE(memfd_guest,
+	"mov 0x200000, %eax\n"		/* A: pinned */
+	"outb %al, $0x10\n"		/* the runner truncates the file */
+	"mov 0x200000, %ebx\n"
+	"mov %ebx, 0x9000\n"
+	"movl $0x1234, 0x200000\n"
+	"mov 0x201000, %ecx\n"		/* B: never pinned */
+	"mov %ecx, 0x9004\n"
+	"movl $0x5678, 0x201000\n"
+	"hlt\n");
+
+TEST(runner_truncates_memfd_slot)
+{
+	struct svm_counters base, now;
+	struct be_exit e;
+	struct tvm t;
+	uint8_t *m;
+	char diff[256];
+	int fd;
+
+	if (tvm_default_kind() != BE_SHADOWVM)
+		SKIP(return, "a shadowvm-only rule (KVM follows the file)");
+	ASSERT_EQ(0, svm_read_counters(&base));
+	TVM_CREATE_OR_SKIP(&t, TVM_MEM_DEFAULT);
+	fd = memfd_create("svm-slot", 0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 2 * PG));
+	m = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	*(uint32_t *)m = 0xaaaa;	/* B stays a hole: no prefetch pins it */
+	ASSERT_EQ(0, be_set_memory(&t.vm, 1, 0x200000, 2 * PG, m, false));
+	TVM_LOAD(&t, memfd_guest);
+	TVM_RUN_EXPECT(&t, &e, BE_EXIT_IO);
+	ASSERT_EQ(0x10, e.io.port);
+	ASSERT_EQ(0, ftruncate(fd, 0));
+	ASSERT_EQ(0, ftruncate(fd, 2 * PG));
+	EXPECT_EQ(0, *(uint32_t *)m) TH_LOG("the runner's page after the truncation");
+
+	TVM_RUN_EXPECT(&t, &e, BE_EXIT_HLT);
+	EXPECT_EQ(0xaaaa, *(uint32_t *)tvm_ptr(&t, 0x9000))
+		TH_LOG("the guest lost its pinned page when the file was truncated");
+	EXPECT_EQ(0, *(uint32_t *)m) TH_LOG("the guest's write reached the file's new page");
+	EXPECT_EQ(0, *(uint32_t *)tvm_ptr(&t, 0x9004));
+	EXPECT_EQ(0x5678, *(uint32_t *)(m + PG)) TH_LOG("B is the file's page");
+	tvm_destroy(&t);
+	munmap(m, 2 * PG);
+	close(fd);
+	EXPECT_EQ(0, svm_wait_counters(&base, &now, 10000))
+		TH_LOG("after the VM: %s",
+		       svm_counters_diff(&base, &now, diff, sizeof(diff)) ? diff : "-");
 }
 
 TEST_HARNESS_MAIN
