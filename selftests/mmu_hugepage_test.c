@@ -49,6 +49,10 @@
  * take the region pin's marks off its frames, which were then unpinned
  * one by one at slot removal (a page freed while the runner still mapped
  * it: "BUG: Bad rss-counter state", region_pins left at 1).
+ * long_mode_2m_hugetlb: the same 4 MiB from hugetlbfs (MAP_HUGETLB) in a
+ * slot of its own maps large through region pins; the runner's
+ * MADV_DONTNEED of one huge page leaves the guest its old one; after the
+ * VM HugePages_Free is back (no pin kept a huge page).
  * The exact counts are for the phases after a warm-up that ran the same
  * ops elsewhere (runtime pages mapped, prefetch done; no CR3 load or
  * INVLPG after it, after which vtlb would start again from nothing).
@@ -730,6 +734,149 @@ static void churn_case(struct __test_metadata *_metadata,
 TEST_F(huge, long_mode_2m_churn)
 {
 	churn_case(_metadata, self, variant->policy);
+}
+
+/* HugePages_Free, or -1; nr_hugepages raised by up to n free pages */
+static long hugetlb_free(void)
+{
+	long v = meminfo_kb("HugePages_Free");
+
+	return v < 0 ? -1 : v;
+}
+
+static long hugetlb_raise(long n)
+{
+	FILE *f = fopen("/proc/sys/vm/nr_hugepages", "r+");
+	long nr = -1;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &nr) == 1 && hugetlb_free() < n) {
+		rewind(f);
+		fprintf(f, "%ld\n", nr + n);
+	}
+	fclose(f);
+	return nr;
+}
+
+static void hugetlb_restore(long nr)
+{
+	FILE *f = fopen("/proc/sys/vm/nr_hugepages", "w");
+
+	if (f) {
+		fprintf(f, "%ld\n", nr);
+		fclose(f);
+	}
+}
+
+/*
+ * Guest RAM at HB from hugetlbfs (MAP_HUGETLB, 2 MiB pages) in a slot of
+ * its own: the guest's 2 MiB pages map large (LARGE_MAPPED 2, two region
+ * pins: the walk finds the hugetlb PMD), reads and writes reach the right
+ * frames, VmPin equals PAGES_PINNED. Then the runner drops its second
+ * huge page (MADV_DONTNEED) and writes new words into the new one: the
+ * guest keeps its old page. After the VM and the munmap, the module's
+ * counters and HugePages_Free are back: a pin left on a hugetlb page
+ * would keep it out of the pool. The test raises nr_hugepages by 3 if
+ * fewer are free, and puts it back.
+ */
+static void hugetlb_case(struct __test_metadata *_metadata,
+			 struct _test_data_huge *self, uint32_t policy)
+{
+	struct grt_env env = { .mode = GP_MODE_LM, .cr0_extra = GP_CR0_WP };
+	enum be_kind kind = tvm_default_kind();
+	bool svm = kind == BE_SHADOWVM;
+	uint64_t st0[SHADOWVM_STAT_NR], st1[SHADOWVM_STAT_NR], off, *res;
+	struct svm_counters base, now;
+	long nr, free0, pin0 = vmpin_kb(), pin1;
+	uint8_t *hb;
+	char diff[256];
+	int r;
+
+	nr = hugetlb_raise(3);
+	free0 = hugetlb_free();
+	if (nr < 0 || free0 < 3) {
+		if (nr >= 0)
+			hugetlb_restore(nr);
+		SKIP(return, "no 3 free 2 MiB hugetlb pages (HugePages_Free %ld, nr_hugepages %ld)",
+		     free0, nr);
+	}
+	if (svm)
+		ASSERT_EQ(0, svm_read_counters(&base));
+	r = grt_create(&self->t, kind, HB, policy, 0, 0);	/* RAM below HB */
+	if (tvm_no_device(r))
+		SKIP(return, "%s backend device missing", be_ops_by_kind(kind)->name);
+	ASSERT_EQ(0, r) TH_LOG("creating the VM: %s", strerror(-r));
+	self->live = true;
+	ASSERT_EQ(0, gp_init(&self->g, self->t.mem, HB, GP_MODE_LM, GRT_POOL, GRT_POOL_SIZE));
+	ASSERT_EQ(0, gp_map(&self->g, BIG, HB, HB_SIZE, GP_2M, GP_W));
+	ASSERT_EQ(0, grt_setup(&self->t, &self->g, &env));
+	hb = mmap(NULL, HB_SIZE, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	ASSERT_NE(MAP_FAILED, hb) TH_LOG("MAP_HUGETLB: %s", strerror(errno));
+	for (off = 0; off < HB_SIZE; off += 0x1000)
+		*(uint32_t *)(hb + off) = sig(HB + off);
+	ASSERT_EQ(0, be_set_memory(&self->t.vm, 1, HB, HB_SIZE, hb, false));
+
+	gs_op(&self->s, GOP_CR3, 0, gp_cr3(&self->g), 0, 0);
+	gs_access(&self->s, GRT_SCRATCH, GRT_ACC_READ, 0, 0);
+	ASSERT_EQ(0, run(self)) TH_LOG("warm-up: %s", self->err);
+	res = grt_res(&self->t);
+	if (svm)
+		ASSERT_EQ(0, grt_vm_stats(&self->t, st0, SHADOWVM_STAT_NR));
+	gs_access(&self->s, BIG + 0x1000, GRT_ACC_READ, 0, 0);
+	gs_access(&self->s, BIG + 0x1ff000, GRT_ACC_READ, 0, 4);
+	gs_access(&self->s, BIG + 0x205000, GRT_ACC_READ, 0, 8);
+	gs_access(&self->s, BIG + 0x3000, GRT_ACC_WRITE, WVAL, 12);
+	ASSERT_EQ(0, run(self)) TH_LOG("accesses: %s", self->err);
+	EXPECT_EQ(0, (uint32_t)(res[0] | res[4] | res[8] | res[12]));
+	EXPECT_EQ(sig(HB + 0x1000), (uint32_t)res[2]);
+	EXPECT_EQ(sig(HB + 0x1ff000), (uint32_t)res[6]);
+	EXPECT_EQ(sig(HB + 0x205000), (uint32_t)res[10]);
+	EXPECT_EQ(WVAL, *(uint32_t *)(hb + 0x3000));
+	if (svm) {
+		ASSERT_EQ(0, grt_vm_stats(&self->t, st1, SHADOWVM_STAT_NR));
+		ASSERT_EQ(0, svm_read_counters(&now));
+		pin1 = vmpin_kb();
+		TH_LOG("%s: large %llu, no-host %llu, region pins +%ld, pinned pages %llu, VmPin %ld kB",
+		       grt_policy_name(policy), (unsigned long long)D(st1, st0, LARGE_MAPPED),
+		       (unsigned long long)D(st1, st0, LARGE_NO_HOST),
+		       now.region_pins - base.region_pins,
+		       (unsigned long long)st1[SHADOWVM_STAT_PAGES_PINNED], pin1 - pin0);
+		EXPECT_LE(2, D(st1, st0, LARGE_MAPPED));
+		EXPECT_EQ(0, D(st1, st0, LARGE_NO_HOST));
+		EXPECT_EQ(2, now.region_pins - base.region_pins);
+		if (pin0 >= 0)
+			EXPECT_EQ((long)st1[SHADOWVM_STAT_PAGES_PINNED] * 4, pin1 - pin0);
+	}
+
+	/* the runner replaces its second huge page; the guest keeps the old */
+	ASSERT_EQ(0, madvise(hb + (2 << 20), 2 << 20, MADV_DONTNEED));
+	*(uint32_t *)(hb + 0x206000) = WVAL + 2;
+	gs_access(&self->s, BIG + 0x206000, GRT_ACC_READ, 0, 0);
+	ASSERT_EQ(0, run(self)) TH_LOG("after the runner's MADV_DONTNEED: %s", self->err);
+	EXPECT_EQ(0, (uint32_t)res[0]);
+	EXPECT_EQ(sig(HB + 0x206000), (uint32_t)res[2])
+		TH_LOG("the guest reads 0x%x: not its old page", (uint32_t)res[2]);
+
+	tvm_destroy(&self->t);
+	self->live = false;
+	munmap(hb, HB_SIZE);
+	if (svm)
+		EXPECT_EQ(0, svm_wait_counters(&base, &now, 10000))
+			TH_LOG("after the VM: %s",
+			       svm_counters_diff(&base, &now, diff, sizeof(diff)) ? diff : "-");
+	EXPECT_EQ(free0, hugetlb_free())
+		TH_LOG("HugePages_Free %ld after the VM, %ld before it: a pin kept a huge page",
+		       hugetlb_free(), free0);
+	if (pin0 >= 0)
+		EXPECT_EQ(pin0, vmpin_kb());
+	hugetlb_restore(nr);
+}
+
+TEST_F(huge, long_mode_2m_hugetlb)
+{
+	hugetlb_case(_metadata, self, variant->policy);
 }
 
 TEST_F(huge, long_mode_2m_hole)
