@@ -8,6 +8,10 @@
  *   the test mounts: /tmp in the test VM is tmpfs, which is shmem) is
  *   refused by SET_MEMORY_REGION with EOPNOTSUPP: pinning such pages
  *   long-term breaks the filesystem's writeback.
+ * file_mapping_behind_slot_refused_at_pin: the same file mapped over an
+ *   anonymous slot after SET_MEMORY_REGION: the guest's first write there
+ *   ends RUN with INTERNAL_ERROR_NO_MEMORY and -EOPNOTSUPP, and once
+ *   anonymous memory is back RUN retries it.
  * shmem_and_anon_slots_work: a MAP_SHARED memfd (shmem) and MAP_PRIVATE
  *   anonymous memory are accepted, and the guest reads and writes them
  *   (the host sees the guest's writes through its mapping).
@@ -166,6 +170,85 @@ TEST(shmem_and_anon_slots_work)
 	munmap(shm, SLOT_SIZE);
 	munmap(anon, SLOT_SIZE);
 	close(fd);
+}
+
+/*
+ * The check again at pin time: the slot was anonymous memory when it was
+ * added, then the runner maps a ramfs file (MAP_SHARED|MAP_FIXED) over it
+ * before the guest touches it. The guest's write ends RUN with
+ * INTERNAL_ERROR_NO_MEMORY, data[0] the guest-physical address, data[1]
+ * -EOPNOTSUPP (uapi.rst), and the write did not reach the file. Once the runner maps
+ * anonymous memory there again, RUN retries the write and the guest
+ * completes.
+ */
+TEST(file_mapping_behind_slot_refused_at_pin)
+{
+	char dir[] = "/tmp/svm-ramfs-XXXXXX", path[64];
+	struct grt_stopinfo st;
+	struct grt_script s;
+	struct tvm t;
+	struct gp g;
+	char err[256];
+	void *p, *q;
+	int fd, r;
+
+	if (tvm_default_kind() != BE_SHADOWVM)
+		SKIP(return, "a shadowvm-only rule");
+	TVM_CREATE_OR_SKIP(&t, MEM_SIZE);
+	p = mmap(NULL, SLOT_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	r = set_slot(&t, 1, SLOT1_GPA, SLOT_SIZE, p);
+	ASSERT_EQ(0, r) TH_LOG("anonymous slot: %s", strerror(-r));
+	ASSERT_NE(NULL, mkdtemp(dir));
+	if (mount("ramfs", dir, "ramfs", 0, NULL)) {
+		int e = errno;
+
+		rmdir(dir);
+		tvm_destroy(&t);
+		SKIP(return, "cannot mount a ramfs (a non-shmem filesystem) on %s: %s",
+		     dir, strerror(e));
+	}
+	snprintf(path, sizeof(path), "%s/guest-ram", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	ASSERT_LE(0, fd) TH_LOG("creating %s: %s", path, strerror(errno));
+	ASSERT_EQ(0, ftruncate(fd, SLOT_SIZE));
+	q = mmap(p, SLOT_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+	ASSERT_EQ(p, q);
+	memset(p, 0x42, SLOT_SIZE);
+
+	ASSERT_EQ(0, setup_flat(&t, &g));
+	gs_init(&s);
+	gs_op(&s, GOP_W32, 0, SLOT1_GPA + 0x2000, 0x600d, 0);
+	gs_op(&s, GOP_END, 0, 0, 0, 0);
+	ASSERT_EQ(0, grt_load(&t, &s));
+	grt_run(&t, &st);
+	grt_describe(&t, &st, err, sizeof(err));
+	TH_LOG("a ramfs file behind the slot: %s", err);
+	ASSERT_EQ(GRT_STOP_EXIT, st.why);
+	ASSERT_EQ(BE_EXIT_INTERNAL, st.e.reason);
+	EXPECT_EQ(SHADOWVM_INTERNAL_ERROR_NO_MEMORY, st.e.internal.suberror);
+	ASSERT_LE(2, st.e.internal.ndata);
+	EXPECT_EQ(SLOT1_GPA + 0x2000, st.e.internal.data[0]);
+	EXPECT_EQ((uint64_t)(int64_t)-EOPNOTSUPP, st.e.internal.data[1])
+		TH_LOG("data[1] 0x%llx, want -EOPNOTSUPP",
+		       (unsigned long long)st.e.internal.data[1]);
+	EXPECT_EQ(0x42424242, *(uint32_t *)((uint8_t *)p + 0x2000))
+		TH_LOG("the guest's write reached the file");
+
+	/* anonymous memory again: the same RUN goes on */
+	q = mmap(p, SLOT_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+		 -1, 0);
+	ASSERT_EQ(p, q);
+	grt_run(&t, &st);
+	grt_describe(&t, &st, err, sizeof(err));
+	EXPECT_EQ(GRT_STOP_DONE, st.why) TH_LOG("after anonymous memory came back: %s", err);
+	EXPECT_EQ(0x600d, *(uint32_t *)((uint8_t *)p + 0x2000));
+	gs_free(&s);
+	tvm_destroy(&t);
+	munmap(p, SLOT_SIZE);
+	close(fd);
+	EXPECT_EQ(0, umount2(dir, MNT_DETACH));
+	rmdir(dir);
 }
 
 static int drop_cap_ipc_lock(void)
