@@ -177,9 +177,9 @@ TEST(shmem_and_anon_slots_work)
  * added, then the runner maps a ramfs file (MAP_SHARED|MAP_FIXED) over it
  * before the guest touches it. The guest's write ends RUN with
  * INTERNAL_ERROR_NO_MEMORY, data[0] the guest-physical address, data[1]
- * -EOPNOTSUPP (uapi.rst), and the write did not reach the file. Once the runner maps
- * anonymous memory there again, RUN retries the write and the guest
- * completes.
+ * -EOPNOTSUPP (uapi.rst), and the write did not reach the file. Once the
+ * runner maps anonymous memory there again, RUN retries the write and the
+ * guest completes.
  */
 TEST(file_mapping_behind_slot_refused_at_pin)
 {
