@@ -84,9 +84,32 @@ static int guest_rw(struct tvm *t, uint64_t gpa, uint32_t val, uint32_t *read,
 	return r;
 }
 
+/*
+ * A file of SLOT_SIZE on a ramfs (a filesystem that is not shmem) mounted
+ * on dir (a mkdtemp() template): its fd, or -errno of the mount (dir gone).
+ */
+static int ramfs_file(struct __test_metadata *_metadata, char *dir)
+{
+	char path[64];
+	int fd;
+
+	ASSERT_NE(NULL, mkdtemp(dir));
+	if (mount("ramfs", dir, "ramfs", 0, NULL)) {
+		int e = errno;
+
+		rmdir(dir);
+		return -e;
+	}
+	snprintf(path, sizeof(path), "%s/guest-ram", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	ASSERT_LE(0, fd) TH_LOG("creating %s: %s", path, strerror(errno));
+	ASSERT_EQ(0, ftruncate(fd, SLOT_SIZE));
+	return fd;
+}
+
 TEST(file_backed_slot_refused)
 {
-	char dir[] = "/tmp/svm-ramfs-XXXXXX", path[64];
+	char dir[] = "/tmp/svm-ramfs-XXXXXX";
 	struct tvm t;
 	struct gp g;
 	void *p;
@@ -95,19 +118,12 @@ TEST(file_backed_slot_refused)
 	if (tvm_default_kind() != BE_SHADOWVM)
 		SKIP(return, "a shadowvm-only rule");
 	TVM_CREATE_OR_SKIP(&t, MEM_SIZE);
-	ASSERT_NE(NULL, mkdtemp(dir));
-	if (mount("ramfs", dir, "ramfs", 0, NULL)) {
-		int e = errno;
-
-		rmdir(dir);
+	fd = ramfs_file(_metadata, dir);
+	if (fd < 0) {
 		tvm_destroy(&t);
 		SKIP(return, "cannot mount a ramfs (a non-shmem filesystem) on %s: %s",
-		     dir, strerror(e));
+		     dir, strerror(-fd));
 	}
-	snprintf(path, sizeof(path), "%s/guest-ram", dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	ASSERT_LE(0, fd) TH_LOG("creating %s: %s", path, strerror(errno));
-	ASSERT_EQ(0, ftruncate(fd, SLOT_SIZE));
 	p = mmap(NULL, SLOT_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
 	memset(p, 0x42, SLOT_SIZE);
@@ -183,7 +199,7 @@ TEST(shmem_and_anon_slots_work)
  */
 TEST(file_mapping_behind_slot_refused_at_pin)
 {
-	char dir[] = "/tmp/svm-ramfs-XXXXXX", path[64];
+	char dir[] = "/tmp/svm-ramfs-XXXXXX";
 	struct grt_stopinfo st;
 	struct grt_script s;
 	struct tvm t;
@@ -199,19 +215,12 @@ TEST(file_mapping_behind_slot_refused_at_pin)
 	ASSERT_NE(MAP_FAILED, p);
 	r = set_slot(&t, 1, SLOT1_GPA, SLOT_SIZE, p);
 	ASSERT_EQ(0, r) TH_LOG("anonymous slot: %s", strerror(-r));
-	ASSERT_NE(NULL, mkdtemp(dir));
-	if (mount("ramfs", dir, "ramfs", 0, NULL)) {
-		int e = errno;
-
-		rmdir(dir);
+	fd = ramfs_file(_metadata, dir);
+	if (fd < 0) {
 		tvm_destroy(&t);
 		SKIP(return, "cannot mount a ramfs (a non-shmem filesystem) on %s: %s",
-		     dir, strerror(e));
+		     dir, strerror(-fd));
 	}
-	snprintf(path, sizeof(path), "%s/guest-ram", dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	ASSERT_LE(0, fd) TH_LOG("creating %s: %s", path, strerror(errno));
-	ASSERT_EQ(0, ftruncate(fd, SLOT_SIZE));
 	q = mmap(p, SLOT_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
 	ASSERT_EQ(p, q);
 	memset(p, 0x42, SLOT_SIZE);

@@ -339,39 +339,78 @@ static long vmpin_kb(void)
 	return kb;
 }
 
+/*
+ * The long-mode VM of the cases below: mem bytes of RAM, the guest's BIG
+ * mapping HB with 2 MiB pages; base (on shadowvm) the module's counters
+ * before it. With HB in RAM (mem > HB): every frame of HB holds its sig()
+ * and the host must back it with huge pages (else an environment skip).
+ * false: skipped.
+ */
+static bool lm_vm(struct __test_metadata *_metadata, struct _test_data_huge *self,
+		  uint32_t policy, size_t mem, struct svm_counters *base)
+{
+	struct grt_env env = { .mode = GP_MODE_LM, .cr0_extra = GP_CR0_WP };
+	enum be_kind kind = tvm_default_kind();
+	uint64_t off;
+	long kb;
+	int r;
+
+	if (kind == BE_SHADOWVM)
+		ASSERT_EQ(0, svm_read_counters(base));
+	r = grt_create(&self->t, kind, mem, policy, 0, 0);
+	if (tvm_no_device(r))
+		SKIP(return false, "%s backend device missing", be_ops_by_kind(kind)->name);
+	ASSERT_EQ(0, r) TH_LOG("creating the VM: %s", strerror(-r));
+	self->live = true;
+	ASSERT_EQ(0, gp_init(&self->g, self->t.mem, mem, GP_MODE_LM, GRT_POOL, GRT_POOL_SIZE));
+	ASSERT_EQ(0, gp_map(&self->g, BIG, HB, HB_SIZE, GP_2M, GP_W));
+	ASSERT_EQ(0, grt_setup(&self->t, &self->g, &env));
+	*(uint32_t *)tvm_ptr(&self->t, GRT_SCRATCH) = sig(GRT_SCRATCH);
+	if (mem <= HB)
+		return true;
+	for (off = 0; off < HB_SIZE; off += 0x1000)
+		*(uint32_t *)tvm_ptr(&self->t, HB + off) = sig(HB + off);
+	kb = anon_huge_kb(tvm_ptr(&self->t, HB));
+	if (kb < (long)(HB_SIZE >> 10))
+		SKIP(return false, "no transparent huge pages behind guest RAM (AnonHugePages %ld kB; /sys/kernel/mm/transparent_hugepage/enabled)",
+		     kb);
+	return true;
+}
+
+/*
+ * Destroy lm_vm()'s VM: on shadowvm the module's counters must come back
+ * to base (pinned pages, region pins, ...), and VmPin to pin0.
+ */
+static void lm_vm_end(struct __test_metadata *_metadata, struct _test_data_huge *self,
+		      const struct svm_counters *base, long pin0)
+{
+	struct svm_counters now;
+	char diff[256];
+
+	tvm_destroy(&self->t);
+	self->live = false;
+	if (tvm_default_kind() != BE_SHADOWVM)
+		return;
+	EXPECT_EQ(0, svm_wait_counters(base, &now, 10000))
+		TH_LOG("after the VM: %s",
+		       svm_counters_diff(base, &now, diff, sizeof(diff)) ? diff : "-");
+	if (pin0 >= 0)
+		EXPECT_EQ(pin0, vmpin_kb());
+}
+
 #define HOLE	(HB + 0x207000ULL)	/* in the second 2 MiB */
 #define HVAL	0x40e1f00du
 
 static void hole_case(struct __test_metadata *_metadata,
 		      struct _test_data_huge *self, uint32_t policy)
 {
-	struct grt_env env = { .mode = GP_MODE_LM, .cr0_extra = GP_CR0_WP };
-	enum be_kind kind = tvm_default_kind();
-	bool svm = kind == BE_SHADOWVM;
-	uint64_t st0[SHADOWVM_STAT_NR], st1[SHADOWVM_STAT_NR], off, *res;
+	bool svm = tvm_default_kind() == BE_SHADOWVM;
+	uint64_t st0[SHADOWVM_STAT_NR], st1[SHADOWVM_STAT_NR], *res;
 	struct svm_counters base, now;
-	char diff[256];
-	long kb, pin0 = vmpin_kb(), pin1;
-	int r;
+	long pin0 = vmpin_kb(), pin1;
 
-	if (svm)
-		ASSERT_EQ(0, svm_read_counters(&base));
-	r = grt_create(&self->t, kind, MEM_SIZE, policy, 0, 0);
-	if (tvm_no_device(r))
-		SKIP(return, "%s backend device missing", be_ops_by_kind(kind)->name);
-	ASSERT_EQ(0, r) TH_LOG("creating the VM: %s", strerror(-r));
-	self->live = true;
-	ASSERT_EQ(0, gp_init(&self->g, self->t.mem, MEM_SIZE, GP_MODE_LM, GRT_POOL,
-			     GRT_POOL_SIZE));
-	ASSERT_EQ(0, gp_map(&self->g, BIG, HB, HB_SIZE, GP_2M, GP_W));
-	ASSERT_EQ(0, grt_setup(&self->t, &self->g, &env));
-	for (off = 0; off < HB_SIZE; off += 0x1000)
-		*(uint32_t *)tvm_ptr(&self->t, HB + off) = sig(HB + off);
-	*(uint32_t *)tvm_ptr(&self->t, GRT_SCRATCH) = sig(GRT_SCRATCH);
-	kb = anon_huge_kb(tvm_ptr(&self->t, HB));
-	if (kb < (long)(HB_SIZE >> 10))
-		SKIP(return, "no transparent huge pages behind guest RAM (AnonHugePages %ld kB; /sys/kernel/mm/transparent_hugepage/enabled)",
-		     kb);
+	if (!lm_vm(_metadata, self, policy, MEM_SIZE, &base))
+		return;
 	/* the hole, and the runner's new page in it */
 	ASSERT_EQ(0, madvise(tvm_ptr(&self->t, HOLE), 4096, MADV_DONTNEED));
 	EXPECT_EQ(0, *(uint32_t *)tvm_ptr(&self->t, HOLE));
@@ -419,13 +458,7 @@ static void hole_case(struct __test_metadata *_metadata,
 	EXPECT_LE(512, D(st1, st0, PAGES_PINNED));
 	if (pin0 >= 0)
 		EXPECT_EQ((long)st1[SHADOWVM_STAT_PAGES_PINNED] * 4, pin1 - pin0);
-	tvm_destroy(&self->t);
-	self->live = false;
-	EXPECT_EQ(0, svm_wait_counters(&base, &now, 10000))
-		TH_LOG("after the VM: %s",
-		       svm_counters_diff(&base, &now, diff, sizeof(diff)) ? diff : "-");
-	if (pin0 >= 0)
-		EXPECT_EQ(pin0, vmpin_kb());
+	lm_vm_end(_metadata, self, &base, pin0);
 }
 
 #define STALE_LA	0x60000000ULL	/* a 4 KiB alias of STALE, alone in its table */
@@ -453,34 +486,15 @@ static uint32_t nsig(uint64_t gpa)
 static void stale_case(struct __test_metadata *_metadata,
 		       struct _test_data_huge *self, uint32_t policy)
 {
-	struct grt_env env = { .mode = GP_MODE_LM, .cr0_extra = GP_CR0_WP };
-	enum be_kind kind = tvm_default_kind();
-	bool svm = kind == BE_SHADOWVM;
+	bool svm = tvm_default_kind() == BE_SHADOWVM;
 	uint64_t st0[SHADOWVM_STAT_NR], st1[SHADOWVM_STAT_NR], off, *res;
 	struct svm_counters base, now;
-	char diff[256];
 	long kb, kb1, pin0 = vmpin_kb(), pin1;
-	int r;
 
-	if (svm)
-		ASSERT_EQ(0, svm_read_counters(&base));
-	r = grt_create(&self->t, kind, MEM_SIZE, policy, 0, 0);
-	if (tvm_no_device(r))
-		SKIP(return, "%s backend device missing", be_ops_by_kind(kind)->name);
-	ASSERT_EQ(0, r) TH_LOG("creating the VM: %s", strerror(-r));
-	self->live = true;
-	ASSERT_EQ(0, gp_init(&self->g, self->t.mem, MEM_SIZE, GP_MODE_LM, GRT_POOL,
-			     GRT_POOL_SIZE));
-	ASSERT_EQ(0, gp_map(&self->g, BIG, HB, HB_SIZE, GP_2M, GP_W));
+	if (!lm_vm(_metadata, self, policy, MEM_SIZE, &base))
+		return;
 	ASSERT_EQ(0, gp_map(&self->g, STALE_LA, STALE, GP_4K, GP_4K, GP_W));
-	ASSERT_EQ(0, grt_setup(&self->t, &self->g, &env));
-	for (off = 0; off < HB_SIZE; off += 0x1000)
-		*(uint32_t *)tvm_ptr(&self->t, HB + off) = sig(HB + off);
-	*(uint32_t *)tvm_ptr(&self->t, GRT_SCRATCH) = sig(GRT_SCRATCH);
 	kb = anon_huge_kb(tvm_ptr(&self->t, HB));
-	if (kb < (long)(HB_SIZE >> 10))
-		SKIP(return, "no transparent huge pages behind guest RAM (AnonHugePages %ld kB; /sys/kernel/mm/transparent_hugepage/enabled)",
-		     kb);
 
 	/* 1: STALE pinned through the alias, as a page of the first huge page */
 	gs_op(&self->s, GOP_CR3, 0, gp_cr3(&self->g), 0, 0);
@@ -539,13 +553,7 @@ static void stale_case(struct __test_metadata *_metadata,
 	EXPECT_LE(511, D(st1, st0, PAGES_PINNED));
 	if (pin0 >= 0)
 		EXPECT_EQ((long)st1[SHADOWVM_STAT_PAGES_PINNED] * 4, pin1 - pin0);
-	tvm_destroy(&self->t);
-	self->live = false;
-	EXPECT_EQ(0, svm_wait_counters(&base, &now, 10000))
-		TH_LOG("after the VM: %s",
-		       svm_counters_diff(&base, &now, diff, sizeof(diff)) ? diff : "-");
-	if (pin0 >= 0)
-		EXPECT_EQ(pin0, vmpin_kb());
+	lm_vm_end(_metadata, self, &base, pin0);
 }
 
 TEST_F(huge, long_mode_2m_stale_pin)
@@ -603,41 +611,25 @@ static uint32_t churn_rand(uint64_t *x)
 static void churn_case(struct __test_metadata *_metadata,
 		       struct _test_data_huge *self, uint32_t policy)
 {
-	struct grt_env env = { .mode = GP_MODE_LM, .cr0_extra = GP_CR0_WP };
-	enum be_kind kind = tvm_default_kind();
-	bool svm = kind == BE_SHADOWVM;
+	bool svm = tvm_default_kind() == BE_SHADOWVM;
 	uint64_t st[SHADOWVM_STAT_NR], *res, x;
 	struct svm_counters base, now;
 	uint32_t gen = 1, f, v, reg_ops = 0, frame_ops = 0, collapses = 0;
 	uint32_t la_f[CHURN_ACC], wr[CHURN_ACC];
 	const char *seed_env = getenv("SVM_CHURN_SEED");
-	char diff[256];
-	long kb, pin0 = vmpin_kb(), pin1;
-	int r, round, i;
+	long pin0 = vmpin_kb(), pin1;
+	int round, i;
 
 	x = seed_env ? strtoull(seed_env, NULL, 0) : 1;
 	TH_LOG("%s: seed %llu (SVM_CHURN_SEED)", grt_policy_name(policy), (unsigned long long)x);
 	x = x * 0x9e3779b97f4a7c15ULL | 1;
-	if (svm)
-		ASSERT_EQ(0, svm_read_counters(&base));
-	r = grt_create(&self->t, kind, MEM_SIZE, policy, 0, 0);
-	if (tvm_no_device(r))
-		SKIP(return, "%s backend device missing", be_ops_by_kind(kind)->name);
-	ASSERT_EQ(0, r) TH_LOG("creating the VM: %s", strerror(-r));
-	self->live = true;
-	ASSERT_EQ(0, gp_init(&self->g, self->t.mem, MEM_SIZE, GP_MODE_LM, GRT_POOL,
-			     GRT_POOL_SIZE));
-	ASSERT_EQ(0, gp_map(&self->g, BIG, HB, HB_SIZE, GP_2M, GP_W));
+	if (!lm_vm(_metadata, self, policy, MEM_SIZE, &base))
+		return;
 	for (f = 0; f < NFR / 64; f++)
 		ASSERT_EQ(0, gp_map(&self->g, ALIAS + ALIAS_FRAME(f) * 0x1000ULL,
 				    HB + ALIAS_FRAME(f) * 0x1000ULL, GP_4K, GP_4K, GP_W));
-	ASSERT_EQ(0, grt_setup(&self->t, &self->g, &env));
 	for (f = 0; f < NFR; f++)
 		*(uint32_t *)tvm_ptr(&self->t, HB + f * 0x1000ULL) = cword(0xa, 0, f);
-	kb = anon_huge_kb(tvm_ptr(&self->t, HB));
-	if (kb < (long)(HB_SIZE >> 10))
-		SKIP(return, "no transparent huge pages behind guest RAM (AnonHugePages %ld kB; /sys/kernel/mm/transparent_hugepage/enabled)",
-		     kb);
 	gs_op(&self->s, GOP_CR3, 0, gp_cr3(&self->g), 0, 0);
 	ASSERT_EQ(0, run(self)) TH_LOG("warm-up: %s", self->err);
 	res = grt_res(&self->t);
@@ -722,13 +714,7 @@ static void churn_case(struct __test_metadata *_metadata,
 	       (unsigned long long)st[SHADOWVM_STAT_LARGE_NO_HOST],
 	       now.region_pins - base.region_pins,
 	       (unsigned long long)st[SHADOWVM_STAT_PAGES_PINNED]);
-	tvm_destroy(&self->t);
-	self->live = false;
-	EXPECT_EQ(0, svm_wait_counters(&base, &now, 10000))
-		TH_LOG("after the VM: %s",
-		       svm_counters_diff(&base, &now, diff, sizeof(diff)) ? diff : "-");
-	if (pin0 >= 0)
-		EXPECT_EQ(pin0, vmpin_kb());
+	lm_vm_end(_metadata, self, &base, pin0);
 }
 
 TEST_F(huge, long_mode_2m_churn)
@@ -783,15 +769,11 @@ static void hugetlb_restore(long nr)
 static void hugetlb_case(struct __test_metadata *_metadata,
 			 struct _test_data_huge *self, uint32_t policy)
 {
-	struct grt_env env = { .mode = GP_MODE_LM, .cr0_extra = GP_CR0_WP };
-	enum be_kind kind = tvm_default_kind();
-	bool svm = kind == BE_SHADOWVM;
+	bool svm = tvm_default_kind() == BE_SHADOWVM;
 	uint64_t st0[SHADOWVM_STAT_NR], st1[SHADOWVM_STAT_NR], off, *res;
 	struct svm_counters base, now;
 	long nr, free0, pin0 = vmpin_kb(), pin1;
 	uint8_t *hb;
-	char diff[256];
-	int r;
 
 	nr = hugetlb_raise(3);
 	free0 = hugetlb_free();
@@ -801,16 +783,9 @@ static void hugetlb_case(struct __test_metadata *_metadata,
 		SKIP(return, "no 3 free 2 MiB hugetlb pages (HugePages_Free %ld, nr_hugepages %ld)",
 		     free0, nr);
 	}
-	if (svm)
-		ASSERT_EQ(0, svm_read_counters(&base));
-	r = grt_create(&self->t, kind, HB, policy, 0, 0);	/* RAM below HB */
-	if (tvm_no_device(r))
-		SKIP(return, "%s backend device missing", be_ops_by_kind(kind)->name);
-	ASSERT_EQ(0, r) TH_LOG("creating the VM: %s", strerror(-r));
-	self->live = true;
-	ASSERT_EQ(0, gp_init(&self->g, self->t.mem, HB, GP_MODE_LM, GRT_POOL, GRT_POOL_SIZE));
-	ASSERT_EQ(0, gp_map(&self->g, BIG, HB, HB_SIZE, GP_2M, GP_W));
-	ASSERT_EQ(0, grt_setup(&self->t, &self->g, &env));
+	/* RAM below HB; HB is the hugetlb slot */
+	if (!lm_vm(_metadata, self, policy, HB, &base))
+		return;
 	hb = mmap(NULL, HB_SIZE, PROT_READ | PROT_WRITE,
 		  MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
 	ASSERT_NE(MAP_FAILED, hb) TH_LOG("MAP_HUGETLB: %s", strerror(errno));
@@ -859,18 +834,11 @@ static void hugetlb_case(struct __test_metadata *_metadata,
 	EXPECT_EQ(sig(HB + 0x206000), (uint32_t)res[2])
 		TH_LOG("the guest reads 0x%x: not its old page", (uint32_t)res[2]);
 
-	tvm_destroy(&self->t);
-	self->live = false;
+	lm_vm_end(_metadata, self, &base, pin0);
 	munmap(hb, HB_SIZE);
-	if (svm)
-		EXPECT_EQ(0, svm_wait_counters(&base, &now, 10000))
-			TH_LOG("after the VM: %s",
-			       svm_counters_diff(&base, &now, diff, sizeof(diff)) ? diff : "-");
 	EXPECT_EQ(free0, hugetlb_free())
 		TH_LOG("HugePages_Free %ld after the VM, %ld before it: a pin kept a huge page",
 		       hugetlb_free(), free0);
-	if (pin0 >= 0)
-		EXPECT_EQ(pin0, vmpin_kb());
 	hugetlb_restore(nr);
 }
 
