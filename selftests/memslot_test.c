@@ -232,8 +232,9 @@ TEST(guest_sees_slot_memory)
 /*
  * The runner forks while the guest's memory is pinned (Documentation/
  * uapi.rst, "Process model"): guest RAM stays the parent's memory. Slot
- * 1 (four pages at 0x200000): P written by the guest before the fork, S
- * and T written by the runner before it, Q untouched. After the fork,
+ * 1 (at 0x200000): P written by the guest before the fork (pinned), S
+ * and T written by the runner before it (present, not pinned: so shared
+ * with the child), Q untouched. After the fork,
  * with the child alive (so every page the child shares is copy-on-write):
  * the runner writes S, the guest writes P and Q and reads S, T (its first
  * access to T is a read), the runner writes T, the guest reads T again.
@@ -247,20 +248,22 @@ GUEST_CODE(fork_guest,
 	"movl $0x11111111, 0x200000\n"	/* P, before the fork */
 	"outb %al, $0x10\n"		/* the runner forks */
 	"movl $0x22222222, 0x200000\n"	/* P, after it */
-	"movl $0x33333333, 0x202000\n"	/* Q, untouched before */
-	"mov 0x201000, %eax\n"		/* S, written by the runner after the fork */
+	"movl $0x33333333, 0x208000\n"	/* Q, untouched before */
+	"mov 0x210000, %eax\n"		/* S, written by the runner after the fork */
 	"mov %eax, 0x200004\n"
-	"mov 0x203000, %eax\n"		/* T, a read first */
+	"mov 0x218000, %eax\n"		/* T, a read first */
 	"mov %eax, 0x20000c\n"
 	"outb %al, $0x11\n"		/* the runner writes T */
-	"mov 0x203000, %eax\n"
+	"mov 0x218000, %eax\n"
 	"mov %eax, 0x200008\n"
 	"hlt\n");
 
-#define FP	0x000
-#define FS	0x1000
-#define FQ	0x2000
-#define FT	0x3000
+/* 8 pages apart: no prefetch window holds two of them (no pin before use) */
+#define FP	0x0000
+#define FQ	0x8000
+#define FS	0x10000
+#define FT	0x18000
+#define FSIZE	0x20000
 
 static uint32_t word(const uint8_t *m, size_t off)
 {
@@ -281,7 +284,7 @@ static int fork_child(int go, int vcpu_fd, uint8_t *m)
 	    word(m, FQ) != 0)
 		bad |= 2;
 	/* its own copies: nothing reaches the parent */
-	memset(m, 0xdd, 4 * PG);
+	memset(m, 0xdd, FSIZE);
 	return bad;
 }
 
@@ -294,11 +297,11 @@ TEST(runner_fork_keeps_guest_memory)
 	pid_t pid;
 
 	TVM_CREATE_OR_SKIP(&t, TVM_MEM_DEFAULT);
-	m = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	m = mmap(NULL, FSIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, m);
 	*(uint32_t *)(m + FS) = 0x5555;
 	*(uint32_t *)(m + FT) = 0x7777;
-	ASSERT_EQ(0, be_set_memory(&t.vm, 1, 0x200000, 4 * PG, m, false));
+	ASSERT_EQ(0, be_set_memory(&t.vm, 1, 0x200000, FSIZE, m, false));
 	TVM_LOAD(&t, fork_guest);
 	TVM_RUN_EXPECT(&t, &e, BE_EXIT_IO);
 	ASSERT_EQ(0x10, e.io.port);
@@ -338,7 +341,7 @@ TEST(runner_fork_keeps_guest_memory)
 	EXPECT_EQ(0x22222222, word(m, FP));
 	EXPECT_EQ(0x44444444, word(m, FS));
 	tvm_destroy(&t);
-	munmap(m, 4 * PG);
+	munmap(m, FSIZE);
 }
 
 /*
