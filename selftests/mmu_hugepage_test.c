@@ -398,6 +398,21 @@ static void lm_vm_end(struct __test_metadata *_metadata, struct _test_data_huge 
 		EXPECT_EQ(pin0, vmpin_kb());
 }
 
+/*
+ * lm_vm()'s guest loads its CR3 and reads GRT_SCRATCH; then (on shadowvm)
+ * the VM's counters into st0. Returns the result words.
+ */
+static uint64_t *lm_warm(struct __test_metadata *_metadata, struct _test_data_huge *self,
+			 uint64_t *st0)
+{
+	gs_op(&self->s, GOP_CR3, 0, gp_cr3(&self->g), 0, 0);
+	gs_access(&self->s, GRT_SCRATCH, GRT_ACC_READ, 0, 0);
+	ASSERT_EQ(0, run(self)) TH_LOG("warm-up: %s", self->err);
+	if (tvm_default_kind() == BE_SHADOWVM)
+		ASSERT_EQ(0, grt_vm_stats(&self->t, st0, SHADOWVM_STAT_NR));
+	return grt_res(&self->t);
+}
+
 #define HOLE	(HB + 0x207000ULL)	/* in the second 2 MiB */
 #define HVAL	0x40e1f00du
 
@@ -416,12 +431,7 @@ static void hole_case(struct __test_metadata *_metadata,
 	EXPECT_EQ(0, *(uint32_t *)tvm_ptr(&self->t, HOLE));
 	*(uint32_t *)tvm_ptr(&self->t, HOLE) = HVAL;
 
-	gs_op(&self->s, GOP_CR3, 0, gp_cr3(&self->g), 0, 0);
-	gs_access(&self->s, GRT_SCRATCH, GRT_ACC_READ, 0, 0);
-	ASSERT_EQ(0, run(self)) TH_LOG("warm-up: %s", self->err);
-	res = grt_res(&self->t);
-	if (svm)
-		ASSERT_EQ(0, grt_vm_stats(&self->t, st0, SHADOWVM_STAT_NR));
+	res = lm_warm(_metadata, self, st0);
 	gs_access(&self->s, BIG + 0x1000, GRT_ACC_READ, 0, 0);
 	gs_access(&self->s, BIG + 0x1ff000, GRT_ACC_READ, 0, 4);
 	/* another frame of the second 2 MiB first, then the hole */
@@ -793,12 +803,7 @@ static void hugetlb_case(struct __test_metadata *_metadata,
 		*(uint32_t *)(hb + off) = sig(HB + off);
 	ASSERT_EQ(0, be_set_memory(&self->t.vm, 1, HB, HB_SIZE, hb, false));
 
-	gs_op(&self->s, GOP_CR3, 0, gp_cr3(&self->g), 0, 0);
-	gs_access(&self->s, GRT_SCRATCH, GRT_ACC_READ, 0, 0);
-	ASSERT_EQ(0, run(self)) TH_LOG("warm-up: %s", self->err);
-	res = grt_res(&self->t);
-	if (svm)
-		ASSERT_EQ(0, grt_vm_stats(&self->t, st0, SHADOWVM_STAT_NR));
+	res = lm_warm(_metadata, self, st0);
 	gs_access(&self->s, BIG + 0x1000, GRT_ACC_READ, 0, 0);
 	gs_access(&self->s, BIG + 0x1ff000, GRT_ACC_READ, 0, 4);
 	gs_access(&self->s, BIG + 0x205000, GRT_ACC_READ, 0, 8);
