@@ -47,7 +47,9 @@
 #   MMU_BENCH_KVM_EPT=1 load kvm_intel with ept=1 instead (and keep an ept=1
 #                       one): rows kvm-ept1, no vs-kvm, and the FAIL above
 #   MMU_BENCH_RUNS, MMU_BENCH_ONLY, MMU_BENCH_SHADOW_PAGES,
-#   MMU_BENCH_ROOT_CACHE: passed to mmu_bench (see its header)
+#   MMU_BENCH_ROOT_CACHE, MMU_BENCH_HOST_MEM: passed to mmu_bench (see its
+#                     header; HOST_MEM=cold for sections that fault the
+#                     host memory in)
 # Exit status: 0 when every configuration ran on every workload and KVM ran
 # with ept=0, 1 otherwise.
 

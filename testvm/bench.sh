@@ -16,7 +16,7 @@
 # LINUX_BENCH_TIMEOUT limits one boot;
 # MMU_BENCH=0 leaves out the MMU bench, run_bench.sh, to run only those). Environment: TESTVM_TIMEOUT (seconds, default 3600), those of
 # boot.sh, and MMU_BENCH_* (RUNS, ONLY, POLICIES, PREFETCH, ROOT_CACHES,
-# CAPS, SHADOW_PAGES, ROOT_CACHE, NO_KVM, KVM_EPT: see run_bench.sh),
+# CAPS, SHADOW_PAGES, ROOT_CACHE, HOST_MEM, NO_KVM, KVM_EPT: see run_bench.sh),
 # passed into the VM through payload/bench.env. Exit status: boot.sh's, or
 # 1 when it was 0 but no CSV came back.
 # Wall time in Bochs is not host time: compare runs of the same kernel,
@@ -47,7 +47,7 @@ cp testvm/guest-bench.sh "$OUT/payload/"
 cp "$TESTVM_VMLINUZ" "$OUT/payload/selftests/vmlinuz"
 : >"$OUT/payload/bench.env"
 for v in MMU_BENCH_RUNS MMU_BENCH_ONLY MMU_BENCH_POLICIES MMU_BENCH_PREFETCH \
-	 MMU_BENCH_SHADOW_PAGES MMU_BENCH_ROOT_CACHE MMU_BENCH_NO_KVM \
+	 MMU_BENCH_SHADOW_PAGES MMU_BENCH_ROOT_CACHE MMU_BENCH_NO_KVM MMU_BENCH_HOST_MEM \
 	 MMU_BENCH_ROOT_CACHES MMU_BENCH_CAPS MMU_BENCH_KVM_EPT MMU_BENCH_BYPASS \
 	 MMU_BENCH_PREFETCH_TABLE \
 	 MMU_BENCH LINUX_BENCH LINUX_BENCH_CONFIGS LINUX_BENCH_APPEND LINUX_BENCH_MEM \

@@ -28,6 +28,15 @@
  *                           for the bench's VMs (20 per mille of the guest's
  *                           pages, at least 64: 163)
  *   MMU_BENCH_ROOT_CACHE    vm_config.root_cache_size (shadowvm; 0: default)
+ *   MMU_BENCH_HOST_MEM      "warm" (default): the runner faults its guest RAM
+ *                           in (MADV_POPULATE_WRITE, else a write to each
+ *                           page) before the guest runs, as a VMM with
+ *                           preallocated memory does, so that no measured
+ *                           section includes the host's allocation and
+ *                           clearing of a page (the same for both
+ *                           hypervisors, and not MMU work); "cold": guest
+ *                           RAM is faulted in by the hypervisor's first use
+ *                           of each page, inside the sections that touch it
  *
  * Workloads (a fresh VM each, 32 MiB of RAM; warm-up ops, then a measured
  * section between two OUTs to the runtime's port; "op" is the unit the
@@ -93,6 +102,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 
 #include <linux/kvm.h>
 #include <linux/shadowvm.h>
@@ -165,6 +175,7 @@ struct bench {
 	int vm_stats_fd;		/* KVM VM binary stats, or -1 */
 	bool live;			/* t and s to be freed */
 	uint64_t ops;			/* operations of the measured section */
+	bool cold;			/* MMU_BENCH_HOST_MEM=cold */
 	char err[512];
 };
 
@@ -273,6 +284,21 @@ static uint64_t proc_la(const struct bench *b)
 	return GRT_PROC_LA(b->mode);
 }
 
+/*
+ * MMU_BENCH_HOST_MEM=warm: every page of guest RAM allocated (and cleared)
+ * by the host before the guest runs; the pages keep the zeroes they had
+ */
+static void host_mem_warm(void *mem, size_t size)
+{
+	volatile uint8_t *p = mem;
+	size_t i;
+
+	if (!madvise(mem, size, MADV_POPULATE_WRITE))
+		return;
+	for (i = 0; i < size; i += 4096)
+		p[i] = p[i];
+}
+
 /* a fresh VM in b->mode with nproc processes of 4 written pages each */
 static int bench_vm_cap(struct bench *b, enum gp_mode mode, int nproc, uint32_t cap)
 {
@@ -291,6 +317,8 @@ static int bench_vm_cap(struct bench *b, enum gp_mode mode, int nproc, uint32_t 
 	if (r)
 		return r;
 	b->live = true;
+	if (!b->cold)
+		host_mem_warm(b->t.mem, MEM_SIZE);
 	gs_init(&b->s);
 	if (b->kind == BE_KVM) {
 		b->stats_fd = ioctl(b->t.vcpu.fd, KVM_GET_STATS_FD, NULL);
@@ -949,6 +977,12 @@ static int cmd_run(int argc, char **argv)
 	if (!runs)
 		runs = 1;
 	b.cap = env_ul("MMU_BENCH_SHADOW_PAGES", 0);
+	if (getenv("MMU_BENCH_HOST_MEM") && *getenv("MMU_BENCH_HOST_MEM")) {
+		if (!strcmp(getenv("MMU_BENCH_HOST_MEM"), "cold"))
+			b.cold = true;
+		else if (strcmp(getenv("MMU_BENCH_HOST_MEM"), "warm"))
+			return 2;
+	}
 	if (getenv("MMU_BENCH_SHADOW_PAGES") &&
 	    !strcmp(getenv("MMU_BENCH_SHADOW_PAGES"), "kvm"))
 		b.cap = KVM_DEFAULT_CAP;
@@ -979,6 +1013,7 @@ static int cmd_run(int argc, char **argv)
 	} else {
 		return 2;
 	}
+	printf("HOSTMEM %s %s\n", config, b.cold ? "cold" : "warm");
 	for (w = 0; w < NWORK; w++) {
 		const struct wdef *wd = &workloads[w];
 
@@ -1074,6 +1109,21 @@ static struct rsample *find_sample(const char *work, const char *config,
 	return NULL;
 }
 
+/* MMU_BENCH_HOST_MEM of each config's run ("HOSTMEM config warm|cold") */
+static unsigned int n_warm, n_cold;
+
+static void note_host_mem(const char *rest)
+{
+	char config[32], mode[8];
+
+	if (sscanf(rest, "%31s %7s", config, mode) != 2)
+		return;
+	if (!strcmp(mode, "cold"))
+		n_cold++;
+	else
+		n_warm++;
+}
+
 static void read_results(FILE *f)
 {
 	char line[1024], work[32], config[32];
@@ -1085,6 +1135,10 @@ static void read_results(FILE *f)
 		struct rsample *r;
 		char *q;
 
+		if (!strncmp(line, "HOSTMEM ", 8)) {
+			note_host_mem(line + 8);
+			continue;
+		}
 		if (!det && strncmp(line, "RESULT ", 7))
 			continue;
 		if (sscanf(line + 7, "%31s %31s %u%n", work, config, &run, &got) != 3)
@@ -1311,6 +1365,15 @@ static void report_table(void)
 	       "  exits, tpf (true page faults, injected), hpf (hidden): medians, per op;\n"
 	       "  cap: the VM's shadow-page cap as the hypervisor reports it (shadowvm:\n"
 	       "  vm_config.max_shadow_pages, KVM: KVM_GET_NR_MMU_PAGES)\n");
+	if (n_warm && !n_cold)
+		printf("host memory: warm (guest RAM faulted in by the runner before the guest\n"
+		       "  runs, MMU_BENCH_HOST_MEM=warm)\n");
+	else if (n_cold && !n_warm)
+		printf("host memory: cold (each page faulted in by the hypervisor's first use,\n"
+		       "  inside the sections, MMU_BENCH_HOST_MEM=cold)\n");
+	else if (n_cold && n_warm)
+		printf("mmu-bench: NOTE: host memory warm for %u runs of a config and cold for %u:\n"
+		       "  the rows do not compare\n", n_warm, n_cold);
 	if (!reference)
 		printf("mmu-bench: NOTE: no kvm-ept0 rows: vs-kvm not computed%s\n",
 		       nconfigs && is_kvm(configs[nconfigs - 1]) ?
