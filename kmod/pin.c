@@ -8,8 +8,14 @@
  * for a userfaultfd handler; shv_gfns_to_pages_present(), for prefetch,
  * takes only pages already present in the runner's page tables. A 2 MiB
  * region the runner maps with one huge entry is pinned by one pin of its
- * folio (shv_gfns_pin_large(): the region pin), its pages published and
- * counted one by one; slot_free() drops that pin once.
+ * folio (shv_gfns_pin_large(): the region pin), counted as 512 pinned
+ * pages; when no page of the region was published before, the region pin
+ * is published alone in the slot's rpin[] (its first page) and its frames
+ * without a pages[] entry are found there, else its pages are published
+ * one by one in pages[];
+ * slot_free() drops that pin once. A frame's page is its pages[] entry or,
+ * without one, its region's rpin[] page (slot_page()); a region with an
+ * rpin[] entry never gains a pages[] entry.
  */
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
@@ -89,17 +95,55 @@ static int pin_page(unsigned long hva, unsigned int foll, bool may_wait, struct 
 	}
 }
 
-/* The slot's array of pinned pages, allocated on first use; pin_lock held. */
+/*
+ * The slot's array of pinned pages, allocated on first use with the
+ * per-region rpin[] and rcount[] (which exist whenever pages[] does);
+ * pin_lock held.
+ */
 static struct page **slot_pages(struct shv_slot *s)
 {
+	u64 nr = shv_slot_nregions(s);
 	struct page **pages = s->pages;
 
-	if (!pages) {
-		pages = shv_zalloc(s->npages * sizeof(*pages));
-		if (pages)
-			smp_store_release(&s->pages, pages);	/* zeroed array first */
+	if (pages)
+		return pages;
+	if (!s->rcount)
+		s->rcount = shv_zalloc(nr * sizeof(*s->rcount));
+	if (!s->rpin) {
+		struct page **rp = shv_zalloc(nr * sizeof(*rp));
+
+		if (rp)
+			smp_store_release(&s->rpin, rp);	/* zeroed array first */
 	}
+	if (!s->rcount || !s->rpin)
+		return NULL;
+	pages = shv_zalloc(s->npages * sizeof(*pages));
+	if (pages)
+		smp_store_release(&s->pages, pages);	/* zeroed array first */
 	return pages;
+}
+
+/*
+ * The page of slot index idx held by a region pin published in rpin[]
+ * only, or NULL. Lockless: pairs with pin_region()'s release.
+ */
+static struct page *region_page(struct shv_slot *s, u64 idx)
+{
+	struct page **rp = smp_load_acquire(&s->rpin);	/* pairs with slot_pages() */
+	struct page *first;
+
+	if (!rp)
+		return NULL;
+	first = smp_load_acquire(&rp[shv_slot_region(s, idx)]);	/* and pin_region() */
+	return first ? nth_page(first, (s->base_gfn + idx) & 511) : NULL;
+}
+
+/* The pinned page of slot index idx (pp: s->pages), or NULL. Lockless. */
+static struct page *slot_page(struct shv_slot *s, struct page **pp, u64 idx)
+{
+	struct page *pg = smp_load_acquire(&pp[idx]);	/* pairs with publication */
+
+	return pg ?: region_page(s, idx);
 }
 
 /* A pin taken for page idx becomes the slot's (pin_lock held, charged). */
@@ -107,6 +151,7 @@ static void pin_publish(struct shv_vm *vm, struct shv_slot *s, u64 idx, struct p
 {
 	atomic_long_inc(&shv_global.pinned_pages);
 	atomic64_inc(&vm->pages_pinned);
+	s->rcount[shv_slot_region(s, idx)]++;
 	smp_store_release(&s->pages[idx], pg);	/* pinned before seen */
 }
 
@@ -133,7 +178,7 @@ static int pin_one(struct shv_vm *vm, struct shv_slot *s, u64 idx, bool may_wait
 
 	if (!pages)
 		return -ENOMEM;
-	pg = READ_ONCE(pages[idx]);
+	pg = READ_ONCE(pages[idx]) ?: region_page(s, idx);
 	if (pg) {
 		*page = pg;
 		return 0;
@@ -173,9 +218,9 @@ int shv_gfn_to_page(struct shv_vm *vm, u64 gfn, bool write, bool nopin, struct p
 	if (write && (s->flags & SHADOWVM_MEM_READONLY))
 		return -EROFS;
 	idx = gfn - s->base_gfn;
-	pages = smp_load_acquire(&s->pages);	/* pairs with pin_one() */
+	pages = smp_load_acquire(&s->pages);	/* pairs with slot_pages() */
 	if (pages) {
-		struct page *pg = smp_load_acquire(&pages[idx]);	/* pairs with pin_one() */
+		struct page *pg = slot_page(s, pages, idx);
 
 		if (pg) {
 			*page = pg;
@@ -219,7 +264,7 @@ static struct shv_slot *published_run(struct shv_vm *vm, u64 gfn, int n, int max
 		missing = n;
 	}
 	for (k = 0; pp && k < n; k++) {
-		pages[k] = smp_load_acquire(&pp[*idx + k]);	/* and pin_publish() */
+		pages[k] = slot_page(s, pp, *idx + k);
 		missing += !pages[k];
 	}
 	if (!missing || current->mm != vm->mm)
@@ -257,7 +302,8 @@ void shv_gfns_to_pages_present(struct shv_vm *vm, u64 gfn, int n, struct page **
 	pp = slot_pages(s);
 	k = pp ? pin_user_pages_fast(s->hva + idx * PAGE_SIZE, got, foll, pin) : 0;
 	while (--k >= 0) {
-		if (READ_ONCE(pp[idx + k]) || pin_backing_check(s, idx + k, pin[k]) ||
+		if (READ_ONCE(pp[idx + k]) || region_page(s, idx + k) ||
+		    pin_backing_check(s, idx + k, pin[k]) ||
 		    charge_pin(vm)) {
 			unpin_user_page(pin[k]);	/* pinned already, or refused */
 			continue;
@@ -330,37 +376,57 @@ static unsigned long *slot_lpin(struct shv_slot *s)
 }
 
 /*
- * The region pin: the 2 MiB region at slot index idx (pages pp) with one
- * pin, when the runner maps it with one leaf entry over the 512 pages from
- * first. A pin of one page holds its whole folio, which cannot be split
- * while pinned, and the walk showed that the runner maps each frame's
- * address to nth_page(first, k) now: so every frame not pinned yet is
- * published as that page (as a 4 KiB fill would pin it), marked in s->lpin
- * as covered by the region pin, and counted and charged to RLIMIT_MEMLOCK
- * as a pinned page; slot_free() unpins the folio once per region. One
- * single-page pin, one page-table walk and one pass over the 512 entries,
- * instead of four pin calls of 128 pages, a check of each and a
- * publication of each. pin_lock held. Returns 1 (every frame's page is
- * nth_page(first, k)), 0 (some frame is pinned as another page: the others
- * are published all the same) or -1 (not mapped by one leaf entry, no
- * memory for s->lpin, or RLIMIT_MEMLOCK too near for 512 more: the caller
- * tries the runs).
+ * The region pin: the 2 MiB region at slot index idx (pages pp, no rpin[]
+ * entry) with one pin, when the runner maps it with one leaf entry over
+ * the 512 pages from first. A pin of one page holds its whole folio, which
+ * cannot be split while pinned, and the walk showed that the runner maps
+ * each frame's address to nth_page(first, k) now. When no frame of the
+ * region has a pages[] entry (rcount[]), or only slot index hint has one
+ * and it is its page of first (the frame the fault pinned before it
+ * tried the region), the pin is published as the region's rpin[] entry
+ * and counted and charged to RLIMIT_MEMLOCK as that many pinned pages
+ * (512 or 511): one single-page pin, one page-table walk and no pass over
+ * the frames. Otherwise every frame not pinned yet is published in
+ * pages[] as nth_page(first, k) (as a 4 KiB fill would pin it), marked in
+ * s->lpin as covered by the region pin, and counted and charged as a
+ * pinned page. slot_free() unpins the folio once per region. pin_lock
+ * held. Returns 1 (every frame's page is nth_page(first, k)), 0 (some
+ * frame is pinned as another page: the others are published all the
+ * same) or -1 (not mapped by one leaf entry, no memory for s->lpin, or
+ * RLIMIT_MEMLOCK too near for 512 more: the caller tries the runs).
  */
 static int pin_region(struct shv_vm *vm, struct shv_slot *s, struct page **pp, u64 idx,
-		      struct page *first, unsigned int foll)
+		      struct page *first, unsigned int foll, u64 hint)
 {
 	unsigned long hva = s->hva + idx * PAGE_SIZE;
-	unsigned long *lpin = slot_lpin(s);
+	u64 r = shv_slot_region(s, idx);
+	int n = s->rcount[r];
+	unsigned long *lpin = NULL;
 	struct page *pg, **e = pp + idx;
 	int k, fresh = 512, other = 0;
 
-	if (!lpin || pin_user_pages_fast(hva, 1, foll, &pg) != 1)
+	/* the pages[] entries of the region, if any, are all hint's */
+	if (n && (n > 1 || hint - idx >= 512 || pp[hint] != nth_page(first, hint - idx))) {
+		lpin = slot_lpin(s);
+		if (!lpin)
+			return -1;
+	}
+	if (pin_user_pages_fast(hva, 1, foll, &pg) != 1)
 		return -1;
 	/* 512 now, those pinned already given back below; quiet: the runs follow */
 	if (pg != first || !hva_maps_2m(vm->mm, hva, page_to_pfn(first)) ||
 	    __charge_pins(vm, 512, false)) {
 		unpin_user_page(pg);
 		return -1;
+	}
+	if (!lpin) {
+		atomic64_sub(n, &vm->mm->pinned_vm);	/* hint's own pin */
+		/* pinned and charged before seen: pairs with region_page() */
+		smp_store_release(&s->rpin[r], first);
+		atomic_long_inc(&shv_global.region_pins);
+		atomic_long_add(512 - n, &shv_global.pinned_pages);
+		atomic64_add(512 - n, &vm->pages_pinned);
+		return 1;
 	}
 	smp_wmb();	/* pinned before seen: pairs with the readers' acquire */
 	for (k = 0; k < 512; k++) {
@@ -392,12 +458,13 @@ static int pin_region(struct shv_vm *vm, struct shv_slot *s, struct page **pp, u
  * The 512 frames of the 2 MiB region from gfn (in one slot), for a 2 MiB
  * shadow leaf (mmu/fault.c) over the 512 physically contiguous host pages
  * from first, all in first's folio (the caller checked the folio, and
- * holds a pin on one of its pages): true when the page of every frame
- * is nth_page(first, k), pinned already or pinned here. Frames not
- * present in the runner's page tables are never faulted in (no
- * userfaultfd wait): false. In one pin_lock section: by one region pin
- * (pin_region()) when the runner maps the region with one huge entry;
- * otherwise (a THP mapped by 4 KiB entries) the region goes in
+ * holds a pin on one of its pages, that of frame hint): true when the page
+ * of every frame is nth_page(first, k), pinned already or pinned here.
+ * Frames not present in the runner's page tables are never faulted in (no
+ * userfaultfd wait): false. A region pinned by an rpin[] entry already:
+ * true when that is first, without the lock. In one pin_lock section: by
+ * one region pin (pin_region()) when the runner maps the region with one
+ * huge entry; otherwise (a THP mapped by 4 KiB entries) the region goes in
  * runs of SHV_PIN_RUN_MAX: a run pinned already as expected is skipped;
  * else one pin_user_pages_fast(FOLL_NOFAULT) call (a THP mapped by one
  * PMD: one folio reference update), one pass that checks each page and
@@ -407,7 +474,7 @@ static int pin_region(struct shv_vm *vm, struct shv_slot *s, struct page **pp, u
  * expected (a hole, another page) publishes nothing and ends it: false;
  * the runs before it stay pinned, as 4 KiB fills would have pinned them.
  */
-bool shv_gfns_pin_large(struct shv_vm *vm, u64 gfn, struct page *first)
+bool shv_gfns_pin_large(struct shv_vm *vm, u64 gfn, struct page *first, u64 hint)
 {
 	unsigned int foll = FOLL_LONGTERM | FOLL_NOFAULT;
 	struct shv_slot *s = shv_gfn_to_slot(vm, gfn);
@@ -420,7 +487,7 @@ bool shv_gfns_pin_large(struct shv_vm *vm, u64 gfn, struct page *first)
 		return false;
 	idx = gfn - s->base_gfn;
 	pp = smp_load_acquire(&s->pages);	/* pairs with slot_pages() */
-	if (pp && run_pinned_as(pp, idx, 512, first))
+	if (pp && (region_page(s, idx) == first || run_pinned_as(pp, idx, 512, first)))
 		return true;			/* all pinned: no lock */
 	if (current->mm != vm->mm || pin_backing_check(s, idx, first))
 		return false;
@@ -431,7 +498,13 @@ bool shv_gfns_pin_large(struct shv_vm *vm, u64 gfn, struct page *first)
 	pp = slot_pages(s);
 	if (!pp)
 		goto out;
-	k = pin_region(vm, s, pp, idx, first, foll);
+	/* a region pin of rpin[] stays the region's only pin */
+	pin[0] = region_page(s, idx);
+	if (pin[0]) {
+		ok = pin[0] == first;
+		goto out;
+	}
+	k = pin_region(vm, s, pp, idx, first, foll, hint - s->base_gfn);
 	if (k >= 0) {
 		ok = k;
 		goto out;
@@ -468,6 +541,7 @@ bool shv_gfns_pin_large(struct shv_vm *vm, u64 gfn, struct page *first)
 		}
 		atomic_long_add(fresh, &shv_global.pinned_pages);
 		atomic64_add(fresh, &vm->pages_pinned);
+		s->rcount[shv_slot_region(s, idx)] += fresh;
 	}
 	ok = true;
 out:

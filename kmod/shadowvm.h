@@ -88,8 +88,21 @@ struct shv_slot {
 	struct mutex pin_lock;		/* pinning into pages[] */
 	struct page **pages;		/* pinned pages, NULL until first pin */
 	unsigned long *lpin;		/* pages[] held by a region pin (pin.c) */
+	struct page **rpin;		/* per 2 MiB region: a region pin's first page */
+	u16 *rcount;			/* per 2 MiB region: pages[] entries set */
 	struct shv_rmap *rmap;		/* reverse map, under mmu_lock */
 };
+
+/* The 2 MiB guest-physical regions a slot touches (rpin[], rcount[]) */
+static inline u64 shv_slot_region(const struct shv_slot *s, u64 idx)
+{
+	return ((s->base_gfn + idx) >> 9) - (s->base_gfn >> 9);
+}
+
+static inline u64 shv_slot_nregions(const struct shv_slot *s)
+{
+	return shv_slot_region(s, s->npages - 1) + 1;
+}
 
 /* The published slot set: replaced as a whole (RCU-style) on any change. */
 struct shv_memslots {
@@ -142,7 +155,7 @@ int shv_gfn_to_page(struct shv_vm *vm, u64 gfn, bool write, bool nopin, struct p
 void shv_gfns_to_pages_present(struct shv_vm *vm, u64 gfn, int n, struct page **pages);
 /* A 2 MiB shadow leaf's 512 frames, pinned as the pages from first (pin.c). */
 #define SHV_PIN_RUN_MAX 128
-bool shv_gfns_pin_large(struct shv_vm *vm, u64 gfn, struct page *first);
+bool shv_gfns_pin_large(struct shv_vm *vm, u64 gfn, struct page *first, u64 hint);
 /* Guest-physical copy helpers (RAM only); may pin, so not under mmu_lock. */
 int shv_read_gpa(struct shv_vm *vm, u64 gpa, void *buf, unsigned int len);
 int shv_write_gpa(struct shv_vm *vm, u64 gpa, const void *buf, unsigned int len);

@@ -47,9 +47,18 @@ static void slot_free(struct shv_vm *vm, struct shv_slot *s)
 	if (!s)
 		return;
 	if (s->pages) {
-		u64 region = U64_MAX;
+		u64 region = U64_MAX, r;
 		long regions = 0;
 
+		/* region pins of rpin[]: the region's pages without an entry */
+		for (r = 0; r < shv_slot_nregions(s); r++) {
+			if (!s->rpin[r])
+				continue;
+			n += 512 - s->rcount[r];
+			regions++;
+			unpin_user_pages_dirty_lock(&s->rpin[r], 1,
+						    !(s->flags & SHADOWVM_MEM_READONLY));
+		}
 		for (i = 0; i < s->npages; i++) {
 			if (!s->pages[i])
 				continue;
@@ -68,8 +77,10 @@ static void slot_free(struct shv_vm *vm, struct shv_slot *s)
 		atomic_long_sub(regions, &shv_global.region_pins);
 		atomic64_sub(n, &vm->mm->pinned_vm);
 		shv_kfree(s->pages);
-		shv_kfree(s->lpin);
 	}
+	shv_kfree(s->lpin);
+	shv_kfree(s->rpin);
+	shv_kfree(s->rcount);
 	shv_mmu_slot_removed(vm, s);
 	shv_kfree(s);
 }

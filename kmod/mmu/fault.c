@@ -511,7 +511,7 @@ static struct page *large_prepare(struct shv_vm *vm, struct shv_walk *w, struct 
 	if (region_tracked_hint(vm, base))
 		return NULL;
 	*why = LARGE_NO_HOST;
-	if (!shv_gfns_pin_large(vm, base, pfn_to_page(hpfn)))
+	if (!shv_gfns_pin_large(vm, base, pfn_to_page(hpfn), w->gfn))
 		return NULL;
 	*why = LARGE_OK;
 	return pfn_to_page(hpfn);
