@@ -14,8 +14,8 @@
  * without a pages[] entry are found there, else its pages are published
  * one by one in pages[];
  * slot_free() drops that pin once. A frame's page is its pages[] entry or,
- * without one, its region's rpin[] page (slot_page()); a region with an
- * rpin[] entry never gains a pages[] entry.
+ * without one, its region's rpin[] page (slot_page(), which copies it into
+ * pages[]); in a region with an rpin[] entry no page has a pin of its own.
  */
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
@@ -97,25 +97,19 @@ static int pin_page(unsigned long hva, unsigned int foll, bool may_wait, struct 
 
 /*
  * The slot's array of pinned pages, allocated on first use with the
- * per-region rpin[] and rcount[] (which exist whenever pages[] does);
- * pin_lock held.
+ * per-region rcount[] (which exists whenever pages[] does); pin_lock held.
+ * rpin[] comes with the slot's first region pin (pin_region()), so that a
+ * slot without one pays one NULL check per lookup that misses pages[].
  */
 static struct page **slot_pages(struct shv_slot *s)
 {
-	u64 nr = shv_slot_nregions(s);
 	struct page **pages = s->pages;
 
 	if (pages)
 		return pages;
 	if (!s->rcount)
-		s->rcount = shv_zalloc(nr * sizeof(*s->rcount));
-	if (!s->rpin) {
-		struct page **rp = shv_zalloc(nr * sizeof(*rp));
-
-		if (rp)
-			smp_store_release(&s->rpin, rp);	/* zeroed array first */
-	}
-	if (!s->rcount || !s->rpin)
+		s->rcount = shv_zalloc(shv_slot_nregions(s) * sizeof(*s->rcount));
+	if (!s->rcount)
 		return NULL;
 	pages = shv_zalloc(s->npages * sizeof(*pages));
 	if (pages)
@@ -127,7 +121,7 @@ static struct page **slot_pages(struct shv_slot *s)
  * The page of slot index idx held by a region pin published in rpin[]
  * only, or NULL. Lockless: pairs with pin_region()'s release.
  */
-static struct page *region_page(struct shv_slot *s, u64 idx)
+static __always_inline struct page *region_page(struct shv_slot *s, u64 idx)
 {
 	struct page **rp = smp_load_acquire(&s->rpin);	/* pairs with slot_pages() */
 	struct page *first;
@@ -138,16 +132,26 @@ static struct page *region_page(struct shv_slot *s, u64 idx)
 	return first ? nth_page(first, (s->base_gfn + idx) & 511) : NULL;
 }
 
-/* The pinned page of slot index idx (pp: s->pages), or NULL. Lockless. */
+/*
+ * The pinned page of slot index idx (pp: s->pages), or NULL. Lockless. A
+ * page found in rpin[] is cached in pages[] (every writer stores the same
+ * page, held by the region pin), so that the next lookup is one load.
+ */
 static struct page *slot_page(struct shv_slot *s, struct page **pp, u64 idx)
 {
 	struct page *pg = smp_load_acquire(&pp[idx]);	/* pairs with publication */
 
-	return pg ?: region_page(s, idx);
+	if (!pg) {
+		pg = region_page(s, idx);
+		if (pg)
+			smp_store_release(&pp[idx], pg);
+	}
+	return pg;
 }
 
 /* A pin taken for page idx becomes the slot's (pin_lock held, charged). */
-static void pin_publish(struct shv_vm *vm, struct shv_slot *s, u64 idx, struct page *pg)
+static __always_inline void pin_publish(struct shv_vm *vm, struct shv_slot *s, u64 idx,
+					struct page *pg)
 {
 	atomic_long_inc(&shv_global.pinned_pages);
 	atomic64_inc(&vm->pages_pinned);
@@ -251,6 +255,7 @@ static struct shv_slot *published_run(struct shv_vm *vm, u64 gfn, int n, int max
 {
 	struct shv_slot *s = shv_gfn_to_slot(vm, gfn);
 	struct page **pp;
+	bool rp = false;
 	int k, missing = 0;
 
 	if (!s || n > max || gfn - s->base_gfn + n > s->npages) {
@@ -263,8 +268,11 @@ static struct shv_slot *published_run(struct shv_vm *vm, u64 gfn, int n, int max
 		memset(pages, 0, n * sizeof(*pages));
 		missing = n;
 	}
+	/* a run (n <= max <= 512) spans at most two regions */
+	if (pp && (region_page(s, *idx) || region_page(s, *idx + n - 1)))
+		rp = true;
 	for (k = 0; pp && k < n; k++) {
-		pages[k] = slot_page(s, pp, *idx + k);
+		pages[k] = rp ? slot_page(s, pp, *idx + k) : smp_load_acquire(&pp[*idx + k]);
 		missing += !pages[k];
 	}
 	if (!missing || current->mm != vm->mm)
@@ -301,9 +309,13 @@ void shv_gfns_to_pages_present(struct shv_vm *vm, u64 gfn, int n, struct page **
 		goto put;
 	pp = slot_pages(s);
 	k = pp ? pin_user_pages_fast(s->hva + idx * PAGE_SIZE, got, foll, pin) : 0;
+	/* a region pinned since published_run() looked: its pages are there */
+	if (k > 0 && (region_page(s, idx) || region_page(s, idx + k - 1))) {
+		unpin_user_pages(pin, k);
+		k = 0;
+	}
 	while (--k >= 0) {
-		if (READ_ONCE(pp[idx + k]) || region_page(s, idx + k) ||
-		    pin_backing_check(s, idx + k, pin[k]) ||
+		if (READ_ONCE(pp[idx + k]) || pin_backing_check(s, idx + k, pin[k]) ||
 		    charge_pin(vm)) {
 			unpin_user_page(pin[k]);	/* pinned already, or refused */
 			continue;
@@ -384,9 +396,12 @@ static unsigned long *slot_lpin(struct shv_slot *s)
  * region has a pages[] entry (rcount[]), or only slot index hint has one
  * and it is its page of first (the frame the fault pinned before it
  * tried the region), the pin is published as the region's rpin[] entry
- * and counted and charged to RLIMIT_MEMLOCK as that many pinned pages
- * (512 or 511): one single-page pin, one page-table walk and no pass over
- * the frames. Otherwise every frame not pinned yet is published in
+ * and counted and charged to RLIMIT_MEMLOCK as 512 pinned pages, and
+ * hint's own pin is dropped (its pages[] entry stays, held by the region
+ * pin): one single-page pin, one page-table walk and no pass over the
+ * frames. From then on every pages[] entry of the region is a copy of
+ * its rpin[] page (slot_page()). Otherwise every frame not pinned yet is
+ * published in
  * pages[] as nth_page(first, k) (as a 4 KiB fill would pin it), marked in
  * s->lpin as covered by the region pin, and counted and charged as a
  * pinned page. slot_free() unpins the folio once per region. pin_lock
@@ -410,6 +425,12 @@ static int pin_region(struct shv_vm *vm, struct shv_slot *s, struct page **pp, u
 		lpin = slot_lpin(s);
 		if (!lpin)
 			return -1;
+	} else if (!s->rpin) {
+		struct page **rp = shv_zalloc(shv_slot_nregions(s) * sizeof(*rp));
+
+		if (!rp)
+			return -1;
+		smp_store_release(&s->rpin, rp);	/* zeroed array first */
 	}
 	if (pin_user_pages_fast(hva, 1, foll, &pg) != 1)
 		return -1;
@@ -420,12 +441,16 @@ static int pin_region(struct shv_vm *vm, struct shv_slot *s, struct page **pp, u
 		return -1;
 	}
 	if (!lpin) {
-		atomic64_sub(n, &vm->mm->pinned_vm);	/* hint's own pin */
 		/* pinned and charged before seen: pairs with region_page() */
 		smp_store_release(&s->rpin[r], first);
 		atomic_long_inc(&shv_global.region_pins);
 		atomic_long_add(512 - n, &shv_global.pinned_pages);
 		atomic64_add(512 - n, &vm->pages_pinned);
+		if (n) {	/* hint's own pin: the region pin holds its page */
+			unpin_user_page(pp[hint]);
+			atomic64_sub(n, &vm->mm->pinned_vm);
+			s->rcount[r] = 0;
+		}
 		return 1;
 	}
 	smp_wmb();	/* pinned before seen: pairs with the readers' acquire */

@@ -50,17 +50,17 @@ static void slot_free(struct shv_vm *vm, struct shv_slot *s)
 		u64 region = U64_MAX, r;
 		long regions = 0;
 
-		/* region pins of rpin[]: the region's pages without an entry */
-		for (r = 0; r < shv_slot_nregions(s); r++) {
+		/* region pins of rpin[]: 512 pages each, their pages[] copies */
+		for (r = 0; s->rpin && r < shv_slot_nregions(s); r++) {
 			if (!s->rpin[r])
 				continue;
-			n += 512 - s->rcount[r];
+			n += 512;
 			regions++;
 			unpin_user_pages_dirty_lock(&s->rpin[r], 1,
 						    !(s->flags & SHADOWVM_MEM_READONLY));
 		}
 		for (i = 0; i < s->npages; i++) {
-			if (!s->pages[i])
+			if (!s->pages[i] || (s->rpin && s->rpin[shv_slot_region(s, i)]))
 				continue;
 			n++;
 			/* a region pin (pin.c): one unpin for its covered pages */
