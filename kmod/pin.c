@@ -144,7 +144,7 @@ static struct page *slot_page(struct shv_slot *s, struct page **pp, u64 idx)
 	if (!pg) {
 		pg = region_page(s, idx);
 		if (pg)
-			smp_store_release(&pp[idx], pg);
+			smp_store_release(&pp[idx], pg);	/* for the acquire above */
 	}
 	return pg;
 }
@@ -272,6 +272,7 @@ static struct shv_slot *published_run(struct shv_vm *vm, u64 gfn, int n, int max
 	if (pp && (region_page(s, *idx) || region_page(s, *idx + n - 1)))
 		rp = true;
 	for (k = 0; pp && k < n; k++) {
+		/* pairs with the publication's release */
 		pages[k] = rp ? slot_page(s, pp, *idx + k) : smp_load_acquire(&pp[*idx + k]);
 		missing += !pages[k];
 	}
