@@ -121,9 +121,9 @@ static struct page **slot_pages(struct shv_slot *s)
  * The page of slot index idx held by a region pin published in rpin[]
  * only, or NULL. Lockless: pairs with pin_region()'s release.
  */
-static __always_inline struct page *region_page(struct shv_slot *s, u64 idx)
+static struct page *region_page(struct shv_slot *s, u64 idx)
 {
-	struct page **rp = smp_load_acquire(&s->rpin);	/* pairs with slot_pages() */
+	struct page **rp = smp_load_acquire(&s->rpin);	/* pairs with pin_region() */
 	struct page *first;
 
 	if (!rp)
@@ -137,16 +137,21 @@ static __always_inline struct page *region_page(struct shv_slot *s, u64 idx)
  * page found in rpin[] is cached in pages[] (every writer stores the same
  * page, held by the region pin), so that the next lookup is one load.
  */
-static struct page *slot_page(struct shv_slot *s, struct page **pp, u64 idx)
+static noinline struct page *region_copy(struct shv_slot *s, struct page **pp, u64 idx)
+{
+	struct page *pg = region_page(s, idx);
+
+	if (pg)
+		smp_store_release(&pp[idx], pg);	/* for slot_page()'s acquire */
+	return pg;
+}
+
+/* inline: a hit is one load in the caller (the commonest lookup) */
+static __always_inline struct page *slot_page(struct shv_slot *s, struct page **pp, u64 idx)
 {
 	struct page *pg = smp_load_acquire(&pp[idx]);	/* pairs with publication */
 
-	if (!pg) {
-		pg = region_page(s, idx);
-		if (pg)
-			smp_store_release(&pp[idx], pg);	/* for the acquire above */
-	}
-	return pg;
+	return likely(pg) ? pg : region_copy(s, pp, idx);
 }
 
 /* A pin taken for page idx becomes the slot's (pin_lock held, charged). */
@@ -269,11 +274,14 @@ static struct shv_slot *published_run(struct shv_vm *vm, u64 gfn, int n, int max
 		missing = n;
 	}
 	/* a run (n <= max <= 512) spans at most two regions */
-	if (pp && (region_page(s, *idx) || region_page(s, *idx + n - 1)))
+	if (pp && READ_ONCE(s->rpin) && (region_page(s, *idx) || region_page(s, *idx + n - 1)))
 		rp = true;
-	for (k = 0; pp && k < n; k++) {
-		/* pairs with the publication's release */
-		pages[k] = rp ? slot_page(s, pp, *idx + k) : smp_load_acquire(&pp[*idx + k]);
+	for (k = 0; rp && k < n; k++) {
+		pages[k] = slot_page(s, pp, *idx + k);
+		missing += !pages[k];
+	}
+	for (k = 0; pp && !rp && k < n; k++) {
+		pages[k] = smp_load_acquire(&pp[*idx + k]);	/* pairs with publication */
 		missing += !pages[k];
 	}
 	if (!missing || current->mm != vm->mm)
@@ -311,7 +319,7 @@ void shv_gfns_to_pages_present(struct shv_vm *vm, u64 gfn, int n, struct page **
 	pp = slot_pages(s);
 	k = pp ? pin_user_pages_fast(s->hva + idx * PAGE_SIZE, got, foll, pin) : 0;
 	/* a region pinned since published_run() looked: its pages are there */
-	if (k > 0 && (region_page(s, idx) || region_page(s, idx + k - 1))) {
+	if (k > 0 && READ_ONCE(s->rpin) && (region_page(s, idx) || region_page(s, idx + k - 1))) {
 		unpin_user_pages(pin, k);
 		k = 0;
 	}
@@ -471,6 +479,7 @@ static int pin_region(struct shv_vm *vm, struct shv_slot *s, struct page **pp, u
 		other += old != nth_page(first, k);
 	}
 	atomic64_sub(512 - fresh, &vm->mm->pinned_vm);	/* charged for 512 */
+	s->rcount[r] += fresh;
 	if (fresh)
 		atomic_long_inc(&shv_global.region_pins);
 	else
@@ -478,6 +487,47 @@ static int pin_region(struct shv_vm *vm, struct shv_slot *s, struct page **pp, u
 	atomic_long_add(fresh, &shv_global.pinned_pages);
 	atomic64_add(fresh, &vm->pages_pinned);
 	return !other;
+}
+
+/*
+ * For a fault on frame gfn that the guest maps with a large page (and no
+ * frame of whose 2 MiB region is a guest table: the caller checked): the
+ * page of gfn, pinned already, or held by a region pin taken here
+ * (shv_gfns_pin_large()) when the runner maps the region with one huge
+ * entry of a folio that covers it, without a pin of gfn's own first. A
+ * reference (no fault, no userfaultfd wait) keeps the folio while the
+ * region is pinned. NULL: the caller pins gfn alone (shv_gfn_to_page()).
+ */
+struct page *shv_gfn_region_pin(struct shv_vm *vm, u64 gfn, bool write)
+{
+	struct shv_slot *s = shv_gfn_to_slot(vm, gfn);
+	u64 base = gfn & ~511ULL, idx;
+	struct page *ref, **pp, *pg = NULL;
+	unsigned long hpfn;
+	struct folio *f;
+
+	if (!s || (write && (s->flags & SHADOWVM_MEM_READONLY)) || base < s->base_gfn ||
+	    base + 512 > s->base_gfn + s->npages)
+		return NULL;
+	idx = base - s->base_gfn;
+	pp = smp_load_acquire(&s->pages);	/* pairs with slot_pages() */
+	if (pp) {
+		pg = slot_page(s, pp, gfn - s->base_gfn);
+		if (pg)
+			return pg;
+	}
+	if (current->mm != vm->mm || !IS_ALIGNED(s->hva + idx * PAGE_SIZE, SZ_2M) ||
+	    get_user_pages_fast_only(s->hva + idx * PAGE_SIZE, 1,
+				     s->flags & SHADOWVM_MEM_READONLY ? 0 : FOLL_WRITE, &ref) != 1)
+		return NULL;
+	f = page_folio(ref);
+	hpfn = page_to_pfn(ref);
+	if (IS_ALIGNED(hpfn, 512) && folio_nr_pages(f) >= 512 &&
+	    hpfn + 512 <= folio_pfn(f) + folio_nr_pages(f) &&
+	    shv_gfns_pin_large(vm, base, ref, gfn))
+		pg = nth_page(ref, gfn - base);
+	put_page(ref);
+	return pg;
 }
 
 /*

@@ -89,7 +89,7 @@ struct shv_slot {
 	struct page **pages;		/* pinned pages, NULL until first pin */
 	unsigned long *lpin;		/* pages[] held by a region pin (pin.c) */
 	struct page **rpin;		/* per 2 MiB region: a region pin's first page */
-	u16 *rcount;			/* per 2 MiB region: pages[] entries set */
+	u16 *rcount;			/* per 2 MiB region: pages[] entries pinned */
 	struct shv_rmap *rmap;		/* reverse map, under mmu_lock */
 };
 
@@ -156,6 +156,7 @@ void shv_gfns_to_pages_present(struct shv_vm *vm, u64 gfn, int n, struct page **
 /* A 2 MiB shadow leaf's 512 frames, pinned as the pages from first (pin.c). */
 #define SHV_PIN_RUN_MAX 128
 bool shv_gfns_pin_large(struct shv_vm *vm, u64 gfn, struct page *first, u64 hint);
+struct page *shv_gfn_region_pin(struct shv_vm *vm, u64 gfn, bool write);
 /* Guest-physical copy helpers (RAM only); may pin, so not under mmu_lock. */
 int shv_read_gpa(struct shv_vm *vm, u64 gpa, void *buf, unsigned int len);
 int shv_write_gpa(struct shv_vm *vm, u64 gpa, const void *buf, unsigned int len);

@@ -1163,9 +1163,16 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 		shv_stat_inc(vcpu, PF_WP0_EMULATED);
 		return SHV_PF_EMULATE_WRITE;
 	}
-	r = shv_gfn_to_page(vm, w.gfn, write, false, &pg);
-	if (r)
-		return fault_failed(pf, w.gpa, r);
+	/* a large guest page: its region pinned whole, if it can be, first */
+	pg = NULL;
+	if (w.levels && w.leaf_level >= 2 && READ_ONCE(large_pages) &&
+	    !region_tracked_hint(vm, w.gfn & ~511ULL))
+		pg = shv_gfn_region_pin(vm, w.gfn, write);
+	if (!pg) {
+		r = shv_gfn_to_page(vm, w.gfn, write, false, &pg);
+		if (r)
+			return fault_failed(pf, w.gpa, r);
+	}
 	huge = large_prepare(vm, &w, slot, pg, &why);
 	pfx.n = 0;
 	/* no prefetch for a write to a guest table: it is emulated, not filled */
