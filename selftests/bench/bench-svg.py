@@ -65,12 +65,14 @@ def main():
     def y(v):
         return top + ph - (math.log10(v) - dlo) / (dhi - dlo) * ph
 
+    modes = sorted({r.get('host_mem') or '' for r in rows} - {''})
+    hostmem = '; host memory ' + '/'.join(modes) if modes else ''
     p = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
          'font-family="sans-serif" font-size="11">' % (width, height),
          '<rect width="100%" height="100%" fill="white"/>',
          '<text x="%d" y="22" font-size="15">mmu_bench: median guest cycles, '
-         'shadowvm config / kvm-ept0 (log scale; below 1 = faster than KVM)'
-         '</text>' % left]
+         'shadowvm config / kvm-ept0 (log scale; below 1 = faster than KVM)%s'
+         '</text>' % (left, hostmem)]
     for d in range(dlo, dhi + 1):
         for m in (1, 2, 5):
             v = m * 10.0 ** d

@@ -1124,6 +1124,14 @@ static void note_host_mem(const char *rest)
 		n_warm++;
 }
 
+/* the host-memory mode of the runs read: "warm", "cold", "mixed" or "" */
+static const char *host_mem_label(void)
+{
+	if (n_warm && n_cold)
+		return "mixed";
+	return n_warm ? "warm" : n_cold ? "cold" : "";
+}
+
 static void read_results(FILE *f)
 {
 	char line[1024], work[32], config[32];
@@ -1399,7 +1407,7 @@ static void report_csv(void)
 	printf("exits_per_op,true_pf_per_op,hidden_pf_per_op,vs_kvm");
 	for (k = 0; k < NDET; k++)
 		printf(",%s", det_heads[k]);
-	printf("\n");
+	printf(",host_mem\n");
 	for (i = 0; i < ncells; i++) {
 		const struct cell *ce = &cells[i];
 		const struct wdef *wd = &workloads[work_index(ce->work)];
@@ -1409,7 +1417,7 @@ static void report_csv(void)
 			printf(",,,,,,,,,,,,,");
 			for (k = 0; k < NDET; k++)
 				printf(",");
-			printf("\n");
+			printf(",%s\n", host_mem_label());
 			continue;
 		}
 		csv(num(a, sizeof(a), ce->med[F_OPS]));
@@ -1430,7 +1438,7 @@ static void report_csv(void)
 			printf(",");
 		for (k = 0; k < NDET; k++)
 			csv(num(a, sizeof(a), ce->det[k]));
-		printf("\n");
+		printf(",%s\n", host_mem_label());
 	}
 }
 
@@ -1454,6 +1462,10 @@ static void report_json(void)
 		printf("\"%s\",\n", reference);
 	else
 		printf("null,\n");
+	if (*host_mem_label())
+		printf("  \"host_memory\": \"%s\",\n", host_mem_label());
+	else
+		printf("  \"host_memory\": null,\n");
 	printf("  \"configs\": [");
 	for (i = 0; i < nconfigs; i++)
 		printf("%s\"%s\"", i ? ", " : "", configs[i]);
