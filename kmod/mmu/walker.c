@@ -18,6 +18,7 @@
  * reuses a walk's rights for another access (fault.c), and
  * shv_walk_fault_ec() its error code for a fault it did not walk to.
  */
+#include <linux/highmem.h>
 #include <linux/kernel.h>
 #include <linux/mm.h>
 #include <asm/processor-flags.h>
@@ -161,11 +162,25 @@ u32 shv_walk_fault_ec(struct shv_vcpu *vcpu, u32 access, bool present, bool rsvd
 	return ec;
 }
 
+/*
+ * One guest entry (size 4 or 8, naturally aligned): from a pinned table
+ * (the common case) with one aligned load, which a concurrent guest write
+ * cannot tear; else through shv_read_gpa(), which pins the table.
+ */
 static int read_gpte(struct shv_vcpu *vcpu, u64 gpa, int size, u64 *pte)
 {
+	struct page *pg;
 	u64 v = 0;
-	int r = shv_read_gpa(vcpu->vm, gpa, &v, size);
+	int r;
 
+	if (!shv_gfn_to_page(vcpu->vm, gpa >> PAGE_SHIFT, false, true, &pg)) {
+		void *va = kmap_local_page(pg) + offset_in_page(gpa);
+
+		*pte = size == 4 ? READ_ONCE(*(u32 *)va) : READ_ONCE(*(u64 *)va);
+		kunmap_local(va);
+		return 0;
+	}
+	r = shv_read_gpa(vcpu->vm, gpa, &v, size);
 	*pte = v;
 	return r;
 }
