@@ -410,10 +410,9 @@ static unsigned long *slot_lpin(struct shv_slot *s)
  * pin): one single-page pin, one page-table walk and no pass over the
  * frames. From then on every pages[] entry of the region is a copy of
  * its rpin[] page (slot_page()). Otherwise every frame not pinned yet is
- * published in
- * pages[] as nth_page(first, k) (as a 4 KiB fill would pin it), marked in
- * s->lpin as covered by the region pin, and counted and charged as a
- * pinned page. slot_free() unpins the folio once per region. pin_lock
+ * published in pages[] as nth_page(first, k) (as a 4 KiB fill would pin
+ * it), marked in s->lpin as covered by the region pin, and counted and
+ * charged as a pinned page. slot_free() unpins the folio once per region. pin_lock
  * held. Returns 1 (every frame's page is nth_page(first, k)), 0 (some
  * frame is pinned as another page: the others are published all the
  * same) or -1 (not mapped by one leaf entry, no memory for s->lpin, or
@@ -490,6 +489,29 @@ static int pin_region(struct shv_vm *vm, struct shv_slot *s, struct page **pp, u
 }
 
 /*
+ * May the 2 MiB region of slot s from frame base be one large leaf: in the
+ * slot, with the runner's address of base 2 MiB aligned as its own?
+ */
+bool shv_slot_holds_2m(const struct shv_slot *s, u64 base)
+{
+	return base >= s->base_gfn && base + 512 <= s->base_gfn + s->npages &&
+	       IS_ALIGNED(s->hva + (base - s->base_gfn) * PAGE_SIZE, SZ_2M);
+}
+
+/*
+ * Are the 512 host pages from frame pfn 2 MiB aligned and all in the folio
+ * of pg (a page the caller holds)? Only pg is looked at: pfn need not be
+ * a page at all when the answer is no.
+ */
+bool shv_folio_holds_2m(struct page *pg, unsigned long pfn)
+{
+	struct folio *f = page_folio(pg);
+
+	return IS_ALIGNED(pfn, 512) && folio_nr_pages(f) >= 512 && pfn >= folio_pfn(f) &&
+	       pfn + 512 <= folio_pfn(f) + folio_nr_pages(f);
+}
+
+/*
  * For a fault on frame gfn that the guest maps with a large page (and no
  * frame of whose 2 MiB region is a guest table: the caller checked): the
  * page of gfn, pinned already, or held by a region pin taken here
@@ -503,11 +525,8 @@ struct page *shv_gfn_region_pin(struct shv_vm *vm, u64 gfn, bool write)
 	struct shv_slot *s = shv_gfn_to_slot(vm, gfn);
 	u64 base = gfn & ~511ULL, idx;
 	struct page *ref, **pp, *pg = NULL;
-	unsigned long hpfn;
-	struct folio *f;
 
-	if (!s || (write && (s->flags & SHADOWVM_MEM_READONLY)) || base < s->base_gfn ||
-	    base + 512 > s->base_gfn + s->npages)
+	if (!s || (write && (s->flags & SHADOWVM_MEM_READONLY)) || !shv_slot_holds_2m(s, base))
 		return NULL;
 	idx = base - s->base_gfn;
 	pp = smp_load_acquire(&s->pages);	/* pairs with slot_pages() */
@@ -516,15 +535,11 @@ struct page *shv_gfn_region_pin(struct shv_vm *vm, u64 gfn, bool write)
 		if (pg)
 			return pg;
 	}
-	if (current->mm != vm->mm || !IS_ALIGNED(s->hva + idx * PAGE_SIZE, SZ_2M) ||
+	if (current->mm != vm->mm ||
 	    get_user_pages_fast_only(s->hva + idx * PAGE_SIZE, 1,
 				     s->flags & SHADOWVM_MEM_READONLY ? 0 : FOLL_WRITE, &ref) != 1)
 		return NULL;
-	f = page_folio(ref);
-	hpfn = page_to_pfn(ref);
-	if (IS_ALIGNED(hpfn, 512) && folio_nr_pages(f) >= 512 &&
-	    hpfn + 512 <= folio_pfn(f) + folio_nr_pages(f) &&
-	    shv_gfns_pin_large(vm, base, ref, gfn))
+	if (shv_folio_holds_2m(ref, page_to_pfn(ref)) && shv_gfns_pin_large(vm, base, ref, gfn))
 		pg = nth_page(ref, gfn - base);
 	put_page(ref);
 	return pg;

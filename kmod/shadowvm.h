@@ -157,6 +157,8 @@ void shv_gfns_to_pages_present(struct shv_vm *vm, u64 gfn, int n, struct page **
 #define SHV_PIN_RUN_MAX 128
 bool shv_gfns_pin_large(struct shv_vm *vm, u64 gfn, struct page *first, u64 hint);
 struct page *shv_gfn_region_pin(struct shv_vm *vm, u64 gfn, bool write);
+bool shv_slot_holds_2m(const struct shv_slot *s, u64 base);
+bool shv_folio_holds_2m(struct page *pg, unsigned long pfn);
 /* Guest-physical copy helpers (RAM only); may pin, so not under mmu_lock. */
 int shv_read_gpa(struct shv_vm *vm, u64 gpa, void *buf, unsigned int len);
 int shv_write_gpa(struct shv_vm *vm, u64 gpa, const void *buf, unsigned int len);

@@ -485,6 +485,12 @@ enum shv_large_why {
 	LARGE_NO_WP,		/* a frame of the region is a guest table */
 };
 
+/* A walk that ends at a guest large page, with large leaves on */
+static bool large_walk(const struct shv_walk *w)
+{
+	return w->levels && w->leaf_level >= 2 && READ_ONCE(large_pages);
+}
+
 /*
  * Before mmu_lock: the first of the 512 pinned, physically contiguous
  * host pages of w->gfn's 2 MiB region, or NULL with *why set.
@@ -494,18 +500,13 @@ static struct page *large_prepare(struct shv_vm *vm, struct shv_walk *w, struct 
 {
 	u64 base = w->gfn & ~511ULL;
 	unsigned long hpfn = page_to_pfn(pg) - (w->gfn & 511);
-	struct folio *f = page_folio(pg);
 
 	*why = LARGE_NONE;
-	if (!w->levels || w->leaf_level < 2 || !READ_ONCE(large_pages))
+	if (!large_walk(w))
 		return NULL;
 	*why = LARGE_NO_HOST;
-	if (base < s->base_gfn || base + 512 > s->base_gfn + s->npages ||
-	    !IS_ALIGNED(s->hva + (base - s->base_gfn) * PAGE_SIZE, SZ_2M))
-		return NULL;
 	/* cheap first: no pinning of 512 pages for a region of 4 KiB pages */
-	if (!IS_ALIGNED(hpfn, 512) || folio_nr_pages(f) < 512 || hpfn < folio_pfn(f) ||
-	    hpfn + 512 > folio_pfn(f) + folio_nr_pages(f))
+	if (!shv_slot_holds_2m(s, base) || !shv_folio_holds_2m(pg, hpfn))
 		return NULL;
 	*why = LARGE_NO_WP;
 	if (region_tracked_hint(vm, base))
@@ -1165,8 +1166,7 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 	}
 	/* a large guest page: its region pinned whole, if it can be, first */
 	pg = NULL;
-	if (w.levels && w.leaf_level >= 2 && READ_ONCE(large_pages) &&
-	    !region_tracked_hint(vm, w.gfn & ~511ULL))
+	if (large_walk(&w) && !region_tracked_hint(vm, w.gfn & ~511ULL))
 		pg = shv_gfn_region_pin(vm, w.gfn, write);
 	if (!pg) {
 		r = shv_gfn_to_page(vm, w.gfn, write, false, &pg);

@@ -966,7 +966,7 @@ static void print_u64(uint64_t v, bool have)
 static int cmd_run(int argc, char **argv)
 {
 	static struct bench b;
-	const char *config;
+	const char *config, *host_mem = getenv("MMU_BENCH_HOST_MEM");
 	unsigned int w, runs, run;
 	int fails = 0;
 
@@ -977,10 +977,10 @@ static int cmd_run(int argc, char **argv)
 	if (!runs)
 		runs = 1;
 	b.cap = env_ul("MMU_BENCH_SHADOW_PAGES", 0);
-	if (getenv("MMU_BENCH_HOST_MEM") && *getenv("MMU_BENCH_HOST_MEM")) {
-		if (!strcmp(getenv("MMU_BENCH_HOST_MEM"), "cold"))
+	if (host_mem && *host_mem) {
+		if (!strcmp(host_mem, "cold"))
 			b.cold = true;
-		else if (strcmp(getenv("MMU_BENCH_HOST_MEM"), "warm"))
+		else if (strcmp(host_mem, "warm"))
 			return 2;
 	}
 	if (getenv("MMU_BENCH_SHADOW_PAGES") &&
