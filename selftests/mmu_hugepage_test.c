@@ -566,6 +566,146 @@ static void stale_case(struct __test_metadata *_metadata,
 	lm_vm_end(_metadata, self, &base, pin0);
 }
 
+/*
+ * Large prefetch: five 2 MiB guest pages in one window of the guest's page
+ * directory (PDE 0..4 of BIG), over 2 MiB regions R0..R4 of a 32 MiB VM:
+ *   R0 = HB       accessed, dirty     the page the guest touches
+ *   R1 = HB + 2M  accessed, not dirty prefetched, read-only
+ *   R2 = 12 MiB   not accessed        not prefetched
+ *   R3 = 14 MiB   accessed, dirty     a frame of it is a guest page table
+ *                                     (tracked): not prefetched where the
+ *                                     policy tracks guest tables
+ *   R4 = 16 MiB   accessed, dirty     never touched by the runner: not
+ *                                     prefetched, and not faulted in
+ * The guest's first read of R0 is one fill that maps R0 and prefetches R1
+ * (both 2 MiB leaves; R3 too under vtlb, which tracks nothing); R4's host
+ * memory is still not resident (mincore). A read of R1 then needs no
+ * exit; a write to it is one fill that sets D in the guest entry (the
+ * prefetched leaf was read-only) and counts no unused prefetch. R2 fills
+ * on its own read, R3 splits (LARGE_NO_WP) where tracked, and every read
+ * sees its region's frame. After the VM the pins are all released.
+ */
+#define R2	0xc00000ULL
+#define R3	0xe00000ULL
+#define R4	0x1000000ULL
+#define PF_MEM	(32u << 20)
+
+static void prefetch_case(struct __test_metadata *_metadata,
+			  struct _test_data_huge *self, uint32_t policy)
+{
+	bool svm = tvm_default_kind() == BE_SHADOWVM;
+	bool wprot = policy != SHADOWVM_MMU_POLICY_VTLB;
+	uint64_t st0[SHADOWVM_STAT_NR], st1[SHADOWVM_STAT_NR], off, *res, pde, e;
+	const uint64_t ad = GP_W | GP_A | GP_D;
+	unsigned char vec[512];
+	struct svm_counters base;
+	long kb0, kb1, pin0 = vmpin_kb();
+	int i, resident = 0;
+
+	if (!lm_vm(_metadata, self, policy, PF_MEM, &base))
+		return;
+	/* R0 accessed and dirty, R1 accessed: lm_vm() mapped both without A */
+	pde = big_entry(&self->g, BIG_2M);
+	gp_set(&self->g, pde, gp_get(&self->g, pde) | GP_A | GP_D);
+	gp_set(&self->g, pde + 8, gp_get(&self->g, pde + 8) | GP_A);
+	ASSERT_EQ(0, gp_map(&self->g, BIG + 0x400000, R2, GP_2M, GP_2M, GP_W));
+	ASSERT_EQ(0, gp_map(&self->g, BIG + 0x600000, R3, GP_2M, GP_2M, ad));
+	ASSERT_EQ(0, gp_map(&self->g, BIG + 0x800000, R4, GP_2M, GP_2M, ad));
+	kb0 = anon_huge_kb(tvm_ptr(&self->t, HB));
+	for (off = 0; off < 0x400000; off += 0x1000)
+		*(uint32_t *)tvm_ptr(&self->t, R2 + off) = sig(R2 + off);
+	kb1 = anon_huge_kb(tvm_ptr(&self->t, HB));
+	if (kb1 - kb0 < 4096)
+		SKIP(return, "no transparent huge pages behind R2 and R3 (AnonHugePages %ld -> %ld kB)",
+		     kb0, kb1);
+	/* a frame of R3 is a guest table: it maps NEWLA_1G (FA) */
+	*(uint64_t *)tvm_ptr(&self->t, R3 + X_OFF) = FA | GP_P | GP_W | GP_A | GP_D;
+	*(uint32_t *)tvm_ptr(&self->t, FA) = sig(FA);
+	e = gp_entry_gpa(&self->g, NEWLA_1G, 2, true);
+	ASSERT_NE(0, e);
+	gp_set(&self->g, e, (R3 + X_OFF) | GP_P | GP_W | GP_A);
+	ASSERT_EQ(0, mincore(tvm_ptr(&self->t, R4), 2 << 20, vec));
+	for (i = 0; i < 512; i++)
+		resident += vec[i] & 1;
+	ASSERT_EQ(0, resident) TH_LOG("R4 is resident before the guest ran");
+
+	/* warm-up: CR3, the scratch page, and R3's table shadowed */
+	res = lm_warm(_metadata, self, st0);
+	gs_access(&self->s, NEWLA_1G, GRT_ACC_READ, 0, 0);
+	ASSERT_EQ(0, run(self)) TH_LOG("the table in R3: %s", self->err);
+	EXPECT_EQ(sig(FA), (uint32_t)res[2]);
+
+	/* 1: the first read of R0 */
+	if (svm)
+		ASSERT_EQ(0, grt_vm_stats(&self->t, st0, SHADOWVM_STAT_NR));
+	gs_access(&self->s, BIG + 0x1000, GRT_ACC_READ, 0, 0);
+	ASSERT_EQ(0, run(self)) TH_LOG("R0: %s", self->err);
+	EXPECT_EQ(sig(HB + 0x1000), (uint32_t)res[2]);
+	ASSERT_EQ(0, mincore(tvm_ptr(&self->t, R4), 2 << 20, vec));
+	for (i = 0; i < 512; i++)
+		resident += vec[i] & 1;
+	EXPECT_EQ(0, resident) TH_LOG("prefetch faulted %d pages of R4 in", resident);
+	if (svm) {
+		ASSERT_EQ(0, grt_vm_stats(&self->t, st1, SHADOWVM_STAT_NR));
+		TH_LOG("%s: R0 read: fills %llu, large %llu, prefetched %llu",
+		       grt_policy_name(policy), (unsigned long long)D(st1, st0, PF_HIDDEN_FILL),
+		       (unsigned long long)D(st1, st0, LARGE_MAPPED),
+		       (unsigned long long)D(st1, st0, PF_PREFETCHED));
+		EXPECT_EQ(1, D(st1, st0, PF_HIDDEN_FILL));
+		EXPECT_EQ(wprot ? 2 : 3, D(st1, st0, LARGE_MAPPED));
+		EXPECT_EQ(wprot ? 1 : 2, D(st1, st0, PF_PREFETCHED));
+		memcpy(st0, st1, sizeof(st0));
+	}
+
+	/* 2: R1 read with no exit; 3: written (D set); 4: R2, R3 */
+	gs_access(&self->s, BIG + 0x205000, GRT_ACC_READ, 0, 0);
+	gs_access(&self->s, BIG + 0x3ff000, GRT_ACC_READ, 0, 4);
+	ASSERT_EQ(0, run(self)) TH_LOG("R1 read: %s", self->err);
+	EXPECT_EQ(sig(HB + 0x205000), (uint32_t)res[2]);
+	EXPECT_EQ(sig(HB + 0x3ff000), (uint32_t)res[6]);
+	EXPECT_FALSE(gp_get(&self->g, pde + 8) & GP_D);
+	if (svm) {
+		ASSERT_EQ(0, grt_vm_stats(&self->t, st1, SHADOWVM_STAT_NR));
+		EXPECT_EQ(0, D(st1, st0, PF_HIDDEN_FILL) + D(st1, st0, PF_TRUE))
+			TH_LOG("reads of the prefetched R1 faulted");
+		memcpy(st0, st1, sizeof(st0));
+	}
+	gs_access(&self->s, BIG + 0x206000, GRT_ACC_WRITE, HVAL, 0);
+	ASSERT_EQ(0, run(self)) TH_LOG("R1 write: %s", self->err);
+	EXPECT_EQ(HVAL, *(uint32_t *)tvm_ptr(&self->t, HB + 0x206000));
+	EXPECT_TRUE(gp_get(&self->g, pde + 8) & GP_D);
+	if (svm) {
+		ASSERT_EQ(0, grt_vm_stats(&self->t, st1, SHADOWVM_STAT_NR));
+		EXPECT_EQ(1, D(st1, st0, PF_HIDDEN_FILL));
+		EXPECT_EQ(1, D(st1, st0, LARGE_MAPPED));
+		EXPECT_EQ(0, D(st1, st0, PF_PREFETCH_UNUSED))
+			TH_LOG("the prefetched R1 was used, and counted unused");
+		memcpy(st0, st1, sizeof(st0));
+	}
+	gs_access(&self->s, BIG + 0x401000, GRT_ACC_READ, 0, 0);
+	gs_access(&self->s, BIG + 0x602000, GRT_ACC_READ, 0, 4);
+	ASSERT_EQ(0, run(self)) TH_LOG("R2, R3: %s", self->err);
+	EXPECT_EQ(sig(R2 + 0x1000), (uint32_t)res[2]);
+	EXPECT_EQ(sig(R3 + 0x2000), (uint32_t)res[6]);
+	if (svm) {
+		ASSERT_EQ(0, grt_vm_stats(&self->t, st1, SHADOWVM_STAT_NR));
+		EXPECT_EQ(wprot ? 2 : 1, D(st1, st0, PF_HIDDEN_FILL));
+		EXPECT_EQ(1, D(st1, st0, LARGE_MAPPED));
+		EXPECT_EQ(wprot ? 1 : 0, D(st1, st0, LARGE_NO_WP));
+	}
+	/* R4: the runner writes it now, the guest reads it */
+	*(uint32_t *)tvm_ptr(&self->t, R4 + 0x3000) = sig(R4 + 0x3000);
+	gs_access(&self->s, BIG + 0x803000, GRT_ACC_READ, 0, 0);
+	ASSERT_EQ(0, run(self)) TH_LOG("R4: %s", self->err);
+	EXPECT_EQ(sig(R4 + 0x3000), (uint32_t)res[2]);
+	lm_vm_end(_metadata, self, &base, pin0);
+}
+
+TEST_F(huge, long_mode_2m_prefetch)
+{
+	prefetch_case(_metadata, self, variant->policy);
+}
+
 TEST_F(huge, long_mode_2m_stale_pin)
 {
 	stale_case(_metadata, self, variant->policy);

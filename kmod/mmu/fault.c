@@ -493,17 +493,15 @@ static bool large_walk(const struct shv_walk *w)
 
 /*
  * Before mmu_lock: the first of the 512 pinned, physically contiguous
- * host pages of w->gfn's 2 MiB region, or NULL with *why set.
+ * host pages of gfn's 2 MiB region (pg: gfn's page, pinned; s: its slot),
+ * or NULL with *why set.
  */
-static struct page *large_prepare(struct shv_vm *vm, struct shv_walk *w, struct shv_slot *s,
-				  struct page *pg, enum shv_large_why *why)
+static struct page *large_prepare_gfn(struct shv_vm *vm, u64 gfn, struct shv_slot *s,
+				      struct page *pg, enum shv_large_why *why)
 {
-	u64 base = w->gfn & ~511ULL;
-	unsigned long hpfn = page_to_pfn(pg) - (w->gfn & 511);
+	u64 base = gfn & ~511ULL;
+	unsigned long hpfn = page_to_pfn(pg) - (gfn & 511);
 
-	*why = LARGE_NONE;
-	if (!large_walk(w))
-		return NULL;
 	*why = LARGE_NO_HOST;
 	/* cheap first: no pinning of 512 pages for a region of 4 KiB pages */
 	if (!shv_slot_holds_2m(s, base) || !shv_folio_holds_2m(pg, hpfn))
@@ -512,10 +510,20 @@ static struct page *large_prepare(struct shv_vm *vm, struct shv_walk *w, struct 
 	if (region_tracked_hint(vm, base))
 		return NULL;
 	*why = LARGE_NO_HOST;
-	if (!shv_gfns_pin_large(vm, base, pfn_to_page(hpfn), w->gfn))
+	if (!shv_gfns_pin_large(vm, base, pfn_to_page(hpfn), gfn))
 		return NULL;
 	*why = LARGE_OK;
 	return pfn_to_page(hpfn);
+}
+
+/* large_prepare_gfn() for the frame of walk w, if it is in a guest large page */
+static struct page *large_prepare(struct shv_vm *vm, struct shv_walk *w, struct shv_slot *s,
+				  struct page *pg, enum shv_large_why *why)
+{
+	*why = LARGE_NONE;
+	if (!large_walk(w))
+		return NULL;
+	return large_prepare_gfn(vm, w->gfn, s, pg, why);
 }
 
 /* Under mmu_lock: may the region of gfn be mapped large now? */
@@ -536,6 +544,7 @@ static int install_large(struct shv_vcpu *vcpu, struct shv_sp *sp, u64 *sptep,
 	if (spte_present(*sptep)) {
 		bool split = !spte_is_large(*sptep, 2);
 
+		*sptep &= ~SPTE_PREFETCHED;	/* it faulted: it was used */
 		drop_spte(vm, sptep);	/* an older leaf, or a split page */
 		/* whose 4 KiB translations go before the 2 MiB one comes */
 		if (split) {
@@ -575,8 +584,100 @@ static bool walk_still_valid(struct shv_vm *vm, struct shv_walk *w, int esize)
 }
 
 /*
+ * Large prefetch: a fill that built a 2 MiB leaf in the shadow page of a
+ * guest page directory of 8-byte entries (PAE, 4-level) goes on, after
+ * mmu_lock is dropped, to map the neighbours in the aligned window of
+ * prefetch_window() entries around it whose guest entries are 2 MiB
+ * pages, present, accessed and valid (shv_gpte_large_prefetchable()),
+ * and whose regions may be mapped large (large_prepare_gfn(): slot and
+ * folio, no frame write-tracked, all 512 host pages present: pinned here,
+ * never faulted in). The 4 KiB prefetch one level up: a guest that maps
+ * its memory with 2 MiB pages (a kernel's direct map) takes one fill per
+ * window instead of one per page. Rights as prefetch gives them: the
+ * entry's own, those of the levels above, no write without the guest's D.
+ * Under mmu_lock each guest entry is read again and used only if it did
+ * not change, into the same shadow page (gfn and role) at la's place, at
+ * a place still empty, in a region still untracked (large_allowed()).
+ * Each such leaf is made with SPTE_A clear and SPTE_PREFETCHED set, and
+ * counts in PF_PREFETCHED and LARGE_MAPPED (drop_spte() counts it in
+ * PF_PREFETCH_UNUSED if the guest never used it).
+ */
+static void large_prefetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w,
+			   u64 sp_gfn, u32 sp_role)
+{
+	struct shv_vm *vm = vcpu->vm;
+	unsigned int win = prefetch_window();
+	int i = (la >> 21) & 511, first = i & ~(win - 1), k, n = 0, done = 0;
+	u64 gptes[SHV_PREFETCH_MAX], pde_gpa = w->pte_gpa[2] - (i - first) * 8;
+	struct {
+		int idx;
+		u64 gpte, gfn;
+		unsigned int acc;
+		bool global, ro_slot;
+		struct page *huge;
+	} e[SHV_PREFETCH_MAX];
+	struct shv_sp *sp;
+	u64 *sptep;
+
+	if (!win || w->levels < 3 || w->leaf_level != 2 ||
+	    read_window(vm, pde_gpa, 8, win, gptes, false))
+		return;
+	for (k = 0; k < win; k++) {
+		enum shv_large_why why;
+		struct shv_slot *slot;
+		struct page *pg;
+
+		if (first + k == i ||
+		    !shv_gpte_large_prefetchable(vcpu, w->levels, gptes[k], &e[n].gfn,
+						 &e[n].acc, &e[n].global))
+			continue;
+		slot = shv_gfn_to_slot(vm, e[n].gfn);
+		if (!slot || region_tracked_hint(vm, e[n].gfn))
+			continue;
+		pg = shv_gfn_region_pin(vm, e[n].gfn, false);
+		if (!pg)
+			continue;
+		e[n].huge = large_prepare_gfn(vm, e[n].gfn, slot, pg, &why);
+		if (!e[n].huge)
+			continue;
+		e[n].acc &= w->access_above[2];
+		if (!(gptes[k] & SPTE_D))	/* the guest's D bit, same position */
+			e[n].acc &= ~ACC_W;
+		e[n].ro_slot = slot->flags & SHADOWVM_MEM_READONLY;
+		e[n].gpte = gptes[k];
+		e[n++].idx = first + k;
+	}
+	if (!n)
+		return;
+	mutex_lock(&vm->mmu_lock);
+	sptep = path_end_at(vcpu, la, false, &sp);
+	if (!sptep || sp->role.level != 2 || sp->zapped || sp->gfn != sp_gfn ||
+	    sp->role.word != sp_role || read_window(vm, pde_gpa, 8, win, gptes, true))
+		goto out;
+	for (k = 0; k < n; k++) {
+		sptep = &sp->spt[e[k].idx];
+		if (spte_present(*sptep) || gptes[e[k].idx - first] != e[k].gpte ||
+		    !large_allowed(vm, e[k].gfn))
+			continue;
+		sp->gfns[e[k].idx] = e[k].gfn;
+		if (large_rmap_add(vm, e[k].gfn, sptep))
+			break;	/* no memory: the entries stay for their own faults */
+		*sptep = (make_leaf(vcpu, e[k].huge, e[k].acc, e[k].global, false, e[k].ro_slot) &
+			  ~SPTE_A) | SPTE_PS | SPTE_PREFETCHED;
+		done++;
+	}
+	*vm_stat(vm, SHADOWVM_STAT_PF_PREFETCHED) += done;
+	*vm_stat(vm, SHADOWVM_STAT_LARGE_MAPPED) += done;
+out:
+	mutex_unlock(&vm->mmu_lock);
+}
+
+/*
  * Install the shadow path for a successful walk; mmu_lock held. 0 done,
  * 1 the guest changed its tables meanwhile (re-execute), -ENOMEM.
+ * *table_sp: a page to prefetch into after mmu_lock is dropped (a leaf
+ * page picked for a whole-table prefetch, or the level-2 page of a 2 MiB
+ * leaf just built, for large_prefetch()).
  */
 static int fetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, struct page *pg,
 		 u32 ec, bool ro_slot, struct shv_prefetch *p, struct page *huge,
@@ -677,8 +778,13 @@ static int fetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, struct page 
 		if (!walk_still_valid(vm, w, esize))
 			return 1;	/* re-execute: the next fault walks again */
 	}
-	if (level == 2)
-		return install_large(vcpu, sp, sptep, w, huge, acc, ro_slot);
+	if (level == 2) {
+		int r = install_large(vcpu, sp, sptep, w, huge, acc, ro_slot);
+
+		if (!r)
+			*table_sp = sp;
+		return r;
+	}
 	sptep = &sp->spt[spte_index(sp->role, la, 1)];
 	if (spte_present(*sptep)) {
 		*sptep &= ~SPTE_PREFETCHED;	/* it faulted: it was used */
@@ -1208,7 +1314,9 @@ int shv_mmu_page_fault(struct shv_vcpu *vcpu, u64 la, u32 hw_ec, struct shv_pf_r
 	mutex_unlock(&vm->mmu_lock);
 	if (r < 0)
 		return fault_failed(pf, w.gpa, r);
-	if (table_sp)
+	if (table_sp && why == LARGE_OK)
+		large_prefetch(vcpu, la, &w, table_gfn, table_role);
+	else if (table_sp)
 		prefetch_rest(vcpu, la, &w, leaf_access(vcpu->mmu->base_role, &w, access),
 			      table_gfn, table_role);
 	return SHV_PF_RESUME;

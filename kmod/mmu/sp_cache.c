@@ -400,6 +400,8 @@ void drop_spte(struct shv_vm *vm, u64 *sptep)
 		return;
 	}
 	if (spte_is_large(spte, sp->role.level)) {
+		if ((spte & (SPTE_PREFETCHED | SPTE_A)) == SPTE_PREFETCHED)
+			(*vm_stat(vm, SHADOWVM_STAT_PF_PREFETCH_UNUSED))++;
 		large_rmap_remove(vm, sp->gfns[sptep - sp->spt], sptep);
 		return;
 	}

@@ -81,13 +81,10 @@ bool shv_pae_pdpte_bad(struct shv_vcpu *vcpu, u64 pdpte)
 			rsvd_above(shv_guest_maxphyaddr(), 63));
 }
 
-bool shv_gpte_leaf_prefetchable(struct shv_vcpu *vcpu, int levels, u64 gpte, u64 *gfn,
-				unsigned int *acc, bool *global)
+/* The rights (ACC_*) and G of a present guest leaf entry on its own */
+static void leaf_rights(struct shv_vcpu *vcpu, int levels, u64 gpte, unsigned int *acc,
+			bool *global)
 {
-	if ((gpte & (PTE_P | PTE_A)) != (PTE_P | PTE_A) ||
-	    (gpte & rsvd_mask(vcpu, levels, 1, false)))
-		return false;
-	*gfn = (gpte & (levels == 2 ? GENMASK_ULL(31, 12) : GENMASK_ULL(51, 12))) >> PAGE_SHIFT;
 	*acc = ACC_X;
 	if (gpte & PTE_W)
 		*acc |= ACC_W;
@@ -96,6 +93,28 @@ bool shv_gpte_leaf_prefetchable(struct shv_vcpu *vcpu, int levels, u64 gpte, u64
 	if (levels > 2 && (vcpu->efer & EFER_NX) && (gpte & PTE_XD))
 		*acc &= ~ACC_X;
 	*global = gpte & PTE_G;
+}
+
+bool shv_gpte_leaf_prefetchable(struct shv_vcpu *vcpu, int levels, u64 gpte, u64 *gfn,
+				unsigned int *acc, bool *global)
+{
+	if ((gpte & (PTE_P | PTE_A)) != (PTE_P | PTE_A) ||
+	    (gpte & rsvd_mask(vcpu, levels, 1, false)))
+		return false;
+	*gfn = (gpte & (levels == 2 ? GENMASK_ULL(31, 12) : GENMASK_ULL(51, 12))) >> PAGE_SHIFT;
+	leaf_rights(vcpu, levels, gpte, acc, global);
+	return true;
+}
+
+bool shv_gpte_large_prefetchable(struct shv_vcpu *vcpu, int levels, u64 gpte, u64 *gfn,
+				 unsigned int *acc, bool *global)
+{
+	const u64 pap = PTE_P | PTE_A | PTE_PS;
+
+	if (levels < 3 || (gpte & pap) != pap || (gpte & rsvd_mask(vcpu, levels, 2, true)))
+		return false;
+	*gfn = (gpte & GENMASK_ULL(51, 21)) >> PAGE_SHIFT;
+	leaf_rights(vcpu, levels, gpte, acc, global);
 	return true;
 }
 

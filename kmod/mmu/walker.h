@@ -58,5 +58,11 @@ bool shv_pae_pdpte_bad(struct shv_vcpu *vcpu, u64 pdpte);
  */
 bool shv_gpte_leaf_prefetchable(struct shv_vcpu *vcpu, int levels, u64 gpte, u64 *gfn,
 				unsigned int *acc, bool *global);
+/*
+ * The same for a guest PDE of 8-byte paging (PAE, 4-level: levels >= 3)
+ * that maps a 2 MiB page (PS): *gfn is the page's first frame.
+ */
+bool shv_gpte_large_prefetchable(struct shv_vcpu *vcpu, int levels, u64 gpte, u64 *gfn,
+				 unsigned int *acc, bool *global);
 
 #endif
