@@ -435,6 +435,16 @@ bool shv_mmu_root_valid(struct shv_vcpu *vcpu);
 bool shv_mmu_pf_bypass(struct shv_vcpu *vcpu);
 int shv_mmu_pf_bypass_check(u32 policy_nr);
 int shv_mmu_guest_write(struct shv_vcpu *vcpu, u64 gpa, const void *data, unsigned int len);
+/*
+ * For shv_emulate_pt_store_locked(), mmu_lock held: up to n bytes of the
+ * instruction at la (RIP) within its page, through the shadow's
+ * translation of a fetch at CPL 3 (user) or below, from its pinned page
+ * (0: none); and the store of len bytes of val at gpa in a pinned guest
+ * table frame, shadows kept coherent as shv_mmu_guest_write() keeps them.
+ */
+unsigned int shv_mmu_fetch_locked(struct shv_vcpu *vcpu, u64 la, bool user, u8 *buf,
+				  unsigned int n);
+int shv_mmu_pt_store_locked(struct shv_vcpu *vcpu, u64 gpa, u64 val, unsigned int len);
 /* Atomic 4/8-byte compare-exchange of guest RAM (LOCK'd RMW, XCHG). */
 int shv_mmu_guest_cmpxchg(struct shv_vcpu *vcpu, u64 gpa, u64 old, u64 new,
 			  unsigned int len, bool *swapped);
@@ -474,6 +484,8 @@ int shv_mmu_gva_to_gpa(struct shv_vcpu *vcpu, u64 la, u32 access, u64 *gpa, u32 
  * after preparing a user exit.
  */
 int shv_emulate_insn(struct shv_vcpu *vcpu, u64 fault_la, bool is_mmio);
+/* A guest-table write by a plain MOV store, done under mmu_lock; false: not done */
+bool shv_emulate_pt_store_locked(struct shv_vcpu *vcpu, u64 la, u64 gfn, bool user);
 /* At RUN after an MMIO exit: finish it (like an exit handler's result). */
 int shv_emulate_mmio_complete(struct shv_vcpu *vcpu, bool write);
 

@@ -424,22 +424,36 @@ MODULE_PARM_DESC(fast_pt_store,
  * the start, so it reports the fault or exception itself. A RIP whose
  * instruction was another one (a guest's XCHG or LOCK AND loop) is
  * remembered, and its next page-table write goes to shv_emulate() without
- * a fetch here first (only which path runs depends on it).
+ * a fetch here first (only which path runs depends on it). The MMU tries
+ * the same store first inside its classification of the write
+ * (shv_emulate_pt_store_locked()); this one takes what that one leaves.
  */
-static int pt_store_fast(struct shv_vcpu *vcpu)
-{
-	struct glue g = { .vcpu = vcpu };
-	unsigned int n, len, i = 0, mod, rm, reg, rex = 0, shift;
-	u64 rip = vmcs_read(GUEST_RIP), ea = 0, la, gpa, val;
-	u8 b[SHV_EMU_MAX_INSN_LEN];
-	s32 disp = 0;
+struct mov_store {
+	u64 la;			/* the memory operand's linear address */
+	u64 val;		/* the register's value (len bytes of it stored) */
+	unsigned int len;	/* 4 or 8 */
+	unsigned int ilen;	/* the instruction's length */
+};
 
-	if (rip == vcpu->pt_store_slow_rip || !shv_long_mode(vcpu) ||
-	    !(vmcs_read(GUEST_CS_AR_BYTES) & (1u << 13)))
-		return -EAGAIN;
-	n = min_t(unsigned int, SHV_EMU_MAX_INSN_LEN, PAGE_SIZE - offset_in_page(rip));
-	if (op_fetch(&g, rip, b, n))
-		return -EAGAIN;
+/* 64-bit code at rip, with the fast path on, not known as another insn */
+static bool mov_store_candidate(struct shv_vcpu *vcpu, u64 rip)
+{
+	return READ_ONCE(fast_pt_store) && rip != vcpu->pt_store_slow_rip &&
+	       shv_long_mode(vcpu) && (vmcs_read(GUEST_CS_AR_BYTES) & (1u << 13));
+}
+
+/*
+ * Decode the n bytes b fetched at rip: 0 with *st filled for a MOV
+ * r/m32|r/m64, r with a memory operand; -EAGAIN for anything else (another
+ * opcode also marks rip, see above) or too few bytes.
+ */
+static int decode_mov_store(struct shv_vcpu *vcpu, const u8 *b, unsigned int n, u64 rip,
+			    struct mov_store *st)
+{
+	unsigned int i = 0, mod, rm, reg, rex = 0;
+	s32 disp = 0;
+	u64 ea = 0;
+
 	if ((b[0] & 0xf0) == 0x40)
 		rex = b[i++];
 	if (i + 2 > n || b[i] != 0x89) {
@@ -484,22 +498,78 @@ static int pt_store_fast(struct shv_vcpu *vcpu)
 	ea += (s64)disp;
 	if (mod == 4)
 		ea += rip + i;
-	len = rex & 8 ? 8 : 4;
-	la = ea;
-	shift = vcpu->cr4 & X86_CR4_LA57 ? 7 : 16;
-	if ((u64)((s64)(la << shift) >> shift) != la ||
-	    offset_in_page(la) + len > PAGE_SIZE)
-		return -EAGAIN;	/* #GP or a split write: the emulator */
-	if (translate(&g, la, PFERR_WRITE, &gpa))
-		return -EAGAIN;
-	val = shv_emu_gpr(vcpu, reg);
-	if (shv_mmu_guest_write(vcpu, gpa, &val, len))
-		return -EAGAIN;	/* nothing written */
+	st->la = ea;
+	st->len = rex & 8 ? 8 : 4;
+	st->ilen = i;
+	st->val = shv_emu_gpr(vcpu, reg);
+	return 0;
+}
+
+/* The store is done: RIP past it (MOV: flags as before), blocking cleared */
+static void mov_store_done(struct shv_vcpu *vcpu, u64 rip, const struct mov_store *st)
+{
 	shv_stat_inc(vcpu, EMULATED_INSNS);
-	vmcs_write(GUEST_RIP, rip + i);
-	shv_insn_retired(vcpu, vmcs_read(GUEST_RFLAGS));	/* MOV: flags as before */
+	vmcs_write(GUEST_RIP, rip + st->ilen);
+	shv_insn_retired(vcpu, vmcs_read(GUEST_RFLAGS));
 	vcpu->mmio_nr_frags = 0;
+}
+
+static int pt_store_fast(struct shv_vcpu *vcpu)
+{
+	struct glue g = { .vcpu = vcpu };
+	u64 rip = vmcs_read(GUEST_RIP), gpa;
+	u8 b[SHV_EMU_MAX_INSN_LEN];
+	struct mov_store st;
+	unsigned int n, shift;
+
+	if (!mov_store_candidate(vcpu, rip))
+		return -EAGAIN;
+	n = min_t(unsigned int, SHV_EMU_MAX_INSN_LEN, PAGE_SIZE - offset_in_page(rip));
+	if (op_fetch(&g, rip, b, n) || decode_mov_store(vcpu, b, n, rip, &st))
+		return -EAGAIN;
+	shift = vcpu->cr4 & X86_CR4_LA57 ? 7 : 16;
+	if ((u64)((s64)(st.la << shift) >> shift) != st.la ||
+	    offset_in_page(st.la) + st.len > PAGE_SIZE)
+		return -EAGAIN;	/* #GP or a split write: the emulator */
+	if (translate(&g, st.la, PFERR_WRITE, &gpa))
+		return -EAGAIN;
+	if (shv_mmu_guest_write(vcpu, gpa, &st.val, st.len))
+		return -EAGAIN;	/* nothing written */
+	mov_store_done(vcpu, rip, &st);
 	return 1;
+}
+
+/*
+ * pt_store_fast() inside the MMU's classification of a #PF exit as a
+ * write to a guest table (mmu_lock held: pt_write_locked()), for a write
+ * at la to frame gfn that the shadow let through at the fault's CPL
+ * (user): the instruction is fetched through the shadow's translation of
+ * RIP (shv_mmu_fetch_locked()) and decoded, and if it is that MOV and its
+ * operand is la itself (hence canonical, translated and permitted, the
+ * walk's A/D set) and stays in the page, the store is applied under the
+ * same lock (shv_mmu_pt_store_locked()): no second lock section, no kept
+ * walk, no emulator entry. true: done, RIP past it; false: nothing
+ * changed, and the exit goes on to shv_emulate_insn(). Not for a fault
+ * in an event delivery (IDT-vectoring information valid).
+ */
+bool shv_emulate_pt_store_locked(struct shv_vcpu *vcpu, u64 la, u64 gfn, bool user)
+{
+	u64 rip = vmcs_read(GUEST_RIP);
+	u8 b[SHV_EMU_MAX_INSN_LEN];
+	struct mov_store st;
+	unsigned int n;
+
+	if (!mov_store_candidate(vcpu, rip) || vcpu->mmio_rerun ||
+	    (vmcs_read(IDT_VECTORING_INFO_FIELD) & INTR_INFO_VALID))
+		return false;
+	n = shv_mmu_fetch_locked(vcpu, rip, user, b, sizeof(b));
+	if (!n || decode_mov_store(vcpu, b, n, rip, &st) || st.la != la ||
+	    offset_in_page(la) + st.len > PAGE_SIZE ||
+	    shv_mmu_pt_store_locked(vcpu, (gfn << PAGE_SHIFT) | offset_in_page(la), st.val,
+				    st.len))
+		return false;
+	mov_store_done(vcpu, rip, &st);
+	return true;
 }
 
 int shv_emulate_insn(struct shv_vcpu *vcpu, u64 fault_la, bool is_mmio)

@@ -998,6 +998,24 @@ static bool shadow_fetch_locked(struct shv_vcpu *vcpu, u64 la, bool user, u64 *g
 	return true;
 }
 
+unsigned int shv_mmu_fetch_locked(struct shv_vcpu *vcpu, u64 la, bool user, u8 *buf,
+				  unsigned int n)
+{
+	struct page *pg;
+	void *va;
+	u64 gfn;
+
+	la = walk_la(vcpu, la);
+	if (!shadow_fetch_locked(vcpu, la, user, &gfn) ||
+	    shv_gfn_to_page(vcpu->vm, gfn, false, true, &pg))
+		return 0;
+	n = min_t(unsigned int, n, PAGE_SIZE - offset_in_page(la));
+	va = kmap_local_page(pg);
+	memcpy(buf, va + offset_in_page(la), n);
+	kunmap_local(va);
+	return n;
+}
+
 /*
  * With the write's classification, under the same mmu_lock section: the
  * page of the instruction at CS:RIP as shadow_fetch_locked() translates
@@ -1076,6 +1094,12 @@ static int pt_write_locked(struct shv_vcpu *vcpu, u64 la, u32 access, u64 gfn,
 		return SHV_PF_RESUME;
 	}
 	commit_zap(vm);
+	/* a plain MOV store: done here, under this lock (emulate_glue.c) */
+	if (shv_emulate_pt_store_locked(vcpu, la, gfn, access & PFERR_USER)) {
+		commit_zap(vm);
+		mutex_unlock(&vm->mmu_lock);
+		return SHV_PF_RESUME;
+	}
 	keep_fetch(vcpu, access);
 	mutex_unlock(&vm->mmu_lock);
 	keep_walk(vcpu, la, access, gfn, acc);

@@ -35,7 +35,7 @@ struct shv_prefill {
 };
 
 static void prefill_prepare(struct shv_vcpu *vcpu, u64 gpa, u64 val, unsigned int len,
-			    struct shv_prefill *pf)
+			    struct shv_prefill *pf, bool nopin)
 {
 	int levels = shv_guest_levels(vcpu);
 
@@ -45,8 +45,11 @@ static void prefill_prepare(struct shv_vcpu *vcpu, u64 gpa, u64 val, unsigned in
 	    !shv_gpte_leaf_prefetchable(vcpu, levels, val, &pf->gfn, &pf->acc, &pf->global))
 		return;
 	/* pinned already (the commonest case): one lockless look */
-	if (shv_gfn_to_page(vcpu->vm, pf->gfn, false, true, &pf->pg))
-		shv_gfns_to_pages_present(vcpu->vm, pf->gfn, 1, &pf->pg);
+	if (shv_gfn_to_page(vcpu->vm, pf->gfn, false, true, &pf->pg)) {
+		pf->pg = NULL;
+		if (!nopin)
+			shv_gfns_to_pages_present(vcpu->vm, pf->gfn, 1, &pf->pg);
+	}
 }
 
 /* Install pf's entry at sptep, just dropped, of the leaf page sp. */
@@ -214,7 +217,7 @@ int shv_mmu_guest_write(struct shv_vcpu *vcpu, u64 gpa, const void *data, unsign
 	if (r)
 		return r;
 	memcpy(&val, data, min_t(unsigned int, len, sizeof(val)));
-	prefill_prepare(vcpu, gpa, val, len, &pf);
+	prefill_prepare(vcpu, gpa, val, len, &pf, false);
 	mutex_lock(&vm->mmu_lock);
 	if (pg) {
 		void *va = kmap_local_page(pg);
@@ -229,6 +232,32 @@ int shv_mmu_guest_write(struct shv_vcpu *vcpu, u64 gpa, const void *data, unsign
 	commit_zap(vm);
 	mutex_unlock(&vm->mmu_lock);
 	return r;
+}
+
+/*
+ * shv_mmu_guest_write() of an emulated MOV store of len (4 or 8) bytes at
+ * gpa, within one page, under mmu_lock (the write's classification holds
+ * it: emulate_glue.c, shv_emulate_pt_store_locked()), so with no pinning:
+ * -EAGAIN when the frame's page is not pinned (nothing written), no
+ * prefill when the written entry's page is not. The caller commits zaps.
+ */
+int shv_mmu_pt_store_locked(struct shv_vcpu *vcpu, u64 gpa, u64 val, unsigned int len)
+{
+	struct shv_prefill pf;
+	struct page *pg;
+	void *va;
+	int r;
+
+	lockdep_assert_held(&vcpu->vm->mmu_lock);
+	r = shv_gfn_to_page(vcpu->vm, gpa >> PAGE_SHIFT, true, true, &pg);
+	if (r)
+		return r;
+	prefill_prepare(vcpu, gpa, val, len, &pf, true);
+	va = kmap_local_page(pg);
+	memcpy(va + offset_in_page(gpa), &val, len);
+	kunmap_local(va);
+	count_pt_write(vcpu, gpa, len, &pf);
+	return 0;
 }
 
 /*
@@ -249,7 +278,7 @@ int shv_mmu_guest_cmpxchg(struct shv_vcpu *vcpu, u64 gpa, u64 old, u64 new,
 	r = prepin(vm, gpa, len, true);
 	if (r)
 		return r;
-	prefill_prepare(vcpu, gpa, new, len, &pf);
+	prefill_prepare(vcpu, gpa, new, len, &pf, false);
 	mutex_lock(&vm->mmu_lock);
 	r = shv_cmpxchg_gpa(vm, gpa, old, new, len, true, swapped);
 	if (!r && *swapped)
