@@ -34,7 +34,10 @@
  * A page-table write by the commonest store, a 64-bit-mode MOV from a
  * register (pt_store_fast(), module parameter fast_pt_store), is done
  * without the general emulator, with the same checks and effects; any
- * other instruction, or any check that fails, goes to shv_emulate().
+ * other instruction, or any check that fails, goes to shv_emulate(). The
+ * MMU offers it first under the mmu_lock of its classification of the
+ * write (shv_emulate_pt_store_locked()), which needs no lock section of
+ * its own.
  *
  * No instruction is emulated for a #PF that hit the delivery of an event
  * (IDT-vectoring information valid): the faulting access was the event

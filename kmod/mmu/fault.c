@@ -1204,7 +1204,10 @@ static bool true_fault_shadow(struct shv_vcpu *vcpu, u64 la, u32 hw_ec)
  * page-table write, or hand an MMIO access or a CR0.WP=0 write under
  * SMAP (wp0_write_emulated()) to the emulator. The MMU
  * neither emulates nor exits to userspace itself: it returns what the
- * exit handler is to do (SHV_PF_*, in shadowvm.h) with *pf filled in.
+ * exit handler is to do (SHV_PF_*, in shadowvm.h) with *pf filled in;
+ * the one exception is a page-table write by a plain MOV store, which the
+ * emulator's shv_emulate_pt_store_locked() completes inside the
+ * classification's mmu_lock section (pt_write_locked()).
  *
  * Locking: the walk and the pinning of the target page run with no lock
  * but vm->srcu (they may sleep, e.g. on a userfaultfd); mmu_lock is taken
