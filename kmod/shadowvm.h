@@ -164,6 +164,12 @@ int shv_read_gpa(struct shv_vm *vm, u64 gpa, void *buf, unsigned int len);
 int shv_write_gpa(struct shv_vm *vm, u64 gpa, const void *buf, unsigned int len);
 /* The same on pages already pinned (-EAGAIN otherwise): for mmu_lock holders. */
 int shv_read_gpa_pinned(struct shv_vm *vm, u64 gpa, void *buf, unsigned int len);
+/*
+ * A naturally aligned 4- or 8-byte word (a guest table entry) of a frame
+ * pinned already, with one load that a concurrent guest write cannot
+ * tear: -EAGAIN when the frame is not pinned, -ENOENT outside RAM.
+ */
+int shv_read_word_pinned(struct shv_vm *vm, u64 gpa, unsigned int size, u64 *val);
 int shv_write_gpa_pinned(struct shv_vm *vm, u64 gpa, const void *buf, unsigned int len);
 /* Atomic compare-exchange of 4 or 8 bytes of guest RAM (naturally aligned). */
 int shv_cmpxchg_gpa(struct shv_vm *vm, u64 gpa, u64 old, u64 new, int size, bool nopin,

@@ -192,6 +192,20 @@ int shv_read_gpa_pinned(struct shv_vm *vm, u64 gpa, void *buf, unsigned int len)
 	return gpa_access(vm, gpa, buf, len, false, true);
 }
 
+int shv_read_word_pinned(struct shv_vm *vm, u64 gpa, unsigned int size, u64 *val)
+{
+	struct page *pg;
+	void *va;
+	int r = shv_gfn_to_page(vm, gpa >> PAGE_SHIFT, false, true, &pg);
+
+	if (r)
+		return r;
+	va = kmap_local_page(pg) + offset_in_page(gpa);
+	*val = size == 4 ? READ_ONCE(*(u32 *)va) : READ_ONCE(*(u64 *)va);
+	kunmap_local(va);
+	return 0;
+}
+
 int shv_write_gpa_pinned(struct shv_vm *vm, u64 gpa, const void *buf, unsigned int len)
 {
 	return gpa_access(vm, gpa, (void *)buf, len, true, true);

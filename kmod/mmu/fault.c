@@ -576,7 +576,7 @@ static bool walk_still_valid(struct shv_vm *vm, struct shv_walk *w, int esize)
 
 		if (w->pte_gpa[level] == ~0ULL)
 			continue;	/* PAE PDPTE registers */
-		if (shv_read_gpa_pinned(vm, w->pte_gpa[level], &cur, esize) ||
+		if (shv_read_word_pinned(vm, w->pte_gpa[level], esize, &cur) ||
 		    cur != w->pte[level])
 			return false;
 	}
@@ -1192,8 +1192,7 @@ static bool true_fault_shadow(struct shv_vcpu *vcpu, u64 la, u32 hw_ec)
 	if (!sptep || sp->role.level != 1 || sp->zapped || sp->unsync || sp->role.direct ||
 	    sp->role.gpte4 || *sptep || !gfn_write_protected(vm, sp->gfn))
 		return false;
-	if (shv_read_gpa_pinned(vm, (sp->gfn << PAGE_SHIFT) + (sptep - sp->spt) * 8, &gpte,
-				sizeof(gpte)))
+	if (shv_read_word_pinned(vm, (sp->gfn << PAGE_SHIFT) + (sptep - sp->spt) * 8, 8, &gpte))
 		return false;
 	return !(gpte & _PAGE_PRESENT);
 }

@@ -188,17 +188,11 @@ u32 shv_walk_fault_ec(struct shv_vcpu *vcpu, u32 access, bool present, bool rsvd
  */
 static int read_gpte(struct shv_vcpu *vcpu, u64 gpa, int size, u64 *pte)
 {
-	struct page *pg;
 	u64 v = 0;
 	int r;
 
-	if (!shv_gfn_to_page(vcpu->vm, gpa >> PAGE_SHIFT, false, true, &pg)) {
-		void *va = kmap_local_page(pg) + offset_in_page(gpa);
-
-		*pte = size == 4 ? READ_ONCE(*(u32 *)va) : READ_ONCE(*(u64 *)va);
-		kunmap_local(va);
+	if (!shv_read_word_pinned(vcpu->vm, gpa, size, pte))
 		return 0;
-	}
 	r = shv_read_gpa(vcpu->vm, gpa, &v, size);
 	*pte = v;
 	return r;
