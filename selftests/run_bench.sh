@@ -47,9 +47,10 @@
 #   MMU_BENCH_KVM_EPT=1 load kvm_intel with ept=1 instead (and keep an ept=1
 #                       one): rows kvm-ept1, no vs-kvm, and the FAIL above
 #   MMU_BENCH_RUNS, MMU_BENCH_ONLY, MMU_BENCH_SHADOW_PAGES,
-#   MMU_BENCH_ROOT_CACHE, MMU_BENCH_HOST_MEM: passed to mmu_bench (see its
-#                     header; HOST_MEM=cold for sections that fault the
-#                     host memory in)
+#   MMU_BENCH_ROOT_CACHE, MMU_BENCH_HOST_MEM, MMU_BENCH_TICK_ALIGN: passed
+#                     to mmu_bench (see its header; HOST_MEM=cold for
+#                     sections that fault the host memory in, TICK_ALIGN=0
+#                     for sections started at any phase of the tick)
 # Exit status: 0 when every configuration ran on every workload and KVM ran
 # with ept=0, 1 otherwise.
 

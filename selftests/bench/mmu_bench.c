@@ -37,6 +37,9 @@
  *                           hypervisors, and not MMU work); "cold": guest
  *                           RAM is faulted in by the hypervisor's first use
  *                           of each page, inside the sections that touch it
+ *   MMU_BENCH_TICK_ALIGN    1 (default): each measured section starts right
+ *                           after a tick of the runner's kernel (tick_align());
+ *                           0: at whatever phase it comes
  *
  * Workloads (a fresh VM each, 32 MiB of RAM; warm-up ops, then a measured
  * section between two OUTs to the runtime's port; "op" is the unit the
@@ -373,6 +376,35 @@ static void end(struct grt_script *s)
 	gs_out(s, 2);
 }
 
+/*
+ * Start the measured section right after a tick of the kernel the runner
+ * is on (MMU_BENCH_TICK_ALIGN, default 1): its periodic tick (HZ 250: one
+ * every 400,000 instructions under Bochs at ips=100M) costs ~100,000
+ * instructions there, which the guest's TSC counts too, and a section
+ * started at a random phase of it got one tick more or fewer: short rows
+ * came out bimodal by ~100,000 for both hypervisors (switch-2: 592,274
+ * or 692,058; KVM 744,346 or 865,631). Aligned, a section of a given
+ * length takes the same number of ticks at every run. The coarse clock
+ * advances at each tick; at most 50 ms of waiting.
+ */
+static void tick_align(void)
+{
+	static int on = -1;
+	struct timespec c0, c, t0, t;
+
+	if (on < 0)
+		on = !getenv("MMU_BENCH_TICK_ALIGN") || atoi(getenv("MMU_BENCH_TICK_ALIGN"));
+	if (!on || clock_gettime(CLOCK_MONOTONIC_COARSE, &c0) ||
+	    clock_gettime(CLOCK_MONOTONIC, &t0))
+		return;
+	do {
+		clock_gettime(CLOCK_MONOTONIC_COARSE, &c);
+		if (c.tv_sec != c0.tv_sec || c.tv_nsec != c0.tv_nsec)
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((t.tv_sec - t0.tv_sec) * 1000000000LL + t.tv_nsec - t0.tv_nsec < 50000000LL);
+}
+
 /* runs the script; fills *res with the measured section */
 static int measure(struct bench *b, struct sample *res)
 {
@@ -392,6 +424,7 @@ static int measure(struct bench *b, struct sample *res)
 	grt_run(&b->t, &st);
 	if (st.why != GRT_STOP_OUT || st.value != 1)
 		goto bad;
+	tick_align();
 	snapshot(b, &a);
 	grt_run(&b->t, &st);
 	if (st.why != GRT_STOP_OUT || st.value != 2)
