@@ -311,6 +311,50 @@ static inline u64 make_leaf(struct shv_vcpu *vcpu, struct page *pg, unsigned int
 	return spte;
 }
 
+/* ---- fault.c ---- */
+enum shv_large_why {
+	LARGE_NONE,		/* no guest large page: nothing to count */
+	LARGE_OK,
+	LARGE_NO_HOST,		/* slot, alignment or host pages */
+	LARGE_NO_WP,		/* a frame of the region is a guest table */
+};
+
+/* the live leaf shadow page on la's path from the current root; mmu_lock held */
+struct shv_sp *leaf_sp_at(struct shv_vcpu *vcpu, u64 la);
+/* before mmu_lock: the first page of gfn's 2 MiB region pinned whole, or NULL */
+struct page *large_prepare_gfn(struct shv_vm *vm, u64 gfn, struct shv_slot *s,
+			       struct page *pg, enum shv_large_why *why);
+/* under mmu_lock: may gfn's 2 MiB region be mapped large now? */
+bool large_allowed(struct shv_vm *vm, u64 gfn);
+
+/* ---- prefetch.c ---- */
+#define SHV_PREFETCH_MAX 16
+
+/* the neighbours of a fill chosen and pinned before mmu_lock */
+struct shv_prefetch {
+	int n;
+	int first, win;		/* the aligned window, in leaf-page indexes */
+	struct {
+		int idx;		/* index in the leaf shadow page */
+		u64 gpte;		/* the guest entry pinned for (indirect) */
+		u64 gfn;
+		unsigned int acc;
+		bool global, ro_slot;
+		struct shv_slot *slot;
+		struct page *pg;
+	} e[SHV_PREFETCH_MAX];
+};
+
+
+void prefetch_prepare(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, unsigned int acc,
+		      struct shv_prefetch *p);
+void prefetch_install(struct shv_vcpu *vcpu, struct shv_sp *sp, struct shv_walk *w, u64 la,
+		      struct shv_prefetch *p);
+void table_fill(struct shv_vm *vm, struct shv_sp *sp, int idx, struct shv_sp **table_sp);
+void prefetch_rest(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, unsigned int acc,
+		   u64 gfn, u32 role);
+void large_prefetch(struct shv_vcpu *vcpu, u64 la, struct shv_walk *w, u64 sp_gfn, u32 sp_role);
+
 /* ---- tlb.c ---- */
 void kick_flush_all(struct shv_vm *vm);
 u64 *path_end_at(struct shv_vcpu *vcpu, u64 la, bool to_direct, struct shv_sp **sp_out);	/* fault.c */
