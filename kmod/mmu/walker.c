@@ -82,8 +82,8 @@ bool shv_pae_pdpte_bad(struct shv_vcpu *vcpu, u64 pdpte)
 }
 
 /* The rights (ACC_*) and G of a present guest leaf entry on its own */
-static void leaf_rights(struct shv_vcpu *vcpu, int levels, u64 gpte, unsigned int *acc,
-			bool *global)
+static __always_inline void leaf_rights(struct shv_vcpu *vcpu, int levels, u64 gpte,
+					unsigned int *acc, bool *global)
 {
 	*acc = ACC_X;
 	if (gpte & PTE_W)
