@@ -83,6 +83,29 @@ int shv_lapic_pending_irq(struct shv_vcpu *vcpu)
 	return irrv;
 }
 
+/*
+ * For the entry path's check that there is nothing to inject: true when
+ * IRR holds no vector, without a scan while no vector was accepted since
+ * a scan found it empty. The hint is set before that scan and cleared by
+ * an acceptance after its IRR bit (a full barrier on both sides), so a
+ * vector accepted during the scan is either seen by it or clears the hint
+ * after it was set; the acceptance then kicks the vCPU, whose entry path
+ * looks again. vCPU thread only.
+ */
+bool shv_lapic_irr_empty(struct shv_vcpu *vcpu)
+{
+	struct shv_lapic *a = vcpu->lapic;
+
+	if (!a || READ_ONCE(a->irr_empty))
+		return true;
+	WRITE_ONCE(a->irr_empty, true);
+	smp_mb();	/* the hint before the scan: pairs with lapic_accept() */
+	if (lapic_highest(a, LAPIC_IRR) < 0)
+		return true;
+	WRITE_ONCE(a->irr_empty, false);
+	return false;
+}
+
 void shv_lapic_ack_irq(struct shv_vcpu *vcpu, int vector)
 {
 	struct shv_lapic *a = vcpu->lapic;
@@ -142,6 +165,9 @@ bool lapic_accept(struct shv_lapic *a, int dm, int vector, bool level)
 		/* the trigger mode is set before the vCPU can see the request */
 		smp_mb__before_atomic();
 		set_bit(vector & 31, vec_word(a, LAPIC_IRR, vector));
+		/* after the bit: pairs with shv_lapic_irr_empty()'s barrier */
+		smp_mb__after_atomic();
+		WRITE_ONCE(a->irr_empty, false);
 		break;
 	case DM_NMI:
 		/* vmx/inject.c: one NMI in service plus one latched */
@@ -537,6 +563,8 @@ static void lapic_set_state(struct shv_lapic *a, const u8 *r)
 		memcpy(&v, r + LAPIC_IRR + i * 16, 4);
 		lapic_set(a, LAPIC_IRR + i * 16, v);
 	}
+	smp_mb();	/* IRR before the hint, as lapic_accept() orders them */
+	WRITE_ONCE(a->irr_empty, false);
 	memcpy(&v, r + LAPIC_ESR, 4);
 	raw_spin_lock_irqsave(&a->lock, flags);
 	lapic_set(a, LAPIC_ESR, v & 0xef);

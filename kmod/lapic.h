@@ -27,6 +27,8 @@ void shv_lapic_destroy(struct shv_vcpu *vcpu);
  * the TPR the guest may have changed through the TPR shadow (CR8).
  */
 int shv_lapic_pending_irq(struct shv_vcpu *vcpu);
+/* IRR known empty (a hint kept without scanning; see lapic.c) */
+bool shv_lapic_irr_empty(struct shv_vcpu *vcpu);
 /* The CPU took vector (it was injected): IRR -> ISR, PPR recomputed. */
 void shv_lapic_ack_irq(struct shv_vcpu *vcpu, int vector);
 

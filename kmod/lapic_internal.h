@@ -130,6 +130,7 @@ struct shv_lapic {
 	u32 esr_pending;		/* errors since the last ESR write */
 
 	unsigned long req;		/* REQ_* */
+	bool irr_empty;			/* IRR known empty (shv_lapic_irr_empty()) */
 	u8 sipi_vector;
 	bool wait_sipi;			/* vCPU thread only */
 	wait_queue_head_t wq;		/* wait-for-SIPI sleeps here */

@@ -916,6 +916,81 @@ TEST(timer_interrupts_delivered)
 	tvm_destroy(&t);
 }
 
+/*
+ * MSIs from another thread while the guest runs with interrupts open and
+ * exits all the time (CPUID): each must be delivered, however it falls
+ * against the entry path's "nothing to inject" check, which skips the
+ * IRR scan while no vector was accepted since the last scan found it
+ * empty (shv_lapic_irr_empty()). The sender sends the next MSI once the
+ * guest's handler counted the previous one (so none merge in IRR), and
+ * stops the guest through a flag if one is not counted within 2 s.
+ */
+#define MSI_N		100
+#define MSI_STOP	0x100		/* DATA offset: the sender's stop flag */
+
+GUEST_CODE(g_msi_busy,
+	"mov $0xfee00000, %esi\n"
+	"movl $0x1ff, 0xf0(%esi)\n"
+	"sti\n"
+	"1: xor %eax, %eax\n cpuid\n"
+	"cmpl $0, 0x9100\n jne 2f\n"
+	"cmpl $100, 0x9540\n jb 1b\n"		/* CNT(0x50) < MSI_N */
+	"2: cli\n"
+	DONE);
+
+struct msi_sender {
+	struct tvm *t;
+	int fd;
+	int sent, lost;
+};
+
+static void *msi_send(void *arg)
+{
+	struct msi_sender *m = arg;
+	volatile uint32_t *cnt = tvm_ptr(m->t, DATA + CNT(0x50));
+	struct shadowvm_msi msi = { .address = APIC, .data = 0x50 };
+	int i, w;
+
+	for (i = 0; i < MSI_N; i++) {
+		for (w = 0; w < 20000 && *cnt < (uint32_t)i; w++)
+			usleep(100);
+		if (*cnt < (uint32_t)i) {
+			m->lost = i;
+			break;
+		}
+		if (ioctl(m->fd, SHADOWVM_SIGNAL_MSI, &msi) != 1)
+			break;
+		m->sent++;
+	}
+	for (w = 0; w < 20000 && *cnt < (uint32_t)m->sent; w++)
+		usleep(100);
+	if (*cnt < (uint32_t)m->sent && !m->lost)
+		m->lost = m->sent;
+	*(volatile uint32_t *)tvm_ptr(m->t, DATA + MSI_STOP) = 1;
+	return NULL;
+}
+
+TEST(msi_from_a_thread_while_busy)
+{
+	struct msi_sender m = { 0 };
+	pthread_t th;
+	struct tvm t;
+
+	CREATE(&t);
+	setup_idt(_metadata, &t);
+	TVM_LOAD(&t, g_msi_busy);
+	m.t = &t;
+	m.fd = t.vm.fd;
+	ASSERT_EQ(0, pthread_create(&th, NULL, msi_send, &m));
+	RUN_TO_DONE(&t);
+	pthread_join(th, NULL);
+	EXPECT_EQ(MSI_N, m.sent);
+	EXPECT_EQ(0, m.lost) TH_LOG("the guest counted fewer than %d MSIs after 2 s", m.lost);
+	EXPECT_EQ(MSI_N, d32(&t, CNT(0x50)));
+	EXPECT_LE(MSI_N, vstat(t.vcpu.fd, SHADOWVM_STAT_LAPIC_IRQS_ACCEPTED));
+	tvm_destroy(&t);
+}
+
 /* 64-bit: CR8 is the TPR, and with the TPR shadow MOV CR8 does not exit */
 GUEST_CODE(g_cr8,
 	".code64\n"

@@ -171,7 +171,7 @@ void shv_events_prepare(struct shv_vcpu *vcpu)
 	 */
 	if (!e->held_nmi && !e->held && !atomic_read(&e->nmi_queued) &&
 	    !atomic_read(&e->ext_irq) && !READ_ONCE(vcpu->run->request_interrupt_window) &&
-	    shv_lapic_pending_irq(vcpu) < 0) {
+	    (shv_lapic_irr_empty(vcpu) || shv_lapic_pending_irq(vcpu) < 0)) {
 		set_windows(vcpu, 0);
 		return;
 	}
