@@ -944,17 +944,22 @@ struct msi_sender {
 	int sent, lost;
 };
 
+/* the guest's count of vector 0x50, as its handler keeps it */
+static uint32_t msi_count(struct msi_sender *m)
+{
+	return __atomic_load_n((uint32_t *)tvm_ptr(m->t, DATA + CNT(0x50)), __ATOMIC_ACQUIRE);
+}
+
 static void *msi_send(void *arg)
 {
 	struct msi_sender *m = arg;
-	volatile uint32_t *cnt = tvm_ptr(m->t, DATA + CNT(0x50));
 	struct shadowvm_msi msi = { .address = APIC, .data = 0x50 };
 	int i, w;
 
 	for (i = 0; i < MSI_N; i++) {
-		for (w = 0; w < 20000 && *cnt < (uint32_t)i; w++)
+		for (w = 0; w < 20000 && msi_count(m) < (uint32_t)i; w++)
 			usleep(100);
-		if (*cnt < (uint32_t)i) {
+		if (msi_count(m) < (uint32_t)i) {
 			m->lost = i;
 			break;
 		}
@@ -962,11 +967,11 @@ static void *msi_send(void *arg)
 			break;
 		m->sent++;
 	}
-	for (w = 0; w < 20000 && *cnt < (uint32_t)m->sent; w++)
+	for (w = 0; w < 20000 && msi_count(m) < (uint32_t)m->sent; w++)
 		usleep(100);
-	if (*cnt < (uint32_t)m->sent && !m->lost)
+	if (msi_count(m) < (uint32_t)m->sent && !m->lost)
 		m->lost = m->sent;
-	*(volatile uint32_t *)tvm_ptr(m->t, DATA + MSI_STOP) = 1;
+	__atomic_store_n((uint32_t *)tvm_ptr(m->t, DATA + MSI_STOP), 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
