@@ -590,6 +590,19 @@ static void stale_case(struct __test_metadata *_metadata,
 #define R4	0x1000000ULL
 #define PF_MEM	(32u << 20)
 
+/* resident 4 KiB pages of the 2 MiB at p (mincore()), or -1 */
+static int resident_2m(void *p)
+{
+	unsigned char vec[512];
+	int i, n = 0;
+
+	if (mincore(p, 2 << 20, vec))
+		return -1;
+	for (i = 0; i < 512; i++)
+		n += vec[i] & 1;
+	return n;
+}
+
 static void prefetch_case(struct __test_metadata *_metadata,
 			  struct _test_data_huge *self, uint32_t policy)
 {
@@ -597,10 +610,9 @@ static void prefetch_case(struct __test_metadata *_metadata,
 	bool wprot = policy != SHADOWVM_MMU_POLICY_VTLB;
 	uint64_t st0[SHADOWVM_STAT_NR], st1[SHADOWVM_STAT_NR], off, *res, pde, e;
 	const uint64_t ad = GP_W | GP_A | GP_D;
-	unsigned char vec[512];
 	struct svm_counters base;
 	long kb0, kb1, pin0 = vmpin_kb();
-	int i, resident = 0;
+	int resident;
 
 	if (!lm_vm(_metadata, self, policy, PF_MEM, &base))
 		return;
@@ -624,10 +636,8 @@ static void prefetch_case(struct __test_metadata *_metadata,
 	e = gp_entry_gpa(&self->g, NEWLA_1G, 2, true);
 	ASSERT_NE(0, e);
 	gp_set(&self->g, e, (R3 + X_OFF) | GP_P | GP_W | GP_A);
-	ASSERT_EQ(0, mincore(tvm_ptr(&self->t, R4), 2 << 20, vec));
-	for (i = 0; i < 512; i++)
-		resident += vec[i] & 1;
-	ASSERT_EQ(0, resident) TH_LOG("R4 is resident before the guest ran");
+	resident = resident_2m(tvm_ptr(&self->t, R4));
+	ASSERT_EQ(0, resident) TH_LOG("R4: %d pages resident before the guest ran", resident);
 
 	/* warm-up: CR3, the scratch page, and R3's table shadowed */
 	res = lm_warm(_metadata, self, st0);
@@ -641,9 +651,7 @@ static void prefetch_case(struct __test_metadata *_metadata,
 	gs_access(&self->s, BIG + 0x1000, GRT_ACC_READ, 0, 0);
 	ASSERT_EQ(0, run(self)) TH_LOG("R0: %s", self->err);
 	EXPECT_EQ(sig(HB + 0x1000), (uint32_t)res[2]);
-	ASSERT_EQ(0, mincore(tvm_ptr(&self->t, R4), 2 << 20, vec));
-	for (i = 0; i < 512; i++)
-		resident += vec[i] & 1;
+	resident = resident_2m(tvm_ptr(&self->t, R4));
 	EXPECT_EQ(0, resident) TH_LOG("prefetch faulted %d pages of R4 in", resident);
 	if (svm) {
 		ASSERT_EQ(0, grt_vm_stats(&self->t, st1, SHADOWVM_STAT_NR));

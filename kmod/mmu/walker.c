@@ -18,7 +18,6 @@
  * reuses a walk's rights for another access (fault.c), and
  * shv_walk_fault_ec() its error code for a fault it did not walk to.
  */
-#include <linux/highmem.h>
 #include <linux/kernel.h>
 #include <linux/mm.h>
 #include <asm/processor-flags.h>
